@@ -1,0 +1,127 @@
+#include "lib/cmsg/mmsg.h"
+
+#include <cerrno>
+
+#include "absl/strings/str_format.h"
+#include "lib/cmsg/codec.h"
+#include "lib/status/errno_status.h"
+
+namespace cmsg {
+namespace {
+
+// Control slots stay cmsghdr-aligned when each is a multiple of this.
+size_t AlignUp(size_t n) { return CMSG_ALIGN(n); }
+
+}  // namespace
+
+RecvBatch::RecvBatch(size_t capacity, size_t max_datagram, size_t control_space)
+    : max_datagram_(max_datagram),
+      control_space_(AlignUp(control_space)),
+      data_(new char[capacity * max_datagram]),
+      control_(new std::byte[capacity * control_space_ + 1]),
+      iov_(capacity),
+      headers_(capacity),
+      messages_(capacity),
+      control_status_(capacity) {
+  for (size_t i = 0; i < capacity; ++i) {
+    iov_[i] = {data_.get() + i * max_datagram_, max_datagram_};
+  }
+}
+
+absl::StatusOr<size_t> RecvBatch::Recv(int fd, int flags) {
+  // Drop the previous batch first (closing any fds nobody took).
+  for (size_t i = 0; i < received_; ++i) messages_[i].control.clear();
+  received_ = 0;
+  // recvmmsg overwrites msg_namelen / msg_controllen: reset every slot.
+  for (size_t i = 0; i < headers_.size(); ++i) {
+    msghdr& h = headers_[i].msg_hdr;
+    h.msg_name = messages_[i].peer.mutable_addr();
+    h.msg_namelen = SocketAddress::capacity();
+    h.msg_iov = &iov_[i];
+    h.msg_iovlen = 1;
+    h.msg_control = control_space_ ? control_.get() + i * control_space_ : nullptr;
+    h.msg_controllen = control_space_;
+    h.msg_flags = 0;
+    headers_[i].msg_len = 0;
+  }
+  int n;
+  for (;;) {
+    n = recvmmsg(fd, headers_.data(), headers_.size(), flags | MSG_CMSG_CLOEXEC,
+                 nullptr);
+    if (n >= 0) break;
+    if (errno != EINTR) return ErrnoError("recvmmsg");
+  }
+  received_ = static_cast<size_t>(n);
+  for (size_t i = 0; i < received_; ++i) {
+    const msghdr& h = headers_[i].msg_hdr;
+    ReceivedMessage& m = messages_[i];
+    m.bytes = headers_[i].msg_len;
+    m.flags = h.msg_flags;
+    m.peer.set_size(h.msg_namelen);
+    absl::StatusOr<ControlMessages> control =
+        internal::DecodeReceived(h, control_space_);
+    if (control.ok()) {
+      m.control = *std::move(control);
+      control_status_[i] = absl::OkStatus();
+    } else {
+      control_status_[i] = control.status();
+    }
+  }
+  return received_;
+}
+
+SendBatch::SendBatch(size_t capacity, size_t control_space)
+    : control_space_(AlignUp(control_space)),
+      control_(new std::byte[capacity * control_space_ + 1]),
+      iov_(capacity),
+      to_(capacity),
+      headers_(capacity) {}
+
+absl::Status SendBatch::Add(absl::string_view data, const SocketAddress* to,
+                            absl::Span<const ControlMessage> control) {
+  if (full()) {
+    return absl::ResourceExhaustedError(
+        absl::StrFormat("SendBatch: all %d slots are queued", capacity()));
+  }
+  size_t i = queued_;
+  size_t control_len = 0;
+  if (!control.empty()) {
+    absl::StatusOr<size_t> n = Encode(
+        control, absl::MakeSpan(control_.get() + i * control_space_, control_space_));
+    if (!n.ok()) return n.status();
+    control_len = *n;
+  }
+  iov_[i] = {const_cast<char*>(data.data()), data.size()};
+  msghdr& h = headers_[i].msg_hdr;
+  h = msghdr{};
+  if (to != nullptr && !to->empty()) {
+    to_[i] = *to;
+    h.msg_name = to_[i].mutable_addr();
+    h.msg_namelen = to_[i].size();
+  }
+  h.msg_iov = &iov_[i];
+  h.msg_iovlen = 1;
+  h.msg_control = control_len ? control_.get() + i * control_space_ : nullptr;
+  h.msg_controllen = control_len;
+  ++queued_;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<size_t> SendBatch::Send(int fd, int flags) {
+  size_t sent_now = 0;
+  while (sent_ < queued_) {
+    int n = sendmmsg(fd, headers_.data() + sent_, queued_ - sent_,
+                     flags | MSG_NOSIGNAL);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (sent_now == 0) return ErrnoError("sendmmsg");
+      break;
+    }
+    sent_ += n;
+    sent_now += n;
+    if (n == 0) break;
+  }
+  return sent_now;
+}
+
+}  // namespace cmsg

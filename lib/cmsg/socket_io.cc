@@ -1,0 +1,96 @@
+#include "lib/cmsg/socket_io.h"
+
+#include <cerrno>
+
+#include "absl/strings/str_format.h"
+#include "lib/cmsg/codec.h"
+#include "lib/status/errno_status.h"
+
+namespace cmsg {
+
+absl::StatusOr<size_t> SendMsg(int fd, absl::Span<const iovec> iov,
+                               absl::Span<const ControlMessage> control,
+                               SendOptions options) {
+  alignas(cmsghdr) std::byte buffer[kMaxSendControl];
+  absl::StatusOr<size_t> control_len = Encode(control, buffer);
+  if (!control_len.ok()) return control_len.status();
+  msghdr msg{};
+  if (options.to != nullptr && !options.to->empty()) {
+    msg.msg_name = const_cast<sockaddr*>(options.to->addr());
+    msg.msg_namelen = options.to->size();
+  }
+  msg.msg_iov = const_cast<iovec*>(iov.data());
+  msg.msg_iovlen = iov.size();
+  msg.msg_control = *control_len > 0 ? buffer : nullptr;
+  msg.msg_controllen = *control_len;
+  for (;;) {
+    ssize_t n = sendmsg(fd, &msg, options.flags | MSG_NOSIGNAL);
+    if (n >= 0) return static_cast<size_t>(n);
+    if (errno != EINTR) return ErrnoError("sendmsg");
+  }
+}
+
+absl::StatusOr<size_t> SendMsg(int fd, absl::string_view data,
+                               absl::Span<const ControlMessage> control,
+                               SendOptions options) {
+  iovec iov{const_cast<char*>(data.data()), data.size()};
+  return SendMsg(fd, absl::MakeConstSpan(&iov, 1), control, options);
+}
+
+namespace internal {
+
+absl::StatusOr<ControlMessages> DecodeReceived(const msghdr& msg,
+                                               size_t control_capacity) {
+  absl::StatusOr<ControlMessages> control = Decode(absl::MakeConstSpan(
+      static_cast<const std::byte*>(msg.msg_control), msg.msg_controllen));
+  if (!(msg.msg_flags & MSG_CTRUNC)) return control;
+  size_t closed = 0;
+  if (control.ok()) {
+    if (const auto* rights = Find<ScmRightsOwned>(*control))
+      closed = rights->fds.size();
+  }
+  // Dropping `control` closes every fd that arrived.
+  return absl::ResourceExhaustedError(absl::StrFormat(
+      "recvmsg: control data truncated (MSG_CTRUNC): the %d-byte control "
+      "buffer was too small or the fd limit was reached; %d received fds "
+      "closed, the rest were discarded by the kernel",
+      control_capacity, closed));
+}
+
+}  // namespace internal
+
+absl::StatusOr<ReceivedMessage> RecvMsg(int fd, absl::Span<const iovec> iov,
+                                        absl::Span<std::byte> control,
+                                        int flags) {
+  ReceivedMessage out;
+  msghdr msg{};
+  msg.msg_iov = const_cast<iovec*>(iov.data());
+  msg.msg_iovlen = iov.size();
+  ssize_t n;
+  for (;;) {
+    msg.msg_name = out.peer.mutable_addr();
+    msg.msg_namelen = SocketAddress::capacity();
+    msg.msg_control = control.empty() ? nullptr : control.data();
+    msg.msg_controllen = control.size();
+    n = recvmsg(fd, &msg, flags | MSG_CMSG_CLOEXEC);
+    if (n >= 0) break;
+    if (errno != EINTR) return ErrnoError("recvmsg");
+  }
+  out.peer.set_size(msg.msg_namelen);
+  out.bytes = static_cast<size_t>(n);
+  out.flags = msg.msg_flags;
+  absl::StatusOr<ControlMessages> decoded =
+      internal::DecodeReceived(msg, control.size());
+  if (!decoded.ok()) return decoded.status();
+  out.control = *std::move(decoded);
+  return out;
+}
+
+absl::StatusOr<ReceivedMessage> RecvMsg(int fd, absl::Span<char> data,
+                                        absl::Span<std::byte> control,
+                                        int flags) {
+  iovec iov{data.data(), data.size()};
+  return RecvMsg(fd, absl::MakeConstSpan(&iov, 1), control, flags);
+}
+
+}  // namespace cmsg

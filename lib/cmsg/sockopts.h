@@ -1,0 +1,53 @@
+// Socket options that make the kernel attach each receive-side control
+// message, named after the message they produce.
+//
+//   CMSG_RETURN_IF_ERROR(cmsg::ReceivePacketInfo(fd));  // -> Ipv4/Ipv6PacketInfo
+//   CMSG_RETURN_IF_ERROR(cmsg::ReceiveTimestampNs(fd)); // -> ScmTimestampns
+//
+// Where a helper depends on the socket's family it asks the socket (for an
+// AF_INET6 socket that is not IPV6_V6ONLY it turns on both families).
+#ifndef LIB_CMSG_SOCKOPTS_H_
+#define LIB_CMSG_SOCKOPTS_H_
+
+#include "absl/status/status.h"
+
+namespace cmsg {
+
+// setsockopt(fd, level, name, &value, sizeof(int)).
+[[nodiscard]] absl::Status SetIntOption(int fd, int level, int name, int value,
+                                        const char* what);
+
+// IP_PKTINFO / IPV6_RECVPKTINFO -> Ipv4PacketInfo / Ipv6PacketInfo.
+[[nodiscard]] absl::Status ReceivePacketInfo(int fd);
+// SO_TIMESTAMP -> ScmTimestamp (timeval).
+[[nodiscard]] absl::Status ReceiveTimestamp(int fd);
+// SO_TIMESTAMPNS -> ScmTimestampns (timespec).
+[[nodiscard]] absl::Status ReceiveTimestampNs(int fd);
+// SO_TIMESTAMPING with `flags` (SOF_TIMESTAMPING_*) -> ScmTimestamping; with
+// transmit flags, stamps come back on the error queue (MSG_ERRQUEUE).
+[[nodiscard]] absl::Status ReceiveTimestamping(int fd, int flags);
+// UDP_GRO -> UdpGroSegments on coalesced reads.
+[[nodiscard]] absl::Status ReceiveGro(int fd);
+// IP_RECVERR / IPV6_RECVERR -> Ipv4RecvErr / Ipv6RecvErr (MSG_ERRQUEUE).
+[[nodiscard]] absl::Status ReceiveErrors(int fd);
+// IP_RECVTOS -> Ipv4Tos; IPV6_RECVTCLASS -> Ipv6TClass.
+[[nodiscard]] absl::Status ReceiveTos(int fd);
+// IP_RECVTTL -> Ipv4Ttl; IPV6_RECVHOPLIMIT -> Ipv6HopLimit.
+[[nodiscard]] absl::Status ReceiveTtl(int fd);
+// IP_RECVORIGDSTADDR / IPV6_RECVORIGDSTADDR -> Ipv4/Ipv6OrigDstAddr.
+[[nodiscard]] absl::Status ReceiveOrigDstAddr(int fd);
+// SO_PASSCRED -> ScmCredentials on every message (unix sockets).
+[[nodiscard]] absl::Status ReceiveCredentials(int fd);
+// SO_RXQ_OVFL -> RxqOvfl (the socket's drop counter).
+[[nodiscard]] absl::Status ReceiveRxqOvfl(int fd);
+// SO_RCVMARK -> SoMark (Linux 6.1+).
+[[nodiscard]] absl::Status ReceiveMark(int fd);
+
+// SO_PASSRIGHTS = 0: the kernel refuses SCM_RIGHTS sent to this unix socket,
+// so no fd can be pushed into the receiver. Needs Linux 6.16+; elsewhere an
+// UNIMPLEMENTED status that says so.
+[[nodiscard]] absl::Status RefuseRights(int fd);
+
+}  // namespace cmsg
+
+#endif  // LIB_CMSG_SOCKOPTS_H_
