@@ -1,0 +1,266 @@
+// SendMsg / RecvMsg over real unix sockets: fd passing, credentials, peer
+// addresses, truncation and SO_PASSRIGHTS.
+#include "lib/cmsg/socket_io.h"
+
+#include <fcntl.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "lib/cmsg/codec.h"
+#include "lib/cmsg/sockopts.h"
+#include "lib/cmsg/space.h"
+#include "lib/cmsg/testing/test_sockets.h"
+#include "lib/status/errno_status.h"
+
+namespace cmsg {
+namespace {
+
+using ::cmsg::testing::CountOpenFds;
+using ::cmsg::testing::MakeUnixPair;
+using ::cmsg::testing::TempFileWith;
+using ::cmsg::testing::UnixPair;
+using ::testing::HasSubstr;
+
+std::string ReadAll(int fd) {
+  char buf[256];
+  ssize_t n = pread(fd, buf, sizeof(buf), 0);
+  return n > 0 ? std::string(buf, n) : std::string();
+}
+
+TEST(SocketIoTest, PassesFdsThatWorkOnTheOtherSide) {
+  for (int type : {SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET}) {
+    UnixPair pair = MakeUnixPair(type);
+    ASSERT_TRUE(pair.a.ok());
+    UniqueFd file = TempFileWith("contents of the file");
+    ASSERT_TRUE(file.ok());
+    int pipe_fds[2];
+    ASSERT_EQ(pipe2(pipe_fds, O_CLOEXEC), 0);
+    UniqueFd pipe_r(pipe_fds[0]), pipe_w(pipe_fds[1]);
+
+    int fds[] = {file.get(), pipe_w.get()};
+    auto sent = SendMsg(pair.a.get(), "x", {ScmRights{fds}});
+    ASSERT_TRUE(sent.ok()) << sent.status();
+    EXPECT_EQ(*sent, 1u);
+
+    ControlBuffer<Fds<2>> control;
+    char data[8];
+    auto m = RecvMsg(pair.b.get(), absl::MakeSpan(data), control.span());
+    ASSERT_TRUE(m.ok()) << m.status();
+    EXPECT_EQ(m->bytes, 1u);
+    auto* rights = m->Find<ScmRightsOwned>();
+    ASSERT_NE(rights, nullptr);
+    ASSERT_EQ(rights->fds.size(), 2u);
+    // New fd numbers, same open files, always close-on-exec.
+    EXPECT_NE(rights->fds[0].get(), file.get());
+    EXPECT_EQ(ReadAll(rights->fds[0].get()), "contents of the file");
+    for (const UniqueFd& fd : rights->fds) {
+      EXPECT_EQ(fcntl(fd.get(), F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+    }
+    ASSERT_EQ(write(rights->fds[1].get(), "p", 1), 1);
+    char c = 0;
+    ASSERT_EQ(read(pipe_r.get(), &c, 1), 1);
+    EXPECT_EQ(c, 'p');
+  }
+}
+
+TEST(SocketIoTest, TakenFdsOutliveTheMessage) {
+  UnixPair pair = MakeUnixPair(SOCK_DGRAM);
+  UniqueFd file = TempFileWith("kept");
+  int fds[] = {file.get()};
+  ASSERT_TRUE(SendMsg(pair.a.get(), "x", {ScmRights{fds}}).ok());
+  UniqueFd kept;
+  {
+    ControlBuffer<Fds<1>> control;
+    char data[8];
+    auto m = RecvMsg(pair.b.get(), absl::MakeSpan(data), control.span());
+    ASSERT_TRUE(m.ok()) << m.status();
+    kept = std::move(m->Find<ScmRightsOwned>()->fds[0]);
+  }
+  EXPECT_EQ(ReadAll(kept.get()), "kept");
+}
+
+TEST(SocketIoTest, CredentialsAreTheSendersAndCanBeClaimed) {
+  UnixPair pair = MakeUnixPair(SOCK_DGRAM);
+  ASSERT_TRUE(ReceiveCredentials(pair.b.get()).ok());
+  ControlBuffer<ScmCredentials> control;
+  char data[8];
+  // Without an explicit message the kernel attaches the sender's own.
+  ASSERT_TRUE(SendMsg(pair.a.get(), "a", {}).ok());
+  auto m = RecvMsg(pair.b.get(), absl::MakeSpan(data), control.span());
+  ASSERT_TRUE(m.ok()) << m.status();
+  const auto* creds = m->Find<ScmCredentials>();
+  ASSERT_NE(creds, nullptr);
+  EXPECT_EQ(creds->pid, getpid());
+  EXPECT_EQ(creds->uid, getuid());
+  EXPECT_EQ(creds->gid, getgid());
+
+  // An explicit, truthful claim goes through as sent.
+  ASSERT_TRUE(
+      SendMsg(pair.a.get(), "b", {ScmCredentials{getpid(), getuid(), getgid()}}).ok());
+  m = RecvMsg(pair.b.get(), absl::MakeSpan(data), control.span());
+  ASSERT_TRUE(m.ok()) << m.status();
+  creds = m->Find<ScmCredentials>();
+  ASSERT_NE(creds, nullptr);
+  EXPECT_EQ(creds->pid, getpid());
+}
+
+TEST(SocketIoTest, FalseCredentialsAreRefusedByTheKernel) {
+  UnixPair pair = MakeUnixPair(SOCK_DGRAM);
+  ASSERT_TRUE(ReceiveCredentials(pair.b.get()).ok());
+  // pid 1 is not ours; even root may only claim pids it can see as its own
+  // unless it has CAP_SYS_ADMIN, so accept either verdict but require the
+  // accepted one to be delivered unchanged.
+  auto sent = SendMsg(pair.a.get(), "x", {ScmCredentials{1, getuid(), getgid()}});
+  if (!sent.ok()) {
+    EXPECT_EQ(ErrnoOf(sent.status()), EPERM) << sent.status();
+    return;
+  }
+  ControlBuffer<ScmCredentials> control;
+  char data[8];
+  auto m = RecvMsg(pair.b.get(), absl::MakeSpan(data), control.span());
+  ASSERT_TRUE(m.ok()) << m.status();
+  ASSERT_NE(m->Find<ScmCredentials>(), nullptr);
+  EXPECT_EQ(m->Find<ScmCredentials>()->pid, 1);
+}
+
+TEST(SocketIoTest, CarriesFdsAndCredentialsInOneMessage) {
+  UnixPair pair = MakeUnixPair(SOCK_SEQPACKET);
+  ASSERT_TRUE(ReceiveCredentials(pair.b.get()).ok());
+  UniqueFd file = TempFileWith("both");
+  int fds[] = {file.get(), file.get(), file.get()};
+  ASSERT_TRUE(SendMsg(pair.a.get(), "x",
+                      {ScmCredentials{getpid(), getuid(), getgid()}, ScmRights{fds}})
+                  .ok());
+  ControlBuffer<Fds<3>, ScmCredentials> control;
+  char data[8];
+  auto m = RecvMsg(pair.b.get(), absl::MakeSpan(data), control.span());
+  ASSERT_TRUE(m.ok()) << m.status();
+  ASSERT_NE(m->Find<ScmCredentials>(), nullptr);
+  ASSERT_NE(m->Find<ScmRightsOwned>(), nullptr);
+  EXPECT_EQ(m->Find<ScmRightsOwned>()->fds.size(), 3u);
+  EXPECT_EQ(ReadAll(m->Find<ScmRightsOwned>()->fds[2].get()), "both");
+}
+
+TEST(SocketIoTest, MaximumFdsPerMessage) {
+  UnixPair pair = MakeUnixPair(SOCK_DGRAM);
+  UniqueFd file = TempFileWith("many");
+  std::vector<int> fds(kMaxFdsPerMessage, file.get());
+  ASSERT_TRUE(SendMsg(pair.a.get(), "x", {ScmRights{fds}}).ok());
+  ControlBuffer<Fds<kMaxFdsPerMessage>> control;
+  char data[8];
+  auto m = RecvMsg(pair.b.get(), absl::MakeSpan(data), control.span());
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->Find<ScmRightsOwned>()->fds.size(), kMaxFdsPerMessage);
+
+  std::vector<int> too_many(kMaxFdsPerMessage + 1, file.get());
+  auto refused = SendMsg(pair.a.get(), "x", {ScmRights{too_many}});
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(SocketIoTest, TruncatedControlIsAnErrorThatSaysSo) {
+  UnixPair pair = MakeUnixPair(SOCK_DGRAM);
+  UniqueFd file = TempFileWith("t");
+  int fds[] = {file.get(), file.get(), file.get(), file.get()};
+  ASSERT_TRUE(SendMsg(pair.a.get(), "x", {ScmRights{fds}}).ok());
+  ControlBuffer<Fds<1>> control;
+  char data[8];
+  auto m = RecvMsg(pair.b.get(), absl::MakeSpan(data), control.span());
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(m.status().message()), HasSubstr("MSG_CTRUNC"));
+}
+
+TEST(SocketIoTest, PeerAddressOfUnnamedAndNamedUnixSockets) {
+  char dir[] = "/tmp/cmsg_io.XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  std::string path = std::string(dir) + "/rx";
+  auto addr = SocketAddress::Unix(path);
+  ASSERT_TRUE(addr.ok());
+  UniqueFd rx(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  UniqueFd tx(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  ASSERT_EQ(bind(rx.get(), addr->addr(), addr->size()), 0);
+  std::string tx_path = std::string(dir) + "/tx";
+  auto tx_addr = SocketAddress::Unix(tx_path);
+  ASSERT_EQ(bind(tx.get(), tx_addr->addr(), tx_addr->size()), 0);
+  SendOptions to{.to = &*addr};
+  ASSERT_TRUE(SendMsg(tx.get(), "hello", {}, to).ok());
+  char data[16];
+  auto m = RecvMsg(rx.get(), absl::MakeSpan(data), {});
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(std::string(data, m->bytes), "hello");
+  EXPECT_EQ(m->peer.ToString(), "unix:" + tx_path);
+  unlink(path.c_str());
+  unlink(tx_path.c_str());
+  rmdir(dir);
+}
+
+TEST(SocketIoTest, DataTruncationIsReportedInFlags) {
+  UnixPair pair = MakeUnixPair(SOCK_DGRAM);
+  ASSERT_TRUE(SendMsg(pair.a.get(), "0123456789", {}).ok());
+  char data[4];
+  auto m = RecvMsg(pair.b.get(), absl::MakeSpan(data), {}, MSG_TRUNC);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_TRUE(m->data_truncated());
+  EXPECT_EQ(m->bytes, 10u);
+}
+
+TEST(SocketIoTest, EndOfStreamIsZeroBytes) {
+  UnixPair pair = MakeUnixPair(SOCK_STREAM);
+  pair.a.reset();
+  char data[4];
+  auto m = RecvMsg(pair.b.get(), absl::MakeSpan(data), {});
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->bytes, 0u);
+}
+
+TEST(SocketIoTest, ErrorsNameTheCallAndErrno) {
+  char data[4];
+  auto m = RecvMsg(-1, absl::MakeSpan(data), {});
+  EXPECT_THAT(std::string(m.status().message()), HasSubstr("recvmsg: EBADF"));
+  auto s = SendMsg(-1, "x", {});
+  EXPECT_THAT(std::string(s.status().message()), HasSubstr("sendmsg: EBADF"));
+  UnixPair pair = MakeUnixPair(SOCK_DGRAM);
+  auto again = RecvMsg(pair.b.get(), absl::MakeSpan(data), {}, MSG_DONTWAIT);
+  EXPECT_EQ(ErrnoOf(again.status()), EAGAIN);
+}
+
+TEST(SocketIoTest, RefusedRightsFailTheSenderAndNothingArrives) {
+  UnixPair pair = MakeUnixPair(SOCK_DGRAM);
+  absl::Status refused = RefuseRights(pair.b.get());
+  if (absl::IsUnimplemented(refused)) GTEST_SKIP() << refused;
+  ASSERT_TRUE(refused.ok()) << refused;
+  UniqueFd file = TempFileWith("no");
+  int fds[] = {file.get()};
+  int before = CountOpenFds();
+  auto sent = SendMsg(pair.a.get(), "x", {ScmRights{fds}});
+  ASSERT_FALSE(sent.ok());
+  EXPECT_EQ(ErrnoOf(sent.status()), EPERM) << sent.status();
+  // Plain data still flows.
+  ASSERT_TRUE(SendMsg(pair.a.get(), "y", {}).ok());
+  ControlBuffer<Fds<1>> control;
+  char data[4];
+  auto m = RecvMsg(pair.b.get(), absl::MakeSpan(data), control.span());
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(data[0], 'y');
+  EXPECT_EQ(m->Find<ScmRightsOwned>(), nullptr);
+  EXPECT_EQ(CountOpenFds(), before);
+}
+
+TEST(SocketIoTest, InvalidFdToSendIsRejectedBeforeTheCall) {
+  UnixPair pair = MakeUnixPair(SOCK_DGRAM);
+  int fds[] = {-1};
+  auto sent = SendMsg(pair.a.get(), "x", {ScmRights{fds}});
+  EXPECT_EQ(sent.status().code(), absl::StatusCode::kInvalidArgument);
+  int closed_fd[] = {1000000};
+  auto ebadf = SendMsg(pair.a.get(), "x", {ScmRights{closed_fd}});
+  EXPECT_EQ(ErrnoOf(ebadf.status()), EBADF) << ebadf.status();
+}
+
+}  // namespace
+}  // namespace cmsg

@@ -1,0 +1,43 @@
+// Real sockets and fd counting for the cmsg tests.
+//
+//   UniqueFd rx = BoundUdpSocket(AF_INET);        // 127.0.0.1, any port
+//   UnixPair pair = MakeUnixPair(SOCK_DGRAM);
+//   int before = CountOpenFds();
+#ifndef LIB_CMSG_TESTING_TEST_SOCKETS_H_
+#define LIB_CMSG_TESTING_TEST_SOCKETS_H_
+
+#include <sys/socket.h>
+
+#include "lib/fd/unique_fd.h"
+#include "lib/net/socket_address.h"
+
+namespace cmsg::testing {
+
+// Entries in /proc/self/fd (not counting the one used to list them); -1 on
+// failure.
+int CountOpenFds();
+
+// The highest open fd number, or -1.
+int HighestOpenFd();
+
+// A connected AF_UNIX pair of `type` (SOCK_STREAM, SOCK_DGRAM or
+// SOCK_SEQPACKET), close-on-exec. Both ends are -1 on failure.
+struct UnixPair {
+  UniqueFd a;
+  UniqueFd b;
+};
+UnixPair MakeUnixPair(int type);
+
+// A UDP socket of `family` bound to the loopback address and an ephemeral
+// port (-1 on failure).
+UniqueFd BoundUdpSocket(int family);
+
+// The local address of `fd` (empty on failure).
+SocketAddress LocalAddress(int fd);
+
+// A file (unlinked, close-on-exec) holding `contents` at offset 0.
+UniqueFd TempFileWith(const char* contents);
+
+}  // namespace cmsg::testing
+
+#endif  // LIB_CMSG_TESTING_TEST_SOCKETS_H_
