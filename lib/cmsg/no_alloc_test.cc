@@ -1,0 +1,132 @@
+// The send and receive paths do not touch the heap for up to kInlineFds fds:
+// every global operator new in this binary is counted.
+#include <sys/socket.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <new>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "lib/cmsg/cmsg.h"
+#include "lib/cmsg/testing/test_sockets.h"
+
+namespace {
+std::atomic<long> g_allocations{0};
+}  // namespace
+
+void* operator new(size_t n) {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(n ? n : 1)) return p;
+  throw std::bad_alloc();
+}
+void* operator new[](size_t n) { return operator new(n); }
+void* operator new(size_t n, const std::nothrow_t&) noexcept {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  return std::malloc(n ? n : 1);
+}
+void* operator new[](size_t n, const std::nothrow_t& t) noexcept {
+  return operator new(n, t);
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, size_t) noexcept { std::free(p); }
+void operator delete[](void* p, size_t) noexcept { std::free(p); }
+
+namespace cmsg {
+namespace {
+
+using ::cmsg::testing::BoundUdpSocket;
+using ::cmsg::testing::LocalAddress;
+using ::cmsg::testing::MakeUnixPair;
+using ::cmsg::testing::TempFileWith;
+
+// Heap allocations made by `f`.
+template <typename F>
+long AllocationsIn(F f) {
+  long before = g_allocations.load();
+  f();
+  return g_allocations.load() - before;
+}
+
+TEST(NoAllocTest, TheCounterSeesAllocations) {
+  EXPECT_GE(AllocationsIn([] { std::vector<int> v(100); }), 1);
+}
+
+TEST(NoAllocTest, SixteenFdsRoundTripWithoutTheHeap) {
+  auto pair = MakeUnixPair(SOCK_SEQPACKET);
+  UniqueFd file = TempFileWith("x");
+  int fds[kInlineFds];
+  for (int& fd : fds) fd = file.get();
+  ControlBuffer<Fds<kInlineFds>, ScmCredentials> control;
+  char data[16];
+  ASSERT_TRUE(ReceiveCredentials(pair.b.get()).ok());
+  bool ok = true;
+  size_t received = 0;
+  long allocations = AllocationsIn([&] {
+    for (int i = 0; i < 10; ++i) {
+      auto sent = SendMsg(pair.a.get(), "sixteen", {ScmRights{fds}});
+      auto m = RecvMsg(pair.b.get(), absl::MakeSpan(data), control.span());
+      ok = ok && sent.ok() && m.ok();
+      if (!m.ok()) continue;
+      if (auto* r = m->Find<ScmRightsOwned>()) {
+        received += r->fds.size();
+        UniqueFd taken = std::move(r->fds[0]);  // taking one is free too
+      }
+    }
+  });
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(received, 10 * kInlineFds);
+  EXPECT_EQ(allocations, 0);
+}
+
+TEST(NoAllocTest, UdpWithPacketInfoAndTimestampsWithoutTheHeap) {
+  UniqueFd rx = BoundUdpSocket(AF_INET), tx = BoundUdpSocket(AF_INET);
+  ASSERT_TRUE(ReceivePacketInfo(rx.get()).ok());
+  ASSERT_TRUE(ReceiveTimestampNs(rx.get()).ok());
+  ASSERT_TRUE(ReceiveTtl(rx.get()).ok());
+  SocketAddress to = LocalAddress(rx.get());
+  ControlBuffer<Ipv4PacketInfo, ScmTimestampns, Ipv4Ttl> control;
+  char data[16];
+  bool ok = true;
+  long allocations = AllocationsIn([&] {
+    for (int i = 0; i < 10; ++i) {
+      Ipv4PacketInfo from;
+      from.spec_dst.s_addr = htonl(INADDR_LOOPBACK);
+      auto sent = SendMsg(tx.get(), "dgram", {from, Ipv4Ttl{9}}, {.to = &to});
+      auto m = RecvMsg(rx.get(), absl::MakeSpan(data), control.span());
+      ok = ok && sent.ok() && m.ok() && m->Find<Ipv4PacketInfo>() &&
+           m->Find<ScmTimestampns>() && m->Find<Ipv4Ttl>();
+    }
+  });
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(allocations, 0);
+}
+
+TEST(NoAllocTest, BatchesReuseTheirBuffers) {
+  UniqueFd rx = BoundUdpSocket(AF_INET), tx = BoundUdpSocket(AF_INET);
+  ASSERT_TRUE(ReceivePacketInfo(rx.get()).ok());
+  SocketAddress to = LocalAddress(rx.get());
+  RecvBatch in(8, 64, kSpaceFor<Ipv4PacketInfo>);
+  SendBatch out(8, kSpaceFor<Ipv4PacketInfo>);
+  bool ok = true;
+  long allocations = AllocationsIn([&] {
+    for (int round = 0; round < 10; ++round) {
+      out.Clear();
+      for (int i = 0; i < 8; ++i) {
+        Ipv4PacketInfo from;
+        from.spec_dst.s_addr = htonl(INADDR_LOOPBACK);
+        ok = ok && out.Add("x", &to, {from}).ok();
+      }
+      auto sent = out.Send(tx.get());
+      auto n = in.Recv(rx.get(), MSG_DONTWAIT);
+      ok = ok && sent.ok() && *sent == 8 && n.ok() && *n == 8 &&
+           in.message(7).Find<Ipv4PacketInfo>() != nullptr;
+    }
+  });
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(allocations, 0);
+}
+
+}  // namespace
+}  // namespace cmsg
