@@ -37,12 +37,15 @@ absl::StatusOr<size_t> SendMsg(int fd, absl::string_view data,
   return SendMsg(fd, absl::MakeConstSpan(&iov, 1), control, options);
 }
 
-namespace internal {
+namespace {
 
-absl::StatusOr<ControlMessages> DecodeReceived(const msghdr& msg,
-                                               size_t control_capacity) {
-  absl::StatusOr<ControlMessages> control = Decode(absl::MakeConstSpan(
-      static_cast<const std::byte*>(msg.msg_control), msg.msg_controllen));
+absl::StatusOr<ControlMessages> DecodeReceivedImpl(const msghdr& msg,
+                                                   size_t control_capacity,
+                                                   bool adopt_fds) {
+  auto bytes = absl::MakeConstSpan(
+      static_cast<const std::byte*>(msg.msg_control), msg.msg_controllen);
+  absl::StatusOr<ControlMessages> control =
+      adopt_fds ? Decode(bytes) : internal::DecodeWithoutAdoptingFds(bytes);
   if (!(msg.msg_flags & MSG_CTRUNC)) return control;
   size_t closed = 0;
   if (control.ok()) {
@@ -55,6 +58,20 @@ absl::StatusOr<ControlMessages> DecodeReceived(const msghdr& msg,
       "buffer was too small or the fd limit was reached; %d received fds "
       "closed, the rest were discarded by the kernel",
       control_capacity, closed));
+}
+
+}  // namespace
+
+namespace internal {
+
+absl::StatusOr<ControlMessages> DecodeReceived(const msghdr& msg,
+                                               size_t control_capacity) {
+  return DecodeReceivedImpl(msg, control_capacity, /*adopt_fds=*/true);
+}
+
+absl::StatusOr<ControlMessages> DecodeReceivedWithoutAdoptingFds(
+    const msghdr& msg, size_t control_capacity) {
+  return DecodeReceivedImpl(msg, control_capacity, /*adopt_fds=*/false);
 }
 
 }  // namespace internal

@@ -80,6 +80,10 @@ namespace internal {
 // MSG_CTRUNC into an error (closing what arrived).
 absl::StatusOr<ControlMessages> DecodeReceived(const msghdr& msg,
                                                size_t control_capacity);
+// The same with fd adoption switched off (SCM_RIGHTS fds stored as -1), for
+// fuzzing with arbitrary "fds" that must never be closed.
+absl::StatusOr<ControlMessages> DecodeReceivedWithoutAdoptingFds(
+    const msghdr& msg, size_t control_capacity);
 }  // namespace internal
 
 }  // namespace cmsg
