@@ -1,0 +1,183 @@
+#include "lib/udp/echo_server.h"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+
+#include "lib/cmsg/cmsg.h"
+#include "lib/status/errno_status.h"
+#include "lib/status/status_macros.h"
+#include "lib/udp/arrival.h"
+#include "lib/udp/datagram_sender.h"
+#include "lib/udp/stats.h"
+#include "lib/udp/udp_socket.h"
+
+namespace cmsg::udp {
+
+class EchoWorker {
+ public:
+  EchoWorker(std::vector<UniqueFd> fds, const EchoOptions& options)
+      : fds_(std::move(fds)),
+        in_(options.batch, kMaxReadSize,
+            kSpaceFor<Ipv6PacketInfo, Ipv4PacketInfo, UdpGroSegments> + 64),
+        out_(options.batch, options.gso) {}
+
+  absl::Status Init() {
+    epoll_.reset(epoll_create1(EPOLL_CLOEXEC));
+    if (!epoll_.ok()) return ErrnoError("epoll_create1");
+    wake_.reset(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!wake_.ok()) return ErrnoError("eventfd");
+    for (size_t i = 0; i <= fds_.size(); ++i) {
+      epoll_event ev{};
+      ev.events = EPOLLIN;
+      ev.data.u64 = i;  // fds_.size() is the wake-up fd
+      int fd = i < fds_.size() ? fds_[i].get() : wake_.get();
+      if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) < 0)
+        return ErrnoError("epoll_ctl(ADD)");
+    }
+    return absl::OkStatus();
+  }
+
+  void Run() {
+    epoll_event events[16];
+    for (;;) {
+      int n = epoll_wait(epoll_.get(), events, 16, -1);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        failed_ = true;
+        return;
+      }
+      for (int i = 0; i < n; ++i) {
+        size_t index = events[i].data.u64;
+        if (index == fds_.size()) return;
+        Echo(fds_[index].get());
+      }
+    }
+  }
+
+  void Stop() {
+    uint64_t one = 1;
+    (void)!write(wake_.get(), &one, sizeof(one));
+  }
+  bool failed() const { return failed_.load(); }
+  const Stats& stats() const { return stats_; }
+
+ private:
+  void Echo(int fd) {
+    for (int round = 0; round < 8; ++round) {
+      absl::StatusOr<size_t> n = in_.Recv(fd);
+      if (!n.ok()) {
+        int e = ErrnoOf(n.status());
+        if (e != EAGAIN && e != EWOULDBLOCK) stats_.Add(Counter::kErrSocket);
+        return;
+      }
+      DatagramSender::Counts counts;
+      for (size_t i = 0; i < *n; ++i) {
+        ReceivedMessage& m = in_.message(i);
+        const auto* gro = m.Find<UdpGroSegments>();
+        size_t segment = gro ? static_cast<size_t>(gro->segment_size) : 0;
+        stats_.Add(Counter::kClientRxPackets,
+                   segment && m.bytes > segment ? (m.bytes + segment - 1) / segment : 1);
+        stats_.Add(Counter::kClientRxBytes, m.bytes);
+        std::optional<Arrival> at = Arrival::Of(m);
+        if (!in_.control_status(i).ok() || m.data_truncated() || !at.has_value()) {
+          stats_.Add(at.has_value() ? Counter::kDropBadControl
+                                    : Counter::kDropNoPacketInfo);
+          continue;
+        }
+        out_.Queue(fd, absl::string_view(in_.data(i).data(), m.bytes), &m.peer,
+                   at->ReplyFrom(), segment, counts);
+      }
+      out_.Flush(fd, counts);
+      stats_.Add(Counter::kClientTxPackets, counts.sent_packets);
+      stats_.Add(Counter::kClientTxBytes, counts.sent_bytes);
+      stats_.Add(Counter::kDropClientSend, counts.dropped_packets);
+      stats_.Add(Counter::kGsoFallbacks, counts.gso_fallbacks);
+      if (*n < in_.capacity()) return;
+    }
+  }
+
+  std::vector<UniqueFd> fds_;
+  UniqueFd epoll_;
+  UniqueFd wake_;
+  RecvBatch in_;
+  DatagramSender out_;
+  Stats stats_;
+  std::atomic<bool> failed_{false};
+};
+
+absl::StatusOr<std::unique_ptr<EchoServer>> EchoServer::Bind(
+    const std::vector<SocketAddress>& listen, const EchoOptions& options) {
+  if (listen.empty()) return absl::InvalidArgumentError("no address to listen on");
+  std::unique_ptr<EchoServer> server(new EchoServer());
+  std::vector<SocketAddress> addresses = listen;
+  for (int w = 0; w < std::max(options.threads, 1); ++w) {
+    std::vector<UniqueFd> fds;
+    for (SocketAddress& address : addresses) {
+      CMSG_ASSIGN_OR_RETURN(
+          UniqueFd fd, BindUdp(address, {.reuse_port = true, .gro = options.gro}));
+      if (w == 0) {
+        CMSG_ASSIGN_OR_RETURN(address, SocketAddress::LocalOf(fd.get()));
+        server->local_addresses_.push_back(address);
+      }
+      fds.push_back(std::move(fd));
+    }
+    CMSG_RETURN_IF_ERROR(server->AddWorker(std::move(fds), options));
+  }
+  return server;
+}
+
+absl::StatusOr<std::unique_ptr<EchoServer>> EchoServer::Adopt(
+    std::vector<UniqueFd> listeners, const EchoOptions& options) {
+  if (listeners.empty()) return absl::InvalidArgumentError("no socket to serve");
+  std::unique_ptr<EchoServer> server(new EchoServer());
+  size_t threads = std::clamp<size_t>(options.threads, 1, listeners.size());
+  std::vector<std::vector<UniqueFd>> per_worker(threads);
+  for (size_t i = 0; i < listeners.size(); ++i) {
+    CMSG_RETURN_IF_ERROR(PrepareServerSocket(listeners[i].get(), {.gro = options.gro}));
+    CMSG_ASSIGN_OR_RETURN(SocketAddress local, SocketAddress::LocalOf(listeners[i].get()));
+    server->local_addresses_.push_back(local);
+    per_worker[i % threads].push_back(std::move(listeners[i]));
+  }
+  for (auto& fds : per_worker) CMSG_RETURN_IF_ERROR(server->AddWorker(std::move(fds), options));
+  return server;
+}
+
+absl::Status EchoServer::AddWorker(std::vector<UniqueFd> fds, const EchoOptions& options) {
+  auto worker = std::make_unique<EchoWorker>(std::move(fds), options);
+  CMSG_RETURN_IF_ERROR(worker->Init());
+  workers_.push_back(std::move(worker));
+  return absl::OkStatus();
+}
+
+EchoServer::~EchoServer() { Stop(); }
+
+void EchoServer::Start() {
+  for (auto& w : workers_) {
+    EchoWorker* worker = w.get();
+    threads_.emplace_back([worker] { worker->Run(); });
+  }
+}
+
+void EchoServer::Stop() {
+  for (auto& w : workers_) w->Stop();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+}
+
+bool EchoServer::Healthy() const {
+  for (const auto& w : workers_)
+    if (w->failed()) return false;
+  return true;
+}
+
+std::string EchoServer::StatsLine(absl::string_view prefix) const {
+  std::vector<const Stats*> stats;
+  for (const auto& w : workers_) stats.push_back(&w->stats());
+  return cmsg::udp::StatsLine(prefix, stats);
+}
+
+}  // namespace cmsg::udp

@@ -1,0 +1,61 @@
+// A pktinfo-aware UDP echo server: every datagram goes back to its sender,
+// byte for byte, from the local address and interface it arrived on. With
+// GRO and GSO on, a coalesced read is echoed as one GSO send.
+//
+//   CMSG_ASSIGN_OR_RETURN(auto echo, EchoServer::Bind(addresses, {.threads = 1}));
+//   echo->Start();  ...  echo->Stop();
+#ifndef LIB_UDP_ECHO_SERVER_H_
+#define LIB_UDP_ECHO_SERVER_H_
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "lib/fd/unique_fd.h"
+#include "lib/net/socket_address.h"
+
+namespace cmsg::udp {
+
+struct EchoOptions {
+  int threads = 1;
+  size_t batch = 32;
+  bool gso = false;
+  bool gro = false;
+};
+
+class EchoWorker;
+
+class EchoServer {
+ public:
+  // Binds each address once per thread (SO_REUSEPORT; port 0 resolved once).
+  static absl::StatusOr<std::unique_ptr<EchoServer>> Bind(
+      const std::vector<SocketAddress>& listen, const EchoOptions& options);
+  // Serves handed-over sockets (socket activation), one thread per socket at most.
+  static absl::StatusOr<std::unique_ptr<EchoServer>> Adopt(
+      std::vector<UniqueFd> listeners, const EchoOptions& options);
+  ~EchoServer();
+
+  void Start();
+  void Stop();  // idempotent; joins the threads
+  [[nodiscard]] bool Healthy() const;
+  [[nodiscard]] std::string StatsLine(absl::string_view prefix) const;
+  [[nodiscard]] const std::vector<SocketAddress>& local_addresses() const {
+    return local_addresses_;
+  }
+
+ private:
+  EchoServer() = default;
+  absl::Status AddWorker(std::vector<UniqueFd> fds, const EchoOptions& options);
+
+  std::vector<SocketAddress> local_addresses_;
+  std::vector<std::unique_ptr<EchoWorker>> workers_;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace cmsg::udp
+
+#endif  // LIB_UDP_ECHO_SERVER_H_

@@ -1,0 +1,97 @@
+#include "lib/udp/relay.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "lib/status/status_macros.h"
+#include "lib/udp/relay_worker.h"
+#include "lib/udp/udp_socket.h"
+
+namespace cmsg::udp {
+
+absl::StatusOr<std::unique_ptr<Relay>> Relay::Bind(
+    const std::vector<SocketAddress>& listen, const RelayOptions& options) {
+  if (listen.empty()) return absl::InvalidArgumentError("no address to listen on");
+  std::unique_ptr<Relay> relay(new Relay());
+  int threads = std::max(options.threads, 1);
+  std::vector<SocketAddress> addresses = listen;
+  for (int w = 0; w < threads; ++w) {
+    std::vector<UniqueFd> fds;
+    for (SocketAddress& address : addresses) {
+      CMSG_ASSIGN_OR_RETURN(
+          UniqueFd fd, BindUdp(address, {.reuse_port = true, .gro = options.gro}));
+      if (w == 0) {
+        // Port 0 becomes the port the kernel chose, for every worker.
+        CMSG_ASSIGN_OR_RETURN(address, SocketAddress::LocalOf(fd.get()));
+        relay->local_addresses_.push_back(address);
+      }
+      fds.push_back(std::move(fd));
+    }
+    CMSG_RETURN_IF_ERROR(relay->AddWorker(
+        std::move(fds), options,
+        std::max<size_t>(options.max_sessions / threads, 1)));
+  }
+  return relay;
+}
+
+absl::StatusOr<std::unique_ptr<Relay>> Relay::Adopt(std::vector<UniqueFd> listeners,
+                                                    const RelayOptions& options) {
+  if (listeners.empty()) return absl::InvalidArgumentError("no socket to serve");
+  std::unique_ptr<Relay> relay(new Relay());
+  size_t threads = std::clamp<size_t>(options.threads, 1, listeners.size());
+  std::vector<std::vector<UniqueFd>> per_worker(threads);
+  for (size_t i = 0; i < listeners.size(); ++i) {
+    CMSG_RETURN_IF_ERROR(PrepareServerSocket(listeners[i].get(), {.gro = options.gro}));
+    CMSG_ASSIGN_OR_RETURN(SocketAddress local, SocketAddress::LocalOf(listeners[i].get()));
+    relay->local_addresses_.push_back(local);
+    per_worker[i % threads].push_back(std::move(listeners[i]));
+  }
+  for (auto& fds : per_worker) {
+    CMSG_RETURN_IF_ERROR(relay->AddWorker(
+        std::move(fds), options, std::max<size_t>(options.max_sessions / threads, 1)));
+  }
+  return relay;
+}
+
+absl::Status Relay::AddWorker(std::vector<UniqueFd> listeners,
+                              const RelayOptions& options, size_t max_sessions) {
+  auto worker = std::make_unique<RelayWorker>(std::move(listeners), options, max_sessions);
+  CMSG_RETURN_IF_ERROR(worker->Init());
+  workers_.push_back(std::move(worker));
+  return absl::OkStatus();
+}
+
+Relay::~Relay() { Stop(); }
+
+void Relay::Start() {
+  for (auto& w : workers_) {
+    RelayWorker* worker = w.get();
+    threads_.emplace_back([worker] { worker->Run(); });
+  }
+}
+
+void Relay::Stop() {
+  for (auto& w : workers_) w->Stop();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+}
+
+bool Relay::Healthy() const {
+  for (const auto& w : workers_)
+    if (w->failed()) return false;
+  return true;
+}
+
+absl::Status Relay::WorkerError() const {
+  for (const auto& w : workers_)
+    if (!w->error().ok()) return w->error();
+  return absl::OkStatus();
+}
+
+std::string Relay::StatsLine(absl::string_view prefix) const {
+  std::vector<const Stats*> stats;
+  for (const auto& w : workers_) stats.push_back(&w->stats());
+  return cmsg::udp::StatsLine(prefix, stats);
+}
+
+}  // namespace cmsg::udp

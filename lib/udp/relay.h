@@ -1,0 +1,85 @@
+// The pktinfo-aware UDP relay: per client session (listening socket, client
+// address and port, local address it sent to) one connected upstream socket;
+// replies go back from the address and interface the client's datagram
+// arrived on. One epoll loop per worker thread; SO_REUSEPORT spreads clients
+// over the workers when the relay binds its own sockets.
+//
+//   RelayOptions options{.upstream = up, .threads = 2};
+//   CMSG_ASSIGN_OR_RETURN(auto relay, Relay::Bind(listen_addresses, options));
+//   relay->Start();
+//   ... relay->StatsLine("stats") ...
+//   relay->Stop();   // joins the workers
+#ifndef LIB_UDP_RELAY_H_
+#define LIB_UDP_RELAY_H_
+
+#include <atomic>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "lib/fd/unique_fd.h"
+#include "lib/net/socket_address.h"
+#include "lib/udp/stats.h"
+
+namespace cmsg::udp {
+
+struct RelayOptions {
+  SocketAddress upstream;
+  int threads = 1;
+  size_t batch = 32;              // datagrams per recvmmsg / sendmmsg
+  bool gso = false;               // send coalesced reads with UDP_SEGMENT
+  bool gro = false;               // read with UDP_GRO (64 KiB buffers)
+  absl::Duration session_timeout = absl::Seconds(60);
+  size_t max_sessions = 65536;    // over all workers
+};
+
+class RelayWorker;
+
+class Relay {
+ public:
+  // Binds every address of `listen` once per worker (SO_REUSEPORT). A port 0
+  // is resolved by the first bind and reused by the other workers.
+  static absl::StatusOr<std::unique_ptr<Relay>> Bind(
+      const std::vector<SocketAddress>& listen, const RelayOptions& options);
+  // Serves sockets handed over (socket activation); each socket is served by
+  // one worker, so at most `listeners.size()` workers run.
+  static absl::StatusOr<std::unique_ptr<Relay>> Adopt(
+      std::vector<UniqueFd> listeners, const RelayOptions& options);
+
+  ~Relay();
+
+  void Start();
+  // Asks every worker to stop and joins them. Idempotent.
+  void Stop();
+
+  // Thread-safe: false once a worker has stopped on a failure.
+  [[nodiscard]] bool Healthy() const;
+  // After Stop(): the first failure a worker stopped on, or OK.
+  [[nodiscard]] absl::Status WorkerError() const;
+  // One line of summed counters.
+  [[nodiscard]] std::string StatsLine(absl::string_view prefix) const;
+  // The local addresses served (of the first worker's sockets, or adopted).
+  [[nodiscard]] const std::vector<SocketAddress>& local_addresses() const {
+    return local_addresses_;
+  }
+  [[nodiscard]] int threads() const { return static_cast<int>(workers_.size()); }
+
+ private:
+  Relay() = default;
+  absl::Status AddWorker(std::vector<UniqueFd> listeners, const RelayOptions& options,
+                         size_t max_sessions);
+
+  std::vector<SocketAddress> local_addresses_;
+  std::vector<std::unique_ptr<RelayWorker>> workers_;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace cmsg::udp
+
+#endif  // LIB_UDP_RELAY_H_

@@ -1,0 +1,281 @@
+#include "lib/udp/relay_worker.h"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "lib/cmsg/cmsg.h"
+#include "lib/status/errno_status.h"
+#include "lib/udp/arrival.h"
+#include "lib/udp/udp_socket.h"
+
+namespace cmsg::udp {
+namespace {
+
+// epoll data: listeners by index, the wake-up fd, sessions by id | kSessionBit.
+constexpr uint64_t kWakeTag = uint64_t{1} << 62;
+constexpr uint64_t kSessionBit = uint64_t{1} << 63;
+// Batches read from one socket per wake-up, so one busy client cannot starve
+// the others.
+constexpr int kRoundsPerEvent = 8;
+
+constexpr size_t kClientControlSpace =
+    kSpaceFor<Ipv6PacketInfo, Ipv4PacketInfo, UdpGroSegments> + 64;
+constexpr size_t kUpstreamControlSpace = kSpaceFor<UdpGroSegments> + 64;
+
+int64_t NowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
+// Datagrams in a read of `bytes` (several when GRO coalesced them).
+uint64_t DatagramsIn(size_t bytes, size_t segment_size) {
+  if (segment_size == 0 || bytes <= segment_size) return 1;
+  return (bytes + segment_size - 1) / segment_size;
+}
+
+size_t GroSegmentSize(const ReceivedMessage& m) {
+  const auto* gro = m.Find<UdpGroSegments>();
+  return gro && gro->segment_size > 0 ? static_cast<size_t>(gro->segment_size) : 0;
+}
+
+bool IsWouldBlock(const absl::Status& s) {
+  int e = ErrnoOf(s);
+  return e == EAGAIN || e == EWOULDBLOCK;
+}
+
+}  // namespace
+
+RelayWorker::RelayWorker(std::vector<UniqueFd> listeners, const RelayOptions& options,
+                         size_t max_sessions)
+    : listeners_(std::move(listeners)),
+      options_(options),
+      sessions_(max_sessions),
+      from_clients_(options.batch, kMaxReadSize, kClientControlSpace),
+      from_upstream_(options.batch, kMaxReadSize, kUpstreamControlSpace),
+      out_(options.batch, options.gso) {}
+
+absl::Status RelayWorker::Init() {
+  epoll_.reset(epoll_create1(EPOLL_CLOEXEC));
+  if (!epoll_.ok()) return ErrnoError("epoll_create1");
+  wake_.reset(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!wake_.ok()) return ErrnoError("eventfd");
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = kWakeTag;
+  if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wake_.get(), &ev) < 0)
+    return ErrnoError("epoll_ctl(ADD eventfd)");
+  for (size_t i = 0; i < listeners_.size(); ++i) {
+    ev.events = EPOLLIN;
+    ev.data.u64 = i;
+    if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, listeners_[i].get(), &ev) < 0)
+      return ErrnoError("epoll_ctl(ADD listener)");
+  }
+  return absl::OkStatus();
+}
+
+void RelayWorker::Stop() {
+  uint64_t one = 1;
+  (void)!write(wake_.get(), &one, sizeof(one));
+}
+
+void RelayWorker::Run() {
+  epoll_event events[64];
+  for (;;) {
+    int n = epoll_wait(epoll_.get(), events, 64, EpollTimeoutMs(NowNs()));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      error_ = ErrnoError("epoll_wait");
+      failed_ = true;
+      return;
+    }
+    for (int i = 0; i < n; ++i) {
+      uint64_t tag = events[i].data.u64;
+      if (tag == kWakeTag) return;
+      if (tag & kSessionBit) {
+        OnUpstream(tag & ~kSessionBit, events[i].events);
+      } else {
+        OnListener(static_cast<int>(tag));
+      }
+    }
+    ExpireIdle(NowNs());
+  }
+}
+
+int RelayWorker::EpollTimeoutMs(int64_t now_ns) const {
+  if (sessions_.size() == 0) return 1000;
+  int64_t due = sessions_.OldestActivity() +
+                absl::ToInt64Nanoseconds(options_.session_timeout);
+  int64_t ms = (due - now_ns) / 1000000 + 1;
+  return static_cast<int>(std::clamp<int64_t>(ms, 1, 1000));
+}
+
+void RelayWorker::ExpireIdle(int64_t now_ns) {
+  int64_t cutoff = now_ns - absl::ToInt64Nanoseconds(options_.session_timeout);
+  size_t n = sessions_.ExpireIdle(cutoff, [this](Session& s) { CloseSession(s); });
+  if (n > 0) {
+    stats_.Add(Counter::kSessionsExpired, n);
+    stats_.SetSessions(sessions_.size());
+  }
+}
+
+void RelayWorker::CloseSession(Session& s) {
+  if (&s == queued_for_) {
+    out_.Flush(s.upstream.get(), counts_);
+    Account(counts_, /*to_upstream=*/true);
+    queued_for_ = nullptr;
+  }
+  // Closing the only fd of the socket removes it from the epoll set too.
+}
+
+void RelayWorker::Account(const DatagramSender::Counts& c, bool to_upstream) {
+  stats_.Add(to_upstream ? Counter::kUpstreamTxPackets : Counter::kClientTxPackets,
+             c.sent_packets);
+  stats_.Add(to_upstream ? Counter::kUpstreamTxBytes : Counter::kClientTxBytes,
+             c.sent_bytes);
+  stats_.Add(to_upstream ? Counter::kDropUpstreamSend : Counter::kDropClientSend,
+             c.dropped_packets);
+  stats_.Add(Counter::kGsoFallbacks, c.gso_fallbacks);
+  // c.refused is not counted: the same ICMP error is read from the error queue.
+  counts_ = DatagramSender::Counts();
+}
+
+Session* RelayWorker::SessionFor(const SessionKey& key, int64_t now_ns) {
+  if (Session* s = sessions_.Find(key)) return s;
+  absl::StatusOr<UniqueFd> up = ConnectUdp(options_.upstream, {.gro = options_.gro});
+  if (!up.ok()) {
+    stats_.Add(Counter::kDropNoSession);
+    return nullptr;
+  }
+  int fd = up->get();
+  Session* s = sessions_.Insert(key, *std::move(up), now_ns, [this](Session& old) {
+    CloseSession(old);
+    stats_.Add(Counter::kSessionsEvicted);
+  });
+  epoll_event ev{};
+  ev.events = EPOLLIN;  // EPOLLERR is always reported
+  ev.data.u64 = s->id | kSessionBit;
+  if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) < 0) {
+    stats_.Add(Counter::kErrSocket);
+  }
+  stats_.Add(Counter::kSessionsCreated);
+  stats_.SetSessions(sessions_.size());
+  return s;
+}
+
+void RelayWorker::OnListener(int index) {
+  int fd = listeners_[index].get();
+  for (int round = 0; round < kRoundsPerEvent; ++round) {
+    absl::StatusOr<size_t> n = from_clients_.Recv(fd);
+    if (!n.ok()) {
+      if (!IsWouldBlock(n.status())) stats_.Add(Counter::kErrSocket);
+      break;
+    }
+    int64_t now = NowNs();
+    for (size_t i = 0; i < *n; ++i) {
+      ReceivedMessage& m = from_clients_.message(i);
+      size_t segment = GroSegmentSize(m);
+      uint64_t datagrams = DatagramsIn(m.bytes, segment);
+      stats_.Add(Counter::kClientRxPackets, datagrams);
+      stats_.Add(Counter::kClientRxBytes, m.bytes);
+      if (!from_clients_.control_status(i).ok()) {
+        stats_.Add(Counter::kDropBadControl, datagrams);
+        continue;
+      }
+      if (m.data_truncated()) {
+        stats_.Add(Counter::kDropTruncated, datagrams);
+        continue;
+      }
+      std::optional<Arrival> at = Arrival::Of(m);
+      if (!at.has_value()) {
+        stats_.Add(Counter::kDropNoPacketInfo, datagrams);
+        continue;
+      }
+      Session* s = SessionFor(SessionKey{index, m.peer, *at}, now);
+      if (s == nullptr) continue;
+      if (s != queued_for_ && queued_for_ != nullptr) {
+        out_.Flush(queued_for_->upstream.get(), counts_);
+        Account(counts_, /*to_upstream=*/true);
+      }
+      queued_for_ = s;
+      s->reply_from = *at;
+      sessions_.Touch(s, now);
+      out_.Queue(s->upstream.get(),
+                 absl::string_view(from_clients_.data(i).data(), m.bytes), nullptr,
+                 std::nullopt, segment, counts_);
+    }
+    if (queued_for_ != nullptr) {
+      out_.Flush(queued_for_->upstream.get(), counts_);
+      queued_for_ = nullptr;
+    }
+    Account(counts_, /*to_upstream=*/true);
+    if (*n < from_clients_.capacity()) break;
+  }
+}
+
+void RelayWorker::OnUpstream(uint64_t session_id, uint32_t events) {
+  Session* s = sessions_.FindById(session_id);
+  if (s == nullptr) return;  // evicted earlier in this round of events
+  int fd = s->upstream.get();
+  if (events & EPOLLERR) DrainErrorQueue(fd);
+  if (!(events & EPOLLIN)) return;
+  int listener = listeners_[s->key.listener].get();
+  ControlMessage from = s->reply_from.ReplyFrom();
+  for (int round = 0; round < kRoundsPerEvent; ++round) {
+    absl::StatusOr<size_t> n = from_upstream_.Recv(fd);
+    if (!n.ok()) {
+      // ECONNREFUSED here is the pending ICMP error, already counted from
+      // the error queue.
+      if (!IsWouldBlock(n.status()) && ErrnoOf(n.status()) != ECONNREFUSED)
+        stats_.Add(Counter::kErrSocket);
+      break;
+    }
+    for (size_t i = 0; i < *n; ++i) {
+      ReceivedMessage& m = from_upstream_.message(i);
+      size_t segment = GroSegmentSize(m);
+      uint64_t datagrams = DatagramsIn(m.bytes, segment);
+      stats_.Add(Counter::kUpstreamRxPackets, datagrams);
+      stats_.Add(Counter::kUpstreamRxBytes, m.bytes);
+      if (!from_upstream_.control_status(i).ok() || m.data_truncated()) {
+        stats_.Add(m.data_truncated() ? Counter::kDropTruncated
+                                      : Counter::kDropBadControl,
+                   datagrams);
+        continue;
+      }
+      out_.Queue(listener, absl::string_view(from_upstream_.data(i).data(), m.bytes),
+                 &s->key.client, from, segment, counts_);
+    }
+    out_.Flush(listener, counts_);
+    Account(counts_, /*to_upstream=*/false);
+    if (*n > 0) sessions_.Touch(s, NowNs());
+    if (*n < from_upstream_.capacity()) break;
+  }
+}
+
+void RelayWorker::DrainErrorQueue(int fd) {
+  ControlBuffer<Ipv6RecvErr, Ipv4RecvErr, Ipv6PacketInfo, Ipv4PacketInfo> control;
+  char data[64];
+  for (int i = 0; i < 64; ++i) {
+    absl::StatusOr<ReceivedMessage> m =
+        RecvMsg(fd, absl::MakeSpan(data), control.span(), MSG_ERRQUEUE | MSG_DONTWAIT);
+    if (!m.ok()) {
+      if (!IsWouldBlock(m.status())) stats_.Add(Counter::kErrSocket);
+      return;
+    }
+    const sock_extended_err* e = nullptr;
+    if (const auto* v4 = m->Find<Ipv4RecvErr>()) e = &v4->error;
+    if (const auto* v6 = m->Find<Ipv6RecvErr>()) e = &v6->error;
+    if (e != nullptr &&
+        (e->ee_origin == SO_EE_ORIGIN_ICMP || e->ee_origin == SO_EE_ORIGIN_ICMP6)) {
+      stats_.Add(Counter::kErrUpstreamUnreachable);
+    } else {
+      stats_.Add(Counter::kErrSocket);
+    }
+  }
+}
+
+}  // namespace cmsg::udp

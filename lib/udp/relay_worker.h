@@ -1,0 +1,71 @@
+// One relay worker: an epoll loop over its listening sockets and the
+// upstream sockets of its sessions. Run() returns when Stop() is called or
+// on a fatal error (epoll itself failing).
+#ifndef LIB_UDP_RELAY_WORKER_H_
+#define LIB_UDP_RELAY_WORKER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "lib/cmsg/mmsg.h"
+#include "lib/fd/unique_fd.h"
+#include "lib/net/socket_address.h"
+#include "lib/udp/datagram_sender.h"
+#include "lib/udp/relay.h"
+#include "lib/udp/session_table.h"
+#include "lib/udp/stats.h"
+
+namespace cmsg::udp {
+
+class RelayWorker {
+ public:
+  // Owns `listeners`; `max_sessions` is this worker's share.
+  RelayWorker(std::vector<UniqueFd> listeners, const RelayOptions& options,
+              size_t max_sessions);
+  RelayWorker(const RelayWorker&) = delete;
+  RelayWorker& operator=(const RelayWorker&) = delete;
+
+  // Creates the epoll set and the wake-up eventfd.
+  [[nodiscard]] absl::Status Init();
+  // The loop. Sets error() if it stops on a failure.
+  void Run();
+  // Thread-safe: wakes the loop and makes it return.
+  void Stop();
+
+  [[nodiscard]] const Stats& stats() const { return stats_; }
+  // Valid once Run() has returned.
+  [[nodiscard]] const absl::Status& error() const { return error_; }
+  // Thread-safe: whether Run() stopped on a failure.
+  [[nodiscard]] bool failed() const { return failed_.load(); }
+
+ private:
+  void OnListener(int index);
+  void OnUpstream(uint64_t session_id, uint32_t events);
+  Session* SessionFor(const SessionKey& key, int64_t now_ns);
+  void DrainErrorQueue(int fd);
+  void CloseSession(Session& s);
+  void Account(const DatagramSender::Counts& c, bool to_upstream);
+  int EpollTimeoutMs(int64_t now_ns) const;
+  void ExpireIdle(int64_t now_ns);
+
+  std::vector<UniqueFd> listeners_;
+  RelayOptions options_;
+  UniqueFd epoll_;
+  UniqueFd wake_;
+  SessionTable sessions_;
+  RecvBatch from_clients_;
+  RecvBatch from_upstream_;
+  DatagramSender out_;
+  // The session whose datagrams are queued in out_ (client to upstream).
+  Session* queued_for_ = nullptr;
+  DatagramSender::Counts counts_;
+  Stats stats_;
+  absl::Status error_;
+  std::atomic<bool> failed_{false};
+};
+
+}  // namespace cmsg::udp
+
+#endif  // LIB_UDP_RELAY_WORKER_H_

@@ -1,0 +1,106 @@
+// The relay's sessions: one per (listening socket, client address and port,
+// local address the client sent to), each with its own connected upstream
+// socket. Bounded: when full, the longest-idle session is evicted; sessions
+// idle longer than the timeout are expired. Not thread-safe (one per worker).
+//
+//   SessionTable table(/*max_sessions=*/1024);
+//   Session* s = table.Find(key);
+//   if (s == nullptr) s = table.Insert(key, std::move(upstream_fd), now, &evicted);
+//   table.Touch(s, now);
+//   table.ExpireIdle(now - timeout, [](Session& gone) { ... });
+#ifndef LIB_UDP_SESSION_TABLE_H_
+#define LIB_UDP_SESSION_TABLE_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <list>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "lib/fd/unique_fd.h"
+#include "lib/net/socket_address.h"
+#include "lib/udp/arrival.h"
+
+namespace cmsg::udp {
+
+struct SessionKey {
+  int listener = 0;  // index of the listening socket
+  SocketAddress client;
+  Arrival local;
+
+  friend bool operator==(const SessionKey& a, const SessionKey& b) {
+    return a.listener == b.listener && a.client == b.client && a.local == b.local;
+  }
+  template <typename H>
+  friend H AbslHashValue(H h, const SessionKey& k) {
+    return H::combine(std::move(h), k.listener, k.client, k.local);
+  }
+};
+
+struct Session {
+  uint64_t id = 0;      // unique for the table's life; never reused
+  SessionKey key;
+  Arrival reply_from;   // where the client's latest datagram arrived
+  UniqueFd upstream;    // connected to the upstream; owned
+  int64_t last_active_ns = 0;
+};
+
+class SessionTable {
+ public:
+  explicit SessionTable(size_t max_sessions);
+  SessionTable(const SessionTable&) = delete;
+  SessionTable& operator=(const SessionTable&) = delete;
+
+  [[nodiscard]] Session* Find(const SessionKey& key);
+  [[nodiscard]] Session* FindById(uint64_t id);
+
+  // Adds a session (the key must be absent). If the table is full, the
+  // longest-idle session is first handed to `on_evict` and then destroyed.
+  template <typename OnEvict>
+  Session* Insert(const SessionKey& key, UniqueFd upstream, int64_t now_ns,
+                  OnEvict on_evict) {
+    if (lru_.size() >= max_sessions_) {
+      on_evict(lru_.back());
+      Erase(std::prev(lru_.end()));
+    }
+    return InsertFresh(key, std::move(upstream), now_ns);
+  }
+
+  // Marks `s` as active now (most recently used).
+  void Touch(Session* s, int64_t now_ns);
+
+  // Removes every session last active before `cutoff_ns`, oldest first,
+  // handing each to `on_expire` before it is destroyed. Returns how many.
+  template <typename OnExpire>
+  size_t ExpireIdle(int64_t cutoff_ns, OnExpire on_expire) {
+    size_t n = 0;
+    while (!lru_.empty() && lru_.back().last_active_ns < cutoff_ns) {
+      on_expire(lru_.back());
+      Erase(std::prev(lru_.end()));
+      ++n;
+    }
+    return n;
+  }
+
+  // The last-active time of the longest-idle session (0 when empty).
+  [[nodiscard]] int64_t OldestActivity() const {
+    return lru_.empty() ? 0 : lru_.back().last_active_ns;
+  }
+  [[nodiscard]] size_t size() const { return lru_.size(); }
+  [[nodiscard]] size_t max_sessions() const { return max_sessions_; }
+
+ private:
+  using Lru = std::list<Session>;  // front: most recently active
+  Session* InsertFresh(const SessionKey& key, UniqueFd upstream, int64_t now_ns);
+  void Erase(Lru::iterator it);
+
+  size_t max_sessions_;
+  uint64_t next_id_ = 1;
+  Lru lru_;
+  absl::flat_hash_map<SessionKey, Lru::iterator> by_key_;
+  absl::flat_hash_map<uint64_t, Lru::iterator> by_id_;
+};
+
+}  // namespace cmsg::udp
+
+#endif  // LIB_UDP_SESSION_TABLE_H_

@@ -1,0 +1,36 @@
+#include "lib/udp/stats.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace cmsg::udp {
+
+absl::string_view CounterName(Counter c) {
+  static constexpr absl::string_view kNames[] = {
+      "client_rx_packets",   "client_rx_bytes",     "upstream_tx_packets",
+      "upstream_tx_bytes",   "upstream_rx_packets", "upstream_rx_bytes",
+      "client_tx_packets",   "client_tx_bytes",     "sessions_created",
+      "sessions_evicted",    "sessions_expired",    "drop_no_pktinfo",
+      "drop_bad_control",    "drop_truncated",      "drop_upstream_send",
+      "drop_client_send",    "drop_no_session",     "err_upstream_unreachable",
+      "err_socket",          "gso_fallbacks",
+  };
+  static_assert(sizeof(kNames) / sizeof(kNames[0]) ==
+                static_cast<size_t>(Counter::kCount));
+  return kNames[static_cast<size_t>(c)];
+}
+
+std::string StatsLine(absl::string_view prefix, absl::Span<const Stats* const> stats) {
+  std::string line(prefix);
+  for (size_t i = 0; i < static_cast<size_t>(Counter::kCount); ++i) {
+    Counter c = static_cast<Counter>(i);
+    uint64_t sum = 0;
+    for (const Stats* s : stats) sum += s->Get(c);
+    absl::StrAppend(&line, " ", CounterName(c), "=", sum);
+  }
+  uint64_t sessions = 0;
+  for (const Stats* s : stats) sessions += s->sessions();
+  absl::StrAppend(&line, " sessions=", sessions);
+  return line;
+}
+
+}  // namespace cmsg::udp

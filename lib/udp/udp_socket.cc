@@ -1,0 +1,113 @@
+#include "lib/udp/udp_socket.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/udp.h>
+#include <sys/socket.h>
+
+#include "absl/strings/str_cat.h"
+#include "lib/cmsg/sockopts.h"
+#include "lib/status/errno_status.h"
+#include "lib/status/status_macros.h"
+
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
+
+namespace cmsg::udp {
+namespace {
+
+absl::Status SetNonBlocking(int fd) {
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0) return ErrnoError("fcntl(F_GETFL)");
+  if (fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) return ErrnoError("fcntl(F_SETFL)");
+  return absl::OkStatus();
+}
+
+absl::Status ApplyOptions(int fd, const SocketOptions& options) {
+  if (options.gro) CMSG_RETURN_IF_ERROR(ReceiveGro(fd));
+  if (options.buffer_bytes > 0) {
+    CMSG_RETURN_IF_ERROR(
+        SetIntOption(fd, SOL_SOCKET, SO_RCVBUF, options.buffer_bytes, "SO_RCVBUF"));
+    CMSG_RETURN_IF_ERROR(
+        SetIntOption(fd, SOL_SOCKET, SO_SNDBUF, options.buffer_bytes, "SO_SNDBUF"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<UniqueFd> NewUdpSocket(sa_family_t family) {
+  UniqueFd fd(socket(family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, IPPROTO_UDP));
+  if (!fd.ok()) return ErrnoError("socket(SOCK_DGRAM)");
+  return fd;
+}
+
+bool Accepts(int level, int name, int value) {
+  UniqueFd fd(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_UDP));
+  if (!fd.ok()) return false;
+  return setsockopt(fd.get(), level, name, &value, sizeof(value)) == 0;
+}
+
+}  // namespace
+
+absl::StatusOr<UniqueFd> BindUdp(const SocketAddress& address,
+                                 const SocketOptions& options) {
+  if (address.family() != AF_INET && address.family() != AF_INET6) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(address.ToString(), " is not an IPv4 or IPv6 address"));
+  }
+  CMSG_ASSIGN_OR_RETURN(UniqueFd fd, NewUdpSocket(address.family()));
+  if (address.family() == AF_INET6) {
+    // "[::]:P" next to "0.0.0.0:P" must not collide: IPv6 only. The relay
+    // gets IPv4 clients through the IPv4 socket in that case.
+    CMSG_RETURN_IF_ERROR(SetIntOption(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, 1,
+                                      "IPV6_V6ONLY"));
+  }
+  if (options.reuse_port) {
+    CMSG_RETURN_IF_ERROR(
+        SetIntOption(fd.get(), SOL_SOCKET, SO_REUSEPORT, 1, "SO_REUSEPORT"));
+  }
+  if (bind(fd.get(), address.addr(), address.size()) < 0) {
+    return ErrnoError(absl::StrCat("bind(", address.ToString(), ")"));
+  }
+  CMSG_RETURN_IF_ERROR(PrepareServerSocket(fd.get(), options));
+  return fd;
+}
+
+absl::Status PrepareServerSocket(int fd, const SocketOptions& options) {
+  int type = 0;
+  socklen_t len = sizeof(type);
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) {
+    return ErrnoError(absl::StrCat("getsockopt(fd ", fd, ", SO_TYPE)"));
+  }
+  int domain = 0;
+  len = sizeof(domain);
+  if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0) {
+    return ErrnoError(absl::StrCat("getsockopt(fd ", fd, ", SO_DOMAIN)"));
+  }
+  if (type != SOCK_DGRAM || (domain != AF_INET && domain != AF_INET6)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("fd ", fd, " is not a UDP socket (IPv4 or IPv6)"));
+  }
+  CMSG_RETURN_IF_ERROR(SetNonBlocking(fd));
+  CMSG_RETURN_IF_ERROR(ReceivePacketInfo(fd));
+  return ApplyOptions(fd, options);
+}
+
+absl::StatusOr<UniqueFd> ConnectUdp(const SocketAddress& peer,
+                                    const SocketOptions& options) {
+  CMSG_ASSIGN_OR_RETURN(UniqueFd fd, NewUdpSocket(peer.family()));
+  CMSG_RETURN_IF_ERROR(ReceiveErrors(fd.get()));
+  CMSG_RETURN_IF_ERROR(ApplyOptions(fd.get(), options));
+  if (connect(fd.get(), peer.addr(), peer.size()) < 0) {
+    return ErrnoError(absl::StrCat("connect(", peer.ToString(), ")"));
+  }
+  return fd;
+}
+
+bool KernelHasUdpGso() { return Accepts(SOL_UDP, UDP_SEGMENT, 1200); }
+bool KernelHasUdpGro() { return Accepts(SOL_UDP, UDP_GRO, 1); }
+
+}  // namespace cmsg::udp

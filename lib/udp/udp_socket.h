@@ -1,0 +1,50 @@
+// UDP sockets as the relay, the echo server and the probe need them.
+//
+//   CMSG_ASSIGN_OR_RETURN(UniqueFd fd, cmsg::udp::BindUdp(addr, {.reuse_port = true}));
+//   CMSG_RETURN_IF_ERROR(cmsg::udp::PrepareServerSocket(fd.get(), {.gro = true}));
+//   CMSG_ASSIGN_OR_RETURN(UniqueFd up, cmsg::udp::ConnectUdp(upstream, {}));
+#ifndef LIB_UDP_UDP_SOCKET_H_
+#define LIB_UDP_UDP_SOCKET_H_
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "lib/fd/unique_fd.h"
+#include "lib/net/socket_address.h"
+
+namespace cmsg::udp {
+
+struct SocketOptions {
+  bool reuse_port = false;  // SO_REUSEPORT: one socket per worker thread
+  bool gro = false;         // UDP_GRO: coalesced reads (64 KiB buffers)
+  int buffer_bytes = 0;     // SO_RCVBUF and SO_SNDBUF when > 0
+};
+
+// A non-blocking, close-on-exec UDP socket bound to `address`, prepared as
+// PrepareServerSocket does. IPv6 sockets are IPV6_V6ONLY, so "0.0.0.0:P" and
+// "[::]:P" bind side by side; IPv4 clients need an IPv4 address to reach.
+[[nodiscard]] absl::StatusOr<UniqueFd> BindUdp(const SocketAddress& address,
+                                               const SocketOptions& options);
+
+// Turns on what a server socket needs on `fd` (bound here or handed over by
+// socket activation): non-blocking, packet info for replies from the arrival
+// address, and the options. Fails with a clear message if `fd` is not a UDP
+// socket of AF_INET or AF_INET6.
+[[nodiscard]] absl::Status PrepareServerSocket(int fd, const SocketOptions& options);
+
+// A non-blocking, close-on-exec UDP socket connected to `peer`, with
+// IP_RECVERR / IPV6_RECVERR on so ICMP errors can be read from its error queue.
+[[nodiscard]] absl::StatusOr<UniqueFd> ConnectUdp(const SocketAddress& peer,
+                                                  const SocketOptions& options);
+
+// Whether this kernel accepts UDP_SEGMENT (GSO) / UDP_GRO on a socket.
+[[nodiscard]] bool KernelHasUdpGso();
+[[nodiscard]] bool KernelHasUdpGro();
+
+// The largest UDP payload over IPv4 (65535 - 20 - 8) and a buffer that holds
+// any datagram or a GRO-coalesced read.
+inline constexpr size_t kMaxUdpPayload = 65507;
+inline constexpr size_t kMaxReadSize = 65536;
+
+}  // namespace cmsg::udp
+
+#endif  // LIB_UDP_UDP_SOCKET_H_
