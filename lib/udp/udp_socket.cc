@@ -5,6 +5,8 @@
 #include <netinet/udp.h>
 #include <sys/socket.h>
 
+#include <cerrno>
+
 #include "absl/strings/str_cat.h"
 #include "lib/cmsg/sockopts.h"
 #include "lib/status/errno_status.h"
@@ -80,6 +82,10 @@ absl::Status PrepareServerSocket(int fd, const SocketOptions& options) {
   int type = 0;
   socklen_t len = sizeof(type);
   if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) {
+    if (errno == ENOTSOCK) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("fd ", fd, " is not a UDP socket (not a socket at all)"));
+    }
     return ErrnoError(absl::StrCat("getsockopt(fd ", fd, ", SO_TYPE)"));
   }
   int domain = 0;

@@ -85,7 +85,7 @@ cmsg::SocketAddress IpAddressFlag(const char* name, absl::string_view text) {
 
 // Session sockets need fds: raise the soft limit to the hard one and cap
 // the session count to what fits.
-size_t FitSessionsToFdLimit(size_t wanted) {
+size_t FitSessionsToFdLimit(size_t wanted, bool quiet) {
   rlimit lim{};
   if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return wanted;
   if (lim.rlim_cur < lim.rlim_max) {
@@ -95,7 +95,7 @@ size_t FitSessionsToFdLimit(size_t wanted) {
   constexpr rlim_t kReserved = 256;  // listeners, epoll, eventfds, stdio
   rlim_t room = lim.rlim_cur > kReserved ? lim.rlim_cur - kReserved : 1;
   if (wanted <= room) return wanted;
-  fprintf(stderr, "%s: --max_sessions=%zu lowered to %llu (RLIMIT_NOFILE %llu)\n",
+  if (!quiet) fprintf(stderr, "%s: --max_sessions=%zu lowered to %llu (RLIMIT_NOFILE %llu)\n",
           kTool, wanted, static_cast<unsigned long long>(room),
           static_cast<unsigned long long>(lim.rlim_cur));
   return room;
@@ -148,7 +148,11 @@ int main(int argc, char** argv) {
   if (activated->empty() && listen.empty()) {
     UsageError(kTool, "--listen is required unless started with socket activation");
   }
-  options.max_sessions = FitSessionsToFdLimit(static_cast<size_t>(FLAGS_max_sessions));
+  // The default quietly fits the fd limit (the serving line shows it); an
+  // explicit value that does not fit is reported.
+  options.max_sessions = FitSessionsToFdLimit(
+      static_cast<size_t>(FLAGS_max_sessions),
+      gflags::GetCommandLineFlagInfoOrDie("max_sessions").is_default);
 
   if (absl::Status s = cmsg::udp::BlockServerSignals(); !s.ok()) {
     fprintf(stderr, "%s: %s\n", kTool, std::string(s.message()).c_str());

@@ -1,0 +1,141 @@
+// Arrival and DatagramSender against real loopback sockets.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "gtest/gtest.h"
+#include "lib/cmsg/cmsg.h"
+#include "lib/udp/arrival.h"
+#include "lib/udp/datagram_sender.h"
+#include "lib/udp/udp_socket.h"
+
+namespace cmsg::udp {
+namespace {
+
+SocketAddress Addr(const char* text) { return *SocketAddress::Parse(text); }
+
+// A server on 0.0.0.0 (port chosen by the kernel) and a client socket.
+struct Pair {
+  UniqueFd server;
+  uint16_t port = 0;
+  UniqueFd client;
+};
+
+Pair MakePair() {
+  Pair p;
+  absl::StatusOr<UniqueFd> s = BindUdp(Addr("0.0.0.0:0"), {});
+  EXPECT_TRUE(s.ok()) << s.status();
+  p.server = *std::move(s);
+  p.port = SocketAddress::LocalOf(p.server.get())->port();
+  p.client.reset(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  timeval tv{2, 0};
+  setsockopt(p.client.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  return p;
+}
+
+ReceivedMessage ReceiveOne(int fd, char* buf, size_t len) {
+  ControlBuffer<Ipv4PacketInfo, Ipv6PacketInfo> control;
+  for (int i = 0; i < 200; ++i) {
+    absl::StatusOr<ReceivedMessage> m = RecvMsg(fd, absl::MakeSpan(buf, len), control.span());
+    if (m.ok()) return *std::move(m);
+    usleep(10000);  // the server socket is non-blocking
+  }
+  ADD_FAILURE() << "nothing received";
+  return {};
+}
+
+TEST(ArrivalTest, ReplyLeavesFromTheAddressTheRequestWentTo) {
+  Pair p = MakePair();
+  for (const char* local : {"127.0.0.2", "127.0.0.3"}) {
+    SocketAddress to = Addr(absl::StrCat(local, ":", p.port).c_str());
+    ASSERT_EQ(sendto(p.client.get(), "q", 1, 0, to.addr(), to.size()), 1);
+    char buf[16];
+    ReceivedMessage m = ReceiveOne(p.server.get(), buf, sizeof(buf));
+    std::optional<Arrival> at = Arrival::Of(m);
+    ASSERT_TRUE(at.has_value());
+    EXPECT_TRUE(at->is_ipv4());
+    EXPECT_EQ(at->ToString(), absl::StrCat(local, "%1"));  // lo is ifindex 1
+
+    DatagramSender out(4, /*gso=*/false);
+    DatagramSender::Counts counts;
+    out.Queue(p.server.get(), "answer", &m.peer, at->ReplyFrom(), 0, counts);
+    out.Flush(p.server.get(), counts);
+    EXPECT_EQ(counts.sent_packets, 1u);
+
+    sockaddr_in from{};
+    socklen_t len = sizeof(from);
+    char reply[16];
+    ASSERT_EQ(recvfrom(p.client.get(), reply, sizeof(reply), 0,
+                       reinterpret_cast<sockaddr*>(&from), &len), 6);
+    EXPECT_EQ(SocketAddress::Ipv4(from.sin_addr, ntohs(from.sin_port)).ToString(),
+              absl::StrCat(local, ":", p.port));
+  }
+}
+
+TEST(ArrivalTest, SendSideUsesSpecDstNotAddr) {
+  in_addr local{};
+  inet_pton(AF_INET, "127.0.0.4", &local);
+  ControlMessage m = Arrival::Ipv4(local, 1).ReplyFrom();
+  const auto* info = std::get_if<Ipv4PacketInfo>(&m);
+  ASSERT_NE(info, nullptr);
+  EXPECT_EQ(info->spec_dst.s_addr, local.s_addr);
+  EXPECT_EQ(info->addr.s_addr, 0u);
+  EXPECT_EQ(info->ifindex, 1);
+}
+
+TEST(ArrivalTest, NoPacketInfoMeansNoArrival) {
+  ReceivedMessage m;
+  EXPECT_FALSE(Arrival::Of(m).has_value());
+}
+
+TEST(DatagramSenderTest, RefusedGsoFallsBackToPlainSegments) {
+  Pair p = MakePair();
+  ASSERT_EQ(connect(p.client.get(), Addr(absl::StrCat("127.0.0.1:", p.port).c_str()).addr(),
+                    sizeof(sockaddr_in)), 0);
+  SocketAddress client = *SocketAddress::LocalOf(p.client.get());
+  // 200 segments of 10 bytes: more than a GSO send may carry (EINVAL).
+  std::string data;
+  for (int i = 0; i < 200; ++i) data += absl::StrFormat("seg%06d.", i);
+  ASSERT_EQ(data.size(), 2000u);
+  DatagramSender out(16, /*gso=*/true);
+  DatagramSender::Counts counts;
+  out.Queue(p.server.get(), data, &client, std::nullopt, 10, counts);
+  out.Flush(p.server.get(), counts);
+  EXPECT_FALSE(out.gso());
+  EXPECT_EQ(counts.gso_fallbacks, 1u);
+  EXPECT_EQ(counts.sent_packets, 200u);
+  EXPECT_EQ(counts.dropped_packets, 0u);
+  for (int i = 0; i < 200; ++i) {
+    char buf[32];
+    ssize_t n = recv(p.client.get(), buf, sizeof(buf), 0);
+    ASSERT_EQ(n, 10);
+    EXPECT_EQ(std::string(buf, 10), data.substr(i * 10, 10));
+  }
+}
+
+TEST(DatagramSenderTest, GsoSendArrivesAsSeparateDatagrams) {
+  if (!KernelHasUdpGso()) GTEST_SKIP() << "no UDP GSO";
+  Pair p = MakePair();
+  ASSERT_EQ(connect(p.client.get(), Addr(absl::StrCat("127.0.0.1:", p.port).c_str()).addr(),
+                    sizeof(sockaddr_in)), 0);
+  SocketAddress client = *SocketAddress::LocalOf(p.client.get());
+  std::string data(1000 * 3 + 500, 'g');
+  DatagramSender out(4, /*gso=*/true);
+  DatagramSender::Counts counts;
+  out.Queue(p.server.get(), data, &client, std::nullopt, 1000, counts);
+  out.Flush(p.server.get(), counts);
+  EXPECT_TRUE(out.gso());
+  EXPECT_EQ(counts.sent_packets, 4u);
+  for (int expected : {1000, 1000, 1000, 500}) {
+    char buf[2000];
+    EXPECT_EQ(recv(p.client.get(), buf, sizeof(buf), 0), expected);
+  }
+}
+
+}  // namespace
+}  // namespace cmsg::udp

@@ -1,0 +1,206 @@
+"""Helpers for the UDP tools' end-to-end tests: run the tools as processes,
+read their stats lines, talk to them with plain sockets."""
+
+import os
+import re
+import select
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+TOOLS = {}
+SO_RCVBUFFORCE = 33  # not exported by Python's socket module; needs root
+
+
+def take_tool_args():
+    """Pops --relay=PATH style arguments (given by Bazel) out of sys.argv."""
+    rest = [sys.argv[0]]
+    for arg in sys.argv[1:]:
+        m = re.match(r"--(\w+)=(.*)", arg)
+        if m and m.group(1) in ("relay", "echo", "probe", "fdstore", "sandbox_run",
+                                "naive"):
+            TOOLS[m.group(1)] = os.path.abspath(m.group(2))
+        else:
+            rest.append(arg)
+    sys.argv = rest
+
+
+def free_port(family=socket.AF_INET, host="127.0.0.1"):
+    """A UDP port nobody is bound to on `host` right now."""
+    s = socket.socket(family, socket.SOCK_DGRAM)
+    s.bind((host, 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Server:
+    """A tool running as a child process, its stderr collected in a file."""
+
+    def __init__(self, argv, ready="serving", env=None, preexec=None):
+        self.log = tempfile.TemporaryFile(mode="w+")
+        self.argv = argv
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                     stdout=self.log, stderr=self.log, env=env,
+                                     close_fds=True)
+        self.ready_line = self.wait_for_line(ready) if ready else None
+
+    def text(self):
+        self.log.seek(0)
+        return self.log.read()
+
+    def lines(self):
+        """Complete lines only: a line being written is not there yet."""
+        text = self.text()
+        return text[:text.rfind("\n") + 1].splitlines()
+
+    def wait_for_line(self, needle, after=0, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.lines()[after:]:
+                if needle in line:
+                    return line
+            if self.proc.poll() is not None:
+                raise AssertionError("%s exited %s before printing %r:\n%s" % (
+                    self.argv[0], self.proc.returncode, needle, self.text()))
+            time.sleep(0.02)
+        raise AssertionError("no %r from %s within %ss:\n%s" % (
+            needle, self.argv[0], timeout, self.text()))
+
+    def stats(self, timeout=10.0):
+        """Sends SIGUSR1 and returns the counters of the stats line it prints."""
+        before = len(self.lines())
+        self.proc.send_signal(signal.SIGUSR1)
+        return parse_stats(self.wait_for_line(": stats ", after=before,
+                                              timeout=timeout))
+
+    def stop(self, sig=signal.SIGTERM, timeout=10.0):
+        """Stops the process; returns (exit code, final counters or None)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("%s ignored signal %d" % (self.argv[0], sig))
+        final = [l for l in self.lines() if ": final " in l]
+        return self.proc.returncode, (parse_stats(final[-1]) if final else None)
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.kill()
+        self.log.close()
+
+
+def parse_stats(line):
+    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", line)}
+
+
+def start_echo(listen, extra=()):
+    return Server([TOOLS["echo"], "--listen=" + listen] + list(extra))
+
+
+def start_relay(listen, upstream, extra=()):
+    args = [TOOLS["relay"], "--upstream=" + upstream]
+    if listen:
+        args.append("--listen=" + listen)
+    return Server(args + list(extra))
+
+
+def served_port(server):
+    """The port in a "serving ADDR:PORT,..." line."""
+    m = re.search(r"serving \S*:(\d+)", server.ready_line)
+    return int(m.group(1))
+
+
+def connected_client(host, port, family=socket.AF_INET, timeout=2.0, rcvbuf=None):
+    """A DNS-client-style socket: connect()ed, so the kernel drops any reply
+    that does not come from exactly (host, port)."""
+    s = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        if rcvbuf:
+            try:  # beyond net.core.rmem_max, where allowed
+                s.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, rcvbuf)
+            except PermissionError:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        s.settimeout(timeout)
+        s.connect((host, port))
+    except BaseException:
+        s.close()
+        raise
+    return s
+
+
+def exchange(sock, payload):
+    """Sends `payload` on a connected socket and returns the reply."""
+    sock.send(payload)
+    return sock.recv(70000)
+
+
+def unconnected_exchange(sock, payload, to):
+    """Sends to `to` and returns (reply, source address)."""
+    sock.sendto(payload, to)
+    return sock.recvfrom(70000)
+
+
+def fd_count(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS for pid %d" % pid)
+
+
+class WhoAmI:
+    """An upstream that answers every datagram with "ADDR:PORT|payload",
+    where ADDR:PORT is the source it saw; runs in a thread."""
+
+    def __init__(self, host="127.0.0.1", family=socket.AF_INET):
+        import threading
+        self.sock = socket.socket(family, socket.SOCK_DGRAM)
+        self.sock.bind((host, 0))
+        self.port = self.sock.getsockname()[1]
+        self.stop_r, self.stop_w = os.pipe()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while True:
+            r, _, _ = select.select([self.sock, self.stop_r], [], [])
+            if self.stop_r in r:
+                return
+            data, peer = self.sock.recvfrom(70000)
+            self.sock.sendto(("%s:%d|" % peer[:2]).encode() + data, peer)
+
+    def close(self):
+        os.write(self.stop_w, b"x")
+        self.thread.join()
+        self.sock.close()
+        os.close(self.stop_r)
+        os.close(self.stop_w)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def whoami_source(reply):
+    """The upstream-side source "ADDR:PORT" a WhoAmI reply names."""
+    return reply.split(b"|", 1)[0].decode()
