@@ -1,0 +1,263 @@
+// The cloned child, from clone to exec. Async-signal-safe only: system calls
+// and reads of the plan, no allocation, no locks, no Abseil.
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <linux/mount.h>
+#include <linux/seccomp.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "sandbox/child_plan.h"
+#include "sandbox/handoff.h"
+
+namespace cmsg::sandbox {
+namespace {
+
+// Where failures are reported; the child's own copy, moved with the fds.
+int error_fd = -1;
+
+// A tiny strlcat, so error texts need no allocation.
+void Append(char* buf, size_t size, const char* text) {
+  size_t used = strnlen(buf, size);
+  while (*text && used + 1 < size) buf[used++] = *text++;
+  buf[used] = '\0';
+}
+
+[[noreturn]] void Fail(const ChildPlan&, const char* call, const char* path) {
+  ChildError report;
+  report.error = errno;
+  Append(report.what, sizeof(report.what), call);
+  if (path != nullptr) {
+    Append(report.what, sizeof(report.what), "(");
+    // Paths are shown as the command will see them.
+    if (strncmp(path, kNewRoot, sizeof(kNewRoot) - 1) == 0) {
+      path += sizeof(kNewRoot) - 1;
+      if (*path == '\0') path = "/";
+    }
+    Append(report.what, sizeof(report.what), path);
+    Append(report.what, sizeof(report.what), ")");
+  }
+  ssize_t ignored = write(error_fd, &report, sizeof(report));
+  (void)ignored;
+  _exit(125);
+}
+
+void Check(const ChildPlan& plan, bool ok, const char* call, const char* path = nullptr) {
+  if (!ok) Fail(plan, call, path);
+}
+
+void MakeReadOnly(const ChildPlan& plan, const char* path) {
+  mount_attr attr{};
+  attr.attr_set = MOUNT_ATTR_RDONLY;
+  // Recursive, and it keeps the flags the host locked (nosuid, nodev...).
+  Check(plan,
+        syscall(SYS_mount_setattr, AT_FDCWD, path, AT_RECURSIVE, &attr, sizeof(attr)) == 0,
+        "mount_setattr(MOUNT_ATTR_RDONLY)", path);
+}
+
+void RunMountStep(const ChildPlan& plan, const MountStep& step) {
+  const char* target = step.target.c_str();
+  switch (step.kind) {
+    case MountStep::Kind::kMkdir:
+      Check(plan, mkdir(target, 0755) == 0 || errno == EEXIST, "mkdir", target);
+      return;
+    case MountStep::Kind::kMkfile: {
+      int fd = open(target, O_RDONLY | O_CREAT | O_CLOEXEC, 0644);
+      Check(plan, fd >= 0, "create", target);
+      close(fd);
+      return;
+    }
+    case MountStep::Kind::kBind: {
+      int tree = static_cast<int>(syscall(SYS_open_tree, step.source_fd, "",
+                                          OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC |
+                                              AT_RECURSIVE | AT_EMPTY_PATH));
+      Check(plan, tree >= 0, "open_tree", step.source.c_str());
+      Check(plan,
+            syscall(SYS_move_mount, tree, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) == 0,
+            "move_mount", target);
+      close(tree);
+      if (!step.writable) MakeReadOnly(plan, target);
+      return;
+    }
+    case MountStep::Kind::kTmpfs:
+      Check(plan,
+            mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, step.options.c_str()) == 0,
+            "mount(tmpfs)", target);
+      return;
+    case MountStep::Kind::kProc:
+      Check(plan,
+            mount("proc", target, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) == 0,
+            "mount(proc)", target);
+      return;
+    case MountStep::Kind::kSymlink:
+      Check(plan, symlink(step.source.c_str(), target) == 0 || errno == EEXIST,
+            "symlink", target);
+      return;
+    case MountStep::Kind::kReadOnly:
+      Check(plan,
+            mount(nullptr, target, nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID |
+                                                MS_NODEV,
+                  nullptr) == 0,
+            "mount(remount,ro)", target);
+      return;
+  }
+}
+
+// Opens every bind source while the child still has the launcher's ids: the
+// sandbox's ids may not even be able to look the path up.
+void OpenBindSources(ChildPlan& plan) {
+  for (MountStep& step : plan.mounts) {
+    if (step.kind != MountStep::Kind::kBind) continue;
+    step.source_fd = open(step.source.c_str(), O_PATH | O_CLOEXEC);
+    Check(plan, step.source_fd >= 0, "open", step.source.c_str());
+  }
+}
+
+// Takes the sandbox's ids now, keeping the capabilities (in the new user
+// namespace) needed to build the root: files it creates there need an id
+// that is mapped.
+void BecomeSandboxUser(const ChildPlan& plan) {
+  // The launcher's supplementary groups would otherwise still count on host
+  // files.
+  if (plan.clear_groups) Check(plan, setgroups(0, nullptr) == 0, "setgroups");
+  Check(plan, setresgid(plan.gid, plan.gid, plan.gid) == 0, "setresgid");
+  Check(plan, prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) == 0, "prctl(PR_SET_KEEPCAPS)");
+  Check(plan, setresuid(plan.uid, plan.uid, plan.uid) == 0, "setresuid");
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2] = {};
+  Check(plan, syscall(SYS_capget, &header, data) == 0, "capget");
+  for (auto& d : data) d.effective = d.permitted;
+  Check(plan, syscall(SYS_capset, &header, data) == 0, "capset");
+}
+
+void BuildRoot(const ChildPlan& plan) {
+  // Nothing we mount may propagate back to the host.
+  Check(plan, mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0,
+        "mount(/, MS_PRIVATE)");
+  // A private tmpfs to stand in while building: the host root stays reachable
+  // under kOldRoot, the new root grows under kNewRoot.
+  Check(plan, mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") == 0,
+        "mount(tmpfs)", "/tmp");
+  Check(plan, mkdir("/tmp/newroot", 0755) == 0, "mkdir", "/tmp/newroot");
+  Check(plan, mkdir("/tmp/oldroot", 0755) == 0, "mkdir", "/tmp/oldroot");
+  Check(plan, syscall(SYS_pivot_root, "/tmp", "/tmp/oldroot") == 0, "pivot_root", "/tmp");
+  Check(plan, chdir("/") == 0, "chdir", "/");
+  Check(plan,
+        mount("tmpfs", kNewRoot, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") == 0,
+        "mount(tmpfs)", kNewRoot);
+  for (const MountStep& step : plan.mounts) RunMountStep(plan, step);
+  // Stack the new root over the old one and detach the old.
+  Check(plan, chdir(kNewRoot) == 0, "chdir", kNewRoot);
+  Check(plan, syscall(SYS_pivot_root, ".", ".") == 0, "pivot_root", kNewRoot);
+  Check(plan, umount2(".", MNT_DETACH) == 0, "umount2(old root)");
+  Check(plan, chdir("/") == 0, "chdir", "/");
+}
+
+void LoopbackUp(const ChildPlan& plan) {
+  int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  Check(plan, sock >= 0, "socket(AF_INET)");
+  ifreq ifr{};
+  memcpy(ifr.ifr_name, "lo", 3);
+  ifr.ifr_flags = IFF_UP | IFF_RUNNING;
+  Check(plan, ioctl(sock, SIOCSIFFLAGS, &ifr) == 0, "ioctl(SIOCSIFFLAGS, lo)");
+  close(sock);
+}
+
+void DropPrivileges(const ChildPlan& plan) {
+  for (int cap = 0; prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; ++cap) {
+    Check(plan, prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0, "prctl(PR_CAPBSET_DROP)");
+  }
+  Check(plan, prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) == 0,
+        "prctl(PR_CAP_AMBIENT_CLEAR_ALL)");
+  Check(plan, prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) == 0, "prctl(PR_SET_KEEPCAPS)");
+  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+  __user_cap_data_struct data[2] = {};
+  Check(plan, syscall(SYS_capset, &header, data) == 0, "capset");
+  Check(plan, prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0, "prctl(PR_SET_NO_NEW_PRIVS)");
+}
+
+// Dies with the launcher: the death signal is armed only now because
+// changing ids clears it; then the sync pipe tells whether the launcher already died.
+void DieWithLauncher(const ChildPlan& plan) {
+  Check(plan, prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) == 0, "prctl(PR_SET_PDEATHSIG)");
+  pollfd p{plan.sync_read, POLLIN, 0};
+  if (poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR))) _exit(125);
+}
+
+// Leaves exactly: 0-2, the control socket at kShimControlFd, and (close-on-
+// exec) the error pipe and the shim binary, whose numbers it returns.
+void KeepOnlyNeededFds(const ChildPlan& plan, int* exe_fd) {
+  constexpr int kHigh = kShimControlFd + 3;
+  int control = fcntl(plan.control, F_DUPFD_CLOEXEC, kHigh);
+  int error = fcntl(plan.error_write, F_DUPFD_CLOEXEC, kHigh);
+  int exe = fcntl(plan.shim_exe, F_DUPFD_CLOEXEC, kHigh);
+  Check(plan, control >= 0 && error >= 0 && exe >= 0, "fcntl(F_DUPFD_CLOEXEC)");
+  Check(plan, dup3(error, kShimControlFd + 1, O_CLOEXEC) >= 0, "dup3");
+  error_fd = kShimControlFd + 1;
+  Check(plan, dup3(control, kShimControlFd, 0) >= 0, "dup3");
+  Check(plan, dup3(exe, kShimControlFd + 2, O_CLOEXEC) >= 0, "dup3");
+  Check(plan, syscall(SYS_close_range, kShimControlFd + 3, ~0U, 0) == 0, "close_range");
+  *exe_fd = kShimControlFd + 2;
+}
+
+}  // namespace
+
+void RunSandboxChild(ChildPlan& plan) {
+  error_fd = plan.error_write;
+  for (int fd : plan.close_first) close(fd);
+  char go;
+  ssize_t n;
+  do {
+    n = read(plan.sync_read, &go, 1);
+  } while (n < 0 && errno == EINTR);
+  if (n != 1) _exit(125);  // the launcher gave up
+
+  OpenBindSources(plan);
+  BecomeSandboxUser(plan);
+  BuildRoot(plan);
+  if (!plan.hostname.empty()) {
+    Check(plan, sethostname(plan.hostname.data(), plan.hostname.size()) == 0,
+          "sethostname");
+  }
+  if (plan.loopback_up) LoopbackUp(plan);
+  Check(plan, chdir(plan.chdir.c_str()) == 0, "chdir", plan.chdir.c_str());
+  DropPrivileges(plan);
+  DieWithLauncher(plan);
+  int exe_fd;
+  KeepOnlyNeededFds(plan, &exe_fd);
+  // After the fds are down to a handful, so a low RLIMIT_NOFILE still fits.
+  for (const RlimitStep& limit : plan.rlimits) {
+    rlimit value{limit.value, limit.value};
+    Check(plan, setrlimit(limit.resource, &value) == 0, "setrlimit");
+  }
+  // The shim starts with an empty signal mask whatever the launcher blocked.
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  if (!plan.seccomp.empty()) {
+    sock_fprog program{static_cast<unsigned short>(plan.seccomp.size()),
+                       const_cast<sock_filter*>(plan.seccomp.data())};
+    Check(plan, prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) == 0,
+          "prctl(PR_SET_SECCOMP)");
+  }
+  char arg0[] = "sandbox_shim";
+  char* argv[] = {arg0, nullptr};
+  char* envp[] = {nullptr};
+  syscall(SYS_execveat, exe_fd, "", argv, envp, AT_EMPTY_PATH);
+  Fail(plan, "execveat(sandbox_shim)", nullptr);
+}
+
+}  // namespace cmsg::sandbox

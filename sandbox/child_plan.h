@@ -1,0 +1,79 @@
+// Everything the freshly cloned sandbox child does before it becomes the
+// shim, decided by the launcher beforehand. The child only reads this (its
+// copy of the launcher's memory) and makes system calls: nothing between
+// clone and exec allocates.
+#ifndef SANDBOX_CHILD_PLAN_H_
+#define SANDBOX_CHILD_PLAN_H_
+
+#include <linux/filter.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+namespace cmsg::sandbox {
+
+// Where the child builds the new root (inside a private tmpfs it pivots
+// into first; the host's root meanwhile sits at /oldroot).
+inline constexpr char kNewRoot[] = "/newroot";
+
+struct MountStep {
+  enum class Kind {
+    kMkdir,     // mkdir(target, 0755); an existing one is fine
+    kMkfile,    // an empty file to bind a file over; an existing one is fine
+    kBind,      // recursive bind of source (a host path) on target, read-only
+                // unless writable
+    kTmpfs,     // tmpfs on target with `options`
+    kProc,      // proc for the new pid namespace on target
+    kSymlink,   // symlink(source, target)
+    kReadOnly,  // remount the tmpfs at target read-only
+  };
+  Kind kind;
+  std::string source;
+  std::string target;
+  bool writable = false;
+  std::string options;
+  // kBind: the source, opened by the child while it still has the
+  // launcher's file access (before it takes the sandbox's ids).
+  int source_fd = -1;
+};
+
+struct RlimitStep {
+  int resource;
+  rlim_t value;
+};
+
+struct ChildPlan {
+  // Fds of the launcher's making, by their numbers in the child.
+  int sync_read = -1;      // one byte: the id maps are written; EOF: give up
+  int error_write = -1;    // a ChildError on failure; EOF on exec
+  int control = -1;        // becomes fd 3 of the shim
+  int shim_exe = -1;       // O_PATH fd of the shim binary
+  std::vector<int> close_first;  // the launcher's ends of the pipes/sockets
+
+  std::vector<MountStep> mounts;
+  std::string hostname;
+  std::string chdir;
+  bool loopback_up = false;
+  std::vector<RlimitStep> rlimits;
+  bool clear_groups = false;  // setgroups(0) (launcher is root)
+  uid_t uid = 65534;
+  gid_t gid = 65534;
+  std::vector<sock_filter> seccomp;  // empty: none
+};
+
+// Sent on error_write when a step fails; `what` names the call and path.
+struct ChildError {
+  int error = 0;
+  char what[512] = {};
+};
+
+// Runs in the cloned child: builds the sandbox from `plan` (its own copy,
+// which it fills in as it goes) and execs the shim. Never returns; on
+// failure it reports a ChildError and exits 125.
+[[noreturn]] void RunSandboxChild(ChildPlan& plan);
+
+}  // namespace cmsg::sandbox
+
+#endif  // SANDBOX_CHILD_PLAN_H_

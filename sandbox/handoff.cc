@@ -1,0 +1,138 @@
+#include "sandbox/handoff.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "lib/cmsg/cmsg.h"
+#include "lib/status/errno_status.h"
+#include "lib/status/status_macros.h"
+
+namespace cmsg::sandbox {
+namespace {
+
+constexpr uint32_t kMaxBlob = 4 << 20;
+
+absl::Status WriteAll(int fd, const char* data, size_t size) {
+  while (size > 0) {
+    ssize_t n = send(fd, data, size, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoError("send");
+    data += n;
+    size -= n;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ReadAll(int fd, char* data, size_t size) {
+  while (size > 0) {
+    ssize_t n = read(fd, data, size);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoError("read");
+    if (n == 0) return absl::DataLossError("control socket closed mid-message");
+    data += n;
+    size -= n;
+  }
+  return absl::OkStatus();
+}
+
+void Append(std::string& blob, absl::Span<const std::string> strings) {
+  for (const std::string& s : strings) {
+    blob.append(s);
+    blob.push_back('\0');
+  }
+}
+
+}  // namespace
+
+absl::Status SendHandoff(int sock, absl::Span<const int> fds,
+                         absl::Span<const std::string> names, int broker_fd,
+                         absl::Span<const std::string> argv,
+                         absl::Span<const std::string> env) {
+  if (names.size() != fds.size())
+    return absl::InvalidArgumentError("one name per passed fd");
+  std::vector<int> all(fds.begin(), fds.end());
+  if (broker_fd >= 0) all.push_back(broker_fd);
+  if (all.size() > kMaxPassedFds) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(all.size(), " fds to pass; at most ", kMaxPassedFds));
+  }
+  std::string blob;
+  Append(blob, names);
+  Append(blob, argv);
+  Append(blob, env);
+  if (blob.size() > kMaxBlob)
+    return absl::InvalidArgumentError("command line and environment too large");
+  HandoffHeader header;
+  header.fd_count = fds.size();
+  header.has_broker = broker_fd >= 0;
+  header.argc = argv.size();
+  header.envc = env.size();
+  header.blob_size = blob.size();
+  absl::string_view head(reinterpret_cast<const char*>(&header), sizeof(header));
+  absl::StatusOr<size_t> sent =
+      all.empty() ? SendMsg(sock, head, {})
+                  : SendMsg(sock, head, {ScmRights{absl::MakeConstSpan(all)}});
+  if (!sent.ok()) return sent.status();
+  if (*sent != sizeof(header)) return absl::DataLossError("short handoff header");
+  return WriteAll(sock, blob.data(), blob.size());
+}
+
+absl::StatusOr<Handoff> ReceiveHandoff(int sock) {
+  HandoffHeader header;
+  ControlBuffer<Fds<kMaxPassedFds>> control;
+  iovec iov{&header, sizeof(header)};
+  CMSG_ASSIGN_OR_RETURN(ReceivedMessage message,
+                        RecvMsg(sock, absl::MakeConstSpan(&iov, 1), control.span(),
+                                MSG_WAITALL));
+  if (message.bytes != sizeof(header) || header.magic != kHandoffMagic)
+    return absl::DataLossError("bad handoff header");
+  Handoff out;
+  if (auto* rights = message.Find<ScmRightsOwned>()) {
+    for (UniqueFd& fd : rights->fds) out.fds.push_back(std::move(fd));
+  }
+  if (out.fds.size() != header.fd_count + header.has_broker) {
+    return absl::DataLossError(absl::StrCat("handoff promised ",
+                                            header.fd_count + header.has_broker,
+                                            " fds, carried ", out.fds.size()));
+  }
+  if (header.has_broker) {
+    out.broker = std::move(out.fds.back());
+    out.fds.pop_back();
+  }
+  if (header.blob_size > kMaxBlob) return absl::DataLossError("handoff too large");
+  std::string blob(header.blob_size, '\0');
+  CMSG_RETURN_IF_ERROR(ReadAll(sock, blob.data(), blob.size()));
+  size_t pos = 0;
+  auto take = [&](uint32_t count, std::vector<std::string>& into) -> absl::Status {
+    for (uint32_t i = 0; i < count; ++i) {
+      size_t end = blob.find('\0', pos);
+      if (end == std::string::npos) return absl::DataLossError("handoff strings cut short");
+      into.push_back(blob.substr(pos, end - pos));
+      pos = end + 1;
+    }
+    return absl::OkStatus();
+  };
+  CMSG_RETURN_IF_ERROR(take(header.fd_count, out.names));
+  CMSG_RETURN_IF_ERROR(take(header.argc, out.argv));
+  CMSG_RETURN_IF_ERROR(take(header.envc, out.env));
+  return out;
+}
+
+absl::Status SendCommandStatus(int sock, CommandStatus status) {
+  return WriteAll(sock, reinterpret_cast<const char*>(&status), sizeof(status));
+}
+
+std::optional<CommandStatus> TryReceiveCommandStatus(int sock) {
+  CommandStatus status;
+  ssize_t n;
+  do {
+    n = recv(sock, &status, sizeof(status), MSG_DONTWAIT | MSG_WAITALL);
+  } while (n < 0 && errno == EINTR);
+  if (n != sizeof(status)) return std::nullopt;
+  return status;
+}
+
+}  // namespace cmsg::sandbox

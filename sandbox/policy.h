@@ -1,0 +1,83 @@
+// What a sandboxed command may see and hold: its mounts, network, the fds it
+// is handed, the paths its broker may open, and its limits.
+//
+//   cmsg::sandbox::Policy policy;
+//   policy.binds.push_back({.source = "/usr", .target = "/usr"});
+//   policy.listen = *cmsg::ParseListenSpecs("tcp:127.0.0.1:8080=web");
+//   CMSG_ASSIGN_OR_RETURN(cmsg::sandbox::Child child, cmsg::sandbox::Spawn(policy, argv));
+#ifndef SANDBOX_POLICY_H_
+#define SANDBOX_POLICY_H_
+
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "lib/net/listen_spec.h"
+
+namespace cmsg::sandbox {
+
+// A host path made visible inside the sandbox at `target` (the same path
+// when empty). Read-only unless `writable`; applied recursively.
+struct BindMount {
+  std::string source;
+  std::string target;
+  bool writable = false;
+};
+
+// A host file opened by the launcher and handed to the command.
+struct PassFile {
+  enum class Mode { kRead, kWrite, kReadWrite, kAppend };
+  std::string path;
+  Mode mode = Mode::kRead;
+  std::string name;  // LISTEN_FDNAMES entry; defaults to the file's basename
+};
+
+// A host path (a directory allows everything beneath it) the command may ask
+// the broker to open later; writes only when `writable`.
+struct BrokerRule {
+  std::string path;
+  bool writable = false;
+};
+
+// Limits applied inside the sandbox (soft = hard); unset ones are inherited.
+struct Rlimits {
+  std::optional<rlim_t> as;      // RLIMIT_AS, bytes
+  std::optional<rlim_t> nofile;  // RLIMIT_NOFILE
+  std::optional<rlim_t> nproc;   // RLIMIT_NPROC
+  std::optional<rlim_t> cpu;     // RLIMIT_CPU, seconds
+  std::optional<rlim_t> fsize;   // RLIMIT_FSIZE, bytes
+};
+
+enum class Network {
+  kNone,  // a new, empty network namespace with only `lo`, up
+  kHost,  // the launcher's network namespace
+};
+
+struct Policy {
+  std::vector<BindMount> binds;
+  std::vector<std::string> tmpfs;  // empty writable tmpfs mounts (mode 1777)
+  Network network = Network::kNone;
+  // Bound by the launcher, passed at fd 3 onward in this order...
+  std::vector<ListenSpec> listen;
+  // ...followed by these files.
+  std::vector<PassFile> files;
+  std::vector<BrokerRule> broker;  // empty: no broker
+  bool seccomp = true;             // the default deny list (seccomp_filter.h)
+  Rlimits rlimits;
+  uid_t uid = 65534;  // ids inside the sandbox
+  gid_t gid = 65534;
+  std::string hostname = "sandbox";
+  std::string chdir = "/";
+  // The command's environment ("K=V"); PATH defaults to
+  // /usr/local/bin:/usr/bin:/bin. LISTEN_* and SANDBOX_BROKER_FD are added.
+  std::vector<std::string> env;
+  // The sandbox_shim binary; empty: FindShim().
+  std::string shim_path;
+};
+
+}  // namespace cmsg::sandbox
+
+#endif  // SANDBOX_POLICY_H_

@@ -1,0 +1,96 @@
+#include "sandbox/seccomp_filter.h"
+
+#include <errno.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <sys/mman.h>
+#include <sys/personality.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "absl/cleanup/cleanup.h"
+#include "absl/strings/str_cat.h"
+#include "lib/fd/unique_fd.h"
+#include "lib/status/errno_status.h"
+
+namespace cmsg::sandbox {
+namespace {
+
+constexpr const char* kDenied[] = {
+    "ptrace",          "process_vm_readv", "process_vm_writev", "kcmp",
+    "mount",           "umount2",          "pivot_root",        "chroot",
+    "move_mount",      "open_tree",        "fsopen",            "fsconfig",
+    "fsmount",         "fspick",           "mount_setattr",     "unshare",
+    "setns",           "keyctl",           "add_key",           "request_key",
+    "bpf",             "perf_event_open",  "userfaultfd",       "open_by_handle_at",
+    "name_to_handle_at", "kexec_load",     "kexec_file_load",   "init_module",
+    "finit_module",    "delete_module",    "reboot",            "swapon",
+    "swapoff",         "acct",             "syslog",            "quotactl",
+    "settimeofday",    "clock_settime",    "clock_adjtime",     "adjtimex",
+    "iopl",            "ioperm",           "lookup_dcookie",    "vhangup",
+};
+
+constexpr uint64_t kNamespaceFlags[] = {CLONE_NEWNS,  CLONE_NEWUTS,   CLONE_NEWIPC,
+                                        CLONE_NEWUSER, CLONE_NEWPID,  CLONE_NEWNET,
+                                        CLONE_NEWCGROUP, CLONE_NEWTIME};
+
+absl::Status SeccompError(int rc, absl::string_view call) {
+  return ErrnoStatus(-rc, call);
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<sock_filter>> BuildDefaultFilter() {
+  scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+  if (ctx == nullptr) return absl::InternalError("seccomp_init failed");
+  absl::Cleanup release = [ctx] { seccomp_release(ctx); };
+  const uint32_t deny = SCMP_ACT_ERRNO(EPERM);
+  // Only the native architecture is in the filter; libseccomp then kills on
+  // any other (and on x32 syscall numbers).
+  if (int rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+      rc < 0)
+    return SeccompError(rc, "seccomp_attr_set(ACT_BADARCH)");
+  for (const char* name : kDenied) {
+    int nr = seccomp_syscall_resolve_name(name);
+    if (nr == __NR_SCMP_ERROR) continue;  // not on this architecture
+    if (int rc = seccomp_rule_add(ctx, deny, nr, 0); rc < 0)
+      return SeccompError(rc, absl::StrCat("seccomp_rule_add(", name, ")"));
+  }
+  // The ioctl request is an unsigned int; compare only the low 32 bits.
+  for (uint64_t request : {uint64_t{TIOCSTI}, uint64_t{TIOCLINUX}}) {
+    if (int rc = seccomp_rule_add(ctx, deny, SCMP_SYS(ioctl), 1,
+                                  SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, request));
+        rc < 0)
+      return SeccompError(rc, "seccomp_rule_add(ioctl)");
+  }
+  if (int rc = seccomp_rule_add(ctx, deny, SCMP_SYS(personality), 1,
+                                SCMP_A0(SCMP_CMP_NE, PER_LINUX));
+      rc < 0)
+    return SeccompError(rc, "seccomp_rule_add(personality)");
+  // One rule per flag: the rules of a call are or-ed, a masked compare is not.
+  for (uint64_t flag : kNamespaceFlags) {
+    if (int rc = seccomp_rule_add(ctx, deny, SCMP_SYS(clone), 1,
+                                  SCMP_A0(SCMP_CMP_MASKED_EQ, flag, flag));
+        rc < 0)
+      return SeccompError(rc, "seccomp_rule_add(clone)");
+  }
+  if (int rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+      rc < 0)
+    return SeccompError(rc, "seccomp_rule_add(clone3)");
+
+  // libseccomp 2.5 exports only to an fd; a memfd keeps it off the disk.
+  UniqueFd out(memfd_create("seccomp-bpf", MFD_CLOEXEC));
+  if (!out.ok()) return ErrnoError("memfd_create");
+  if (int rc = seccomp_export_bpf(ctx, out.get()); rc < 0)
+    return SeccompError(rc, "seccomp_export_bpf");
+  off_t size = lseek(out.get(), 0, SEEK_END);
+  if (size <= 0 || size % sizeof(sock_filter) != 0)
+    return absl::InternalError("seccomp_export_bpf wrote no program");
+  std::vector<sock_filter> program(size / sizeof(sock_filter));
+  if (pread(out.get(), program.data(), size, 0) != size) return ErrnoError("pread");
+  return program;
+}
+
+}  // namespace cmsg::sandbox

@@ -1,0 +1,37 @@
+// The default seccomp-bpf filter, compiled by the launcher before the
+// sandbox is created so the child only has to load it (no allocation there).
+//
+//   CMSG_ASSIGN_OR_RETURN(std::vector<sock_filter> prog, BuildDefaultFilter());
+//   // in the child: prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &fprog)
+//
+// Everything is allowed except the calls below, which fail with EPERM:
+//   ptrace process_vm_readv process_vm_writev kcmp
+//   mount umount2 pivot_root chroot move_mount open_tree fsopen fsconfig
+//   fsmount fspick mount_setattr unshare setns
+//   keyctl add_key request_key bpf perf_event_open userfaultfd
+//   open_by_handle_at name_to_handle_at
+//   kexec_load kexec_file_load init_module finit_module delete_module
+//   reboot swapon swapoff acct syslog quotactl
+//   settimeofday clock_settime clock_adjtime adjtimex iopl ioperm
+//   lookup_dcookie vhangup personality (other than PER_LINUX)
+//   ioctl(TIOCSTI) ioctl(TIOCLINUX)
+//   clone/clone3 that ask for a new namespace (clone3 fails with ENOSYS so
+//   libc falls back to clone, whose flags the filter can see)
+// Calls made under any architecture but x86-64 (i386 via int 0x80, x32)
+// kill the process.
+#ifndef SANDBOX_SECCOMP_FILTER_H_
+#define SANDBOX_SECCOMP_FILTER_H_
+
+#include <linux/filter.h>
+
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace cmsg::sandbox {
+
+[[nodiscard]] absl::StatusOr<std::vector<sock_filter>> BuildDefaultFilter();
+
+}  // namespace cmsg::sandbox
+
+#endif  // SANDBOX_SECCOMP_FILTER_H_

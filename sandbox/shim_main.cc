@@ -1,0 +1,132 @@
+// sandbox_shim: pid 1 of a sandbox. Receives the command, its environment
+// and its fds over the control socket (fd 3) as SCM_RIGHTS, runs the command
+// as its child with the fds at 3.. in the systemd socket-activation layout,
+// passes on the signals the launcher sends it, reaps orphans, and reports
+// how the command ended. When it exits the kernel kills whatever is left.
+//
+// Exit codes of its own: 125 when the handoff fails; the command's child
+// exits 127 (not found) or 126 (cannot execute) as a shell would.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "lib/activation/activation.h"
+#include "lib/status/errno_status.h"
+#include "sandbox/broker_protocol.h"
+#include "sandbox/handoff.h"
+
+namespace cmsg::sandbox {
+namespace {
+
+constexpr int kForwarded[] = {SIGHUP,  SIGINT,  SIGQUIT, SIGTERM, SIGUSR1,
+                              SIGUSR2, SIGWINCH, SIGCONT, SIGALRM};
+
+volatile sig_atomic_t command_pid = 0;
+
+void Forward(int signal) {
+  if (command_pid > 0) kill(command_pid, signal);
+}
+
+void Die(absl::string_view what, const absl::Status& status) {
+  std::string line = absl::StrCat("sandbox: ", what, ": ", status.message(), "\n");
+  ssize_t ignored = write(STDERR_FILENO, line.data(), line.size());
+  (void)ignored;
+}
+
+// In the command's process: put the broker socket right after the activation
+// fds, then exec. Only returns on failure.
+[[noreturn]] void RunCommand(Handoff handoff) {
+  sigset_t none;
+  sigemptyset(&none);
+  for (int signal : kForwarded) ::signal(signal, SIG_DFL);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  const int first_free = kListenFdsStart + static_cast<int>(handoff.fds.size());
+  if (handoff.broker.ok()) {
+    // Move everything above the broker's slot first so no dup3 lands on a
+    // received fd (or on the broker itself).
+    handoff.fds.push_back(std::move(handoff.broker));
+    for (UniqueFd& fd : handoff.fds) {
+      fd.reset(fcntl(fd.get(), F_DUPFD_CLOEXEC, first_free + 1));
+      if (!fd.ok()) {
+        Die("placing fds", ErrnoError("fcntl(F_DUPFD_CLOEXEC)"));
+        _exit(125);
+      }
+    }
+    handoff.broker = std::move(handoff.fds.back());
+    handoff.fds.pop_back();
+    if (dup3(handoff.broker.get(), first_free, 0) < 0) {
+      Die("placing the broker socket", ErrnoError("dup3"));
+      _exit(125);
+    }
+    handoff.broker.reset();
+    handoff.env.push_back(absl::StrCat(kBrokerFdEnv, "=", first_free));
+  }
+  std::string command = handoff.argv.empty() ? "" : handoff.argv[0];
+  absl::Status status = ExecWithListenFds(std::move(handoff.fds), handoff.names,
+                                          handoff.argv, handoff.env);
+  const int error = ErrnoOf(status);
+  Die(absl::StrCat("cannot execute ", command), status);
+  _exit(error == ENOENT || error == ENOTDIR ? 127 : 126);
+}
+
+int Main() {
+  if (fcntl(kShimControlFd, F_SETFD, FD_CLOEXEC) < 0) {
+    Die("control socket", ErrnoError("fcntl"));
+    return 125;
+  }
+  absl::StatusOr<Handoff> handoff = ReceiveHandoff(kShimControlFd);
+  if (!handoff.ok()) {
+    Die("receiving the command and its fds", handoff.status());
+    return 125;
+  }
+  // Block the forwarded signals across fork so none is lost before the
+  // command's pid is known; handlers make them deliverable to pid 1.
+  sigset_t forwarded, old;
+  sigemptyset(&forwarded);
+  struct sigaction action {};
+  action.sa_handler = Forward;
+  action.sa_flags = SA_RESTART;
+  for (int signal : kForwarded) {
+    sigaddset(&forwarded, signal);
+    sigaction(signal, &action, nullptr);
+  }
+  sigprocmask(SIG_BLOCK, &forwarded, &old);
+  pid_t pid = fork();
+  if (pid < 0) {
+    Die("fork", ErrnoError("fork"));
+    return 125;
+  }
+  if (pid == 0) RunCommand(std::move(*handoff));
+  command_pid = pid;
+  handoff->fds.clear();
+  handoff->broker.reset();
+  sigprocmask(SIG_SETMASK, &old, nullptr);
+
+  for (;;) {
+    int wstatus;
+    pid_t done = waitpid(-1, &wstatus, 0);
+    if (done < 0) {
+      if (errno == EINTR) continue;
+      Die("waitpid", ErrnoError("waitpid"));
+      return 125;
+    }
+    if (done != pid) continue;  // an orphan, reaped
+    CommandStatus status;
+    status.signaled = WIFSIGNALED(wstatus);
+    status.value = status.signaled ? WTERMSIG(wstatus) : WEXITSTATUS(wstatus);
+    (void)SendCommandStatus(kShimControlFd, status);
+    return status.signaled ? 128 + status.value : status.value;
+  }
+}
+
+}  // namespace
+}  // namespace cmsg::sandbox
+
+int main() { return cmsg::sandbox::Main(); }

@@ -1,0 +1,317 @@
+#include "sandbox/spawn.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <utility>
+
+#include "absl/cleanup/cleanup.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "lib/net/listen_spec.h"
+#include "lib/status/errno_status.h"
+#include "lib/status/status_macros.h"
+#include "sandbox/broker.h"
+#include "sandbox/child_plan.h"
+#include "sandbox/handoff.h"
+#include "sandbox/mount_plan.h"
+#include "sandbox/sandbox_path.h"
+#include "sandbox/seccomp_filter.h"
+
+namespace cmsg::sandbox {
+namespace {
+
+// A root launcher maps the sandbox's ids to this unprivileged id outside.
+constexpr uid_t kOutsideIdWhenRoot = 65534;
+
+// struct clone_args, version 0 (the kernel's uapi header clashes with glibc's).
+struct CloneArgs {
+  uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls;
+};
+
+int OpenFlags(PassFile::Mode mode) {
+  switch (mode) {
+    case PassFile::Mode::kRead: return O_RDONLY;
+    case PassFile::Mode::kWrite: return O_WRONLY | O_CREAT | O_TRUNC;
+    case PassFile::Mode::kReadWrite: return O_RDWR | O_CREAT;
+    case PassFile::Mode::kAppend: return O_WRONLY | O_CREAT | O_APPEND;
+  }
+  return O_RDONLY;
+}
+
+struct PassedFds {
+  std::vector<UniqueFd> fds;
+  std::vector<std::string> names;
+};
+
+absl::StatusOr<PassedFds> OpenPassedFds(const Policy& policy) {
+  PassedFds out;
+  for (const ListenSpec& spec : policy.listen) {
+    absl::StatusOr<UniqueFd> fd = BindListenSpec(spec);
+    if (!fd.ok()) {
+      return absl::Status(fd.status().code(),
+                          absl::StrCat("listen ", spec.ToString(), ": ", fd.status().message()));
+    }
+    out.fds.push_back(std::move(*fd));
+    out.names.push_back(spec.name);
+  }
+  for (const PassFile& file : policy.files) {
+    UniqueFd fd(open(file.path.c_str(), OpenFlags(file.mode) | O_CLOEXEC | O_NOCTTY, 0644));
+    if (!fd.ok()) return ErrnoError(absl::StrCat("pass_file ", file.path));
+    out.fds.push_back(std::move(fd));
+    std::string name = file.name;
+    if (name.empty()) name = file.path.substr(file.path.rfind('/') + 1);
+    CMSG_RETURN_IF_ERROR(ValidateFdName(name));
+    out.names.push_back(std::move(name));
+  }
+  return out;
+}
+
+std::vector<RlimitStep> RlimitSteps(const Rlimits& limits) {
+  std::vector<RlimitStep> steps;
+  auto add = [&](int resource, const std::optional<rlim_t>& value) {
+    if (value) steps.push_back({resource, *value});
+  };
+  add(RLIMIT_AS, limits.as);
+  add(RLIMIT_NOFILE, limits.nofile);
+  add(RLIMIT_NPROC, limits.nproc);
+  add(RLIMIT_CPU, limits.cpu);
+  add(RLIMIT_FSIZE, limits.fsize);
+  return steps;
+}
+
+absl::Status WriteProcFile(pid_t pid, const char* name, absl::string_view text) {
+  std::string path = absl::StrCat("/proc/", pid, "/", name);
+  UniqueFd fd(open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd.ok()) return ErrnoError(absl::StrCat("open ", path));
+  if (write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
+    return ErrnoError(absl::StrCat("write ", path, " \"", text, "\""));
+  return absl::OkStatus();
+}
+
+absl::Status WriteIdMaps(pid_t pid, const Policy& policy, bool root) {
+  uid_t outside_uid = root ? kOutsideIdWhenRoot : geteuid();
+  gid_t outside_gid = root ? kOutsideIdWhenRoot : getegid();
+  // Unprivileged id maps require setgroups to be denied first.
+  if (!root) CMSG_RETURN_IF_ERROR(WriteProcFile(pid, "setgroups", "deny"));
+  CMSG_RETURN_IF_ERROR(
+      WriteProcFile(pid, "uid_map", absl::StrCat(policy.uid, " ", outside_uid, " 1\n")));
+  return WriteProcFile(pid, "gid_map", absl::StrCat(policy.gid, " ", outside_gid, " 1\n"));
+}
+
+absl::Status CheckPolicy(const Policy& policy, absl::Span<const std::string> argv) {
+  if (argv.empty() || argv[0].empty()) return absl::InvalidArgumentError("no command to run");
+  for (const std::string& kv : policy.env) {
+    if (kv.find('=') == std::string::npos || kv[0] == '=')
+      return absl::InvalidArgumentError(absl::StrCat("environment entry \"", kv, "\" is not K=V"));
+  }
+  if (policy.chdir != "/") CMSG_RETURN_IF_ERROR(CheckSandboxPath(policy.chdir, "chdir"));
+  if (policy.hostname.size() > 64)
+    return absl::InvalidArgumentError("hostname is longer than 64 bytes");
+  if (policy.listen.size() + policy.files.size() + 1 > kMaxPassedFds)
+    return absl::InvalidArgumentError(absl::StrCat("at most ", kMaxPassedFds - 1, " fds can be passed"));
+  return absl::OkStatus();
+}
+
+std::vector<std::string> CommandEnv(const Policy& policy) {
+  std::vector<std::string> env = policy.env;
+  bool has_path = false;
+  for (const std::string& kv : env) has_path |= absl::StartsWith(kv, "PATH=");
+  if (!has_path) env.push_back("PATH=/usr/local/bin:/usr/bin:/bin");
+  return env;
+}
+
+absl::StatusOr<std::pair<UniqueFd, UniqueFd>> Pipe() {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return ErrnoError("pipe2");
+  return std::make_pair(UniqueFd(fds[0]), UniqueFd(fds[1]));
+}
+
+absl::StatusOr<std::pair<UniqueFd, UniqueFd>> SocketPair(int type) {
+  int fds[2];
+  if (socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, fds) != 0) return ErrnoError("socketpair");
+  return std::make_pair(UniqueFd(fds[0]), UniqueFd(fds[1]));
+}
+
+bool IsExecutable(const std::string& path) { return access(path.c_str(), X_OK) == 0; }
+
+}  // namespace
+
+absl::StatusOr<std::string> FindShim() {
+  constexpr char kName[] = "sandbox_shim";
+  if (const char* env = getenv("SANDBOX_SHIM"); env != nullptr && *env != '\0') {
+    if (!IsExecutable(env)) return ErrnoError(absl::StrCat("SANDBOX_SHIM=", env));
+    return std::string(env);
+  }
+  std::vector<std::string> candidates;
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  if (n > 0) {
+    std::string self(exe, n);
+    candidates.push_back(absl::StrCat(self.substr(0, self.rfind('/') + 1), kName));
+    candidates.push_back(absl::StrCat(self, ".runfiles/cmsg/sandbox/", kName));
+  }
+  for (const char* var : {"RUNFILES_DIR", "TEST_SRCDIR"}) {
+    if (const char* dir = getenv(var)) candidates.push_back(absl::StrCat(dir, "/cmsg/sandbox/", kName));
+  }
+  for (const std::string& path : candidates)
+    if (IsExecutable(path)) return path;
+  return absl::NotFoundError("cannot find sandbox_shim (set SANDBOX_SHIM to its path)");
+}
+
+absl::StatusOr<Child> Spawn(const Policy& policy, absl::Span<const std::string> argv) {
+  CMSG_RETURN_IF_ERROR(CheckPolicy(policy, argv));
+  std::string shim_path = policy.shim_path;
+  if (shim_path.empty()) { CMSG_ASSIGN_OR_RETURN(shim_path, FindShim()); }
+  UniqueFd shim(open(shim_path.c_str(), O_PATH | O_CLOEXEC));
+  if (!shim.ok()) return ErrnoError(absl::StrCat("open ", shim_path));
+
+  ChildPlan plan;
+  CMSG_ASSIGN_OR_RETURN(plan.mounts, BuildMountSteps(policy));
+  std::optional<Broker> broker;
+  if (!policy.broker.empty()) { CMSG_ASSIGN_OR_RETURN(broker, Broker::Create(policy.broker)); }
+  CMSG_ASSIGN_OR_RETURN(PassedFds passed, OpenPassedFds(policy));
+  if (policy.seccomp) { CMSG_ASSIGN_OR_RETURN(plan.seccomp, BuildDefaultFilter()); }
+
+  CMSG_ASSIGN_OR_RETURN(auto control, SocketPair(SOCK_STREAM));
+  std::pair<UniqueFd, UniqueFd> broker_pair;
+  if (broker) { CMSG_ASSIGN_OR_RETURN(broker_pair, SocketPair(SOCK_SEQPACKET)); }
+  CMSG_ASSIGN_OR_RETURN(auto sync, Pipe());
+  CMSG_ASSIGN_OR_RETURN(auto error, Pipe());
+
+  const bool root = geteuid() == 0;
+  plan.sync_read = sync.first.get();
+  plan.error_write = error.second.get();
+  plan.control = control.second.get();
+  plan.shim_exe = shim.get();
+  plan.close_first = {sync.second.get(), error.first.get(), control.first.get()};
+  if (broker) plan.close_first.push_back(broker_pair.first.get());
+  plan.hostname = policy.hostname;
+  plan.chdir = policy.chdir;
+  plan.loopback_up = policy.network == Network::kNone;
+  plan.rlimits = RlimitSteps(policy.rlimits);
+  plan.clear_groups = root;
+  plan.uid = policy.uid;
+  plan.gid = policy.gid;
+
+  int raw_pidfd = -1;
+  CloneArgs args{};
+  args.flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS |
+               CLONE_NEWCGROUP | CLONE_PIDFD;
+  if (policy.network == Network::kNone) args.flags |= CLONE_NEWNET;
+  args.pidfd = reinterpret_cast<uintptr_t>(&raw_pidfd);
+  args.exit_signal = SIGCHLD;
+  long pid = syscall(SYS_clone3, &args, sizeof(args));
+  if (pid < 0) return ErrnoError("clone3(new namespaces)");
+  if (pid == 0) RunSandboxChild(plan);
+
+  Child child;
+  child.pid_ = static_cast<pid_t>(pid);
+  child.reaped_ = false;
+  child.pidfd_.reset(raw_pidfd);
+  fcntl(raw_pidfd, F_SETFD, FD_CLOEXEC);
+  // On any error below the half-built sandbox is killed and reaped by ~Child.
+  sync.first.reset();
+  error.second.reset();
+  control.second.reset();
+  shim.reset();
+
+  CMSG_RETURN_IF_ERROR(WriteIdMaps(child.pid_, policy, root));
+  if (write(sync.second.get(), "g", 1) != 1) return ErrnoError("write(sync pipe)");
+  child.keep_alive_ = std::move(sync.second);
+
+  ChildError report;
+  ssize_t got;
+  do {
+    got = read(error.first.get(), &report, sizeof(report));
+  } while (got < 0 && errno == EINTR);
+  if (got == sizeof(report)) {
+    report.what[sizeof(report.what) - 1] = '\0';
+    return ErrnoStatus(report.error, absl::StrCat("sandbox setup: ", report.what));
+  }
+  if (got != 0) return absl::InternalError("sandbox setup died without a report");
+
+  std::vector<int> raw_fds;
+  for (const UniqueFd& fd : passed.fds) raw_fds.push_back(fd.get());
+  CMSG_RETURN_IF_ERROR(SendHandoff(control.first.get(), raw_fds, passed.names,
+                                   broker ? broker_pair.second.get() : -1, argv,
+                                   CommandEnv(policy)));
+  child.control_ = std::move(control.first);
+  if (broker) {
+    broker_pair.second.reset();
+    CMSG_ASSIGN_OR_RETURN(child.broker_,
+                          BrokerServer::Start(std::move(*broker), std::move(broker_pair.first)));
+  }
+  return child;
+}
+
+Child::Child(Child&&) noexcept = default;
+
+Child& Child::operator=(Child&& other) noexcept {
+  if (this != &other) {
+    KillAndReap();
+    pid_ = other.pid_;
+    reaped_ = std::exchange(other.reaped_, true);
+    pidfd_ = std::move(other.pidfd_);
+    control_ = std::move(other.control_);
+    keep_alive_ = std::move(other.keep_alive_);
+    broker_ = std::move(other.broker_);
+  }
+  return *this;
+}
+
+Child::~Child() { KillAndReap(); }
+
+void Child::KillAndReap() {
+  if (!reaped_ && pidfd_.ok()) {
+    (void)Kill();
+    (void)Wait();
+  }
+}
+
+absl::Status Child::Signal(int signal) {
+  if (syscall(SYS_pidfd_send_signal, pidfd_.get(), signal, nullptr, 0) != 0)
+    return ErrnoError("pidfd_send_signal");
+  return absl::OkStatus();
+}
+
+absl::Status Child::Kill() { return Signal(SIGKILL); }
+
+absl::StatusOr<ExitStatus> Child::Wait() {
+  if (reaped_) return absl::FailedPreconditionError("the sandbox was already waited for");
+  siginfo_t info{};
+  while (waitid(static_cast<idtype_t>(P_PIDFD), pidfd_.get(), &info, WEXITED) != 0) {
+    if (errno != EINTR) return ErrnoError("waitid(P_PIDFD)");
+  }
+  reaped_ = true;
+  if (control_.ok()) {
+    if (std::optional<CommandStatus> reported = TryReceiveCommandStatus(control_.get()))
+      return ExitStatus{reported->signaled != 0, reported->value};
+  }
+  // The shim ended without a report: it failed or was killed.
+  return ExitStatus{info.si_code != CLD_EXITED, info.si_status};
+}
+
+absl::StatusOr<std::optional<ExitStatus>> Child::WaitFor(absl::Duration timeout) {
+  int ms = static_cast<int>(std::min<int64_t>(absl::ToInt64Milliseconds(absl::Ceil(timeout, absl::Milliseconds(1))), INT_MAX));
+  pollfd p{pidfd_.get(), POLLIN, 0};
+  int ready;
+  do {
+    ready = poll(&p, 1, ms);
+  } while (ready < 0 && errno == EINTR);
+  if (ready < 0) return ErrnoError("poll(pidfd)");
+  if (ready == 0) return std::optional<ExitStatus>();
+  CMSG_ASSIGN_OR_RETURN(ExitStatus status, Wait());
+  return std::optional<ExitStatus>(status);
+}
+
+}  // namespace cmsg::sandbox

@@ -1,0 +1,91 @@
+// Runs a command in a sandbox built from a Policy.
+//
+//   cmsg::sandbox::Policy policy;
+//   policy.binds = {{.source = "/usr"}, {.source = "/lib"}, {.source = "/lib64"}};
+//   CMSG_ASSIGN_OR_RETURN(cmsg::sandbox::Child child,
+//                         cmsg::sandbox::Spawn(policy, {"/usr/bin/id"}));
+//   CMSG_ASSIGN_OR_RETURN(cmsg::sandbox::ExitStatus status, child.Wait());
+//
+// Inside: new user, mount, pid, ipc, uts, cgroup (and unless Network::kHost,
+// net) namespaces; a tmpfs root holding only the policy's mounts, /proc and
+// a minimal /dev; no capabilities, no new privileges, the seccomp filter,
+// the rlimits; the ids of the policy (never root outside). Pid 1 is the shim,
+// which took the policy's fds over SCM_RIGHTS and runs the command as its
+// child; when pid 1 ends, the kernel kills everything left in the sandbox.
+#ifndef SANDBOX_SPAWN_H_
+#define SANDBOX_SPAWN_H_
+
+#include <sys/types.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "lib/fd/unique_fd.h"
+#include "sandbox/policy.h"
+
+namespace cmsg::sandbox {
+
+class BrokerServer;
+
+// How the command ended.
+struct ExitStatus {
+  bool signaled = false;  // killed by signal `value`, else exited with `value`
+  int value = 0;
+  // What a shell would report: the code, or 128 + the signal.
+  [[nodiscard]] int ShellCode() const { return signaled ? 128 + value : value; }
+};
+
+// A running sandbox. Destroying it kills and reaps the sandbox if it was not
+// waited for. Move-only.
+class Child {
+ public:
+  Child(Child&&) noexcept;
+  Child& operator=(Child&&) noexcept;
+  ~Child();
+
+  // The sandbox's pid 1 (the shim) as the launcher sees it.
+  [[nodiscard]] pid_t pid() const { return pid_; }
+  // Borrowed; readable when the sandbox has ended.
+  [[nodiscard]] int pidfd() const { return pidfd_.get(); }
+
+  // Sends `signal` to the shim, which passes it on to the command.
+  [[nodiscard]] absl::Status Signal(int signal);
+  // SIGKILL to the shim: every process in the sandbox dies with it.
+  [[nodiscard]] absl::Status Kill();
+
+  // Blocks until the sandbox ends.
+  [[nodiscard]] absl::StatusOr<ExitStatus> Wait();
+  // std::nullopt when `timeout` passes first.
+  [[nodiscard]] absl::StatusOr<std::optional<ExitStatus>> WaitFor(absl::Duration timeout);
+
+ private:
+  friend absl::StatusOr<Child> Spawn(const Policy&, absl::Span<const std::string>);
+  Child() = default;
+  void KillAndReap();
+
+  pid_t pid_ = -1;
+  bool reaped_ = true;
+  UniqueFd pidfd_;
+  UniqueFd control_;     // the shim reports the command's status here
+  UniqueFd keep_alive_;  // the sync pipe's write end: hangs up if we die
+  std::unique_ptr<BrokerServer> broker_;
+};
+
+// Starts `argv` under `policy`. Errors (a bad path, a socket that cannot be
+// bound, a namespace the kernel refuses) come back before anything runs.
+// The calling thread must outlive the sandbox: its exit kills the sandbox.
+[[nodiscard]] absl::StatusOr<Child> Spawn(const Policy& policy,
+                                          absl::Span<const std::string> argv);
+
+// The sandbox_shim binary: $SANDBOX_SHIM, else sandbox_shim beside this
+// program, else in its Bazel runfiles.
+[[nodiscard]] absl::StatusOr<std::string> FindShim();
+
+}  // namespace cmsg::sandbox
+
+#endif  // SANDBOX_SPAWN_H_

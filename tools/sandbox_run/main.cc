@@ -1,0 +1,243 @@
+// sandbox_run: runs a command in a sandbox, handing it listening sockets and
+// files as SCM_RIGHTS (systemd socket-activation layout). See --help.
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "gflags/gflags.h"
+#include "lib/fd/unique_fd.h"
+#include "lib/net/listen_spec.h"
+#include "lib/status/errno_status.h"
+#include "lib/status/status_macros.h"
+#include "sandbox/spawn.h"
+#include "tools/sandbox_run/parse.h"
+
+DEFINE_string(ro_bind, "", "SRC[:DEST],...: host paths visible read-only at DEST (default SRC)");
+DEFINE_string(bind, "", "SRC[:DEST],...: host paths visible read-write at DEST (default SRC)");
+DEFINE_string(tmpfs, "", "PATH,...: empty writable tmpfs mounts (mode 1777)");
+DEFINE_string(net, "none",
+              "none: a new network namespace with only lo (up); host: the host's network");
+DEFINE_string(listen, "",
+              "SPEC,...: sockets bound outside and passed in at fd 3 onward, in order. "
+              "SPEC is tcp:ADDR:PORT, udp:ADDR:PORT or unix:PATH (unix:@NAME for abstract), "
+              "each optionally =NAME for LISTEN_FDNAMES; e.g. tcp:127.0.0.1:8080=web");
+DEFINE_string(pass_file, "",
+              "PATH[:r|w|rw|a][=NAME],...: files opened outside (r: read, default; w: "
+              "create/truncate; rw: read-write, create; a: append, create), passed after "
+              "the --listen sockets; NAME defaults to the basename");
+DEFINE_string(broker_allow, "",
+              "PATH[:r|rw],...: paths (a directory allows what is beneath it) the command "
+              "may ask the file broker to open; its socket's fd is in SANDBOX_BROKER_FD");
+DEFINE_string(seccomp, "default",
+              "default: deny dangerous system calls with EPERM (see sandbox/README.md); off");
+DEFINE_string(timeout, "", "kill the whole sandbox after this long (30s, 1.5m, 250ms) and exit 124");
+DEFINE_string(rlimit_as, "", "address space limit in bytes (K/M/G suffixes; unlimited)");
+DEFINE_string(rlimit_nofile, "", "open file limit");
+DEFINE_string(rlimit_nproc, "", "process limit (of the sandbox's user)");
+DEFINE_string(rlimit_cpu, "", "CPU time limit in seconds");
+DEFINE_string(rlimit_fsize, "", "file size limit in bytes (K/M/G suffixes)");
+DEFINE_string(uid, "65534", "user id inside the sandbox (outside it is never root)");
+DEFINE_string(gid, "65534", "group id inside the sandbox");
+DEFINE_string(hostname, "sandbox", "host name inside the sandbox");
+DEFINE_string(chdir, "/", "working directory inside the sandbox");
+DEFINE_string(setenv, "",
+              "K=V,...: the command's environment, which is otherwise empty but for PATH "
+              "(/usr/local/bin:/usr/bin:/bin unless set here), LISTEN_FDS, LISTEN_PID, "
+              "LISTEN_FDNAMES and SANDBOX_BROKER_FD");
+DEFINE_bool(verbose, false, "print the sandbox's set-up and how the command ended on stderr");
+
+namespace cmsg::sandbox_run {
+namespace {
+
+constexpr int kLauncherFailure = 125;
+constexpr int kTimedOut = 124;
+
+constexpr char kUsage[] = R"(runs COMMAND in a sandbox.
+
+Usage: sandbox_run [flags] -- COMMAND [ARG...]
+
+The command runs in new user, mount, pid, ipc, uts and cgroup namespaces (and
+a new network namespace unless --net=host), on an empty read-only root holding
+only the --ro_bind/--bind/--tmpfs mounts, /proc and a minimal /dev (null,
+zero, full, random, urandom, tty); as --uid/--gid inside, which are never
+root outside; with no capabilities, no new privileges, the seccomp filter and
+the rlimits. It dies when sandbox_run dies. List flags take comma-separated
+values.
+
+Sockets named by --listen and files named by --pass_file are opened by
+sandbox_run outside the sandbox and handed in over a unix socket as
+SCM_RIGHTS; the command finds them at fd 3 onward with LISTEN_FDS, LISTEN_PID
+and LISTEN_FDNAMES set, as systemd socket activation would.
+
+Signals HUP INT QUIT TERM USR1 USR2 sent to sandbox_run go to the command.
+
+Exit status: the command's own; 128+N if it died of signal N; 124 on
+--timeout (the whole sandbox is killed); 125 if sandbox_run itself failed (a
+bad flag or path, a namespace refused), with one line on stderr; 126 if the
+command cannot be executed, 127 if it is not found.
+
+Example:
+  sandbox_run --ro_bind=/usr,/lib,/lib64,/bin --listen=tcp:127.0.0.1:8080=web \
+      -- /usr/bin/python3 server.py)";
+
+constexpr const char* kValueFlags[] = {
+    "ro_bind", "bind",         "tmpfs",         "net",         "listen",
+    "pass_file", "broker_allow", "seccomp",     "timeout",     "rlimit_as",
+    "rlimit_nofile", "rlimit_nproc", "rlimit_cpu", "rlimit_fsize", "uid",
+    "gid",     "hostname",     "chdir",         "setenv"};
+constexpr const char* kHelpFlags[] = {"help", "helpfull", "helpshort"};
+
+[[noreturn]] void Fail(absl::string_view message) {
+  std::string line = absl::StrCat("sandbox_run: ", message, "\n");
+  fputs(line.c_str(), stderr);
+  exit(kLauncherFailure);
+}
+
+bool OneOf(absl::string_view name, absl::Span<const char* const> names) {
+  for (const char* n : names)
+    if (name == n) return true;
+  return false;
+}
+
+// Finds where the command starts, checking every flag before it so that
+// gflags (which exits 1 on errors) only sees flags it will accept.
+int CommandStart(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    absl::string_view arg = argv[i];
+    if (arg == "--") return i;
+    if (arg.size() < 2 || arg[0] != '-') return i;
+    arg.remove_prefix(arg[1] == '-' ? 2 : 1);
+    size_t eq = arg.find('=');
+    absl::string_view name = arg.substr(0, eq);
+    if (OneOf(name, kValueFlags)) {
+      if (eq == absl::string_view::npos) {
+        if (i + 1 >= argc) Fail(absl::StrCat("--", name, " needs a value"));
+        ++i;
+      }
+    } else if (name == "verbose" || name == "noverbose") {
+      if (eq != absl::string_view::npos) {
+        absl::string_view value = arg.substr(eq + 1);
+        if (name == "noverbose" ||
+            !OneOf(value, {"true", "false", "1", "0", "yes", "no", "t", "f", "y", "n"}))
+          Fail(absl::StrCat("--", name, ": \"", value, "\" is not a boolean"));
+      }
+    } else if (!OneOf(name, kHelpFlags)) {
+      Fail(absl::StrCat("unknown flag --", name, " (see --help)"));
+    }
+  }
+  return argc;
+}
+
+absl::StatusOr<sandbox::Policy> PolicyFromFlags() {
+  sandbox::Policy policy;
+  CMSG_ASSIGN_OR_RETURN(policy.binds, ParseBinds(FLAGS_ro_bind, false));
+  CMSG_ASSIGN_OR_RETURN(std::vector<sandbox::BindMount> rw, ParseBinds(FLAGS_bind, true));
+  policy.binds.insert(policy.binds.end(), rw.begin(), rw.end());
+  CMSG_ASSIGN_OR_RETURN(policy.tmpfs, ParseTmpfs(FLAGS_tmpfs));
+  CMSG_ASSIGN_OR_RETURN(policy.network, ParseNetwork(FLAGS_net));
+  absl::StatusOr<std::vector<ListenSpec>> listen = ParseListenSpecs(FLAGS_listen);
+  if (!listen.ok())
+    return absl::InvalidArgumentError(absl::StrCat("--listen: ", listen.status().message()));
+  policy.listen = std::move(*listen);
+  CMSG_ASSIGN_OR_RETURN(policy.files, ParsePassFiles(FLAGS_pass_file));
+  CMSG_ASSIGN_OR_RETURN(policy.broker, ParseBrokerRules(FLAGS_broker_allow));
+  CMSG_ASSIGN_OR_RETURN(policy.seccomp, ParseSeccomp(FLAGS_seccomp));
+  CMSG_ASSIGN_OR_RETURN(policy.rlimits.as, ParseRlimit("rlimit_as", FLAGS_rlimit_as));
+  CMSG_ASSIGN_OR_RETURN(policy.rlimits.nofile, ParseRlimit("rlimit_nofile", FLAGS_rlimit_nofile));
+  CMSG_ASSIGN_OR_RETURN(policy.rlimits.nproc, ParseRlimit("rlimit_nproc", FLAGS_rlimit_nproc));
+  CMSG_ASSIGN_OR_RETURN(policy.rlimits.cpu, ParseRlimit("rlimit_cpu", FLAGS_rlimit_cpu));
+  CMSG_ASSIGN_OR_RETURN(policy.rlimits.fsize, ParseRlimit("rlimit_fsize", FLAGS_rlimit_fsize));
+  CMSG_ASSIGN_OR_RETURN(policy.uid, ParseId("uid", FLAGS_uid));
+  CMSG_ASSIGN_OR_RETURN(policy.gid, ParseId("gid", FLAGS_gid));
+  if (FLAGS_hostname.empty() || FLAGS_hostname.size() > 64)
+    return absl::InvalidArgumentError("--hostname: want 1 to 64 bytes");
+  policy.hostname = FLAGS_hostname;
+  policy.chdir = FLAGS_chdir;
+  CMSG_ASSIGN_OR_RETURN(policy.env, ParseEnv(FLAGS_setenv));
+  return policy;
+}
+
+constexpr int kForwarded[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
+
+int Run(int argc, char** argv) {
+  int start = CommandStart(argc, argv);
+  std::vector<std::string> command;
+  for (int i = start + (start < argc && strcmp(argv[start], "--") == 0); i < argc; ++i)
+    command.emplace_back(argv[i]);
+  int flag_argc = start;
+  gflags::SetUsageMessage(kUsage);
+  gflags::ParseCommandLineFlags(&flag_argc, &argv, /*remove_flags=*/false);
+  if (command.empty()) Fail("no COMMAND given (usage: sandbox_run [flags] -- COMMAND [ARG...])");
+
+  absl::StatusOr<sandbox::Policy> policy = PolicyFromFlags();
+  if (!policy.ok()) Fail(policy.status().message());
+  absl::StatusOr<std::optional<absl::Duration>> timeout = ParseTimeout(FLAGS_timeout);
+  if (!timeout.ok()) Fail(timeout.status().message());
+
+  // Signals for the command arrive on a signalfd, blocked meanwhile; the
+  // sandbox starts with an empty mask regardless.
+  sigset_t forwarded;
+  sigemptyset(&forwarded);
+  for (int s : kForwarded) sigaddset(&forwarded, s);
+  sigprocmask(SIG_BLOCK, &forwarded, nullptr);
+  UniqueFd signals(signalfd(-1, &forwarded, SFD_CLOEXEC));
+  if (!signals.ok()) Fail(ErrnoError("signalfd").message());
+
+  absl::StatusOr<sandbox::Child> child = sandbox::Spawn(*policy, command);
+  if (!child.ok()) Fail(child.status().message());
+  if (FLAGS_verbose) {
+    fprintf(stderr, "sandbox_run: started %s as pid %d (%zu fds passed)\n",
+            absl::StrJoin(command, " ").c_str(), child->pid(),
+            policy->listen.size() + policy->files.size());
+  }
+
+  const absl::Time deadline =
+      *timeout ? absl::Now() + **timeout : absl::InfiniteFuture();
+  for (;;) {
+    pollfd fds[] = {{child->pidfd(), POLLIN, 0}, {signals.get(), POLLIN, 0}};
+    int ms = -1;
+    if (*timeout) {
+      absl::Duration left = deadline - absl::Now();
+      ms = left <= absl::ZeroDuration()
+               ? 0
+               : static_cast<int>(absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1))));
+    }
+    int ready = poll(fds, 2, ms);
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready < 0) Fail(ErrnoError("poll").message());
+    if (ready == 0) {
+      (void)child->Kill();
+      (void)child->Wait();
+      fprintf(stderr, "sandbox_run: timed out after %s; killed the sandbox\n",
+              FLAGS_timeout.c_str());
+      return kTimedOut;
+    }
+    if (fds[1].revents & POLLIN) {
+      signalfd_siginfo info;
+      if (read(signals.get(), &info, sizeof(info)) == sizeof(info))
+        (void)child->Signal(static_cast<int>(info.ssi_signo));
+    }
+    if (fds[0].revents) break;
+  }
+  absl::StatusOr<sandbox::ExitStatus> status = child->Wait();
+  if (!status.ok()) Fail(status.status().message());
+  if (FLAGS_verbose) {
+    fprintf(stderr, "sandbox_run: command %s %d\n",
+            status->signaled ? "killed by signal" : "exited with", status->value);
+  }
+  return status->ShellCode();
+}
+
+}  // namespace
+}  // namespace cmsg::sandbox_run
+
+int main(int argc, char** argv) { return cmsg::sandbox_run::Run(argc, argv); }

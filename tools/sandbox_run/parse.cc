@@ -1,0 +1,161 @@
+#include "tools/sandbox_run/parse.h"
+
+#include <cstdint>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "lib/net/listen_spec.h"
+#include "sandbox/sandbox_path.h"
+
+namespace cmsg::sandbox_run {
+namespace {
+
+absl::Status Bad(absl::string_view flag, absl::string_view item, absl::string_view why) {
+  return absl::InvalidArgumentError(absl::StrCat("--", flag, ": \"", item, "\": ", why));
+}
+
+std::vector<absl::string_view> Items(absl::string_view text) {
+  if (text.empty()) return {};
+  return absl::StrSplit(text, ',');
+}
+
+absl::Status CheckPath(absl::string_view flag, absl::string_view item, absl::string_view path) {
+  absl::Status ok = sandbox::CheckSandboxPath(path, "path");
+  if (!ok.ok()) return Bad(flag, item, ok.message());
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<sandbox::BindMount>> ParseBinds(absl::string_view text,
+                                                           bool writable) {
+  const char* flag = writable ? "bind" : "ro_bind";
+  std::vector<sandbox::BindMount> out;
+  for (absl::string_view item : Items(text)) {
+    std::vector<absl::string_view> parts = absl::StrSplit(item, ':');
+    if (parts.size() > 2 || parts[0].empty()) return Bad(flag, item, "want SRC[:DEST]");
+    sandbox::BindMount bind;
+    bind.source = std::string(parts[0]);
+    bind.target = std::string(parts.size() == 2 ? parts[1] : parts[0]);
+    bind.writable = writable;
+    if (bind.source[0] != '/') return Bad(flag, item, "SRC must be an absolute path");
+    if (absl::Status s = CheckPath(flag, item, bind.target); !s.ok()) return s;
+    out.push_back(std::move(bind));
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<std::string>> ParseTmpfs(absl::string_view text) {
+  std::vector<std::string> out;
+  for (absl::string_view item : Items(text)) {
+    if (absl::Status s = CheckPath("tmpfs", item, item); !s.ok()) return s;
+    out.emplace_back(item);
+  }
+  return out;
+}
+
+absl::StatusOr<sandbox::Network> ParseNetwork(absl::string_view text) {
+  if (text == "none") return sandbox::Network::kNone;
+  if (text == "host") return sandbox::Network::kHost;
+  return Bad("net", text, "want none or host");
+}
+
+absl::StatusOr<std::vector<sandbox::PassFile>> ParsePassFiles(absl::string_view text) {
+  std::vector<sandbox::PassFile> out;
+  for (absl::string_view item : Items(text)) {
+    sandbox::PassFile file;
+    absl::string_view rest = item;
+    if (size_t eq = rest.find('='); eq != absl::string_view::npos) {
+      file.name = std::string(rest.substr(eq + 1));
+      if (absl::Status s = ValidateFdName(file.name); !s.ok())
+        return Bad("pass_file", item, s.message());
+      rest = rest.substr(0, eq);
+    }
+    if (size_t colon = rest.rfind(':'); colon != absl::string_view::npos) {
+      absl::string_view mode = rest.substr(colon + 1);
+      if (mode == "r") file.mode = sandbox::PassFile::Mode::kRead;
+      else if (mode == "w") file.mode = sandbox::PassFile::Mode::kWrite;
+      else if (mode == "rw") file.mode = sandbox::PassFile::Mode::kReadWrite;
+      else if (mode == "a") file.mode = sandbox::PassFile::Mode::kAppend;
+      else return Bad("pass_file", item, "mode must be r, w, rw or a");
+      rest = rest.substr(0, colon);
+    }
+    if (rest.empty() || rest[0] != '/') return Bad("pass_file", item, "want an absolute PATH");
+    file.path = std::string(rest);
+    out.push_back(std::move(file));
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<sandbox::BrokerRule>> ParseBrokerRules(absl::string_view text) {
+  std::vector<sandbox::BrokerRule> out;
+  for (absl::string_view item : Items(text)) {
+    sandbox::BrokerRule rule;
+    absl::string_view path = item;
+    if (size_t colon = item.rfind(':'); colon != absl::string_view::npos) {
+      absl::string_view mode = item.substr(colon + 1);
+      if (mode == "rw") rule.writable = true;
+      else if (mode != "r") return Bad("broker_allow", item, "mode must be r or rw");
+      path = item.substr(0, colon);
+    }
+    if (absl::Status s = CheckPath("broker_allow", item, path); !s.ok()) return s;
+    rule.path = std::string(path);
+    out.push_back(std::move(rule));
+  }
+  return out;
+}
+
+absl::StatusOr<bool> ParseSeccomp(absl::string_view text) {
+  if (text == "default") return true;
+  if (text == "off") return false;
+  return Bad("seccomp", text, "want default or off");
+}
+
+absl::StatusOr<std::optional<absl::Duration>> ParseTimeout(absl::string_view text) {
+  if (text.empty() || text == "0") return std::optional<absl::Duration>();
+  absl::Duration d;
+  if (!absl::ParseDuration(text, &d) || d <= absl::ZeroDuration() || d == absl::InfiniteDuration())
+    return Bad("timeout", text, "want a positive duration such as 30s, 1.5m or 250ms");
+  return std::optional<absl::Duration>(d);
+}
+
+absl::StatusOr<std::optional<rlim_t>> ParseRlimit(absl::string_view flag,
+                                                  absl::string_view text) {
+  if (text.empty()) return std::optional<rlim_t>();
+  if (text == "unlimited") return std::optional<rlim_t>(RLIM_INFINITY);
+  uint64_t multiplier = 1;
+  absl::string_view digits = text;
+  switch (text.back()) {
+    case 'K': multiplier = uint64_t{1} << 10; break;
+    case 'M': multiplier = uint64_t{1} << 20; break;
+    case 'G': multiplier = uint64_t{1} << 30; break;
+    default: break;
+  }
+  if (multiplier != 1) digits.remove_suffix(1);
+  uint64_t value = 0;
+  if (digits.empty() || digits[0] == '-' || digits[0] == '+' ||
+      !absl::SimpleAtoi(digits, &value) || value > UINT64_MAX / multiplier)
+    return Bad(flag, text, "want a number (optionally with K, M or G) or unlimited");
+  return std::optional<rlim_t>(value * multiplier);
+}
+
+absl::StatusOr<uint32_t> ParseId(absl::string_view flag, absl::string_view text) {
+  uint32_t id = 0;
+  if (text.empty() || text[0] == '-' || text[0] == '+' || !absl::SimpleAtoi(text, &id) ||
+      id == UINT32_MAX)
+    return Bad(flag, text, "want a number from 0 to 4294967294");
+  return id;
+}
+
+absl::StatusOr<std::vector<std::string>> ParseEnv(absl::string_view text) {
+  std::vector<std::string> out;
+  for (absl::string_view item : Items(text)) {
+    size_t eq = item.find('=');
+    if (eq == absl::string_view::npos || eq == 0) return Bad("setenv", item, "want K=V");
+    out.emplace_back(item);
+  }
+  return out;
+}
+
+}  // namespace cmsg::sandbox_run

@@ -1,0 +1,45 @@
+// Parsing of sandbox_run's flag values into a Policy's parts. Each function
+// takes the flag's text and returns the value or an error naming the flag.
+#ifndef TOOLS_SANDBOX_RUN_PARSE_H_
+#define TOOLS_SANDBOX_RUN_PARSE_H_
+
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "sandbox/policy.h"
+
+namespace cmsg::sandbox_run {
+
+// "SRC[:DEST],..." (DEST defaults to SRC).
+absl::StatusOr<std::vector<sandbox::BindMount>> ParseBinds(absl::string_view text,
+                                                           bool writable);
+// "PATH,...".
+absl::StatusOr<std::vector<std::string>> ParseTmpfs(absl::string_view text);
+// "none" or "host".
+absl::StatusOr<sandbox::Network> ParseNetwork(absl::string_view text);
+// "PATH[:r|w|rw|a][=NAME],...".
+absl::StatusOr<std::vector<sandbox::PassFile>> ParsePassFiles(absl::string_view text);
+// "PATH[:r|rw],...".
+absl::StatusOr<std::vector<sandbox::BrokerRule>> ParseBrokerRules(absl::string_view text);
+// "default" (true) or "off" (false).
+absl::StatusOr<bool> ParseSeccomp(absl::string_view text);
+// "30s", "1.5m", "250ms"; "" or "0" means none.
+absl::StatusOr<std::optional<absl::Duration>> ParseTimeout(absl::string_view text);
+// "" (unset), "unlimited", or a count with an optional K/M/G (x1024) suffix.
+absl::StatusOr<std::optional<rlim_t>> ParseRlimit(absl::string_view flag,
+                                                  absl::string_view text);
+// 0..4294967294.
+absl::StatusOr<uint32_t> ParseId(absl::string_view flag, absl::string_view text);
+// "K=V,...".
+absl::StatusOr<std::vector<std::string>> ParseEnv(absl::string_view text);
+
+}  // namespace cmsg::sandbox_run
+
+#endif  // TOOLS_SANDBOX_RUN_PARSE_H_
