@@ -21,7 +21,7 @@ def take_tool_args():
     for arg in sys.argv[1:]:
         m = re.match(r"--(\w+)=(.*)", arg)
         if m and m.group(1) in ("relay", "echo", "probe", "fdstore", "sandbox_run",
-                                "naive"):
+                                "naive", "blast"):
             TOOLS[m.group(1)] = os.path.abspath(m.group(2))
         else:
             rest.append(arg)
