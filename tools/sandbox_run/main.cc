@@ -111,6 +111,7 @@ bool OneOf(absl::string_view name, absl::Span<const char* const> names) {
 // Finds where the command starts, checking every flag before it so that
 // gflags (which exits 1 on errors) only sees flags it will accept.
 int CommandStart(int argc, char** argv) {
+  std::vector<absl::string_view> seen;
   for (int i = 1; i < argc; ++i) {
     absl::string_view arg = argv[i];
     if (arg == "--") return i;
@@ -118,6 +119,12 @@ int CommandStart(int argc, char** argv) {
     arg.remove_prefix(arg[1] == '-' ? 2 : 1);
     size_t eq = arg.find('=');
     absl::string_view name = arg.substr(0, eq);
+    // gflags would silently keep only the last of a repeated list flag.
+    for (absl::string_view earlier : seen) {
+      if (earlier == name)
+        Fail(absl::StrCat("--", name, " given twice; give one comma-separated list"));
+    }
+    seen.push_back(name);
     if (OneOf(name, kValueFlags)) {
       if (eq == absl::string_view::npos) {
         if (i + 1 >= argc) Fail(absl::StrCat("--", name, " needs a value"));

@@ -1,0 +1,259 @@
+// escape_probe: runs inside a sandbox and tries one thing the sandbox should
+// forbid, printing what happened: "ok ..." when it worked, or the errno's
+// name (EPERM, ENOENT...) when it did not. The tests outside decide.
+//
+//   escape_probe read PATH | write PATH | connect IPV4 PORT | kill PID
+//   escape_probe fds | pids | status | hostname | tiocsti FD
+//   escape_probe syscall NAME   (mount unshare setns keyctl bpf ptrace
+//                                perf_event_open userfaultfd open_by_handle_at
+//                                clone_newuser)
+//   escape_probe x32 | i386      (expected to be killed by SIGSYS)
+//   escape_probe tree            (leaves sleeping grandchildren holding stdout)
+//   escape_probe forkbomb        (forks until refused, prints the count)
+//   escape_probe broker PATH r|w (asks the file broker, prints the content)
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/bpf.h>
+#include <linux/keyctl.h>
+#include <linux/perf_event.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "lib/status/errno_status.h"
+#include "sandbox/broker_client.h"
+
+namespace {
+
+int Report(long rc) {
+  if (rc < 0) {
+    printf("%s\n", strerrorname_np(errno));
+  } else {
+    printf("ok %ld\n", rc);
+  }
+  return 0;
+}
+
+int Read(const char* path) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Report(-1);
+  char buf[256];
+  ssize_t n = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  if (n < 0) return Report(-1);
+  buf[n] = '\0';
+  printf("ok %s\n", buf);
+  return 0;
+}
+
+int Write(const char* path) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Report(-1);
+  long n = write(fd, "escaped", 7);
+  close(fd);
+  return Report(n);
+}
+
+int Connect(const char* ip, const char* port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Report(-1);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(atoi(port));
+  inet_pton(AF_INET, ip, &addr.sin_addr);
+  return Report(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)));
+}
+
+// Lists the numeric entries of a /proc directory, skipping `skip`.
+void ListNumbers(const char* dir, int skip) {
+  DIR* d = opendir(dir);
+  if (d == nullptr) {
+    Report(-1);
+    return;
+  }
+  std::string out = "ok";
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    if (atoi(e->d_name) == skip) continue;
+    out += " ";
+    out += e->d_name;
+  }
+  closedir(d);
+  printf("%s\n", out.c_str());
+}
+
+int Fds() {
+  // The directory's own fd is the lowest free one; find it first and skip it.
+  int probe = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  close(probe);
+  ListNumbers("/proc/self/fd", probe);
+  return 0;
+}
+
+int Status() {
+  FILE* f = fopen("/proc/self/status", "re");
+  if (f == nullptr) return Report(-1);
+  char line[512];
+  while (fgets(line, sizeof(line), f)) {
+    if (!strncmp(line, "Cap", 3) || !strncmp(line, "NoNewPrivs", 10) ||
+        !strncmp(line, "Seccomp:", 8) || !strncmp(line, "Uid", 3) || !strncmp(line, "Gid", 3))
+      fputs(line, stdout);
+  }
+  fclose(f);
+  return 0;
+}
+
+int Syscall(const std::string& name) {
+  if (name == "mount") return Report(mount("none", "/tmp", "tmpfs", 0, nullptr));
+  if (name == "unshare") return Report(unshare(CLONE_NEWNS));
+  if (name == "setns") {
+    int fd = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+    return Report(setns(fd, CLONE_NEWNET));
+  }
+  if (name == "keyctl")
+    return Report(syscall(SYS_keyctl, KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 0));
+  if (name == "bpf") {
+    bpf_attr attr{};
+    attr.map_type = BPF_MAP_TYPE_ARRAY;
+    attr.key_size = 4;
+    attr.value_size = 4;
+    attr.max_entries = 1;
+    return Report(syscall(SYS_bpf, BPF_MAP_CREATE, &attr, sizeof(attr)));
+  }
+  if (name == "ptrace") return Report(ptrace(PTRACE_TRACEME, 0, nullptr, nullptr));
+  if (name == "perf_event_open") {
+    perf_event_attr attr{};
+    attr.size = sizeof(attr);
+    attr.type = PERF_TYPE_SOFTWARE;
+    attr.config = PERF_COUNT_SW_TASK_CLOCK;
+    return Report(syscall(SYS_perf_event_open, &attr, 0, -1, -1, 0));
+  }
+  if (name == "userfaultfd") return Report(syscall(SYS_userfaultfd, O_CLOEXEC));
+  if (name == "open_by_handle_at") {
+    char handle[sizeof(file_handle) + 8] = {};
+    return Report(syscall(SYS_open_by_handle_at, AT_FDCWD, handle, O_RDONLY));
+  }
+  if (name == "clone_newuser") {
+    long pid = syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, nullptr, nullptr, nullptr, 0);
+    if (pid == 0) _exit(0);
+    if (pid > 0) waitpid(pid, nullptr, 0);
+    return Report(pid);
+  }
+  fprintf(stderr, "unknown syscall %s\n", name.c_str());
+  return 2;
+}
+
+int ForeignArch(const std::string& kind) {
+  fflush(stdout);
+  long rc;
+  if (kind == "x32") {
+    rc = syscall(0x40000000 | SYS_getpid);
+  } else {
+    // getpid through the i386 entry point.
+    long nr = 20;
+    asm volatile("int $0x80" : "=a"(rc) : "a"(nr) : "memory");
+  }
+  return Report(rc);
+}
+
+int Tree() {
+  for (int i = 0; i < 3; ++i) {
+    if (fork() == 0) {
+      setsid();
+      if (fork() == 0) {
+        signal(SIGTERM, SIG_IGN);
+        signal(SIGHUP, SIG_IGN);
+        for (;;) pause();
+      }
+      _exit(0);
+    }
+  }
+  while (wait(nullptr) > 0) {}
+  printf("ready\n");
+  fflush(stdout);
+  for (;;) pause();
+}
+
+int ForkBomb() {
+  int forked = 0;
+  for (; forked < 10000; ++forked) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      for (;;) pause();
+    }
+    if (pid < 0) break;
+  }
+  printf("forked %d %s\n", forked, forked < 10000 ? strerrorname_np(errno) : "none");
+  fflush(stdout);
+  kill(0, SIGKILL);  // the whole group, this process included
+  return 0;
+}
+
+int Broker(const char* path, const std::string& mode) {
+  auto client = cmsg::sandbox::BrokerClient::FromEnvironment();
+  if (!client.ok()) {
+    printf("no broker: %s\n", std::string(client.status().message()).c_str());
+    return 0;
+  }
+  int flags = mode == "w" ? O_WRONLY | O_CREAT | O_TRUNC : O_RDONLY;
+  auto fd = client->Open(path, flags, 0644);
+  if (!fd.ok()) {
+    printf("%s\n", strerrorname_np(cmsg::ErrnoOf(fd.status())));
+    return 0;
+  }
+  if (mode == "w") return Report(write(fd->get(), "brokered", 8));
+  char buf[256];
+  ssize_t n = read(fd->get(), buf, sizeof(buf) - 1);
+  if (n < 0) return Report(-1);
+  buf[n] = '\0';
+  printf("ok %s\n", buf);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  setvbuf(stdout, nullptr, _IOLBF, 0);
+  std::string what = argc > 1 ? argv[1] : "";
+  if (what == "read" && argc == 3) return Read(argv[2]);
+  if (what == "write" && argc == 3) return Write(argv[2]);
+  if (what == "connect" && argc == 4) return Connect(argv[2], argv[3]);
+  if (what == "kill" && argc == 3) return Report(kill(atoi(argv[2]), 0));
+  if (what == "fds") return Fds();
+  if (what == "pids") {
+    ListNumbers("/proc", -1);
+    return 0;
+  }
+  if (what == "status") return Status();
+  if (what == "hostname") {
+    char name[128] = {};
+    gethostname(name, sizeof(name) - 1);
+    printf("ok %s\n", name);
+    return 0;
+  }
+  if (what == "tiocsti" && argc == 3) {
+    char c = 'x';
+    return Report(ioctl(atoi(argv[2]), TIOCSTI, &c));
+  }
+  if (what == "syscall" && argc == 3) return Syscall(argv[2]);
+  if (what == "x32" || what == "i386") return ForeignArch(what);
+  if (what == "tree") return Tree();
+  if (what == "forkbomb") return ForkBomb();
+  if (what == "broker" && argc == 4) return Broker(argv[2], argv[3]);
+  fprintf(stderr, "usage: see escape_probe.cc\n");
+  return 2;
+}

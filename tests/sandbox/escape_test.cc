@@ -1,0 +1,193 @@
+// The escape suite: each isolation claim of the sandbox, tested by a real
+// program inside it (escape_probe) that tries to break it.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pty.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/sandbox/run_util.h"
+
+namespace cmsg::sandbox_testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::MatchesRegex;
+using ::testing::StartsWith;
+
+RunResult Probe(const std::vector<std::string>& flags, const std::vector<std::string>& args,
+                RunOptions options = {}) {
+  std::vector<std::string> command = {"/probe"};
+  command.insert(command.end(), args.begin(), args.end());
+  return Run(SandboxCommand(flags, command), options);
+}
+
+TEST(EscapeTest, UnboundHostPathIsInvisible) {
+  TempDir dir;
+  WriteFile(dir.File("secret"), "host secret");
+  RunResult r = Probe({}, {"read", dir.File("secret")});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "ENOENT\n");
+  // The same read with the file bound works: the probe can tell.
+  r = Probe({"--ro_bind=" + dir.File("secret")}, {"read", dir.File("secret")});
+  EXPECT_EQ(r.out, "ok host secret\n") << r.err;
+}
+
+TEST(EscapeTest, ReadOnlyBindCannotBeWritten) {
+  TempDir dir;  // mode 0777: only the read-only mount can refuse the write
+  RunResult r = Probe({"--ro_bind=" + dir.path() + ":/data"}, {"write", "/data/x"});
+  EXPECT_EQ(r.out, "EROFS\n") << r.err;
+  EXPECT_FALSE(access(dir.File("x").c_str(), F_OK) == 0);
+  r = Probe({"--bind=" + dir.path() + ":/data"}, {"write", "/data/x"});
+  EXPECT_EQ(r.out, "ok 7\n") << r.err;
+  EXPECT_TRUE(access(dir.File("x").c_str(), F_OK) == 0);
+}
+
+TEST(EscapeTest, SkeletonRootIsReadOnly) {
+  RunResult r = Probe({}, {"write", "/newfile"});
+  EXPECT_EQ(r.out, "EROFS\n") << r.err;
+}
+
+TEST(EscapeTest, NetNoneCannotReachHostLoopback) {
+  int server = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(server, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(server, 8), 0);
+  socklen_t len = sizeof(addr);
+  getsockname(server, reinterpret_cast<sockaddr*>(&addr), &len);
+  std::string port = std::to_string(ntohs(addr.sin_port));
+  RunResult r = Probe({}, {"connect", "127.0.0.1", port});
+  EXPECT_EQ(r.out, "ECONNREFUSED\n") << r.err;  // its own lo, with nothing on it
+  r = Probe({"--net=host"}, {"connect", "127.0.0.1", port});
+  EXPECT_EQ(r.out, "ok 0\n") << r.err;
+  close(server);
+}
+
+TEST(EscapeTest, HostPidsAreInvisible) {
+  RunResult r = Probe({}, {"kill", std::to_string(getpid())});
+  EXPECT_EQ(r.out, "ESRCH\n") << r.err;
+  // Only the shim (1) and the probe (2) exist in the sandbox's /proc.
+  r = Probe({}, {"pids"});
+  EXPECT_EQ(r.out, "ok 1 2\n") << r.err;
+}
+
+TEST(EscapeTest, OnlyStdioAndPassedFdsCrossIn) {
+  // Inheritable fds in the launcher: none of them may reach the command.
+  std::vector<int> leaked;
+  for (int i = 0; i < 4; ++i) leaked.push_back(open("/dev/null", O_RDONLY));
+  leaked.push_back(socket(AF_INET, SOCK_DGRAM, 0));
+  RunResult r = Probe({}, {"fds"});
+  EXPECT_EQ(r.out, "ok 0 1 2\n") << r.err;
+  TempDir dir;
+  WriteFile(dir.File("f"), "x");
+  r = Probe({"--listen=tcp:127.0.0.1:0", "--pass_file=" + dir.File("f")}, {"fds"});
+  EXPECT_EQ(r.out, "ok 0 1 2 3 4\n") << r.err;
+  for (int fd : leaked) close(fd);
+}
+
+TEST(EscapeTest, TiocstiIsDenied) {
+  int master, slave;
+  ASSERT_EQ(openpty(&master, &slave, nullptr, nullptr, nullptr), 0);
+  RunResult r = Probe({}, {"tiocsti", "0"}, {.stdin_fd = slave});
+  EXPECT_EQ(r.out, "EPERM\n") << r.err;
+  close(master);
+  close(slave);
+}
+
+class DeniedSyscallTest : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(DeniedSyscallTest, FailsWithEperm) {
+  RunResult r = Probe({}, {"syscall", GetParam()});
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "EPERM\n") << r.err;
+}
+
+INSTANTIATE_TEST_SUITE_P(Escape, DeniedSyscallTest,
+                         ::testing::Values("mount", "unshare", "setns", "keyctl", "bpf",
+                                           "ptrace", "perf_event_open", "userfaultfd",
+                                           "open_by_handle_at", "clone_newuser"));
+
+TEST(EscapeTest, SeccompOffLetsTheProbeSucceed) {
+  // Shows the EPERMs above come from the filter, not from the probe.
+  RunResult r = Probe({"--seccomp=off"}, {"syscall", "keyctl"});
+  EXPECT_THAT(r.out, StartsWith("ok ")) << r.err;
+}
+
+TEST(EscapeTest, ForeignArchitecturesAreKilled) {
+  for (const char* arch : {"x32", "i386"}) {
+    RunResult r = Probe({}, {arch});
+    EXPECT_EQ(r.code, 128 + SIGSYS) << arch << ": " << r.out << r.err;
+    EXPECT_EQ(r.out, "") << arch;
+  }
+}
+
+TEST(EscapeTest, NoCapabilitiesAndNoNewPrivs) {
+  RunResult r = Probe({}, {"status"});
+  for (const char* set : {"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"})
+    EXPECT_THAT(r.out, HasSubstr(std::string(set) + ":\t0000000000000000\n")) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("NoNewPrivs:\t1\n"));
+  EXPECT_THAT(r.out, HasSubstr("Seccomp:\t2\n"));
+  EXPECT_THAT(r.out, HasSubstr("Uid:\t65534\t65534\t65534\t65534\n"));
+}
+
+TEST(EscapeTest, RootInsideIsNotRootOutside) {
+  TempDir dir;
+  RunResult r = Probe({"--uid=0", "--gid=0", "--bind=" + dir.path() + ":/data"},
+                      {"write", "/data/owned"});
+  ASSERT_EQ(r.out, "ok 7\n") << r.err;
+  struct stat st;
+  ASSERT_EQ(stat(dir.File("owned").c_str(), &st), 0);
+  EXPECT_NE(st.st_uid, 0u);
+  EXPECT_NE(st.st_gid, 0u);
+  EXPECT_EQ(st.st_uid, geteuid() == 0 ? 65534u : geteuid());
+  // And root inside has no capabilities either.
+  r = Probe({"--uid=0"}, {"status"});
+  EXPECT_THAT(r.out, HasSubstr("CapEff:\t0000000000000000\n"));
+  EXPECT_THAT(r.out, HasSubstr("Uid:\t0\t0\t0\t0\n"));
+}
+
+TEST(EscapeTest, TimeoutKillsGrandchildren) {
+  // The grandchildren hold the stdout pipe: EOF means every one is gone.
+  Started s = Start(SandboxCommand({"--timeout=1s"}, {"/probe", "tree"}));
+  EXPECT_EQ(ReadLine(s.out_fd), "ready");
+  EXPECT_EQ(WaitExit(s.pid), 124);
+  EXPECT_TRUE(WaitForEof(s.out_fd, 20));
+  close(s.out_fd);
+}
+
+TEST(EscapeTest, LauncherSigkillKillsTheSandbox) {
+  Started s = Start(SandboxCommand({}, {"/probe", "tree"}));
+  ASSERT_EQ(ReadLine(s.out_fd), "ready");
+  kill(s.pid, SIGKILL);
+  EXPECT_EQ(WaitExit(s.pid), 128 + SIGKILL);
+  EXPECT_TRUE(WaitForEof(s.out_fd, 20));
+  close(s.out_fd);
+}
+
+TEST(EscapeTest, ForkBombStopsAtRlimitNproc) {
+  RunResult r = Probe({"--rlimit_nproc=20", "--timeout=20s"}, {"forkbomb"});
+  int forked = -1;
+  char error[32] = {};
+  ASSERT_EQ(sscanf(r.out.c_str(), "forked %d %31s", &forked, error), 2) << r.out << r.err;
+  EXPECT_LT(forked, 20);
+  EXPECT_STREQ(error, "EAGAIN");
+  EXPECT_EQ(r.code, 128 + SIGKILL);  // it killed its own group
+}
+
+TEST(EscapeTest, HostnameIsTheSandboxes) {
+  RunResult r = Probe({"--hostname=box"}, {"hostname"});
+  EXPECT_EQ(r.out, "ok box\n") << r.err;
+}
+
+}  // namespace
+}  // namespace cmsg::sandbox_testing
