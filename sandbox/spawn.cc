@@ -51,7 +51,18 @@ int OpenFlags(PassFile::Mode mode) {
 struct PassedFds {
   std::vector<UniqueFd> fds;
   std::vector<std::string> names;
+  std::unique_ptr<SocketFiles> socket_files = std::make_unique<SocketFiles>();
 };
+
+// The filesystem path of a unix socket spec, or "" (abstract, or not unix).
+std::string SocketFilePath(const ListenSpec& spec) {
+  if (spec.kind != ListenSpec::Kind::kUnix) return "";
+  std::string text = spec.address.ToString();
+  if (!absl::StartsWith(text, "unix:") || absl::StartsWith(text, "unix:@") ||
+      text == "unix:(unnamed)")
+    return "";
+  return text.substr(5);
+}
 
 absl::StatusOr<PassedFds> OpenPassedFds(const Policy& policy) {
   PassedFds out;
@@ -63,6 +74,8 @@ absl::StatusOr<PassedFds> OpenPassedFds(const Policy& policy) {
     }
     out.fds.push_back(std::move(*fd));
     out.names.push_back(spec.name);
+    if (std::string path = SocketFilePath(spec); !path.empty())
+      out.socket_files->paths.push_back(std::move(path));
   }
   for (const PassFile& file : policy.files) {
     UniqueFd fd(open(file.path.c_str(), OpenFlags(file.mode) | O_CLOEXEC | O_NOCTTY, 0644));
@@ -145,6 +158,10 @@ absl::StatusOr<std::pair<UniqueFd, UniqueFd>> SocketPair(int type) {
 bool IsExecutable(const std::string& path) { return access(path.c_str(), X_OK) == 0; }
 
 }  // namespace
+
+SocketFiles::~SocketFiles() {
+  for (const std::string& path : paths) unlink(path.c_str());
+}
 
 absl::StatusOr<std::string> FindShim() {
   constexpr char kName[] = "sandbox_shim";
@@ -246,6 +263,7 @@ absl::StatusOr<Child> Spawn(const Policy& policy, absl::Span<const std::string> 
                                    broker ? broker_pair.second.get() : -1, argv,
                                    CommandEnv(policy)));
   child.control_ = std::move(control.first);
+  child.socket_files_ = std::move(passed.socket_files);
   if (broker) {
     broker_pair.second.reset();
     CMSG_ASSIGN_OR_RETURN(child.broker_,
@@ -264,6 +282,7 @@ Child& Child::operator=(Child&& other) noexcept {
     pidfd_ = std::move(other.pidfd_);
     control_ = std::move(other.control_);
     keep_alive_ = std::move(other.keep_alive_);
+    socket_files_ = std::move(other.socket_files_);
     broker_ = std::move(other.broker_);
   }
   return *this;
@@ -293,6 +312,7 @@ absl::StatusOr<ExitStatus> Child::Wait() {
     if (errno != EINTR) return ErrnoError("waitid(P_PIDFD)");
   }
   reaped_ = true;
+  socket_files_.reset();
   if (control_.ok()) {
     if (std::optional<CommandStatus> reported = TryReceiveCommandStatus(control_.get()))
       return ExitStatus{reported->signaled != 0, reported->value};

@@ -6,6 +6,9 @@
 //                         cmsg::sandbox::Spawn(policy, {"/usr/bin/id"}));
 //   CMSG_ASSIGN_OR_RETURN(cmsg::sandbox::ExitStatus status, child.Wait());
 //
+// Unix socket files bound for Policy::listen are removed when the sandbox
+// ends (or when Spawn fails).
+//
 // Inside: new user, mount, pid, ipc, uts, cgroup (and unless Network::kHost,
 // net) namespaces; a tmpfs root holding only the policy's mounts, /proc and
 // a minimal /dev; no capabilities, no new privileges, the seccomp filter,
@@ -31,6 +34,12 @@
 namespace cmsg::sandbox {
 
 class BrokerServer;
+
+// Unix socket files the launcher bound; removed when the sandbox ends.
+struct SocketFiles {
+  std::vector<std::string> paths;
+  ~SocketFiles();
+};
 
 // How the command ended.
 struct ExitStatus {
@@ -74,6 +83,7 @@ class Child {
   UniqueFd control_;     // the shim reports the command's status here
   UniqueFd keep_alive_;  // the sync pipe's write end: hangs up if we die
   std::unique_ptr<BrokerServer> broker_;
+  std::unique_ptr<SocketFiles> socket_files_;
 };
 
 // Starts `argv` under `policy`. Errors (a bad path, a socket that cannot be

@@ -27,7 +27,7 @@ RunResult Probe(const std::vector<std::string>& flags, const std::vector<std::st
                 RunOptions options = {}) {
   std::vector<std::string> command = {"/probe"};
   command.insert(command.end(), args.begin(), args.end());
-  return Run(SandboxCommand(flags, command), options);
+  return RunProgram(SandboxCommand(flags, command), options);
 }
 
 TEST(EscapeTest, UnboundHostPathIsInvisible) {

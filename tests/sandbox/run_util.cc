@@ -37,7 +37,7 @@ int WaitExit(pid_t pid) {
   return ExitCode(status);
 }
 
-RunResult Run(const std::vector<std::string>& argv, RunOptions options) {
+RunResult RunProgram(const std::vector<std::string>& argv, RunOptions options) {
   int out[2], err[2];
   if (pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) abort();
   std::vector<char*> args = Argv(argv);

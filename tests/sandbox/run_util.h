@@ -21,7 +21,7 @@ struct RunOptions {
 };
 
 // Runs argv to completion (argv[0] is a path) and collects its output.
-RunResult Run(const std::vector<std::string>& argv, RunOptions options = {});
+RunResult RunProgram(const std::vector<std::string>& argv, RunOptions options = {});
 
 // A started process whose stdout the test reads line by line.
 struct Started {
