@@ -1,0 +1,122 @@
+#include "lib/fdstore/client.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "absl/strings/str_cat.h"
+#include "lib/cmsg/cmsg.h"
+#include "lib/net/socket_address.h"
+#include "lib/status/errno_status.h"
+#include "lib/status/status_macros.h"
+
+namespace cmsg::fdstore {
+namespace {
+
+absl::Status SetTimeout(int fd, int option, absl::Duration d) {
+  timeval tv = absl::ToTimeval(d);
+  if (setsockopt(fd, SOL_SOCKET, option, &tv, sizeof(tv)) < 0)
+    return ErrnoError(option == SO_RCVTIMEO ? "setsockopt(SO_RCVTIMEO)" : "setsockopt(SO_SNDTIMEO)");
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<Client> Client::Connect(const std::string& socket_path, ClientOptions options) {
+  CMSG_ASSIGN_OR_RETURN(SocketAddress address, SocketAddress::Unix(socket_path));
+  UniqueFd fd(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+  if (!fd.ok()) return ErrnoError("socket(AF_UNIX, SOCK_SEQPACKET)");
+  CMSG_RETURN_IF_ERROR(SetTimeout(fd.get(), SO_RCVTIMEO, options.timeout));
+  CMSG_RETURN_IF_ERROR(SetTimeout(fd.get(), SO_SNDTIMEO, options.timeout));
+  if (connect(fd.get(), address.addr(), address.size()) < 0)
+    return ErrnoError(absl::StrCat("connect(", socket_path, ")"));
+  ucred server{};
+  socklen_t len = sizeof(server);
+  if (getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &server, &len) < 0)
+    return ErrnoError("getsockopt(SO_PEERCRED)");
+  const bool trusted = options.server_uid.has_value()
+                           ? server.uid == *options.server_uid
+                           : server.uid == geteuid() || server.uid == 0;
+  if (!trusted) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        socket_path, " is served by uid ", server.uid, " (pid ", server.pid,
+        "), which this client does not trust"));
+  }
+  Client client(std::move(fd), socket_path);
+  client.buffer_.resize(kMaxMessageSize);
+  return client;
+}
+
+absl::StatusOr<Message> Client::Call(const Message& request, absl::Span<const int> fds,
+                                     std::vector<UniqueFd>* received) {
+  CMSG_ASSIGN_OR_RETURN(std::string bytes, Encode(request));
+  absl::Status sent = fds.empty() ? SendMsg(fd_.get(), bytes, {}).status()
+                                  : SendMsg(fd_.get(), bytes, {ScmRights{fds}}).status();
+  if (!sent.ok()) return sent;
+  ControlBuffer<Fds<kMaxNames>> control;
+  absl::StatusOr<ReceivedMessage> m =
+      RecvMsg(fd_.get(), absl::MakeSpan(buffer_), control.span());
+  if (!m.ok()) {
+    if (ErrnoOf(m.status()) == EAGAIN)
+      return absl::DeadlineExceededError(absl::StrCat("no reply from ", path_));
+    return m.status();
+  }
+  if (m->bytes == 0) {
+    return absl::UnavailableError(absl::StrCat(path_, " hung up without a reply"));
+  }
+  if (m->data_truncated()) return absl::DataLossError("reply longer than the protocol allows");
+  CMSG_ASSIGN_OR_RETURN(Message reply, Decode(absl::string_view(buffer_.data(), m->bytes)));
+  if (ScmRightsOwned* rights = m->Find<ScmRightsOwned>()) {
+    if (received == nullptr) {
+      return absl::DataLossError(absl::StrCat(
+          "server sent ", rights->fds.size(), " fds with a ", TypeName(request.type), " reply"));
+    }
+    for (UniqueFd& fd : rights->fds) received->push_back(std::move(fd));
+  }
+  CMSG_RETURN_IF_ERROR(ReplyStatus(reply));
+  return reply;
+}
+
+absl::StatusOr<std::vector<NamedFd>> Client::Fetch(absl::Span<const std::string> names) {
+  Message request{Type::kFetch, Code::kOk, {names.begin(), names.end()}};
+  std::vector<UniqueFd> fds;
+  CMSG_ASSIGN_OR_RETURN(Message reply, Call(request, {}, &fds));
+  if (reply.strings.size() != fds.size()) {
+    return absl::DataLossError(absl::StrCat("reply names ", reply.strings.size(),
+                                            " fds but carries ", fds.size()));
+  }
+  if (!names.empty() && std::vector<std::string>(names.begin(), names.end()) != reply.strings) {
+    return absl::DataLossError("reply names other fds than asked for");
+  }
+  std::vector<NamedFd> out;
+  for (size_t i = 0; i < fds.size(); ++i) out.push_back({reply.strings[i], std::move(fds[i])});
+  return out;
+}
+
+absl::Status Client::Store(absl::Span<const std::string> names, absl::Span<const int> fds) {
+  if (names.size() != fds.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(names.size(), " names but ", fds.size(), " fds"));
+  }
+  if (names.empty()) return absl::InvalidArgumentError("nothing to store");
+  return Call({Type::kStore, Code::kOk, {names.begin(), names.end()}}, fds, nullptr).status();
+}
+
+absl::Status Client::Remove(absl::Span<const std::string> names) {
+  return Call({Type::kRemove, Code::kOk, {names.begin(), names.end()}}, {}, nullptr).status();
+}
+
+absl::StatusOr<std::vector<ListEntry>> Client::List() {
+  CMSG_ASSIGN_OR_RETURN(Message reply, Call({Type::kList, Code::kOk, {}}, {}, nullptr));
+  if (reply.strings.size() % 3 != 0) {
+    return absl::DataLossError(
+        absl::StrCat("LIST reply has ", reply.strings.size(), " strings, not 3 per entry"));
+  }
+  std::vector<ListEntry> out;
+  for (size_t i = 0; i < reply.strings.size(); i += 3)
+    out.push_back({reply.strings[i], reply.strings[i + 1], reply.strings[i + 2]});
+  return out;
+}
+
+}  // namespace cmsg::fdstore

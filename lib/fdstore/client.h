@@ -1,0 +1,74 @@
+// A client of an fdstore server (see server.h; wire format in README.md).
+//
+//   CMSG_ASSIGN_OR_RETURN(fdstore::Client c, fdstore::Client::Connect("/run/app.fds"));
+//   CMSG_ASSIGN_OR_RETURN(std::vector<fdstore::NamedFd> fds, c.Fetch({"web"}));
+//   CMSG_RETURN_IF_ERROR(c.Store({"cache"}, {cache_fd.get()}));  // borrows
+//
+// The server is checked before anything is sent: its SO_PEERCRED uid must be
+// ours or root (or ClientOptions::server_uid), so a socket someone else
+// planted cannot feed us fds. Server errors come back as statuses with the
+// server's message (NOT_FOUND -> NotFound, REFUSED -> PermissionDenied, ...).
+#ifndef LIB_FDSTORE_CLIENT_H_
+#define LIB_FDSTORE_CLIENT_H_
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "lib/fd/unique_fd.h"
+#include "lib/fdstore/named_fd.h"
+#include "lib/fdstore/wire.h"
+
+namespace cmsg::fdstore {
+
+struct ClientOptions {
+  // The only uid the server may run as; unset: our effective uid or root.
+  std::optional<uid_t> server_uid;
+  // Each send and each wait for a reply gives up after this long.
+  absl::Duration timeout = absl::Seconds(10);
+};
+
+// One line of List().
+struct ListEntry {
+  std::string name;
+  std::string kind;     // as DescribeFd says: tcp, udp, unix, file, ...
+  std::string address;  // local address, or "-"
+};
+
+class Client {
+ public:
+  [[nodiscard]] static absl::StatusOr<Client> Connect(const std::string& socket_path,
+                                                      ClientOptions options = {});
+
+  // The named fds (close-on-exec, owned by the caller), in the order asked;
+  // no names fetches every fd the server holds, in its order.
+  [[nodiscard]] absl::StatusOr<std::vector<NamedFd>> Fetch(
+      absl::Span<const std::string> names = {});
+  // Deposits dups of `fds` (borrowed) under `names`, replacing same-named ones.
+  [[nodiscard]] absl::Status Store(absl::Span<const std::string> names,
+                                   absl::Span<const int> fds);
+  [[nodiscard]] absl::Status Remove(absl::Span<const std::string> names);
+  [[nodiscard]] absl::StatusOr<std::vector<ListEntry>> List();
+
+ private:
+  Client(UniqueFd fd, std::string path) : fd_(std::move(fd)), path_(std::move(path)) {}
+
+  // Sends `request` with `fds`, waits for the reply record; fds that came
+  // with it go to `received`.
+  [[nodiscard]] absl::StatusOr<Message> Call(const Message& request, absl::Span<const int> fds,
+                                             std::vector<UniqueFd>* received);
+
+  UniqueFd fd_;
+  std::string path_;
+  std::string buffer_;
+};
+
+}  // namespace cmsg::fdstore
+
+#endif  // LIB_FDSTORE_CLIENT_H_

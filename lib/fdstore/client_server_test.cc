@@ -1,0 +1,188 @@
+// Client and Server in one process (the server on a thread), over a real
+// control socket.
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <thread>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "lib/fdstore/client.h"
+#include "lib/fdstore/control_socket.h"
+#include "lib/fdstore/server.h"
+#include "lib/net/socket_address.h"
+
+namespace cmsg::fdstore {
+namespace {
+
+using ::testing::HasSubstr;
+
+ino_t InodeOf(int fd) {
+  struct stat st;
+  EXPECT_EQ(fstat(fd, &st), 0);
+  return st.st_ino;
+}
+
+class ClientServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char dir[] = "/tmp/fdstore_test.XXXXXX";
+    ASSERT_NE(mkdtemp(dir), nullptr);
+    dir_ = dir;
+    path_ = dir_ + "/ctl";
+  }
+  void TearDown() override {
+    StopServer();
+    unlink(path_.c_str());
+    unlink((dir_ + "/file").c_str());
+    rmdir(dir_.c_str());
+  }
+
+  void StartServer(std::vector<NamedFd> initial = {}) {
+    stop_ = UniqueFd(eventfd(0, EFD_CLOEXEC));
+    ServerOptions options;
+    options.socket_path = path_;
+    options.stop_fd = stop_.get();
+    auto server = Server::Create(std::move(options), std::move(initial));
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+    thread_ = std::thread([this] { EXPECT_TRUE(server_->Run().ok()); });
+  }
+  void StopServer() {
+    if (!thread_.joinable()) return;
+    uint64_t one = 1;
+    ASSERT_EQ(write(stop_.get(), &one, sizeof(one)), 8);
+    thread_.join();
+    server_.reset();
+  }
+
+  std::string dir_, path_;
+  UniqueFd stop_;
+  std::unique_ptr<Server> server_;
+  std::thread thread_;
+};
+
+TEST_F(ClientServerTest, StoreFetchListRemove) {
+  UniqueFd sock(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_TRUE(sock.ok());
+  std::vector<NamedFd> initial;
+  initial.push_back({"web", std::move(sock)});
+  const ino_t web_inode = InodeOf(initial[0].fd.get());
+  StartServer(std::move(initial));
+
+  auto client = Client::Connect(path_);
+  ASSERT_TRUE(client.ok()) << client.status();
+  UniqueFd file(open("/dev/null", O_RDONLY | O_CLOEXEC));
+  ASSERT_TRUE(client->Store({"null"}, {file.get()}).ok());
+
+  auto all = client->Fetch();
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), 2u);
+  EXPECT_EQ((*all)[0].name, "web");
+  EXPECT_EQ(InodeOf((*all)[0].fd.get()), web_inode);
+  EXPECT_EQ((*all)[1].name, "null");
+  EXPECT_EQ(InodeOf((*all)[1].fd.get()), InodeOf(file.get()));
+  EXPECT_EQ(fcntl((*all)[1].fd.get(), F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+
+  auto list = client->List();
+  ASSERT_TRUE(list.ok()) << list.status();
+  ASSERT_EQ(list->size(), 2u);
+  EXPECT_EQ((*list)[0].kind, "tcp");
+  EXPECT_EQ((*list)[1].kind, "char");
+  EXPECT_EQ((*list)[1].address, "-");
+
+  ASSERT_TRUE(client->Remove({"web"}).ok());
+  absl::StatusOr<std::vector<NamedFd>> gone = client->Fetch({"web"});
+  EXPECT_EQ(gone.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(gone.status().message(), HasSubstr("no fd named \"web\""));
+  // The connection stays usable after a NOT_FOUND.
+  EXPECT_EQ(client->Fetch({"null"})->size(), 1u);
+}
+
+TEST_F(ClientServerTest, BadNamesAreRefusedAndTheServerHangsUp) {
+  StartServer();
+  auto client = Client::Connect(path_);
+  ASSERT_TRUE(client.ok());
+  UniqueFd file(open("/dev/null", O_RDONLY | O_CLOEXEC));
+  absl::Status s = client->Store({"a:b"}, {file.get()});
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("BAD_REQUEST"));
+  EXPECT_FALSE(client->List().ok());
+  // A new connection is served.
+  EXPECT_TRUE(Client::Connect(path_)->List().ok());
+}
+
+TEST_F(ClientServerTest, ClientRefusesAServerOfAnotherUid) {
+  StartServer();
+  ClientOptions options;
+  options.server_uid = geteuid() + 1;
+  auto client = Client::Connect(path_, options);
+  EXPECT_EQ(client.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(client.status().message(), HasSubstr("does not trust"));
+}
+
+TEST_F(ClientServerTest, ControlSocketIsPrivateAndRemovedOnStop) {
+  StartServer();
+  struct stat st;
+  ASSERT_EQ(lstat(path_.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISSOCK(st.st_mode));
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  StopServer();
+  EXPECT_NE(lstat(path_.c_str(), &st), 0);
+}
+
+TEST_F(ClientServerTest, RefusesToReplaceALiveServer) {
+  StartServer();
+  auto second = ControlSocket::Listen(path_);
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_TRUE(Client::Connect(path_)->List().ok());
+}
+
+TEST(ControlSocketTest, TakeoverRules) {
+  char dir[] = "/tmp/fdstore_ctl.XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string path = std::string(dir) + "/ctl";
+  // A regular file is never replaced.
+  { std::ofstream(path) << "keep me"; }
+  auto s = ControlSocket::Listen(path);
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(s.status().message(), HasSubstr("not a socket"));
+  ASSERT_EQ(unlink(path.c_str()), 0);
+  // A stale socket of ours (what a crashed server leaves: the inode, no
+  // listener) is replaced.
+  {
+    UniqueFd crashed(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+    auto address = SocketAddress::Unix(path);
+    ASSERT_TRUE(address.ok());
+    ASSERT_EQ(bind(crashed.get(), address->addr(), address->size()), 0);
+  }
+  auto stale = ControlSocket::Listen(path);
+  ASSERT_TRUE(stale.ok()) << stale.status();
+  stale->Unlink();
+  struct stat st;
+  EXPECT_NE(lstat(path.c_str(), &st), 0);
+  rmdir(dir);
+}
+
+TEST(ControlSocketTest, DoesNotUnlinkAPathThatIsNoLongerOurs) {
+  char dir[] = "/tmp/fdstore_ctl.XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string path = std::string(dir) + "/ctl";
+  auto s = ControlSocket::Listen(path);
+  ASSERT_TRUE(s.ok());
+  ASSERT_EQ(unlink(path.c_str()), 0);
+  { std::ofstream(path) << "successor"; }
+  s->Unlink();
+  struct stat st;
+  EXPECT_EQ(lstat(path.c_str(), &st), 0);
+  unlink(path.c_str());
+  rmdir(dir);
+}
+
+}  // namespace
+}  // namespace cmsg::fdstore

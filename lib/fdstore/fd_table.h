@@ -1,0 +1,51 @@
+// The named fds a server holds, in the order they were stored.
+//
+//   FdTable table;
+//   CMSG_RETURN_IF_ERROR(table.Store({"web"}, std::move(fds)));
+//   CMSG_ASSIGN_OR_RETURN(std::vector<const FdTable::Entry*> e, table.Find({}));
+//
+// Every change is all or nothing: a bad name, a duplicate or a missing name
+// leaves the table as it was (and fds given to a failed Store are closed).
+#ifndef LIB_FDSTORE_FD_TABLE_H_
+#define LIB_FDSTORE_FD_TABLE_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "lib/fd/unique_fd.h"
+
+namespace cmsg::fdstore {
+
+class FdTable {
+ public:
+  struct Entry {
+    std::string name;
+    UniqueFd fd;  // owned by the table
+  };
+
+  // Adds or replaces (closing the old fd) one entry per name; names must be
+  // valid LISTEN_FDNAMES names, distinct, one per fd, and the table may not
+  // grow beyond kMaxNames (ResourceExhausted).
+  [[nodiscard]] absl::Status Store(absl::Span<const std::string> names,
+                                   std::vector<UniqueFd> fds);
+  // Removes every named entry (NotFound if any is missing).
+  [[nodiscard]] absl::Status Remove(absl::Span<const std::string> names);
+  // The named entries in the order asked, or every entry for no names.
+  [[nodiscard]] absl::StatusOr<std::vector<const Entry*>> Find(
+      absl::Span<const std::string> names) const;
+
+  [[nodiscard]] const std::vector<Entry>& entries() const { return entries_; }
+
+ private:
+  // Index of the entry named `name`, or -1.
+  [[nodiscard]] int IndexOf(const std::string& name) const;
+
+  std::vector<Entry> entries_;
+};
+
+}  // namespace cmsg::fdstore
+
+#endif  // LIB_FDSTORE_FD_TABLE_H_

@@ -1,0 +1,265 @@
+#include "lib/fdstore/server.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "absl/strings/str_cat.h"
+#include "lib/cmsg/cmsg.h"
+#include "lib/fdstore/describe.h"
+#include "lib/status/errno_status.h"
+#include "lib/status/status_macros.h"
+
+namespace cmsg::fdstore {
+namespace {
+
+// Sends one record without ever waiting; a full peer is the peer's problem.
+absl::Status SendRecord(int fd, const Message& m, absl::Span<const int> fds) {
+  CMSG_ASSIGN_OR_RETURN(std::string bytes, Encode(m));
+  if (fds.empty()) return SendMsg(fd, bytes, {}, {.flags = MSG_DONTWAIT}).status();
+  return SendMsg(fd, bytes, {ScmRights{fds}}, {.flags = MSG_DONTWAIT}).status();
+}
+
+Message ErrorMessage(Code code, absl::string_view text) {
+  return {Type::kError, code, {std::string(text)}};
+}
+
+bool HangsUp(Code code) {
+  return code == Code::kBadRequest || code == Code::kRefused ||
+         code == Code::kUnsupportedVersion || code == Code::kBusy;
+}
+
+Code CodeOf(const absl::Status& s) {
+  switch (s.code()) {
+    case absl::StatusCode::kNotFound: return Code::kNotFound;
+    case absl::StatusCode::kResourceExhausted: return Code::kFull;
+    default: return Code::kBadRequest;
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Server>> Server::Create(ServerOptions options,
+                                                       std::vector<NamedFd> initial) {
+  if (options.max_clients < 1) return absl::InvalidArgumentError("max_clients must be at least 1");
+  if (options.client_timeout <= absl::ZeroDuration())
+    return absl::InvalidArgumentError("client_timeout must be positive");
+  FdTable table;
+  if (!initial.empty()) {
+    std::vector<std::string> names;
+    std::vector<UniqueFd> fds;
+    for (NamedFd& n : initial) {
+      names.push_back(std::move(n.name));
+      fds.push_back(std::move(n.fd));
+    }
+    CMSG_RETURN_IF_ERROR(table.Store(names, std::move(fds)));
+  }
+  CMSG_ASSIGN_OR_RETURN(ControlSocket control, ControlSocket::Listen(options.socket_path));
+  std::unique_ptr<Server> server(new Server(std::move(options), std::move(control)));
+  server->table_ = std::move(table);
+  server->receive_buffer_.resize(kMaxMessageSize);
+  return server;
+}
+
+bool Server::Allowed(uid_t uid) const {
+  return uid == geteuid() || std::find(options_.allowed_uids.begin(),
+                                       options_.allowed_uids.end(),
+                                       uid) != options_.allowed_uids.end();
+}
+
+void Server::Log(absl::string_view line) const {
+  if (options_.log) options_.log(line);
+}
+
+absl::Status Server::Run() {
+  while (true) {
+    pollfds_.clear();
+    pollfds_.push_back({options_.stop_fd, POLLIN, 0});
+    pollfds_.push_back({control_.fd(), POLLIN, 0});
+    absl::Time next = absl::InfiniteFuture();
+    for (const Client& c : clients_) {
+      pollfds_.push_back({c.fd.get(), POLLIN, 0});
+      next = std::min(next, c.deadline);
+    }
+    int timeout_ms = -1;
+    if (next != absl::InfiniteFuture()) {
+      timeout_ms = static_cast<int>(std::clamp<int64_t>(
+          absl::ToInt64Milliseconds(next - absl::Now()) + 1, 0, 60'000));
+    }
+    if (poll(pollfds_.data(), pollfds_.size(), timeout_ms) < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoError("poll");
+    }
+    if (pollfds_[0].revents != 0) break;
+    // Serve clients before accepting: pollfds_[2 + i] is clients_[i] only
+    // until the list changes.
+    const absl::Time now = absl::Now();
+    std::vector<Client> kept;
+    kept.reserve(clients_.size());
+    for (size_t i = 0; i < clients_.size(); ++i) {
+      Client& c = clients_[i];
+      bool keep = true;
+      if (pollfds_[2 + i].revents != 0) {
+        keep = Serve(c);
+      } else if (now >= c.deadline) {
+        Log(absl::StrCat("dropped client pid ", c.pid, ": silent for ",
+                         absl::FormatDuration(options_.client_timeout)));
+        keep = false;
+      }
+      if (keep) kept.push_back(std::move(c));
+    }
+    clients_ = std::move(kept);
+    if (pollfds_[1].revents != 0) AcceptAll();
+  }
+  clients_.clear();
+  return absl::OkStatus();
+}
+
+void Server::AcceptAll() {
+  while (true) {
+    UniqueFd fd(accept4(control_.fd(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+    if (!fd.ok()) {
+      // EAGAIN: drained. Anything else (EMFILE, a peer gone before accept)
+      // affects one connection, never the server.
+      if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+        Log(ErrnoError("accept4").message());
+      if (errno == EINTR || errno == ECONNABORTED) continue;
+      return;
+    }
+    ucred peer{};
+    socklen_t len = sizeof(peer);
+    if (getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &peer, &len) < 0) {
+      Log(ErrnoError("getsockopt(SO_PEERCRED)").message());
+      continue;
+    }
+    if (!Allowed(peer.uid)) {
+      const std::string why = absl::StrCat("uid ", peer.uid, " is not allowed");
+      Log(absl::StrCat("refused pid ", peer.pid, ": ", why));
+      (void)SendRecord(fd.get(), ErrorMessage(Code::kRefused, why), {});
+      continue;
+    }
+    if (clients_.size() >= static_cast<size_t>(options_.max_clients)) {
+      Log(absl::StrCat("refused pid ", peer.pid, ": ", options_.max_clients,
+                       " clients connected"));
+      (void)SendRecord(fd.get(),
+                       ErrorMessage(Code::kBusy, absl::StrCat(options_.max_clients,
+                                                              " clients connected; try again")),
+                       {});
+      continue;
+    }
+    clients_.push_back({std::move(fd), absl::Now() + options_.client_timeout, peer.pid});
+  }
+}
+
+bool Server::Serve(Client& client) {
+  ControlBuffer<Fds<kMaxNames>, ScmCredentials> control;
+  absl::StatusOr<ReceivedMessage> m = RecvMsg(
+      client.fd.get(), absl::MakeSpan(receive_buffer_), control.span(), MSG_DONTWAIT);
+  if (!m.ok()) {
+    if (ErrnoOf(m.status()) == EAGAIN) return true;
+    // Too many fds (MSG_CTRUNC; the library closed those that came) or a
+    // broken connection: say why if the peer still listens, then hang up.
+    return Fail(client, Code::kBadRequest, m.status().message());
+  }
+  // A zero-length record is end of stream on SOCK_SEQPACKET; no request is
+  // empty either.
+  if (m->bytes == 0) return false;
+  if (m->data_truncated()) {
+    return Fail(client, Code::kBadRequest,
+                absl::StrCat("message longer than ", kMaxMessageSize, " bytes"));
+  }
+  const ScmCredentials* creds = m->Find<ScmCredentials>();
+  if (creds == nullptr) {
+    return Fail(client, Code::kBadRequest, "message carried no SCM_CREDENTIALS");
+  }
+  if (!Allowed(creds->uid)) {
+    Log(absl::StrCat("refused pid ", creds->pid, ": message credentials uid ", creds->uid));
+    return Fail(client, Code::kRefused, absl::StrCat("uid ", creds->uid, " is not allowed"));
+  }
+  absl::StatusOr<Message> request =
+      Decode(absl::string_view(receive_buffer_.data(), m->bytes));
+  if (!request.ok()) {
+    return Fail(client,
+                request.status().code() == absl::StatusCode::kFailedPrecondition
+                    ? Code::kUnsupportedVersion
+                    : Code::kBadRequest,
+                request.status().message());
+  }
+  std::vector<UniqueFd> fds;
+  if (ScmRightsOwned* rights = m->Find<ScmRightsOwned>()) {
+    for (UniqueFd& fd : rights->fds) fds.push_back(std::move(fd));
+  }
+  client.deadline = absl::Now() + options_.client_timeout;
+  return Answer(client, *request, std::move(fds));
+}
+
+bool Server::Answer(Client& client, const Message& request, std::vector<UniqueFd> fds) {
+  if (request.code != Code::kOk) return Fail(client, Code::kBadRequest, "requests carry code 0");
+  if (request.type != Type::kStore && !fds.empty()) {
+    return Fail(client, Code::kBadRequest,
+                absl::StrCat(TypeName(request.type), " carries no fds, got ", fds.size()));
+  }
+  if (request.strings.size() > kMaxNames) {
+    return Fail(client, Code::kBadRequest, absl::StrCat("more than ", kMaxNames, " names"));
+  }
+  switch (request.type) {
+    case Type::kFetch: {
+      absl::StatusOr<std::vector<const FdTable::Entry*>> found = table_.Find(request.strings);
+      if (!found.ok()) return Fail(client, CodeOf(found.status()), found.status().message());
+      Message reply{Type::kOk, Code::kOk, {}};
+      std::vector<int> raw;
+      for (const FdTable::Entry* e : *found) {
+        reply.strings.push_back(e->name);
+        raw.push_back(e->fd.get());
+      }
+      return Reply(client, reply, raw);
+    }
+    case Type::kStore: {
+      absl::Status s = table_.Store(request.strings, std::move(fds));
+      if (!s.ok()) return Fail(client, CodeOf(s), s.message());
+      return Reply(client, {Type::kOk, Code::kOk, {}});
+    }
+    case Type::kRemove: {
+      absl::Status s = table_.Remove(request.strings);
+      if (!s.ok()) return Fail(client, CodeOf(s), s.message());
+      return Reply(client, {Type::kOk, Code::kOk, {}});
+    }
+    case Type::kList: {
+      if (!request.strings.empty()) return Fail(client, Code::kBadRequest, "LIST takes no strings");
+      Message reply{Type::kOk, Code::kOk, {}};
+      for (const FdTable::Entry& e : table_.entries()) {
+        FdDescription d = DescribeFd(e.fd.get());
+        reply.strings.push_back(e.name);
+        reply.strings.push_back(std::move(d.kind));
+        reply.strings.push_back(std::move(d.address));
+      }
+      return Reply(client, reply);
+    }
+    case Type::kOk:
+    case Type::kError:
+      break;
+  }
+  return Fail(client, Code::kBadRequest,
+              absl::StrCat(TypeName(request.type), " is a reply, not a request"));
+}
+
+bool Server::Reply(Client& client, const Message& reply, absl::Span<const int> fds) {
+  absl::Status s = SendRecord(client.fd.get(), reply, fds);
+  if (!s.ok()) {
+    Log(absl::StrCat("dropped client pid ", client.pid, ": ", s.message()));
+    return false;
+  }
+  return true;
+}
+
+bool Server::Fail(Client& client, Code code, absl::string_view message) {
+  if (HangsUp(code)) {
+    Log(absl::StrCat("dropped client pid ", client.pid, ": ", CodeName(code), ": ", message));
+  }
+  if (!Reply(client, ErrorMessage(code, message))) return false;
+  return !HangsUp(code);
+}
+
+}  // namespace cmsg::fdstore

@@ -1,0 +1,100 @@
+// The fdstore server: holds named fds and answers FETCH/STORE/REMOVE/LIST on
+// a unix control socket (wire format: README.md beside this file).
+//
+//   CMSG_ASSIGN_OR_RETURN(auto server, fdstore::Server::Create(options, std::move(fds)));
+//   CMSG_RETURN_IF_ERROR(server->Run());  // until options.stop_fd is readable
+//
+// One thread, one poll loop, non-blocking sockets: a request is one record,
+// read whole and answered at once, so no client is ever waited for. A client
+// is dropped when it stays silent past `client_timeout`, sends something
+// malformed, is not allowed, or does not take its reply (its socket buffer is
+// full). Clients are authenticated twice by the kernel: SO_PEERCRED when they
+// connect and SCM_CREDENTIALS on every message.
+#ifndef LIB_FDSTORE_SERVER_H_
+#define LIB_FDSTORE_SERVER_H_
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "lib/fd/unique_fd.h"
+#include "lib/fdstore/control_socket.h"
+#include "lib/fdstore/fd_table.h"
+#include "lib/fdstore/named_fd.h"
+#include "lib/fdstore/wire.h"
+
+namespace cmsg::fdstore {
+
+struct ServerOptions {
+  std::string socket_path;
+  // Uids answered besides the server's own effective uid.
+  std::vector<uid_t> allowed_uids;
+  // A client silent this long (between requests) is dropped.
+  absl::Duration client_timeout = absl::Seconds(10);
+  // Connections beyond this many get a BUSY reply and are closed.
+  int max_clients = 64;
+  // Run() returns once this fd is readable (a signalfd, an eventfd, a pipe);
+  // -1 to run until an error. Borrowed.
+  int stop_fd = -1;
+  // Told one line per refused or dropped client; may be empty.
+  std::function<void(absl::string_view)> log;
+};
+
+class Server {
+ public:
+  // Binds the control socket (see ControlSocket for what it replaces) and
+  // takes `initial` as the first entries.
+  [[nodiscard]] static absl::StatusOr<std::unique_ptr<Server>> Create(
+      ServerOptions options, std::vector<NamedFd> initial);
+
+  // Serves until stop_fd is readable (OK) or poll fails. Clients still
+  // connected are closed on return.
+  [[nodiscard]] absl::Status Run();
+
+  // Removes the control socket now (the destructor does it too).
+  void Unlink() { control_.Unlink(); }
+
+  [[nodiscard]] size_t clients() const { return clients_.size(); }
+  [[nodiscard]] const FdTable& table() const { return table_; }
+
+ private:
+  struct Client {
+    UniqueFd fd;
+    absl::Time deadline;
+    pid_t pid = 0;
+  };
+
+  Server(ServerOptions options, ControlSocket control)
+      : options_(std::move(options)), control_(std::move(control)) {}
+
+  [[nodiscard]] bool Allowed(uid_t uid) const;
+  void AcceptAll();
+  // Reads and answers one request; false when the client must be dropped.
+  bool Serve(Client& client);
+  // Answers a decoded request; `fds` came with it.
+  bool Answer(Client& client, const Message& request, std::vector<UniqueFd> fds);
+  bool Reply(Client& client, const Message& reply, absl::Span<const int> fds = {});
+  // Sends an ERROR reply; false when the code means hanging up.
+  bool Fail(Client& client, Code code, absl::string_view message);
+  void Log(absl::string_view line) const;
+
+  ServerOptions options_;
+  ControlSocket control_;
+  FdTable table_;
+  std::vector<Client> clients_;
+  std::vector<pollfd> pollfds_;
+  std::string receive_buffer_;
+};
+
+}  // namespace cmsg::fdstore
+
+#endif  // LIB_FDSTORE_SERVER_H_

@@ -1,0 +1,141 @@
+#include "lib/fdstore/wire.h"
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace cmsg::fdstore {
+namespace {
+
+void PutLe(std::string& out, uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+uint64_t GetLe(absl::string_view in, size_t at, int bytes) {
+  uint64_t v = 0;
+  for (int i = 0; i < bytes; ++i)
+    v |= uint64_t{static_cast<unsigned char>(in[at + i])} << (8 * i);
+  return v;
+}
+
+bool KnownType(uint8_t t) {
+  switch (static_cast<Type>(t)) {
+    case Type::kFetch:
+    case Type::kStore:
+    case Type::kRemove:
+    case Type::kList:
+    case Type::kOk:
+    case Type::kError:
+      return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+absl::string_view TypeName(Type type) {
+  switch (type) {
+    case Type::kFetch: return "FETCH";
+    case Type::kStore: return "STORE";
+    case Type::kRemove: return "REMOVE";
+    case Type::kList: return "LIST";
+    case Type::kOk: return "OK";
+    case Type::kError: return "ERROR";
+  }
+  return "UNKNOWN";
+}
+
+absl::string_view CodeName(Code code) {
+  switch (code) {
+    case Code::kOk: return "OK";
+    case Code::kBadRequest: return "BAD_REQUEST";
+    case Code::kRefused: return "REFUSED";
+    case Code::kNotFound: return "NOT_FOUND";
+    case Code::kUnsupportedVersion: return "UNSUPPORTED_VERSION";
+    case Code::kFull: return "FULL";
+    case Code::kBusy: return "BUSY";
+  }
+  return "UNKNOWN";
+}
+
+absl::StatusOr<std::string> Encode(const Message& m) {
+  if (m.strings.size() > 0xffff) return absl::InvalidArgumentError("more than 65535 strings");
+  std::string out;
+  PutLe(out, kVersion, 1);
+  PutLe(out, static_cast<uint8_t>(m.type), 1);
+  PutLe(out, m.strings.size(), 2);
+  PutLe(out, static_cast<uint32_t>(m.code), 4);
+  for (const std::string& s : m.strings) {
+    if (s.size() > 0xffff) return absl::InvalidArgumentError("string longer than 65535 bytes");
+    PutLe(out, s.size(), 2);
+    out += s;
+  }
+  if (out.size() > kMaxMessageSize) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("message of ", out.size(), " bytes exceeds ", kMaxMessageSize));
+  }
+  return out;
+}
+
+absl::StatusOr<Message> Decode(absl::string_view record) {
+  if (record.size() < kHeaderSize) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("message of ", record.size(), " bytes is shorter than the ",
+                     kHeaderSize, "-byte header"));
+  }
+  const uint8_t version = static_cast<uint8_t>(record[0]);
+  if (version != kVersion) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("protocol version ", version, " is not supported (want ", kVersion, ")"));
+  }
+  const uint8_t type = static_cast<uint8_t>(record[1]);
+  if (!KnownType(type)) return absl::InvalidArgumentError(absl::StrCat("unknown message type ", type));
+  Message m;
+  m.type = static_cast<Type>(type);
+  const size_t count = GetLe(record, 2, 2);
+  m.code = static_cast<Code>(GetLe(record, 4, 4));
+  size_t at = kHeaderSize;
+  m.strings.reserve(count);
+  for (size_t i = 0; i < count; ++i) {
+    if (record.size() - at < 2) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("truncated: string ", i, " of ", count, " has no length"));
+    }
+    const size_t len = GetLe(record, at, 2);
+    at += 2;
+    if (record.size() - at < len) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "truncated: string ", i, " of ", count, " wants ", len, " bytes, ",
+          record.size() - at, " left"));
+    }
+    m.strings.emplace_back(record.substr(at, len));
+    at += len;
+  }
+  if (at != record.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(record.size() - at, " bytes after the last string"));
+  }
+  return m;
+}
+
+absl::Status ReplyStatus(const Message& reply) {
+  if (reply.type == Type::kOk) return absl::OkStatus();
+  if (reply.type != Type::kError) {
+    return absl::InternalError(
+        absl::StrCat("server replied with a ", TypeName(reply.type), " message"));
+  }
+  std::string text = absl::StrCat("fdstore server: ", CodeName(reply.code), ": ",
+                                  reply.strings.empty() ? "" : reply.strings[0]);
+  switch (reply.code) {
+    case Code::kBadRequest: return absl::InvalidArgumentError(text);
+    case Code::kRefused: return absl::PermissionDeniedError(text);
+    case Code::kNotFound: return absl::NotFoundError(text);
+    case Code::kUnsupportedVersion: return absl::FailedPreconditionError(text);
+    case Code::kFull: return absl::ResourceExhaustedError(text);
+    case Code::kBusy: return absl::UnavailableError(text);
+    case Code::kOk: break;
+  }
+  return absl::UnknownError(text);
+}
+
+}  // namespace cmsg::fdstore

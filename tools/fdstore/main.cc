@@ -1,0 +1,241 @@
+// fdstore: holds listening sockets across restarts and hands them to each
+// new instance of a server (systemd socket-activation style). See --help.
+#include <gflags/gflags.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+#include "lib/activation/activation.h"
+#include "lib/fdstore/client.h"
+#include "lib/fdstore/server.h"
+#include "lib/net/listen_spec.h"
+#include "tools/udp_relay/strict_flags.h"
+
+extern char** environ;
+
+DEFINE_string(socket, "",
+              "serve, exec, list: path of the unix control socket (required). serve "
+              "creates it mode 0600 and removes it on SIGTERM/SIGINT; it replaces only "
+              "a stale socket of its own uid that nobody listens on.");
+DEFINE_string(listen, "",
+              "serve: comma-separated sockets to bind and hold: tcp:ADDR:PORT, "
+              "udp:ADDR:PORT or unix:PATH, each optionally =NAME (the LISTEN_FDNAMES "
+              "name; default: the kind), e.g. tcp:127.0.0.1:8080=web,udp:[::]:53=dns. "
+              "May be empty: clients can store fds later.");
+DEFINE_string(allow_uid, "",
+              "serve: comma-separated numeric uids answered besides the server's own "
+              "effective uid (also needs a socket they can reach: the socket is 0600).");
+DEFINE_string(client_timeout, "10s",
+              "serve: drop a client silent this long between requests (e.g. 500ms, 10s).");
+DEFINE_int32(max_clients, 64,
+             "serve: clients connected at once (1-4096); more get a BUSY reply.");
+DEFINE_string(names, "",
+              "exec: comma-separated names to fetch, in the order they get fds 3, 4, ...; "
+              "default: every fd the server holds, in its order.");
+DEFINE_string(timeout, "10s", "exec, list: give up on a server silent this long.");
+
+namespace {
+
+constexpr char kTool[] = "fdstore";
+using cmsg::udp::UsageError;
+
+constexpr char kUsage[] =
+    "holds listening sockets so a server can restart without dropping a\n"
+    "connection: `serve` binds the sockets and keeps them; each new server\n"
+    "instance is started with `exec`, which fetches them and execs the command\n"
+    "with fds 3, 4, ... and LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES set (systemd\n"
+    "socket activation). Start the new instance, then stop the old one.\n"
+    "\n"
+    "  fdstore serve --socket=PATH [--listen=SPEC,...] [--allow_uid=UID,...]\n"
+    "                [--client_timeout=10s] [--max_clients=64]\n"
+    "  fdstore exec  --socket=PATH [--names=NAME,...] [--timeout=10s] -- COMMAND [ARG...]\n"
+    "  fdstore list  --socket=PATH [--timeout=10s]\n"
+    "\n"
+    "  fdstore serve --socket=/run/web.fds --listen=tcp:0.0.0.0:80=http &\n"
+    "  fdstore exec --socket=/run/web.fds -- /usr/sbin/webd   # again to upgrade\n"
+    "\n"
+    "list prints one line per fd: NAME KIND ADDRESS (ADDRESS last, '-' if none).\n"
+    "Clients are authenticated by the kernel (SO_PEERCRED, SCM_CREDENTIALS):\n"
+    "only the server's uid and --allow_uid are answered. exec and list trust\n"
+    "only a server running as their own uid or root.\n"
+    "The wire format (so other programs can fetch and store fds) is in\n"
+    "lib/fdstore/README.md.\n"
+    "Exit: 0 ok (serve: after SIGTERM/SIGINT); 1 runtime failure; 2 bad usage;\n"
+    "exec: 127 when COMMAND cannot be executed.";
+
+struct Subcommand {
+  const char* name;
+  std::vector<const char*> flags;
+};
+
+const Subcommand kSubcommands[] = {
+    {"serve", {"socket", "listen", "allow_uid", "client_timeout", "max_clients"}},
+    {"exec", {"socket", "names", "timeout"}},
+    {"list", {"socket", "timeout"}},
+};
+
+[[noreturn]] void Fail(absl::string_view message, int code = 1) {
+  std::string line = absl::StrCat(kTool, ": ", message, "\n");
+  fputs(line.c_str(), stderr);
+  exit(code);
+}
+
+absl::Duration DurationFlag(const char* name, const std::string& text) {
+  absl::Duration d;
+  if (!absl::ParseDuration(text, &d) || d <= absl::ZeroDuration()) {
+    UsageError(kTool, absl::StrCat("bad duration '", text, "' for --", name, " (e.g. 10s)"));
+  }
+  return d;
+}
+
+std::vector<std::string> ListFlag(const std::string& text) {
+  if (text.empty()) return {};
+  return absl::StrSplit(text, ',');
+}
+
+// Refuses flags that belong to other subcommands.
+void CheckFlagsFor(const Subcommand& sub) {
+  std::vector<gflags::CommandLineFlagInfo> all;
+  gflags::GetAllFlags(&all);
+  for (const auto& info : all) {
+    if (info.is_default || !absl::EndsWith(info.filename, "tools/fdstore/main.cc")) continue;
+    bool ok = false;
+    for (const char* f : sub.flags) ok |= info.name == f;
+    if (!ok) UsageError(kTool, absl::StrCat("--", info.name, " does not apply to ", sub.name));
+  }
+  if (FLAGS_socket.empty()) UsageError(kTool, absl::StrCat(sub.name, " needs --socket=PATH"));
+}
+
+int Serve() {
+  absl::StatusOr<std::vector<cmsg::ListenSpec>> specs = cmsg::ParseListenSpecs(FLAGS_listen);
+  if (!specs.ok()) UsageError(kTool, absl::StrCat("--listen: ", specs.status().message()));
+  cmsg::fdstore::ServerOptions options;
+  options.socket_path = FLAGS_socket;
+  options.client_timeout = DurationFlag("client_timeout", FLAGS_client_timeout);
+  if (FLAGS_max_clients < 1 || FLAGS_max_clients > 4096)
+    UsageError(kTool, "--max_clients must be 1-4096");
+  options.max_clients = FLAGS_max_clients;
+  for (const std::string& u : ListFlag(FLAGS_allow_uid)) {
+    uint32_t uid;
+    if (!absl::SimpleAtoi(u, &uid) || uid == static_cast<uint32_t>(-1))
+      UsageError(kTool, absl::StrCat("bad uid '", u, "' for --allow_uid (numbers only)"));
+    options.allowed_uids.push_back(uid);
+  }
+  // Signals become readable events on the loop's stop fd.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  if (sigprocmask(SIG_BLOCK, &stop_signals, nullptr) < 0) Fail("sigprocmask failed");
+  cmsg::UniqueFd stop(signalfd(-1, &stop_signals, SFD_CLOEXEC | SFD_NONBLOCK));
+  if (!stop.ok()) Fail(absl::StrCat("signalfd: ", strerror(errno)));
+  options.stop_fd = stop.get();
+  options.log = [](absl::string_view line) {
+    std::string out = absl::StrCat(kTool, ": ", line, "\n");
+    fputs(out.c_str(), stderr);
+  };
+
+  std::vector<cmsg::fdstore::NamedFd> initial;
+  for (const cmsg::ListenSpec& spec : *specs) {
+    absl::StatusOr<cmsg::UniqueFd> fd = cmsg::BindListenSpec(spec);
+    if (!fd.ok()) Fail(absl::StrCat(spec.ToString(), ": ", fd.status().message()));
+    initial.push_back({spec.name, std::move(*fd)});
+  }
+  const size_t held = initial.size();
+  auto server = cmsg::fdstore::Server::Create(std::move(options), std::move(initial));
+  if (!server.ok()) Fail(server.status().message());
+  fprintf(stderr, "%s: serving %zu fds on %s\n", kTool, held, FLAGS_socket.c_str());
+  if (absl::Status s = (*server)->Run(); !s.ok()) Fail(s.message());
+  signalfd_siginfo info{};
+  const bool got = read(stop.get(), &info, sizeof(info)) == sizeof(info);
+  (*server)->Unlink();
+  fprintf(stderr, "%s: stopped by %s\n", kTool, got ? strsignal(info.ssi_signo) : "a signal");
+  return 0;
+}
+
+cmsg::fdstore::Client ConnectOrExit() {
+  cmsg::fdstore::ClientOptions options;
+  options.timeout = DurationFlag("timeout", FLAGS_timeout);
+  auto client = cmsg::fdstore::Client::Connect(FLAGS_socket, options);
+  if (!client.ok()) Fail(client.status().message());
+  return std::move(*client);
+}
+
+int Exec(const std::vector<std::string>& command) {
+  if (command.empty()) UsageError(kTool, "exec needs -- COMMAND [ARG...]");
+  std::vector<std::string> wanted = ListFlag(FLAGS_names);
+  for (const std::string& n : wanted) {
+    if (absl::Status s = cmsg::ValidateFdName(n); !s.ok()) UsageError(kTool, s.message());
+  }
+  std::vector<cmsg::UniqueFd> fds;
+  std::vector<std::string> names;
+  {
+    cmsg::fdstore::Client client = ConnectOrExit();
+    auto fetched = client.Fetch(wanted);
+    if (!fetched.ok()) Fail(fetched.status().message());
+    for (cmsg::fdstore::NamedFd& n : *fetched) {
+      names.push_back(std::move(n.name));
+      fds.push_back(std::move(n.fd));
+    }
+  }  // the control connection closes before the exec
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    absl::string_view kv(*e);
+    if (absl::StartsWith(kv, "LISTEN_FDS=") || absl::StartsWith(kv, "LISTEN_PID=") ||
+        absl::StartsWith(kv, "LISTEN_FDNAMES=")) {
+      continue;
+    }
+    env.emplace_back(kv);
+  }
+  absl::Status s = cmsg::ExecWithListenFds(std::move(fds), names, command, env);
+  Fail(s.message(), 127);
+}
+
+int List() {
+  cmsg::fdstore::Client client = ConnectOrExit();
+  auto entries = client.List();
+  if (!entries.ok()) Fail(entries.status().message());
+  for (const auto& e : *entries)
+    printf("%s %s %s\n", e.name.c_str(), e.kind.c_str(), e.address.c_str());
+  return fflush(stdout) == 0 ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  gflags::SetUsageMessage(kUsage);
+  if (argc < 2) UsageError(kTool, "missing subcommand: serve, exec or list (see --help)");
+  absl::string_view first = argv[1];
+  const Subcommand* sub = nullptr;
+  for (const Subcommand& s : kSubcommands)
+    if (first == s.name) sub = &s;
+  // Flags only: --help lands in the strict parser, which prints usage.
+  std::vector<char*> flag_argv = {argv[0]};
+  int i = sub != nullptr ? 2 : 1;
+  if (sub == nullptr && !absl::StartsWith(first, "-"))
+    UsageError(kTool, absl::StrCat("unknown subcommand '", first, "' (serve, exec or list)"));
+  for (; i < argc && strcmp(argv[i], "--") != 0; ++i) flag_argv.push_back(argv[i]);
+  std::vector<std::string> command;
+  for (int j = i + 1; j < argc; ++j) command.emplace_back(argv[j]);
+  if (i < argc && (sub == nullptr || strcmp(sub->name, "exec") != 0))
+    UsageError(kTool, "'--' and a command belong to exec only");
+  flag_argv.push_back(nullptr);
+  int flag_argc = static_cast<int>(flag_argv.size()) - 1;
+  char** flag_argv_p = flag_argv.data();
+  cmsg::udp::ParseFlagsOrExit(kTool, kUsage, &flag_argc, &flag_argv_p);
+  if (sub == nullptr) UsageError(kTool, "missing subcommand: serve, exec or list (see --help)");
+  CheckFlagsFor(*sub);
+  if (strcmp(sub->name, "serve") == 0) return Serve();
+  if (strcmp(sub->name, "exec") == 0) return Exec(command);
+  return List();
+}
