@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -290,9 +291,9 @@ void Register() {
   auto both = [](const char* name, auto raw, auto lib, int arg = -1) {
     auto* r = benchmark::RegisterBenchmark((std::string(name) + " | raw").c_str(), raw);
     auto* l = benchmark::RegisterBenchmark((std::string(name) + " | cmsg").c_str(), lib);
-    if (arg >= 0) {
-      r->Arg(arg);
-      l->Arg(arg);
+    for (auto* b : {r, l}) {
+      if (arg >= 0) b->Arg(arg);
+      b->Repetitions(5)->ReportAggregatesOnly(true);
     }
   };
   both(kPairs[0].name, RawRights, LibRights, 1);
@@ -309,12 +310,14 @@ class RatioReporter : public benchmark::ConsoleReporter {
  public:
   void ReportRuns(const std::vector<Run>& runs) override {
     ConsoleReporter::ReportRuns(runs);
+    // With repetitions the median is kept, else the single run.
     for (const Run& run : runs) {
-      if (run.run_type != Run::RT_Iteration || run.error_occurred) continue;
-      std::string name = run.benchmark_name();
-      if (auto slash = name.rfind('/'); slash != std::string::npos)
-        name = name.substr(0, slash);  // drop "/16"
-      ns_[name] = run.GetAdjustedCPUTime();
+      if (run.error_occurred) continue;
+      bool median = run.run_type == Run::RT_Aggregate && run.aggregate_name == "median";
+      if (run.run_type == Run::RT_Aggregate && !median) continue;
+      std::string name = run.run_name.function_name;
+      if (median || !medians_.count(name)) ns_[name] = run.GetAdjustedCPUTime();
+      if (median) medians_.insert(name);
     }
   }
   void PrintRatios() const {
@@ -340,6 +343,7 @@ class RatioReporter : public benchmark::ConsoleReporter {
 
  private:
   std::map<std::string, double> ns_;
+  std::set<std::string> medians_;
 };
 
 }  // namespace

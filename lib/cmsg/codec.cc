@@ -1,382 +1,284 @@
 #include "lib/cmsg/codec.h"
 
-#include <linux/if_alg.h>
+#include <linux/errqueue.h>
 #include <linux/net_tstamp.h>
 #include <linux/tls.h>
 #include <netinet/udp.h>
 
+#include <cstddef>
 #include <cstring>
 #include <type_traits>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 
-#ifndef SOL_ALG
-#define SOL_ALG 279
-#endif
-
 namespace cmsg {
+namespace internal {
+
+absl::Status InvalidMessageError(absl::Span<const ControlMessage> messages) {
+  for (const auto& m : messages) {
+    if (const auto* rights = std::get_if<ScmRights>(&m)) {
+      if (rights->fds.size() > kMaxFdsPerMessage) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("ScmRights: ", rights->fds.size(),
+                         " fds exceed the kernel's limit of ", kMaxFdsPerMessage,
+                         " per message"));
+      }
+      for (int fd : rights->fds) {
+        if (fd < 0) {
+          return absl::InvalidArgumentError(absl::StrCat("ScmRights: invalid fd ", fd));
+        }
+      }
+    }
+    if (const auto* iv = std::get_if<AlgSetIv>(&m); iv && iv->iv.size() > 0xffff) {
+      return absl::InvalidArgumentError("AlgSetIv: IV longer than 65535 bytes");
+    }
+  }
+  return absl::InvalidArgumentError("invalid control message");
+}
+
+absl::Status BufferTooSmallError(size_t messages, size_t need, size_t have) {
+  return absl::ResourceExhaustedError(absl::StrFormat(
+      "control buffer too small: %d messages need %d bytes, have %d", messages,
+      need, have));
+}
+
+}  // namespace internal
+
 namespace {
 
-// Where each sendable message goes and what its payload is.
-struct Wire {
-  int level;
-  int type;
-  size_t size;
+// The types Decoder::Direct fills by one copy mirror the kernel's structs.
+static_assert(offsetof(Ipv4PacketInfo, ifindex) == offsetof(in_pktinfo, ipi_ifindex) &&
+              offsetof(Ipv4PacketInfo, spec_dst) == offsetof(in_pktinfo, ipi_spec_dst) &&
+              offsetof(Ipv4PacketInfo, addr) == offsetof(in_pktinfo, ipi_addr));
+static_assert(offsetof(Ipv6PacketInfo, addr) == offsetof(in6_pktinfo, ipi6_addr) &&
+              offsetof(Ipv6PacketInfo, ifindex) == offsetof(in6_pktinfo, ipi6_ifindex));
+static_assert(offsetof(ScmCredentials, pid) == offsetof(ucred, pid) &&
+              offsetof(ScmCredentials, uid) == offsetof(ucred, uid) &&
+              offsetof(ScmCredentials, gid) == offsetof(ucred, gid));
+
+// Decoding errors, out of line: the common path never builds a string.
+[[gnu::cold, gnu::noinline]] absl::Status WrongLength(const char* name,
+                                                      size_t have, size_t want) {
+  return absl::InvalidArgumentError(absl::StrFormat(
+      "malformed %s control message: payload of %d bytes, want %d", name, have,
+      want));
+}
+
+[[gnu::cold, gnu::noinline]] absl::Status BadHeader(const cmsghdr& h, size_t offset,
+                                                    size_t remaining) {
+  return absl::InvalidArgumentError(absl::StrFormat(
+      "malformed control message (level %d type %d) at offset %d: cmsg_len %d "
+      "with %d bytes left",
+      h.cmsg_level, h.cmsg_type, offset, h.cmsg_len, remaining));
+}
+
+[[gnu::cold, gnu::noinline]] absl::Status PartialFd(size_t payload) {
+  return absl::InvalidArgumentError(absl::StrFormat(
+      "malformed SCM_RIGHTS control message: payload of %d bytes is not a "
+      "whole number of fds",
+      payload));
+}
+
+// Decodes payloads into `out` after an exact length check, copying (never
+// casting) so the buffer may be misaligned.
+class Decoder {
+ public:
+  explicit Decoder(ControlMessages& out) : out_(out) {}
+
+  // The first error seen; decoding goes on after one so that every fd in
+  // the buffer is adopted (and then closed).
+  absl::Status& error() { return error_; }
+
+  template <typename Raw>
+  bool Copy(absl::Span<const std::byte> p, Raw& raw, const char* name) {
+    if (ABSL_PREDICT_FALSE(p.size() != sizeof(Raw))) {
+      if (error_.ok()) error_ = WrongLength(name, p.size(), sizeof(Raw));
+      return false;
+    }
+    std::memcpy(&raw, p.data(), sizeof(Raw));
+    return true;
+  }
+
+  template <typename T, typename... Args>
+  void Emit(Args&&... args) {
+    out_.emplace_back(std::in_place_type<T>, std::forward<Args>(args)...);
+  }
+
+  // For types laid out exactly as their kernel payload: one copy straight
+  // into the new element, with the same access widths the reader will use
+  // (field-by-field stores read back as wider loads stall the CPU).
+  template <typename T>
+  void Direct(absl::Span<const std::byte> p, const char* name) {
+    static_assert(std::is_trivially_copyable_v<T> && sizeof(T) == T::kPayloadSize);
+    if (ABSL_PREDICT_FALSE(p.size() != sizeof(T))) {
+      if (error_.ok()) error_ = WrongLength(name, p.size(), sizeof(T));
+      return;
+    }
+    T& v = std::get<T>(out_.emplace_back(std::in_place_type<T>));
+    std::memcpy(&v, p.data(), sizeof(T));
+  }
+
+  // One scalar payload into T's single field.
+  template <typename T, typename Raw>
+  void Scalar(absl::Span<const std::byte> p, const char* name) {
+    Raw raw;
+    if (Copy(p, raw, name)) Emit<T>(T{raw});
+  }
+
+  void Rights(absl::Span<const std::byte> p, bool adopt) {
+    // Own the fds before anything else can fail, so none leak.
+    auto& rights = std::get<ScmRightsOwned>(
+        out_.emplace_back(std::in_place_type<ScmRightsOwned>));
+    const size_t n = p.size() / sizeof(int);
+    if (n > kInlineFds) rights.fds.reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+      int fd;
+      std::memcpy(&fd, p.data() + i * sizeof(int), sizeof(int));
+      rights.fds.emplace_back(adopt ? fd : -1);
+    }
+    if (ABSL_PREDICT_FALSE(p.size() % sizeof(int) != 0) && error_.ok()) {
+      error_ = PartialFd(p.size());
+    }
+  }
+
+  void One(int level, int type, absl::Span<const std::byte> p);
+
+ private:
+  ControlMessages& out_;
+  absl::Status error_;
 };
 
-Wire WireOf(const ControlMessage& m) {
-  return std::visit(
-      [](const auto& v) -> Wire {
-        using T = std::decay_t<decltype(v)>;
-        if constexpr (std::is_same_v<T, ScmRights>) {
-          return {SOL_SOCKET, SCM_RIGHTS, v.fds.size() * sizeof(int)};
-        } else if constexpr (std::is_same_v<T, ScmCredentials>) {
-          return {SOL_SOCKET, SCM_CREDENTIALS, sizeof(ucred)};
-        } else if constexpr (std::is_same_v<T, Ipv4PacketInfo>) {
-          return {IPPROTO_IP, IP_PKTINFO, sizeof(in_pktinfo)};
-        } else if constexpr (std::is_same_v<T, Ipv6PacketInfo>) {
-          return {IPPROTO_IPV6, IPV6_PKTINFO, sizeof(in6_pktinfo)};
-        } else if constexpr (std::is_same_v<T, UdpGsoSegments>) {
-          return {SOL_UDP, UDP_SEGMENT, sizeof(uint16_t)};
-        } else if constexpr (std::is_same_v<T, Ipv4Tos>) {
-          return {IPPROTO_IP, IP_TOS, sizeof(int)};
-        } else if constexpr (std::is_same_v<T, Ipv6TClass>) {
-          return {IPPROTO_IPV6, IPV6_TCLASS, sizeof(int)};
-        } else if constexpr (std::is_same_v<T, Ipv4Ttl>) {
-          return {IPPROTO_IP, IP_TTL, sizeof(int)};
-        } else if constexpr (std::is_same_v<T, Ipv6HopLimit>) {
-          return {IPPROTO_IPV6, IPV6_HOPLIMIT, sizeof(int)};
-        } else if constexpr (std::is_same_v<T, TxTime>) {
-          return {SOL_SOCKET, SCM_TXTIME, sizeof(uint64_t)};
-        } else if constexpr (std::is_same_v<T, RxqOvfl>) {
-          return {SOL_SOCKET, SO_RXQ_OVFL, sizeof(uint32_t)};
-        } else if constexpr (std::is_same_v<T, AlgSetIv>) {
-          return {SOL_ALG, ALG_SET_IV, sizeof(uint32_t) + v.iv.size()};
-        } else if constexpr (std::is_same_v<T, AlgSetOp>) {
-          return {SOL_ALG, ALG_SET_OP, sizeof(uint32_t)};
-        } else {
-          static_assert(std::is_same_v<T, AlgSetAeadAssoclen>);
-          return {SOL_ALG, ALG_SET_AEAD_ASSOCLEN, sizeof(uint32_t)};
-        }
-      },
-      m);
-}
-
-template <typename T>
-void Put(std::byte*& out, const T& value) {
-  std::memcpy(out, &value, sizeof(T));
-  out += sizeof(T);
-}
-
-void WritePayload(const ControlMessage& m, std::byte* out) {
-  std::visit(
-      [&out](const auto& v) {
-        using T = std::decay_t<decltype(v)>;
-        if constexpr (std::is_same_v<T, ScmRights>) {
-          if (!v.fds.empty()) std::memcpy(out, v.fds.data(), v.fds.size() * sizeof(int));
-        } else if constexpr (std::is_same_v<T, ScmCredentials>) {
-          Put(out, ucred{v.pid, v.uid, v.gid});
-        } else if constexpr (std::is_same_v<T, Ipv4PacketInfo>) {
-          in_pktinfo info{};
-          info.ipi_ifindex = v.ifindex;
-          info.ipi_spec_dst = v.spec_dst;
-          info.ipi_addr = v.addr;
-          Put(out, info);
-        } else if constexpr (std::is_same_v<T, Ipv6PacketInfo>) {
-          in6_pktinfo info{};
-          info.ipi6_addr = v.addr;
-          info.ipi6_ifindex = v.ifindex;
-          Put(out, info);
-        } else if constexpr (std::is_same_v<T, UdpGsoSegments>) {
-          Put(out, v.segment_size);
-        } else if constexpr (std::is_same_v<T, Ipv4Tos>) {
-          Put(out, static_cast<int>(v.tos));
-        } else if constexpr (std::is_same_v<T, Ipv6TClass>) {
-          Put(out, v.tclass);
-        } else if constexpr (std::is_same_v<T, Ipv4Ttl>) {
-          Put(out, v.ttl);
-        } else if constexpr (std::is_same_v<T, Ipv6HopLimit>) {
-          Put(out, v.hop_limit);
-        } else if constexpr (std::is_same_v<T, TxTime>) {
-          Put(out, v.time_ns);
-        } else if constexpr (std::is_same_v<T, RxqOvfl>) {
-          Put(out, v.dropped);
-        } else if constexpr (std::is_same_v<T, AlgSetIv>) {
-          Put(out, static_cast<uint32_t>(v.iv.size()));
-          if (!v.iv.empty()) std::memcpy(out, v.iv.data(), v.iv.size());
-        } else if constexpr (std::is_same_v<T, AlgSetOp>) {
-          Put(out, v.op);
-        } else {
-          Put(out, v.assoclen);
-        }
-      },
-      m);
-}
-
-absl::Status Validate(const ControlMessage& m) {
-  if (const auto* rights = std::get_if<ScmRights>(&m)) {
-    if (rights->fds.size() > kMaxFdsPerMessage) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("ScmRights: ", rights->fds.size(),
-                       " fds exceed the kernel's limit of ", kMaxFdsPerMessage,
-                       " per message"));
-    }
-    for (int fd : rights->fds) {
-      if (fd < 0) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("ScmRights: invalid fd ", fd));
-      }
-    }
-  }
-  if (const auto* iv = std::get_if<AlgSetIv>(&m); iv && iv->iv.size() > 0xffff) {
-    return absl::InvalidArgumentError("AlgSetIv: IV longer than 65535 bytes");
-  }
-  return absl::OkStatus();
-}
-
-std::string Describe(int level, int type) {
-  return absl::StrFormat("level %d type %d", level, type);
-}
-
-// Copies a fixed-size payload after an exact length check.
-template <typename Raw>
-absl::Status Copy(absl::Span<const std::byte> payload, Raw& out,
-                  const char* name) {
-  if (payload.size() != sizeof(Raw)) {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("malformed %s control message: payload of %d bytes, "
-                        "want %d",
-                        name, payload.size(), sizeof(Raw)));
-  }
-  std::memcpy(&out, payload.data(), sizeof(Raw));
-  return absl::OkStatus();
-}
-
-// Decodes one message that is not SCM_RIGHTS.
-absl::StatusOr<ControlMessageOwned> DecodeOne(int level, int type,
-                                              absl::Span<const std::byte> p) {
+void Decoder::One(int level, int type, absl::Span<const std::byte> p) {
   if (level == SOL_SOCKET) {
     switch (type) {
-      case SCM_CREDENTIALS: {
-        ucred c;
-        if (auto s = Copy(p, c, "SCM_CREDENTIALS"); !s.ok()) return s;
-        return ScmCredentials{c.pid, c.uid, c.gid};
-      }
+      case SCM_CREDENTIALS:
+        return Direct<ScmCredentials>(p, "SCM_CREDENTIALS");
+      // The _OLD and _NEW forms share one layout on 64-bit Linux.
       case SO_TIMESTAMP_OLD:
-      case SO_TIMESTAMP_NEW: {
-        // Same layout on 64-bit Linux: two 64-bit fields.
-        ScmTimestamp t;
-        if (auto s = Copy(p, t.time, "SCM_TIMESTAMP"); !s.ok()) return s;
-        return t;
-      }
+      case SO_TIMESTAMP_NEW:
+        return Direct<ScmTimestamp>(p, "SCM_TIMESTAMP");
       case SO_TIMESTAMPNS_OLD:
-      case SO_TIMESTAMPNS_NEW: {
-        ScmTimestampns t;
-        if (auto s = Copy(p, t.time, "SCM_TIMESTAMPNS"); !s.ok()) return s;
-        return t;
-      }
+      case SO_TIMESTAMPNS_NEW:
+        return Direct<ScmTimestampns>(p, "SCM_TIMESTAMPNS");
       case SO_TIMESTAMPING_OLD:
-      case SO_TIMESTAMPING_NEW: {
-        ScmTimestamping t;
-        if (auto s = Copy(p, t.times, "SCM_TIMESTAMPING"); !s.ok()) return s;
-        return t;
-      }
-      case SO_RXQ_OVFL: {
-        RxqOvfl r;
-        if (auto s = Copy(p, r.dropped, "SO_RXQ_OVFL"); !s.ok()) return s;
-        return r;
-      }
-      case SO_MARK: {
-        SoMark m;
-        if (auto s = Copy(p, m.mark, "SO_MARK"); !s.ok()) return s;
-        return m;
-      }
+      case SO_TIMESTAMPING_NEW:
+        return Direct<ScmTimestamping>(p, "SCM_TIMESTAMPING");
+      case SO_RXQ_OVFL:
+        return Scalar<RxqOvfl, uint32_t>(p, "SO_RXQ_OVFL");
+      case SO_MARK:
+        return Scalar<SoMark, uint32_t>(p, "SO_MARK");
     }
   } else if (level == IPPROTO_IP) {
     switch (type) {
-      case IP_PKTINFO: {
-        in_pktinfo info;
-        if (auto s = Copy(p, info, "IP_PKTINFO"); !s.ok()) return s;
-        return Ipv4PacketInfo{info.ipi_ifindex, info.ipi_spec_dst, info.ipi_addr};
-      }
-      case IP_TOS: {
-        Ipv4Tos t;
-        if (auto s = Copy(p, t.tos, "IP_TOS"); !s.ok()) return s;
-        return t;
-      }
-      case IP_TTL: {
-        Ipv4Ttl t;
-        if (auto s = Copy(p, t.ttl, "IP_TTL"); !s.ok()) return s;
-        return t;
-      }
-      case IP_ORIGDSTADDR: {
-        Ipv4OrigDstAddr a;
-        if (auto s = Copy(p, a.addr, "IP_ORIGDSTADDR"); !s.ok()) return s;
-        return a;
-      }
+      case IP_PKTINFO:
+        return Direct<Ipv4PacketInfo>(p, "IP_PKTINFO");
+      case IP_TOS:
+        return Scalar<Ipv4Tos, uint8_t>(p, "IP_TOS");
+      case IP_TTL:
+        return Scalar<Ipv4Ttl, int>(p, "IP_TTL");
+      case IP_ORIGDSTADDR:
+        return Direct<Ipv4OrigDstAddr>(p, "IP_ORIGDSTADDR");
       case IP_RECVERR: {
-        // sock_extended_err, then the offender's address (kernel layout:
-        // SO_EE_OFFENDER). The address is always present, zeroed if unknown.
+        // sock_extended_err, then the offender's address (SO_EE_OFFENDER);
+        // the address is always there, zeroed when unknown.
         struct {
           sock_extended_err err;
           sockaddr_in from;
         } raw;
-        if (auto s = Copy(p, raw, "IP_RECVERR"); !s.ok()) return s;
+        if (!Copy(p, raw, "IP_RECVERR")) return;
         Ipv4RecvErr e;
         e.error = raw.err;
         if (raw.from.sin_family == AF_INET) e.offender = raw.from;
-        return e;
+        return Emit<Ipv4RecvErr>(e);
       }
     }
   } else if (level == IPPROTO_IPV6) {
     switch (type) {
-      case IPV6_PKTINFO: {
-        in6_pktinfo info;
-        if (auto s = Copy(p, info, "IPV6_PKTINFO"); !s.ok()) return s;
-        return Ipv6PacketInfo{info.ipi6_addr, info.ipi6_ifindex};
-      }
-      case IPV6_TCLASS: {
-        Ipv6TClass t;
-        if (auto s = Copy(p, t.tclass, "IPV6_TCLASS"); !s.ok()) return s;
-        return t;
-      }
-      case IPV6_HOPLIMIT: {
-        Ipv6HopLimit h;
-        if (auto s = Copy(p, h.hop_limit, "IPV6_HOPLIMIT"); !s.ok()) return s;
-        return h;
-      }
-      case IPV6_ORIGDSTADDR: {
-        Ipv6OrigDstAddr a;
-        if (auto s = Copy(p, a.addr, "IPV6_ORIGDSTADDR"); !s.ok()) return s;
-        return a;
-      }
+      case IPV6_PKTINFO:
+        return Direct<Ipv6PacketInfo>(p, "IPV6_PKTINFO");
+      case IPV6_TCLASS:
+        return Scalar<Ipv6TClass, int>(p, "IPV6_TCLASS");
+      case IPV6_HOPLIMIT:
+        return Scalar<Ipv6HopLimit, int>(p, "IPV6_HOPLIMIT");
+      case IPV6_ORIGDSTADDR:
+        return Direct<Ipv6OrigDstAddr>(p, "IPV6_ORIGDSTADDR");
       case IPV6_RECVERR: {
         struct {
           sock_extended_err err;
           sockaddr_in6 from;
         } raw;
-        if (auto s = Copy(p, raw, "IPV6_RECVERR"); !s.ok()) return s;
+        if (!Copy(p, raw, "IPV6_RECVERR")) return;
         Ipv6RecvErr e;
         e.error = raw.err;
         if (raw.from.sin6_family == AF_INET6) e.offender = raw.from;
-        return e;
+        return Emit<Ipv6RecvErr>(e);
       }
     }
   } else if (level == SOL_UDP && type == UDP_GRO) {
-    UdpGroSegments g;
-    if (auto s = Copy(p, g.segment_size, "UDP_GRO"); !s.ok()) return s;
-    return g;
+    return Scalar<UdpGroSegments, int>(p, "UDP_GRO");
   } else if (level == SOL_TLS && type == TLS_GET_RECORD_TYPE) {
-    TlsGetRecordType t;
-    if (auto s = Copy(p, t.record_type, "TLS_GET_RECORD_TYPE"); !s.ok()) return s;
-    return t;
+    return Scalar<TlsGetRecordType, uint8_t>(p, "TLS_GET_RECORD_TYPE");
   }
-  Unknown u;
+  auto& u = std::get<Unknown>(out_.emplace_back(std::in_place_type<Unknown>));
   u.level = level;
   u.type = type;
   const auto* bytes = reinterpret_cast<const uint8_t*>(p.data());
   u.data.assign(bytes, bytes + p.size());
-  return u;
-}
-
-absl::StatusOr<ControlMessages> DecodeImpl(absl::Span<const std::byte> buffer,
-                                           bool adopt_fds) {
-  ControlMessages out;
-  absl::Status first_error;
-  constexpr size_t kHeader = CMSG_LEN(0);  // aligned header size
-  size_t offset = 0;
-  while (buffer.size() - offset >= sizeof(cmsghdr)) {
-    cmsghdr h;
-    std::memcpy(&h, buffer.data() + offset, sizeof(h));
-    size_t remaining = buffer.size() - offset;
-    if (h.cmsg_len < kHeader || h.cmsg_len > remaining) {
-      // The rest cannot be walked; whatever was decoded is dropped (and any
-      // fds in it closed) with the error.
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "malformed control message (%s) at offset %d: cmsg_len %d with "
-          "%d bytes left",
-          Describe(h.cmsg_level, h.cmsg_type), offset, h.cmsg_len, remaining));
-    }
-    auto payload = buffer.subspan(offset + kHeader, h.cmsg_len - kHeader);
-    if (h.cmsg_level == SOL_SOCKET && h.cmsg_type == SCM_RIGHTS) {
-      // Own the fds before anything else can fail, so none leak.
-      ScmRightsOwned rights;
-      size_t n = payload.size() / sizeof(int);
-      for (size_t i = 0; i < n; ++i) {
-        int fd;
-        std::memcpy(&fd, payload.data() + i * sizeof(int), sizeof(int));
-        rights.fds.emplace_back(adopt_fds ? fd : -1);
-      }
-      if (payload.size() % sizeof(int) != 0 && first_error.ok()) {
-        first_error = absl::InvalidArgumentError(absl::StrFormat(
-            "malformed SCM_RIGHTS control message: payload of %d bytes is not "
-            "a whole number of fds",
-            payload.size()));
-      }
-      out.emplace_back(std::move(rights));
-    } else {
-      absl::StatusOr<ControlMessageOwned> m =
-          DecodeOne(h.cmsg_level, h.cmsg_type, payload);
-      if (m.ok()) {
-        out.push_back(*std::move(m));
-      } else if (first_error.ok()) {
-        first_error = m.status();
-      }
-    }
-    size_t step = CMSG_ALIGN(h.cmsg_len);
-    if (step >= remaining) break;
-    offset += step;
-  }
-  if (!first_error.ok()) return first_error;
-  return out;
 }
 
 }  // namespace
 
-size_t EncodedSize(absl::Span<const ControlMessage> messages) {
-  size_t total = 0;
-  for (const auto& m : messages) total += CMSG_SPACE(WireOf(m).size);
-  return total;
-}
-
-absl::StatusOr<size_t> Encode(absl::Span<const ControlMessage> messages,
-                              absl::Span<std::byte> buffer) {
-  size_t need = 0;
-  for (const auto& m : messages) {
-    if (absl::Status s = Validate(m); !s.ok()) return s;
-    need += CMSG_SPACE(WireOf(m).size);
-  }
-  if (need > buffer.size()) {
-    return absl::ResourceExhaustedError(absl::StrFormat(
-        "control buffer too small: %d messages need %d bytes, have %d",
-        messages.size(), need, buffer.size()));
-  }
-  std::byte* out = buffer.data();
-  for (const auto& m : messages) {
-    Wire w = WireOf(m);
-    cmsghdr h{};
-    h.cmsg_len = CMSG_LEN(w.size);
-    h.cmsg_level = w.level;
-    h.cmsg_type = w.type;
-    // Zero the padding so no stack bytes reach the kernel.
-    std::memset(out, 0, CMSG_SPACE(w.size));
-    std::memcpy(out, &h, sizeof(h));
-    WritePayload(m, out + CMSG_LEN(0));
-    out += CMSG_SPACE(w.size);
-  }
-  return need;
-}
-
-absl::StatusOr<ControlMessages> Decode(absl::Span<const std::byte> buffer) {
-  return DecodeImpl(buffer, /*adopt_fds=*/true);
-}
-
 namespace internal {
+
+absl::Status DecodeInto(absl::Span<const std::byte> buffer, bool adopt_fds,
+                        ControlMessages& out) {
+  Decoder decoder(out);
+  constexpr size_t kHeader = CMSG_LEN(0);  // the aligned header size
+  size_t offset = 0;
+  while (buffer.size() - offset >= sizeof(cmsghdr)) {
+    cmsghdr h;
+    std::memcpy(&h, buffer.data() + offset, sizeof(h));
+    const size_t remaining = buffer.size() - offset;
+    if (ABSL_PREDICT_FALSE(h.cmsg_len < kHeader || h.cmsg_len > remaining)) {
+      // The rest cannot be walked; what was decoded is dropped (closing any
+      // fds in it) with the error.
+      out.clear();
+      return BadHeader(h, offset, remaining);
+    }
+    auto payload = buffer.subspan(offset + kHeader, h.cmsg_len - kHeader);
+    if (h.cmsg_level == SOL_SOCKET && h.cmsg_type == SCM_RIGHTS) {
+      decoder.Rights(payload, adopt_fds);
+    } else {
+      decoder.One(h.cmsg_level, h.cmsg_type, payload);
+    }
+    const size_t step = CMSG_ALIGN(h.cmsg_len);
+    if (step >= remaining) break;
+    offset += step;
+  }
+  if (ABSL_PREDICT_FALSE(!decoder.error().ok())) {
+    out.clear();
+    return std::move(decoder.error());
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<ControlMessages> DecodeWithoutAdoptingFds(
     absl::Span<const std::byte> buffer) {
-  return DecodeImpl(buffer, /*adopt_fds=*/false);
+  absl::StatusOr<ControlMessages> result(absl::in_place);
+  if (absl::Status s = DecodeInto(buffer, /*adopt_fds=*/false, *result); !s.ok())
+    result = std::move(s);
+  return result;
 }
+
 }  // namespace internal
+
+absl::StatusOr<ControlMessages> Decode(absl::Span<const std::byte> buffer) {
+  absl::StatusOr<ControlMessages> result(absl::in_place);
+  if (absl::Status s = internal::DecodeInto(buffer, /*adopt_fds=*/true, *result);
+      !s.ok())
+    result = std::move(s);
+  return result;
+}
 
 }  // namespace cmsg

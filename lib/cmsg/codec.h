@@ -10,20 +10,25 @@
 #define LIB_CMSG_CODEC_H_
 
 #include <cstddef>
+#include <variant>
 
+#include "absl/base/attributes.h"
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "lib/cmsg/messages.h"
+#include "lib/cmsg/wire.h"
 
 namespace cmsg {
 
 // The control-buffer bytes `messages` need (the sum of their CMSG_SPACE).
-[[nodiscard]] size_t EncodedSize(absl::Span<const ControlMessage> messages);
+[[nodiscard]] inline size_t EncodedSize(
+    absl::Span<const ControlMessage> messages);
 
 // Writes `messages` into `buffer` (which must be aligned for cmsghdr) and
 // returns the bytes used, for msg_controllen. Fails without writing if the
 // buffer is too small or a message is invalid (e.g. more than 253 fds).
-[[nodiscard]] absl::StatusOr<size_t> Encode(
+[[nodiscard]] inline absl::StatusOr<size_t> Encode(
     absl::Span<const ControlMessage> messages, absl::Span<std::byte> buffer);
 
 // Decodes a control buffer as the kernel filled it. SCM_RIGHTS fds are owned
@@ -39,7 +44,55 @@ namespace internal {
 // as -1. Only for fuzzing, where the "fds" are arbitrary numbers.
 [[nodiscard]] absl::StatusOr<ControlMessages> DecodeWithoutAdoptingFds(
     absl::Span<const std::byte> buffer);
+
+// Appends the messages in `buffer` to `out` (as Decode does); on error `out`
+// is cleared, closing any adopted fds. Lets RecvMsg decode in place.
+[[nodiscard]] absl::Status DecodeInto(absl::Span<const std::byte> buffer,
+                                      bool adopt_fds, ControlMessages& out);
+
+// The errors Encode returns, built out of line (they are the cold path).
+[[nodiscard]] absl::Status InvalidMessageError(
+    absl::Span<const ControlMessage> messages);
+[[nodiscard]] absl::Status BufferTooSmallError(size_t messages, size_t need,
+                                               size_t have);
 }  // namespace internal
+
+// Encode and EncodedSize are inline: for messages known at the call site the
+// compiler reduces them to the stores the raw CMSG_* macros would make.
+inline size_t EncodedSize(absl::Span<const ControlMessage> messages) {
+  size_t total = 0;
+  for (const auto& m : messages) {
+    total += wire::Dispatch(m, [](const auto& v) -> size_t {
+      using T = std::decay_t<decltype(v)>;
+      return CMSG_SPACE(wire::Wire<T>::Size(v));
+    });
+  }
+  return total;
+}
+
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::StatusOr<size_t> Encode(
+    absl::Span<const ControlMessage> messages, absl::Span<std::byte> buffer) {
+  size_t need = 0;
+  bool valid = true;
+  for (const auto& m : messages) {
+    need += wire::Dispatch(m, [&valid](const auto& v) -> size_t {
+      using W = wire::Wire<std::decay_t<decltype(v)>>;
+      valid = valid && W::Valid(v);
+      return CMSG_SPACE(W::Size(v));
+    });
+  }
+  if (!valid) return internal::InvalidMessageError(messages);
+  if (need > buffer.size()) {
+    return internal::BufferTooSmallError(messages.size(), need, buffer.size());
+  }
+  std::byte* out = buffer.data();
+  for (const auto& m : messages) {
+    out += wire::Dispatch(m, [out](const auto& v) -> size_t {
+      return wire::WriteMessage(v, out);
+    });
+  }
+  return need;
+}
 
 }  // namespace cmsg
 

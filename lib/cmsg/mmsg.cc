@@ -58,14 +58,8 @@ absl::StatusOr<size_t> RecvBatch::Recv(int fd, int flags) {
     m.bytes = headers_[i].msg_len;
     m.flags = h.msg_flags;
     m.peer.set_size(h.msg_namelen);
-    absl::StatusOr<ControlMessages> control =
-        internal::DecodeReceived(h, control_space_);
-    if (control.ok()) {
-      m.control = *std::move(control);
-      control_status_[i] = absl::OkStatus();
-    } else {
-      control_status_[i] = control.status();
-    }
+    control_status_[i] =
+        internal::DecodeReceivedInto(h, control_space_, true, m.control);
   }
   return received_;
 }

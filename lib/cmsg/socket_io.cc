@@ -39,39 +39,47 @@ absl::StatusOr<size_t> SendMsg(int fd, absl::string_view data,
 
 namespace {
 
-absl::StatusOr<ControlMessages> DecodeReceivedImpl(const msghdr& msg,
-                                                   size_t control_capacity,
-                                                   bool adopt_fds) {
-  auto bytes = absl::MakeConstSpan(
-      static_cast<const std::byte*>(msg.msg_control), msg.msg_controllen);
-  absl::StatusOr<ControlMessages> control =
-      adopt_fds ? Decode(bytes) : internal::DecodeWithoutAdoptingFds(bytes);
-  if (!(msg.msg_flags & MSG_CTRUNC)) return control;
-  size_t closed = 0;
-  if (control.ok()) {
-    if (const auto* rights = Find<ScmRightsOwned>(*control))
-      closed = rights->fds.size();
-  }
-  // Dropping `control` closes every fd that arrived.
+[[gnu::cold, gnu::noinline]] absl::Status TruncatedError(size_t capacity,
+                                                         size_t closed) {
   return absl::ResourceExhaustedError(absl::StrFormat(
       "recvmsg: control data truncated (MSG_CTRUNC): the %d-byte control "
       "buffer was too small or the fd limit was reached; %d received fds "
       "closed, the rest were discarded by the kernel",
-      control_capacity, closed));
+      capacity, closed));
 }
 
 }  // namespace
 
 namespace internal {
 
+absl::Status DecodeReceivedInto(const msghdr& msg, size_t control_capacity,
+                                bool adopt_fds, ControlMessages& out) {
+  auto bytes = absl::MakeConstSpan(
+      static_cast<const std::byte*>(msg.msg_control), msg.msg_controllen);
+  absl::Status decoded = DecodeInto(bytes, adopt_fds, out);
+  if (ABSL_PREDICT_TRUE(!(msg.msg_flags & MSG_CTRUNC))) return decoded;
+  size_t closed = 0;
+  if (const auto* rights = Find<ScmRightsOwned>(out)) closed = rights->fds.size();
+  out.clear();  // closes every fd that arrived
+  return TruncatedError(control_capacity, closed);
+}
+
 absl::StatusOr<ControlMessages> DecodeReceived(const msghdr& msg,
                                                size_t control_capacity) {
-  return DecodeReceivedImpl(msg, control_capacity, /*adopt_fds=*/true);
+  absl::StatusOr<ControlMessages> result(absl::in_place);
+  if (absl::Status s = DecodeReceivedInto(msg, control_capacity, true, *result);
+      !s.ok())
+    result = std::move(s);
+  return result;
 }
 
 absl::StatusOr<ControlMessages> DecodeReceivedWithoutAdoptingFds(
     const msghdr& msg, size_t control_capacity) {
-  return DecodeReceivedImpl(msg, control_capacity, /*adopt_fds=*/false);
+  absl::StatusOr<ControlMessages> result(absl::in_place);
+  if (absl::Status s = DecodeReceivedInto(msg, control_capacity, false, *result);
+      !s.ok())
+    result = std::move(s);
+  return result;
 }
 
 }  // namespace internal
@@ -79,7 +87,9 @@ absl::StatusOr<ControlMessages> DecodeReceivedWithoutAdoptingFds(
 absl::StatusOr<ReceivedMessage> RecvMsg(int fd, absl::Span<const iovec> iov,
                                         absl::Span<std::byte> control,
                                         int flags) {
-  ReceivedMessage out;
+  // Built in place: the message (and its fds) is never moved.
+  absl::StatusOr<ReceivedMessage> result(absl::in_place);
+  ReceivedMessage& out = *result;
   msghdr msg{};
   msg.msg_iov = const_cast<iovec*>(iov.data());
   msg.msg_iovlen = iov.size();
@@ -90,17 +100,20 @@ absl::StatusOr<ReceivedMessage> RecvMsg(int fd, absl::Span<const iovec> iov,
     msg.msg_control = control.empty() ? nullptr : control.data();
     msg.msg_controllen = control.size();
     n = recvmsg(fd, &msg, flags | MSG_CMSG_CLOEXEC);
-    if (n >= 0) break;
-    if (errno != EINTR) return ErrnoError("recvmsg");
+    if (ABSL_PREDICT_TRUE(n >= 0)) break;
+    if (errno != EINTR) {
+      result = ErrnoError("recvmsg");
+      return result;
+    }
   }
   out.peer.set_size(msg.msg_namelen);
   out.bytes = static_cast<size_t>(n);
   out.flags = msg.msg_flags;
-  absl::StatusOr<ControlMessages> decoded =
-      internal::DecodeReceived(msg, control.size());
-  if (!decoded.ok()) return decoded.status();
-  out.control = *std::move(decoded);
-  return out;
+  if (absl::Status s = internal::DecodeReceivedInto(msg, control.size(), true, out.control);
+      !s.ok()) {
+    result = std::move(s);
+  }
+  return result;
 }
 
 absl::StatusOr<ReceivedMessage> RecvMsg(int fd, absl::Span<char> data,

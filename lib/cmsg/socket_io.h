@@ -84,6 +84,10 @@ absl::StatusOr<ControlMessages> DecodeReceived(const msghdr& msg,
 // fuzzing with arbitrary "fds" that must never be closed.
 absl::StatusOr<ControlMessages> DecodeReceivedWithoutAdoptingFds(
     const msghdr& msg, size_t control_capacity);
+// Appends what DecodeReceived would return to `out`; on error `out` is
+// cleared (closing any fds). Lets batches decode in place.
+absl::Status DecodeReceivedInto(const msghdr& msg, size_t control_capacity,
+                                bool adopt_fds, ControlMessages& out);
 }  // namespace internal
 
 }  // namespace cmsg

@@ -234,16 +234,27 @@ TEST(UdpMessagesTest, ScmTimestampingReceiveSoftwareStamp) {
   ASSERT_TRUE(ReceiveTimestamping(p.rx.get(), SOF_TIMESTAMPING_RX_SOFTWARE |
                                                   SOF_TIMESTAMPING_SOFTWARE)
                   .ok());
-  timespec before = Now();
-  ASSERT_TRUE(p.Send("t").ok());
-  auto r = Receive(p.rx.get());
-  timespec after = Now();
-  ASSERT_TRUE(r.ok()) << r.status();
-  const auto* stamp = r->message.Find<ScmTimestamping>();
-  ASSERT_NE(stamp, nullptr);
-  EXPECT_TRUE(NotAfter(before, stamp->times[0]));
-  EXPECT_TRUE(NotAfter(stamp->times[0], after));
-  EXPECT_EQ(stamp->times[2].tv_sec, 0);  // no hardware stamp on loopback
+  // The kernel turns receive stamping on globally from a work queue, so the
+  // first datagrams after the setsockopt may arrive unstamped (without the
+  // message). Retry a bounded number of times for one that is stamped.
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    timespec before = Now();
+    ASSERT_TRUE(p.Send("t").ok());
+    auto r = Receive(p.rx.get());
+    timespec after = Now();
+    ASSERT_TRUE(r.ok()) << r.status();
+    const auto* stamp = r->message.Find<ScmTimestamping>();
+    if (stamp == nullptr) {
+      timespec ms{0, 1000000};
+      nanosleep(&ms, nullptr);
+      continue;
+    }
+    EXPECT_TRUE(NotAfter(before, stamp->times[0]));
+    EXPECT_TRUE(NotAfter(stamp->times[0], after));
+    EXPECT_EQ(stamp->times[2].tv_sec, 0);  // no hardware stamp on loopback
+    return;
+  }
+  FAIL() << "no datagram carried SCM_TIMESTAMPING in 100 tries";
 }
 
 TEST(UdpMessagesTest, ScmTimestampingTransmitStampComesBackOnTheErrorQueue) {

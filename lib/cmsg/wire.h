@@ -1,0 +1,177 @@
+// Internal: where each sendable message goes on the wire (level, type,
+// payload size) and how its payload is written. Header-only so Encode can be
+// inlined and, for messages known at compile time, fold to a few stores.
+// Not part of the API: use Encode / SendMsg.
+#ifndef LIB_CMSG_WIRE_H_
+#define LIB_CMSG_WIRE_H_
+
+#include <linux/if_alg.h>
+#include <netinet/in.h>
+#include <netinet/udp.h>
+#include <sys/socket.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <utility>
+#include <variant>
+
+#include "absl/base/attributes.h"
+#include "lib/cmsg/messages.h"
+
+#ifndef SOL_ALG
+#define SOL_ALG 279
+#endif
+
+namespace cmsg::wire {
+
+template <typename T>
+inline void Put(std::byte* out, const T& value) {
+  std::memcpy(out, &value, sizeof(T));
+}
+
+// Traits per sendable type: kLevel, kType, Size(v), Write(v, out), Valid(v).
+template <typename T>
+struct Wire;
+
+// Fixed-size payloads default to always valid.
+struct FixedValid {
+  template <typename T>
+  static constexpr bool Valid(const T&) { return true; }
+};
+
+template <>
+struct Wire<ScmRights> {
+  static constexpr int kLevel = SOL_SOCKET, kType = SCM_RIGHTS;
+  static size_t Size(const ScmRights& v) { return v.fds.size() * sizeof(int); }
+  static void Write(const ScmRights& v, std::byte* out) {
+    if (!v.fds.empty()) std::memcpy(out, v.fds.data(), Size(v));
+  }
+  static bool Valid(const ScmRights& v) {
+    if (v.fds.size() > kMaxFdsPerMessage) return false;
+    int lowest = 0;
+    for (int fd : v.fds) lowest = fd < lowest ? fd : lowest;
+    return lowest >= 0;
+  }
+};
+
+template <>
+struct Wire<ScmCredentials> : FixedValid {
+  static constexpr int kLevel = SOL_SOCKET, kType = SCM_CREDENTIALS;
+  static constexpr size_t Size(const ScmCredentials&) { return sizeof(ucred); }
+  static void Write(const ScmCredentials& v, std::byte* out) {
+    Put(out, ucred{v.pid, v.uid, v.gid});
+  }
+};
+
+template <>
+struct Wire<Ipv4PacketInfo> : FixedValid {
+  static constexpr int kLevel = IPPROTO_IP, kType = IP_PKTINFO;
+  static constexpr size_t Size(const Ipv4PacketInfo&) { return sizeof(in_pktinfo); }
+  static void Write(const Ipv4PacketInfo& v, std::byte* out) {
+    in_pktinfo info;
+    info.ipi_ifindex = v.ifindex;
+    info.ipi_spec_dst = v.spec_dst;
+    info.ipi_addr = v.addr;
+    Put(out, info);
+  }
+};
+
+template <>
+struct Wire<Ipv6PacketInfo> : FixedValid {
+  static constexpr int kLevel = IPPROTO_IPV6, kType = IPV6_PKTINFO;
+  static constexpr size_t Size(const Ipv6PacketInfo&) { return sizeof(in6_pktinfo); }
+  static void Write(const Ipv6PacketInfo& v, std::byte* out) {
+    in6_pktinfo info;
+    info.ipi6_addr = v.addr;
+    info.ipi6_ifindex = v.ifindex;
+    Put(out, info);
+  }
+};
+
+// The many messages whose payload is one scalar.
+template <typename T, int L, int K, typename Raw, auto Member>
+struct ScalarWire : FixedValid {
+  static constexpr int kLevel = L, kType = K;
+  static constexpr size_t Size(const T&) { return sizeof(Raw); }
+  static void Write(const T& v, std::byte* out) { Put(out, static_cast<Raw>(v.*Member)); }
+};
+
+template <>
+struct Wire<UdpGsoSegments>
+    : ScalarWire<UdpGsoSegments, SOL_UDP, UDP_SEGMENT, uint16_t,
+                 &UdpGsoSegments::segment_size> {};
+// IP_TOS is an int on send (one byte on receive).
+template <>
+struct Wire<Ipv4Tos> : ScalarWire<Ipv4Tos, IPPROTO_IP, IP_TOS, int, &Ipv4Tos::tos> {};
+template <>
+struct Wire<Ipv6TClass>
+    : ScalarWire<Ipv6TClass, IPPROTO_IPV6, IPV6_TCLASS, int, &Ipv6TClass::tclass> {};
+template <>
+struct Wire<Ipv4Ttl> : ScalarWire<Ipv4Ttl, IPPROTO_IP, IP_TTL, int, &Ipv4Ttl::ttl> {};
+template <>
+struct Wire<Ipv6HopLimit> : ScalarWire<Ipv6HopLimit, IPPROTO_IPV6, IPV6_HOPLIMIT,
+                                       int, &Ipv6HopLimit::hop_limit> {};
+template <>
+struct Wire<TxTime>
+    : ScalarWire<TxTime, SOL_SOCKET, SCM_TXTIME, uint64_t, &TxTime::time_ns> {};
+template <>
+struct Wire<RxqOvfl>
+    : ScalarWire<RxqOvfl, SOL_SOCKET, SO_RXQ_OVFL, uint32_t, &RxqOvfl::dropped> {};
+template <>
+struct Wire<AlgSetOp>
+    : ScalarWire<AlgSetOp, SOL_ALG, ALG_SET_OP, uint32_t, &AlgSetOp::op> {};
+template <>
+struct Wire<AlgSetAeadAssoclen>
+    : ScalarWire<AlgSetAeadAssoclen, SOL_ALG, ALG_SET_AEAD_ASSOCLEN, uint32_t,
+                 &AlgSetAeadAssoclen::assoclen> {};
+
+// struct af_alg_iv: a u32 length, then the IV bytes.
+template <>
+struct Wire<AlgSetIv> {
+  static constexpr int kLevel = SOL_ALG, kType = ALG_SET_IV;
+  static size_t Size(const AlgSetIv& v) { return sizeof(uint32_t) + v.iv.size(); }
+  static void Write(const AlgSetIv& v, std::byte* out) {
+    Put(out, static_cast<uint32_t>(v.iv.size()));
+    if (!v.iv.empty()) std::memcpy(out + sizeof(uint32_t), v.iv.data(), v.iv.size());
+  }
+  static bool Valid(const AlgSetIv& v) { return v.iv.size() <= 0xffff; }
+};
+
+// Writes one message (header, payload, zeroed padding) at `out`, which has
+// room for CMSG_SPACE of its payload; returns that space.
+template <typename T>
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline size_t WriteMessage(const T& v, std::byte* out) {
+  using W = Wire<T>;
+  const size_t n = W::Size(v);
+  cmsghdr h;
+  h.cmsg_len = CMSG_LEN(n);
+  h.cmsg_level = W::kLevel;
+  h.cmsg_type = W::kType;
+  std::memcpy(out, &h, sizeof(h));
+  W::Write(v, out + CMSG_LEN(0));
+  // Zero the padding so no stale bytes reach the kernel.
+  std::memset(out + CMSG_LEN(n), 0, CMSG_SPACE(n) - CMSG_LEN(n));
+  return CMSG_SPACE(n);
+}
+
+// Calls f(alternative) for the message's active alternative. An if-chain on
+// index() rather than std::visit: with the index known at the call site the
+// compiler folds it away (libstdc++'s visit goes through a function table
+// for variants this large).
+template <typename F, size_t... I>
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline auto DispatchImpl(const ControlMessage& m, F&& f, std::index_sequence<I...>) {
+  using R = decltype(f(std::get<0>(m)));
+  R result{};
+  (void)((m.index() == I ? (result = f(*std::get_if<I>(&m)), true) : false) || ...);
+  return result;
+}
+template <typename F>
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline auto Dispatch(const ControlMessage& m, F&& f) {
+  return DispatchImpl(m, std::forward<F>(f),
+                      std::make_index_sequence<std::variant_size_v<ControlMessage>>());
+}
+
+}  // namespace cmsg::wire
+
+#endif  // LIB_CMSG_WIRE_H_
