@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -135,6 +136,53 @@ TEST(DatagramSenderTest, GsoSendArrivesAsSeparateDatagrams) {
     char buf[2000];
     EXPECT_EQ(recv(p.client.get(), buf, sizeof(buf), 0), expected);
   }
+}
+
+}  // namespace
+}  // namespace cmsg::udp
+
+namespace cmsg::udp {
+namespace {
+
+TEST(DatagramSenderTest, SmallDatagramsOfOneFlowAreCoalescedAndArriveIntact) {
+  if (!KernelHasUdpGso()) GTEST_SKIP() << "no UDP GSO";
+  Pair p = MakePair();
+  ASSERT_EQ(connect(p.client.get(), Addr(absl::StrCat("127.0.0.1:", p.port).c_str()).addr(),
+                    sizeof(sockaddr_in)), 0);
+  int buf = 1 << 20;
+  setsockopt(p.client.get(), SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+  SocketAddress client = *SocketAddress::LocalOf(p.client.get());
+  std::vector<std::string> sent;
+  for (int i = 0; i < 100; ++i) sent.push_back(absl::StrFormat("%099d", i));
+  sent.push_back("short tail");
+  sent.push_back(absl::StrFormat("%099d", 7));  // after a short one: a new group
+  DatagramSender out(16, /*gso=*/true);
+  DatagramSender::Counts counts;
+  for (const std::string& s : sent)
+    out.Queue(p.server.get(), s, &client, std::nullopt, 0, counts, /*flow=*/1);
+  // 64 + 36 + the short tail in two GSO groups, then a new group of one.
+  EXPECT_EQ(out.queued(), 3u);
+  out.Flush(p.server.get(), counts);
+  EXPECT_EQ(counts.sent_packets, sent.size());
+  for (const std::string& s : sent) {
+    char got[200];
+    ssize_t n = recv(p.client.get(), got, sizeof(got), 0);
+    ASSERT_EQ(std::string(got, n > 0 ? n : 0), s);
+  }
+}
+
+TEST(DatagramSenderTest, FlowZeroAndEmptyDatagramsAreNeverCoalesced) {
+  Pair p = MakePair();
+  SocketAddress to = Addr(absl::StrCat("127.0.0.1:", p.port).c_str());
+  DatagramSender out(16, /*gso=*/true);
+  DatagramSender::Counts counts;
+  out.Queue(p.client.get(), "aa", &to, std::nullopt, 0, counts, /*flow=*/0);
+  out.Queue(p.client.get(), "bb", &to, std::nullopt, 0, counts, /*flow=*/0);
+  out.Queue(p.client.get(), "", &to, std::nullopt, 0, counts, /*flow=*/2);
+  out.Queue(p.client.get(), "", &to, std::nullopt, 0, counts, /*flow=*/2);
+  EXPECT_EQ(out.queued(), 4u);
+  out.Flush(p.client.get(), counts);
+  EXPECT_EQ(counts.sent_packets, 4u);
 }
 
 }  // namespace

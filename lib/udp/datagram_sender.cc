@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
 
 #include "lib/cmsg/space.h"
 #include "lib/status/errno_status.h"
@@ -17,7 +18,8 @@ constexpr size_t kSendControlSpace =
 DatagramSender::DatagramSender(size_t capacity, bool gso)
     : capacity_(std::max<size_t>(capacity, 1)),
       gso_(gso),
-      batch_(capacity_, kSendControlSpace) {
+      batch_(capacity_, kSendControlSpace),
+      arena_(new char[kArenaSize]) {
   items_.reserve(capacity_);
 }
 
@@ -26,44 +28,74 @@ uint64_t DatagramSender::Segments(const Item& item) {
   return (item.data.size() + item.segment_size - 1) / item.segment_size;
 }
 
-void DatagramSender::Add(const Item& item) {
+void DatagramSender::AddToBatch(const Item& item) {
   ControlMessage control[2];
   size_t n = 0;
   if (item.from.has_value()) control[n++] = *item.from;
   if (item.segment_size > 0 && item.data.size() > item.segment_size) {
     control[n++] = UdpGsoSegments{static_cast<uint16_t>(item.segment_size)};
   }
-  // Cannot fail: the batch has room (checked by callers) and the control
-  // space is sized for these messages.
-  (void)batch_.Add(item.data, item.to.empty() ? nullptr : &item.to,
-                   absl::MakeConstSpan(control, n));
-  items_.push_back(item);
+  // Cannot fail: items_ never holds more than the batch's capacity and the
+  // control space is sized for these messages.
+  (void)batch_.Add(item.data, item.to, absl::MakeConstSpan(control, n));
+}
+
+bool DatagramSender::TryCoalesce(absl::string_view data, uint64_t flow) {
+  if (items_.empty()) return false;
+  Item& last = items_.back();
+  if (last.flow != flow || last.closed || data.size() > last.segment_size ||
+      last.segments >= kMaxSegments || last.data.size() + data.size() > kMaxGsoBytes ||
+      last.data.data() + last.data.size() != arena_.get() + arena_used_ ||
+      arena_used_ + data.size() > kArenaSize) {
+    return false;
+  }
+  std::memcpy(arena_.get() + arena_used_, data.data(), data.size());
+  arena_used_ += data.size();
+  last.data = absl::string_view(last.data.data(), last.data.size() + data.size());
+  ++last.segments;
+  if (data.size() < last.segment_size) last.closed = true;
+  return true;
 }
 
 void DatagramSender::QueueSplit(int fd, const Item& item, Counts& counts) {
-  for (size_t off = 0; off < item.data.size() || off == 0;) {
+  for (size_t off = 0; off < item.data.size();) {
     if (items_.size() >= capacity_) Flush(fd, counts);
     size_t len = std::min(item.segment_size, item.data.size() - off);
-    Add(Item{item.data.substr(off, len), item.to, item.from, 0});
+    items_.push_back(Item{item.data.substr(off, len), item.to, item.from, 0});
     off += len;
-    if (len == 0) break;
   }
 }
 
 void DatagramSender::Queue(int fd, absl::string_view data, const SocketAddress* to,
                            const std::optional<ControlMessage>& from,
-                           size_t segment_size, Counts& counts) {
-  Item item{data, to ? *to : SocketAddress(), from, segment_size};
+                           size_t segment_size, Counts& counts, uint64_t flow) {
+  Item item{data, to, from, segment_size};
   if (segment_size > 0 && data.size() > segment_size && !gso_) {
     QueueSplit(fd, item, counts);
     return;
   }
   if (segment_size >= data.size()) item.segment_size = 0;
-  if (items_.size() >= capacity_) Flush(fd, counts);
-  Add(item);
+  bool coalesce = gso_ && flow != 0 && item.segment_size == 0 && !data.empty() &&
+                  data.size() <= kMaxCoalescedDatagram;
+  if (coalesce && TryCoalesce(data, flow)) return;
+  if (items_.size() >= capacity_ ||
+      (coalesce && arena_used_ + data.size() > kArenaSize)) {
+    Flush(fd, counts);
+  }
+  if (coalesce) {
+    // The first of a possible group: copy it where the next ones can follow.
+    std::memcpy(arena_.get() + arena_used_, data.data(), data.size());
+    item.data = absl::string_view(arena_.get() + arena_used_, data.size());
+    arena_used_ += data.size();
+    item.segment_size = data.size();
+    item.flow = flow;
+  }
+  items_.push_back(item);
 }
 
 void DatagramSender::Flush(int fd, Counts& counts) {
+  batch_.Clear();
+  for (const Item& item : items_) AddToBatch(item);
   size_t done = 0;  // items_[0, done) are sent or dropped
   bool retried_refused = false;
   while (done < items_.size()) {
@@ -79,24 +111,24 @@ void DatagramSender::Flush(int fd, Counts& counts) {
     }
     int err = ErrnoOf(sent.status());
     const Item& front = items_[done];
-    if ((err == EIO || err == EINVAL) && front.segment_size > 0 && gso_) {
+    if ((err == EIO || err == EINVAL) && Segments(front) > 1 && gso_) {
       // The kernel or the route cannot segment: resend everything left
       // without GSO, and never ask again.
       gso_ = false;
       ++counts.gso_fallbacks;
       std::vector<Item> rest(items_.begin() + done, items_.end());
-      batch_.Clear();
       items_.clear();
-      done = 0;
-      for (const Item& item : rest) {
-        if (item.segment_size > 0) {
+      for (Item& item : rest) {
+        if (Segments(item) > 1) {
           QueueSplit(fd, item, counts);
         } else {
           if (items_.size() >= capacity_) Flush(fd, counts);
-          Add(item);
+          item.segment_size = 0;
+          items_.push_back(item);
         }
       }
-      continue;
+      Flush(fd, counts);  // the arena stays untouched until it returns
+      return;
     }
     if (err == ECONNREFUSED) {
       // Reports an ICMP error for an earlier datagram and clears it: this
@@ -120,6 +152,7 @@ void DatagramSender::Flush(int fd, Counts& counts) {
   }
   batch_.Clear();
   items_.clear();
+  arena_used_ = 0;
 }
 
 }  // namespace cmsg::udp

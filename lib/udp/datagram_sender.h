@@ -1,17 +1,22 @@
 // Queues datagrams for one socket and sends them with sendmmsg, each with its
 // own destination, source (packet info) and, when GSO is on, segment size.
-// If the kernel refuses GSO (EIO or EINVAL: no checksum offload on the
+//
+// With GSO on, consecutive small datagrams of one flow (same destination and
+// source, `flow` != 0) of equal size are copied together and sent as one GSO
+// send: the kernel builds one buffer for up to 64 of them instead of one
+// each. If the kernel refuses GSO (EIO or EINVAL: no checksum offload on the
 // route, a segment larger than the path allows), GSO is switched off for
 // good and the refused datagrams are resent one segment at a time.
 //
 //   DatagramSender out(/*capacity=*/64, /*gso=*/true);
-//   out.Queue(fd, payload, &client, arrival.ReplyFrom(), gro_segment_size);
-//   DatagramSender::Counts c = out.Flush(fd);
+//   out.Queue(fd, payload, &client, arrival.ReplyFrom(), gro_segment_size, counts, flow);
+//   out.Flush(fd, counts);
 #ifndef LIB_UDP_DATAGRAM_SENDER_H_
 #define LIB_UDP_DATAGRAM_SENDER_H_
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -35,19 +40,27 @@ class DatagramSender {
     absl::Status last_error;     // the last error that dropped datagrams
   };
 
+  // Datagrams this large or smaller are coalesced (they fit a 1500-byte MTU
+  // as IPv4 UDP, so no path refuses the segment size).
+  static constexpr size_t kMaxCoalescedDatagram = 1472;
+  // Segments per GSO send (the kernel's UDP_MAX_SEGMENTS is 64 or more).
+  static constexpr size_t kMaxSegments = 64;
+
   DatagramSender(size_t capacity, bool gso);
   DatagramSender(const DatagramSender&) = delete;
   DatagramSender& operator=(const DatagramSender&) = delete;
 
   // Queues `data` for `fd` (every queued datagram must be for the same fd:
-  // flush before changing sockets). `to` is copied (nullptr: connected);
-  // `from` sets the source address and interface; `segment_size` > 0 with
-  // data longer than it means data holds several datagrams of that size (the
-  // last may be shorter), as a GRO read returns them. `data` is borrowed until
-  // the next Flush. When the queue fills up it is flushed first, into `counts`.
+  // flush before changing sockets). `to` is borrowed until the next Flush
+  // (nullptr: connected socket); `from` sets the source address and
+  // interface; `segment_size` > 0 with data longer than it means data holds
+  // several datagrams of that size (the last may be shorter), as a GRO read
+  // returns them. `data` is borrowed until the next Flush. `flow` names the
+  // (destination, source) pair: datagrams of the same non-zero flow may be
+  // coalesced. When the queue fills up it is flushed first, into `counts`.
   void Queue(int fd, absl::string_view data, const SocketAddress* to,
              const std::optional<ControlMessage>& from, size_t segment_size,
-             Counts& counts);
+             Counts& counts, uint64_t flow = 0);
 
   // Sends everything queued; what cannot be sent is dropped and counted.
   void Flush(int fd, Counts& counts);
@@ -58,18 +71,27 @@ class DatagramSender {
  private:
   struct Item {
     absl::string_view data;
-    SocketAddress to;
+    const SocketAddress* to;
     std::optional<ControlMessage> from;
     size_t segment_size;  // 0: one plain datagram
+    uint64_t flow = 0;    // non-zero: data is in arena_ and may grow
+    size_t segments = 1;
+    bool closed = false;  // a shorter last segment ends a GSO group
   };
-  void Add(const Item& item);
+  bool TryCoalesce(absl::string_view data, uint64_t flow);
   void QueueSplit(int fd, const Item& item, Counts& counts);
+  void AddToBatch(const Item& item);
   static uint64_t Segments(const Item& item);
 
   size_t capacity_;
   bool gso_;
   SendBatch batch_;
-  std::vector<Item> items_;  // parallel to batch_'s queue
+  std::vector<Item> items_;
+  // Copies of coalesced datagrams, reset by Flush.
+  std::unique_ptr<char[]> arena_;
+  size_t arena_used_ = 0;
+  static constexpr size_t kArenaSize = 256 * 1024;
+  static constexpr size_t kMaxGsoBytes = 65000;
 };
 
 }  // namespace cmsg::udp

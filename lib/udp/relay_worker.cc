@@ -206,7 +206,7 @@ void RelayWorker::OnListener(int index) {
       sessions_.Touch(s, now);
       out_.Queue(s->upstream.get(),
                  absl::string_view(from_clients_.data(i).data(), m.bytes), nullptr,
-                 std::nullopt, segment, counts_);
+                 std::nullopt, segment, counts_, /*flow=*/s->id * 2);
     }
     if (queued_for_ != nullptr) {
       out_.Flush(queued_for_->upstream.get(), counts_);
@@ -247,7 +247,7 @@ void RelayWorker::OnUpstream(uint64_t session_id, uint32_t events) {
         continue;
       }
       out_.Queue(listener, absl::string_view(from_upstream_.data(i).data(), m.bytes),
-                 &s->key.client, from, segment, counts_);
+                 &s->key.client, from, segment, counts_, /*flow=*/s->id * 2 + 1);
     }
     out_.Flush(listener, counts_);
     Account(counts_, /*to_upstream=*/false);

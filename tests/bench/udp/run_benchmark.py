@@ -1,0 +1,222 @@
+"""Loopback UDP relay benchmark: a sendmmsg generator -> relay -> a
+recvmmsg sink, for several relays side by side, 64- and 1200-byte payloads.
+Prints datagrams per second delivered to the sink, loss, and how busy each
+CPU was, as medians of several runs, with ratios against the peers."""
+
+import argparse
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ARGS = None
+
+
+def cpu_times():
+    """Per-CPU (busy, total) jiffies from /proc/stat."""
+    out = {}
+    with open("/proc/stat") as f:
+        for line in f:
+            if line.startswith("cpu") and line[3].isdigit():
+                parts = line.split()
+                v = [int(x) for x in parts[1:]]
+                idle = v[3] + v[4]
+                out[parts[0]] = (sum(v) - idle, sum(v))
+    return out
+
+
+def cpu_load(before, after):
+    return [100.0 * (after[c][0] - before[c][0]) / max(1, after[c][1] - before[c][1])
+            for c in sorted(before)]
+
+
+def free_port():
+    import socket
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def wait_ready(proc, log, needle, timeout=5):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open(log) as f:
+            if needle is None or needle in f.read():
+                return
+        if proc.poll() is not None:
+            with open(log) as f:
+                raise SystemExit("peer exited: %s\n%s" % (proc.args, f.read()))
+        time.sleep(0.05)
+    raise SystemExit("peer not ready: %s" % (proc.args,))
+
+
+class Peer:
+    def __init__(self, argv, tmp, ready=None, settle=0.3):
+        self.log = os.path.join(tmp, "peer%d.log" % id(self))
+        with open(self.log, "w") as f:
+            self.proc = subprocess.Popen(argv, stdout=f, stderr=f, stdin=subprocess.DEVNULL)
+        wait_ready(self.proc, self.log, ready)
+        time.sleep(settle)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        with open(self.log) as f:
+            return f.read()
+
+
+def nginx_peer(tmp, port, sink_port):
+    conf = os.path.join(tmp, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write("""
+load_module /usr/lib/nginx/modules/ngx_stream_module.so;
+daemon off;
+master_process off;
+worker_processes 1;
+pid %(tmp)s/nginx.pid;
+error_log %(tmp)s/nginx-error.log crit;
+events { worker_connections 65536; }
+stream {
+  server {
+    listen 0.0.0.0:%(port)d udp;
+    proxy_pass 127.0.0.1:%(sink)d;
+    proxy_responses 0;
+    proxy_timeout 30s;
+  }
+}
+""" % {"tmp": tmp, "port": port, "sink": sink_port})
+    return Peer(RELAY_CPU + ["nginx", "-p", tmp, "-e", os.path.join(tmp, "nginx-error.log"), "-c",
+                 conf], tmp, settle=0.5)
+
+
+# Where each process runs: the generator and the sink share CPU 0, the relay
+# has CPU 1 to itself (all of them, when it runs N threads). Unpinned, three
+# busy processes on two cores measure the scheduler more than the relay.
+LOAD_CPU = ["taskset", "-c", "0"]
+RELAY_CPU = ["taskset", "-c", "1"]
+
+
+def relay_under_test(kind, tmp, port, sink_port):
+    up = "--upstream=127.0.0.1:%d" % sink_port
+    listen = "0.0.0.0:%d" % port
+    if kind == "none":
+        return None
+    if kind.startswith("relay"):
+        _, threads, offload = kind.split(":")
+        pin = RELAY_CPU if threads == "1" else []
+        return Peer(pin + [ARGS.relay, "--listen=" + listen, up, "--threads=" + threads,
+                           "--gso=" + offload, "--gro=" + offload], tmp, ready="serving")
+    if kind == "naive":
+        return Peer(RELAY_CPU + [ARGS.naive, "--listen=" + listen, up], tmp,
+                    ready="serving")
+    if kind == "socat":
+        return Peer(RELAY_CPU + ["socat", "-b", "65536",
+                                 "UDP4-LISTEN:%d,reuseaddr" % port,
+                                 "UDP4:127.0.0.1:%d" % sink_port], tmp)
+    if kind == "nginx":
+        return nginx_peer(tmp, port, sink_port)
+    raise ValueError(kind)
+
+
+def one_run(kind, size, gso_generator, flows):
+    with tempfile.TemporaryDirectory(prefix="udpbench.") as tmp:
+        sink_port = free_port()
+        # Without a relay the sink takes the relay's core.
+        sink = Peer((RELAY_CPU if kind == "none" else LOAD_CPU) +
+                    [ARGS.sink, "--listen=127.0.0.1:%d" % sink_port,
+                     "--gro=%d" % (1 if gso_generator else 0)], tmp, ready="serving",
+                    settle=0.1)
+        relay = None
+        try:
+            port = sink_port
+            if kind != "none":
+                port = free_port()
+                relay = relay_under_test(kind, tmp, port, sink_port)
+            before = cpu_times()
+            gens = [subprocess.Popen(
+                LOAD_CPU + [ARGS.blast, "--target=127.0.0.1:%d" % port, "--size=%d" % size,
+                 "--seconds=%g" % ARGS.seconds, "--gso=%d" % (1 if gso_generator else 0)],
+                stdout=subprocess.PIPE, text=True) for _ in range(flows)]
+            outs = [g.communicate()[0] for g in gens]
+            after = cpu_times()
+            time.sleep(0.3)  # let the last datagrams drain into the sink
+        finally:
+            if relay:
+                relay.stop()
+            sink_out = sink.stop()
+        sent = sum(int(o.split("sent=")[1].split()[0]) for o in outs)
+        seconds = max(float(o.split("seconds=")[1].split()[0]) for o in outs)
+        received = int(sink_out.split("received=")[1].split()[0])
+        return {"pps": received / seconds, "loss": max(0.0, 1 - received / max(sent, 1)),
+                "cpu": cpu_load(before, after)}
+
+
+ROWS = [
+    # (label, kind, generator uses GSO, generator flows)
+    ("no relay (the limit here)", "none", False, 1),
+    ("udp_relay 1 thread, GSO/GRO off", "relay:1:off", False, 1),
+    ("udp_relay 1 thread, GSO/GRO on", "relay:1:on", False, 1),
+    ("udp_relay N threads, GSO/GRO off, 2 flows", "relay:N:off", False, 2),
+    ("naive recvmsg/sendto relay with pktinfo", "naive", False, 1),
+    ("socat UDP4-LISTEN -> UDP4", "socat", False, 1),
+    ("nginx stream proxy (udp, 1 worker)", "nginx", False, 1),
+    ("no relay, GSO sender", "none", True, 1),
+    ("udp_relay 1 thread, GSO/GRO on, GSO sender", "relay:1:on", True, 1),
+    ("socat, GSO sender", "socat", True, 1),
+    ("nginx, GSO sender", "nginx", True, 1),
+]
+
+
+def main():
+    global ARGS
+    p = argparse.ArgumentParser()
+    for tool in ("relay", "blast", "sink", "naive"):
+        p.add_argument("--" + tool, required=True)
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--seconds", type=float, default=2.0)
+    p.add_argument("--sizes", default="64,1200")
+    ARGS = p.parse_args()
+    ncpu = os.cpu_count()
+    print("UDP relay benchmark: loopback, sendmmsg generator -> relay -> recvmmsg sink;"
+          " %d CPUs, %d runs of %gs each, medians" % (ncpu, ARGS.runs, ARGS.seconds))
+    print("Generator and sink pinned to CPU 0, the relay to CPU 1 (N threads = %d:"
+          " unpinned); without a relay the sink runs on CPU 1." % ncpu)
+    print("pps = datagrams a second reaching the sink; loss = 1 - received/sent;"
+          " cpu = each core's busy share.")
+    for size in [int(s) for s in ARGS.sizes.split(",")]:
+        results = {}
+        for label, kind, gso, flows in ROWS:
+            kind = kind.replace(":N:", ":%d:" % ncpu)
+            runs = [one_run(kind, size, gso, flows) for _ in range(ARGS.runs)]
+            pps = statistics.median(r["pps"] for r in runs)
+            loss = statistics.median(r["loss"] for r in runs)
+            cpu = [statistics.median(r["cpu"][i] for r in runs) for i in range(ncpu)]
+            results[label] = pps
+            print("  %4dB  %-44s %10.0f pps  loss %5.1f%%  cpu %s" % (
+                size, label, pps, 100 * loss, " ".join("%3.0f%%" % c for c in cpu)),
+                flush=True)
+        r = results
+        relay1 = r["udp_relay 1 thread, GSO/GRO off"]
+        gso_row = r["udp_relay 1 thread, GSO/GRO on, GSO sender"]
+        print("  %4dB  ratios: 1 thread vs naive %.2fx (target 1.3x), vs socat %.2fx "
+              "(target 2.5x), vs nginx %.2fx (target >1x); GSO/GRO on vs socat "
+              "(both GSO sender) %.2fx, vs socat (plain sender) %.2fx (target 5x)" % (
+                  size, relay1 / r["naive recvmsg/sendto relay with pktinfo"],
+                  relay1 / r["socat UDP4-LISTEN -> UDP4"],
+                  relay1 / r["nginx stream proxy (udp, 1 worker)"],
+                  gso_row / r["socat, GSO sender"],
+                  gso_row / r["socat UDP4-LISTEN -> UDP4"]), flush=True)
+
+
+if __name__ == "__main__":
+    main()
