@@ -1,0 +1,81 @@
+"""udp_probe against udp_echo and through udp_relay: RTT figures from kernel
+timestamps and user-space clocks, --json, --expect_source catching a server
+that answers from the wrong address, loss when nobody answers."""
+
+import json
+import subprocess
+import unittest
+
+import udp_testing as t
+
+NAIVE_ECHO = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", 0))
+print("serving 0.0.0.0:%d" % s.getsockname()[1], file=sys.stderr, flush=True)
+while True:
+    d, a = s.recvfrom(70000); s.sendto(d, a)
+"""
+
+
+def probe(*args):
+    p = subprocess.run([t.TOOLS["probe"]] + list(args), capture_output=True, text=True,
+                       timeout=30)
+    return p.returncode, p.stdout, p.stderr
+
+
+class ProbeTest(unittest.TestCase):
+
+    def test_json_through_the_relay_with_kernel_timestamps(self):
+        with t.start_echo("127.0.0.1:0") as echo, \
+             t.start_relay("0.0.0.0:0", "127.0.0.1:%d" % t.served_port(echo)) as relay:
+            code, out, err = probe("--target=127.0.0.2:%d" % t.served_port(relay),
+                                   "--count=20", "--interval=5ms", "--json",
+                                   "--expect_source", "--size=200")
+            self.assertEqual(code, 0, err)
+            r = json.loads(out)
+            self.assertEqual((r["sent"], r["received"], r["wrong_source"]), (20, 20, 0))
+            self.assertEqual(r["loss_percent"], 0.0)
+            for kind in ("rtt_kernel", "rtt_user"):
+                s = r[kind]
+                self.assertEqual(s["samples"], 20, kind)
+                self.assertGreater(s["min_us"], 0)
+                self.assertLessEqual(s["min_us"], s["p50_us"])
+                self.assertLessEqual(s["p50_us"], s["p99_us"])
+                self.assertLessEqual(s["p99_us"], s["max_us"])
+
+    def test_text_output_ipv6(self):
+        with t.start_echo("[::1]:0") as echo:
+            code, out, err = probe("--target=[::1]:%d" % t.served_port(echo), "--count=3",
+                                   "--interval=1ms", "--expect_source")
+            self.assertEqual(code, 0, err)
+            self.assertIn("3 sent, 3 received, 0.0% loss", out)
+            self.assertIn("rtt kernel timestamps: min", out)
+            self.assertIn("rtt user space:        min", out)
+
+    def test_expect_source_catches_a_server_replying_from_elsewhere(self):
+        with t.Server(["/usr/bin/python3", "-c", NAIVE_ECHO]) as naive:
+            target = "--target=127.0.0.3:%d" % t.served_port(naive)
+            code, out, err = probe(target, "--count=2", "--interval=1ms", "--timeout=200ms",
+                                   "--expect_source")
+            self.assertEqual(code, 1)
+            self.assertIn("reply from unexpected source 127.0.0.1:", out)
+            self.assertIn("2 replies from an address other than 127.0.0.3", err)
+            # The same replies without --expect_source: reported, not fatal
+            # ... but none matched the target, so nothing was received.
+            code, out, _ = probe(target, "--count=2", "--interval=1ms", "--timeout=200ms", "--json")
+            self.assertEqual(json.loads(out)["wrong_source"], 2)
+
+    def test_nobody_listening_is_loss_and_icmp_errors(self):
+        code, out, err = probe("--target=127.0.0.1:%d" % t.free_port(), "--count=3",
+                               "--interval=1ms", "--timeout=100ms", "--json")
+        self.assertEqual(code, 1)
+        r = json.loads(out)
+        self.assertEqual((r["sent"], r["received"]), (3, 0))
+        self.assertEqual(r["loss_percent"], 100.0)
+        self.assertGreaterEqual(r["icmp_errors"], 1)
+        self.assertIn("no reply", err)
+
+
+if __name__ == "__main__":
+    t.take_tool_args()
+    unittest.main()
