@@ -245,6 +245,12 @@ absl::StatusOr<Child> Spawn(const Policy& policy, absl::Span<const std::string> 
   CMSG_RETURN_IF_ERROR(WriteIdMaps(child.pid_, policy, root));
   if (write(sync.second.get(), "g", 1) != 1) return ErrnoError("write(sync pipe)");
   child.keep_alive_ = std::move(sync.second);
+  // The handoff waits in the socket while the child builds the sandbox.
+  std::vector<int> raw_fds;
+  for (const UniqueFd& fd : passed.fds) raw_fds.push_back(fd.get());
+  CMSG_RETURN_IF_ERROR(SendHandoff(control.first.get(), raw_fds, passed.names,
+                                   broker ? broker_pair.second.get() : -1, argv,
+                                   CommandEnv(policy)));
 
   ChildError report;
   ssize_t got;
@@ -257,11 +263,6 @@ absl::StatusOr<Child> Spawn(const Policy& policy, absl::Span<const std::string> 
   }
   if (got != 0) return absl::InternalError("sandbox setup died without a report");
 
-  std::vector<int> raw_fds;
-  for (const UniqueFd& fd : passed.fds) raw_fds.push_back(fd.get());
-  CMSG_RETURN_IF_ERROR(SendHandoff(control.first.get(), raw_fds, passed.names,
-                                   broker ? broker_pair.second.get() : -1, argv,
-                                   CommandEnv(policy)));
   child.control_ = std::move(control.first);
   child.socket_files_ = std::move(passed.socket_files);
   if (broker) {

@@ -1,0 +1,53 @@
+"""Link options for the sandbox's binaries, which are linked statically.
+
+The shim must run whatever the policy mounts (maybe no libc at all), and a
+static launcher starts several times faster than one that loads some thirty
+shared libraries. A static link needs every archive reached, in one group:
+shared libraries name their own dependencies, archives do not. Sanitizer
+builds cannot link statically; they select the default (dynamic) link.
+"""
+
+_ABSL = [
+    "bad_optional_access",
+    "bad_variant_access",
+    "base",
+    "city",
+    "civil_time",
+    "cord",
+    "cord_internal",
+    "cordz_functions",
+    "cordz_handle",
+    "cordz_info",
+    "cordz_sample_token",
+    "debugging_internal",
+    "demangle_internal",
+    "exponential_biased",
+    "graphcycles_internal",
+    "hash",
+    "int128",
+    "log_severity",
+    "low_level_hash",
+    "malloc_internal",
+    "raw_hash_set",
+    "raw_logging_internal",
+    "spinlock_wait",
+    "stacktrace",
+    "status",
+    "statusor",
+    "str_format_internal",
+    "strerror",
+    "strings",
+    "strings_internal",
+    "symbolize",
+    "synchronization",
+    "throw_delegate",
+    "time",
+    "time_zone",
+]
+
+STATIC_LINKOPTS = ["-static", "-Wl,--start-group"] + ["-labsl_" + lib for lib in _ABSL] + [
+    "-lgflags",
+    "-lseccomp",
+    "-lpthread",
+    "-Wl,--end-group",
+]
