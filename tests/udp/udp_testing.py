@@ -40,12 +40,12 @@ def free_port(family=socket.AF_INET, host="127.0.0.1"):
 class Server:
     """A tool running as a child process, its stderr collected in a file."""
 
-    def __init__(self, argv, ready="serving", env=None, preexec=None):
+    def __init__(self, argv, ready="serving", env=None, pass_fds=()):
         self.log = tempfile.TemporaryFile(mode="w+")
         self.argv = argv
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                      stdout=self.log, stderr=self.log, env=env,
-                                     close_fds=True)
+                                     close_fds=True, pass_fds=pass_fds)
         self.ready_line = self.wait_for_line(ready) if ready else None
 
     def text(self):
