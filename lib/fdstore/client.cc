@@ -53,16 +53,26 @@ absl::StatusOr<Message> Client::Call(const Message& request, absl::Span<const in
   CMSG_ASSIGN_OR_RETURN(std::string bytes, Encode(request));
   absl::Status sent = fds.empty() ? SendMsg(fd_.get(), bytes, {}).status()
                                   : SendMsg(fd_.get(), bytes, {ScmRights{fds}}).status();
-  if (!sent.ok()) return sent;
+  // A refusal (REFUSED, BUSY) can arrive before any request, the server
+  // hanging up at once: the send then fails but the reply is there to read.
+  const int send_errno = ErrnoOf(sent);
+  if (!sent.ok() && send_errno != EPIPE && send_errno != ECONNRESET) return sent;
   ControlBuffer<Fds<kMaxNames>> control;
   absl::StatusOr<ReceivedMessage> m =
       RecvMsg(fd_.get(), absl::MakeSpan(buffer_), control.span());
+  if (!m.ok() && ErrnoOf(m.status()) == ECONNRESET) {
+    // The server hung up with our request unread; the kernel reports that
+    // once, ahead of the reply still queued for us.
+    m = RecvMsg(fd_.get(), absl::MakeSpan(buffer_), control.span());
+  }
   if (!m.ok()) {
+    if (!sent.ok()) return sent;
     if (ErrnoOf(m.status()) == EAGAIN)
       return absl::DeadlineExceededError(absl::StrCat("no reply from ", path_));
     return m.status();
   }
   if (m->bytes == 0) {
+    if (!sent.ok()) return sent;
     return absl::UnavailableError(absl::StrCat(path_, " hung up without a reply"));
   }
   if (m->data_truncated()) return absl::DataLossError("reply longer than the protocol allows");

@@ -22,6 +22,15 @@ absl::Status SendRecord(int fd, const Message& m, absl::Span<const int> fds) {
   return SendMsg(fd, bytes, {ScmRights{fds}}, {.flags = MSG_DONTWAIT}).status();
 }
 
+// Reads and drops what a refused peer already sent: closing a unix socket
+// with unread data makes the peer's next recv fail with ECONNRESET ahead of
+// the reply it should read. (Clients still retry once; see README.md.)
+void DiscardPending(int fd) {
+  char sink[256];
+  for (int i = 0; i < 8 && recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; ++i) {
+  }
+}
+
 Message ErrorMessage(Code code, absl::string_view text) {
   return {Type::kError, code, {std::string(text)}};
 }
@@ -138,6 +147,7 @@ void Server::AcceptAll() {
       const std::string why = absl::StrCat("uid ", peer.uid, " is not allowed");
       Log(absl::StrCat("refused pid ", peer.pid, ": ", why));
       (void)SendRecord(fd.get(), ErrorMessage(Code::kRefused, why), {});
+      DiscardPending(fd.get());
       continue;
     }
     if (clients_.size() >= static_cast<size_t>(options_.max_clients)) {
@@ -147,6 +157,7 @@ void Server::AcceptAll() {
                        ErrorMessage(Code::kBusy, absl::StrCat(options_.max_clients,
                                                               " clients connected; try again")),
                        {});
+      DiscardPending(fd.get());
       continue;
     }
     clients_.push_back({std::move(fd), absl::Now() + options_.client_timeout, peer.pid});

@@ -51,8 +51,16 @@ def connect(path, timeout=5.0):
 def call_raw(sock, payload, fds=()):
     """Sends one record; returns (type, code, strings, fds) of the reply, or
     None when the server hung up instead."""
-    socket.send_fds(sock, [payload], list(fds))
-    data, fds, _flags, _addr = socket.recv_fds(sock, MAX_MESSAGE, MAX_FDS)
+    try:
+        socket.send_fds(sock, [payload], list(fds))
+    except BrokenPipeError:
+        pass  # a refusal may come before any request: the reply is still there
+    try:
+        data, fds, _flags, _addr = socket.recv_fds(sock, MAX_MESSAGE, MAX_FDS)
+    except ConnectionResetError:
+        # The server hung up with our request unread; the kernel says so
+        # once, ahead of the reply still queued for us.
+        data, fds, _flags, _addr = socket.recv_fds(sock, MAX_MESSAGE, MAX_FDS)
     if not data:
         for fd in fds:
             socket.close(fd)

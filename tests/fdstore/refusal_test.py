@@ -1,0 +1,161 @@
+"""Who fdstore answers and what it will not touch: a client under another
+uid (a child dropped to 65534) is refused by the kernel-attested
+credentials even when the socket file lets it connect; `serve` will not
+replace a path it does not own or a live server; `list`/`exec` refuse a
+control socket served by another uid."""
+
+import os
+import shutil
+import socket
+import stat
+import subprocess
+import unittest
+
+import fdstore_client as fc
+import fdstore_testing as ft
+
+
+def as_nobody(ctl, request):
+    """Forks a child that drops to uid 65534 and sends `request`; returns
+    what it saw: a reply tuple or an error string."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(r)
+            ft.drop_to_nobody()
+            s = fc.connect(ctl)
+            reply = fc.call_raw(s, request)
+            if reply is None:
+                out = "hung up"
+            else:
+                rtype, code, strings, fds = reply
+                out = "%#x %s %s fds=%d" % (rtype, fc.CODES[code], "|".join(strings), len(fds))
+                if rtype == fc.ERROR:
+                    out += " then eof=%s" % (s.recv(100) == b"")
+            os.write(w, out.encode())
+        except BaseException as e:  # report anything, never return into the test
+            os.write(w, ("error %r" % e).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    out = b""
+    while True:
+        chunk = os.read(r, 4096)
+        if not chunk:
+            break
+        out += chunk
+    os.close(r)
+    os.waitpid(pid, 0)
+    return out.decode()
+
+
+class RefusalTest(unittest.TestCase):
+
+    def setUp(self):
+        self.dir = ft.TempDir(mode=0o755)
+
+    def tearDown(self):
+        self.dir.close()
+
+    def test_other_uid_is_refused_even_if_the_file_lets_it_in(self):
+        ctl = self.dir.join("ctl")
+        with ft.serve(ctl, "tcp:127.0.0.1:0=web") as server:
+            self.assertEqual(stat.S_IMODE(os.lstat(ctl).st_mode), 0o600)
+            # As created, the file alone keeps uid 65534 out.
+            self.assertIn("PermissionError", as_nobody(ctl, fc.encode(fc.LIST)))
+            # A careless chmod must not matter: the kernel says who is asking.
+            os.chmod(ctl, 0o666)
+            seen = as_nobody(ctl, fc.encode(fc.FETCH))
+            self.assertEqual(seen, "0x81 REFUSED uid 65534 is not allowed fds=0 then eof=True")
+            self.assertIn("refused pid", server.text())
+            # The C++ client says so in one line (a copy uid 65534 can run).
+            binary = self.dir.join("fdstore")
+            shutil.copy(ft.TOOLS["fdstore"], binary)
+            p = subprocess.run([binary, "list", "--socket=" + ctl], capture_output=True,
+                               text=True, preexec_fn=ft.drop_to_nobody, timeout=20)
+            self.assertEqual(p.returncode, 1, p.stderr)
+            self.assertEqual(p.stderr, "fdstore: fdstore server: REFUSED: uid 65534 is not "
+                             "allowed\n")
+            # The server still answers its own uid.
+            with fc.connect(ctl) as s:
+                self.assertEqual(len(fc.list_entries(s)), 1)
+            self.assertEqual(server.stop(), 0)
+
+    def test_allow_uid_lets_the_other_uid_in(self):
+        ctl = self.dir.join("ctl")
+        with ft.serve(ctl, "tcp:127.0.0.1:0=web", extra=["--allow_uid=65534"]) as server:
+            os.chmod(ctl, 0o666)
+            seen = as_nobody(ctl, fc.encode(fc.LIST))
+            self.assertTrue(seen.startswith("0x80 OK web|tcp|127.0.0.1:"), seen)
+            self.assertEqual(server.stop(), 0)
+
+    def refused_path(self, path, why):
+        rc, _, err = ft.run(["serve", "--socket=" + path, "--listen=tcp:127.0.0.1:0"])
+        self.assertEqual(rc, 1, err)
+        self.assertEqual(len(err.splitlines()), 1, err)
+        self.assertIn(why, err)
+
+    def test_serve_refuses_a_regular_file(self):
+        path = self.dir.join("ctl")
+        with open(path, "w") as f:
+            f.write("precious")
+        self.refused_path(path, "is not a socket; refusing to replace it")
+        with open(path) as f:
+            self.assertEqual(f.read(), "precious")
+
+    def test_serve_refuses_a_symlink(self):
+        path = self.dir.join("ctl")
+        os.symlink("/nonexistent", path)
+        self.refused_path(path, "is not a socket")
+        self.assertTrue(os.path.islink(path))
+
+    def test_serve_refuses_a_socket_owned_by_another_uid(self):
+        os.chmod(self.dir.path, 0o777)
+        path = self.dir.join("ctl")
+        pid = os.fork()
+        if pid == 0:
+            try:
+                ft.drop_to_nobody()
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+                s.bind(path)  # bound, never listening: stale, but not ours
+            finally:
+                os._exit(0)
+        os.waitpid(pid, 0)
+        self.assertEqual(os.lstat(path).st_uid, 65534)
+        self.refused_path(path, "is a socket owned by uid 65534")
+        self.assertEqual(os.lstat(path).st_uid, 65534)
+
+    def test_serve_refuses_a_live_server_and_replaces_a_stale_one(self):
+        path = self.dir.join("ctl")
+        with ft.serve(path) as first:
+            self.refused_path(path, "is served by a running process")
+            first.stop(9)  # SIGKILL: the socket file is left behind
+        self.assertTrue(stat.S_ISSOCK(os.lstat(path).st_mode))
+        with ft.serve(path) as second:
+            rc, out, err = ft.run(["list", "--socket=" + path])
+            self.assertEqual((rc, out), (0, ""), err)
+            self.assertEqual(second.stop(), 0)
+        self.assertFalse(os.path.lexists(path))
+
+    def test_clients_refuse_a_server_of_another_uid(self):
+        os.chmod(self.dir.path, 0o777)
+        path = self.dir.join("ctl")
+        # A copy uid 65534 can execute (the runfiles tree is under /root).
+        binary = self.dir.join("fdstore")
+        shutil.copy(ft.TOOLS["fdstore"], binary)
+        os.chmod(binary, 0o755)
+        argv = [binary, "serve", "--socket=" + path]
+        with ft.Proc(argv, ready="serving", preexec=ft.drop_to_nobody) as server:
+            os.chmod(path, 0o666)
+            for args in (["list"], ["exec", "--", "/bin/true"]):
+                rc, _, err = ft.run(args[:1] + ["--socket=" + path] + args[1:])
+                self.assertEqual(rc, 1, err)
+                self.assertIn("is served by uid 65534", err)
+                self.assertIn("does not trust", err)
+            self.assertEqual(server.stop(), 0)
+
+
+if __name__ == "__main__":
+    ft.take_tool_args()
+    unittest.main(verbosity=2)
