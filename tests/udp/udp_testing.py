@@ -111,11 +111,11 @@ def start_echo(listen, extra=()):
     return Server([TOOLS["echo"], "--listen=" + listen] + list(extra))
 
 
-def start_relay(listen, upstream, extra=()):
+def start_relay(listen, upstream, extra=(), env=None):
     args = [TOOLS["relay"], "--upstream=" + upstream]
     if listen:
         args.append("--listen=" + listen)
-    return Server(args + list(extra))
+    return Server(args + list(extra), env=env)
 
 
 def served_port(server):
