@@ -245,12 +245,14 @@ absl::StatusOr<Child> Spawn(const Policy& policy, absl::Span<const std::string> 
   CMSG_RETURN_IF_ERROR(WriteIdMaps(child.pid_, policy, root));
   if (write(sync.second.get(), "g", 1) != 1) return ErrnoError("write(sync pipe)");
   child.keep_alive_ = std::move(sync.second);
-  // The handoff waits in the socket while the child builds the sandbox.
+  // The handoff waits in the socket while the child builds the sandbox. If
+  // the child fails first the send fails too (EPIPE); its own report, read
+  // next, says why.
   std::vector<int> raw_fds;
   for (const UniqueFd& fd : passed.fds) raw_fds.push_back(fd.get());
-  CMSG_RETURN_IF_ERROR(SendHandoff(control.first.get(), raw_fds, passed.names,
-                                   broker ? broker_pair.second.get() : -1, argv,
-                                   CommandEnv(policy)));
+  absl::Status sent = SendHandoff(control.first.get(), raw_fds, passed.names,
+                                  broker ? broker_pair.second.get() : -1, argv,
+                                  CommandEnv(policy));
 
   ChildError report;
   ssize_t got;
@@ -262,6 +264,7 @@ absl::StatusOr<Child> Spawn(const Policy& policy, absl::Span<const std::string> 
     return ErrnoStatus(report.error, absl::StrCat("sandbox setup: ", report.what));
   }
   if (got != 0) return absl::InternalError("sandbox setup died without a report");
+  CMSG_RETURN_IF_ERROR(sent);
 
   child.control_ = std::move(control.first);
   child.socket_files_ = std::move(passed.socket_files);
