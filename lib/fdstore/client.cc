@@ -44,7 +44,7 @@ absl::StatusOr<Client> Client::Connect(const std::string& socket_path, ClientOpt
         "), which this client does not trust"));
   }
   Client client(std::move(fd), socket_path);
-  client.buffer_.resize(kMaxMessageSize);
+  client.buffer_.reset(new char[kMaxMessageSize]);
   return client;
 }
 
@@ -59,11 +59,11 @@ absl::StatusOr<Message> Client::Call(const Message& request, absl::Span<const in
   if (!sent.ok() && send_errno != EPIPE && send_errno != ECONNRESET) return sent;
   ControlBuffer<Fds<kMaxNames>> control;
   absl::StatusOr<ReceivedMessage> m =
-      RecvMsg(fd_.get(), absl::MakeSpan(buffer_), control.span());
+      RecvMsg(fd_.get(), absl::MakeSpan(buffer_.get(), kMaxMessageSize), control.span());
   if (!m.ok() && ErrnoOf(m.status()) == ECONNRESET) {
     // The server hung up with our request unread; the kernel reports that
     // once, ahead of the reply still queued for us.
-    m = RecvMsg(fd_.get(), absl::MakeSpan(buffer_), control.span());
+    m = RecvMsg(fd_.get(), absl::MakeSpan(buffer_.get(), kMaxMessageSize), control.span());
   }
   if (!m.ok()) {
     if (!sent.ok()) return sent;
@@ -76,7 +76,7 @@ absl::StatusOr<Message> Client::Call(const Message& request, absl::Span<const in
     return absl::UnavailableError(absl::StrCat(path_, " hung up without a reply"));
   }
   if (m->data_truncated()) return absl::DataLossError("reply longer than the protocol allows");
-  CMSG_ASSIGN_OR_RETURN(Message reply, Decode(absl::string_view(buffer_.data(), m->bytes)));
+  CMSG_ASSIGN_OR_RETURN(Message reply, Decode(absl::string_view(buffer_.get(), m->bytes)));
   if (ScmRightsOwned* rights = m->Find<ScmRightsOwned>()) {
     if (received == nullptr) {
       return absl::DataLossError(absl::StrCat(

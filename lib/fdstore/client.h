@@ -13,6 +13,7 @@
 
 #include <sys/types.h>
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -66,7 +67,7 @@ class Client {
 
   UniqueFd fd_;
   std::string path_;
-  std::string buffer_;
+  std::unique_ptr<char[]> buffer_;  // kMaxMessageSize bytes, for replies
 };
 
 }  // namespace cmsg::fdstore

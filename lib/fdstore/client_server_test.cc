@@ -43,10 +43,11 @@ class ClientServerTest : public ::testing::Test {
     rmdir(dir_.c_str());
   }
 
-  void StartServer(std::vector<NamedFd> initial = {}) {
+  void StartServer(std::vector<NamedFd> initial = {}, int max_clients = 64) {
     stop_ = UniqueFd(eventfd(0, EFD_CLOEXEC));
     ServerOptions options;
     options.socket_path = path_;
+    options.max_clients = max_clients;
     options.stop_fd = stop_.get();
     auto server = Server::Create(std::move(options), std::move(initial));
     ASSERT_TRUE(server.ok()) << server.status();
@@ -115,6 +116,19 @@ TEST_F(ClientServerTest, BadNamesAreRefusedAndTheServerHangsUp) {
   EXPECT_FALSE(client->List().ok());
   // A new connection is served.
   EXPECT_TRUE(Client::Connect(path_)->List().ok());
+}
+
+TEST_F(ClientServerTest, ClientsThatHungUpDoNotFillTheServer) {
+  // The server answers a new client's request right after accepting it; the
+  // previous clients' hang-ups are only seen by a later poll. They must be
+  // reaped before anyone is told BUSY.
+  StartServer({}, /*max_clients=*/2);
+  for (int i = 0; i < 200; ++i) {
+    auto client = Client::Connect(path_);
+    ASSERT_TRUE(client.ok()) << client.status();
+    absl::StatusOr<std::vector<ListEntry>> list = client->List();
+    ASSERT_TRUE(list.ok()) << "client " << i << ": " << list.status();
+  }
 }
 
 TEST_F(ClientServerTest, ClientRefusesAServerOfAnotherUid) {

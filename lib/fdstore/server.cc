@@ -68,7 +68,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(ServerOptions options,
   CMSG_ASSIGN_OR_RETURN(ControlSocket control, ControlSocket::Listen(options.socket_path));
   std::unique_ptr<Server> server(new Server(std::move(options), std::move(control)));
   server->table_ = std::move(table);
-  server->receive_buffer_.resize(kMaxMessageSize);
+  server->receive_buffer_.reset(new char[kMaxMessageSize]);
   return server;
 }
 
@@ -105,8 +105,7 @@ absl::Status Server::Run() {
     // Serve clients before accepting: pollfds_[2 + i] is clients_[i] only
     // until the list changes.
     const absl::Time now = absl::Now();
-    std::vector<Client> kept;
-    kept.reserve(clients_.size());
+    size_t kept = 0;
     for (size_t i = 0; i < clients_.size(); ++i) {
       Client& c = clients_[i];
       bool keep = true;
@@ -117,17 +116,32 @@ absl::Status Server::Run() {
                          absl::FormatDuration(options_.client_timeout)));
         keep = false;
       }
-      if (keep) kept.push_back(std::move(c));
+      if (keep && kept != i) clients_[kept] = std::move(c);
+      kept += keep;
     }
-    clients_ = std::move(kept);
+    clients_.resize(kept);
     if (pollfds_[1].revents != 0) AcceptAll();
   }
   clients_.clear();
   return absl::OkStatus();
 }
 
+void Server::ServeReady(int timeout_ms) {
+  pollfds_.clear();
+  for (const Client& c : clients_) pollfds_.push_back({c.fd.get(), POLLIN, 0});
+  if (poll(pollfds_.data(), pollfds_.size(), timeout_ms) <= 0) return;
+  size_t kept = 0;
+  for (size_t i = 0; i < clients_.size(); ++i) {
+    const bool keep = pollfds_[i].revents == 0 || Serve(clients_[i]);
+    if (keep && kept != i) clients_[kept] = std::move(clients_[i]);
+    kept += keep;
+  }
+  clients_.resize(kept);
+}
+
 void Server::AcceptAll() {
-  while (true) {
+  // Bounded, so a stream of connections cannot starve the clients already in.
+  for (int accepted = 0; accepted < 64; ++accepted) {
     UniqueFd fd(accept4(control_.fd(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
     if (!fd.ok()) {
       // EAGAIN: drained. Anything else (EMFILE, a peer gone before accept)
@@ -150,6 +164,9 @@ void Server::AcceptAll() {
       DiscardPending(fd.get());
       continue;
     }
+    // Clients that hung up since the last poll still hold slots: reap them
+    // before calling the server full.
+    if (clients_.size() >= static_cast<size_t>(options_.max_clients)) ServeReady(0);
     if (clients_.size() >= static_cast<size_t>(options_.max_clients)) {
       Log(absl::StrCat("refused pid ", peer.pid, ": ", options_.max_clients,
                        " clients connected"));
@@ -161,13 +178,17 @@ void Server::AcceptAll() {
       continue;
     }
     clients_.push_back({std::move(fd), absl::Now() + options_.client_timeout, peer.pid});
+    // Most clients send their request right after connecting: answer it now
+    // rather than after another trip through poll.
+    if (!Serve(clients_.back())) clients_.pop_back();
   }
 }
 
 bool Server::Serve(Client& client) {
   ControlBuffer<Fds<kMaxNames>, ScmCredentials> control;
   absl::StatusOr<ReceivedMessage> m = RecvMsg(
-      client.fd.get(), absl::MakeSpan(receive_buffer_), control.span(), MSG_DONTWAIT);
+      client.fd.get(), absl::MakeSpan(receive_buffer_.get(), kMaxMessageSize), control.span(),
+      MSG_DONTWAIT);
   if (!m.ok()) {
     if (ErrnoOf(m.status()) == EAGAIN) return true;
     // Too many fds (MSG_CTRUNC; the library closed those that came) or a
@@ -190,7 +211,7 @@ bool Server::Serve(Client& client) {
     return Fail(client, Code::kRefused, absl::StrCat("uid ", creds->uid, " is not allowed"));
   }
   absl::StatusOr<Message> request =
-      Decode(absl::string_view(receive_buffer_.data(), m->bytes));
+      Decode(absl::string_view(receive_buffer_.get(), m->bytes));
   if (!request.ok()) {
     return Fail(client,
                 request.status().code() == absl::StatusCode::kFailedPrecondition

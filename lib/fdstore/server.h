@@ -78,6 +78,8 @@ class Server {
 
   [[nodiscard]] bool Allowed(uid_t uid) const;
   void AcceptAll();
+  // Polls the clients alone and serves those ready (ends of stream too).
+  void ServeReady(int timeout_ms);
   // Reads and answers one request; false when the client must be dropped.
   bool Serve(Client& client);
   // Answers a decoded request; `fds` came with it.
@@ -92,7 +94,7 @@ class Server {
   FdTable table_;
   std::vector<Client> clients_;
   std::vector<pollfd> pollfds_;
-  std::string receive_buffer_;
+  std::unique_ptr<char[]> receive_buffer_;  // kMaxMessageSize bytes
 };
 
 }  // namespace cmsg::fdstore
