@@ -151,23 +151,5 @@ TEST(BadInputTest, ExistingUnixPathIsNotTouched) {
   EXPECT_EQ(access(path.c_str(), F_OK), 0);
 }
 
-TEST(ExitStatusTest, LikeAShell) {
-  prctl(PR_SET_CHILD_SUBREAPER, 1);
-  RunResult r = RunProgram(SandboxCommand({}, {"/bin/sh", "-c", "exit 7"}));
-  EXPECT_EQ(r.code, 7) << r.err;
-  r = RunProgram(SandboxCommand({}, {"/bin/sh", "-c", "kill -TERM $$"}));
-  EXPECT_EQ(r.code, 128 + SIGTERM) << r.err;
-  r = RunProgram(SandboxCommand({}, {"no-such-command"}));
-  EXPECT_EQ(r.code, 127);
-  EXPECT_THAT(r.err, HasSubstr("no-such-command"));
-  // Present but not executable.
-  TempDir dir;
-  WriteFile(dir.File("script"), "#!/bin/sh\n");
-  r = RunProgram(SandboxCommand({"--ro_bind=" + dir.File("script") + ":/script"}, {"/script"}));
-  EXPECT_EQ(r.code, 126);
-  EXPECT_THAT(r.err, HasSubstr("EACCES"));
-  EXPECT_EQ(waitpid(-1, nullptr, WNOHANG), -1);
-}
-
 }  // namespace
 }  // namespace cmsg::sandbox_testing
