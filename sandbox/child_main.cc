@@ -147,8 +147,8 @@ void BuildRoot(const ChildPlan& plan) {
   // Nothing we mount may propagate back to the host.
   Check(plan, mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0,
         "mount(/, MS_PRIVATE)");
-  // A private tmpfs to stand in while building: the host root stays reachable
-  // under kOldRoot, the new root grows under kNewRoot.
+  // A private tmpfs to stand in while building: the host root stays
+  // reachable under /oldroot, the new root grows under kNewRoot.
   Check(plan, mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") == 0,
         "mount(tmpfs)", "/tmp");
   Check(plan, mkdir("/tmp/newroot", 0755) == 0, "mkdir", "/tmp/newroot");
@@ -243,7 +243,11 @@ void RunSandboxChild(ChildPlan& plan) {
     rlimit value{limit.value, limit.value};
     Check(plan, setrlimit(limit.resource, &value) == 0, "setrlimit");
   }
-  // The shim starts with an empty signal mask whatever the launcher blocked.
+  // The shim starts with default signal dispositions and an empty mask,
+  // whatever the launcher ignored or blocked (exec keeps both).
+  struct sigaction default_action {};
+  default_action.sa_handler = SIG_DFL;
+  for (int signal = 1; signal < NSIG; ++signal) sigaction(signal, &default_action, nullptr);
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
