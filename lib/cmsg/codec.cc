@@ -233,6 +233,13 @@ namespace internal {
 
 absl::Status DecodeInto(absl::Span<const std::byte> buffer, bool adopt_fds,
                         ControlMessages& out) {
+  absl::Status s = DecodeKeepingPartial(buffer, adopt_fds, out);
+  if (ABSL_PREDICT_FALSE(!s.ok())) out.clear();
+  return s;
+}
+
+absl::Status DecodeKeepingPartial(absl::Span<const std::byte> buffer,
+                                  bool adopt_fds, ControlMessages& out) {
   Decoder decoder(out);
   constexpr size_t kHeader = CMSG_LEN(0);  // the aligned header size
   size_t offset = 0;
@@ -241,9 +248,7 @@ absl::Status DecodeInto(absl::Span<const std::byte> buffer, bool adopt_fds,
     std::memcpy(&h, buffer.data() + offset, sizeof(h));
     const size_t remaining = buffer.size() - offset;
     if (ABSL_PREDICT_FALSE(h.cmsg_len < kHeader || h.cmsg_len > remaining)) {
-      // The rest cannot be walked; what was decoded is dropped (closing any
-      // fds in it) with the error.
-      out.clear();
+      // The rest cannot be walked.
       return BadHeader(h, offset, remaining);
     }
     auto payload = buffer.subspan(offset + kHeader, h.cmsg_len - kHeader);
@@ -256,11 +261,7 @@ absl::Status DecodeInto(absl::Span<const std::byte> buffer, bool adopt_fds,
     if (step >= remaining) break;
     offset += step;
   }
-  if (ABSL_PREDICT_FALSE(!decoder.error().ok())) {
-    out.clear();
-    return std::move(decoder.error());
-  }
-  return absl::OkStatus();
+  return std::move(decoder.error());
 }
 
 absl::StatusOr<ControlMessages> DecodeWithoutAdoptingFds(

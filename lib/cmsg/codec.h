@@ -50,6 +50,11 @@ namespace internal {
 [[nodiscard]] absl::Status DecodeInto(absl::Span<const std::byte> buffer,
                                       bool adopt_fds, ControlMessages& out);
 
+// As DecodeInto, but on error `out` keeps what decoded before it (fds
+// included) for the caller to count and then clear.
+[[nodiscard]] absl::Status DecodeKeepingPartial(absl::Span<const std::byte> buffer,
+                                                bool adopt_fds, ControlMessages& out);
+
 // The errors Encode returns, built out of line (they are the cold path).
 [[nodiscard]] absl::Status InvalidMessageError(
     absl::Span<const ControlMessage> messages);

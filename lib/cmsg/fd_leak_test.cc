@@ -1,9 +1,11 @@
 // No received fd leaks: /proc/self/fd is counted before and after receiving
 // fds that are ignored, truncated by a small control buffer (MSG_CTRUNC),
 // cut short by RLIMIT_NOFILE, or sent by a socket that is gone.
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -142,6 +144,35 @@ TEST_F(FdLeakTest, BatchReceiveClosesIgnoredAndTruncatedFds) {
     EXPECT_EQ(CountOpenFds(), before + 1);
   }
   EXPECT_EQ(CountOpenFds(), before);
+}
+
+TEST(DecodeReceivedTest, FdsBeforeAMessageTheKernelCutShortAreCountedAndClosed) {
+  // What put_cmsg leaves when space runs out: SCM_RIGHTS, then a message
+  // whose cmsg_len was cut to the bytes that remained, and MSG_CTRUNC.
+  int a = dup(0), b = dup(0);
+  ASSERT_GE(a, 0);
+  ASSERT_GE(b, 0);
+  alignas(cmsghdr) unsigned char buf[CMSG_SPACE(8) + CMSG_LEN(4)] = {};
+  msghdr msg{};
+  msg.msg_control = buf;
+  msg.msg_controllen = sizeof(buf);
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(8);
+  int fds[] = {a, b};
+  memcpy(CMSG_DATA(c), fds, sizeof(fds));
+  cmsghdr cut{};
+  cut.cmsg_level = IPPROTO_IP;
+  cut.cmsg_type = IP_PKTINFO;
+  cut.cmsg_len = CMSG_LEN(4);  // in_pktinfo is 12 bytes
+  memcpy(buf + CMSG_SPACE(8), &cut, sizeof(cut));
+  msg.msg_flags = MSG_CTRUNC;
+  auto d = internal::DecodeReceived(msg, sizeof(buf));
+  ASSERT_FALSE(d.ok());
+  EXPECT_THAT(std::string(d.status().message()), HasSubstr("2 received fds closed"));
+  EXPECT_LT(fcntl(a, F_GETFD), 0);
+  EXPECT_LT(fcntl(b, F_GETFD), 0);
 }
 
 }  // namespace

@@ -56,11 +56,17 @@ absl::Status DecodeReceivedInto(const msghdr& msg, size_t control_capacity,
                                 bool adopt_fds, ControlMessages& out) {
   auto bytes = absl::MakeConstSpan(
       static_cast<const std::byte*>(msg.msg_control), msg.msg_controllen);
-  absl::Status decoded = DecodeInto(bytes, adopt_fds, out);
-  if (ABSL_PREDICT_TRUE(!(msg.msg_flags & MSG_CTRUNC))) return decoded;
+  if (ABSL_PREDICT_TRUE(!(msg.msg_flags & MSG_CTRUNC))) {
+    return DecodeInto(bytes, adopt_fds, out);
+  }
+  // The kernel may have cut the last message short: decode what it can so
+  // every fd that arrived is owned, count them, then close them all.
+  (void)DecodeKeepingPartial(bytes, adopt_fds, out);
   size_t closed = 0;
-  if (const auto* rights = Find<ScmRightsOwned>(out)) closed = rights->fds.size();
-  out.clear();  // closes every fd that arrived
+  for (const auto& m : out) {
+    if (const auto* rights = std::get_if<ScmRightsOwned>(&m)) closed += rights->fds.size();
+  }
+  out.clear();
   return TruncatedError(control_capacity, closed);
 }
 
