@@ -20,6 +20,7 @@ namespace {
 
 constexpr const char* kDenied[] = {
     "ptrace",          "process_vm_readv", "process_vm_writev", "kcmp",
+    "pidfd_getfd",
     "mount",           "umount2",          "pivot_root",        "chroot",
     "move_mount",      "open_tree",        "fsopen",            "fsconfig",
     "fsmount",         "fspick",           "mount_setattr",     "unshare",

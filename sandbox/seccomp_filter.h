@@ -5,7 +5,7 @@
 //   // in the child: prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &fprog)
 //
 // Everything is allowed except the calls below, which fail with EPERM:
-//   ptrace process_vm_readv process_vm_writev kcmp
+//   ptrace process_vm_readv process_vm_writev kcmp pidfd_getfd
 //   mount umount2 pivot_root chroot move_mount open_tree fsopen fsconfig
 //   fsmount fspick mount_setattr unshare setns
 //   keyctl add_key request_key bpf perf_event_open userfaultfd

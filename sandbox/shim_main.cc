@@ -8,6 +8,7 @@
 // exits 127 (not found) or 126 (cannot execute) as a shell would.
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -83,6 +84,12 @@ void Die(absl::string_view what, const absl::Status& status) {
 }
 
 int Main() {
+  // The command runs as the same user: without this it could ptrace the shim
+  // or take its control socket with pidfd_getfd.
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+    Die("prctl", ErrnoError("prctl(PR_SET_DUMPABLE)"));
+    return 125;
+  }
   if (fcntl(kShimControlFd, F_SETFD, FD_CLOEXEC) < 0) {
     Die("control socket", ErrnoError("fcntl"));
     return 125;

@@ -6,7 +6,7 @@
 //   escape_probe fds | pids | status | hostname | tiocsti FD
 //   escape_probe syscall NAME   (mount unshare setns keyctl bpf ptrace
 //                                perf_event_open userfaultfd open_by_handle_at
-//                                clone_newuser)
+//                                clone_newuser shim_fd shim_proc_fd)
 //   escape_probe x32 | i386      (expected to be killed by SIGSYS)
 //   escape_probe tree            (leaves sleeping grandchildren holding stdout)
 //   escape_probe forkbomb        (forks until refused, prints the count)
@@ -152,6 +152,13 @@ int Syscall(const std::string& name) {
     char handle[sizeof(file_handle) + 8] = {};
     return Report(syscall(SYS_open_by_handle_at, AT_FDCWD, handle, O_RDONLY));
   }
+  if (name == "shim_fd") {
+    // The shim (pid 1) holds the launcher's control socket at fd 3.
+    long pidfd = syscall(SYS_pidfd_open, 1, 0);
+    if (pidfd < 0) return Report(pidfd);
+    return Report(syscall(SYS_pidfd_getfd, pidfd, 3, 0));
+  }
+  if (name == "shim_proc_fd") return Report(open("/proc/1/fd/3", O_RDONLY | O_CLOEXEC));
   if (name == "clone_newuser") {
     long pid = syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, nullptr, nullptr, nullptr, 0);
     if (pid == 0) _exit(0);

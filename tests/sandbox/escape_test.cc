@@ -117,6 +117,16 @@ INSTANTIATE_TEST_SUITE_P(Escape, DeniedSyscallTest,
                                            "ptrace", "perf_event_open", "userfaultfd",
                                            "open_by_handle_at", "clone_newuser"));
 
+TEST(EscapeTest, ShimFdsAreOutOfReach) {
+  RunResult r = Probe({}, {"syscall", "shim_fd"});
+  EXPECT_EQ(r.out, "EPERM\n") << r.err;
+  // Without the filter, the shim being non-dumpable still refuses it.
+  r = Probe({"--seccomp=off"}, {"syscall", "shim_fd"});
+  EXPECT_EQ(r.out, "EPERM\n") << r.err;
+  r = Probe({"--seccomp=off"}, {"syscall", "shim_proc_fd"});
+  EXPECT_EQ(r.out, "EACCES\n") << r.err;
+}
+
 TEST(EscapeTest, SeccompOffLetsTheProbeSucceed) {
   // Shows the EPERMs above come from the filter, not from the probe.
   RunResult r = Probe({"--seccomp=off"}, {"syscall", "keyctl"});
