@@ -2,7 +2,7 @@
 // sockets, for N = 1 and 16, through //lib/fdstore (Client::Connect +
 // Fetch against a Server) and through the hand-written CMSG_* equivalent
 // (raw_handoff.cc), side by side with their ratio. Each server runs on its
-// own thread; each figure is the median of 5 one-second runs.
+// own thread; the two take turns (median of 7 half-second turns each).
 //
 //   tools/bazel run -c opt //tests/bench/fdstore:handoff_benchmark
 #include <netinet/in.h>
@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -50,23 +51,33 @@ std::vector<cmsg::UniqueFd> TcpListeners(int n) {
   return out;
 }
 
-// Hand-offs per second: the median of `runs` runs of about a second each.
-double Rate(const std::function<void()>& handoff, int runs = 5) {
-  for (int i = 0; i < 200; ++i) handoff();  // warm up
-  std::vector<double> rates;
+// Hand-offs per second of each of `handoffs`, measured in turns (A, B, A,
+// B, ...) so both see the same machine load: the median of `runs` turns of
+// `seconds` each.
+std::vector<double> InterleavedRates(const std::vector<std::function<void()>>& handoffs,
+                                     int runs = 7, double seconds = 0.5) {
+  for (const auto& handoff : handoffs)
+    for (int i = 0; i < 200; ++i) handoff();  // warm up
+  std::vector<std::vector<double>> rates(handoffs.size());
   for (int r = 0; r < runs; ++r) {
-    const auto start = Clock::now();
-    long n = 0;
-    std::chrono::duration<double> elapsed{};
-    do {
-      for (int i = 0; i < 100; ++i) handoff();
-      n += 100;
-      elapsed = Clock::now() - start;
-    } while (elapsed.count() < 1.0);
-    rates.push_back(n / elapsed.count());
+    for (size_t h = 0; h < handoffs.size(); ++h) {
+      const auto start = Clock::now();
+      long n = 0;
+      std::chrono::duration<double> elapsed{};
+      do {
+        for (int i = 0; i < 50; ++i) handoffs[h]();
+        n += 50;
+        elapsed = Clock::now() - start;
+      } while (elapsed.count() < seconds);
+      rates[h].push_back(n / elapsed.count());
+    }
   }
-  std::sort(rates.begin(), rates.end());
-  return rates[rates.size() / 2];
+  std::vector<double> medians;
+  for (auto& v : rates) {
+    std::sort(v.begin(), v.end());
+    medians.push_back(v[v.size() / 2]);
+  }
+  return medians;
 }
 
 class StopFd {
@@ -82,59 +93,82 @@ class StopFd {
   cmsg::UniqueFd fd_;
 };
 
-double FdstoreRate(const std::string& dir, int n) {
-  const std::string path = dir + "/fdstore.sock";
-  std::vector<cmsg::fdstore::NamedFd> initial;
-  std::vector<std::string> names;
-  for (cmsg::UniqueFd& fd : TcpListeners(n)) {
-    names.push_back(absl::StrCat("listener", names.size()));
-    initial.push_back({names.back(), std::move(fd)});
+// A Server on its own thread holding n TCP listeners, and a hand-off
+// through Client::Connect + Fetch of all n by name.
+class FdstoreCase {
+ public:
+  FdstoreCase(const std::string& dir, int n) : path_(dir + "/fdstore.sock"), n_(n) {
+    std::vector<cmsg::fdstore::NamedFd> initial;
+    for (cmsg::UniqueFd& fd : TcpListeners(n)) {
+      names_.push_back(absl::StrCat("listener", names_.size()));
+      initial.push_back({names_.back(), std::move(fd)});
+    }
+    cmsg::fdstore::ServerOptions options;
+    options.socket_path = path_;
+    options.stop_fd = stop_.get();
+    auto server = cmsg::fdstore::Server::Create(std::move(options), std::move(initial));
+    if (!server.ok()) Die(std::string(server.status().message()));
+    server_ = std::move(*server);
+    thread_ = std::thread([this] {
+      if (absl::Status s = server_->Run(); !s.ok()) Die(std::string(s.message()));
+    });
   }
-  StopFd stop;
-  cmsg::fdstore::ServerOptions options;
-  options.socket_path = path;
-  options.stop_fd = stop.get();
-  auto server = cmsg::fdstore::Server::Create(std::move(options), std::move(initial));
-  if (!server.ok()) Die(std::string(server.status().message()));
-  std::thread thread([&] {
-    if (absl::Status s = (*server)->Run(); !s.ok()) Die(std::string(s.message()));
-  });
-  const double rate = Rate([&] {
-    auto client = cmsg::fdstore::Client::Connect(path);
+  ~FdstoreCase() {
+    stop_.Signal();
+    thread_.join();
+  }
+  void Handoff() {
+    auto client = cmsg::fdstore::Client::Connect(path_);
     if (!client.ok()) Die(std::string(client.status().message()));
-    auto fds = client->Fetch(names);
+    auto fds = client->Fetch(names_);
     if (!fds.ok()) Die(std::string(fds.status().message()));
-    if (static_cast<int>(fds->size()) != n) Die("fdstore fetch: wrong count");
-  });
-  stop.Signal();
-  thread.join();
-  return rate;
-}
-
-double RawRate(const std::string& dir, int n) {
-  const std::string path = dir + "/raw.sock";
-  std::vector<cmsg::UniqueFd> owned = TcpListeners(n);
-  std::vector<int> fds;
-  for (const cmsg::UniqueFd& fd : owned) fds.push_back(fd.get());
-  cmsg::UniqueFd listener(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
-  auto address = cmsg::SocketAddress::Unix(path);
-  if (!listener.ok() || !address.ok() ||
-      bind(listener.get(), address->addr(), address->size()) < 0 ||
-      listen(listener.get(), 128) < 0) {
-    Die("cannot create the raw control socket");
+    if (static_cast<int>(fds->size()) != n_) Die("fdstore fetch: wrong count");
   }
-  StopFd stop;
-  std::thread thread([&] {
-    if (RawServe(listener.get(), stop.get(), fds) < 0) Die("raw server failed");
-  });
-  const double rate = Rate([&] {
-    if (RawFetch(path.c_str(), n) < 0) Die("raw fetch failed");
-  });
-  stop.Signal();
-  thread.join();
-  unlink(path.c_str());
-  return rate;
-}
+
+ private:
+  std::string path_;
+  int n_;
+  std::vector<std::string> names_;
+  StopFd stop_;
+  std::unique_ptr<cmsg::fdstore::Server> server_;
+  std::thread thread_;
+};
+
+// The raw CMSG_* server on its own thread holding n TCP listeners.
+class RawCase {
+ public:
+  RawCase(const std::string& dir, int n) : path_(dir + "/raw.sock"), n_(n) {
+    owned_ = TcpListeners(n);
+    for (const cmsg::UniqueFd& fd : owned_) fds_.push_back(fd.get());
+    listener_.reset(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+    auto address = cmsg::SocketAddress::Unix(path_);
+    if (!listener_.ok() || !address.ok() ||
+        bind(listener_.get(), address->addr(), address->size()) < 0 ||
+        listen(listener_.get(), 128) < 0) {
+      Die("cannot create the raw control socket");
+    }
+    thread_ = std::thread([this] {
+      if (RawServe(listener_.get(), stop_.get(), fds_) < 0) Die("raw server failed");
+    });
+  }
+  ~RawCase() {
+    stop_.Signal();
+    thread_.join();
+    unlink(path_.c_str());
+  }
+  void Handoff() {
+    if (RawFetch(path_.c_str(), n_) < 0) Die("raw fetch failed");
+  }
+
+ private:
+  std::string path_;
+  int n_;
+  std::vector<cmsg::UniqueFd> owned_;
+  std::vector<int> fds_;
+  cmsg::UniqueFd listener_;
+  StopFd stop_;
+  std::thread thread_;
+};
 
 }  // namespace
 
@@ -142,12 +176,15 @@ int main() {
   char dir[] = "/tmp/fdstore_bench.XXXXXX";
   if (mkdtemp(dir) == nullptr) Die("mkdtemp failed");
   printf("Hand-offs per second: a new client connects and fetches N listening\n"
-         "sockets (median of 5 one-second runs, servers on their own thread).\n\n");
+         "sockets (servers on their own thread; median of 7 half-second turns,\n"
+         "the two taking turns so both see the same machine load).\n\n");
   printf("%4s  %14s  %18s  %12s\n", "N", "fdstore/s", "raw CMSG_* C/s", "fdstore/raw");
   for (int n : {1, 16}) {
-    const double ours = FdstoreRate(dir, n);
-    const double raw = RawRate(dir, n);
-    printf("%4d  %14.0f  %18.0f  %12.2f\n", n, ours, raw, ours / raw);
+    FdstoreCase ours(dir, n);
+    RawCase raw(dir, n);
+    std::vector<double> r =
+        InterleavedRates({[&] { ours.Handoff(); }, [&] { raw.Handoff(); }});
+    printf("%4d  %14.0f  %18.0f  %12.2f\n", n, r[0], r[1], r[0] / r[1]);
     fflush(stdout);
   }
   rmdir(dir);
