@@ -3,6 +3,7 @@
 // name (EPERM, ENOENT...) when it did not. The tests outside decide.
 //
 //   escape_probe read PATH | write PATH | connect IPV4 PORT | kill PID
+//   escape_probe abstract NAME (unix @NAME) | msgget KEY (SysV queue)
 //   escape_probe fds | pids | status | hostname | tiocsti FD
 //   escape_probe syscall NAME   (mount unshare setns keyctl bpf ptrace
 //                                perf_event_open userfaultfd open_by_handle_at
@@ -22,6 +23,8 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/msg.h>
+#include <sys/un.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -29,6 +32,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -71,6 +75,17 @@ int Write(const char* path) {
   long n = write(fd, "escaped", 7);
   close(fd);
   return Report(n);
+}
+
+int ConnectAbstract(const char* name) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Report(-1);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  size_t len = strnlen(name, sizeof(addr.sun_path) - 1);
+  memcpy(addr.sun_path + 1, name, len);
+  return Report(connect(fd, reinterpret_cast<sockaddr*>(&addr),
+                        offsetof(sockaddr_un, sun_path) + 1 + len));
 }
 
 int Connect(const char* ip, const char* port) {
@@ -244,6 +259,8 @@ int main(int argc, char** argv) {
   if (what == "read" && argc == 3) return Read(argv[2]);
   if (what == "write" && argc == 3) return Write(argv[2]);
   if (what == "connect" && argc == 4) return Connect(argv[2], argv[3]);
+  if (what == "abstract" && argc == 3) return ConnectAbstract(argv[2]);
+  if (what == "msgget" && argc == 3) return Report(msgget(atoi(argv[2]), 0));
   if (what == "kill" && argc == 3) return Report(kill(atoi(argv[2]), 0));
   if (what == "fds") return Fds();
   if (what == "pids") {

@@ -6,9 +6,13 @@
 #include <pty.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/msg.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
+#include <cstddef>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -71,6 +75,32 @@ TEST(EscapeTest, NetNoneCannotReachHostLoopback) {
   r = Probe({"--net=host"}, {"connect", "127.0.0.1", port});
   EXPECT_EQ(r.out, "ok 0\n") << r.err;
   close(server);
+}
+
+TEST(EscapeTest, HostAbstractUnixSocketsAreUnreachable) {
+  // Abstract unix sockets belong to the network namespace.
+  const std::string name = "sbx-escape-" + std::to_string(getpid());
+  int server = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  memcpy(addr.sun_path + 1, name.data(), name.size());
+  socklen_t len = offsetof(sockaddr_un, sun_path) + 1 + name.size();
+  ASSERT_EQ(bind(server, reinterpret_cast<sockaddr*>(&addr), len), 0);
+  ASSERT_EQ(listen(server, 8), 0);
+  RunResult r = Probe({}, {"abstract", name});
+  EXPECT_EQ(r.out, "ECONNREFUSED\n") << r.err;
+  r = Probe({"--net=host"}, {"abstract", name});
+  EXPECT_EQ(r.out, "ok 0\n") << r.err;
+  close(server);
+}
+
+TEST(EscapeTest, HostSysvIpcIsInvisible) {
+  const key_t key = 0x5b0000 + (getpid() & 0xffff);
+  int queue = msgget(key, IPC_CREAT | 0666);
+  ASSERT_GE(queue, 0);
+  RunResult r = Probe({}, {"msgget", std::to_string(key)});
+  EXPECT_EQ(r.out, "ENOENT\n") << r.err;
+  msgctl(queue, IPC_RMID, nullptr);
 }
 
 TEST(EscapeTest, HostPidsAreInvisible) {
