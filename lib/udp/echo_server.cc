@@ -177,7 +177,13 @@ bool EchoServer::Healthy() const {
 std::string EchoServer::StatsLine(absl::string_view prefix) const {
   std::vector<const Stats*> stats;
   for (const auto& w : workers_) stats.push_back(&w->stats());
-  return cmsg::udp::StatsLine(prefix, stats);
+  // The echo server has clients only: no upstream, no sessions.
+  static constexpr Counter kEchoCounters[] = {
+      Counter::kClientRxPackets,  Counter::kClientRxBytes,  Counter::kClientTxPackets,
+      Counter::kClientTxBytes,    Counter::kDropNoPacketInfo, Counter::kDropBadControl,
+      Counter::kDropClientSend,   Counter::kErrSocket,      Counter::kGsoFallbacks,
+  };
+  return cmsg::udp::StatsLine(prefix, stats, kEchoCounters);
 }
 
 }  // namespace cmsg::udp

@@ -19,14 +19,20 @@ absl::string_view CounterName(Counter c) {
   return kNames[static_cast<size_t>(c)];
 }
 
-std::string StatsLine(absl::string_view prefix, absl::Span<const Stats* const> stats) {
+std::string StatsLine(absl::string_view prefix, absl::Span<const Stats* const> stats,
+                      absl::Span<const Counter> only) {
   std::string line(prefix);
-  for (size_t i = 0; i < static_cast<size_t>(Counter::kCount); ++i) {
-    Counter c = static_cast<Counter>(i);
+  auto append = [&](Counter c) {
     uint64_t sum = 0;
     for (const Stats* s : stats) sum += s->Get(c);
     absl::StrAppend(&line, " ", CounterName(c), "=", sum);
+  };
+  if (!only.empty()) {
+    for (Counter c : only) append(c);
+    return line;
   }
+  for (size_t i = 0; i < static_cast<size_t>(Counter::kCount); ++i)
+    append(static_cast<Counter>(i));
   uint64_t sessions = 0;
   for (const Stats* s : stats) sessions += s->sessions();
   absl::StrAppend(&line, " sessions=", sessions);

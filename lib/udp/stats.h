@@ -67,8 +67,10 @@ class Stats {
   std::atomic<uint64_t> sessions_{0};
 };
 
-// "<prefix> name=value ... sessions=N", summed over `stats`.
-std::string StatsLine(absl::string_view prefix, absl::Span<const Stats* const> stats);
+// "<prefix> name=value ... sessions=N", summed over `stats`: every counter,
+// or only those in `only` (and then no sessions gauge).
+std::string StatsLine(absl::string_view prefix, absl::Span<const Stats* const> stats,
+                      absl::Span<const Counter> only = {});
 
 }  // namespace cmsg::udp
 

@@ -51,6 +51,13 @@ class RelayLoopbackTest(unittest.TestCase):
         self.addCleanup(client.close)
         self.assertEqual(t.exchange(client, b"six"), b"six")
 
+    def test_ipv6_upstream_for_ipv4_clients(self):
+        with t.start_echo("[::1]:0") as echo6:
+            relay, port = self.relay(upstream="[::1]:%d" % t.served_port(echo6))
+            client = t.connected_client("127.0.0.6", port)
+            self.addCleanup(client.close)
+            self.assertEqual(t.exchange(client, b"via six"), b"via six")
+
     def test_ipv4_and_ipv6_listeners_side_by_side(self):
         port = t.free_port()
         relay, _ = self.relay(listen="0.0.0.0:%d,[::]:%d" % (port, port))

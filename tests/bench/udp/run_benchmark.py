@@ -205,7 +205,7 @@ def main():
             print("  %4dB  %-44s %10.0f pps  loss %5.1f%%  cpu %s" % (
                 size, label, pps, 100 * loss, " ".join("%3.0f%%" % c for c in cpu)),
                 flush=True)
-        r = results
+        r = {k: max(v, 1e-9) for k, v in results.items()}
         relay1 = r["udp_relay 1 thread, GSO/GRO off"]
         gso_row = r["udp_relay 1 thread, GSO/GRO on, GSO sender"]
         print("  %4dB  ratios: 1 thread vs naive %.2fx (target 1.3x), vs socat %.2fx "

@@ -1,7 +1,7 @@
 // A sendmmsg traffic generator for the relay benchmark and the flood test.
 //
 //   udp_blast --target=127.0.0.1:5300 --size=64 --seconds=2 [--gso=1]
-//     one socket, back-to-back sendmmsg batches (or GSO sends of 64
+//     one socket, back-to-back sendmmsg batches (or GSO sends of up to 64
 //     segments) for the given time; prints "sent=N seconds=S".
 //   udp_blast --target=127.0.0.1:5300 --sources=100000 --per_source=10
 //     each of N sockets bound to a distinct source (127.1.X.1, port 20000+;
@@ -15,6 +15,7 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -42,7 +43,9 @@ int Blast(const cmsg::SocketAddress& target, size_t size, double seconds, int ba
   int sndbuf = 4 << 20;
   setsockopt(fd.get(), SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
   std::string payload(size, 'b');
-  std::string super(size * 64, 'b');  // 64 segments per GSO send
+  // Up to 64 segments per GSO send, within the 64 KiB a datagram can carry.
+  const size_t segments = std::max<size_t>(1, std::min<size_t>(64, 65000 / std::max<size_t>(size, 1)));
+  std::string super(size * segments, 'b');
   cmsg::SendBatch out(batch, cmsg::kSpaceFor<cmsg::UdpGsoSegments>);
   uint64_t sent = 0;
   double start = Now(), end = start + seconds;
@@ -59,7 +62,7 @@ int Blast(const cmsg::SocketAddress& target, size_t size, double seconds, int ba
     }
     absl::StatusOr<size_t> n = out.Send(fd.get());
     // ECONNREFUSED: nothing listened for a moment; keep going.
-    if (n.ok()) sent += *n * (gso ? 64 : 1);
+    if (n.ok()) sent += *n * (gso ? segments : 1);
   }
   printf("sent=%llu seconds=%.3f\n", static_cast<unsigned long long>(sent), Now() - start);
   return 0;
