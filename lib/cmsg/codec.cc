@@ -47,15 +47,7 @@ absl::Status BufferTooSmallError(size_t messages, size_t need, size_t have) {
 
 namespace {
 
-// The types Decoder::Direct fills by one copy mirror the kernel's structs.
-static_assert(offsetof(Ipv4PacketInfo, ifindex) == offsetof(in_pktinfo, ipi_ifindex) &&
-              offsetof(Ipv4PacketInfo, spec_dst) == offsetof(in_pktinfo, ipi_spec_dst) &&
-              offsetof(Ipv4PacketInfo, addr) == offsetof(in_pktinfo, ipi_addr));
-static_assert(offsetof(Ipv6PacketInfo, addr) == offsetof(in6_pktinfo, ipi6_addr) &&
-              offsetof(Ipv6PacketInfo, ifindex) == offsetof(in6_pktinfo, ipi6_ifindex));
-static_assert(offsetof(ScmCredentials, pid) == offsetof(ucred, pid) &&
-              offsetof(ScmCredentials, uid) == offsetof(ucred, uid) &&
-              offsetof(ScmCredentials, gid) == offsetof(ucred, gid));
+// Decoder::Direct relies on the layout checks in wire.h.
 
 // Decoding errors, out of line: the common path never builds a string.
 [[gnu::cold, gnu::noinline]] absl::Status WrongLength(const char* name,

@@ -30,6 +30,20 @@ inline void Put(std::byte* out, const T& value) {
   std::memcpy(out, &value, sizeof(T));
 }
 
+// These value types are laid out exactly as the kernel's structs, so both
+// directions copy them whole.
+static_assert(sizeof(Ipv4PacketInfo) == sizeof(in_pktinfo) &&
+              offsetof(Ipv4PacketInfo, ifindex) == offsetof(in_pktinfo, ipi_ifindex) &&
+              offsetof(Ipv4PacketInfo, spec_dst) == offsetof(in_pktinfo, ipi_spec_dst) &&
+              offsetof(Ipv4PacketInfo, addr) == offsetof(in_pktinfo, ipi_addr));
+static_assert(sizeof(Ipv6PacketInfo) == sizeof(in6_pktinfo) &&
+              offsetof(Ipv6PacketInfo, addr) == offsetof(in6_pktinfo, ipi6_addr) &&
+              offsetof(Ipv6PacketInfo, ifindex) == offsetof(in6_pktinfo, ipi6_ifindex));
+static_assert(sizeof(ScmCredentials) == sizeof(ucred) &&
+              offsetof(ScmCredentials, pid) == offsetof(ucred, pid) &&
+              offsetof(ScmCredentials, uid) == offsetof(ucred, uid) &&
+              offsetof(ScmCredentials, gid) == offsetof(ucred, gid));
+
 // Traits per sendable type: kLevel, kType, Size(v), Write(v, out), Valid(v).
 template <typename T>
 struct Wire;
@@ -59,34 +73,23 @@ template <>
 struct Wire<ScmCredentials> : FixedValid {
   static constexpr int kLevel = SOL_SOCKET, kType = SCM_CREDENTIALS;
   static constexpr size_t Size(const ScmCredentials&) { return sizeof(ucred); }
-  static void Write(const ScmCredentials& v, std::byte* out) {
-    Put(out, ucred{v.pid, v.uid, v.gid});
-  }
+  // Laid out as struct ucred (checked below): copied whole, in the widths
+  // it was stored with (field-wise rebuilding stalls store forwarding).
+  static void Write(const ScmCredentials& v, std::byte* out) { Put(out, v); }
 };
 
 template <>
 struct Wire<Ipv4PacketInfo> : FixedValid {
   static constexpr int kLevel = IPPROTO_IP, kType = IP_PKTINFO;
   static constexpr size_t Size(const Ipv4PacketInfo&) { return sizeof(in_pktinfo); }
-  static void Write(const Ipv4PacketInfo& v, std::byte* out) {
-    in_pktinfo info;
-    info.ipi_ifindex = v.ifindex;
-    info.ipi_spec_dst = v.spec_dst;
-    info.ipi_addr = v.addr;
-    Put(out, info);
-  }
+  static void Write(const Ipv4PacketInfo& v, std::byte* out) { Put(out, v); }
 };
 
 template <>
 struct Wire<Ipv6PacketInfo> : FixedValid {
   static constexpr int kLevel = IPPROTO_IPV6, kType = IPV6_PKTINFO;
   static constexpr size_t Size(const Ipv6PacketInfo&) { return sizeof(in6_pktinfo); }
-  static void Write(const Ipv6PacketInfo& v, std::byte* out) {
-    in6_pktinfo info;
-    info.ipi6_addr = v.addr;
-    info.ipi6_ifindex = v.ifindex;
-    Put(out, info);
-  }
+  static void Write(const Ipv6PacketInfo& v, std::byte* out) { Put(out, v); }
 };
 
 // The many messages whose payload is one scalar.
