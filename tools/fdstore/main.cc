@@ -65,6 +65,8 @@ constexpr char kUsage[] =
     "  fdstore exec --socket=/run/web.fds -- /usr/sbin/webd   # again to upgrade\n"
     "\n"
     "list prints one line per fd: NAME KIND ADDRESS (ADDRESS last, '-' if none).\n"
+    "unix:PATH sockets of --listen stay on disk after serve exits (the sockets\n"
+    "live on in the programs holding them); remove them when those are gone.\n"
     "Clients are authenticated by the kernel (SO_PEERCRED, SCM_CREDENTIALS):\n"
     "only the server's uid and --allow_uid are answered. exec and list trust\n"
     "only a server running as their own uid or root.\n"
@@ -145,17 +147,31 @@ int Serve() {
     fputs(out.c_str(), stderr);
   };
 
+  // Unix socket files this run created: removed again if startup fails. Once
+  // serving they stay, since the sockets outlive this process.
+  std::vector<std::string> created;
+  auto fail_startup = [&](absl::string_view message) {
+    for (const std::string& path : created) unlink(path.c_str());
+    Fail(message);
+  };
   std::vector<cmsg::fdstore::NamedFd> initial;
   for (const cmsg::ListenSpec& spec : *specs) {
     absl::StatusOr<cmsg::UniqueFd> fd = cmsg::BindListenSpec(spec);
-    if (!fd.ok()) Fail(absl::StrCat(spec.ToString(), ": ", fd.status().message()));
+    if (!fd.ok()) fail_startup(absl::StrCat(spec.ToString(), ": ", fd.status().message()));
+    if (spec.kind == cmsg::ListenSpec::Kind::kUnix && spec.address.addr()->sa_family == AF_UNIX &&
+        absl::StartsWith(spec.address.ToString(), "unix:/")) {
+      created.push_back(spec.address.ToString().substr(5));
+    }
     initial.push_back({spec.name, std::move(*fd)});
   }
   const size_t held = initial.size();
   auto server = cmsg::fdstore::Server::Create(std::move(options), std::move(initial));
-  if (!server.ok()) Fail(server.status().message());
+  if (!server.ok()) fail_startup(server.status().message());
   fprintf(stderr, "%s: serving %zu fds on %s\n", kTool, held, FLAGS_socket.c_str());
-  if (absl::Status s = (*server)->Run(); !s.ok()) Fail(s.message());
+  if (absl::Status s = (*server)->Run(); !s.ok()) {
+    (*server)->Unlink();
+    Fail(s.message());
+  }
   signalfd_siginfo info{};
   const bool got = read(stop.get(), &info, sizeof(info)) == sizeof(info);
   (*server)->Unlink();
