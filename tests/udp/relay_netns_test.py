@@ -75,6 +75,16 @@ def build_topology():
     ip("-n", SRV, "-6", "route", "add", "fd51:3::100/128", "via", "fd51:2::100", "metric", "200")
 
 
+def remove_stale_namespaces():
+    """Namespaces of earlier runs that were killed before cleaning up."""
+    for line in ip("netns", "list").stdout.splitlines():
+        name = line.split()[0] if line.split() else ""
+        parts = name.split("-")
+        if len(parts) == 3 and parts[0] == "udpt" and parts[2].isdigit() and \
+                not os.path.exists("/proc/" + parts[2]):
+            ip("netns", "del", name, check=False)
+
+
 def destroy_topology():
     for ns in (SRV, CLI):
         ip("netns", "del", ns, check=False)
@@ -135,6 +145,7 @@ class MultiHomedTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
+        remove_stale_namespaces()
         try:
             build_topology()
         except BaseException:
