@@ -183,6 +183,31 @@ TEST(ControlSocketTest, TakeoverRules) {
   rmdir(dir);
 }
 
+TEST(ControlSocketTest, ALiveServerWithAFullBacklogIsNotWaitedFor) {
+  char dir[] = "/tmp/fdstore_ctl.XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string path = std::string(dir) + "/ctl";
+  auto address = SocketAddress::Unix(path);
+  ASSERT_TRUE(address.ok());
+  UniqueFd busy(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+  ASSERT_EQ(bind(busy.get(), address->addr(), address->size()), 0);
+  ASSERT_EQ(listen(busy.get(), 0), 0);
+  std::vector<UniqueFd> queued;
+  while (true) {  // fill the backlog: nobody accepts
+    UniqueFd c(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    if (connect(c.get(), address->addr(), address->size()) < 0) {
+      ASSERT_EQ(errno, EAGAIN);
+      break;
+    }
+    queued.push_back(std::move(c));
+    ASSERT_LT(queued.size(), 100u);
+  }
+  auto s = ControlSocket::Listen(path);
+  EXPECT_EQ(s.status().code(), absl::StatusCode::kAlreadyExists) << s.status();
+  unlink(path.c_str());
+  rmdir(dir);
+}
+
 TEST(ControlSocketTest, DoesNotUnlinkAPathThatIsNoLongerOurs) {
   char dir[] = "/tmp/fdstore_ctl.XXXXXX";
   ASSERT_NE(mkdtemp(dir), nullptr);

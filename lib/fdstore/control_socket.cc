@@ -17,13 +17,15 @@ namespace {
 
 // Whether a live server answers at `address`.
 absl::StatusOr<bool> SomeoneListens(const SocketAddress& address) {
-  UniqueFd probe(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+  // Non-blocking: a live server with a full backlog must not stall us.
+  UniqueFd probe(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!probe.ok()) return ErrnoError("socket(AF_UNIX)");
   if (connect(probe.get(), address.addr(), address.size()) == 0) return true;
   // ECONNREFUSED: a socket inode with no listener. EPROTOTYPE: a listener of
-  // another socket type, which is still someone's live socket.
+  // another socket type; EAGAIN: a listener with a full backlog. Both are
+  // someone's live socket.
   if (errno == ECONNREFUSED) return false;
-  if (errno == EPROTOTYPE) return true;
+  if (errno == EPROTOTYPE || errno == EAGAIN) return true;
   return ErrnoError(absl::StrCat("connect(", address.ToString(), ")"));
 }
 

@@ -24,7 +24,9 @@ namespace cmsg::fdstore {
 class ControlSocket {
  public:
   // A listening SOCK_SEQPACKET socket at `path` (non-blocking, close-on-exec,
-  // SO_PASSCRED so every message carries the sender's credentials).
+  // SO_PASSCRED so every message carries the sender's credentials). Sets the
+  // process umask to 0177 around bind(): call it before starting threads that
+  // create files.
   [[nodiscard]] static absl::StatusOr<ControlSocket> Listen(const std::string& path,
                                                            int backlog = 128);
 

@@ -51,8 +51,8 @@ struct ServerOptions {
 
 class Server {
  public:
-  // Binds the control socket (see ControlSocket for what it replaces) and
-  // takes `initial` as the first entries.
+  // Binds the control socket (see ControlSocket for what it replaces and for
+  // the umask it sets briefly) and takes `initial` as the first entries.
   [[nodiscard]] static absl::StatusOr<std::unique_ptr<Server>> Create(
       ServerOptions options, std::vector<NamedFd> initial);
 
