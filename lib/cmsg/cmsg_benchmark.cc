@@ -329,12 +329,12 @@ class RatioReporter : public benchmark::ConsoleReporter {
       if (raw == ns_.end() || lib == ns_.end()) continue;
       if (p.throughput) {
         double ratio = raw->second / lib->second;  // cmsg throughput / raw
-        std::printf("%-30s %12.1f %12.1f %7.2fx  throughput >= 0.95x raw: %s\n",
+        std::printf("%-30s %12.1f %12.1f %7.3fx  throughput >= 0.95x raw: %s\n",
                     p.name, raw->second, lib->second, ratio,
                     ratio >= 0.95 ? "met" : "MISSED");
       } else {
         double ratio = lib->second / raw->second;  // cmsg time / raw
-        std::printf("%-30s %12.1f %12.1f %7.2fx  time <= 1.15x raw: %s\n",
+        std::printf("%-30s %12.1f %12.1f %7.3fx  time <= 1.15x raw: %s\n",
                     p.name, raw->second, lib->second, ratio,
                     ratio <= 1.15 ? "met" : "MISSED");
       }

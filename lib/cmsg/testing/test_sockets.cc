@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <set>
 
 namespace cmsg::testing {
 namespace {
@@ -35,12 +36,14 @@ int CountOpenFds() {
   return n;
 }
 
-int HighestOpenFd() {
-  int highest = -1;
-  ForEachOpenFd([&highest](int fd) {
-    if (fd > highest) highest = fd;
-  });
-  return highest;
+int LimitAllowingNewFds(int n) {
+  std::set<int> open;
+  ForEachOpenFd([&open](int fd) { open.insert(fd); });
+  int free = 0;
+  for (int fd = 0;; ++fd) {
+    if (open.count(fd)) continue;
+    if (++free == n) return fd + 1;
+  }
 }
 
 UnixPair MakeUnixPair(int type) {

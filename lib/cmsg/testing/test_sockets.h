@@ -17,8 +17,9 @@ namespace cmsg::testing {
 // failure.
 int CountOpenFds();
 
-// The highest open fd number, or -1.
-int HighestOpenFd();
+// The RLIMIT_NOFILE soft limit under which exactly `n` more fds can be
+// opened (the kernel hands out the lowest free numbers below the limit).
+int LimitAllowingNewFds(int n);
 
 // A connected AF_UNIX pair of `type` (SOCK_STREAM, SOCK_DGRAM or
 // SOCK_SEQPACKET), close-on-exec. Both ends are -1 on failure.
