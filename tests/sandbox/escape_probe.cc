@@ -4,7 +4,7 @@
 //
 //   escape_probe read PATH | write PATH | connect IPV4 PORT | kill PID
 //   escape_probe abstract NAME (unix @NAME) | msgget KEY (SysV queue)
-//   escape_probe fds | pids | status | hostname | tiocsti FD
+//   escape_probe fds | pids | status | hostname | tiocsti FD | tioclinux FD
 //   escape_probe syscall NAME   (mount unshare setns keyctl bpf ptrace
 //                                perf_event_open userfaultfd open_by_handle_at
 //                                clone_newuser shim_fd shim_proc_fd)
@@ -277,6 +277,10 @@ int main(int argc, char** argv) {
   if (what == "tiocsti" && argc == 3) {
     char c = 'x';
     return Report(ioctl(atoi(argv[2]), TIOCSTI, &c));
+  }
+  if (what == "tioclinux" && argc == 3) {
+    char subcode = 12;  // TIOCL_GETSHIFTSTATE: harmless where it is allowed
+    return Report(ioctl(atoi(argv[2]), TIOCLINUX, &subcode));
   }
   if (what == "syscall" && argc == 3) return Syscall(argv[2]);
   if (what == "x32" || what == "i386") return ForeignArch(what);

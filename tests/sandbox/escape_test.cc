@@ -125,11 +125,16 @@ TEST(EscapeTest, OnlyStdioAndPassedFdsCrossIn) {
   for (int fd : leaked) close(fd);
 }
 
-TEST(EscapeTest, TiocstiIsDenied) {
+TEST(EscapeTest, TiocstiAndTioclinuxAreDenied) {
   int master, slave;
   ASSERT_EQ(openpty(&master, &slave, nullptr, nullptr, nullptr), 0);
   RunResult r = Probe({}, {"tiocsti", "0"}, {.stdin_fd = slave});
   EXPECT_EQ(r.out, "EPERM\n") << r.err;
+  r = Probe({}, {"tioclinux", "0"}, {.stdin_fd = slave});
+  EXPECT_EQ(r.out, "EPERM\n") << r.err;
+  // Unfiltered, the pty answers TIOCLINUX itself (it is no virtual console).
+  r = Probe({"--seccomp=off"}, {"tioclinux", "0"}, {.stdin_fd = slave});
+  EXPECT_NE(r.out, "EPERM\n") << r.err;
   close(master);
   close(slave);
 }
