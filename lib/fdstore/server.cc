@@ -86,8 +86,9 @@ absl::Status Server::Run() {
   while (true) {
     pollfds_.clear();
     pollfds_.push_back({options_.stop_fd, POLLIN, 0});
-    pollfds_.push_back({control_.fd(), POLLIN, 0});
-    absl::Time next = absl::InfiniteFuture();
+    const bool accepting = absl::Now() >= accept_paused_until_;
+    pollfds_.push_back({control_.fd(), static_cast<short>(accepting ? POLLIN : 0), 0});
+    absl::Time next = accepting ? absl::InfiniteFuture() : accept_paused_until_;
     for (const Client& c : clients_) {
       pollfds_.push_back({c.fd.get(), POLLIN, 0});
       next = std::min(next, c.deadline);
@@ -144,11 +145,15 @@ void Server::AcceptAll() {
   for (int accepted = 0; accepted < 64; ++accepted) {
     UniqueFd fd(accept4(control_.fd(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
     if (!fd.ok()) {
-      // EAGAIN: drained. Anything else (EMFILE, a peer gone before accept)
-      // affects one connection, never the server.
-      if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-        Log(ErrnoError("accept4").message());
-      if (errno == EINTR || errno == ECONNABORTED) continue;
+      const int err = errno;
+      if (err == EINTR || err == ECONNABORTED) continue;  // a peer gone before accept
+      if (err != EAGAIN) {
+        // Out of fds (EMFILE, ENFILE, ENOBUFS): the pending connection stays
+        // queued and the listener readable. Rest the listener briefly rather
+        // than spin on it; clients already in are still served.
+        Log(ErrnoStatus(err, "accept4").message());
+        accept_paused_until_ = absl::Now() + absl::Milliseconds(100);
+      }
       return;
     }
     ucred peer{};

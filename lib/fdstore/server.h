@@ -94,6 +94,8 @@ class Server {
   FdTable table_;
   std::vector<Client> clients_;
   std::vector<pollfd> pollfds_;
+  // accept4 ran out of fds: the listener is left out of poll until then.
+  absl::Time accept_paused_until_ = absl::InfinitePast();
   std::unique_ptr<char[]> receive_buffer_;  // kMaxMessageSize bytes
 };
 

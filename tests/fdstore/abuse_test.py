@@ -5,6 +5,7 @@ server keeps serving everyone else and its fd count stays flat across
 thousands of such requests."""
 
 import os
+import resource
 import socket
 import time
 import unittest
@@ -154,6 +155,25 @@ class AbuseTest(unittest.TestCase):
         deaf.close()
         self.assertEqual(wait_fd_count(self.pid, self.baseline), self.baseline)
         self.assertIn("dropped client", self.server.text())
+
+    def test_out_of_fds_the_server_waits_and_recovers(self):
+        ctl = self.dir.join("tight")
+        # 0-2, the TCP listener, the signalfd and the control socket, then
+        # room for four clients.
+        limit = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (10, 10))
+        with ft.serve(ctl, "tcp:127.0.0.1:0=web", preexec=limit) as server:
+            held = [fc.connect(ctl) for _ in range(8)]
+            answered = []
+            for s in held[:4]:
+                answered.append(fc.list_entries(s))
+            server.wait_for("accept4: EMFILE")
+            for s in held[:4]:
+                s.close()
+            # The four that waited in the backlog are served once fds free up.
+            for s in held[4:]:
+                self.assertEqual([e[0] for e in fc.list_entries(s)], ["web"])
+                s.close()
+            self.assertEqual(server.stop(), 0, server.text())
 
     def test_busy_server_refuses_beyond_max_clients(self):
         ctl = self.dir.join("small")
