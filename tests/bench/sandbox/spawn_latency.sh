@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
-# Spawn latency of a sandboxed /bin/true, side by side in one hyperfine run:
-#   sandbox_run   --ro_bind=/usr,/lib,/lib64,/bin -- /bin/true
-#   bwrap         --unshare-all --die-with-parent with the same binds, /proc, /dev
-#   fork+exec     /bin/true, no sandbox (hyperfine -N spawns it directly)
-# and prints each mean as a ratio to bubblewrap's and to fork+exec's.
+# Spawn latency of a sandboxed /bin/true, side by side in one run:
+#   sandbox_run          --ro_bind=/usr,/lib,/lib64,/bin -- /bin/true
+#   sandbox_run          the same with --seccomp=off (bubblewrap sets no filter)
+#   bwrap --unshare-all  --die-with-parent, the same binds, --proc /proc --dev /dev
+#   fork+exec            /bin/true, no sandbox (hyperfine -N spawns it directly)
+# Prints each one's mean, median and minimum, and its median as a ratio to
+# bubblewrap's and to fork+exec's.
 #
-# Usage: tests/bench/sandbox/spawn_latency.sh [RUNS]   (default 500)
-# Builds sandbox_run with -c opt; set BAZEL_OUTPUT_BASE to use your own output
-# base. Installs hyperfine and bubblewrap from Debian if missing (as root).
+# Usage: tests/bench/sandbox/spawn_latency.sh [ROUNDS] [RUNS_PER_ROUND]
+#        (default 5 rounds of 200 runs of each)
+# The rounds rotate the order of the commands, so load from other processes
+# on the machine falls on all of them alike. Builds sandbox_run with -c opt;
+# set BAZEL_OUTPUT_BASE to use your own output base. Installs hyperfine and
+# bubblewrap from Debian if missing (as root).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../../.."
-runs="${1:-500}"
+rounds="${1:-5}"
+runs="${2:-200}"
 
 missing=()
 command -v hyperfine >/dev/null || missing+=(hyperfine)
@@ -30,29 +36,44 @@ sandbox_run="${bin}/tools/sandbox_run/sandbox_run"
 binds=(/usr /lib /lib64 /bin)
 bwrap_binds=()
 for b in "${binds[@]}"; do bwrap_binds+=(--ro-bind "$b" "$b"); done
-bwrap_cmd="bwrap --unshare-all --die-with-parent ${bwrap_binds[*]} --proc /proc --dev /dev -- /bin/true"
-ours_cmd="${sandbox_run} --ro_bind=$(IFS=,; echo "${binds[*]}") -- /bin/true"
-ours_noseccomp_cmd="${sandbox_run} --seccomp=off --ro_bind=$(IFS=,; echo "${binds[*]}") -- /bin/true"
+ro_bind="$(IFS=,; echo "${binds[*]}")"
+names=("sandbox_run" "sandbox_run --seccomp=off" "bwrap --unshare-all" "fork+exec")
+commands=(
+  "${sandbox_run} --ro_bind=${ro_bind} -- /bin/true"
+  "${sandbox_run} --seccomp=off --ro_bind=${ro_bind} -- /bin/true"
+  "bwrap --unshare-all --die-with-parent ${bwrap_binds[*]} --proc /proc --dev /dev -- /bin/true"
+  "/bin/true"
+)
 
-json="$(mktemp /tmp/spawn_latency.XXXXXX.json)"
-trap 'rm -f "$json"' EXIT
-hyperfine -N --warmup 50 --runs "$runs" --export-json "$json" \
-  -n sandbox_run "$ours_cmd" \
-  -n "sandbox_run --seccomp=off" "$ours_noseccomp_cmd" \
-  -n "bwrap --unshare-all" "$bwrap_cmd" \
-  -n "fork+exec" /bin/true >&2
+out="$(mktemp -d /tmp/spawn_latency.XXXXXX)"
+trap 'rm -rf "$out"' EXIT
+n=${#names[@]}
+for ((round = 0; round < rounds; round++)); do
+  args=()
+  for ((i = 0; i < n; i++)); do
+    k=$(((i + round) % n))
+    args+=(-n "${names[k]}" "${commands[k]}")
+  done
+  echo "round $((round + 1))/${rounds}" >&2
+  hyperfine -N --style none --warmup 20 --runs "$runs" \
+    --export-json "${out}/round${round}.json" "${args[@]}" >/dev/null
+done
 
-python3 - "$json" "$ours_cmd" "$bwrap_cmd" <<'PY'
-import json, sys
-results = json.load(open(sys.argv[1]))["results"]
-by_name = {r["command"]: r for r in results}
-bwrap = by_name["bwrap --unshare-all"]["mean"]
-plain = by_name["fork+exec"]["mean"]
-print(f"spawn latency of /bin/true, {results[0]['times'].__len__()} runs each")
-print(f"{'':28}{'mean ms':>9}{'stddev':>9}{'median':>9}{'vs bwrap':>10}{'vs fork+exec':>14}")
-for r in results:
-    print(f"{r['command']:28}{r['mean']*1e3:9.2f}{r['stddev']*1e3:9.2f}{r['median']*1e3:9.2f}"
-          f"{r['mean']/bwrap:9.2f}x{r['mean']/plain:13.2f}x")
+python3 - "$out" "${commands[0]}" "${commands[2]}" <<'PY'
+import glob, json, statistics, sys
+times = {}
+for path in sorted(glob.glob(sys.argv[1] + "/round*.json")):
+    for r in json.load(open(path))["results"]:
+        times.setdefault(r["command"], []).extend(r["times"])
+order = ["sandbox_run", "sandbox_run --seccomp=off", "bwrap --unshare-all", "fork+exec"]
+median = {name: statistics.median(times[name]) for name in order}
+print(f"spawn latency of /bin/true ({len(times['fork+exec'])} runs each; ms)")
+print(f"{'':27}{'mean':>7}{'median':>8}{'min':>7}{'median vs bwrap':>17}{'vs fork+exec':>14}")
+for name in order:
+    t = times[name]
+    print(f"{name:27}{statistics.mean(t)*1e3:7.2f}{median[name]*1e3:8.2f}{min(t)*1e3:7.2f}"
+          f"{median[name]/median['bwrap --unshare-all']:16.2f}x"
+          f"{median[name]/median['fork+exec']:13.2f}x")
 print()
 print("sandbox_run:", sys.argv[2])
 print("bwrap:      ", sys.argv[3])
