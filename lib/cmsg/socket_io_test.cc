@@ -3,6 +3,9 @@
 #include "lib/cmsg/socket_io.h"
 
 #include <fcntl.h>
+#include <signal.h>
+#include <sys/time.h>
+#include <sys/wait.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -260,6 +263,38 @@ TEST(SocketIoTest, InvalidFdToSendIsRejectedBeforeTheCall) {
   int closed_fd[] = {1000000};
   auto ebadf = SendMsg(pair.a.get(), "x", {ScmRights{closed_fd}});
   EXPECT_EQ(ErrnoOf(ebadf.status()), EBADF) << ebadf.status();
+}
+
+volatile sig_atomic_t g_alarms = 0;
+void CountAlarm(int) { g_alarms = g_alarms + 1; }
+
+TEST(SocketIoTest, RecvMsgRetriesWhenASignalInterruptsIt) {
+  UnixPair pair = MakeUnixPair(SOCK_DGRAM);
+  struct sigaction action {}, saved{};
+  action.sa_handler = CountAlarm;  // no SA_RESTART: recvmsg sees EINTR
+  ASSERT_EQ(sigaction(SIGALRM, &action, &saved), 0);
+  g_alarms = 0;
+  // The sender is a forked child that only sleeps and sends (both
+  // async-signal-safe), well after the alarm has interrupted us.
+  pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    timespec wait{0, 300 * 1000 * 1000};
+    nanosleep(&wait, nullptr);
+    _exit(send(pair.a.get(), "late", 4, 0) == 4 ? 0 : 1);
+  }
+  itimerval alarm{};
+  alarm.it_value.tv_usec = 50 * 1000;
+  ASSERT_EQ(setitimer(ITIMER_REAL, &alarm, nullptr), 0);
+  char data[8];
+  auto m = RecvMsg(pair.b.get(), absl::MakeSpan(data), {});
+  sigaction(SIGALRM, &saved, nullptr);
+  int status = 0;
+  waitpid(child, &status, 0);
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(std::string(data, m->bytes), "late");
+  EXPECT_EQ(g_alarms, 1);
+  EXPECT_EQ(status, 0);
 }
 
 }  // namespace
