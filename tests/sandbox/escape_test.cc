@@ -202,8 +202,9 @@ TEST(EscapeTest, RootInsideIsNotRootOutside) {
 }
 
 TEST(EscapeTest, TimeoutKillsGrandchildren) {
-  // The grandchildren hold the stdout pipe: EOF means every one is gone.
-  Started s = Start(SandboxCommand({"--timeout=1s"}, {"/probe", "tree"}));
+  // The grandchildren hold the stdout pipe: EOF means every one is gone. The
+  // timeout leaves a loaded machine ample time to print "ready" first.
+  Started s = Start(SandboxCommand({"--timeout=3s"}, {"/probe", "tree"}));
   EXPECT_EQ(ReadLine(s.out_fd), "ready");
   EXPECT_EQ(WaitExit(s.pid), 124);
   EXPECT_TRUE(WaitForEof(s.out_fd, 20));
