@@ -1,11 +1,14 @@
 """udp_relay (and udp_echo) serving sockets handed over by socket
 activation: a systemd-style launcher (LISTEN_FDS/LISTEN_PID/LISTEN_FDNAMES),
-and sandbox_run --listen=udp:... --net=host. Replies still leave from the
-address each client sent to."""
+fdstore exec (including a restart without dropping the socket), and
+sandbox_run --listen=udp:... --net=host. Replies still leave from the address
+each client sent to."""
 
 import os
+import shutil
 import socket
 import subprocess
+import tempfile
 import unittest
 
 import udp_testing as t
@@ -73,6 +76,35 @@ class ActivationTest(unittest.TestCase):
         with t.Server(["/bin/sh", "-c", launcher, t.TOOLS["echo"]],
                       pass_fds=(s4.fileno(),)):
             self.check_clients(s4.getsockname()[1])
+
+    def test_under_fdstore_exec_and_restart(self):
+        if "fdstore" not in t.TOOLS:
+            self.skipTest("no fdstore given")
+        tmp = tempfile.mkdtemp(prefix="udprelay.")
+        self.addCleanup(shutil.rmtree, tmp)
+        control = os.path.join(tmp, "fds")
+        with t.Server([t.TOOLS["fdstore"], "serve", "--socket=" + control,
+                       "--listen=udp:0.0.0.0:0=dns"], ready="fdstore: serving") as store:
+            listed = subprocess.run([t.TOOLS["fdstore"], "list", "--socket=" + control],
+                                    capture_output=True, text=True, timeout=20).stdout
+            port = int(listed.split()[2].rsplit(":", 1)[1])
+            exec_relay = [t.TOOLS["fdstore"], "exec", "--socket=" + control, "--",
+                          t.TOOLS["relay"], self.upstream, "--threads=1"]
+            old = t.Server(exec_relay, ready="udp_relay: serving")
+            self.addCleanup(old.__exit__)
+            self.assertIn("serving 0.0.0.0:%d " % port, old.ready_line)
+            self.check_clients(port)
+            # An upgrade: a new instance on the same socket, then the old one
+            # stops; clients keep getting answers from the right address.
+            new = t.Server(exec_relay, ready="udp_relay: serving")
+            self.addCleanup(new.__exit__)
+            code, _ = old.stop()
+            self.assertEqual(code, 0)
+            self.check_clients(port)
+            code, final = new.stop()
+            self.assertEqual(code, 0)
+            self.assertGreaterEqual(final["client_tx_packets"], 3)
+            store.stop()
 
     def test_under_sandbox_run(self):
         if "sandbox_run" not in t.TOOLS:
