@@ -15,6 +15,7 @@ namespace cmsg::sandbox_testing {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 TEST(ExitStatusTest, LikeAShell) {
   prctl(PR_SET_CHILD_SUBREAPER, 1);
@@ -42,6 +43,19 @@ TEST(ExitStatusTest, SignalsToTheLauncherReachTheCommand) {
     EXPECT_EQ(WaitExit(s.pid), 128 + signal) << signal;
     close(s.out_fd);
   }
+}
+
+TEST(ExitStatusTest, HelpExitsZeroAndNamesEveryFlag) {
+  RunResult r = RunProgram({SandboxRun(), "--help"});
+  EXPECT_EQ(r.code, 0);
+  const std::string help = r.out + r.err;
+  for (const char* flag :
+       {"ro_bind", "bind", "tmpfs", "net", "listen", "pass_file", "broker_allow", "seccomp",
+        "timeout", "rlimit_as", "rlimit_nofile", "rlimit_nproc", "rlimit_cpu", "rlimit_fsize",
+        "uid", "gid", "hostname", "chdir", "setenv", "verbose"})
+    EXPECT_THAT(help, HasSubstr(std::string("-") + flag + " (")) << flag;
+  EXPECT_THAT(help, HasSubstr("Exit status"));
+  EXPECT_THAT(help, Not(HasSubstr("flagfile")));  // gflags' own are not accepted
 }
 
 TEST(ExitStatusTest, TimeoutIs124) {

@@ -182,6 +182,15 @@ int Run(int argc, char** argv) {
     command.emplace_back(argv[i]);
   int flag_argc = start;
   gflags::SetUsageMessage(kUsage);
+  for (int i = 1; i < start; ++i) {
+    absl::string_view arg = argv[i];
+    while (!arg.empty() && arg[0] == '-') arg.remove_prefix(1);
+    if (OneOf(arg, kHelpFlags)) {
+      // Only this tool's flags: gflags' own (--flagfile, ...) are not accepted.
+      gflags::ShowUsageWithFlagsRestrict(argv[0], "tools/sandbox_run/main.cc");
+      exit(0);
+    }
+  }
   gflags::ParseCommandLineFlags(&flag_argc, &argv, /*remove_flags=*/false);
   if (command.empty()) Fail("no COMMAND given (usage: sandbox_run [flags] -- COMMAND [ARG...])");
 
