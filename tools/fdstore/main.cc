@@ -158,9 +158,9 @@ int Serve() {
   for (const cmsg::ListenSpec& spec : *specs) {
     absl::StatusOr<cmsg::UniqueFd> fd = cmsg::BindListenSpec(spec);
     if (!fd.ok()) fail_startup(absl::StrCat(spec.ToString(), ": ", fd.status().message()));
-    if (spec.kind == cmsg::ListenSpec::Kind::kUnix && spec.address.addr()->sa_family == AF_UNIX &&
-        absl::StartsWith(spec.address.ToString(), "unix:/")) {
-      created.push_back(spec.address.ToString().substr(5));
+    const std::string address = spec.address.ToString();
+    if (spec.kind == cmsg::ListenSpec::Kind::kUnix && !absl::StartsWith(address, "unix:@")) {
+      created.push_back(address.substr(strlen("unix:")));
     }
     initial.push_back({spec.name, std::move(*fd)});
   }
