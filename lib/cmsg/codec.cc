@@ -266,12 +266,4 @@ absl::StatusOr<ControlMessages> DecodeWithoutAdoptingFds(
 
 }  // namespace internal
 
-absl::StatusOr<ControlMessages> Decode(absl::Span<const std::byte> buffer) {
-  absl::StatusOr<ControlMessages> result(absl::in_place);
-  if (absl::Status s = internal::DecodeInto(buffer, /*adopt_fds=*/true, *result);
-      !s.ok())
-    result = std::move(s);
-  return result;
-}
-
 }  // namespace cmsg

@@ -36,7 +36,7 @@ namespace cmsg {
 // or decoding fails. Each payload is copied out after an exact length check;
 // a malformed buffer (bad cmsg_len, short or oversized payload) is an error
 // and nothing is read out of bounds. The buffer need not be aligned.
-[[nodiscard]] absl::StatusOr<ControlMessages> Decode(
+[[nodiscard]] inline absl::StatusOr<ControlMessages> Decode(
     absl::Span<const std::byte> buffer);
 
 namespace internal {
@@ -101,6 +101,15 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::StatusOr<size_t> Encode(
     });
   }
   return need;
+}
+
+// Inline so the result is built straight in the caller's frame with one call
+// into the parser.
+inline absl::StatusOr<ControlMessages> Decode(absl::Span<const std::byte> buffer) {
+  absl::StatusOr<ControlMessages> result(absl::in_place);
+  absl::Status s = internal::DecodeKeepingPartial(buffer, /*adopt_fds=*/true, *result);
+  if (ABSL_PREDICT_FALSE(!s.ok())) result = std::move(s);  // closes any fds
+  return result;
 }
 
 }  // namespace cmsg
