@@ -33,7 +33,7 @@ class Hammer:
             t.start()
 
     def _exchange_tcp(self, payload):
-        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as s:
             s.sendall(payload + b"\n")
             data = b""
             while not data.endswith(b"\n"):
@@ -47,7 +47,7 @@ class Hammer:
         udp = None
         if self.kind == "udp":
             udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            udp.settimeout(3)
+            udp.settimeout(10)  # generous: a late reply would read as a mismatch
             udp.connect(("127.0.0.1", self.port))
         i = 0
         while not self.stopped.is_set():
