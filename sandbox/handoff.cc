@@ -1,5 +1,6 @@
 #include "sandbox/handoff.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -119,6 +120,24 @@ absl::StatusOr<Handoff> ReceiveHandoff(int sock) {
   CMSG_RETURN_IF_ERROR(take(header.argc, out.argv));
   CMSG_RETURN_IF_ERROR(take(header.envc, out.env));
   return out;
+}
+
+absl::Status SendShimReady(int sock) { return WriteAll(sock, &kShimReady, 1); }
+
+bool AwaitShimReady(int sock, int pidfd) {
+  for (;;) {
+    pollfd fds[] = {{sock, POLLIN, 0}, {pidfd, POLLIN, 0}};
+    if (poll(fds, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    // The shim exited: whatever it sent is already in the socket.
+    const int flags = fds[0].revents ? 0 : MSG_DONTWAIT;
+    char byte;
+    ssize_t n = recv(sock, &byte, 1, flags);
+    if (n < 0 && errno == EINTR) continue;
+    return n == 1 && byte == kShimReady;
+  }
 }
 
 absl::Status SendCommandStatus(int sock, CommandStatus status) {

@@ -5,7 +5,10 @@
 //                     message (the broker socket last, if any), then
 //                     `blob_size` bytes: fd names, argv, env, each string
 //                     NUL-terminated, in that order.
-//   shim -> launcher  CommandStatus, once, when the command has ended.
+//   shim -> launcher  kShimReady (one byte) once its signal handlers are in
+//                     place and the command is started: signals sent to pid 1
+//                     before that would be dropped, as init's are;
+//                     then CommandStatus, once, when the command has ended.
 //
 // Both ends are the same build of this project, so the structs travel in
 // host byte order.
@@ -59,6 +62,13 @@ struct Handoff {
 
 [[nodiscard]] absl::StatusOr<Handoff> ReceiveHandoff(int sock);
 
+inline constexpr char kShimReady = 'R';
+
+[[nodiscard]] absl::Status SendShimReady(int sock);
+// Waits until the shim said it is ready (true) or hung up without saying so
+// (false), watching `pidfd` so a dead shim cannot block it.
+[[nodiscard]] bool AwaitShimReady(int sock, int pidfd);
+
 // How the command ended, as the shim saw it from inside.
 struct CommandStatus {
   int32_t signaled = 0;  // 1: killed by signal `value`; 0: exited with `value`
@@ -66,7 +76,8 @@ struct CommandStatus {
 };
 
 [[nodiscard]] absl::Status SendCommandStatus(int sock, CommandStatus status);
-// std::nullopt when the shim ended without reporting (it was killed).
+// After AwaitShimReady: std::nullopt when the shim ended without reporting
+// (it was killed).
 [[nodiscard]] std::optional<CommandStatus> TryReceiveCommandStatus(int sock);
 
 }  // namespace cmsg::sandbox

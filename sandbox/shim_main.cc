@@ -121,6 +121,8 @@ int Main() {
   handoff->fds.clear();
   handoff->broker.reset();
   sigprocmask(SIG_SETMASK, &old, nullptr);
+  // From here a signal the launcher sends reaches the command.
+  (void)SendShimReady(kShimControlFd);
 
   for (;;) {
     int wstatus;

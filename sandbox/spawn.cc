@@ -283,6 +283,7 @@ Child& Child::operator=(Child&& other) noexcept {
     KillAndReap();
     pid_ = other.pid_;
     reaped_ = std::exchange(other.reaped_, true);
+    shim_ready_ = other.shim_ready_;
     pidfd_ = std::move(other.pidfd_);
     control_ = std::move(other.control_);
     keep_alive_ = std::move(other.keep_alive_);
@@ -302,6 +303,10 @@ void Child::KillAndReap() {
 }
 
 absl::Status Child::Signal(int signal) {
+  // SIGKILL needs no handler; any other signal would be dropped by a shim
+  // that has not installed its handlers yet.
+  if (signal != SIGKILL && !shim_ready_ && control_.ok())
+    shim_ready_ = AwaitShimReady(control_.get(), pidfd_.get());
   if (syscall(SYS_pidfd_send_signal, pidfd_.get(), signal, nullptr, 0) != 0)
     return ErrnoError("pidfd_send_signal");
   return absl::OkStatus();
@@ -318,6 +323,7 @@ absl::StatusOr<ExitStatus> Child::Wait() {
   reaped_ = true;
   socket_files_.reset();
   if (control_.ok()) {
+    if (!shim_ready_) shim_ready_ = AwaitShimReady(control_.get(), pidfd_.get());
     if (std::optional<CommandStatus> reported = TryReceiveCommandStatus(control_.get()))
       return ExitStatus{reported->signaled != 0, reported->value};
   }

@@ -62,7 +62,8 @@ class Child {
   // Borrowed; readable when the sandbox has ended.
   [[nodiscard]] int pidfd() const { return pidfd_.get(); }
 
-  // Sends `signal` to the shim, which passes it on to the command.
+  // Sends `signal` to the shim, which passes it on to the command. Waits, if
+  // need be, until the shim can (it says so right after it starts).
   [[nodiscard]] absl::Status Signal(int signal);
   // SIGKILL to the shim: every process in the sandbox dies with it.
   [[nodiscard]] absl::Status Kill();
@@ -79,6 +80,7 @@ class Child {
 
   pid_t pid_ = -1;
   bool reaped_ = true;
+  bool shim_ready_ = false;  // its kShimReady byte was read
   UniqueFd pidfd_;
   UniqueFd control_;     // the shim reports the command's status here
   UniqueFd keep_alive_;  // the sync pipe's write end: hangs up if we die

@@ -51,6 +51,19 @@ TEST(SpawnTest, SignalReachesTheCommandThroughTheShim) {
   EXPECT_EQ(status->ShellCode(), 128 + SIGTERM);
 }
 
+TEST(SpawnTest, SignalRightAfterSpawnIsNotLost) {
+  // Pid 1 drops signals it has no handler for; Signal waits for the shim's.
+  for (int i = 0; i < 20; ++i) {
+    absl::StatusOr<Child> child = Spawn(SystemPolicy(), {"/bin/sleep", "5"});
+    ASSERT_TRUE(child.ok()) << child.status();
+    ASSERT_TRUE(child->Signal(SIGTERM).ok());
+    absl::StatusOr<ExitStatus> status = child->Wait();
+    ASSERT_TRUE(status.ok());
+    ASSERT_TRUE(status->signaled) << "attempt " << i << ": exited " << status->value;
+    ASSERT_EQ(status->value, SIGTERM);
+  }
+}
+
 TEST(SpawnTest, KillEndsTheWholeSandbox) {
   absl::StatusOr<Child> child =
       Spawn(SystemPolicy(), {"/bin/sh", "-c", "trap '' TERM; sleep 30 & sleep 30"});
