@@ -128,13 +128,13 @@ def relay_under_test(kind, tmp, port, sink_port):
     raise ValueError(kind)
 
 
-def one_run(kind, size, gso_generator, flows):
+def one_run(kind, size, gso_generator, flows, gro_sink):
     with tempfile.TemporaryDirectory(prefix="udpbench.") as tmp:
         sink_port = free_port()
         # Without a relay the sink takes the relay's core.
         sink = Peer((RELAY_CPU if kind == "none" else LOAD_CPU) +
                     [ARGS.sink, "--listen=127.0.0.1:%d" % sink_port,
-                     "--gro=%d" % (1 if gso_generator else 0)], tmp, ready="serving",
+                     "--gro=%d" % (1 if gro_sink else 0)], tmp, ready="serving",
                     settle=0.1)
         relay = None
         try:
@@ -162,18 +162,22 @@ def one_run(kind, size, gso_generator, flows):
 
 
 ROWS = [
-    # (label, kind, generator uses GSO, generator flows)
-    ("no relay (the limit here)", "none", False, 1),
-    ("udp_relay 1 thread, GSO/GRO off", "relay:1:off", False, 1),
-    ("udp_relay 1 thread, GSO/GRO on", "relay:1:on", False, 1),
-    ("udp_relay N threads, GSO/GRO off, 2 flows", "relay:N:off", False, 2),
-    ("naive recvmsg/sendto relay with pktinfo", "naive", False, 1),
-    ("socat UDP4-LISTEN -> UDP4", "socat", False, 1),
-    ("nginx stream proxy (udp, 1 worker)", "nginx", False, 1),
-    ("no relay, GSO sender", "none", True, 1),
-    ("udp_relay 1 thread, GSO/GRO on, GSO sender", "relay:1:on", True, 1),
-    ("socat, GSO sender", "socat", True, 1),
-    ("nginx, GSO sender", "nginx", True, 1),
+    # (label, kind, generator uses GSO, generator flows, sink reads with GRO)
+    ("no relay (the limit here)", "none", False, 1, False),
+    ("udp_relay 1 thread, GSO/GRO off", "relay:1:off", False, 1, False),
+    ("udp_relay 1 thread, GSO/GRO on", "relay:1:on", False, 1, False),
+    ("udp_relay N threads, GSO/GRO off, 2 flows", "relay:N:off", False, 2, False),
+    ("naive recvmsg/sendto relay with pktinfo", "naive", False, 1, False),
+    ("socat UDP4-LISTEN -> UDP4", "socat", False, 1, False),
+    ("nginx stream proxy (udp, 1 worker)", "nginx", False, 1, False),
+    # A receiver with UDP_GRO (as QUIC stacks have) takes a GSO send whole.
+    ("udp_relay 1 thread, GSO/GRO on, GRO sink", "relay:1:on", False, 1, True),
+    ("socat, GRO sink", "socat", False, 1, True),
+    # A GSO sender (64 segments per send) and a GRO sink.
+    ("no relay, GSO sender", "none", True, 1, True),
+    ("udp_relay 1 thread, GSO/GRO on, GSO sender", "relay:1:on", True, 1, True),
+    ("socat, GSO sender", "socat", True, 1, True),
+    ("nginx, GSO sender", "nginx", True, 1, True),
 ]
 
 
@@ -195,9 +199,9 @@ def main():
           " cpu = each core's busy share.")
     for size in [int(s) for s in ARGS.sizes.split(",")]:
         results = {}
-        for label, kind, gso, flows in ROWS:
+        for label, kind, gso, flows, gro_sink in ROWS:
             kind = kind.replace(":N:", ":%d:" % ncpu)
-            runs = [one_run(kind, size, gso, flows) for _ in range(ARGS.runs)]
+            runs = [one_run(kind, size, gso, flows, gro_sink) for _ in range(ARGS.runs)]
             pps = statistics.median(r["pps"] for r in runs)
             loss = statistics.median(r["loss"] for r in runs)
             cpu = [statistics.median(r["cpu"][i] for r in runs) for i in range(ncpu)]
@@ -208,14 +212,16 @@ def main():
         r = {k: max(v, 1e-9) for k, v in results.items()}
         relay1 = r["udp_relay 1 thread, GSO/GRO off"]
         gso_row = r["udp_relay 1 thread, GSO/GRO on, GSO sender"]
-        print("  %4dB  ratios: 1 thread vs naive %.2fx (target 1.3x), vs socat %.2fx "
-              "(target 2.5x), vs nginx %.2fx (target >1x); GSO/GRO on vs socat "
-              "(both GSO sender) %.2fx, vs socat (plain sender) %.2fx (target 5x)" % (
+        socat = r["socat UDP4-LISTEN -> UDP4"]
+        print("  %4dB  ratios, 1 thread GSO/GRO off: vs naive %.2fx (target 1.3x), vs "
+              "socat %.2fx (target 2.5x), vs nginx %.2fx (target >1x)" % (
                   size, relay1 / r["naive recvmsg/sendto relay with pktinfo"],
-                  relay1 / r["socat UDP4-LISTEN -> UDP4"],
-                  relay1 / r["nginx stream proxy (udp, 1 worker)"],
-                  gso_row / r["socat, GSO sender"],
-                  gso_row / r["socat UDP4-LISTEN -> UDP4"]), flush=True)
+                  relay1 / socat, relay1 / r["nginx stream proxy (udp, 1 worker)"]))
+        print("  %4dB  ratios, 1 thread GSO/GRO on vs socat (target 5x): plain sender "
+              "%.2fx; plain sender, GRO sink %.2fx; GSO sender %.2fx" % (
+                  size, r["udp_relay 1 thread, GSO/GRO on"] / socat,
+                  r["udp_relay 1 thread, GSO/GRO on, GRO sink"] / r["socat, GRO sink"],
+                  gso_row / r["socat, GSO sender"]), flush=True)
 
 
 if __name__ == "__main__":
