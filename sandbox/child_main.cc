@@ -36,14 +36,15 @@ void Append(char* buf, size_t size, const char* text) {
   buf[used] = '\0';
 }
 
-[[noreturn]] void Fail(const ChildPlan&, const char* call, const char* path) {
+// `path` is shown as the command will see it (kNewRoot stripped) unless it
+// is a host path.
+[[noreturn]] void Fail(const char* call, const char* path, bool host_path) {
   ChildError report;
   report.error = errno;
   Append(report.what, sizeof(report.what), call);
   if (path != nullptr) {
     Append(report.what, sizeof(report.what), "(");
-    // Paths are shown as the command will see them.
-    if (strncmp(path, kNewRoot, sizeof(kNewRoot) - 1) == 0) {
+    if (!host_path && strncmp(path, kNewRoot, sizeof(kNewRoot) - 1) == 0) {
       path += sizeof(kNewRoot) - 1;
       if (*path == '\0') path = "/";
     }
@@ -55,8 +56,14 @@ void Append(char* buf, size_t size, const char* text) {
   _exit(125);
 }
 
-void Check(const ChildPlan& plan, bool ok, const char* call, const char* path = nullptr) {
-  if (!ok) Fail(plan, call, path);
+// Checks a step whose `path` (if any) is inside the new root.
+void Check(const ChildPlan&, bool ok, const char* call, const char* path = nullptr) {
+  if (!ok) Fail(call, path, false);
+}
+
+// Checks a step whose `path` is on the host.
+void CheckHost(bool ok, const char* call, const char* path) {
+  if (!ok) Fail(call, path, true);
 }
 
 void MakeReadOnly(const ChildPlan& plan, const char* path) {
@@ -84,7 +91,7 @@ void RunMountStep(const ChildPlan& plan, const MountStep& step) {
       int tree = static_cast<int>(syscall(SYS_open_tree, step.source_fd, "",
                                           OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC |
                                               AT_RECURSIVE | AT_EMPTY_PATH));
-      Check(plan, tree >= 0, "open_tree", step.source.c_str());
+      CheckHost(tree >= 0, "open_tree", step.source.c_str());
       Check(plan,
             syscall(SYS_move_mount, tree, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) == 0,
             "move_mount", target);
@@ -122,7 +129,7 @@ void OpenBindSources(ChildPlan& plan) {
   for (MountStep& step : plan.mounts) {
     if (step.kind != MountStep::Kind::kBind) continue;
     step.source_fd = open(step.source.c_str(), O_PATH | O_CLOEXEC);
-    Check(plan, step.source_fd >= 0, "open", step.source.c_str());
+    CheckHost(step.source_fd >= 0, "open", step.source.c_str());
   }
 }
 
@@ -147,17 +154,10 @@ void BuildRoot(const ChildPlan& plan) {
   // Nothing we mount may propagate back to the host.
   Check(plan, mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) == 0,
         "mount(/, MS_PRIVATE)");
-  // A private tmpfs to stand in while building: the host root stays
-  // reachable under /oldroot, the new root grows under kNewRoot.
-  Check(plan, mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") == 0,
-        "mount(tmpfs)", "/tmp");
-  Check(plan, mkdir("/tmp/newroot", 0755) == 0, "mkdir", "/tmp/newroot");
-  Check(plan, mkdir("/tmp/oldroot", 0755) == 0, "mkdir", "/tmp/oldroot");
-  Check(plan, syscall(SYS_pivot_root, "/tmp", "/tmp/oldroot") == 0, "pivot_root", "/tmp");
-  Check(plan, chdir("/") == 0, "chdir", "/");
-  Check(plan,
-        mount("tmpfs", kNewRoot, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") == 0,
-        "mount(tmpfs)", kNewRoot);
+  // The new root is a tmpfs over kNewRoot; the bind sources are already
+  // open, so nothing of the host needs to stay reachable.
+  CheckHost(mount("tmpfs", kNewRoot, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") == 0,
+            "mount(tmpfs)", kNewRoot);
   for (const MountStep& step : plan.mounts) RunMountStep(plan, step);
   // Stack the new root over the old one and detach the old.
   Check(plan, chdir(kNewRoot) == 0, "chdir", kNewRoot);
@@ -261,7 +261,7 @@ void RunSandboxChild(ChildPlan& plan) {
   char* argv[] = {arg0, nullptr};
   char* envp[] = {nullptr};
   syscall(SYS_execveat, exe_fd, "", argv, envp, AT_EMPTY_PATH);
-  Fail(plan, "execveat(sandbox_shim)", nullptr);
+  Fail("execveat(sandbox_shim)", nullptr, true);
 }
 
 }  // namespace cmsg::sandbox

@@ -14,9 +14,9 @@
 
 namespace cmsg::sandbox {
 
-// Where the child builds the new root (inside a private tmpfs it pivots
-// into first; the host's root meanwhile sits at /oldroot).
-inline constexpr char kNewRoot[] = "/newroot";
+// Where the child builds the new root, in its own mount namespace: a tmpfs
+// over the host's /tmp (hidden from the sandbox like the rest of the host).
+inline constexpr char kNewRoot[] = "/tmp";
 
 struct MountStep {
   enum class Kind {
