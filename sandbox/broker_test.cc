@@ -152,10 +152,10 @@ TEST_F(BrokerTest, PathSwappedForSymlinkMidRequestNeverEscapes) {
     const std::string sub = Path("allowed/sub");
     while (!stop) {
       // rename(2) over a symlink is atomic: "sub" always exists.
-      symlink(Path("outside").c_str(), Path("allowed/tmp").c_str());
-      rename(Path("allowed/tmp").c_str(), sub.c_str());
-      symlink("real", Path("allowed/tmp").c_str());
-      rename(Path("allowed/tmp").c_str(), sub.c_str());
+      EXPECT_EQ(symlink(Path("outside").c_str(), Path("allowed/tmp").c_str()), 0);
+      EXPECT_EQ(rename(Path("allowed/tmp").c_str(), sub.c_str()), 0);
+      EXPECT_EQ(symlink("real", Path("allowed/tmp").c_str()), 0);
+      EXPECT_EQ(rename(Path("allowed/tmp").c_str(), sub.c_str()), 0);
       ++swaps;
     }
   });
