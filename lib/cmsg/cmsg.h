@@ -13,5 +13,6 @@
 #include "lib/cmsg/socket_io.h" // IWYU pragma: export
 #include "lib/cmsg/sockopts.h"  // IWYU pragma: export
 #include "lib/cmsg/space.h"     // IWYU pragma: export
+#include "lib/cmsg/visit.h"     // IWYU pragma: export
 
 #endif  // LIB_CMSG_CMSG_H_

@@ -11,6 +11,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "lib/cmsg/decode_table.h"
+#include "lib/status/status_macros.h"
 
 namespace cmsg {
 namespace internal {
@@ -43,40 +45,48 @@ absl::Status BufferTooSmallError(size_t messages, size_t need, size_t have) {
       need, have));
 }
 
-}  // namespace internal
-
-namespace {
-
-// Decoder::Direct relies on the layout checks in wire.h.
 
 // Decoding errors, out of line: the common path never builds a string.
-[[gnu::cold, gnu::noinline]] absl::Status WrongLength(const char* name,
-                                                      size_t have, size_t want) {
+[[gnu::cold, gnu::noinline]] absl::Status WrongLengthError(const char* name,
+                                                           size_t have, size_t want) {
   return absl::InvalidArgumentError(absl::StrFormat(
       "malformed %s control message: payload of %d bytes, want %d", name, have,
       want));
 }
 
-[[gnu::cold, gnu::noinline]] absl::Status BadHeader(const cmsghdr& h, size_t offset,
-                                                    size_t remaining) {
+[[gnu::cold, gnu::noinline]] absl::Status BadHeaderError(const cmsghdr& h,
+                                                         size_t offset,
+                                                         size_t remaining) {
   return absl::InvalidArgumentError(absl::StrFormat(
       "malformed control message (level %d type %d) at offset %d: cmsg_len %d "
       "with %d bytes left",
       h.cmsg_level, h.cmsg_type, offset, h.cmsg_len, remaining));
 }
 
-[[gnu::cold, gnu::noinline]] absl::Status PartialFd(size_t payload) {
+[[gnu::cold, gnu::noinline]] absl::Status PartialFdError(size_t payload) {
   return absl::InvalidArgumentError(absl::StrFormat(
       "malformed SCM_RIGHTS control message: payload of %d bytes is not a "
       "whole number of fds",
       payload));
 }
 
-// Decodes payloads into `out` after an exact length check, copying (never
-// casting) so the buffer may be misaligned.
+[[gnu::cold, gnu::noinline]] absl::Status TooManyFdsError(size_t fds) {
+  return absl::InvalidArgumentError(absl::StrFormat(
+      "malformed SCM_RIGHTS control message: %d fds exceed the kernel's limit "
+      "of %d per message",
+      fds, kMaxFdsPerMessage));
+}
+
+}  // namespace internal
+
+namespace {
+
+// A WalkControl sink that appends to a ControlMessages list, copying payloads
+// (never casting) after an exact length check so the buffer may be
+// misaligned. Direct relies on the layout checks in wire.h.
 class Decoder {
  public:
-  explicit Decoder(ControlMessages& out) : out_(out) {}
+  Decoder(ControlMessages& out, bool adopt) : out_(out), adopt_(adopt) {}
 
   // The first error seen; decoding goes on after one so that every fd in
   // the buffer is adopted (and then closed).
@@ -85,16 +95,11 @@ class Decoder {
   template <typename Raw>
   bool Copy(absl::Span<const std::byte> p, Raw& raw, const char* name) {
     if (ABSL_PREDICT_FALSE(p.size() != sizeof(Raw))) {
-      if (error_.ok()) error_ = WrongLength(name, p.size(), sizeof(Raw));
+      if (error_.ok()) error_ = internal::WrongLengthError(name, p.size(), sizeof(Raw));
       return false;
     }
     std::memcpy(&raw, p.data(), sizeof(Raw));
     return true;
-  }
-
-  template <typename T, typename... Args>
-  void Emit(Args&&... args) {
-    out_.emplace_back(std::in_place_type<T>, std::forward<Args>(args)...);
   }
 
   // For types laid out exactly as their kernel payload: one copy straight
@@ -104,7 +109,7 @@ class Decoder {
   void Direct(absl::Span<const std::byte> p, const char* name) {
     static_assert(std::is_trivially_copyable_v<T> && sizeof(T) == T::kPayloadSize);
     if (ABSL_PREDICT_FALSE(p.size() != sizeof(T))) {
-      if (error_.ok()) error_ = WrongLength(name, p.size(), sizeof(T));
+      if (error_.ok()) error_ = internal::WrongLengthError(name, p.size(), sizeof(T));
       return;
     }
     T& v = std::get<T>(out_.emplace_back(std::in_place_type<T>));
@@ -115,109 +120,50 @@ class Decoder {
   template <typename T, typename Raw>
   void Scalar(absl::Span<const std::byte> p, const char* name) {
     Raw raw;
-    if (Copy(p, raw, name)) Emit<T>(T{raw});
+    if (Copy(p, raw, name)) out_.emplace_back(std::in_place_type<T>, T{raw});
   }
 
-  void Rights(absl::Span<const std::byte> p, bool adopt) {
+  template <typename T, typename Addr>
+  void RecvErr(absl::Span<const std::byte> p, const char* name) {
+    if (ABSL_PREDICT_FALSE(p.size() != T::kPayloadSize)) {
+      if (error_.ok()) error_ = internal::WrongLengthError(name, p.size(), T::kPayloadSize);
+      return;
+    }
+    out_.emplace_back(std::in_place_type<T>, internal::RecvErrFrom<T, Addr>(p.data()));
+  }
+
+  void Rights(absl::Span<const std::byte> p) {
     // Own the fds before anything else can fail, so none leak.
     auto& rights = std::get<ScmRightsOwned>(
         out_.emplace_back(std::in_place_type<ScmRightsOwned>));
     const size_t n = p.size() / sizeof(int);
-    if (n > kInlineFds) rights.fds.reserve(n);
-    for (size_t i = 0; i < n; ++i) {
-      int fd;
-      std::memcpy(&fd, p.data() + i * sizeof(int), sizeof(int));
-      rights.fds.emplace_back(adopt ? fd : -1);
+    // Sized in one step, then each fd adopted in place.
+    rights.fds.resize(n);
+    if (adopt_) {
+      for (size_t i = 0; i < n; ++i) {
+        int fd;
+        std::memcpy(&fd, p.data() + i * sizeof(int), sizeof(int));
+        rights.fds[i] = UniqueFd(fd);
+      }
     }
     if (ABSL_PREDICT_FALSE(p.size() % sizeof(int) != 0) && error_.ok()) {
-      error_ = PartialFd(p.size());
+      error_ = internal::PartialFdError(p.size());
     }
   }
 
-  void One(int level, int type, absl::Span<const std::byte> p);
+  void Other(int level, int type, absl::Span<const std::byte> p) {
+    auto& u = std::get<Unknown>(out_.emplace_back(std::in_place_type<Unknown>));
+    u.level = level;
+    u.type = type;
+    const auto* bytes = reinterpret_cast<const uint8_t*>(p.data());
+    u.data.assign(bytes, bytes + p.size());
+  }
 
  private:
   ControlMessages& out_;
+  const bool adopt_;
   absl::Status error_;
 };
-
-void Decoder::One(int level, int type, absl::Span<const std::byte> p) {
-  if (level == SOL_SOCKET) {
-    switch (type) {
-      case SCM_CREDENTIALS:
-        return Direct<ScmCredentials>(p, "SCM_CREDENTIALS");
-      // The _OLD and _NEW forms share one layout on 64-bit Linux.
-      case SO_TIMESTAMP_OLD:
-      case SO_TIMESTAMP_NEW:
-        return Direct<ScmTimestamp>(p, "SCM_TIMESTAMP");
-      case SO_TIMESTAMPNS_OLD:
-      case SO_TIMESTAMPNS_NEW:
-        return Direct<ScmTimestampns>(p, "SCM_TIMESTAMPNS");
-      case SO_TIMESTAMPING_OLD:
-      case SO_TIMESTAMPING_NEW:
-        return Direct<ScmTimestamping>(p, "SCM_TIMESTAMPING");
-      case SO_RXQ_OVFL:
-        return Scalar<RxqOvfl, uint32_t>(p, "SO_RXQ_OVFL");
-      case SO_MARK:
-        return Scalar<SoMark, uint32_t>(p, "SO_MARK");
-    }
-  } else if (level == IPPROTO_IP) {
-    switch (type) {
-      case IP_PKTINFO:
-        return Direct<Ipv4PacketInfo>(p, "IP_PKTINFO");
-      case IP_TOS:
-        return Scalar<Ipv4Tos, uint8_t>(p, "IP_TOS");
-      case IP_TTL:
-        return Scalar<Ipv4Ttl, int>(p, "IP_TTL");
-      case IP_ORIGDSTADDR:
-        return Direct<Ipv4OrigDstAddr>(p, "IP_ORIGDSTADDR");
-      case IP_RECVERR: {
-        // sock_extended_err, then the offender's address (SO_EE_OFFENDER);
-        // the address is always there, zeroed when unknown.
-        struct {
-          sock_extended_err err;
-          sockaddr_in from;
-        } raw;
-        if (!Copy(p, raw, "IP_RECVERR")) return;
-        Ipv4RecvErr e;
-        e.error = raw.err;
-        if (raw.from.sin_family == AF_INET) e.offender = raw.from;
-        return Emit<Ipv4RecvErr>(e);
-      }
-    }
-  } else if (level == IPPROTO_IPV6) {
-    switch (type) {
-      case IPV6_PKTINFO:
-        return Direct<Ipv6PacketInfo>(p, "IPV6_PKTINFO");
-      case IPV6_TCLASS:
-        return Scalar<Ipv6TClass, int>(p, "IPV6_TCLASS");
-      case IPV6_HOPLIMIT:
-        return Scalar<Ipv6HopLimit, int>(p, "IPV6_HOPLIMIT");
-      case IPV6_ORIGDSTADDR:
-        return Direct<Ipv6OrigDstAddr>(p, "IPV6_ORIGDSTADDR");
-      case IPV6_RECVERR: {
-        struct {
-          sock_extended_err err;
-          sockaddr_in6 from;
-        } raw;
-        if (!Copy(p, raw, "IPV6_RECVERR")) return;
-        Ipv6RecvErr e;
-        e.error = raw.err;
-        if (raw.from.sin6_family == AF_INET6) e.offender = raw.from;
-        return Emit<Ipv6RecvErr>(e);
-      }
-    }
-  } else if (level == SOL_UDP && type == UDP_GRO) {
-    return Scalar<UdpGroSegments, int>(p, "UDP_GRO");
-  } else if (level == SOL_TLS && type == TLS_GET_RECORD_TYPE) {
-    return Scalar<TlsGetRecordType, uint8_t>(p, "TLS_GET_RECORD_TYPE");
-  }
-  auto& u = std::get<Unknown>(out_.emplace_back(std::in_place_type<Unknown>));
-  u.level = level;
-  u.type = type;
-  const auto* bytes = reinterpret_cast<const uint8_t*>(p.data());
-  u.data.assign(bytes, bytes + p.size());
-}
 
 }  // namespace
 
@@ -232,27 +178,8 @@ absl::Status DecodeInto(absl::Span<const std::byte> buffer, bool adopt_fds,
 
 absl::Status DecodeKeepingPartial(absl::Span<const std::byte> buffer,
                                   bool adopt_fds, ControlMessages& out) {
-  Decoder decoder(out);
-  constexpr size_t kHeader = CMSG_LEN(0);  // the aligned header size
-  size_t offset = 0;
-  while (buffer.size() - offset >= sizeof(cmsghdr)) {
-    cmsghdr h;
-    std::memcpy(&h, buffer.data() + offset, sizeof(h));
-    const size_t remaining = buffer.size() - offset;
-    if (ABSL_PREDICT_FALSE(h.cmsg_len < kHeader || h.cmsg_len > remaining)) {
-      // The rest cannot be walked.
-      return BadHeader(h, offset, remaining);
-    }
-    auto payload = buffer.subspan(offset + kHeader, h.cmsg_len - kHeader);
-    if (h.cmsg_level == SOL_SOCKET && h.cmsg_type == SCM_RIGHTS) {
-      decoder.Rights(payload, adopt_fds);
-    } else {
-      decoder.One(h.cmsg_level, h.cmsg_type, payload);
-    }
-    const size_t step = CMSG_ALIGN(h.cmsg_len);
-    if (step >= remaining) break;
-    offset += step;
-  }
+  Decoder decoder(out, adopt_fds);
+  CMSG_RETURN_IF_ERROR(WalkControl(buffer, decoder));
   return std::move(decoder.error());
 }
 

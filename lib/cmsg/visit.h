@@ -1,0 +1,254 @@
+// Decoding a received control buffer without building a list: each message
+// is handed to a visitor as a value on the stack, so nothing is allocated
+// and no variant is built or destroyed.
+//
+//   absl::Status s = cmsg::ForEachMessage(control, Overloaded{
+//       [&](const cmsg::Ipv4PacketInfo& p) { arrived_on = p.addr; },
+//       [&](cmsg::OwnedFdRange& fds) { if (!fds.empty()) file = fds.Take(0); },
+//   });
+//
+// The visitor is called only for the types it accepts; other messages are
+// skipped (their fds closed). Decode (codec.h) gives the same messages as an
+// owning list, for callers that keep them.
+#ifndef LIB_CMSG_VISIT_H_
+#define LIB_CMSG_VISIT_H_
+
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+#include "absl/base/attributes.h"
+#include "absl/base/optimization.h"
+#include "absl/status/status.h"
+#include "absl/types/span.h"
+#include "lib/cmsg/decode_table.h"
+#include "lib/cmsg/messages.h"
+#include "lib/fd/unique_fd.h"
+
+namespace cmsg {
+
+namespace internal {
+template <bool kAdopt, typename Visitor>
+struct VisitSink;
+}  // namespace internal
+
+// The fds of one SCM_RIGHTS message, read in place from the control buffer.
+// The range owns them while the visitor runs: whatever the visitor does not
+// Take() is closed when the visitor returns. Neither copyable nor movable.
+class OwnedFdRange {
+ public:
+  OwnedFdRange(const OwnedFdRange&) = delete;
+  OwnedFdRange& operator=(const OwnedFdRange&) = delete;
+  ~OwnedFdRange() {
+    if (!owns_ || left_ == 0) return;
+    for (size_t i = 0; i < size_; ++i) {
+      if (!Taken(i)) ::close(Read(i));
+    }
+  }
+
+  [[nodiscard]] size_t size() const { return size_; }
+  [[nodiscard]] bool empty() const { return size_ == 0; }
+
+  // The fd at `i` (< size()), still owned by the range; -1 once taken.
+  [[nodiscard]] int get(size_t i) const { return Taken(i) ? -1 : Read(i); }
+
+  // Takes the fd at `i` (< size()); an empty UniqueFd if it was taken before.
+  [[nodiscard]] UniqueFd Take(size_t i) {
+    if (Taken(i)) return UniqueFd();
+    taken_[i / 64] |= uint64_t{1} << (i % 64);
+    --left_;
+    return UniqueFd(owns_ ? Read(i) : -1);
+  }
+
+  // Takes every fd not taken yet into out[0..size()), which must be that
+  // long; slots of fds taken before are left alone.
+  void TakeAll(absl::Span<UniqueFd> out) {
+    for (size_t i = 0; i < size_ && i < out.size(); ++i) {
+      if (!Taken(i)) out[i] = Take(i);
+    }
+  }
+
+ private:
+  template <bool kAdopt, typename Visitor>
+  friend struct internal::VisitSink;
+
+  // `size` is at most kMaxFdsPerMessage (checked before visiting).
+  OwnedFdRange(const std::byte* data, size_t size, bool owns)
+      : data_(data), size_(size), left_(size), owns_(owns) {}
+
+  int Read(size_t i) const {
+    int fd;
+    std::memcpy(&fd, data_ + i * sizeof(int), sizeof(int));
+    return fd;
+  }
+  bool Taken(size_t i) const { return (taken_[i / 64] >> (i % 64)) & 1; }
+
+  const std::byte* data_;
+  size_t size_;
+  size_t left_;
+  bool owns_;
+  uint64_t taken_[(kMaxFdsPerMessage + 63) / 64] = {};
+};
+
+// A message of a kind this library has no type for, viewed in the buffer.
+struct UnknownView {
+  int level = 0;
+  int type = 0;
+  absl::Span<const std::byte> data;
+};
+
+// Two overloads in one visitor: Overloaded{[](const A&) {}, [](B&) {}}.
+template <typename... Fs>
+struct Overloaded : Fs... {
+  using Fs::operator()...;
+};
+template <typename... Fs>
+Overloaded(Fs...) -> Overloaded<Fs...>;
+
+// ---------------------------------------------------------------- details
+
+namespace internal {
+
+// Checks lengths, remembering the first error (as Decode reports it).
+struct CheckSink {
+  absl::Status error;
+
+  void Fail(absl::Status s) {
+    if (error.ok()) error = std::move(s);
+  }
+  template <typename T>
+  void Direct(absl::Span<const std::byte> p, const char* name) {
+    if (ABSL_PREDICT_FALSE(p.size() != T::kPayloadSize))
+      Fail(WrongLengthError(name, p.size(), T::kPayloadSize));
+  }
+  template <typename T, typename Raw>
+  void Scalar(absl::Span<const std::byte> p, const char* name) {
+    if (ABSL_PREDICT_FALSE(p.size() != sizeof(Raw)))
+      Fail(WrongLengthError(name, p.size(), sizeof(Raw)));
+  }
+  template <typename T, typename Addr>
+  void RecvErr(absl::Span<const std::byte> p, const char* name) {
+    Direct<T>(p, name);
+  }
+  void Rights(absl::Span<const std::byte> p) {
+    if (ABSL_PREDICT_FALSE(p.size() % sizeof(int) != 0)) {
+      Fail(PartialFdError(p.size()));
+    } else if (ABSL_PREDICT_FALSE(p.size() / sizeof(int) > kMaxFdsPerMessage)) {
+      Fail(TooManyFdsError(p.size() / sizeof(int)));
+    }
+  }
+  void Other(int, int, absl::Span<const std::byte>) {}
+};
+
+// Closes every whole fd in every SCM_RIGHTS message (after an error).
+struct CloseSink {
+  template <typename T>
+  void Direct(absl::Span<const std::byte>, const char*) {}
+  template <typename T, typename Raw>
+  void Scalar(absl::Span<const std::byte>, const char*) {}
+  template <typename T, typename Addr>
+  void RecvErr(absl::Span<const std::byte>, const char*) {}
+  void Rights(absl::Span<const std::byte> p) {
+    for (size_t i = 0; i < p.size() / sizeof(int); ++i) {
+      int fd;
+      std::memcpy(&fd, p.data() + i * sizeof(int), sizeof(int));
+      ::close(fd);
+    }
+  }
+  void Other(int, int, absl::Span<const std::byte>) {}
+};
+
+// Hands each message of a checked buffer to the visitor; copies a payload
+// out only if the visitor takes its type.
+template <bool kAdopt, typename Visitor>
+struct VisitSink {
+  Visitor& visitor;
+
+  template <typename T>
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void Direct(absl::Span<const std::byte> p, const char*) {
+    if constexpr (std::is_invocable_v<Visitor&, const T&>) {
+      static_assert(std::is_trivially_copyable_v<T> && sizeof(T) == T::kPayloadSize);
+      T v;
+      std::memcpy(&v, p.data(), sizeof(T));
+      visitor(static_cast<const T&>(v));
+    }
+  }
+  template <typename T, typename Raw>
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void Scalar(absl::Span<const std::byte> p, const char*) {
+    if constexpr (std::is_invocable_v<Visitor&, const T&>) {
+      Raw raw;
+      std::memcpy(&raw, p.data(), sizeof(Raw));
+      const T v{raw};
+      visitor(v);
+    }
+  }
+  template <typename T, typename Addr>
+  void RecvErr(absl::Span<const std::byte> p, const char*) {
+    if constexpr (std::is_invocable_v<Visitor&, const T&>) {
+      const T v = RecvErrFrom<T, Addr>(p.data());
+      visitor(v);
+    }
+  }
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void Rights(absl::Span<const std::byte> p) {
+    OwnedFdRange fds(p.data(), p.size() / sizeof(int), kAdopt);
+    if constexpr (std::is_invocable_v<Visitor&, OwnedFdRange&>) visitor(fds);
+  }
+  void Other(int level, int type, absl::Span<const std::byte> p) {
+    if constexpr (std::is_invocable_v<Visitor&, const UnknownView&>) {
+      const UnknownView v{level, type, p};
+      visitor(v);
+    }
+  }
+};
+
+template <bool kAdopt, typename Visitor>
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status VisitChecked(
+    absl::Span<const std::byte> control, Visitor& visitor) {
+  CheckSink check;
+  absl::Status s = WalkControl(control, check);
+  if (ABSL_PREDICT_FALSE(!s.ok() || !check.error.ok())) {
+    if constexpr (kAdopt) {
+      CloseSink close;
+      (void)WalkControl(control, close);
+    }
+    return s.ok() ? std::move(check.error) : s;
+  }
+  VisitSink<kAdopt, Visitor> sink{visitor};
+  (void)WalkControl(control, sink);  // checked above: cannot fail
+  return absl::OkStatus();
+}
+
+// ForEachMessage with fd adoption switched off: OwnedFdRange::get() shows
+// the numbers, Take() gives empty UniqueFds and nothing is closed. Only for
+// fuzzing, where the "fds" are arbitrary numbers.
+template <typename Visitor>
+[[nodiscard]] absl::Status ForEachMessageWithoutAdoptingFds(
+    absl::Span<const std::byte> control, Visitor&& visitor) {
+  return VisitChecked</*kAdopt=*/false>(control, visitor);
+}
+
+}  // namespace internal
+
+// Calls `visitor` with each message in `control` (as a received msghdr's
+// msg_control/msg_controllen): `const T&` for each value type of
+// ControlMessageOwned except ScmRightsOwned and Unknown, `OwnedFdRange&`
+// for SCM_RIGHTS and `const UnknownView&` for unknown kinds. Types the
+// visitor cannot be called with are skipped.
+//
+// The buffer is checked whole before the visitor sees anything, with the
+// same exact-length checks and the same error messages as Decode; on error
+// the visitor is never called and every fd Decode would find is closed. One
+// difference: more than kMaxFdsPerMessage fds in one message (which the
+// kernel never sends) is an error here. The buffer need not be aligned.
+template <typename Visitor>
+[[nodiscard]] ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status ForEachMessage(
+    absl::Span<const std::byte> control, Visitor&& visitor) {
+  return internal::VisitChecked</*kAdopt=*/true>(control, visitor);
+}
+
+}  // namespace cmsg
+
+#endif  // LIB_CMSG_VISIT_H_

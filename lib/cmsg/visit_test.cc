@@ -1,0 +1,338 @@
+// ForEachMessage: fds received over real sockets through the visitor (taken
+// ones work, ignored ones are closed), hostile buffers rejected with Decode's
+// errors and their fds closed, and the same messages as Decode on several
+// encodings.
+#include "lib/cmsg/visit.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "lib/cmsg/cmsg.h"
+#include "lib/cmsg/testing/test_sockets.h"
+
+namespace cmsg {
+namespace {
+
+using ::cmsg::testing::CountOpenFds;
+using ::cmsg::testing::MakeUnixPair;
+using ::cmsg::testing::TempFileWith;
+using ::cmsg::testing::UnixPair;
+using ::testing::HasSubstr;
+
+// Receives one message's raw control bytes (fds installed, not yet owned by
+// anything but the bytes).
+size_t RecvRaw(int fd, absl::Span<std::byte> control) {
+  char data[8];
+  iovec iov{data, sizeof(data)};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.data();
+  msg.msg_controllen = control.size();
+  EXPECT_GE(recvmsg(fd, &msg, MSG_CMSG_CLOEXEC), 0);
+  EXPECT_EQ(msg.msg_flags & MSG_CTRUNC, 0);
+  return msg.msg_controllen;
+}
+
+std::string ReadAll(int fd) {
+  char buf[64];
+  ssize_t n = pread(fd, buf, sizeof(buf), 0);
+  return n > 0 ? std::string(buf, n) : std::string();
+}
+
+class VisitFdsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    pair_ = MakeUnixPair(SOCK_DGRAM);
+    ASSERT_TRUE(pair_.a.ok());
+    file_ = TempFileWith("visited");
+    ASSERT_TRUE(file_.ok());
+  }
+  void SendCopies(size_t n) {
+    std::vector<int> fds(n, file_.get());
+    auto sent = SendMsg(pair_.a.get(), "x", {ScmRights{fds}});
+    ASSERT_TRUE(sent.ok()) << sent.status();
+  }
+  UnixPair pair_;
+  UniqueFd file_;
+};
+
+TEST_F(VisitFdsTest, TakenFdsWorkAndTheRestAreClosed) {
+  const int before = CountOpenFds();
+  SendCopies(5);
+  ControlBuffer<Fds<5>> control;
+  size_t len = RecvRaw(pair_.b.get(), control.span());
+  EXPECT_EQ(CountOpenFds(), before + 5);
+  UniqueFd kept;
+  size_t seen = 0;
+  absl::Status s = ForEachMessage(control.span().first(len), [&](OwnedFdRange& fds) {
+    seen = fds.size();
+    kept = fds.Take(3);
+    EXPECT_EQ(fds.get(3), -1);
+    EXPECT_FALSE(fds.Take(3).ok());  // taken once only
+  });
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(seen, 5u);
+  ASSERT_TRUE(kept.ok());
+  EXPECT_EQ(ReadAll(kept.get()), "visited");
+  EXPECT_TRUE(fcntl(kept.get(), F_GETFD) & FD_CLOEXEC);
+  EXPECT_EQ(CountOpenFds(), before + 1);
+  kept.reset();
+  EXPECT_EQ(CountOpenFds(), before);
+}
+
+TEST_F(VisitFdsTest, TakeAllFillsASpan) {
+  const int before = CountOpenFds();
+  SendCopies(16);
+  ControlBuffer<Fds<16>> control;
+  size_t len = RecvRaw(pair_.b.get(), control.span());
+  UniqueFd out[16];
+  absl::Status s = ForEachMessage(control.span().first(len),
+                                  [&](OwnedFdRange& fds) { fds.TakeAll(out); });
+  ASSERT_TRUE(s.ok()) << s;
+  for (const UniqueFd& fd : out) EXPECT_EQ(ReadAll(fd.get()), "visited");
+  EXPECT_EQ(CountOpenFds(), before + 16);
+  for (UniqueFd& fd : out) fd.reset();
+  EXPECT_EQ(CountOpenFds(), before);
+}
+
+TEST_F(VisitFdsTest, FdsOfAVisitorThatIgnoresRightsAreClosed) {
+  const int before = CountOpenFds();
+  SendCopies(7);
+  ControlBuffer<Fds<7>> control;
+  size_t len = RecvRaw(pair_.b.get(), control.span());
+  EXPECT_EQ(CountOpenFds(), before + 7);
+  int calls = 0;
+  absl::Status s = ForEachMessage(control.span().first(len),
+                                  [&](const Ipv4PacketInfo&) { ++calls; });
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(calls, 0);
+  EXPECT_EQ(CountOpenFds(), before);
+}
+
+TEST_F(VisitFdsTest, ErrorAfterRightsClosesThemAndVisitsNothing) {
+  const int before = CountOpenFds();
+  SendCopies(3);
+  alignas(cmsghdr) std::byte control[CMSG_SPACE(3 * sizeof(int)) + 64] = {};
+  size_t len = RecvRaw(pair_.b.get(), absl::MakeSpan(control, CMSG_SPACE(3 * sizeof(int))));
+  // A second message with a 3-byte IP_TTL payload (wants 4).
+  cmsghdr bad{};
+  bad.cmsg_len = CMSG_LEN(3);
+  bad.cmsg_level = IPPROTO_IP;
+  bad.cmsg_type = IP_TTL;
+  std::memcpy(control + len, &bad, sizeof(bad));
+  len += CMSG_SPACE(3);
+  EXPECT_EQ(CountOpenFds(), before + 3);
+  int calls = 0;
+  absl::Status s = ForEachMessage(absl::MakeConstSpan(control, len),
+                                  [&](const auto&) { ++calls; });
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.message(), "malformed IP_TTL control message: payload of 3 bytes, want 4");
+  EXPECT_EQ(calls, 0);
+  EXPECT_EQ(CountOpenFds(), before);
+}
+
+TEST_F(VisitFdsTest, BadHeaderClosesTheFdsBeforeIt) {
+  const int before = CountOpenFds();
+  SendCopies(2);
+  alignas(cmsghdr) std::byte control[CMSG_SPACE(2 * sizeof(int)) + 64] = {};
+  size_t len = RecvRaw(pair_.b.get(), absl::MakeSpan(control, CMSG_SPACE(2 * sizeof(int))));
+  cmsghdr bad{};
+  bad.cmsg_len = 4096;  // runs past the end
+  std::memcpy(control + len, &bad, sizeof(bad));
+  len += sizeof(bad);
+  absl::Status s = ForEachMessage(absl::MakeConstSpan(control, len), [](OwnedFdRange&) {});
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("cmsg_len 4096"));
+  EXPECT_EQ(CountOpenFds(), before);
+}
+
+// A buffer with several kinds, built with the library's own encoder and by
+// hand for receive-only kinds.
+struct Built {
+  alignas(cmsghdr) std::byte bytes[512] = {};
+  size_t size = 0;
+  void Add(int level, int type, const void* payload, size_t n) {
+    cmsghdr h{};
+    h.cmsg_len = CMSG_LEN(n);
+    h.cmsg_level = level;
+    h.cmsg_type = type;
+    std::memcpy(bytes + size, &h, sizeof(h));
+    std::memcpy(bytes + size + CMSG_LEN(0), payload, n);
+    size += CMSG_SPACE(n);
+  }
+  absl::Span<const std::byte> span() const { return absl::MakeConstSpan(bytes, size); }
+};
+
+Built Mixed() {
+  Built b;
+  in_pktinfo p4{};
+  p4.ipi_ifindex = 7;
+  p4.ipi_addr.s_addr = htonl(0x7f000001);
+  b.Add(IPPROTO_IP, IP_PKTINFO, &p4, sizeof(p4));
+  timespec t{1700000000, 42};
+  b.Add(SOL_SOCKET, SCM_TIMESTAMPNS, &t, sizeof(t));
+  in6_pktinfo p6{};
+  p6.ipi6_addr = in6addr_loopback;
+  p6.ipi6_ifindex = 3;
+  b.Add(IPPROTO_IPV6, IPV6_PKTINFO, &p6, sizeof(p6));
+  int ttl = 9;
+  b.Add(IPPROTO_IP, IP_TTL, &ttl, sizeof(ttl));
+  uint8_t tos = 0x10;
+  b.Add(IPPROTO_IP, IP_TOS, &tos, sizeof(tos));
+  int gro = 1400;
+  b.Add(SOL_UDP, UDP_GRO, &gro, sizeof(gro));
+  const char odd[] = "abc";
+  b.Add(1234, 5, odd, 3);
+  return b;
+}
+
+TEST(VisitTest, SameValuesAsDecodeInOrder) {
+  Built b = Mixed();
+  absl::StatusOr<ControlMessages> decoded = Decode(b.span());
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  std::vector<size_t> kinds;  // ControlMessageOwned indices, in visit order
+  absl::Status s = ForEachMessage(
+      b.span(),
+      Overloaded{
+          [&](const Ipv4PacketInfo& v) {
+            kinds.push_back(ControlMessageOwned(std::in_place_type<Ipv4PacketInfo>).index());
+            const auto* d = Find<Ipv4PacketInfo>(*decoded);
+            ASSERT_NE(d, nullptr);
+            EXPECT_EQ(std::memcmp(d, &v, sizeof(v)), 0);
+            EXPECT_EQ(v.ifindex, 7);
+          },
+          [&](const ScmTimestampns& v) {
+            kinds.push_back(ControlMessageOwned(std::in_place_type<ScmTimestampns>).index());
+            EXPECT_EQ(v.time.tv_sec, 1700000000);
+            EXPECT_EQ(v.time.tv_nsec, 42);
+          },
+          [&](const Ipv6PacketInfo& v) {
+            kinds.push_back(ControlMessageOwned(std::in_place_type<Ipv6PacketInfo>).index());
+            EXPECT_EQ(std::memcmp(Find<Ipv6PacketInfo>(*decoded), &v, sizeof(v)), 0);
+            EXPECT_EQ(v.ifindex, 3u);
+          },
+          [&](const Ipv4Ttl& v) {
+            kinds.push_back(ControlMessageOwned(std::in_place_type<Ipv4Ttl>).index());
+            EXPECT_EQ(v.ttl, 9);
+          },
+          [&](const Ipv4Tos& v) {
+            kinds.push_back(ControlMessageOwned(std::in_place_type<Ipv4Tos>).index());
+            EXPECT_EQ(v.tos, 0x10);
+          },
+          [&](const UdpGroSegments& v) {
+            kinds.push_back(ControlMessageOwned(std::in_place_type<UdpGroSegments>).index());
+            EXPECT_EQ(v.segment_size, 1400);
+          },
+          [&](const UnknownView& v) {
+            kinds.push_back(ControlMessageOwned(std::in_place_type<Unknown>).index());
+            EXPECT_EQ(v.level, 1234);
+            EXPECT_EQ(v.type, 5);
+            EXPECT_EQ(v.data.size(), 3u);
+            const auto& u = *Find<Unknown>(*decoded);
+            EXPECT_EQ(std::memcmp(u.data.data(), v.data.data(), 3), 0);
+          },
+      });
+  ASSERT_TRUE(s.ok()) << s;
+  std::vector<size_t> want;
+  for (const auto& m : *decoded) want.push_back(m.index());
+  EXPECT_EQ(kinds, want);
+}
+
+TEST(VisitTest, UnvisitedKindsAreSkipped) {
+  Built b = Mixed();
+  int calls = 0;
+  absl::Status s = ForEachMessage(b.span(), [&](const Ipv4Ttl& v) {
+    ++calls;
+    EXPECT_EQ(v.ttl, 9);
+  });
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(calls, 1);
+}
+
+TEST(VisitTest, MisalignedBufferIsFine) {
+  Built b = Mixed();
+  std::vector<std::byte> shifted(b.size + 3);
+  std::memcpy(shifted.data() + 3, b.bytes, b.size);
+  int calls = 0;
+  absl::Status s = ForEachMessage(absl::MakeConstSpan(shifted).subspan(3),
+                                  [&](const auto&) { ++calls; });
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(calls, 7);
+}
+
+// Every hostile buffer: the same error as Decode, and no visit.
+TEST(VisitTest, MalformedBuffersGiveDecodesErrors) {
+  std::vector<Built> cases;
+  {
+    Built b;  // short pktinfo
+    char p[8] = {};
+    b.Add(IPPROTO_IP, IP_PKTINFO, p, sizeof(p));
+    cases.push_back(b);
+  }
+  {
+    Built b;  // oversized timestamp after a good one
+    timespec t{};
+    b.Add(SOL_SOCKET, SCM_TIMESTAMPNS, &t, sizeof(t));
+    char p[24] = {};
+    b.Add(SOL_SOCKET, SCM_TIMESTAMPNS, p, sizeof(p));
+    cases.push_back(b);
+  }
+  {
+    Built b;  // SCM_RIGHTS with half an fd (numbers never opened: -1s)
+    int fds[2] = {-1, -1};
+    b.Add(SOL_SOCKET, SCM_RIGHTS, fds, 6);
+    cases.push_back(b);
+  }
+  {
+    Built b;  // cmsg_len below the header size
+    cmsghdr h{};
+    h.cmsg_len = 4;
+    std::memcpy(b.bytes, &h, sizeof(h));
+    b.size = sizeof(h);
+    cases.push_back(b);
+  }
+  {
+    Built b;  // a good message, then a truncated one
+    int ttl = 1;
+    b.Add(IPPROTO_IP, IP_TTL, &ttl, sizeof(ttl));
+    b.Add(IPPROTO_IPV6, IPV6_PKTINFO, &ttl, sizeof(ttl));
+    b.size -= 4;
+    cases.push_back(b);
+  }
+  for (const Built& b : cases) {
+    absl::StatusOr<ControlMessages> decoded = internal::DecodeWithoutAdoptingFds(b.span());
+    ASSERT_FALSE(decoded.ok());
+    int calls = 0;
+    absl::Status s = internal::ForEachMessageWithoutAdoptingFds(
+        b.span(), [&](const auto&) { ++calls; });
+    EXPECT_EQ(s, decoded.status());
+    EXPECT_EQ(calls, 0);
+  }
+}
+
+TEST(VisitTest, MoreFdsThanTheKernelSendsIsAnError) {
+  std::vector<int> fds(kMaxFdsPerMessage + 1, -1);
+  Built b;
+  std::vector<std::byte> big(CMSG_SPACE(fds.size() * sizeof(int)));
+  cmsghdr h{};
+  h.cmsg_len = CMSG_LEN(fds.size() * sizeof(int));
+  h.cmsg_level = SOL_SOCKET;
+  h.cmsg_type = SCM_RIGHTS;
+  std::memcpy(big.data(), &h, sizeof(h));
+  std::memcpy(big.data() + CMSG_LEN(0), fds.data(), fds.size() * sizeof(int));
+  int calls = 0;
+  absl::Status s = internal::ForEachMessageWithoutAdoptingFds(
+      big, [&](OwnedFdRange&) { ++calls; });
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("254 fds exceed the kernel's limit of 253"));
+  EXPECT_EQ(calls, 0);
+}
+
+}  // namespace
+}  // namespace cmsg
