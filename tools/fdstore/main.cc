@@ -19,60 +19,74 @@
 #include "lib/fdstore/client.h"
 #include "lib/fdstore/server.h"
 #include "lib/net/listen_spec.h"
-#include "tools/udp_relay/strict_flags.h"
+#include "tools/common/flags.h"
 
 extern char** environ;
 
-DEFINE_string(socket, "",
-              "serve, exec, list: path of the unix control socket (required). serve "
-              "creates it mode 0600 and removes it on SIGTERM/SIGINT; it replaces only "
-              "a stale socket of its own uid that nobody listens on.");
-DEFINE_string(listen, "",
-              "serve: comma-separated sockets to bind and hold: tcp:ADDR:PORT, "
-              "udp:ADDR:PORT or unix:PATH, each optionally =NAME (the LISTEN_FDNAMES "
-              "name; default: the kind), e.g. tcp:127.0.0.1:8080=web,udp:[::]:53=dns. "
-              "May be empty: clients can store fds later.");
-DEFINE_string(allow_uid, "",
-              "serve: comma-separated numeric uids answered besides the server's own "
-              "effective uid (also needs a socket they can reach: the socket is 0600).");
+DEFINE_string(
+    socket, "",
+    "serve, exec, list: path of the unix control socket (required). serve "
+    "creates it mode 0600 and removes it on SIGTERM/SIGINT; it replaces only "
+    "a stale socket of its own uid that nobody listens on.");
+DEFINE_string(
+    listen, "",
+    "serve: comma-separated sockets to bind and hold: tcp:ADDR:PORT, "
+    "udp:ADDR:PORT or unix:PATH, each optionally =NAME (the LISTEN_FDNAMES "
+    "name; default: the kind), e.g. tcp:127.0.0.1:8080=web,udp:[::]:53=dns. "
+    "May be empty: clients can store fds later.");
+DEFINE_string(
+    allow_uid, "",
+    "serve: comma-separated numeric uids answered besides the server's own "
+    "effective uid (also needs a socket they can reach: the socket is 0600).");
 DEFINE_string(client_timeout, "10s",
-              "serve: drop a client silent this long between requests (e.g. 500ms, 10s).");
-DEFINE_int32(max_clients, 64,
-             "serve: clients connected at once (1-4096); more get a BUSY reply.");
+              "serve: drop a client silent this long between requests (e.g. "
+              "500ms, 10s).");
+DEFINE_int32(
+    max_clients, 64,
+    "serve: clients connected at once (1-4096); more get a BUSY reply.");
 DEFINE_string(names, "",
-              "exec: comma-separated names to fetch, in the order they get fds 3, 4, ...; "
+              "exec: comma-separated names to fetch, in the order they get fds "
+              "3, 4, ...; "
               "default: every fd the server holds, in its order.");
-DEFINE_string(timeout, "10s", "exec, list: give up on a server silent this long.");
+DEFINE_string(timeout, "10s",
+              "exec, list: give up on a server silent this long.");
 
 namespace {
 
 constexpr char kTool[] = "fdstore";
-using cmsg::udp::UsageError;
+using cmsg::flags::UsageError;
 
 constexpr char kUsage[] =
     "holds listening sockets so a server can restart without dropping a\n"
     "connection: `serve` binds the sockets and keeps them; each new server\n"
-    "instance is started with `exec`, which fetches them and execs the command\n"
-    "with fds 3, 4, ... and LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES set (systemd\n"
+    "instance is started with `exec`, which fetches them and execs the "
+    "command\n"
+    "with fds 3, 4, ... and LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES set "
+    "(systemd\n"
     "socket activation). Start the new instance, then stop the old one.\n"
     "\n"
     "  fdstore serve --socket=PATH [--listen=SPEC,...] [--allow_uid=UID,...]\n"
     "                [--client_timeout=10s] [--max_clients=64]\n"
-    "  fdstore exec  --socket=PATH [--names=NAME,...] [--timeout=10s] -- COMMAND [ARG...]\n"
+    "  fdstore exec  --socket=PATH [--names=NAME,...] [--timeout=10s] -- "
+    "COMMAND [ARG...]\n"
     "  fdstore list  --socket=PATH [--timeout=10s]\n"
     "\n"
     "  fdstore serve --socket=/run/web.fds --listen=tcp:0.0.0.0:80=http &\n"
-    "  fdstore exec --socket=/run/web.fds -- /usr/sbin/webd   # again to upgrade\n"
+    "  fdstore exec --socket=/run/web.fds -- /usr/sbin/webd   # again to "
+    "upgrade\n"
     "\n"
-    "list prints one line per fd: NAME KIND ADDRESS (ADDRESS last, '-' if none).\n"
-    "unix:PATH sockets of --listen stay on disk after serve exits (the sockets\n"
+    "list prints one line per fd: NAME KIND ADDRESS (ADDRESS last, '-' if "
+    "none).\n"
+    "unix:PATH sockets of --listen stay on disk after serve exits (the "
+    "sockets\n"
     "live on in the programs holding them); remove them when those are gone.\n"
     "Clients are authenticated by the kernel (SO_PEERCRED, SCM_CREDENTIALS):\n"
     "only the server's uid and --allow_uid are answered. exec and list trust\n"
     "only a server running as their own uid or root.\n"
     "The wire format (so other programs can fetch and store fds) is in\n"
     "lib/fdstore/README.md.\n"
-    "Exit: 0 ok (serve: after SIGTERM/SIGINT); 1 runtime failure; 2 bad usage;\n"
+    "Exit: 0 ok (serve: after SIGTERM/SIGINT); 1 runtime failure; 2 bad "
+    "usage;\n"
     "exec: 127 when COMMAND cannot be executed.";
 
 struct Subcommand {
@@ -81,7 +95,8 @@ struct Subcommand {
 };
 
 const Subcommand kSubcommands[] = {
-    {"serve", {"socket", "listen", "allow_uid", "client_timeout", "max_clients"}},
+    {"serve",
+     {"socket", "listen", "allow_uid", "client_timeout", "max_clients"}},
     {"exec", {"socket", "names", "timeout"}},
     {"list", {"socket", "timeout"}},
 };
@@ -90,14 +105,6 @@ const Subcommand kSubcommands[] = {
   std::string line = absl::StrCat(kTool, ": ", message, "\n");
   fputs(line.c_str(), stderr);
   exit(code);
-}
-
-absl::Duration DurationFlag(const char* name, const std::string& text) {
-  absl::Duration d;
-  if (!absl::ParseDuration(text, &d) || d <= absl::ZeroDuration()) {
-    UsageError(kTool, absl::StrCat("bad duration '", text, "' for --", name, " (e.g. 10s)"));
-  }
-  return d;
 }
 
 std::vector<std::string> ListFlag(const std::string& text) {
@@ -110,27 +117,36 @@ void CheckFlagsFor(const Subcommand& sub) {
   std::vector<gflags::CommandLineFlagInfo> all;
   gflags::GetAllFlags(&all);
   for (const auto& info : all) {
-    if (info.is_default || !absl::EndsWith(info.filename, "tools/fdstore/main.cc")) continue;
+    if (info.is_default ||
+        !absl::EndsWith(info.filename, "tools/fdstore/main.cc"))
+      continue;
     bool ok = false;
     for (const char* f : sub.flags) ok |= info.name == f;
-    if (!ok) UsageError(kTool, absl::StrCat("--", info.name, " does not apply to ", sub.name));
+    if (!ok)
+      UsageError(kTool, absl::StrCat("--", info.name, " does not apply to ",
+                                     sub.name));
   }
-  if (FLAGS_socket.empty()) UsageError(kTool, absl::StrCat(sub.name, " needs --socket=PATH"));
+  if (FLAGS_socket.empty())
+    UsageError(kTool, absl::StrCat(sub.name, " needs --socket=PATH"));
 }
 
 int Serve() {
-  absl::StatusOr<std::vector<cmsg::ListenSpec>> specs = cmsg::ParseListenSpecs(FLAGS_listen);
-  if (!specs.ok()) UsageError(kTool, absl::StrCat("--listen: ", specs.status().message()));
+  absl::StatusOr<std::vector<cmsg::ListenSpec>> specs =
+      cmsg::ParseListenSpecs(FLAGS_listen);
+  if (!specs.ok())
+    UsageError(kTool, absl::StrCat("--listen: ", specs.status().message()));
   cmsg::fdstore::ServerOptions options;
   options.socket_path = FLAGS_socket;
-  options.client_timeout = DurationFlag("client_timeout", FLAGS_client_timeout);
+  options.client_timeout = cmsg::flags::DurationOrExit(
+      kTool, "client_timeout", FLAGS_client_timeout, /*allow_zero=*/false);
   if (FLAGS_max_clients < 1 || FLAGS_max_clients > 4096)
     UsageError(kTool, "--max_clients must be 1-4096");
   options.max_clients = FLAGS_max_clients;
   for (const std::string& u : ListFlag(FLAGS_allow_uid)) {
     uint32_t uid;
     if (!absl::SimpleAtoi(u, &uid) || uid == static_cast<uint32_t>(-1))
-      UsageError(kTool, absl::StrCat("bad uid '", u, "' for --allow_uid (numbers only)"));
+      UsageError(kTool, absl::StrCat("bad uid '", u,
+                                     "' for --allow_uid (numbers only)"));
     options.allowed_uids.push_back(uid);
   }
   // Signals become readable events on the loop's stop fd.
@@ -138,7 +154,8 @@ int Serve() {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
-  if (sigprocmask(SIG_BLOCK, &stop_signals, nullptr) < 0) Fail("sigprocmask failed");
+  if (sigprocmask(SIG_BLOCK, &stop_signals, nullptr) < 0)
+    Fail("sigprocmask failed");
   cmsg::UniqueFd stop(signalfd(-1, &stop_signals, SFD_CLOEXEC | SFD_NONBLOCK));
   if (!stop.ok()) Fail(absl::StrCat("signalfd: ", strerror(errno)));
   options.stop_fd = stop.get();
@@ -157,17 +174,21 @@ int Serve() {
   std::vector<cmsg::fdstore::NamedFd> initial;
   for (const cmsg::ListenSpec& spec : *specs) {
     absl::StatusOr<cmsg::UniqueFd> fd = cmsg::BindListenSpec(spec);
-    if (!fd.ok()) fail_startup(absl::StrCat(spec.ToString(), ": ", fd.status().message()));
+    if (!fd.ok())
+      fail_startup(absl::StrCat(spec.ToString(), ": ", fd.status().message()));
     const std::string address = spec.address.ToString();
-    if (spec.kind == cmsg::ListenSpec::Kind::kUnix && !absl::StartsWith(address, "unix:@")) {
+    if (spec.kind == cmsg::ListenSpec::Kind::kUnix &&
+        !absl::StartsWith(address, "unix:@")) {
       created.push_back(address.substr(strlen("unix:")));
     }
     initial.push_back({spec.name, std::move(*fd)});
   }
   const size_t held = initial.size();
-  auto server = cmsg::fdstore::Server::Create(std::move(options), std::move(initial));
+  auto server =
+      cmsg::fdstore::Server::Create(std::move(options), std::move(initial));
   if (!server.ok()) fail_startup(server.status().message());
-  fprintf(stderr, "%s: serving %zu fds on %s\n", kTool, held, FLAGS_socket.c_str());
+  fprintf(stderr, "%s: serving %zu fds on %s\n", kTool, held,
+          FLAGS_socket.c_str());
   if (absl::Status s = (*server)->Run(); !s.ok()) {
     (*server)->Unlink();
     Fail(s.message());
@@ -175,13 +196,15 @@ int Serve() {
   signalfd_siginfo info{};
   const bool got = read(stop.get(), &info, sizeof(info)) == sizeof(info);
   (*server)->Unlink();
-  fprintf(stderr, "%s: stopped by %s\n", kTool, got ? strsignal(info.ssi_signo) : "a signal");
+  fprintf(stderr, "%s: stopped by %s\n", kTool,
+          got ? strsignal(info.ssi_signo) : "a signal");
   return 0;
 }
 
 cmsg::fdstore::Client ConnectOrExit() {
   cmsg::fdstore::ClientOptions options;
-  options.timeout = DurationFlag("timeout", FLAGS_timeout);
+  options.timeout = cmsg::flags::DurationOrExit(kTool, "timeout", FLAGS_timeout,
+                                                /*allow_zero=*/false);
   auto client = cmsg::fdstore::Client::Connect(FLAGS_socket, options);
   if (!client.ok()) Fail(client.status().message());
   return std::move(*client);
@@ -191,7 +214,8 @@ int Exec(const std::vector<std::string>& command) {
   if (command.empty()) UsageError(kTool, "exec needs -- COMMAND [ARG...]");
   std::vector<std::string> wanted = ListFlag(FLAGS_names);
   for (const std::string& n : wanted) {
-    if (absl::Status s = cmsg::ValidateFdName(n); !s.ok()) UsageError(kTool, s.message());
+    if (absl::Status s = cmsg::ValidateFdName(n); !s.ok())
+      UsageError(kTool, s.message());
   }
   std::vector<cmsg::UniqueFd> fds;
   std::vector<std::string> names;
@@ -207,7 +231,8 @@ int Exec(const std::vector<std::string>& command) {
   std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; ++e) {
     absl::string_view kv(*e);
-    if (absl::StartsWith(kv, "LISTEN_FDS=") || absl::StartsWith(kv, "LISTEN_PID=") ||
+    if (absl::StartsWith(kv, "LISTEN_FDS=") ||
+        absl::StartsWith(kv, "LISTEN_PID=") ||
         absl::StartsWith(kv, "LISTEN_FDNAMES=")) {
       continue;
     }
@@ -230,7 +255,8 @@ int List() {
 
 int main(int argc, char** argv) {
   gflags::SetUsageMessage(kUsage);
-  if (argc < 2) UsageError(kTool, "missing subcommand: serve, exec or list (see --help)");
+  if (argc < 2)
+    UsageError(kTool, "missing subcommand: serve, exec or list (see --help)");
   absl::string_view first = argv[1];
   const Subcommand* sub = nullptr;
   for (const Subcommand& s : kSubcommands)
@@ -239,8 +265,10 @@ int main(int argc, char** argv) {
   std::vector<char*> flag_argv = {argv[0]};
   int i = sub != nullptr ? 2 : 1;
   if (sub == nullptr && !absl::StartsWith(first, "-"))
-    UsageError(kTool, absl::StrCat("unknown subcommand '", first, "' (serve, exec or list)"));
-  for (; i < argc && strcmp(argv[i], "--") != 0; ++i) flag_argv.push_back(argv[i]);
+    UsageError(kTool, absl::StrCat("unknown subcommand '", first,
+                                   "' (serve, exec or list)"));
+  for (; i < argc && strcmp(argv[i], "--") != 0; ++i)
+    flag_argv.push_back(argv[i]);
   std::vector<std::string> command;
   for (int j = i + 1; j < argc; ++j) command.emplace_back(argv[j]);
   if (i < argc && (sub == nullptr || strcmp(sub->name, "exec") != 0))
@@ -248,8 +276,9 @@ int main(int argc, char** argv) {
   flag_argv.push_back(nullptr);
   int flag_argc = static_cast<int>(flag_argv.size()) - 1;
   char** flag_argv_p = flag_argv.data();
-  cmsg::udp::ParseFlagsOrExit(kTool, kUsage, &flag_argc, &flag_argv_p);
-  if (sub == nullptr) UsageError(kTool, "missing subcommand: serve, exec or list (see --help)");
+  cmsg::flags::ParseFlagsOrExit(kTool, kUsage, &flag_argc, &flag_argv_p);
+  if (sub == nullptr)
+    UsageError(kTool, "missing subcommand: serve, exec or list (see --help)");
   CheckFlagsFor(*sub);
   if (strcmp(sub->name, "serve") == 0) return Serve();
   if (strcmp(sub->name, "exec") == 0) return Exec(command);

@@ -14,107 +14,81 @@
 #include "lib/udp/echo_server.h"
 #include "lib/udp/signals.h"
 #include "lib/udp/udp_socket.h"
-#include "tools/udp_relay/strict_flags.h"
+#include "tools/common/flags.h"
 
-DEFINE_string(listen, "",
-              "Comma-separated ADDR:PORT to serve, e.g. 0.0.0.0:7,[::]:7 (IPv6 "
-              "sockets are IPv6-only). Omit it when started with socket "
-              "activation (LISTEN_FDS): the UDP sockets handed over are served.");
-DEFINE_int32(threads, 1, "Threads, each with its own SO_REUSEPORT sockets (1-1024).");
+DEFINE_string(
+    listen, "",
+    "Comma-separated ADDR:PORT to serve, e.g. 0.0.0.0:7,[::]:7 (IPv6 "
+    "sockets are IPv6-only). Omit it when started with socket "
+    "activation (LISTEN_FDS): the UDP sockets handed over are served.");
+DEFINE_int32(threads, 1,
+             "Threads, each with its own SO_REUSEPORT sockets (1-1024).");
 DEFINE_int32(batch, 32, "Datagrams per recvmmsg/sendmmsg (1-1024).");
 DEFINE_string(gso, "auto", "UDP GSO for echoing coalesced reads: auto|on|off.");
 DEFINE_string(gro, "auto", "UDP GRO for receives: auto|on|off.");
-DEFINE_string(stats_interval, "0s",
-              "Print counters on stderr this often (0s: never); also on SIGUSR1 "
-              "and a final line on SIGINT/SIGTERM.");
+DEFINE_string(
+    stats_interval, "0s",
+    "Print counters on stderr this often (0s: never); also on SIGUSR1 "
+    "and a final line on SIGINT/SIGTERM.");
 
 namespace {
 
 constexpr char kTool[] = "udp_echo";
-using cmsg::udp::UsageError;
-
-bool ToggleFlag(const char* name, const std::string& text, bool kernel_has) {
-  cmsg::udp::Toggle t;
-  if (!cmsg::udp::ParseToggle(text, &t)) {
-    UsageError(kTool, absl::StrCat("bad value '", text, "' for --", name,
-                                   " (auto, on or off)"));
-  }
-  if (t == cmsg::udp::Toggle::kOn && !kernel_has) {
-    fprintf(stderr, "%s: --%s=on but this kernel lacks UDP %s\n", kTool, name, name);
-    exit(1);
-  }
-  return t == cmsg::udp::Toggle::kOn || (t == cmsg::udp::Toggle::kAuto && kernel_has);
-}
+using cmsg::flags::UsageError;
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  cmsg::udp::ParseFlagsOrExit(
+  cmsg::flags::ParseFlagsOrExit(
       kTool,
-      "echoes every UDP datagram to its sender from the address it was sent to.\n"
+      "echoes every UDP datagram to its sender from the address it was sent "
+      "to.\n"
       "  udp_echo --listen=0.0.0.0:7000,[::]:7000\n"
-      "Signals: SIGUSR1 prints counters; SIGINT/SIGTERM print them and exit 0.\n"
+      "Signals: SIGUSR1 prints counters; SIGINT/SIGTERM print them and exit "
+      "0.\n"
       "Exit: 0 after a stop signal, 1 on a runtime failure, 2 on bad flags.",
       &argc, &argv);
   cmsg::udp::EchoOptions options;
-  if (FLAGS_threads < 1 || FLAGS_threads > 1024) UsageError(kTool, "--threads must be 1-1024");
-  if (FLAGS_batch < 1 || FLAGS_batch > 1024) UsageError(kTool, "--batch must be 1-1024");
+  if (FLAGS_threads < 1 || FLAGS_threads > 1024)
+    UsageError(kTool, "--threads must be 1-1024");
+  if (FLAGS_batch < 1 || FLAGS_batch > 1024)
+    UsageError(kTool, "--batch must be 1-1024");
   options.threads = FLAGS_threads;
   options.batch = static_cast<size_t>(FLAGS_batch);
-  options.gso = ToggleFlag("gso", FLAGS_gso, cmsg::udp::KernelHasUdpGso());
-  options.gro = ToggleFlag("gro", FLAGS_gro, cmsg::udp::KernelHasUdpGro());
-  absl::Duration stats_interval;
-  if (!absl::ParseDuration(FLAGS_stats_interval, &stats_interval) ||
-      stats_interval < absl::ZeroDuration()) {
-    UsageError(kTool, absl::StrCat("bad duration '", FLAGS_stats_interval,
-                                   "' for --stats_interval (e.g. 10s)"));
-  }
-  std::vector<cmsg::SocketAddress> listen;
-  if (!FLAGS_listen.empty()) {
-    for (absl::string_view part : absl::StrSplit(FLAGS_listen, ',')) {
-      absl::StatusOr<cmsg::SocketAddress> a = cmsg::SocketAddress::Parse(part);
-      if (!a.ok() || (a->family() != AF_INET && a->family() != AF_INET6)) {
-        UsageError(kTool, absl::StrCat("bad address '", part,
-                                       "' for --listen (want ADDR:PORT or [IPv6]:PORT)"));
-      }
-      listen.push_back(*a);
-    }
-  }
-  absl::StatusOr<std::vector<cmsg::ActivatedFd>> activated = cmsg::TakeListenFds();
-  if (!activated.ok()) {
-    UsageError(kTool, absl::StrCat("socket activation: ", activated.status().message()));
-  }
-  if (!activated->empty() && !listen.empty()) {
-    UsageError(kTool, "--listen given, but sockets were also handed over (LISTEN_FDS); use one");
-  }
-  if (activated->empty() && listen.empty()) {
-    UsageError(kTool, "--listen is required unless started with socket activation");
-  }
+  options.gso = cmsg::flags::ToggleOrExit(kTool, "gso", FLAGS_gso,
+                                          cmsg::udp::KernelHasUdpGso());
+  options.gro = cmsg::flags::ToggleOrExit(kTool, "gro", FLAGS_gro,
+                                          cmsg::udp::KernelHasUdpGro());
+  absl::Duration stats_interval = cmsg::flags::DurationOrExit(
+      kTool, "stats_interval", FLAGS_stats_interval);
+  cmsg::flags::UdpListeners listeners =
+      cmsg::flags::UdpListenersOrExit(kTool, FLAGS_listen);
   if (absl::Status s = cmsg::udp::BlockServerSignals(); !s.ok()) {
     fprintf(stderr, "%s: %s\n", kTool, std::string(s.message()).c_str());
     return 1;
   }
   absl::StatusOr<std::unique_ptr<cmsg::udp::EchoServer>> echo;
-  if (activated->empty()) {
-    echo = cmsg::udp::EchoServer::Bind(listen, options);
-  } else {
-    std::vector<cmsg::UniqueFd> fds;
-    for (cmsg::ActivatedFd& a : *activated) fds.push_back(std::move(a.fd));
-    echo = cmsg::udp::EchoServer::Adopt(std::move(fds), options);
-  }
+  echo = listeners.activated.empty()
+             ? cmsg::udp::EchoServer::Bind(listeners.addresses, options)
+             : cmsg::udp::EchoServer::Adopt(std::move(listeners.activated),
+                                            options);
   if (!echo.ok()) {
-    fprintf(stderr, "%s: %s\n", kTool, std::string(echo.status().message()).c_str());
+    fprintf(stderr, "%s: %s\n", kTool,
+            std::string(echo.status().message()).c_str());
     return 1;
   }
   std::vector<std::string> served;
-  for (const auto& a : (*echo)->local_addresses()) served.push_back(a.ToString());
+  for (const auto& a : (*echo)->local_addresses())
+    served.push_back(a.ToString());
   fprintf(stderr, "%s: serving %s threads=%d gso=%s gro=%s\n", kTool,
-          absl::StrJoin(served, ",").c_str(), options.threads, options.gso ? "on" : "off",
-          options.gro ? "on" : "off");
+          absl::StrJoin(served, ",").c_str(), options.threads,
+          options.gso ? "on" : "off", options.gro ? "on" : "off");
   (*echo)->Start();
   int sig = cmsg::udp::WaitForStop(
       stats_interval,
-      [&] { fprintf(stderr, "%s\n", (*echo)->StatsLine("udp_echo: stats").c_str()); },
+      [&] {
+        fprintf(stderr, "%s\n", (*echo)->StatsLine("udp_echo: stats").c_str());
+      },
       [&] { return (*echo)->Healthy(); });
   (*echo)->Stop();
   fprintf(stderr, "%s\n", (*echo)->StatsLine("udp_echo: final").c_str());

@@ -8,7 +8,7 @@
 #include "absl/time/time.h"
 #include "lib/net/socket_address.h"
 #include "lib/udp/probe.h"
-#include "tools/udp_relay/strict_flags.h"
+#include "tools/common/flags.h"
 
 DEFINE_string(target, "", "ADDR:PORT of a UDP echo service. Required.");
 DEFINE_int32(count, 10, "Probes to send (1-1000000).");
@@ -23,47 +23,46 @@ DEFINE_bool(json, false, "Print one JSON object instead of text.");
 namespace {
 
 constexpr char kTool[] = "udp_probe";
-using cmsg::udp::UsageError;
-
-absl::Duration DurationFlag(const char* name, const std::string& text) {
-  absl::Duration d;
-  if (!absl::ParseDuration(text, &d) || d < absl::ZeroDuration()) {
-    UsageError(kTool, absl::StrCat("bad duration '", text, "' for --", name,
-                                   " (e.g. 1s, 10ms)"));
-  }
-  return d;
-}
+using cmsg::flags::UsageError;
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  cmsg::udp::ParseFlagsOrExit(
+  cmsg::flags::ParseFlagsOrExit(
       kTool,
       "measures UDP round trips to an echo service.\n"
-      "  udp_probe --target=127.0.0.2:7000 --count=100 --interval=10ms --expect_source\n"
-      "Prints min/p50/p99/max RTT by kernel timestamps (SO_TIMESTAMPING transmit,\n"
+      "  udp_probe --target=127.0.0.2:7000 --count=100 --interval=10ms "
+      "--expect_source\n"
+      "Prints min/p50/p99/max RTT by kernel timestamps (SO_TIMESTAMPING "
+      "transmit,\n"
       "SO_TIMESTAMPNS receive) and by user-space clocks, and the loss.\n"
-      "Exit: 0 if any reply came back (and, with --expect_source, all from the\n"
+      "Exit: 0 if any reply came back (and, with --expect_source, all from "
+      "the\n"
       "target), 1 otherwise or on a socket failure, 2 on bad flags.",
       &argc, &argv);
   if (FLAGS_target.empty()) UsageError(kTool, "--target is required");
-  absl::StatusOr<cmsg::SocketAddress> target = cmsg::SocketAddress::Parse(FLAGS_target);
-  if (!target.ok() || (target->family() != AF_INET && target->family() != AF_INET6) ||
-      target->port() == 0) {
+  cmsg::SocketAddress target =
+      cmsg::flags::IpAddressOrExit(kTool, "target", FLAGS_target);
+  if (target.port() == 0) {
     UsageError(kTool, absl::StrCat("bad address '", FLAGS_target,
-                                   "' for --target (want ADDR:PORT or [IPv6]:PORT)"));
+                                   "' for --target (the port must not be 0)"));
   }
-  if (FLAGS_count < 1 || FLAGS_count > 1000000) UsageError(kTool, "--count must be 1-1000000");
-  if (FLAGS_size < 16 || FLAGS_size > 65507) UsageError(kTool, "--size must be 16-65507");
+  if (FLAGS_count < 1 || FLAGS_count > 1000000)
+    UsageError(kTool, "--count must be 1-1000000");
+  if (FLAGS_size < 16 || FLAGS_size > 65507)
+    UsageError(kTool, "--size must be 16-65507");
   cmsg::udp::ProbeOptions options;
-  options.target = *target;
+  options.target = target;
   options.count = FLAGS_count;
-  options.interval = DurationFlag("interval", FLAGS_interval);
-  options.timeout = DurationFlag("timeout", FLAGS_timeout);
+  options.interval =
+      cmsg::flags::DurationOrExit(kTool, "interval", FLAGS_interval);
+  options.timeout =
+      cmsg::flags::DurationOrExit(kTool, "timeout", FLAGS_timeout);
   options.size = static_cast<size_t>(FLAGS_size);
   absl::StatusOr<cmsg::udp::ProbeResult> r = cmsg::udp::RunProbe(options);
   if (!r.ok()) {
-    fprintf(stderr, "%s: %s\n", kTool, std::string(r.status().message()).c_str());
+    fprintf(stderr, "%s: %s\n", kTool,
+            std::string(r.status().message()).c_str());
     return 1;
   }
   std::string out = FLAGS_json ? FormatProbeJson(*r) : FormatProbeText(*r);

@@ -16,29 +16,33 @@
 #include "lib/udp/relay.h"
 #include "lib/udp/signals.h"
 #include "lib/udp/udp_socket.h"
-#include "tools/udp_relay/strict_flags.h"
+#include "tools/common/flags.h"
 
-DEFINE_string(listen, "",
-              "Comma-separated ADDR:PORT to receive clients on, e.g. "
-              "0.0.0.0:5300,[::]:5300 (IPv6 sockets are IPv6-only). Omit it when "
-              "started with socket activation (LISTEN_FDS): the UDP sockets handed "
-              "over are served instead.");
+DEFINE_string(
+    listen, "",
+    "Comma-separated ADDR:PORT to receive clients on, e.g. "
+    "0.0.0.0:5300,[::]:5300 (IPv6 sockets are IPv6-only). Omit it when "
+    "started with socket activation (LISTEN_FDS): the UDP sockets handed "
+    "over are served instead.");
 DEFINE_string(upstream, "", "ADDR:PORT to relay to (IPv4 or IPv6). Required.");
-DEFINE_int32(threads, 0,
-             "Worker threads, each with its own SO_REUSEPORT sockets and "
-             "sessions; 0 means one per CPU. With socket activation at most one "
-             "per handed-over socket.");
+DEFINE_int32(
+    threads, 0,
+    "Worker threads, each with its own SO_REUSEPORT sockets and "
+    "sessions; 0 means one per CPU. With socket activation at most one "
+    "per handed-over socket.");
 DEFINE_int32(batch, 32, "Datagrams per recvmmsg/sendmmsg (1-1024).");
 DEFINE_string(gso, "auto",
               "UDP GSO for sends: auto|on|off. auto uses it if the kernel has "
               "it; a send the path refuses (EIO/EINVAL) switches it off and is "
               "resent segment by segment.");
-DEFINE_string(gro, "auto",
-              "UDP GRO for receives: auto|on|off (coalesced reads of up to 64 KiB, "
-              "relayed as one GSO send when GSO is on).");
-DEFINE_string(session_timeout, "60s",
-              "Close a client's session (and its upstream socket) after this long "
-              "without traffic either way, e.g. 30s, 5m, 500ms.");
+DEFINE_string(
+    gro, "auto",
+    "UDP GRO for receives: auto|on|off (coalesced reads of up to 64 KiB, "
+    "relayed as one GSO send when GSO is on).");
+DEFINE_string(
+    session_timeout, "60s",
+    "Close a client's session (and its upstream socket) after this long "
+    "without traffic either way, e.g. 30s, 5m, 500ms.");
 DEFINE_int64(max_sessions, 65536,
              "Most sessions at once, over all threads; when full, the session "
              "idle longest is closed. Capped by RLIMIT_NOFILE.");
@@ -50,38 +54,7 @@ namespace {
 
 constexpr char kTool[] = "udp_relay";
 
-using cmsg::udp::UsageError;
-
-absl::Duration DurationFlag(const char* name, const std::string& text) {
-  absl::Duration d;
-  if (!absl::ParseDuration(text, &d) || d < absl::ZeroDuration()) {
-    UsageError(kTool, absl::StrCat("bad duration '", text, "' for --", name,
-                                   " (e.g. 60s, 500ms, 5m)"));
-  }
-  return d;
-}
-
-bool ToggleFlag(const char* name, const std::string& text, bool kernel_has) {
-  cmsg::udp::Toggle t;
-  if (!cmsg::udp::ParseToggle(text, &t)) {
-    UsageError(kTool, absl::StrCat("bad value '", text, "' for --", name,
-                                   " (auto, on or off)"));
-  }
-  if (t == cmsg::udp::Toggle::kOn && !kernel_has) {
-    fprintf(stderr, "%s: --%s=on but this kernel lacks UDP %s\n", kTool, name, name);
-    exit(1);
-  }
-  return t == cmsg::udp::Toggle::kOn || (t == cmsg::udp::Toggle::kAuto && kernel_has);
-}
-
-cmsg::SocketAddress IpAddressFlag(const char* name, absl::string_view text) {
-  absl::StatusOr<cmsg::SocketAddress> a = cmsg::SocketAddress::Parse(text);
-  if (!a.ok() || (a->family() != AF_INET && a->family() != AF_INET6)) {
-    UsageError(kTool, absl::StrCat("bad address '", text, "' for --", name,
-                                   " (want IPv4 ADDR:PORT or [IPv6]:PORT)"));
-  }
-  return *a;
-}
+using cmsg::flags::UsageError;
 
 // Session sockets need fds: raise the soft limit to the hard one and cap
 // the session count to what fits.
@@ -95,59 +68,57 @@ size_t FitSessionsToFdLimit(size_t wanted, bool quiet) {
   constexpr rlim_t kReserved = 256;  // listeners, epoll, eventfds, stdio
   rlim_t room = lim.rlim_cur > kReserved ? lim.rlim_cur - kReserved : 1;
   if (wanted <= room) return wanted;
-  if (!quiet) fprintf(stderr, "%s: --max_sessions=%zu lowered to %llu (RLIMIT_NOFILE %llu)\n",
-          kTool, wanted, static_cast<unsigned long long>(room),
-          static_cast<unsigned long long>(lim.rlim_cur));
+  if (!quiet)
+    fprintf(stderr,
+            "%s: --max_sessions=%zu lowered to %llu (RLIMIT_NOFILE %llu)\n",
+            kTool, wanted, static_cast<unsigned long long>(room),
+            static_cast<unsigned long long>(lim.rlim_cur));
   return room;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  cmsg::udp::ParseFlagsOrExit(
+  cmsg::flags::ParseFlagsOrExit(
       kTool,
       "relays UDP between clients and one upstream, replying from the address "
       "each client sent to.\n"
       "  udp_relay --listen=0.0.0.0:5300,[::]:5300 --upstream=10.0.0.53:53\n"
-      "Signals: SIGUSR1 prints counters; SIGINT/SIGTERM print them and exit 0.\n"
+      "Signals: SIGUSR1 prints counters; SIGINT/SIGTERM print them and exit "
+      "0.\n"
       "Exit: 0 after a stop signal, 1 on a runtime failure, 2 on bad flags.",
       &argc, &argv);
 
   if (FLAGS_upstream.empty()) UsageError(kTool, "--upstream is required");
   cmsg::udp::RelayOptions options;
-  options.upstream = IpAddressFlag("upstream", FLAGS_upstream);
-  if (options.upstream.port() == 0) UsageError(kTool, "--upstream needs a port other than 0");
+  options.upstream =
+      cmsg::flags::IpAddressOrExit(kTool, "upstream", FLAGS_upstream);
+  if (options.upstream.port() == 0)
+    UsageError(kTool, "--upstream needs a port other than 0");
   if (FLAGS_threads < 0 || FLAGS_threads > 1024)
     UsageError(kTool, "--threads must be 0-1024");
-  options.threads = FLAGS_threads > 0
-                        ? FLAGS_threads
-                        : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  if (FLAGS_batch < 1 || FLAGS_batch > 1024) UsageError(kTool, "--batch must be 1-1024");
+  options.threads =
+      FLAGS_threads > 0
+          ? FLAGS_threads
+          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (FLAGS_batch < 1 || FLAGS_batch > 1024)
+    UsageError(kTool, "--batch must be 1-1024");
   options.batch = static_cast<size_t>(FLAGS_batch);
-  options.session_timeout = DurationFlag("session_timeout", FLAGS_session_timeout);
+  options.session_timeout = cmsg::flags::DurationOrExit(
+      kTool, "session_timeout", FLAGS_session_timeout);
   if (options.session_timeout <= absl::ZeroDuration())
     UsageError(kTool, "--session_timeout must be more than 0");
-  absl::Duration stats_interval = DurationFlag("stats_interval", FLAGS_stats_interval);
-  if (FLAGS_max_sessions < 1) UsageError(kTool, "--max_sessions must be at least 1");
-  options.gso = ToggleFlag("gso", FLAGS_gso, cmsg::udp::KernelHasUdpGso());
-  options.gro = ToggleFlag("gro", FLAGS_gro, cmsg::udp::KernelHasUdpGro());
+  absl::Duration stats_interval = cmsg::flags::DurationOrExit(
+      kTool, "stats_interval", FLAGS_stats_interval);
+  if (FLAGS_max_sessions < 1)
+    UsageError(kTool, "--max_sessions must be at least 1");
+  options.gso = cmsg::flags::ToggleOrExit(kTool, "gso", FLAGS_gso,
+                                          cmsg::udp::KernelHasUdpGso());
+  options.gro = cmsg::flags::ToggleOrExit(kTool, "gro", FLAGS_gro,
+                                          cmsg::udp::KernelHasUdpGro());
 
-  std::vector<cmsg::SocketAddress> listen;
-  if (!FLAGS_listen.empty()) {
-    for (absl::string_view part : absl::StrSplit(FLAGS_listen, ',')) {
-      listen.push_back(IpAddressFlag("listen", part));
-    }
-  }
-  absl::StatusOr<std::vector<cmsg::ActivatedFd>> activated = cmsg::TakeListenFds();
-  if (!activated.ok()) {
-    UsageError(kTool, absl::StrCat("socket activation: ", activated.status().message()));
-  }
-  if (!activated->empty() && !listen.empty()) {
-    UsageError(kTool, "--listen given, but sockets were also handed over (LISTEN_FDS); use one");
-  }
-  if (activated->empty() && listen.empty()) {
-    UsageError(kTool, "--listen is required unless started with socket activation");
-  }
+  cmsg::flags::UdpListeners listeners =
+      cmsg::flags::UdpListenersOrExit(kTool, FLAGS_listen);
   // The default quietly fits the fd limit (the serving line shows it); an
   // explicit value that does not fit is reported.
   options.max_sessions = FitSessionsToFdLimit(
@@ -159,30 +130,34 @@ int main(int argc, char** argv) {
     return 1;
   }
   absl::StatusOr<std::unique_ptr<cmsg::udp::Relay>> relay;
-  if (activated->empty()) {
-    relay = cmsg::udp::Relay::Bind(listen, options);
-  } else {
-    std::vector<cmsg::UniqueFd> fds;
-    for (cmsg::ActivatedFd& a : *activated) fds.push_back(std::move(a.fd));
-    relay = cmsg::udp::Relay::Adopt(std::move(fds), options);
-  }
+  relay =
+      listeners.activated.empty()
+          ? cmsg::udp::Relay::Bind(listeners.addresses, options)
+          : cmsg::udp::Relay::Adopt(std::move(listeners.activated), options);
   if (!relay.ok()) {
-    fprintf(stderr, "%s: %s\n", kTool, std::string(relay.status().message()).c_str());
+    fprintf(stderr, "%s: %s\n", kTool,
+            std::string(relay.status().message()).c_str());
     return 1;
   }
   std::vector<std::string> served;
-  for (const auto& a : (*relay)->local_addresses()) served.push_back(a.ToString());
+  for (const auto& a : (*relay)->local_addresses())
+    served.push_back(a.ToString());
   fprintf(stderr,
-          "%s: serving %s -> %s threads=%d batch=%zu gso=%s gro=%s max_sessions=%zu "
+          "%s: serving %s -> %s threads=%d batch=%zu gso=%s gro=%s "
+          "max_sessions=%zu "
           "session_timeout=%s\n",
-          kTool, absl::StrJoin(served, ",").c_str(), options.upstream.ToString().c_str(),
-          (*relay)->threads(), options.batch, options.gso ? "on" : "off",
-          options.gro ? "on" : "off", options.max_sessions,
+          kTool, absl::StrJoin(served, ",").c_str(),
+          options.upstream.ToString().c_str(), (*relay)->threads(),
+          options.batch, options.gso ? "on" : "off", options.gro ? "on" : "off",
+          options.max_sessions,
           absl::FormatDuration(options.session_timeout).c_str());
   (*relay)->Start();
   int sig = cmsg::udp::WaitForStop(
       stats_interval,
-      [&] { fprintf(stderr, "%s\n", (*relay)->StatsLine("udp_relay: stats").c_str()); },
+      [&] {
+        fprintf(stderr, "%s\n",
+                (*relay)->StatsLine("udp_relay: stats").c_str());
+      },
       [&] { return (*relay)->Healthy(); });
   (*relay)->Stop();
   fprintf(stderr, "%s\n", (*relay)->StatsLine("udp_relay: final").c_str());
