@@ -137,14 +137,12 @@ class Decoder {
     auto& rights = std::get<ScmRightsOwned>(
         out_.emplace_back(std::in_place_type<ScmRightsOwned>));
     const size_t n = p.size() / sizeof(int);
-    // Sized in one step, then each fd adopted in place.
-    rights.fds.resize(n);
-    if (adopt_) {
-      for (size_t i = 0; i < n; ++i) {
-        int fd;
-        std::memcpy(&fd, p.data() + i * sizeof(int), sizeof(int));
-        rights.fds[i] = UniqueFd(fd);
-      }
+    // (Sizing in one step and assigning in place measured slower than this.)
+    if (n > kInlineFds) rights.fds.reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+      int fd;
+      std::memcpy(&fd, p.data() + i * sizeof(int), sizeof(int));
+      rights.fds.emplace_back(adopt_ ? fd : -1);
     }
     if (ABSL_PREDICT_FALSE(p.size() % sizeof(int) != 0) && error_.ok()) {
       error_ = internal::PartialFdError(p.size());

@@ -31,7 +31,7 @@
 namespace cmsg {
 
 namespace internal {
-template <bool kAdopt, typename Visitor>
+template <bool kAdopt, bool kCheck, typename Visitor>
 struct VisitSink;
 }  // namespace internal
 
@@ -63,16 +63,38 @@ class OwnedFdRange {
     return UniqueFd(owns_ ? Read(i) : -1);
   }
 
-  // Takes every fd not taken yet into out[0..size()), which must be that
-  // long; slots of fds taken before are left alone.
+  // Takes every fd not taken yet into out[i] for i < min(size(), out.size());
+  // slots of fds taken before are left alone.
   void TakeAll(absl::Span<UniqueFd> out) {
     for (size_t i = 0; i < size_ && i < out.size(); ++i) {
       if (!Taken(i)) out[i] = Take(i);
     }
   }
 
+  // Gives away the fds not taken yet, in order, as plain numbers into `out`
+  // (as UniqueFd::release does): the caller must close them. Fds that do
+  // not fit stay owned by the range. Returns how many were written.
+  size_t ReleaseAll(absl::Span<int> out) {
+    if (left_ == size_ && out.size() >= size_) {  // the usual case: one copy
+      if (owns_) {
+        if (size_ != 0) std::memcpy(out.data(), data_, size_ * sizeof(int));
+      } else {
+        for (size_t i = 0; i < size_; ++i) out[i] = -1;
+      }
+      for (size_t w = 0; w < size_ / 64; ++w) taken_[w] = ~uint64_t{0};
+      if (size_ % 64 != 0) taken_[size_ / 64] |= (uint64_t{1} << (size_ % 64)) - 1;
+      left_ = 0;
+      return size_;
+    }
+    size_t n = 0;
+    for (size_t i = 0; i < size_ && n < out.size(); ++i) {
+      if (!Taken(i)) out[n++] = Take(i).release();
+    }
+    return n;
+  }
+
  private:
-  template <bool kAdopt, typename Visitor>
+  template <bool kAdopt, bool kCheck, typename Visitor>
   friend struct internal::VisitSink;
 
   // `size` is at most kMaxFdsPerMessage (checked before visiting).
@@ -151,24 +173,33 @@ struct CloseSink {
   void Scalar(absl::Span<const std::byte>, const char*) {}
   template <typename T, typename Addr>
   void RecvErr(absl::Span<const std::byte>, const char*) {}
-  void Rights(absl::Span<const std::byte> p) {
+  void Rights(absl::Span<const std::byte> p) { CloseAll(p); }
+  void Other(int, int, absl::Span<const std::byte>) {}
+
+  static void CloseAll(absl::Span<const std::byte> p) {
     for (size_t i = 0; i < p.size() / sizeof(int); ++i) {
       int fd;
       std::memcpy(&fd, p.data() + i * sizeof(int), sizeof(int));
       ::close(fd);
     }
   }
-  void Other(int, int, absl::Span<const std::byte>) {}
 };
 
-// Hands each message of a checked buffer to the visitor; copies a payload
-// out only if the visitor takes its type.
-template <bool kAdopt, typename Visitor>
+// Hands each message to the visitor; copies a payload out only if the
+// visitor takes its type. With kCheck it first checks each message as
+// CheckSink does and, on error, skips it (closing its fds); without, the
+// buffer has been checked already.
+template <bool kAdopt, bool kCheck, typename Visitor>
 struct VisitSink {
   Visitor& visitor;
+  CheckSink check;
 
   template <typename T>
-  ABSL_ATTRIBUTE_ALWAYS_INLINE void Direct(absl::Span<const std::byte> p, const char*) {
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void Direct(absl::Span<const std::byte> p,
+                                           const char* name) {
+    if constexpr (kCheck) {
+      if (ABSL_PREDICT_FALSE(p.size() != T::kPayloadSize)) return check.Direct<T>(p, name);
+    }
     if constexpr (std::is_invocable_v<Visitor&, const T&>) {
       static_assert(std::is_trivially_copyable_v<T> && sizeof(T) == T::kPayloadSize);
       T v;
@@ -177,7 +208,12 @@ struct VisitSink {
     }
   }
   template <typename T, typename Raw>
-  ABSL_ATTRIBUTE_ALWAYS_INLINE void Scalar(absl::Span<const std::byte> p, const char*) {
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void Scalar(absl::Span<const std::byte> p,
+                                           const char* name) {
+    if constexpr (kCheck) {
+      if (ABSL_PREDICT_FALSE(p.size() != sizeof(Raw)))
+        return check.Scalar<T, Raw>(p, name);
+    }
     if constexpr (std::is_invocable_v<Visitor&, const T&>) {
       Raw raw;
       std::memcpy(&raw, p.data(), sizeof(Raw));
@@ -186,13 +222,24 @@ struct VisitSink {
     }
   }
   template <typename T, typename Addr>
-  void RecvErr(absl::Span<const std::byte> p, const char*) {
+  void RecvErr(absl::Span<const std::byte> p, const char* name) {
+    if constexpr (kCheck) {
+      if (ABSL_PREDICT_FALSE(p.size() != T::kPayloadSize)) return check.Direct<T>(p, name);
+    }
     if constexpr (std::is_invocable_v<Visitor&, const T&>) {
       const T v = RecvErrFrom<T, Addr>(p.data());
       visitor(v);
     }
   }
   ABSL_ATTRIBUTE_ALWAYS_INLINE void Rights(absl::Span<const std::byte> p) {
+    if constexpr (kCheck) {
+      if (ABSL_PREDICT_FALSE(p.size() % sizeof(int) != 0 ||
+                             p.size() / sizeof(int) > kMaxFdsPerMessage)) {
+        check.Rights(p);
+        if constexpr (kAdopt) CloseSink::CloseAll(p);
+        return;
+      }
+    }
     OwnedFdRange fds(p.data(), p.size() / sizeof(int), kAdopt);
     if constexpr (std::is_invocable_v<Visitor&, OwnedFdRange&>) visitor(fds);
   }
@@ -204,9 +251,26 @@ struct VisitSink {
   }
 };
 
+// True if walking `control` meets exactly one message (as a datagram's
+// control data usually is), so checking it and visiting it can be one step.
+inline bool HoldsOneMessage(absl::Span<const std::byte> control) {
+  if (control.size() < sizeof(cmsghdr)) return false;
+  cmsghdr h;
+  std::memcpy(&h, control.data(), sizeof(h));
+  if (h.cmsg_len < CMSG_LEN(0) || h.cmsg_len > control.size()) return false;
+  const size_t step = CMSG_ALIGN(h.cmsg_len);
+  return step >= control.size() || control.size() - step < sizeof(cmsghdr);
+}
+
 template <bool kAdopt, typename Visitor>
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status VisitChecked(
     absl::Span<const std::byte> control, Visitor& visitor) {
+  if (ABSL_PREDICT_TRUE(HoldsOneMessage(control))) {
+    VisitSink<kAdopt, /*kCheck=*/true, Visitor> sink{visitor, {}};
+    (void)WalkControl(control, sink);  // its one header was checked above
+    return std::move(sink.check.error);
+  }
+  // Several messages (or none): check them all before visiting any.
   CheckSink check;
   absl::Status s = WalkControl(control, check);
   if (ABSL_PREDICT_FALSE(!s.ok() || !check.error.ok())) {
@@ -216,7 +280,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status VisitChecked(
     }
     return s.ok() ? std::move(check.error) : s;
   }
-  VisitSink<kAdopt, Visitor> sink{visitor};
+  VisitSink<kAdopt, /*kCheck=*/false, Visitor> sink{visitor, {}};
   (void)WalkControl(control, sink);  // checked above: cannot fail
   return absl::OkStatus();
 }

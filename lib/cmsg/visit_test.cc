@@ -101,6 +101,50 @@ TEST_F(VisitFdsTest, TakeAllFillsASpan) {
   EXPECT_EQ(CountOpenFds(), before);
 }
 
+TEST_F(VisitFdsTest, ReleaseAllGivesTheRemainingNumbers) {
+  const int before = CountOpenFds();
+  SendCopies(4);
+  ControlBuffer<Fds<4>> control;
+  size_t len = RecvRaw(pair_.b.get(), control.span());
+  UniqueFd first;
+  int rest[2] = {-1, -1};
+  size_t released = 0;
+  absl::Status s = ForEachMessage(control.span().first(len), [&](OwnedFdRange& fds) {
+    first = fds.Take(0);
+    released = fds.ReleaseAll(rest);  // room for two of the three left
+  });
+  ASSERT_TRUE(s.ok()) << s;
+  ASSERT_EQ(released, 2u);
+  EXPECT_EQ(ReadAll(first.get()), "visited");
+  for (int fd : rest) EXPECT_EQ(ReadAll(fd), "visited");
+  EXPECT_EQ(CountOpenFds(), before + 3);  // the fourth was closed
+  for (int fd : rest) close(fd);
+  first.reset();
+  EXPECT_EQ(CountOpenFds(), before);
+}
+
+TEST_F(VisitFdsTest, ReleaseAllInOneCopy) {
+  const int before = CountOpenFds();
+  SendCopies(16);
+  ControlBuffer<Fds<16>> control;
+  size_t len = RecvRaw(pair_.b.get(), control.span());
+  int out[16];
+  size_t released = 0;
+  absl::Status s = ForEachMessage(control.span().first(len), [&](OwnedFdRange& fds) {
+    released = fds.ReleaseAll(out);
+    EXPECT_EQ(fds.get(15), -1);
+    EXPECT_FALSE(fds.Take(0).ok());
+  });
+  ASSERT_TRUE(s.ok()) << s;
+  ASSERT_EQ(released, 16u);
+  EXPECT_EQ(CountOpenFds(), before + 16);
+  for (int fd : out) {
+    EXPECT_EQ(ReadAll(fd), "visited");
+    close(fd);
+  }
+  EXPECT_EQ(CountOpenFds(), before);
+}
+
 TEST_F(VisitFdsTest, FdsOfAVisitorThatIgnoresRightsAreClosed) {
   const int before = CountOpenFds();
   SendCopies(7);
@@ -134,6 +178,31 @@ TEST_F(VisitFdsTest, ErrorAfterRightsClosesThemAndVisitsNothing) {
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(s.message(), "malformed IP_TTL control message: payload of 3 bytes, want 4");
   EXPECT_EQ(calls, 0);
+  EXPECT_EQ(CountOpenFds(), before);
+}
+
+TEST_F(VisitFdsTest, HalfAnFdInTheOnlyMessageClosesTheWholeOnes) {
+  const int before = CountOpenFds();
+  SendCopies(2);
+  alignas(cmsghdr) std::byte control[CMSG_SPACE(2 * sizeof(int))] = {};
+  size_t len = RecvRaw(pair_.b.get(), control);
+  cmsghdr h;
+  std::memcpy(&h, control, sizeof(h));
+  h.cmsg_len -= 2;  // 2 fds and a half
+  std::memcpy(control, &h, sizeof(h));
+  int calls = 0;
+  absl::Status s = ForEachMessage(absl::MakeConstSpan(control, len),
+                                  [&](OwnedFdRange&) { ++calls; });
+  EXPECT_EQ(s.message(),
+            "malformed SCM_RIGHTS control message: payload of 6 bytes is not a whole "
+            "number of fds");
+  EXPECT_EQ(calls, 0);
+  // The first fd is whole and closed; the second's number was cut, so it is
+  // left alone (as Decode does) and closed here from the received bytes.
+  EXPECT_EQ(CountOpenFds(), before + 1);
+  int second;
+  std::memcpy(&second, control + CMSG_LEN(0) + sizeof(int), sizeof(int));
+  EXPECT_EQ(close(second), 0);
   EXPECT_EQ(CountOpenFds(), before);
 }
 
