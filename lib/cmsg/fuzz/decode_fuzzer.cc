@@ -4,6 +4,8 @@
 //   bit 3     through DecodeReceived with MSG_CTRUNC set
 //   bit 4     through DecodeReceived (as recvmsg/recvmmsg results are)
 //   bit 5     additionally re-encode what decoded and decode it again
+// Every input also goes through ForEachMessage, which must see the same
+// messages as Decode or fail with the same error.
 // Fds are never adopted: the "fds" in the input are arbitrary numbers.
 #include <sys/socket.h>
 
@@ -11,11 +13,14 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 #include <variant>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "lib/cmsg/codec.h"
 #include "lib/cmsg/socket_io.h"
+#include "lib/cmsg/visit.h"
 
 namespace {
 
@@ -45,6 +50,75 @@ void ReencodeAndCompare(const cmsg::ControlMessages& decoded) {
   if (!again.ok() || again->size() != out.size()) std::abort();
 }
 
+// Equal values, compared field by field where a type has padding.
+bool SameMessage(const cmsg::ControlMessageOwned& a, const cmsg::ControlMessageOwned& b) {
+  if (a.index() != b.index()) return false;
+  return std::visit(
+      [&b](const auto& x) {
+        using T = std::decay_t<decltype(x)>;
+        const T& y = std::get<T>(b);
+        if constexpr (std::is_same_v<T, cmsg::ScmRightsOwned>) {
+          return x.fds.size() == y.fds.size();
+        } else if constexpr (std::is_same_v<T, cmsg::Unknown>) {
+          return x.level == y.level && x.type == y.type && x.data == y.data;
+        } else if constexpr (std::is_same_v<T, cmsg::Ipv4RecvErr> ||
+                             std::is_same_v<T, cmsg::Ipv6RecvErr>) {
+          return std::memcmp(&x.error, &y.error, sizeof(x.error)) == 0 &&
+                 x.offender.has_value() == y.offender.has_value() &&
+                 (!x.offender || std::memcmp(&*x.offender, &*y.offender,
+                                             sizeof(*x.offender)) == 0);
+        } else {
+          static_assert(std::is_trivially_copyable_v<T>);
+          return std::memcmp(&x, &y, sizeof(T)) == 0;
+        }
+      },
+      a);
+}
+
+// ForEachMessage on the same bytes must agree with Decode.
+void VisitAndCompare(absl::Span<const std::byte> bytes) {
+  absl::StatusOr<cmsg::ControlMessages> decoded =
+      cmsg::internal::DecodeWithoutAdoptingFds(bytes);
+  cmsg::ControlMessages visited;
+  absl::Status s = cmsg::internal::ForEachMessageWithoutAdoptingFds(
+      bytes, [&](auto& v) {
+        using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, cmsg::OwnedFdRange>) {
+          if (v.size() > cmsg::kMaxFdsPerMessage) std::abort();
+          if (v.size() > 0 && v.Take(0).ok()) std::abort();  // nothing adopted
+          int out[cmsg::kMaxFdsPerMessage];
+          const size_t rest = v.ReleaseAll(out);
+          if (rest + (v.size() > 0 ? 1 : 0) != v.size()) std::abort();
+          for (size_t i = 0; i < rest; ++i) {
+            if (out[i] != -1) std::abort();
+          }
+          cmsg::ScmRightsOwned r;
+          r.fds.resize(v.size());
+          visited.emplace_back(std::move(r));
+        } else if constexpr (std::is_same_v<T, cmsg::UnknownView>) {
+          cmsg::Unknown u;
+          u.level = v.level;
+          u.type = v.type;
+          const auto* p = reinterpret_cast<const uint8_t*>(v.data.data());
+          u.data.assign(p, p + v.data.size());
+          visited.emplace_back(std::move(u));
+        } else {
+          visited.emplace_back(v);
+        }
+      });
+  if (!s.ok()) {
+    if (!visited.empty()) std::abort();  // an error means no visit at all
+    // The one documented difference: more fds than the kernel ever sends.
+    if (absl::StrContains(s.message(), "exceed the kernel's limit")) return;
+    if (decoded.ok() || decoded.status() != s) std::abort();
+    return;
+  }
+  if (!decoded.ok() || decoded->size() != visited.size()) std::abort();
+  for (size_t i = 0; i < visited.size(); ++i) {
+    if (!SameMessage((*decoded)[i], visited[i])) std::abort();
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -57,6 +131,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::vector<std::byte> storage(offset + size);
   if (size) std::memcpy(storage.data() + offset, data, size);
   absl::Span<const std::byte> bytes = absl::MakeConstSpan(storage).subspan(offset);
+
+  VisitAndCompare(bytes);
 
   absl::StatusOr<cmsg::ControlMessages> decoded;
   if (mode & 0x18) {
