@@ -29,6 +29,22 @@ bool WantsWrite(uint32_t flags) {
   return (flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC | O_APPEND));
 }
 
+// Only regular files leave the broker. A directory fd would let the command
+// walk out of its root (openat(dirfd, "..") resolves on the host), a FIFO or
+// device would do what its opener, the launcher, may.
+absl::StatusOr<UniqueFd> OnlyRegularFile(UniqueFd fd, uint32_t flags) {
+  struct stat st;
+  if (fstat(fd.get(), &st) != 0) return ErrnoError("fstat");
+  if (S_ISDIR(st.st_mode)) return Refuse(EISDIR, "a directory");
+  if (!S_ISREG(st.st_mode)) return Refuse(EACCES, "not a regular file");
+  if (!(flags & O_NONBLOCK)) {
+    int status = fcntl(fd.get(), F_GETFL);
+    if (status < 0 || fcntl(fd.get(), F_SETFL, status & ~O_NONBLOCK) != 0)
+      return ErrnoError("fcntl(F_SETFL)");
+  }
+  return fd;
+}
+
 }  // namespace
 
 absl::StatusOr<Broker> Broker::Create(absl::Span<const BrokerRule> rules) {
@@ -72,7 +88,9 @@ absl::StatusOr<UniqueFd> Broker::Open(absl::string_view path, uint32_t flags,
                                ? (exact ? "." : std::string(path.substr(rule.path.size() + 1)))
                                : rule.basename;
     open_how how{};
-    how.flags = flags | O_CLOEXEC;
+    // O_NONBLOCK: a FIFO must not block the broker in open(); it is refused
+    // below, and the flag is taken off again unless the client asked for it.
+    how.flags = flags | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
     how.mode = (flags & O_CREAT) ? (mode & 0777) : 0;
     how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
     // A file rule names one file: it must not be a symlink to anything.
@@ -80,7 +98,7 @@ absl::StatusOr<UniqueFd> Broker::Open(absl::string_view path, uint32_t flags,
     UniqueFd fd(static_cast<int>(
         syscall(SYS_openat2, rule.dir.get(), relative.c_str(), &how, sizeof(how))));
     if (!fd.ok()) return ErrnoError("openat2");
-    return fd;
+    return OnlyRegularFile(std::move(fd), flags);
   }
   return Refuse(EACCES, "no rule allows the path");
 }

@@ -130,6 +130,38 @@ TEST_F(BrokerTest, RefusesUnknownFlags) {
   EXPECT_EQ(Result(broker.Open(Path("allowed"), O_TMPFILE | O_RDWR, 0600)), "EINVAL");
 }
 
+// A directory fd would let the command walk out of its own root:
+// openat(dirfd, "..") resolves on the host, past the sandbox's mounts.
+TEST_F(BrokerTest, RefusesDirectories) {
+  Broker broker = Make({{Path("allowed"), true}});
+  EXPECT_EQ(Result(broker.Open(Path("allowed"), O_RDONLY, 0)), "EISDIR");
+  EXPECT_EQ(Result(broker.Open(Path("allowed/sub"), O_RDONLY, 0)), "EISDIR");
+  EXPECT_EQ(Result(broker.Open(Path("allowed/sub"), O_RDONLY | O_DIRECTORY, 0)), "EISDIR");
+  Broker file_rule = Make({{Path("allowed/sub"), false}});
+  EXPECT_EQ(Result(file_rule.Open(Path("allowed/sub"), O_RDONLY, 0)), "EISDIR");
+}
+
+// A FIFO would block the broker thread in open() forever (and the launcher
+// with it, when it joins the thread); only regular files are handed out.
+TEST_F(BrokerTest, RefusesFifosWithoutBlocking) {
+  ASSERT_EQ(mkfifo(Path("allowed/fifo").c_str(), 0666), 0);
+  Broker broker = Make({{Path("allowed"), true}});
+  EXPECT_EQ(Result(broker.Open(Path("allowed/fifo"), O_RDONLY, 0)), "EACCES");
+  // Without a reader, opening for writing fails at once (ENXIO).
+  std::string write_result = Result(broker.Open(Path("allowed/fifo"), O_WRONLY, 0));
+  EXPECT_TRUE(write_result == "ENXIO" || write_result == "EACCES") << write_result;
+}
+
+TEST_F(BrokerTest, HandedOutFdKeepsTheRequestedStatusFlags) {
+  Broker broker = Make({{Path("allowed"), false}});
+  absl::StatusOr<UniqueFd> fd = broker.Open(Path("allowed/one"), O_RDONLY, 0);
+  ASSERT_TRUE(fd.ok()) << fd.status();
+  EXPECT_EQ(fcntl(fd->get(), F_GETFL) & O_NONBLOCK, 0);
+  fd = broker.Open(Path("allowed/one"), O_RDONLY | O_NONBLOCK, 0);
+  ASSERT_TRUE(fd.ok()) << fd.status();
+  EXPECT_NE(fcntl(fd->get(), F_GETFL) & O_NONBLOCK, 0);
+}
+
 TEST_F(BrokerTest, MissingRulePathIsAnError) {
   absl::StatusOr<Broker> broker = Broker::Create({{Path("nope"), false}});
   ASSERT_FALSE(broker.ok());

@@ -60,6 +60,15 @@ TEST_F(BrokerE2eTest, WritesOnlyUnderAWritableRule) {
   EXPECT_EQ(content.str(), "brokered");
 }
 
+// A directory fd from the broker would resolve ".." on the host, outside
+// the sandbox's root: the broker hands out no directories.
+TEST_F(BrokerE2eTest, NoDirectoryFdToWalkOutOf) {
+  RunResult r = RunProgram(SandboxCommand({"--broker_allow=" + dir_.File("data") + ":r"},
+                                          {"/probe", "broker_walk", dir_.File("data"),
+                                           "../secret"}));
+  EXPECT_EQ(r.out, "EISDIR\n") << r.err;
+}
+
 TEST_F(BrokerE2eTest, NoBrokerWithoutBrokerAllow) {
   RunResult r = RunProgram(SandboxCommand({}, {"/probe", "broker", dir_.File("data/in.txt"), "r"}));
   EXPECT_EQ(r.out, "no broker: SANDBOX_BROKER_FD is not set\n") << r.err;

@@ -12,6 +12,10 @@
 //   escape_probe tree            (leaves sleeping grandchildren holding stdout)
 //   escape_probe forkbomb        (forks until refused, prints the count)
 //   escape_probe broker PATH r|w (asks the file broker, prints the content)
+//   escape_probe broker_walk PATH REL  (asks the broker for PATH, then reads
+//                                openat(that fd, REL): "escaped ..." if it can)
+//   escape_probe walk FD REL     (reads openat(FD, REL), FD a passed fd)
+//   escape_probe mounts          (the mount point and options of each mount)
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -251,6 +255,47 @@ int Broker(const char* path, const std::string& mode) {
   return 0;
 }
 
+// Reads REL beneath `dir` (a directory fd handed in) and prints it.
+int Walk(int dir, const char* rel) {
+  int fd = openat(dir, rel, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Report(-1);
+  char buf[256];
+  ssize_t n = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  if (n < 0) return Report(-1);
+  buf[n] = '\0';
+  printf("escaped %s\n", buf);
+  return 0;
+}
+
+int BrokerWalk(const char* path, const char* rel) {
+  auto client = cmsg::sandbox::BrokerClient::FromEnvironment();
+  if (!client.ok()) {
+    printf("no broker: %s\n", std::string(client.status().message()).c_str());
+    return 0;
+  }
+  auto fd = client->Open(path, O_RDONLY, 0);
+  if (!fd.ok()) {
+    printf("%s\n", strerrorname_np(cmsg::ErrnoOf(fd.status())));
+    return 0;
+  }
+  return Walk(fd->get(), rel);
+}
+
+// "MOUNTPOINT OPTIONS" per line of /proc/self/mountinfo.
+int Mounts() {
+  FILE* f = fopen("/proc/self/mountinfo", "re");
+  if (f == nullptr) return Report(-1);
+  char line[4096];
+  while (fgets(line, sizeof(line), f)) {
+    char point[1024], options[1024];
+    if (sscanf(line, "%*s %*s %*s %*s %1023s %1023s", point, options) == 2)
+      printf("%s %s\n", point, options);
+  }
+  fclose(f);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -287,6 +332,9 @@ int main(int argc, char** argv) {
   if (what == "tree") return Tree();
   if (what == "forkbomb") return ForkBomb();
   if (what == "broker" && argc == 4) return Broker(argv[2], argv[3]);
+  if (what == "broker_walk" && argc == 4) return BrokerWalk(argv[2], argv[3]);
+  if (what == "walk" && argc == 4) return Walk(atoi(argv[2]), argv[3]);
+  if (what == "mounts") return Mounts();
   fprintf(stderr, "usage: see escape_probe.cc\n");
   return 2;
 }
