@@ -131,7 +131,9 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status WalkControl(
     if (ABSL_PREDICT_FALSE(h.cmsg_len < kHeader || h.cmsg_len > remaining)) {
       return BadHeaderError(h, offset, remaining);  // the rest cannot be walked
     }
-    auto payload = buffer.subspan(offset + kHeader, h.cmsg_len - kHeader);
+    // In bounds: cmsg_len was checked against what remains.
+    auto payload = absl::MakeConstSpan(buffer.data() + offset + kHeader,
+                                       h.cmsg_len - kHeader);
     if (h.cmsg_level == SOL_SOCKET && h.cmsg_type == SCM_RIGHTS) {
       sink.Rights(payload);
     } else {
