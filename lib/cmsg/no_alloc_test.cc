@@ -103,6 +103,69 @@ TEST(NoAllocTest, UdpWithPacketInfoAndTimestampsWithoutTheHeap) {
   EXPECT_EQ(allocations, 0);
 }
 
+// Control bytes of one message as recvmsg filled them.
+size_t RecvControl(int fd, absl::Span<std::byte> control) {
+  char data[16];
+  iovec iov{data, sizeof(data)};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.data();
+  msg.msg_controllen = control.size();
+  if (recvmsg(fd, &msg, MSG_CMSG_CLOEXEC) < 0 || (msg.msg_flags & MSG_CTRUNC)) return 0;
+  return msg.msg_controllen;
+}
+
+// Where Decode needs the heap (more than kInlineFds fds), ForEachMessage
+// does not.
+TEST(NoAllocTest, ForEachMessageOverTheKernelsMostFds) {
+  auto pair = MakeUnixPair(SOCK_SEQPACKET);
+  UniqueFd file = TempFileWith("x");
+  std::vector<int> fds(kMaxFdsPerMessage, file.get());
+  ASSERT_TRUE(SendMsg(pair.a.get(), "many", {ScmRights{fds}}).ok());
+  ControlBuffer<Fds<kMaxFdsPerMessage>> control;
+  size_t len = RecvControl(pair.b.get(), control.span());
+  ASSERT_GT(len, 0u);
+  UniqueFd kept;
+  size_t seen = 0;
+  absl::Status s;
+  long allocations = AllocationsIn([&] {
+    s = ForEachMessage(control.span().first(len), [&](OwnedFdRange& r) {
+      seen = r.size();
+      kept = r.Take(r.size() - 1);
+    });
+  });
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(seen, kMaxFdsPerMessage);
+  EXPECT_TRUE(kept.ok());
+  EXPECT_EQ(allocations, 0);
+}
+
+TEST(NoAllocTest, ForEachMessageOverUdpControlData) {
+  UniqueFd rx = BoundUdpSocket(AF_INET), tx = BoundUdpSocket(AF_INET);
+  ASSERT_TRUE(ReceivePacketInfo(rx.get()).ok());
+  ASSERT_TRUE(ReceiveTimestampNs(rx.get()).ok());
+  ASSERT_TRUE(ReceiveTtl(rx.get()).ok());
+  SocketAddress to = LocalAddress(rx.get());
+  ControlBuffer<Ipv4PacketInfo, ScmTimestampns, Ipv4Ttl> control;
+  int seen = 0;
+  bool ok = true;
+  long allocations = AllocationsIn([&] {
+    for (int i = 0; i < 10; ++i) {
+      ok = ok && SendMsg(tx.get(), "dgram", {}, {.to = &to}).ok();
+      size_t len = RecvControl(rx.get(), control.span());
+      absl::Status s = ForEachMessage(control.span().first(len),
+                                      Overloaded{[&](const Ipv4PacketInfo&) { ++seen; },
+                                                 [&](const ScmTimestampns&) { ++seen; },
+                                                 [&](const Ipv4Ttl&) { ++seen; }});
+      ok = ok && s.ok();
+    }
+  });
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(seen, 30);
+  EXPECT_EQ(allocations, 0);
+}
+
 TEST(NoAllocTest, BatchesReuseTheirBuffers) {
   UniqueFd rx = BoundUdpSocket(AF_INET), tx = BoundUdpSocket(AF_INET);
   ASSERT_TRUE(ReceivePacketInfo(rx.get()).ok());
