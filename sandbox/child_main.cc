@@ -4,6 +4,7 @@
 #include <grp.h>
 #include <linux/capability.h>
 #include <linux/mount.h>
+#include <linux/openat2.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
 #include <poll.h>
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
 #include <cstring>
 
 #include "sandbox/child_plan.h"
@@ -66,25 +68,87 @@ void CheckHost(bool ok, const char* call, const char* path) {
   if (!ok) Fail(call, path, true);
 }
 
-void MakeReadOnly(const ChildPlan& plan, const char* path) {
-  mount_attr attr{};
-  attr.attr_set = MOUNT_ATTR_RDONLY;
-  // Recursive, and it keeps the flags the host locked (nosuid, nodev...).
-  Check(plan,
-        syscall(SYS_mount_setattr, AT_FDCWD, path, AT_RECURSIVE, &attr, sizeof(attr)) == 0,
-        "mount_setattr(MOUNT_ATTR_RDONLY)", path);
+// The new root's tmpfs, once mounted: every mount target is resolved below
+// it without following symlinks. Before the pivot, ".." above the new root is
+// the host's "/", so a symlink planted in a bind's source (by whoever can
+// write there) could otherwise lead a mkdir or mount onto the host.
+int new_root_fd = -1;
+
+// `target` (kNewRoot + "/a/b") relative to the new root ("a/b", or ".").
+const char* InRoot(const char* target) {
+  const char* relative = target + sizeof(kNewRoot) - 1;
+  while (*relative == '/') ++relative;
+  return *relative != '\0' ? relative : ".";
+}
+
+int OpenInRoot(const ChildPlan& plan, const char* relative, int flags, const char* target) {
+  open_how how{};
+  how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS;
+  int fd = static_cast<int>(syscall(SYS_openat2, new_root_fd, relative, &how, sizeof(how)));
+  Check(plan, fd >= 0, "open", target);
+  return fd;
+}
+
+// Opens the directory that holds `target` and points `*name` at its last
+// component (within `buf`).
+int OpenParent(const ChildPlan& plan, const char* target, char* buf, size_t size,
+               const char** name) {
+  const char* relative = InRoot(target);
+  size_t length = strnlen(relative, size);
+  Check(plan, length < size, "path too long", target);
+  memcpy(buf, relative, length + 1);
+  char* slash = strrchr(buf, '/');
+  if (slash == nullptr) {
+    *name = buf;
+    return OpenInRoot(plan, ".", O_PATH | O_DIRECTORY, target);
+  }
+  *slash = '\0';
+  *name = slash + 1;
+  return OpenInRoot(plan, buf, O_PATH | O_DIRECTORY, target);
+}
+
+// "/proc/self/fd/N", for mount(2), which takes only a path.
+void FdPath(int fd, char* buf) {
+  char digits[16];
+  int n = 0;
+  do {
+    digits[n++] = static_cast<char>('0' + fd % 10);
+    fd /= 10;
+  } while (fd > 0);
+  memcpy(buf, "/proc/self/fd/", 14);
+  for (int i = 0; i < n; ++i) buf[14 + i] = digits[n - 1 - i];
+  buf[14 + n] = '\0';
+}
+
+// Mounts a new file system of `type` on the directory `target` (opened
+// without following symlinks).
+void MountOn(const ChildPlan& plan, const char* target, const char* type,
+             unsigned long flags, const char* options, const char* call) {
+  int dir = OpenInRoot(plan, InRoot(target), O_PATH | O_DIRECTORY, target);
+  char path[32];
+  FdPath(dir, path);
+  Check(plan, mount(type, path, type, flags, options) == 0, call, target);
+  close(dir);
 }
 
 void RunMountStep(const ChildPlan& plan, const MountStep& step) {
   const char* target = step.target.c_str();
+  char buf[PATH_MAX];
+  const char* name;
   switch (step.kind) {
-    case MountStep::Kind::kMkdir:
-      Check(plan, mkdir(target, 0755) == 0 || errno == EEXIST, "mkdir", target);
+    case MountStep::Kind::kMkdir: {
+      int parent = OpenParent(plan, target, buf, sizeof(buf), &name);
+      Check(plan, mkdirat(parent, name, 0755) == 0 || errno == EEXIST, "mkdir", target);
+      close(parent);
       return;
+    }
     case MountStep::Kind::kMkfile: {
-      int fd = open(target, O_RDONLY | O_CREAT | O_CLOEXEC, 0644);
+      int parent = OpenParent(plan, target, buf, sizeof(buf), &name);
+      int fd = openat(parent, name, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
       Check(plan, fd >= 0, "create", target);
       close(fd);
+      close(parent);
       return;
     }
     case MountStep::Kind::kBind: {
@@ -92,34 +156,48 @@ void RunMountStep(const ChildPlan& plan, const MountStep& step) {
                                           OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC |
                                               AT_RECURSIVE | AT_EMPTY_PATH));
       CheckHost(tree >= 0, "open_tree", step.source.c_str());
+      // Set on the detached tree, recursively, before it is visible: no
+      // window in which it is writable, no path to resolve twice. Only sets
+      // flags, so those the host locked (nosuid, nodev...) stay.
+      mount_attr attr{};
+      attr.attr_set = MOUNT_ATTR_NOSUID | (step.devices ? 0 : MOUNT_ATTR_NODEV) |
+                      (step.writable ? 0 : MOUNT_ATTR_RDONLY);
+      CheckHost(syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr,
+                        sizeof(attr)) == 0,
+                "mount_setattr", step.source.c_str());
+      int at = OpenInRoot(plan, InRoot(target), O_PATH, target);
       Check(plan,
-            syscall(SYS_move_mount, tree, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH) == 0,
+            syscall(SYS_move_mount, tree, "", at, "",
+                    MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) == 0,
             "move_mount", target);
+      close(at);
       close(tree);
-      if (!step.writable) MakeReadOnly(plan, target);
       return;
     }
     case MountStep::Kind::kTmpfs:
-      Check(plan,
-            mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, step.options.c_str()) == 0,
-            "mount(tmpfs)", target);
+      MountOn(plan, target, "tmpfs", MS_NOSUID | MS_NODEV, step.options.c_str(), "mount(tmpfs)");
       return;
     case MountStep::Kind::kProc:
-      Check(plan,
-            mount("proc", target, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) == 0,
-            "mount(proc)", target);
+      MountOn(plan, target, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr, "mount(proc)");
       return;
-    case MountStep::Kind::kSymlink:
-      Check(plan, symlink(step.source.c_str(), target) == 0 || errno == EEXIST,
+    case MountStep::Kind::kSymlink: {
+      int parent = OpenParent(plan, target, buf, sizeof(buf), &name);
+      Check(plan, symlinkat(step.source.c_str(), parent, name) == 0 || errno == EEXIST,
             "symlink", target);
+      close(parent);
       return;
-    case MountStep::Kind::kReadOnly:
+    }
+    case MountStep::Kind::kReadOnly: {
+      // That one mount, not those on top of it.
+      int at = OpenInRoot(plan, InRoot(target), O_PATH | O_DIRECTORY, target);
+      mount_attr attr{};
+      attr.attr_set = MOUNT_ATTR_RDONLY;
       Check(plan,
-            mount(nullptr, target, nullptr, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID |
-                                                MS_NODEV,
-                  nullptr) == 0,
-            "mount(remount,ro)", target);
+            syscall(SYS_mount_setattr, at, "", AT_EMPTY_PATH, &attr, sizeof(attr)) == 0,
+            "mount_setattr(MOUNT_ATTR_RDONLY)", target);
+      close(at);
       return;
+    }
   }
 }
 
@@ -158,7 +236,10 @@ void BuildRoot(const ChildPlan& plan) {
   // open, so nothing of the host needs to stay reachable.
   CheckHost(mount("tmpfs", kNewRoot, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") == 0,
             "mount(tmpfs)", kNewRoot);
+  new_root_fd = open(kNewRoot, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  CheckHost(new_root_fd >= 0, "open", kNewRoot);
   for (const MountStep& step : plan.mounts) RunMountStep(plan, step);
+  close(new_root_fd);
   // Stack the new root over the old one and detach the old.
   Check(plan, chdir(kNewRoot) == 0, "chdir", kNewRoot);
   Check(plan, syscall(SYS_pivot_root, ".", ".") == 0, "pivot_root", kNewRoot);

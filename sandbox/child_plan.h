@@ -22,17 +22,18 @@ struct MountStep {
   enum class Kind {
     kMkdir,     // mkdir(target, 0755); an existing one is fine
     kMkfile,    // an empty file to bind a file over; an existing one is fine
-    kBind,      // recursive bind of source (a host path) on target, read-only
-                // unless writable
+    kBind,      // recursive bind of source (a host path) on target, nosuid,
+                // nodev unless devices, read-only unless writable
     kTmpfs,     // tmpfs on target with `options`
     kProc,      // proc for the new pid namespace on target
     kSymlink,   // symlink(source, target)
-    kReadOnly,  // remount the tmpfs at target read-only
+    kReadOnly,  // make the mount at target (not those on it) read-only
   };
   Kind kind;
   std::string source;
   std::string target;
   bool writable = false;
+  bool devices = false;  // kBind of device nodes: not nodev
   std::string options;
   // kBind: the source, opened by the child while it still has the
   // launcher's file access (before it takes the sandbox's ids).

@@ -55,6 +55,7 @@ absl::StatusOr<std::vector<MountStep>> BuildMountSteps(const Policy& policy) {
     std::string target = InNewRoot(absl::StrCat("/dev/", device));
     steps.push_back(Step(Kind::kMkfile, target));
     steps.push_back(Step(Kind::kBind, target, absl::StrCat("/dev/", device), true));
+    steps.back().devices = true;
   }
   steps.push_back(Step(Kind::kSymlink, InNewRoot("/dev/fd"), "/proc/self/fd"));
   const char* stdio[] = {"stdin", "stdout", "stderr"};

@@ -14,6 +14,7 @@
 //   reboot swapon swapoff acct syslog quotactl
 //   settimeofday clock_settime clock_adjtime adjtimex iopl ioperm
 //   lookup_dcookie vhangup personality (other than PER_LINUX)
+//   io_uring_setup io_uring_enter io_uring_register quotactl_fd
 //   ioctl(TIOCSTI) ioctl(TIOCLINUX)
 //   clone/clone3 that ask for a new namespace (clone3 fails with ENOSYS so
 //   libc falls back to clone, whose flags the filter can see)

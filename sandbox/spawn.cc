@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -80,6 +81,12 @@ absl::StatusOr<PassedFds> OpenPassedFds(const Policy& policy) {
   for (const PassFile& file : policy.files) {
     UniqueFd fd(open(file.path.c_str(), OpenFlags(file.mode) | O_CLOEXEC | O_NOCTTY, 0644));
     if (!fd.ok()) return ErrnoError(absl::StrCat("pass_file ", file.path));
+    // A directory fd would let the command resolve ".." on the host,
+    // outside its root.
+    struct stat st;
+    if (fstat(fd.get(), &st) != 0) return ErrnoError(absl::StrCat("fstat ", file.path));
+    if (S_ISDIR(st.st_mode))
+      return ErrnoStatus(EISDIR, absl::StrCat("pass_file ", file.path));
     out.fds.push_back(std::move(fd));
     std::string name = file.name;
     if (name.empty()) name = file.path.substr(file.path.rfind('/') + 1);

@@ -7,7 +7,9 @@
 //   escape_probe fds | pids | status | hostname | tiocsti FD | tioclinux FD
 //   escape_probe syscall NAME   (mount unshare setns keyctl bpf ptrace
 //                                perf_event_open userfaultfd open_by_handle_at
-//                                clone_newuser shim_fd shim_proc_fd)
+//                                clone_newuser clone3_newuser io_uring_setup
+//                                personality shim_fd shim_proc_fd)
+//   escape_probe tiocsti_high FD (TIOCSTI with bits set above the low 32)
 //   escape_probe x32 | i386      (expected to be killed by SIGSYS)
 //   escape_probe tree            (leaves sleeping grandchildren holding stdout)
 //   escape_probe forkbomb        (forks until refused, prints the count)
@@ -184,6 +186,20 @@ int Syscall(const std::string& name) {
     if (pid > 0) waitpid(pid, nullptr, 0);
     return Report(pid);
   }
+  if (name == "clone3_newuser") {
+    // struct clone_args v0: flags, pidfd, child_tid, parent_tid, exit_signal,
+    // stack, stack_size, tls.
+    uint64_t args[8] = {CLONE_NEWUSER, 0, 0, 0, SIGCHLD, 0, 0, 0};
+    long pid = syscall(SYS_clone3, args, sizeof(args));
+    if (pid == 0) _exit(0);
+    if (pid > 0) waitpid(pid, nullptr, 0);
+    return Report(pid);
+  }
+  if (name == "io_uring_setup") {
+    char params[120] = {};  // struct io_uring_params
+    return Report(syscall(SYS_io_uring_setup, 8, params));
+  }
+  if (name == "personality") return Report(syscall(SYS_personality, 0x0400000));  // READ_IMPLIES_EXEC
   fprintf(stderr, "unknown syscall %s\n", name.c_str());
   return 2;
 }
@@ -322,6 +338,12 @@ int main(int argc, char** argv) {
   if (what == "tiocsti" && argc == 3) {
     char c = 'x';
     return Report(ioctl(atoi(argv[2]), TIOCSTI, &c));
+  }
+  if (what == "tiocsti_high" && argc == 3) {
+    // The kernel reads the request as an unsigned int: the high bits do not
+    // change which ioctl runs, so they must not change the filter's verdict.
+    char c = 'x';
+    return Report(syscall(SYS_ioctl, atoi(argv[2]), (1UL << 32) | TIOCSTI, &c));
   }
   if (what == "tioclinux" && argc == 3) {
     char subcode = 12;  // TIOCL_GETSHIFTSTATE: harmless where it is allowed

@@ -6,7 +6,10 @@
 #include <pty.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/msg.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -130,6 +133,8 @@ TEST(EscapeTest, TiocstiAndTioclinuxAreDenied) {
   ASSERT_EQ(openpty(&master, &slave, nullptr, nullptr, nullptr), 0);
   RunResult r = Probe({}, {"tiocsti", "0"}, {.stdin_fd = slave});
   EXPECT_EQ(r.out, "EPERM\n") << r.err;
+  r = Probe({}, {"tiocsti_high", "0"}, {.stdin_fd = slave});
+  EXPECT_EQ(r.out, "EPERM\n") << r.err;
   r = Probe({}, {"tioclinux", "0"}, {.stdin_fd = slave});
   EXPECT_EQ(r.out, "EPERM\n") << r.err;
   // Unfiltered, the pty answers TIOCLINUX itself (it is no virtual console).
@@ -150,7 +155,125 @@ TEST_P(DeniedSyscallTest, FailsWithEperm) {
 INSTANTIATE_TEST_SUITE_P(Escape, DeniedSyscallTest,
                          ::testing::Values("mount", "unshare", "setns", "keyctl", "bpf",
                                            "ptrace", "perf_event_open", "userfaultfd",
-                                           "open_by_handle_at", "clone_newuser"));
+                                           "open_by_handle_at", "clone_newuser",
+                                           "io_uring_setup", "personality"));
+
+TEST(EscapeTest, Clone3IsUnavailable) {
+  // clone3's flags sit in memory the filter cannot read: the call as a whole
+  // fails as if the kernel lacked it, so libc falls back to clone.
+  RunResult r = Probe({}, {"syscall", "clone3_newuser"});
+  EXPECT_EQ(r.out, "ENOSYS\n") << r.err;
+}
+
+TEST(EscapeTest, PassedDirectoryIsRefused) {
+  // A directory fd would resolve ".." on the host, outside the sandbox.
+  TempDir dir;
+  ASSERT_EQ(mkdir(dir.File("d").c_str(), 0777), 0);
+  WriteFile(dir.File("secret"), "host secret");
+  RunResult r = Probe({"--pass_file=" + dir.File("d")}, {"walk", "3", "../secret"});
+  EXPECT_EQ(r.code, 125) << r.out;
+  EXPECT_EQ(r.out, "");
+  EXPECT_THAT(r.err, HasSubstr("EISDIR"));
+}
+
+// "MOUNTPOINT OPTIONS" of the probe's mount at `point`.
+std::string MountOptions(const std::string& mounts, const std::string& point) {
+  size_t at = mounts.find(point + " ");
+  if (at == std::string::npos || (at > 0 && mounts[at - 1] != '\n')) return "";
+  size_t end = mounts.find('\n', at);
+  return mounts.substr(at + point.size() + 1, end - at - point.size() - 1);
+}
+
+TEST(EscapeTest, BindsAreNosuidAndNodev) {
+  TempDir dir;
+  RunResult r = Probe({"--bind=" + dir.path() + ":/data"}, {"mounts"});
+  for (const char* point : {"/probe", "/usr", "/data"}) {
+    std::string options = MountOptions(r.out, point);
+    EXPECT_THAT(options, HasSubstr("nosuid")) << point << "\n" << r.out << r.err;
+    EXPECT_THAT(options, HasSubstr("nodev")) << point;
+  }
+  EXPECT_THAT(MountOptions(r.out, "/probe"), StartsWith("ro,"));
+  EXPECT_THAT(MountOptions(r.out, "/data"), StartsWith("rw,"));
+  // The device nodes keep working.
+  EXPECT_THAT(MountOptions(r.out, "/dev/null"), HasSubstr("nosuid"));
+  r = Probe({}, {"write", "/dev/null"});
+  EXPECT_EQ(r.out, "ok 7\n") << r.err;
+}
+
+// Runs `flags` + `args` with a tmpfs mounted at dir/sub, in a private mount
+// namespace of a child of the test (nothing is left mounted on the host).
+std::string ProbeWithSubmount(const TempDir& dir, const std::vector<std::string>& flags,
+                              const std::vector<std::string>& args) {
+  int out[2];
+  if (pipe(out) != 0) return "pipe failed";
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(out[0]);
+    if (unshare(CLONE_NEWNS) != 0 ||
+        mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+        mount("tmpfs", dir.File("sub").c_str(), "tmpfs", 0, "mode=0777") != 0) {
+      _exit(3);
+    }
+    RunResult r = Probe(flags, args);
+    ssize_t n = write(out[1], r.out.data(), r.out.size());
+    _exit(n == static_cast<ssize_t>(r.out.size()) ? 0 : 4);
+  }
+  close(out[1]);
+  std::string text;
+  char buf[256];
+  for (ssize_t n; (n = read(out[0], buf, sizeof(buf))) > 0;) text.append(buf, n);
+  close(out[0]);
+  int status;
+  waitpid(pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    return "child failed " + std::to_string(status);
+  return text;
+}
+
+TEST(EscapeTest, ReadOnlyBindIsReadOnlyBelowItsSubmounts) {
+  TempDir dir;
+  ASSERT_EQ(mkdir(dir.File("sub").c_str(), 0777), 0);
+  EXPECT_EQ(ProbeWithSubmount(dir, {"--ro_bind=" + dir.path() + ":/data"},
+                              {"write", "/data/sub/x"}),
+            "EROFS\n");
+  // The submount is really there and writable when bound read-write.
+  EXPECT_EQ(ProbeWithSubmount(dir, {"--bind=" + dir.path() + ":/data"},
+                              {"write", "/data/sub/x"}),
+            "ok 7\n");
+  EXPECT_NE(access(dir.File("sub/x").c_str(), F_OK), 0);  // it was the tmpfs
+}
+
+// A mount target whose path runs through a symlink inside a bind (which
+// whoever can write the bind's source may plant) must not lead the sandbox's
+// set-up out of the new root onto the host.
+// A mount target whose path runs through a symlink inside a bind (which
+// whoever can write the bind's source may plant) must not lead the sandbox's
+// set-up out of the new root onto the host: while the root is being built,
+// ".." above it is the host's /.
+TEST(EscapeTest, MountTargetsDoNotFollowSymlinks) {
+  TempDir dir;
+  ASSERT_EQ(mkdir(dir.File("data").c_str(), 0777), 0);
+  ASSERT_EQ(mkdir(dir.File("other").c_str(), 0777), 0);
+  // Outside /tmp, which the set-up covers with the new root's tmpfs.
+  char victim[] = "/var/tmp/sbx-victim.XXXXXX";
+  ASSERT_NE(mkdtemp(victim), nullptr);
+  ASSERT_EQ(chmod(victim, 0777), 0);
+  ASSERT_EQ(symlink((std::string("../../..") + victim).c_str(), dir.File("data/link").c_str()),
+            0);
+  const std::string made = std::string(victim) + "/made";
+  for (const std::string& flag : std::vector<std::string>{
+           "--tmpfs=/data/link/made",
+           "--bind=" + dir.File("data") + ":/data," + dir.File("other") + ":/data/link/made"}) {
+    std::vector<std::string> flags = {flag};
+    if (flag.rfind("--tmpfs", 0) == 0) flags.push_back("--bind=" + dir.File("data") + ":/data");
+    RunResult r = Probe(flags, {"hostname"});
+    EXPECT_EQ(r.code, 125) << flag << ": " << r.out;
+    EXPECT_THAT(r.err, HasSubstr("ELOOP")) << flag;
+    EXPECT_NE(access(made.c_str(), F_OK), 0) << flag;
+    rmdir(made.c_str());
+  }
+  rmdir(victim);
+}
 
 TEST(EscapeTest, ShimFdsAreOutOfReach) {
   RunResult r = Probe({}, {"syscall", "shim_fd"});
