@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
+#include <linux/keyctl.h>
 #include <linux/mount.h>
 #include <linux/openat2.h>
 #include <linux/seccomp.h>
@@ -258,6 +259,12 @@ void LoopbackUp(const ChildPlan& plan) {
 }
 
 void DropPrivileges(const ChildPlan& plan) {
+  // A new, empty session keyring: the launcher's is possessed by whatever
+  // inherits it, so its keys would be readable inside (keyctl is denied by
+  // the default filter, not by --seccomp=off).
+  Check(plan,
+        syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, nullptr) >= 0 || errno == ENOSYS,
+        "keyctl(KEYCTL_JOIN_SESSION_KEYRING)");
   for (int cap = 0; prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; ++cap) {
     Check(plan, prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == 0, "prctl(PR_CAPBSET_DROP)");
   }

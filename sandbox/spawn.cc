@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -79,8 +80,19 @@ absl::StatusOr<PassedFds> OpenPassedFds(const Policy& policy) {
       out.socket_files->paths.push_back(std::move(path));
   }
   for (const PassFile& file : policy.files) {
-    UniqueFd fd(open(file.path.c_str(), OpenFlags(file.mode) | O_CLOEXEC | O_NOCTTY, 0644));
-    if (!fd.ok()) return ErrnoError(absl::StrCat("pass_file ", file.path));
+    // The launcher may be root: whoever can write a directory on the path
+    // must not redirect it with a symlink (to read /etc/shadow, or truncate
+    // it).
+    open_how how{};
+    how.flags = static_cast<uint64_t>(OpenFlags(file.mode) | O_CLOEXEC | O_NOCTTY);
+    how.mode = (how.flags & O_CREAT) ? 0644 : 0;
+    how.resolve = RESOLVE_NO_SYMLINKS;
+    UniqueFd fd(static_cast<int>(syscall(SYS_openat2, AT_FDCWD, file.path.c_str(), &how,
+                                         sizeof(how))));
+    if (!fd.ok()) {
+      return ErrnoError(absl::StrCat("pass_file ", file.path,
+                                     errno == ELOOP ? " (symlinks are not followed)" : ""));
+    }
     // A directory fd would let the command resolve ".." on the host,
     // outside its root.
     struct stat st;

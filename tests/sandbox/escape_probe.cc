@@ -18,6 +18,7 @@
 //                                openat(that fd, REL): "escaped ..." if it can)
 //   escape_probe walk FD REL     (reads openat(FD, REL), FD a passed fd)
 //   escape_probe mounts          (the mount point and options of each mount)
+//   escape_probe readfd FD | env | session_keyring
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -30,6 +31,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/msg.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
@@ -186,6 +188,12 @@ int Syscall(const std::string& name) {
     if (pid > 0) waitpid(pid, nullptr, 0);
     return Report(pid);
   }
+  if (name == "shim_vm_read") {
+    char byte;
+    iovec local{&byte, 1};
+    iovec remote{reinterpret_cast<void*>(0x10000), 1};
+    return Report(syscall(SYS_process_vm_readv, 1, &local, 1, &remote, 1, 0));
+  }
   if (name == "clone3_newuser") {
     // struct clone_args v0: flags, pidfd, child_tid, parent_tid, exit_signal,
     // stack, stack_size, tls.
@@ -312,6 +320,15 @@ int Mounts() {
   return 0;
 }
 
+int ReadFd(int fd) {
+  char buf[256];
+  ssize_t n = read(fd, buf, sizeof(buf) - 1);
+  if (n < 0) return Report(-1);
+  buf[n] = '\0';
+  printf("ok %s\n", buf);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -357,6 +374,13 @@ int main(int argc, char** argv) {
   if (what == "broker_walk" && argc == 4) return BrokerWalk(argv[2], argv[3]);
   if (what == "walk" && argc == 4) return Walk(atoi(argv[2]), argv[3]);
   if (what == "mounts") return Mounts();
+  if (what == "readfd" && argc == 3) return ReadFd(atoi(argv[2]));
+  if (what == "env") {
+    for (char** e = environ; *e != nullptr; ++e) printf("%s\n", *e);
+    return 0;
+  }
+  if (what == "session_keyring")
+    return Report(syscall(SYS_keyctl, KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 0));
   fprintf(stderr, "usage: see escape_probe.cc\n");
   return 2;
 }

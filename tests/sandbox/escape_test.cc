@@ -1,6 +1,8 @@
 // The escape suite: each isolation claim of the sandbox, tested by a real
 // program inside it (escape_probe) that tries to break it.
 #include <arpa/inet.h>
+#include <linux/keyctl.h>
+#include <sys/syscall.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pty.h>
@@ -283,6 +285,11 @@ TEST(EscapeTest, ShimFdsAreOutOfReach) {
   EXPECT_EQ(r.out, "EPERM\n") << r.err;
   r = Probe({"--seccomp=off"}, {"syscall", "shim_proc_fd"});
   EXPECT_EQ(r.out, "EACCES\n") << r.err;
+  // Nor can it read (or write) the shim's memory.
+  r = Probe({}, {"syscall", "shim_vm_read"});
+  EXPECT_EQ(r.out, "EPERM\n") << r.err;
+  r = Probe({"--seccomp=off"}, {"syscall", "shim_vm_read"});
+  EXPECT_EQ(r.out, "EPERM\n") << r.err;
 }
 
 TEST(EscapeTest, SeccompOffLetsTheProbeSucceed) {
@@ -351,6 +358,65 @@ TEST(EscapeTest, ForkBombStopsAtRlimitNproc) {
   EXPECT_LT(forked, 20);
   EXPECT_STREQ(error, "EAGAIN");
   EXPECT_EQ(r.code, 128 + SIGKILL);  // it killed its own group
+}
+
+TEST(EscapeTest, LauncherEnvironmentStaysOutside) {
+  setenv("SANDBOX_ESCAPE_SECRET", "leaked", 1);
+  RunResult r = Probe({"--setenv=KEPT=1"}, {"env"});
+  unsetenv("SANDBOX_ESCAPE_SECRET");
+  EXPECT_EQ(r.out,
+            "KEPT=1\nPATH=/usr/local/bin:/usr/bin:/bin\nLISTEN_FDS=0\nLISTEN_PID=2\n"
+            "LISTEN_FDNAMES=\n")
+      << r.err;
+}
+
+TEST(EscapeTest, RlimitsAreApplied) {
+  // Debian's python3, not the probe: a sanitizer build cannot live in 1G of
+  // address space.
+  RunResult r = RunProgram(SandboxCommand(
+      {"--rlimit_as=1G", "--rlimit_nofile=64", "--rlimit_nproc=50", "--rlimit_cpu=7",
+       "--rlimit_fsize=1M"},
+      {"/usr/bin/python3", "-c",
+       "import resource as r\n"
+       "for n in ('as', 'nofile', 'nproc', 'cpu', 'fsize'):\n"
+       "  print(n, *r.getrlimit(getattr(r, 'RLIMIT_' + n.upper())))"}));
+  EXPECT_EQ(r.out,
+            "as 1073741824 1073741824\nnofile 64 64\nnproc 50 50\ncpu 7 7\n"
+            "fsize 1048576 1048576\n")
+      << r.err;
+}
+
+// The launcher's session keyring (possessed, so its keys readable) must not
+// be the command's, even with the filter off.
+TEST(EscapeTest, LauncherSessionKeyringIsNotInherited) {
+  long launcher = syscall(SYS_keyctl, KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING, 1);
+  ASSERT_GT(launcher, 0);
+  RunResult r = Probe({"--seccomp=off"}, {"session_keyring"});
+  EXPECT_THAT(r.out, StartsWith("ok ")) << r.err;
+  EXPECT_NE(r.out, "ok " + std::to_string(launcher) + "\n");
+}
+
+// Files for --pass_file are opened by the launcher, with its access (root's,
+// often): a symlink anywhere in the path, which whoever can write that
+// directory may plant, must not redirect the open.
+TEST(EscapeTest, PassFileFollowsNoSymlink) {
+  TempDir dir;
+  WriteFile(dir.File("secret"), "launcher only");
+  ASSERT_EQ(chmod(dir.File("secret").c_str(), 0600), 0);
+  ASSERT_EQ(symlink(dir.File("secret").c_str(), dir.File("in").c_str()), 0);
+  ASSERT_EQ(mkdir(dir.File("real").c_str(), 0777), 0);
+  WriteFile(dir.File("real/f"), "through a directory link");
+  ASSERT_EQ(symlink(dir.File("real").c_str(), dir.File("linkdir").c_str()), 0);
+  for (const std::string& path : {dir.File("in"), dir.File("linkdir/f")}) {
+    for (const char* mode : {"", ":w"}) {
+      RunResult r = Probe({"--pass_file=" + path + mode}, {"readfd", "3"});
+      EXPECT_EQ(r.code, 125) << path << mode << ": " << r.out;
+      EXPECT_THAT(r.err, HasSubstr("ELOOP")) << path << mode;
+    }
+  }
+  RunResult r = Probe({"--pass_file=" + dir.File("real/f")}, {"readfd", "3"});
+  EXPECT_EQ(r.out, "ok through a directory link\n") << r.err;
+  EXPECT_EQ(Probe({}, {"read", dir.File("secret")}).out, "ENOENT\n");
 }
 
 TEST(EscapeTest, HostnameIsTheSandboxes) {
