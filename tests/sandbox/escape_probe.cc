@@ -19,11 +19,15 @@
 //   escape_probe walk FD REL     (reads openat(FD, REL), FD a passed fd)
 //   escape_probe mounts          (the mount point and options of each mount)
 //   escape_probe readfd FD | env | session_keyring
+//   escape_probe remount_rw PATH [nested]  (tries to make the mount at PATH
+//                                writable, from a nested user and mount
+//                                namespace with "nested", then writes in it)
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/bpf.h>
 #include <linux/keyctl.h>
+#include <linux/mount.h>
 #include <linux/perf_event.h>
 #include <netinet/in.h>
 #include <sched.h>
@@ -329,6 +333,23 @@ int ReadFd(int fd) {
   return 0;
 }
 
+int RemountRw(const char* path, bool nested) {
+  if (nested) {
+    // Full capabilities in a namespace of its own, over a copy of the mounts.
+    if (unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0) return Report(-1);
+  }
+  if (mount(nullptr, path, nullptr, MS_REMOUNT | MS_BIND, nullptr) == 0) {
+    printf("remounted\n");
+  } else {
+    mount_attr attr{};
+    attr.attr_clr = MOUNT_ATTR_RDONLY;
+    if (syscall(SYS_mount_setattr, AT_FDCWD, path, 0, &attr, sizeof(attr)) == 0)
+      printf("setattr\n");
+  }
+  std::string file = std::string(path) + "/escaped";
+  return Write(file.c_str());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -374,6 +395,8 @@ int main(int argc, char** argv) {
   if (what == "broker_walk" && argc == 4) return BrokerWalk(argv[2], argv[3]);
   if (what == "walk" && argc == 4) return Walk(atoi(argv[2]), argv[3]);
   if (what == "mounts") return Mounts();
+  if (what == "remount_rw" && (argc == 3 || argc == 4))
+    return RemountRw(argv[2], argc == 4 && std::string(argv[3]) == "nested");
   if (what == "readfd" && argc == 3) return ReadFd(atoi(argv[2]));
   if (what == "env") {
     for (char** e = environ; *e != nullptr; ++e) printf("%s\n", *e);

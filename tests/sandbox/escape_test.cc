@@ -60,6 +60,19 @@ TEST(EscapeTest, ReadOnlyBindCannotBeWritten) {
   EXPECT_TRUE(access(dir.File("x").c_str(), F_OK) == 0);
 }
 
+// mount(2) is filtered, but the read-only flag must hold without the filter
+// too: the command has no capability, and in a user namespace of its own the
+// flag is locked.
+TEST(EscapeTest, ReadOnlyBindCannotBeRemountedWritable) {
+  TempDir dir;  // mode 0777: only the read-only mount can refuse the write
+  const std::string bind = "--ro_bind=" + dir.path() + ":/data";
+  EXPECT_EQ(Probe({bind}, {"remount_rw", "/data"}).out, "EROFS\n");
+  EXPECT_EQ(Probe({bind, "--seccomp=off"}, {"remount_rw", "/data"}).out, "EROFS\n");
+  RunResult r = Probe({bind, "--seccomp=off"}, {"remount_rw", "/data", "nested"});
+  EXPECT_EQ(r.out, "EROFS\n") << r.err;
+  EXPECT_NE(access(dir.File("escaped").c_str(), F_OK), 0);
+}
+
 TEST(EscapeTest, SkeletonRootIsReadOnly) {
   RunResult r = Probe({}, {"write", "/newfile"});
   EXPECT_EQ(r.out, "EROFS\n") << r.err;
@@ -417,6 +430,38 @@ TEST(EscapeTest, PassFileFollowsNoSymlink) {
   RunResult r = Probe({"--pass_file=" + dir.File("real/f")}, {"readfd", "3"});
   EXPECT_EQ(r.out, "ok through a directory link\n") << r.err;
   EXPECT_EQ(Probe({}, {"read", dir.File("secret")}).out, "ENOENT\n");
+}
+
+// Every mount the command can see is one the policy made: the host's root
+// and everything under it were detached after the pivot.
+TEST(EscapeTest, OldRootIsDetached) {
+  TempDir dir;
+  RunResult r = Probe({"--bind=" + dir.path() + ":/data", "--tmpfs=/scratch"}, {"mounts"});
+  std::string points;
+  for (size_t at = 0; at < r.out.size();) {
+    size_t space = r.out.find(' ', at);
+    size_t end = r.out.find('\n', at);
+    if (space == std::string::npos || end == std::string::npos) break;
+    points += r.out.substr(at, space - at) + " ";
+    at = end + 1;
+  }
+  EXPECT_EQ(points,
+            "/ /proc /dev /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty "
+            "/usr /lib /lib64 /bin /probe /data /scratch ")
+      << r.out << r.err;
+}
+
+// /proc/sys belongs to the host's root; the sandbox's ids (even 0 inside)
+// are not that. With --uid=0 the command does own the sysctls of its own
+// network namespace, which is why it is a new one.
+TEST(EscapeTest, ProcSysIsNotWritable) {
+  for (const char* path : {"/proc/sys/kernel/hostname", "/proc/sys/kernel/core_pattern",
+                           "/proc/sys/net/ipv4/ip_forward"}) {
+    EXPECT_EQ(Probe({}, {"write", path}).out, "EACCES\n") << path;
+    EXPECT_EQ(Probe({"--uid=0", "--net=host"}, {"write", path}).out, "EACCES\n") << path;
+  }
+  for (const char* path : {"/proc/1/environ", "/proc/1/root/probe", "/proc/1/mem"})
+    EXPECT_EQ(Probe({"--seccomp=off"}, {"read", path}).out, "EACCES\n") << path;
 }
 
 TEST(EscapeTest, HostnameIsTheSandboxes) {
