@@ -21,11 +21,14 @@
 #include "sandbox/spawn.h"
 #include "tools/sandbox_run/parse.h"
 
-DEFINE_string(ro_bind, "", "SRC[:DEST],...: host paths visible read-only at DEST (default SRC)");
-DEFINE_string(bind, "", "SRC[:DEST],...: host paths visible read-write at DEST (default SRC)");
+DEFINE_string(ro_bind, "", "SRC[:DEST],...: host paths visible read-only at DEST (default SRC; DEST "
+              "may not pass through a symlink); nosuid, nodev");
+DEFINE_string(bind, "", "SRC[:DEST],...: host paths visible read-write at DEST (default SRC; DEST "
+              "may not pass through a symlink); nosuid, nodev");
 DEFINE_string(tmpfs, "", "PATH,...: empty writable tmpfs mounts (mode 1777)");
 DEFINE_string(net, "none",
-              "none: a new network namespace with only lo (up); host: the host's network");
+              "none: a new network namespace with only lo (up); host: the host's network, "
+              "its abstract unix sockets included");
 DEFINE_string(listen, "",
               "SPEC,...: sockets bound outside and passed in at fd 3 onward, in order. "
               "SPEC is tcp:ADDR:PORT, udp:ADDR:PORT or unix:PATH (unix:@NAME for abstract), "
@@ -33,10 +36,12 @@ DEFINE_string(listen, "",
 DEFINE_string(pass_file, "",
               "PATH[:r|w|rw|a][=NAME],...: files opened outside (r: read, default; w: "
               "create/truncate; rw: read-write, create; a: append, create), passed after "
-              "the --listen sockets; NAME defaults to the basename");
+              "the --listen sockets; NAME defaults to the basename. Regular files, devices, "
+              "FIFOs; not directories; no symlink anywhere in PATH is followed");
 DEFINE_string(broker_allow, "",
               "PATH[:r|rw],...: paths (a directory allows what is beneath it) the command "
-              "may ask the file broker to open; its socket's fd is in SANDBOX_BROKER_FD");
+              "may ask the file broker to open (regular files only); its socket's fd is in "
+              "SANDBOX_BROKER_FD");
 DEFINE_string(seccomp, "default",
               "default: deny dangerous system calls with EPERM (see sandbox/README.md); off");
 DEFINE_string(timeout, "", "kill the whole sandbox after this long (30s, 1.5m, 250ms) and exit 124");
