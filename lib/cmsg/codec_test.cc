@@ -184,6 +184,31 @@ TEST(CodecTest, EncodeZeroesPadding) {
   for (size_t i = CMSG_LEN(2); i < *n; ++i) EXPECT_EQ(buf[i], std::byte{0}) << i;
 }
 
+// The fd writes and the padding store take different paths by count.
+TEST(CodecTest, ScmRightsOfEveryCountEncodesLikeTheRawMacrosOverJunk) {
+  for (size_t count = 0; count <= 17; ++count) {
+    std::vector<int> fds(count);
+    for (size_t i = 0; i < count; ++i) fds[i] = 3 + static_cast<int>(i);
+    alignas(cmsghdr) std::byte ours[CMSG_SPACE(17 * sizeof(int)) + 8];
+    std::memset(ours, 0xee, sizeof(ours));
+    auto n = Encode({ScmRights{fds}}, ours);
+    ASSERT_TRUE(n.ok()) << n.status();
+    const size_t payload = count * sizeof(int);
+    ASSERT_EQ(*n, CMSG_SPACE(payload));
+    alignas(cmsghdr) std::byte raw[sizeof(ours)] = {};
+    msghdr msg{};
+    msg.msg_control = raw;
+    msg.msg_controllen = sizeof(raw);
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_len = CMSG_LEN(payload);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    if (count) std::memcpy(CMSG_DATA(c), fds.data(), payload);
+    EXPECT_EQ(std::memcmp(ours, raw, *n), 0) << count << " fds";
+    EXPECT_EQ(ours[*n], std::byte{0xee}) << "wrote past the message, " << count << " fds";
+  }
+}
+
 TEST(CodecTest, EmptyAndHeaderlessBuffersDecodeToNothing) {
   auto empty = Decode({});
   ASSERT_TRUE(empty.ok());

@@ -58,8 +58,16 @@ template <>
 struct Wire<ScmRights> {
   static constexpr int kLevel = SOL_SOCKET, kType = SCM_RIGHTS;
   static size_t Size(const ScmRights& v) { return v.fds.size() * sizeof(int); }
+  // A memcpy of a runtime size is a library call, which costs more than
+  // the copy for one to three fds (and less than a loop for more: measured).
   static void Write(const ScmRights& v, std::byte* out) {
-    if (!v.fds.empty()) std::memcpy(out, v.fds.data(), Size(v));
+    const int* fds = v.fds.data();
+    const size_t n = v.fds.size();
+    if (n < 4) {
+      for (size_t i = 0; i < n; ++i) std::memcpy(out + i * sizeof(int), fds + i, sizeof(int));
+    } else {
+      std::memcpy(out, fds, n * sizeof(int));
+    }
   }
   static bool Valid(const ScmRights& v) {
     if (v.fds.size() > kMaxFdsPerMessage) return false;
@@ -168,9 +176,12 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline size_t WriteMessage(const T& v, std::byte* o
   Put(out + offsetof(cmsghdr, cmsg_len), static_cast<decltype(cmsghdr::cmsg_len)>(CMSG_LEN(n)));
   Put(out + offsetof(cmsghdr, cmsg_level), static_cast<int>(W::kLevel));
   Put(out + offsetof(cmsghdr, cmsg_type), static_cast<int>(W::kType));
+  // Zero the padding so no stale bytes reach the kernel. The padding is
+  // under 8 bytes: zeroing the message's last 8 (before the payload is
+  // written over them) is one store instead of a memset of a runtime size.
+  static_assert(CMSG_SPACE(1) - CMSG_LEN(1) < 8 && CMSG_LEN(0) >= 8);
+  if (CMSG_SPACE(n) != CMSG_LEN(n)) Put(out + CMSG_SPACE(n) - 8, uint64_t{0});
   W::Write(v, out + CMSG_LEN(0));
-  // Zero the padding so no stale bytes reach the kernel.
-  std::memset(out + CMSG_LEN(n), 0, CMSG_SPACE(n) - CMSG_LEN(n));
   return CMSG_SPACE(n);
 }
 
