@@ -76,8 +76,8 @@ absl::StatusOr<PassedFds> OpenPassedFds(const Policy& policy) {
     }
     out.fds.push_back(std::move(*fd));
     out.names.push_back(spec.name);
-    if (std::string path = SocketFilePath(spec); !path.empty())
-      out.socket_files->paths.push_back(std::move(path));
+    if (std::string path = SocketFilePath(spec); !path.empty() && !out.socket_files->Add(path))
+      return ErrnoError(absl::StrCat("listen ", spec.ToString(), ": stat"));
   }
   for (const PassFile& file : policy.files) {
     // The launcher may be root: whoever can write a directory on the path
@@ -178,8 +178,34 @@ bool IsExecutable(const std::string& path) { return access(path.c_str(), X_OK) =
 
 }  // namespace
 
+bool SocketFiles::Add(const std::string& path) {
+  size_t slash = path.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  File file;
+  file.name = path.substr(slash == std::string::npos ? 0 : slash + 1);
+  file.dir.reset(open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  struct stat st;
+  if (!file.dir.ok() || fstatat(file.dir.get(), file.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+      !S_ISSOCK(st.st_mode)) {
+    int error = errno;
+    unlink(path.c_str());  // just bound by us: nothing else can be there yet
+    errno = error != 0 ? error : ENOTSOCK;
+    return false;
+  }
+  file.dev = st.st_dev;
+  file.ino = st.st_ino;
+  files.push_back(std::move(file));
+  return true;
+}
+
 SocketFiles::~SocketFiles() {
-  for (const std::string& path : paths) unlink(path.c_str());
+  for (const File& file : files) {
+    struct stat st;
+    if (fstatat(file.dir.get(), file.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        S_ISSOCK(st.st_mode) && st.st_dev == file.dev && st.st_ino == file.ino) {
+      unlinkat(file.dir.get(), file.name.c_str(), 0);
+    }
+  }
 }
 
 absl::StatusOr<std::string> FindShim() {

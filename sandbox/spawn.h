@@ -35,9 +35,20 @@ namespace cmsg::sandbox {
 
 class BrokerServer;
 
-// Unix socket files the launcher bound; removed when the sandbox ends.
+// Unix socket files the launcher bound; removed when the sandbox ends. Each
+// is held by its directory's fd and its inode, taken right after the bind:
+// a directory on the path swapped for a symlink later cannot point the
+// unlink elsewhere, and a file put in the socket's place is left alone.
 struct SocketFiles {
-  std::vector<std::string> paths;
+  struct File {
+    UniqueFd dir;
+    std::string name;
+    dev_t dev = 0;
+    ino_t ino = 0;
+  };
+  std::vector<File> files;
+  // Remembers `path`, just bound; false (and nothing kept) if it cannot.
+  bool Add(const std::string& path);
   ~SocketFiles();
 };
 

@@ -469,6 +469,24 @@ TEST(EscapeTest, ProcSysIsNotWritable) {
     EXPECT_EQ(Probe({"--seccomp=off"}, {"read", path}).out, "EACCES\n") << path;
 }
 
+// sandbox_run (often root) removes the unix socket files it bound when the
+// sandbox ends. A directory on the path swapped for a symlink meanwhile must
+// not make it unlink a file somewhere else.
+TEST(EscapeTest, SocketFileCleanupFollowsNoSymlink) {
+  TempDir dir;
+  ASSERT_EQ(mkdir(dir.File("run").c_str(), 0777), 0);
+  ASSERT_EQ(mkdir(dir.File("victim").c_str(), 0777), 0);
+  WriteFile(dir.File("victim/sock"), "keep me");
+  Started s = Start(SandboxCommand({"--listen=unix:" + dir.File("run/sock"), "--timeout=2s"},
+                                   {"/probe", "tree"}));
+  ASSERT_EQ(ReadLine(s.out_fd), "ready");
+  ASSERT_EQ(rename(dir.File("run").c_str(), dir.File("run.moved").c_str()), 0);
+  ASSERT_EQ(symlink(dir.File("victim").c_str(), dir.File("run").c_str()), 0);
+  EXPECT_EQ(WaitExit(s.pid), 124);
+  close(s.out_fd);
+  EXPECT_EQ(access(dir.File("victim/sock").c_str(), F_OK), 0);
+}
+
 TEST(EscapeTest, HostnameIsTheSandboxes) {
   RunResult r = Probe({"--hostname=box"}, {"hostname"});
   EXPECT_EQ(r.out, "ok box\n") << r.err;
