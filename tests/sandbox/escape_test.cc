@@ -465,7 +465,9 @@ TEST(EscapeTest, ProcSysIsNotWritable) {
     EXPECT_EQ(Probe({}, {"write", path}).out, "EACCES\n") << path;
     EXPECT_EQ(Probe({"--uid=0", "--net=host"}, {"write", path}).out, "EACCES\n") << path;
   }
-  for (const char* path : {"/proc/1/environ", "/proc/1/root/probe", "/proc/1/mem"})
+  // /proc/1/exe is the shim's binary on the host, outside the new root.
+  for (const char* path :
+       {"/proc/1/environ", "/proc/1/root/probe", "/proc/1/mem", "/proc/1/exe", "/proc/1/cwd/probe"})
     EXPECT_EQ(Probe({"--seccomp=off"}, {"read", path}).out, "EACCES\n") << path;
 }
 
