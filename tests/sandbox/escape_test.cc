@@ -124,6 +124,19 @@ TEST(EscapeTest, HostSysvIpcIsInvisible) {
 TEST(EscapeTest, HostPidsAreInvisible) {
   RunResult r = Probe({}, {"kill", std::to_string(getpid())});
   EXPECT_EQ(r.out, "ESRCH\n") << r.err;
+  // kill(-1) reaches every process it may signal but init and itself: in the
+  // sandbox's pid namespace, none - not even a host process of the
+  // sandbox's own uid (65534 outside when the test runs as root).
+  pid_t same_uid = fork();
+  if (same_uid == 0) {
+    if (geteuid() == 0 && setresuid(65534, 65534, 65534) != 0) _exit(1);
+    pause();
+    _exit(0);
+  }
+  r = Probe({}, {"kill", "-1"});
+  EXPECT_EQ(r.out, "ESRCH\n") << r.err;
+  kill(same_uid, SIGKILL);
+  waitpid(same_uid, nullptr, 0);
   // Only the shim (1) and the probe (2) exist in the sandbox's /proc.
   r = Probe({}, {"pids"});
   EXPECT_EQ(r.out, "ok 1 2\n") << r.err;
