@@ -97,7 +97,8 @@ int OpenParent(const ChildPlan& plan, const char* target, char* buf, size_t size
                const char** name) {
   const char* relative = InRoot(target);
   size_t length = strnlen(relative, size);
-  Check(plan, length < size, "path too long", target);
+  if (length >= size) errno = ENAMETOOLONG;
+  Check(plan, length < size, "open", target);
   memcpy(buf, relative, length + 1);
   char* slash = strrchr(buf, '/');
   if (slash == nullptr) {
