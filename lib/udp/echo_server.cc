@@ -147,36 +147,20 @@ absl::StatusOr<std::unique_ptr<EchoServer>> EchoServer::Adopt(
 }
 
 absl::Status EchoServer::AddWorker(std::vector<UniqueFd> fds, const EchoOptions& options) {
-  auto worker = std::make_unique<EchoWorker>(std::move(fds), options);
-  CMSG_RETURN_IF_ERROR(worker->Init());
-  workers_.push_back(std::move(worker));
-  return absl::OkStatus();
+  return workers_.Add(std::make_unique<EchoWorker>(std::move(fds), options));
 }
 
 EchoServer::~EchoServer() { Stop(); }
 
-void EchoServer::Start() {
-  for (auto& w : workers_) {
-    EchoWorker* worker = w.get();
-    threads_.emplace_back([worker] { worker->Run(); });
-  }
-}
+void EchoServer::Start() { workers_.Start(); }
 
-void EchoServer::Stop() {
-  for (auto& w : workers_) w->Stop();
-  for (auto& t : threads_) t.join();
-  threads_.clear();
-}
+void EchoServer::Stop() { workers_.Stop(); }
 
-bool EchoServer::Healthy() const {
-  for (const auto& w : workers_)
-    if (w->failed()) return false;
-  return true;
-}
+bool EchoServer::Healthy() const { return workers_.Healthy(); }
 
 std::string EchoServer::StatsLine(absl::string_view prefix) const {
   std::vector<const Stats*> stats;
-  for (const auto& w : workers_) stats.push_back(&w->stats());
+  for (const auto& w : workers_.workers()) stats.push_back(&w->stats());
   // The echo server has clients only: no upstream, no sessions.
   static constexpr Counter kEchoCounters[] = {
       Counter::kClientRxPackets,  Counter::kClientRxBytes,  Counter::kClientTxPackets,

@@ -10,13 +10,13 @@
 #include <cstddef>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "lib/fd/unique_fd.h"
 #include "lib/net/socket_address.h"
+#include "lib/udp/worker_threads.h"
 
 namespace cmsg::udp {
 
@@ -52,8 +52,7 @@ class EchoServer {
   absl::Status AddWorker(std::vector<UniqueFd> fds, const EchoOptions& options);
 
   std::vector<SocketAddress> local_addresses_;
-  std::vector<std::unique_ptr<EchoWorker>> workers_;
-  std::vector<std::thread> threads_;
+  WorkerThreads<EchoWorker> workers_;
 };
 
 }  // namespace cmsg::udp

@@ -55,42 +55,23 @@ absl::StatusOr<std::unique_ptr<Relay>> Relay::Adopt(std::vector<UniqueFd> listen
 
 absl::Status Relay::AddWorker(std::vector<UniqueFd> listeners,
                               const RelayOptions& options, size_t max_sessions) {
-  auto worker = std::make_unique<RelayWorker>(std::move(listeners), options, max_sessions);
-  CMSG_RETURN_IF_ERROR(worker->Init());
-  workers_.push_back(std::move(worker));
-  return absl::OkStatus();
+  return workers_.Add(
+      std::make_unique<RelayWorker>(std::move(listeners), options, max_sessions));
 }
 
 Relay::~Relay() { Stop(); }
 
-void Relay::Start() {
-  for (auto& w : workers_) {
-    RelayWorker* worker = w.get();
-    threads_.emplace_back([worker] { worker->Run(); });
-  }
-}
+void Relay::Start() { workers_.Start(); }
 
-void Relay::Stop() {
-  for (auto& w : workers_) w->Stop();
-  for (auto& t : threads_) t.join();
-  threads_.clear();
-}
+void Relay::Stop() { workers_.Stop(); }
 
-bool Relay::Healthy() const {
-  for (const auto& w : workers_)
-    if (w->failed()) return false;
-  return true;
-}
+bool Relay::Healthy() const { return workers_.Healthy(); }
 
-absl::Status Relay::WorkerError() const {
-  for (const auto& w : workers_)
-    if (!w->error().ok()) return w->error();
-  return absl::OkStatus();
-}
+absl::Status Relay::WorkerError() const { return workers_.FirstError(); }
 
 std::string Relay::StatsLine(absl::string_view prefix) const {
   std::vector<const Stats*> stats;
-  for (const auto& w : workers_) stats.push_back(&w->stats());
+  for (const auto& w : workers_.workers()) stats.push_back(&w->stats());
   return cmsg::udp::StatsLine(prefix, stats);
 }
 

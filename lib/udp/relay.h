@@ -16,7 +16,6 @@
 #include <cstddef>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -26,6 +25,7 @@
 #include "lib/fd/unique_fd.h"
 #include "lib/net/socket_address.h"
 #include "lib/udp/stats.h"
+#include "lib/udp/worker_threads.h"
 
 namespace cmsg::udp {
 
@@ -76,8 +76,7 @@ class Relay {
                          size_t max_sessions);
 
   std::vector<SocketAddress> local_addresses_;
-  std::vector<std::unique_ptr<RelayWorker>> workers_;
-  std::vector<std::thread> threads_;
+  WorkerThreads<RelayWorker> workers_;
 };
 
 }  // namespace cmsg::udp
