@@ -26,15 +26,10 @@ namespace {
 
 using ::cmsg::testing::CountOpenFds;
 using ::cmsg::testing::MakeUnixPair;
+using ::cmsg::testing::ReadFromStart;
 using ::cmsg::testing::TempFileWith;
 using ::cmsg::testing::UnixPair;
 using ::testing::HasSubstr;
-
-std::string ReadAll(int fd) {
-  char buf[256];
-  ssize_t n = pread(fd, buf, sizeof(buf), 0);
-  return n > 0 ? std::string(buf, n) : std::string();
-}
 
 TEST(SocketIoTest, PassesFdsThatWorkOnTheOtherSide) {
   for (int type : {SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET}) {
@@ -61,7 +56,7 @@ TEST(SocketIoTest, PassesFdsThatWorkOnTheOtherSide) {
     ASSERT_EQ(rights->fds.size(), 2u);
     // New fd numbers, same open files, always close-on-exec.
     EXPECT_NE(rights->fds[0].get(), file.get());
-    EXPECT_EQ(ReadAll(rights->fds[0].get()), "contents of the file");
+    EXPECT_EQ(ReadFromStart(rights->fds[0].get()), "contents of the file");
     for (const UniqueFd& fd : rights->fds) {
       EXPECT_EQ(fcntl(fd.get(), F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
     }
@@ -85,7 +80,7 @@ TEST(SocketIoTest, TakenFdsOutliveTheMessage) {
     ASSERT_TRUE(m.ok()) << m.status();
     kept = std::move(m->Find<ScmRightsOwned>()->fds[0]);
   }
-  EXPECT_EQ(ReadAll(kept.get()), "kept");
+  EXPECT_EQ(ReadFromStart(kept.get()), "kept");
 }
 
 TEST(SocketIoTest, CredentialsAreTheSendersAndCanBeClaimed) {
@@ -146,7 +141,7 @@ TEST(SocketIoTest, CarriesFdsAndCredentialsInOneMessage) {
   ASSERT_NE(m->Find<ScmCredentials>(), nullptr);
   ASSERT_NE(m->Find<ScmRightsOwned>(), nullptr);
   EXPECT_EQ(m->Find<ScmRightsOwned>()->fds.size(), 3u);
-  EXPECT_EQ(ReadAll(m->Find<ScmRightsOwned>()->fds[2].get()), "both");
+  EXPECT_EQ(ReadFromStart(m->Find<ScmRightsOwned>()->fds[2].get()), "both");
 }
 
 TEST(SocketIoTest, MaximumFdsPerMessage) {

@@ -20,6 +20,7 @@ namespace {
 
 using ::cmsg::testing::CountOpenFds;
 using ::cmsg::testing::MakeUnixPair;
+using ::cmsg::testing::ReadFromStart;
 using ::cmsg::testing::TempFileWith;
 using ::cmsg::testing::UnixPair;
 using ::testing::HasSubstr;
@@ -37,12 +38,6 @@ size_t RecvRaw(int fd, absl::Span<std::byte> control) {
   EXPECT_GE(recvmsg(fd, &msg, MSG_CMSG_CLOEXEC), 0);
   EXPECT_EQ(msg.msg_flags & MSG_CTRUNC, 0);
   return msg.msg_controllen;
-}
-
-std::string ReadAll(int fd) {
-  char buf[64];
-  ssize_t n = pread(fd, buf, sizeof(buf), 0);
-  return n > 0 ? std::string(buf, n) : std::string();
 }
 
 class VisitFdsTest : public ::testing::Test {
@@ -79,7 +74,7 @@ TEST_F(VisitFdsTest, TakenFdsWorkAndTheRestAreClosed) {
   ASSERT_TRUE(s.ok()) << s;
   EXPECT_EQ(seen, 5u);
   ASSERT_TRUE(kept.ok());
-  EXPECT_EQ(ReadAll(kept.get()), "visited");
+  EXPECT_EQ(ReadFromStart(kept.get()), "visited");
   EXPECT_TRUE(fcntl(kept.get(), F_GETFD) & FD_CLOEXEC);
   EXPECT_EQ(CountOpenFds(), before + 1);
   kept.reset();
@@ -95,7 +90,7 @@ TEST_F(VisitFdsTest, TakeAllFillsASpan) {
   absl::Status s = ForEachMessage(control.span().first(len),
                                   [&](OwnedFdRange& fds) { fds.TakeAll(out); });
   ASSERT_TRUE(s.ok()) << s;
-  for (const UniqueFd& fd : out) EXPECT_EQ(ReadAll(fd.get()), "visited");
+  for (const UniqueFd& fd : out) EXPECT_EQ(ReadFromStart(fd.get()), "visited");
   EXPECT_EQ(CountOpenFds(), before + 16);
   for (UniqueFd& fd : out) fd.reset();
   EXPECT_EQ(CountOpenFds(), before);
@@ -115,8 +110,8 @@ TEST_F(VisitFdsTest, ReleaseAllGivesTheRemainingNumbers) {
   });
   ASSERT_TRUE(s.ok()) << s;
   ASSERT_EQ(released, 2u);
-  EXPECT_EQ(ReadAll(first.get()), "visited");
-  for (int fd : rest) EXPECT_EQ(ReadAll(fd), "visited");
+  EXPECT_EQ(ReadFromStart(first.get()), "visited");
+  for (int fd : rest) EXPECT_EQ(ReadFromStart(fd), "visited");
   EXPECT_EQ(CountOpenFds(), before + 3);  // the fourth was closed
   for (int fd : rest) close(fd);
   first.reset();
@@ -139,7 +134,7 @@ TEST_F(VisitFdsTest, ReleaseAllInOneCopy) {
   ASSERT_EQ(released, 16u);
   EXPECT_EQ(CountOpenFds(), before + 16);
   for (int fd : out) {
-    EXPECT_EQ(ReadAll(fd), "visited");
+    EXPECT_EQ(ReadFromStart(fd), "visited");
     close(fd);
   }
   EXPECT_EQ(CountOpenFds(), before);

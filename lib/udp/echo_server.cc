@@ -80,10 +80,13 @@ class EchoWorker {
         const auto* gro = m.Find<UdpGroSegments>();
         size_t segment = gro ? static_cast<size_t>(gro->segment_size) : 0;
         stats_.Add(Counter::kClientRxPackets,
-                   segment && m.bytes > segment ? (m.bytes + segment - 1) / segment : 1);
+                   segment && m.bytes > segment
+                       ? (m.bytes + segment - 1) / segment
+                       : 1);
         stats_.Add(Counter::kClientRxBytes, m.bytes);
         std::optional<Arrival> at = Arrival::Of(m);
-        if (!in_.control_status(i).ok() || m.data_truncated() || !at.has_value()) {
+        if (!in_.control_status(i).ok() || m.data_truncated() ||
+            !at.has_value()) {
           stats_.Add(at.has_value() ? Counter::kDropBadControl
                                     : Counter::kDropNoPacketInfo);
           continue;
@@ -111,42 +114,33 @@ class EchoWorker {
 
 absl::StatusOr<std::unique_ptr<EchoServer>> EchoServer::Bind(
     const std::vector<SocketAddress>& listen, const EchoOptions& options) {
-  if (listen.empty()) return absl::InvalidArgumentError("no address to listen on");
+  CMSG_ASSIGN_OR_RETURN(
+      WorkerSockets sockets,
+      BindWorkerSockets(listen, options.threads, {.gro = options.gro}));
+  return Serve(std::move(sockets), options);
+}
+
+absl::StatusOr<std::unique_ptr<EchoServer>> EchoServer::Adopt(
+    std::vector<UniqueFd> listeners, const EchoOptions& options) {
+  CMSG_ASSIGN_OR_RETURN(
+      WorkerSockets sockets,
+      AdoptWorkerSockets(std::move(listeners), options.threads,
+                         {.gro = options.gro}));
+  return Serve(std::move(sockets), options);
+}
+
+absl::StatusOr<std::unique_ptr<EchoServer>> EchoServer::Serve(
+    WorkerSockets sockets, const EchoOptions& options) {
   std::unique_ptr<EchoServer> server(new EchoServer());
-  std::vector<SocketAddress> addresses = listen;
-  for (int w = 0; w < std::max(options.threads, 1); ++w) {
-    std::vector<UniqueFd> fds;
-    for (SocketAddress& address : addresses) {
-      CMSG_ASSIGN_OR_RETURN(
-          UniqueFd fd, BindUdp(address, {.reuse_port = true, .gro = options.gro}));
-      if (w == 0) {
-        CMSG_ASSIGN_OR_RETURN(address, SocketAddress::LocalOf(fd.get()));
-        server->local_addresses_.push_back(address);
-      }
-      fds.push_back(std::move(fd));
-    }
+  server->local_addresses_ = std::move(sockets.local_addresses);
+  for (auto& fds : sockets.per_worker) {
     CMSG_RETURN_IF_ERROR(server->AddWorker(std::move(fds), options));
   }
   return server;
 }
 
-absl::StatusOr<std::unique_ptr<EchoServer>> EchoServer::Adopt(
-    std::vector<UniqueFd> listeners, const EchoOptions& options) {
-  if (listeners.empty()) return absl::InvalidArgumentError("no socket to serve");
-  std::unique_ptr<EchoServer> server(new EchoServer());
-  size_t threads = std::clamp<size_t>(options.threads, 1, listeners.size());
-  std::vector<std::vector<UniqueFd>> per_worker(threads);
-  for (size_t i = 0; i < listeners.size(); ++i) {
-    CMSG_RETURN_IF_ERROR(PrepareServerSocket(listeners[i].get(), {.gro = options.gro}));
-    CMSG_ASSIGN_OR_RETURN(SocketAddress local, SocketAddress::LocalOf(listeners[i].get()));
-    server->local_addresses_.push_back(local);
-    per_worker[i % threads].push_back(std::move(listeners[i]));
-  }
-  for (auto& fds : per_worker) CMSG_RETURN_IF_ERROR(server->AddWorker(std::move(fds), options));
-  return server;
-}
-
-absl::Status EchoServer::AddWorker(std::vector<UniqueFd> fds, const EchoOptions& options) {
+absl::Status EchoServer::AddWorker(std::vector<UniqueFd> fds,
+                                   const EchoOptions& options) {
   return workers_.Add(std::make_unique<EchoWorker>(std::move(fds), options));
 }
 
@@ -163,9 +157,11 @@ std::string EchoServer::StatsLine(absl::string_view prefix) const {
   for (const auto& w : workers_.workers()) stats.push_back(&w->stats());
   // The echo server has clients only: no upstream, no sessions.
   static constexpr Counter kEchoCounters[] = {
-      Counter::kClientRxPackets,  Counter::kClientRxBytes,  Counter::kClientTxPackets,
-      Counter::kClientTxBytes,    Counter::kDropNoPacketInfo, Counter::kDropBadControl,
-      Counter::kDropClientSend,   Counter::kErrSocket,      Counter::kGsoFallbacks,
+      Counter::kClientRxPackets,  Counter::kClientRxBytes,
+      Counter::kClientTxPackets,  Counter::kClientTxBytes,
+      Counter::kDropNoPacketInfo, Counter::kDropBadControl,
+      Counter::kDropClientSend,   Counter::kErrSocket,
+      Counter::kGsoFallbacks,
   };
   return cmsg::udp::StatsLine(prefix, stats, kEchoCounters);
 }

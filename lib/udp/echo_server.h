@@ -16,6 +16,7 @@
 #include "absl/strings/string_view.h"
 #include "lib/fd/unique_fd.h"
 #include "lib/net/socket_address.h"
+#include "lib/udp/udp_socket.h"
 #include "lib/udp/worker_threads.h"
 
 namespace cmsg::udp {
@@ -49,6 +50,8 @@ class EchoServer {
 
  private:
   EchoServer() = default;
+  static absl::StatusOr<std::unique_ptr<EchoServer>> Serve(WorkerSockets sockets,
+                                                           const EchoOptions& options);
   absl::Status AddWorker(std::vector<UniqueFd> fds, const EchoOptions& options);
 
   std::vector<SocketAddress> local_addresses_;

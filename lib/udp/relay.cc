@@ -11,52 +11,40 @@ namespace cmsg::udp {
 
 absl::StatusOr<std::unique_ptr<Relay>> Relay::Bind(
     const std::vector<SocketAddress>& listen, const RelayOptions& options) {
-  if (listen.empty()) return absl::InvalidArgumentError("no address to listen on");
-  std::unique_ptr<Relay> relay(new Relay());
-  int threads = std::max(options.threads, 1);
-  std::vector<SocketAddress> addresses = listen;
-  for (int w = 0; w < threads; ++w) {
-    std::vector<UniqueFd> fds;
-    for (SocketAddress& address : addresses) {
-      CMSG_ASSIGN_OR_RETURN(
-          UniqueFd fd, BindUdp(address, {.reuse_port = true, .gro = options.gro}));
-      if (w == 0) {
-        // Port 0 becomes the port the kernel chose, for every worker.
-        CMSG_ASSIGN_OR_RETURN(address, SocketAddress::LocalOf(fd.get()));
-        relay->local_addresses_.push_back(address);
-      }
-      fds.push_back(std::move(fd));
-    }
-    CMSG_RETURN_IF_ERROR(relay->AddWorker(
-        std::move(fds), options,
-        std::max<size_t>(options.max_sessions / threads, 1)));
-  }
-  return relay;
+  CMSG_ASSIGN_OR_RETURN(
+      WorkerSockets sockets,
+      BindWorkerSockets(listen, options.threads, {.gro = options.gro}));
+  return Serve(std::move(sockets), options);
 }
 
-absl::StatusOr<std::unique_ptr<Relay>> Relay::Adopt(std::vector<UniqueFd> listeners,
-                                                    const RelayOptions& options) {
-  if (listeners.empty()) return absl::InvalidArgumentError("no socket to serve");
+absl::StatusOr<std::unique_ptr<Relay>> Relay::Adopt(
+    std::vector<UniqueFd> listeners, const RelayOptions& options) {
+  CMSG_ASSIGN_OR_RETURN(
+      WorkerSockets sockets,
+      AdoptWorkerSockets(std::move(listeners), options.threads,
+                         {.gro = options.gro}));
+  return Serve(std::move(sockets), options);
+}
+
+absl::StatusOr<std::unique_ptr<Relay>> Relay::Serve(
+    WorkerSockets sockets, const RelayOptions& options) {
   std::unique_ptr<Relay> relay(new Relay());
-  size_t threads = std::clamp<size_t>(options.threads, 1, listeners.size());
-  std::vector<std::vector<UniqueFd>> per_worker(threads);
-  for (size_t i = 0; i < listeners.size(); ++i) {
-    CMSG_RETURN_IF_ERROR(PrepareServerSocket(listeners[i].get(), {.gro = options.gro}));
-    CMSG_ASSIGN_OR_RETURN(SocketAddress local, SocketAddress::LocalOf(listeners[i].get()));
-    relay->local_addresses_.push_back(local);
-    per_worker[i % threads].push_back(std::move(listeners[i]));
-  }
-  for (auto& fds : per_worker) {
-    CMSG_RETURN_IF_ERROR(relay->AddWorker(
-        std::move(fds), options, std::max<size_t>(options.max_sessions / threads, 1)));
+  relay->local_addresses_ = std::move(sockets.local_addresses);
+  // The session cap is shared out among the workers.
+  size_t max_sessions =
+      std::max<size_t>(options.max_sessions / sockets.per_worker.size(), 1);
+  for (auto& fds : sockets.per_worker) {
+    CMSG_RETURN_IF_ERROR(
+        relay->AddWorker(std::move(fds), options, max_sessions));
   }
   return relay;
 }
 
 absl::Status Relay::AddWorker(std::vector<UniqueFd> listeners,
-                              const RelayOptions& options, size_t max_sessions) {
-  return workers_.Add(
-      std::make_unique<RelayWorker>(std::move(listeners), options, max_sessions));
+                              const RelayOptions& options,
+                              size_t max_sessions) {
+  return workers_.Add(std::make_unique<RelayWorker>(std::move(listeners),
+                                                    options, max_sessions));
 }
 
 Relay::~Relay() { Stop(); }

@@ -25,6 +25,7 @@
 #include "lib/fd/unique_fd.h"
 #include "lib/net/socket_address.h"
 #include "lib/udp/stats.h"
+#include "lib/udp/udp_socket.h"
 #include "lib/udp/worker_threads.h"
 
 namespace cmsg::udp {
@@ -72,6 +73,8 @@ class Relay {
 
  private:
   Relay() = default;
+  static absl::StatusOr<std::unique_ptr<Relay>> Serve(WorkerSockets sockets,
+                                                      const RelayOptions& options);
   absl::Status AddWorker(std::vector<UniqueFd> listeners, const RelayOptions& options,
                          size_t max_sessions);
 

@@ -5,6 +5,7 @@
 #include <netinet/udp.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "absl/strings/str_cat.h"
@@ -25,23 +26,25 @@ namespace {
 absl::Status SetNonBlocking(int fd) {
   int flags = fcntl(fd, F_GETFL);
   if (flags < 0) return ErrnoError("fcntl(F_GETFL)");
-  if (fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) return ErrnoError("fcntl(F_SETFL)");
+  if (fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+    return ErrnoError("fcntl(F_SETFL)");
   return absl::OkStatus();
 }
 
 absl::Status ApplyOptions(int fd, const SocketOptions& options) {
   if (options.gro) CMSG_RETURN_IF_ERROR(ReceiveGro(fd));
   if (options.buffer_bytes > 0) {
-    CMSG_RETURN_IF_ERROR(
-        SetIntOption(fd, SOL_SOCKET, SO_RCVBUF, options.buffer_bytes, "SO_RCVBUF"));
-    CMSG_RETURN_IF_ERROR(
-        SetIntOption(fd, SOL_SOCKET, SO_SNDBUF, options.buffer_bytes, "SO_SNDBUF"));
+    CMSG_RETURN_IF_ERROR(SetIntOption(fd, SOL_SOCKET, SO_RCVBUF,
+                                      options.buffer_bytes, "SO_RCVBUF"));
+    CMSG_RETURN_IF_ERROR(SetIntOption(fd, SOL_SOCKET, SO_SNDBUF,
+                                      options.buffer_bytes, "SO_SNDBUF"));
   }
   return absl::OkStatus();
 }
 
 absl::StatusOr<UniqueFd> NewUdpSocket(sa_family_t family) {
-  UniqueFd fd(socket(family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, IPPROTO_UDP));
+  UniqueFd fd(
+      socket(family, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, IPPROTO_UDP));
   if (!fd.ok()) return ErrnoError("socket(SOCK_DGRAM)");
   return fd;
 }
@@ -64,8 +67,8 @@ absl::StatusOr<UniqueFd> BindUdp(const SocketAddress& address,
   if (address.family() == AF_INET6) {
     // "[::]:P" next to "0.0.0.0:P" must not collide: IPv6 only. The relay
     // gets IPv4 clients through the IPv4 socket in that case.
-    CMSG_RETURN_IF_ERROR(SetIntOption(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, 1,
-                                      "IPV6_V6ONLY"));
+    CMSG_RETURN_IF_ERROR(
+        SetIntOption(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, 1, "IPV6_V6ONLY"));
   }
   if (options.reuse_port) {
     CMSG_RETURN_IF_ERROR(
@@ -83,8 +86,8 @@ absl::Status PrepareServerSocket(int fd, const SocketOptions& options) {
   socklen_t len = sizeof(type);
   if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) {
     if (errno == ENOTSOCK) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("fd ", fd, " is not a UDP socket (not a socket at all)"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "fd ", fd, " is not a UDP socket (not a socket at all)"));
     }
     return ErrnoError(absl::StrCat("getsockopt(fd ", fd, ", SO_TYPE)"));
   }
@@ -115,5 +118,47 @@ absl::StatusOr<UniqueFd> ConnectUdp(const SocketAddress& peer,
 
 bool KernelHasUdpGso() { return Accepts(SOL_UDP, UDP_SEGMENT, 1200); }
 bool KernelHasUdpGro() { return Accepts(SOL_UDP, UDP_GRO, 1); }
+
+absl::StatusOr<WorkerSockets> BindWorkerSockets(
+    const std::vector<SocketAddress>& listen, int workers,
+    const SocketOptions& options) {
+  if (listen.empty())
+    return absl::InvalidArgumentError("no address to listen on");
+  WorkerSockets out;
+  out.per_worker.resize(std::max(workers, 1));
+  std::vector<SocketAddress> addresses = listen;
+  SocketOptions shared = options;
+  shared.reuse_port = true;
+  for (size_t w = 0; w < out.per_worker.size(); ++w) {
+    for (SocketAddress& address : addresses) {
+      CMSG_ASSIGN_OR_RETURN(UniqueFd fd, BindUdp(address, shared));
+      if (w == 0) {
+        // Port 0 becomes the port the kernel chose, for every worker.
+        CMSG_ASSIGN_OR_RETURN(address, SocketAddress::LocalOf(fd.get()));
+        out.local_addresses.push_back(address);
+      }
+      out.per_worker[w].push_back(std::move(fd));
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<WorkerSockets> AdoptWorkerSockets(
+    std::vector<UniqueFd> listeners, int workers,
+    const SocketOptions& options) {
+  if (listeners.empty())
+    return absl::InvalidArgumentError("no socket to serve");
+  WorkerSockets out;
+  out.per_worker.resize(std::clamp<size_t>(workers, 1, listeners.size()));
+  for (size_t i = 0; i < listeners.size(); ++i) {
+    CMSG_RETURN_IF_ERROR(PrepareServerSocket(listeners[i].get(), options));
+    CMSG_ASSIGN_OR_RETURN(SocketAddress local,
+                          SocketAddress::LocalOf(listeners[i].get()));
+    out.local_addresses.push_back(local);
+    out.per_worker[i % out.per_worker.size()].push_back(
+        std::move(listeners[i]));
+  }
+  return out;
+}
 
 }  // namespace cmsg::udp

@@ -1,10 +1,13 @@
 // UDP sockets as the relay, the echo server and the probe need them.
 //
-//   CMSG_ASSIGN_OR_RETURN(UniqueFd fd, cmsg::udp::BindUdp(addr, {.reuse_port = true}));
-//   CMSG_RETURN_IF_ERROR(cmsg::udp::PrepareServerSocket(fd.get(), {.gro = true}));
-//   CMSG_ASSIGN_OR_RETURN(UniqueFd up, cmsg::udp::ConnectUdp(upstream, {}));
+//   CMSG_ASSIGN_OR_RETURN(UniqueFd fd, cmsg::udp::BindUdp(addr, {.reuse_port =
+//   true})); CMSG_RETURN_IF_ERROR(cmsg::udp::PrepareServerSocket(fd.get(),
+//   {.gro = true})); CMSG_ASSIGN_OR_RETURN(UniqueFd up,
+//   cmsg::udp::ConnectUdp(upstream, {}));
 #ifndef LIB_UDP_UDP_SOCKET_H_
 #define LIB_UDP_UDP_SOCKET_H_
+
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -29,12 +32,31 @@ struct SocketOptions {
 // socket activation): non-blocking, packet info for replies from the arrival
 // address, and the options. Fails with a clear message if `fd` is not a UDP
 // socket of AF_INET or AF_INET6.
-[[nodiscard]] absl::Status PrepareServerSocket(int fd, const SocketOptions& options);
+[[nodiscard]] absl::Status PrepareServerSocket(int fd,
+                                               const SocketOptions& options);
 
 // A non-blocking, close-on-exec UDP socket connected to `peer`, with
 // IP_RECVERR / IPV6_RECVERR on so ICMP errors can be read from its error queue.
 [[nodiscard]] absl::StatusOr<UniqueFd> ConnectUdp(const SocketAddress& peer,
                                                   const SocketOptions& options);
+
+// The listening sockets of each worker thread, and the addresses they serve.
+struct WorkerSockets {
+  std::vector<std::vector<UniqueFd>> per_worker;
+  std::vector<SocketAddress> local_addresses;
+};
+
+// Binds every address of `listen` once for each of `workers` (at least 1)
+// workers, with SO_REUSEPORT. A port 0 is resolved by the first bind, so every
+// worker serves the same port.
+[[nodiscard]] absl::StatusOr<WorkerSockets> BindWorkerSockets(
+    const std::vector<SocketAddress>& listen, int workers,
+    const SocketOptions& options);
+
+// Prepares handed-over sockets (PrepareServerSocket) and deals them round
+// robin to at most `workers` workers (at least 1; never more than sockets).
+[[nodiscard]] absl::StatusOr<WorkerSockets> AdoptWorkerSockets(
+    std::vector<UniqueFd> listeners, int workers, const SocketOptions& options);
 
 // Whether this kernel accepts UDP_SEGMENT (GSO) / UDP_GRO on a socket.
 [[nodiscard]] bool KernelHasUdpGso();

@@ -77,4 +77,10 @@ UniqueFd TempFileWith(const char* contents) {
   return fd;
 }
 
+std::string ReadFromStart(int fd) {
+  char buf[256];
+  ssize_t n = pread(fd, buf, sizeof(buf), 0);
+  return n > 0 ? std::string(buf, n) : std::string();
+}
+
 }  // namespace cmsg::testing

@@ -8,6 +8,8 @@
 
 #include <sys/socket.h>
 
+#include <string>
+
 #include "lib/fd/unique_fd.h"
 #include "lib/net/socket_address.h"
 
@@ -38,6 +40,9 @@ SocketAddress LocalAddress(int fd);
 
 // A file (unlinked, close-on-exec) holding `contents` at offset 0.
 UniqueFd TempFileWith(const char* contents);
+
+// Up to 256 bytes of the file `fd` from offset 0 ("" on failure).
+std::string ReadFromStart(int fd);
 
 }  // namespace cmsg::testing
 
