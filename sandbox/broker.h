@@ -5,8 +5,8 @@
 // broker starts, so "..", symlinks out of the tree and paths swapped while a
 // request is in flight cannot reach anything else.
 //
-//   CMSG_ASSIGN_OR_RETURN(auto broker, Broker::Create(policy.broker));
-//   CMSG_ASSIGN_OR_RETURN(auto server, BrokerServer::Start(std::move(broker), std::move(sock)));
+//   CMSGLIB_ASSIGN_OR_RETURN(auto broker, Broker::Create(policy.broker));
+//   CMSGLIB_ASSIGN_OR_RETURN(auto server, BrokerServer::Start(std::move(broker), std::move(sock)));
 #ifndef SANDBOX_BROKER_H_
 #define SANDBOX_BROKER_H_
 

@@ -31,11 +31,11 @@ absl::StatusOr<UniqueFd> BrokerClient::Open(absl::string_view path, int flags, m
   BrokerRequest request{static_cast<uint32_t>(flags), static_cast<uint32_t>(mode)};
   iovec out[] = {{&request, sizeof(request)},
                  {const_cast<char*>(path.data()), path.size()}};
-  CMSG_RETURN_IF_ERROR(SendMsg(sock_.get(), absl::MakeConstSpan(out), {}).status());
+  CMSGLIB_RETURN_IF_ERROR(SendMsg(sock_.get(), absl::MakeConstSpan(out), {}).status());
   BrokerReply reply;
   ControlBuffer<Fds<1>> control;
   iovec in{&reply, sizeof(reply)};
-  CMSG_ASSIGN_OR_RETURN(ReceivedMessage message,
+  CMSGLIB_ASSIGN_OR_RETURN(ReceivedMessage message,
                         RecvMsg(sock_.get(), absl::MakeConstSpan(&in, 1), control.span()));
   if (message.bytes != sizeof(reply))
     return absl::UnavailableError("broker closed the connection");

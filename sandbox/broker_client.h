@@ -1,8 +1,8 @@
 // The sandboxed side of the file broker: ask the launcher to open a path the
 // policy allows.
 //
-//   CMSG_ASSIGN_OR_RETURN(auto broker, cmsg::sandbox::BrokerClient::FromEnvironment());
-//   CMSG_ASSIGN_OR_RETURN(cmsg::UniqueFd fd, broker.Open("/data/in.txt", O_RDONLY));
+//   CMSGLIB_ASSIGN_OR_RETURN(auto broker, cmsg::sandbox::BrokerClient::FromEnvironment());
+//   CMSGLIB_ASSIGN_OR_RETURN(cmsg::UniqueFd fd, broker.Open("/data/in.txt", O_RDONLY));
 //
 // One request at a time per client (replies are matched by order).
 #ifndef SANDBOX_BROKER_CLIENT_H_

@@ -85,7 +85,7 @@ absl::StatusOr<Handoff> ReceiveHandoff(int sock) {
   HandoffHeader header;
   ControlBuffer<Fds<kMaxPassedFds>> control;
   iovec iov{&header, sizeof(header)};
-  CMSG_ASSIGN_OR_RETURN(ReceivedMessage message,
+  CMSGLIB_ASSIGN_OR_RETURN(ReceivedMessage message,
                         RecvMsg(sock, absl::MakeConstSpan(&iov, 1), control.span(),
                                 MSG_WAITALL));
   if (message.bytes != sizeof(header) || header.magic != kHandoffMagic)
@@ -105,7 +105,7 @@ absl::StatusOr<Handoff> ReceiveHandoff(int sock) {
   }
   if (header.blob_size > kMaxBlob) return absl::DataLossError("handoff too large");
   std::string blob(header.blob_size, '\0');
-  CMSG_RETURN_IF_ERROR(ReadAll(sock, blob.data(), blob.size()));
+  CMSGLIB_RETURN_IF_ERROR(ReadAll(sock, blob.data(), blob.size()));
   size_t pos = 0;
   auto take = [&](uint32_t count, std::vector<std::string>& into) -> absl::Status {
     for (uint32_t i = 0; i < count; ++i) {
@@ -116,9 +116,9 @@ absl::StatusOr<Handoff> ReceiveHandoff(int sock) {
     }
     return absl::OkStatus();
   };
-  CMSG_RETURN_IF_ERROR(take(header.fd_count, out.names));
-  CMSG_RETURN_IF_ERROR(take(header.argc, out.argv));
-  CMSG_RETURN_IF_ERROR(take(header.envc, out.env));
+  CMSGLIB_RETURN_IF_ERROR(take(header.fd_count, out.names));
+  CMSGLIB_RETURN_IF_ERROR(take(header.argc, out.argv));
+  CMSGLIB_RETURN_IF_ERROR(take(header.envc, out.env));
   return out;
 }
 

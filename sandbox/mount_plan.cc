@@ -66,7 +66,7 @@ absl::StatusOr<std::vector<MountStep>> BuildMountSteps(const Policy& policy) {
 
   for (const BindMount& bind : policy.binds) {
     const std::string& target = bind.target.empty() ? bind.source : bind.target;
-    CMSG_RETURN_IF_ERROR(CheckSandboxPath(target, "bind target"));
+    CMSGLIB_RETURN_IF_ERROR(CheckSandboxPath(target, "bind target"));
     char resolved[PATH_MAX];
     if (realpath(bind.source.c_str(), resolved) == nullptr)
       return ErrnoError(absl::StrCat("bind source ", bind.source));
@@ -77,7 +77,7 @@ absl::StatusOr<std::vector<MountStep>> BuildMountSteps(const Policy& policy) {
     steps.push_back(Step(Kind::kBind, InNewRoot(target), resolved, bind.writable));
   }
   for (const std::string& path : policy.tmpfs) {
-    CMSG_RETURN_IF_ERROR(CheckSandboxPath(path, "tmpfs path"));
+    CMSGLIB_RETURN_IF_ERROR(CheckSandboxPath(path, "tmpfs path"));
     AddParents(path, steps);
     steps.push_back(Step(Kind::kMkdir, InNewRoot(path)));
     steps.push_back(Step(Kind::kTmpfs, InNewRoot(path), "", false, "mode=1777"));

@@ -4,7 +4,7 @@
 //   cmsg::sandbox::Policy policy;
 //   policy.binds.push_back({.source = "/usr", .target = "/usr"});
 //   policy.listen = *cmsg::ParseListenSpecs("tcp:127.0.0.1:8080=web");
-//   CMSG_ASSIGN_OR_RETURN(cmsg::sandbox::Child child, cmsg::sandbox::Spawn(policy, argv));
+//   CMSGLIB_ASSIGN_OR_RETURN(cmsg::sandbox::Child child, cmsg::sandbox::Spawn(policy, argv));
 #ifndef SANDBOX_POLICY_H_
 #define SANDBOX_POLICY_H_
 

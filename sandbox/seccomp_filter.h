@@ -1,7 +1,7 @@
 // The default seccomp-bpf filter, compiled by the launcher before the
 // sandbox is created so the child only has to load it (no allocation there).
 //
-//   CMSG_ASSIGN_OR_RETURN(std::vector<sock_filter> prog, BuildDefaultFilter());
+//   CMSGLIB_ASSIGN_OR_RETURN(std::vector<sock_filter> prog, BuildDefaultFilter());
 //   // in the child: prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &fprog)
 //
 // Everything is allowed except the calls below, which fail with EPERM:

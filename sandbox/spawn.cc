@@ -102,7 +102,7 @@ absl::StatusOr<PassedFds> OpenPassedFds(const Policy& policy) {
     out.fds.push_back(std::move(fd));
     std::string name = file.name;
     if (name.empty()) name = file.path.substr(file.path.rfind('/') + 1);
-    CMSG_RETURN_IF_ERROR(ValidateFdName(name));
+    CMSGLIB_RETURN_IF_ERROR(ValidateFdName(name));
     out.names.push_back(std::move(name));
   }
   return out;
@@ -134,8 +134,8 @@ absl::Status WriteIdMaps(pid_t pid, const Policy& policy, bool root) {
   uid_t outside_uid = root ? kOutsideIdWhenRoot : geteuid();
   gid_t outside_gid = root ? kOutsideIdWhenRoot : getegid();
   // Unprivileged id maps require setgroups to be denied first.
-  if (!root) CMSG_RETURN_IF_ERROR(WriteProcFile(pid, "setgroups", "deny"));
-  CMSG_RETURN_IF_ERROR(
+  if (!root) CMSGLIB_RETURN_IF_ERROR(WriteProcFile(pid, "setgroups", "deny"));
+  CMSGLIB_RETURN_IF_ERROR(
       WriteProcFile(pid, "uid_map", absl::StrCat(policy.uid, " ", outside_uid, " 1\n")));
   return WriteProcFile(pid, "gid_map", absl::StrCat(policy.gid, " ", outside_gid, " 1\n"));
 }
@@ -146,7 +146,7 @@ absl::Status CheckPolicy(const Policy& policy, absl::Span<const std::string> arg
     if (kv.find('=') == std::string::npos || kv[0] == '=')
       return absl::InvalidArgumentError(absl::StrCat("environment entry \"", kv, "\" is not K=V"));
   }
-  if (policy.chdir != "/") CMSG_RETURN_IF_ERROR(CheckSandboxPath(policy.chdir, "chdir"));
+  if (policy.chdir != "/") CMSGLIB_RETURN_IF_ERROR(CheckSandboxPath(policy.chdir, "chdir"));
   if (policy.hostname.size() > 64)
     return absl::InvalidArgumentError("hostname is longer than 64 bytes");
   if (policy.listen.size() + policy.files.size() + 1 > kMaxPassedFds)
@@ -231,24 +231,24 @@ absl::StatusOr<std::string> FindShim() {
 }
 
 absl::StatusOr<Child> Spawn(const Policy& policy, absl::Span<const std::string> argv) {
-  CMSG_RETURN_IF_ERROR(CheckPolicy(policy, argv));
+  CMSGLIB_RETURN_IF_ERROR(CheckPolicy(policy, argv));
   std::string shim_path = policy.shim_path;
-  if (shim_path.empty()) { CMSG_ASSIGN_OR_RETURN(shim_path, FindShim()); }
+  if (shim_path.empty()) { CMSGLIB_ASSIGN_OR_RETURN(shim_path, FindShim()); }
   UniqueFd shim(open(shim_path.c_str(), O_PATH | O_CLOEXEC));
   if (!shim.ok()) return ErrnoError(absl::StrCat("open ", shim_path));
 
   ChildPlan plan;
-  CMSG_ASSIGN_OR_RETURN(plan.mounts, BuildMountSteps(policy));
+  CMSGLIB_ASSIGN_OR_RETURN(plan.mounts, BuildMountSteps(policy));
   std::optional<Broker> broker;
-  if (!policy.broker.empty()) { CMSG_ASSIGN_OR_RETURN(broker, Broker::Create(policy.broker)); }
-  CMSG_ASSIGN_OR_RETURN(PassedFds passed, OpenPassedFds(policy));
-  if (policy.seccomp) { CMSG_ASSIGN_OR_RETURN(plan.seccomp, BuildDefaultFilter()); }
+  if (!policy.broker.empty()) { CMSGLIB_ASSIGN_OR_RETURN(broker, Broker::Create(policy.broker)); }
+  CMSGLIB_ASSIGN_OR_RETURN(PassedFds passed, OpenPassedFds(policy));
+  if (policy.seccomp) { CMSGLIB_ASSIGN_OR_RETURN(plan.seccomp, BuildDefaultFilter()); }
 
-  CMSG_ASSIGN_OR_RETURN(auto control, SocketPair(SOCK_STREAM));
+  CMSGLIB_ASSIGN_OR_RETURN(auto control, SocketPair(SOCK_STREAM));
   std::pair<UniqueFd, UniqueFd> broker_pair;
-  if (broker) { CMSG_ASSIGN_OR_RETURN(broker_pair, SocketPair(SOCK_SEQPACKET)); }
-  CMSG_ASSIGN_OR_RETURN(auto sync, Pipe());
-  CMSG_ASSIGN_OR_RETURN(auto error, Pipe());
+  if (broker) { CMSGLIB_ASSIGN_OR_RETURN(broker_pair, SocketPair(SOCK_SEQPACKET)); }
+  CMSGLIB_ASSIGN_OR_RETURN(auto sync, Pipe());
+  CMSGLIB_ASSIGN_OR_RETURN(auto error, Pipe());
 
   const bool root = geteuid() == 0;
   plan.sync_read = sync.first.get();
@@ -287,7 +287,7 @@ absl::StatusOr<Child> Spawn(const Policy& policy, absl::Span<const std::string> 
   control.second.reset();
   shim.reset();
 
-  CMSG_RETURN_IF_ERROR(WriteIdMaps(child.pid_, policy, root));
+  CMSGLIB_RETURN_IF_ERROR(WriteIdMaps(child.pid_, policy, root));
   if (write(sync.second.get(), "g", 1) != 1) return ErrnoError("write(sync pipe)");
   child.keep_alive_ = std::move(sync.second);
   // The handoff waits in the socket while the child builds the sandbox. If
@@ -309,13 +309,13 @@ absl::StatusOr<Child> Spawn(const Policy& policy, absl::Span<const std::string> 
     return ErrnoStatus(report.error, absl::StrCat("sandbox setup: ", report.what));
   }
   if (got != 0) return absl::InternalError("sandbox setup died without a report");
-  CMSG_RETURN_IF_ERROR(sent);
+  CMSGLIB_RETURN_IF_ERROR(sent);
 
   child.control_ = std::move(control.first);
   child.socket_files_ = std::move(passed.socket_files);
   if (broker) {
     broker_pair.second.reset();
-    CMSG_ASSIGN_OR_RETURN(child.broker_,
+    CMSGLIB_ASSIGN_OR_RETURN(child.broker_,
                           BrokerServer::Start(std::move(*broker), std::move(broker_pair.first)));
   }
   return child;
@@ -385,7 +385,7 @@ absl::StatusOr<std::optional<ExitStatus>> Child::WaitFor(absl::Duration timeout)
   } while (ready < 0 && errno == EINTR);
   if (ready < 0) return ErrnoError("poll(pidfd)");
   if (ready == 0) return std::optional<ExitStatus>();
-  CMSG_ASSIGN_OR_RETURN(ExitStatus status, Wait());
+  CMSGLIB_ASSIGN_OR_RETURN(ExitStatus status, Wait());
   return std::optional<ExitStatus>(status);
 }
 

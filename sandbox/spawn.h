@@ -2,9 +2,9 @@
 //
 //   cmsg::sandbox::Policy policy;
 //   policy.binds = {{.source = "/usr"}, {.source = "/lib"}, {.source = "/lib64"}};
-//   CMSG_ASSIGN_OR_RETURN(cmsg::sandbox::Child child,
+//   CMSGLIB_ASSIGN_OR_RETURN(cmsg::sandbox::Child child,
 //                         cmsg::sandbox::Spawn(policy, {"/usr/bin/id"}));
-//   CMSG_ASSIGN_OR_RETURN(cmsg::sandbox::ExitStatus status, child.Wait());
+//   CMSGLIB_ASSIGN_OR_RETURN(cmsg::sandbox::ExitStatus status, child.Wait());
 //
 // Unix socket files bound for Policy::listen are removed when the sandbox
 // ends (or when Spawn fails).

@@ -1,7 +1,7 @@
 // systemd socket activation, both sides.
 //
 //   // Receiver (what sd_listen_fds does): fds 3.. with their names.
-//   CMSG_ASSIGN_OR_RETURN(std::vector<cmsg::ActivatedFd> fds, cmsg::TakeListenFds());
+//   CMSGLIB_ASSIGN_OR_RETURN(std::vector<cmsg::ActivatedFd> fds, cmsg::TakeListenFds());
 //
 //   // Launcher: put `fds` at 3.. and exec, with LISTEN_FDS/PID/FDNAMES set.
 //   cmsg::ExecWithListenFds(std::move(fds), names, argv, env);  // returns on error

@@ -1,8 +1,8 @@
 // Type-safe Linux socket control messages: the whole library in one include.
 //
 //   cmsg::ControlBuffer<cmsg::Ipv4PacketInfo> control;
-//   CMSG_RETURN_IF_ERROR(cmsg::ReceivePacketInfo(fd));
-//   CMSG_ASSIGN_OR_RETURN(auto m, cmsg::RecvMsg(fd, buf, control.span()));
+//   CMSGLIB_RETURN_IF_ERROR(cmsg::ReceivePacketInfo(fd));
+//   CMSGLIB_ASSIGN_OR_RETURN(auto m, cmsg::RecvMsg(fd, buf, control.span()));
 //   const auto* info = m.Find<cmsg::Ipv4PacketInfo>();  // where it came in
 #ifndef LIB_CMSG_CMSG_H_
 #define LIB_CMSG_CMSG_H_

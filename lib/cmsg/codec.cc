@@ -177,7 +177,7 @@ absl::Status DecodeInto(absl::Span<const std::byte> buffer, bool adopt_fds,
 absl::Status DecodeKeepingPartial(absl::Span<const std::byte> buffer,
                                   bool adopt_fds, ControlMessages& out) {
   Decoder decoder(out, adopt_fds);
-  CMSG_RETURN_IF_ERROR(WalkControl(buffer, decoder));
+  CMSGLIB_RETURN_IF_ERROR(WalkControl(buffer, decoder));
   return std::move(decoder.error());
 }
 

@@ -2,9 +2,9 @@
 //
 //   cmsg::RecvBatch in(/*capacity=*/32, /*max_datagram=*/2048,
 //                      cmsg::kSpaceFor<cmsg::Ipv4PacketInfo>);
-//   CMSG_ASSIGN_OR_RETURN(size_t n, in.Recv(fd));
+//   CMSGLIB_ASSIGN_OR_RETURN(size_t n, in.Recv(fd));
 //   for (size_t i = 0; i < n; ++i) out.Add(in.data(i), &in.message(i).peer, {...});
-//   CMSG_ASSIGN_OR_RETURN(size_t sent, out.Send(fd));
+//   CMSGLIB_ASSIGN_OR_RETURN(size_t sent, out.Send(fd));
 //
 // Buffers are allocated once, at construction, and reused by every call.
 #ifndef LIB_CMSG_MMSG_H_

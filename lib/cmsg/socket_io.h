@@ -1,11 +1,11 @@
 // sendmsg / recvmsg with typed control messages.
 //
 //   int fds[] = {file.get()};
-//   CMSG_RETURN_IF_ERROR(cmsg::SendMsg(sock, "hi", {cmsg::ScmRights{fds}}).status());
+//   CMSGLIB_RETURN_IF_ERROR(cmsg::SendMsg(sock, "hi", {cmsg::ScmRights{fds}}).status());
 //
 //   cmsg::ControlBuffer<cmsg::Fds<4>> control;
 //   char data[64];
-//   CMSG_ASSIGN_OR_RETURN(cmsg::ReceivedMessage m, cmsg::RecvMsg(sock, data, control.span()));
+//   CMSGLIB_ASSIGN_OR_RETURN(cmsg::ReceivedMessage m, cmsg::RecvMsg(sock, data, control.span()));
 //   if (auto* r = m.Find<cmsg::ScmRightsOwned>()) use(std::move(r->fds[0]));
 //
 // Both retry EINTR. Received fds always arrive close-on-exec.

@@ -1,8 +1,8 @@
 // Socket options that make the kernel attach each receive-side control
 // message, named after the message they produce.
 //
-//   CMSG_RETURN_IF_ERROR(cmsg::ReceivePacketInfo(fd));  // -> Ipv4/Ipv6PacketInfo
-//   CMSG_RETURN_IF_ERROR(cmsg::ReceiveTimestampNs(fd)); // -> ScmTimestampns
+//   CMSGLIB_RETURN_IF_ERROR(cmsg::ReceivePacketInfo(fd));  // -> Ipv4/Ipv6PacketInfo
+//   CMSGLIB_RETURN_IF_ERROR(cmsg::ReceiveTimestampNs(fd)); // -> ScmTimestampns
 //
 // Where a helper depends on the socket's family it asks the socket (for an
 // AF_INET6 socket that is not IPV6_V6ONLY it turns on both families).

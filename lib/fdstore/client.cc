@@ -24,11 +24,11 @@ absl::Status SetTimeout(int fd, int option, absl::Duration d) {
 }  // namespace
 
 absl::StatusOr<Client> Client::Connect(const std::string& socket_path, ClientOptions options) {
-  CMSG_ASSIGN_OR_RETURN(SocketAddress address, SocketAddress::Unix(socket_path));
+  CMSGLIB_ASSIGN_OR_RETURN(SocketAddress address, SocketAddress::Unix(socket_path));
   UniqueFd fd(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
   if (!fd.ok()) return ErrnoError("socket(AF_UNIX, SOCK_SEQPACKET)");
-  CMSG_RETURN_IF_ERROR(SetTimeout(fd.get(), SO_RCVTIMEO, options.timeout));
-  CMSG_RETURN_IF_ERROR(SetTimeout(fd.get(), SO_SNDTIMEO, options.timeout));
+  CMSGLIB_RETURN_IF_ERROR(SetTimeout(fd.get(), SO_RCVTIMEO, options.timeout));
+  CMSGLIB_RETURN_IF_ERROR(SetTimeout(fd.get(), SO_SNDTIMEO, options.timeout));
   if (connect(fd.get(), address.addr(), address.size()) < 0)
     return ErrnoError(absl::StrCat("connect(", socket_path, ")"));
   ucred server{};
@@ -50,7 +50,7 @@ absl::StatusOr<Client> Client::Connect(const std::string& socket_path, ClientOpt
 
 absl::StatusOr<Message> Client::Call(const Message& request, absl::Span<const int> fds,
                                      std::vector<UniqueFd>* received) {
-  CMSG_ASSIGN_OR_RETURN(std::string bytes, Encode(request));
+  CMSGLIB_ASSIGN_OR_RETURN(std::string bytes, Encode(request));
   absl::Status sent = fds.empty() ? SendMsg(fd_.get(), bytes, {}).status()
                                   : SendMsg(fd_.get(), bytes, {ScmRights{fds}}).status();
   // A refusal (REFUSED, BUSY) can arrive before any request, the server
@@ -76,7 +76,7 @@ absl::StatusOr<Message> Client::Call(const Message& request, absl::Span<const in
     return absl::UnavailableError(absl::StrCat(path_, " hung up without a reply"));
   }
   if (m->data_truncated()) return absl::DataLossError("reply longer than the protocol allows");
-  CMSG_ASSIGN_OR_RETURN(Message reply, Decode(absl::string_view(buffer_.get(), m->bytes)));
+  CMSGLIB_ASSIGN_OR_RETURN(Message reply, Decode(absl::string_view(buffer_.get(), m->bytes)));
   if (ScmRightsOwned* rights = m->Find<ScmRightsOwned>()) {
     if (received == nullptr) {
       return absl::DataLossError(absl::StrCat(
@@ -84,14 +84,14 @@ absl::StatusOr<Message> Client::Call(const Message& request, absl::Span<const in
     }
     for (UniqueFd& fd : rights->fds) received->push_back(std::move(fd));
   }
-  CMSG_RETURN_IF_ERROR(ReplyStatus(reply));
+  CMSGLIB_RETURN_IF_ERROR(ReplyStatus(reply));
   return reply;
 }
 
 absl::StatusOr<std::vector<NamedFd>> Client::Fetch(absl::Span<const std::string> names) {
   Message request{Type::kFetch, Code::kOk, {names.begin(), names.end()}};
   std::vector<UniqueFd> fds;
-  CMSG_ASSIGN_OR_RETURN(Message reply, Call(request, {}, &fds));
+  CMSGLIB_ASSIGN_OR_RETURN(Message reply, Call(request, {}, &fds));
   if (reply.strings.size() != fds.size()) {
     return absl::DataLossError(absl::StrCat("reply names ", reply.strings.size(),
                                             " fds but carries ", fds.size()));
@@ -118,7 +118,7 @@ absl::Status Client::Remove(absl::Span<const std::string> names) {
 }
 
 absl::StatusOr<std::vector<ListEntry>> Client::List() {
-  CMSG_ASSIGN_OR_RETURN(Message reply, Call({Type::kList, Code::kOk, {}}, {}, nullptr));
+  CMSGLIB_ASSIGN_OR_RETURN(Message reply, Call({Type::kList, Code::kOk, {}}, {}, nullptr));
   if (reply.strings.size() % 3 != 0) {
     return absl::DataLossError(
         absl::StrCat("LIST reply has ", reply.strings.size(), " strings, not 3 per entry"));

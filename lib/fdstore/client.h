@@ -1,8 +1,8 @@
 // A client of an fdstore server (see server.h; wire format in README.md).
 //
-//   CMSG_ASSIGN_OR_RETURN(fdstore::Client c, fdstore::Client::Connect("/run/app.fds"));
-//   CMSG_ASSIGN_OR_RETURN(std::vector<fdstore::NamedFd> fds, c.Fetch({"web"}));
-//   CMSG_RETURN_IF_ERROR(c.Store({"cache"}, {cache_fd.get()}));  // borrows
+//   CMSGLIB_ASSIGN_OR_RETURN(fdstore::Client c, fdstore::Client::Connect("/run/app.fds"));
+//   CMSGLIB_ASSIGN_OR_RETURN(std::vector<fdstore::NamedFd> fds, c.Fetch({"web"}));
+//   CMSGLIB_RETURN_IF_ERROR(c.Store({"cache"}, {cache_fd.get()}));  // borrows
 //
 // The server is checked before anything is sent: its SO_PEERCRED uid must be
 // ours or root (or ClientOptions::server_uid), so a socket someone else

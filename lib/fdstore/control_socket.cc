@@ -45,7 +45,7 @@ absl::Status ClaimPath(const std::string& path, const SocketAddress& address) {
         path, " is a socket owned by uid ", st.st_uid, ", not ", geteuid(),
         "; refusing to replace it"));
   }
-  CMSG_ASSIGN_OR_RETURN(bool live, SomeoneListens(address));
+  CMSGLIB_ASSIGN_OR_RETURN(bool live, SomeoneListens(address));
   if (live) {
     return absl::AlreadyExistsError(
         absl::StrCat(path, " is served by a running process; refusing to replace it"));
@@ -61,13 +61,13 @@ absl::StatusOr<ControlSocket> ControlSocket::Listen(const std::string& path, int
   if (path.empty() || path[0] == '@') {
     return absl::InvalidArgumentError("the control socket must be a filesystem path");
   }
-  CMSG_ASSIGN_OR_RETURN(SocketAddress address, SocketAddress::Unix(path));
-  CMSG_RETURN_IF_ERROR(ClaimPath(path, address));
+  CMSGLIB_ASSIGN_OR_RETURN(SocketAddress address, SocketAddress::Unix(path));
+  CMSGLIB_RETURN_IF_ERROR(ClaimPath(path, address));
   UniqueFd fd(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!fd.ok()) return ErrnoError("socket(AF_UNIX, SOCK_SEQPACKET)");
   // Accepted sockets inherit SO_PASSCRED from the listener, so the first
   // message of every client already carries its credentials.
-  CMSG_RETURN_IF_ERROR(ReceiveCredentials(fd.get()));
+  CMSGLIB_RETURN_IF_ERROR(ReceiveCredentials(fd.get()));
   // The socket inode takes its mode from the umask at bind(); fchmod on the
   // fd would not reach it. No other thread creates files at this point.
   const mode_t old_mask = umask(0177);

@@ -1,7 +1,7 @@
 // The server's unix control socket: created mode 0600 without replacing a
 // path that is not ours, and removed only while it is still ours.
 //
-//   CMSG_ASSIGN_OR_RETURN(ControlSocket s, ControlSocket::Listen("/run/app.fds"));
+//   CMSGLIB_ASSIGN_OR_RETURN(ControlSocket s, ControlSocket::Listen("/run/app.fds"));
 //   ... accept4(s.fd(), ...) ...
 //   s.Unlink();  // also done on destruction
 //

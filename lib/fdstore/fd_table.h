@@ -1,8 +1,8 @@
 // The named fds a server holds, in the order they were stored.
 //
 //   FdTable table;
-//   CMSG_RETURN_IF_ERROR(table.Store({"web"}, std::move(fds)));
-//   CMSG_ASSIGN_OR_RETURN(std::vector<const FdTable::Entry*> e, table.Find({}));
+//   CMSGLIB_RETURN_IF_ERROR(table.Store({"web"}, std::move(fds)));
+//   CMSGLIB_ASSIGN_OR_RETURN(std::vector<const FdTable::Entry*> e, table.Find({}));
 //
 // Every change is all or nothing: a bad name, a duplicate or a missing name
 // leaves the table as it was (and fds given to a failed Store are closed).

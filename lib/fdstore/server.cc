@@ -17,7 +17,7 @@ namespace {
 
 // Sends one record without ever waiting; a full peer is the peer's problem.
 absl::Status SendRecord(int fd, const Message& m, absl::Span<const int> fds) {
-  CMSG_ASSIGN_OR_RETURN(std::string bytes, Encode(m));
+  CMSGLIB_ASSIGN_OR_RETURN(std::string bytes, Encode(m));
   if (fds.empty()) return SendMsg(fd, bytes, {}, {.flags = MSG_DONTWAIT}).status();
   return SendMsg(fd, bytes, {ScmRights{fds}}, {.flags = MSG_DONTWAIT}).status();
 }
@@ -63,9 +63,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(ServerOptions options,
       names.push_back(std::move(n.name));
       fds.push_back(std::move(n.fd));
     }
-    CMSG_RETURN_IF_ERROR(table.Store(names, std::move(fds)));
+    CMSGLIB_RETURN_IF_ERROR(table.Store(names, std::move(fds)));
   }
-  CMSG_ASSIGN_OR_RETURN(ControlSocket control, ControlSocket::Listen(options.socket_path));
+  CMSGLIB_ASSIGN_OR_RETURN(ControlSocket control, ControlSocket::Listen(options.socket_path));
   std::unique_ptr<Server> server(new Server(std::move(options), std::move(control)));
   server->table_ = std::move(table);
   server->receive_buffer_.reset(new char[kMaxMessageSize]);

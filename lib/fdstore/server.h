@@ -1,8 +1,8 @@
 // The fdstore server: holds named fds and answers FETCH/STORE/REMOVE/LIST on
 // a unix control socket (wire format: README.md beside this file).
 //
-//   CMSG_ASSIGN_OR_RETURN(auto server, fdstore::Server::Create(options, std::move(fds)));
-//   CMSG_RETURN_IF_ERROR(server->Run());  // until options.stop_fd is readable
+//   CMSGLIB_ASSIGN_OR_RETURN(auto server, fdstore::Server::Create(options, std::move(fds)));
+//   CMSGLIB_RETURN_IF_ERROR(server->Run());  // until options.stop_fd is readable
 //
 // One thread, one poll loop, non-blocking sockets: a request is one record,
 // read whole and answered at once, so no client is ever waited for. A client

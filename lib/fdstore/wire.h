@@ -4,7 +4,7 @@
 //
 //   std::string bytes = fdstore::Encode({.type = fdstore::Type::kFetch,
 //                                        .strings = {"web"}});
-//   CMSG_ASSIGN_OR_RETURN(fdstore::Message m, fdstore::Decode(bytes));
+//   CMSGLIB_ASSIGN_OR_RETURN(fdstore::Message m, fdstore::Decode(bytes));
 #ifndef LIB_FDSTORE_WIRE_H_
 #define LIB_FDSTORE_WIRE_H_
 

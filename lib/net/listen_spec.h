@@ -3,8 +3,8 @@
 //
 //   tcp:127.0.0.1:8080=web   udp:[::]:5300   unix:/run/app.sock=ctl
 //
-//   CMSG_ASSIGN_OR_RETURN(auto specs, cmsg::ParseListenSpecs("tcp:0.0.0.0:80=web"));
-//   CMSG_ASSIGN_OR_RETURN(cmsg::UniqueFd fd, cmsg::BindListenSpec(specs[0]));
+//   CMSGLIB_ASSIGN_OR_RETURN(auto specs, cmsg::ParseListenSpecs("tcp:0.0.0.0:80=web"));
+//   CMSGLIB_ASSIGN_OR_RETURN(cmsg::UniqueFd fd, cmsg::BindListenSpec(specs[0]));
 //
 // The name (after '=') is what LISTEN_FDNAMES carries; it defaults to the
 // kind ("tcp", "udp", "unix").

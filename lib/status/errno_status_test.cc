@@ -28,13 +28,13 @@ absl::StatusOr<int> Half(int x) {
 }
 
 absl::StatusOr<int> Quarter(int x) {
-  CMSG_ASSIGN_OR_RETURN(int h, Half(x));
-  CMSG_ASSIGN_OR_RETURN(int q, Half(h));
+  CMSGLIB_ASSIGN_OR_RETURN(int h, Half(x));
+  CMSGLIB_ASSIGN_OR_RETURN(int q, Half(h));
   return q;
 }
 
 absl::Status CheckEven(int x) {
-  CMSG_RETURN_IF_ERROR(Half(x).status());
+  CMSGLIB_RETURN_IF_ERROR(Half(x).status());
   return absl::OkStatus();
 }
 

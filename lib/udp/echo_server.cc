@@ -114,7 +114,7 @@ class EchoWorker {
 
 absl::StatusOr<std::unique_ptr<EchoServer>> EchoServer::Bind(
     const std::vector<SocketAddress>& listen, const EchoOptions& options) {
-  CMSG_ASSIGN_OR_RETURN(
+  CMSGLIB_ASSIGN_OR_RETURN(
       WorkerSockets sockets,
       BindWorkerSockets(listen, options.threads, {.gro = options.gro}));
   return Serve(std::move(sockets), options);
@@ -122,7 +122,7 @@ absl::StatusOr<std::unique_ptr<EchoServer>> EchoServer::Bind(
 
 absl::StatusOr<std::unique_ptr<EchoServer>> EchoServer::Adopt(
     std::vector<UniqueFd> listeners, const EchoOptions& options) {
-  CMSG_ASSIGN_OR_RETURN(
+  CMSGLIB_ASSIGN_OR_RETURN(
       WorkerSockets sockets,
       AdoptWorkerSockets(std::move(listeners), options.threads,
                          {.gro = options.gro}));
@@ -134,7 +134,7 @@ absl::StatusOr<std::unique_ptr<EchoServer>> EchoServer::Serve(
   std::unique_ptr<EchoServer> server(new EchoServer());
   server->local_addresses_ = std::move(sockets.local_addresses);
   for (auto& fds : sockets.per_worker) {
-    CMSG_RETURN_IF_ERROR(server->AddWorker(std::move(fds), options));
+    CMSGLIB_RETURN_IF_ERROR(server->AddWorker(std::move(fds), options));
   }
   return server;
 }

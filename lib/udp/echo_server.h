@@ -2,7 +2,7 @@
 // byte for byte, from the local address and interface it arrived on. With
 // GRO and GSO on, a coalesced read is echoed as one GSO send.
 //
-//   CMSG_ASSIGN_OR_RETURN(auto echo, EchoServer::Bind(addresses, {.threads = 1}));
+//   CMSGLIB_ASSIGN_OR_RETURN(auto echo, EchoServer::Bind(addresses, {.threads = 1}));
 //   echo->Start();  ...  echo->Stop();
 #ifndef LIB_UDP_ECHO_SERVER_H_
 #define LIB_UDP_ECHO_SERVER_H_

@@ -68,13 +68,13 @@ class Prober {
       ++result_.sent;
       int64_t deadline = start + absl::ToInt64Nanoseconds(options_.timeout);
       while (!probes_[seq].user_rtt_ns.has_value() && MonotonicNs() < deadline) {
-        CMSG_RETURN_IF_ERROR(WaitAndRead(deadline));
+        CMSGLIB_RETURN_IF_ERROR(WaitAndRead(deadline));
       }
       // The transmit stamp is usually queued before the reply arrives.
-      CMSG_RETURN_IF_ERROR(ReadErrorQueue());
+      CMSGLIB_RETURN_IF_ERROR(ReadErrorQueue());
       int64_t next = start + absl::ToInt64Nanoseconds(options_.interval);
       if (seq + 1 < options_.count) {
-        while (MonotonicNs() < next) CMSG_RETURN_IF_ERROR(WaitAndRead(next));
+        while (MonotonicNs() < next) CMSGLIB_RETURN_IF_ERROR(WaitAndRead(next));
       }
     }
     return absl::OkStatus();
@@ -100,8 +100,8 @@ class Prober {
     int n = poll(&p, 1, static_cast<int>(left_ms));
     if (n < 0) return errno == EINTR ? absl::OkStatus() : ErrnoError("poll");
     if (n == 0) return absl::OkStatus();
-    if (p.revents & POLLERR) CMSG_RETURN_IF_ERROR(ReadErrorQueue());
-    if (p.revents & POLLIN) CMSG_RETURN_IF_ERROR(ReadReplies());
+    if (p.revents & POLLERR) CMSGLIB_RETURN_IF_ERROR(ReadErrorQueue());
+    if (p.revents & POLLIN) CMSGLIB_RETURN_IF_ERROR(ReadReplies());
     return absl::OkStatus();
   }
 
@@ -214,13 +214,13 @@ absl::StatusOr<ProbeResult> RunProbe(const ProbeOptions& options) {
   if (options.count < 1) return absl::InvalidArgumentError("count must be at least 1");
   UniqueFd fd(socket(options.target.family(), SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_UDP));
   if (!fd.ok()) return ErrnoError("socket(SOCK_DGRAM)");
-  CMSG_RETURN_IF_ERROR(ReceiveTimestampNs(fd.get()));
-  CMSG_RETURN_IF_ERROR(ReceiveTimestamping(
+  CMSGLIB_RETURN_IF_ERROR(ReceiveTimestampNs(fd.get()));
+  CMSGLIB_RETURN_IF_ERROR(ReceiveTimestamping(
       fd.get(), SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE |
                     SOF_TIMESTAMPING_OPT_ID | SOF_TIMESTAMPING_OPT_TSONLY));
-  CMSG_RETURN_IF_ERROR(ReceiveErrors(fd.get()));
+  CMSGLIB_RETURN_IF_ERROR(ReceiveErrors(fd.get()));
   auto prober = std::make_unique<Prober>(options, std::move(fd));
-  CMSG_RETURN_IF_ERROR(prober->Run());
+  CMSGLIB_RETURN_IF_ERROR(prober->Run());
   return prober->Finish();
 }
 

@@ -2,7 +2,7 @@
 // kernel's software timestamps (SO_TIMESTAMPING transmit stamps from the
 // error queue, SO_TIMESTAMPNS receive stamps) and with user-space clocks.
 //
-//   CMSG_ASSIGN_OR_RETURN(ProbeResult r, RunProbe({.target = t, .count = 10}));
+//   CMSGLIB_ASSIGN_OR_RETURN(ProbeResult r, RunProbe({.target = t, .count = 10}));
 //   std::cout << FormatProbeText(r) or FormatProbeJson(r);
 #ifndef LIB_UDP_PROBE_H_
 #define LIB_UDP_PROBE_H_

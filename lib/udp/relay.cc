@@ -11,7 +11,7 @@ namespace cmsg::udp {
 
 absl::StatusOr<std::unique_ptr<Relay>> Relay::Bind(
     const std::vector<SocketAddress>& listen, const RelayOptions& options) {
-  CMSG_ASSIGN_OR_RETURN(
+  CMSGLIB_ASSIGN_OR_RETURN(
       WorkerSockets sockets,
       BindWorkerSockets(listen, options.threads, {.gro = options.gro}));
   return Serve(std::move(sockets), options);
@@ -19,7 +19,7 @@ absl::StatusOr<std::unique_ptr<Relay>> Relay::Bind(
 
 absl::StatusOr<std::unique_ptr<Relay>> Relay::Adopt(
     std::vector<UniqueFd> listeners, const RelayOptions& options) {
-  CMSG_ASSIGN_OR_RETURN(
+  CMSGLIB_ASSIGN_OR_RETURN(
       WorkerSockets sockets,
       AdoptWorkerSockets(std::move(listeners), options.threads,
                          {.gro = options.gro}));
@@ -34,7 +34,7 @@ absl::StatusOr<std::unique_ptr<Relay>> Relay::Serve(
   size_t max_sessions =
       std::max<size_t>(options.max_sessions / sockets.per_worker.size(), 1);
   for (auto& fds : sockets.per_worker) {
-    CMSG_RETURN_IF_ERROR(
+    CMSGLIB_RETURN_IF_ERROR(
         relay->AddWorker(std::move(fds), options, max_sessions));
   }
   return relay;

@@ -5,7 +5,7 @@
 // over the workers when the relay binds its own sockets.
 //
 //   RelayOptions options{.upstream = up, .threads = 2};
-//   CMSG_ASSIGN_OR_RETURN(auto relay, Relay::Bind(listen_addresses, options));
+//   CMSGLIB_ASSIGN_OR_RETURN(auto relay, Relay::Bind(listen_addresses, options));
 //   relay->Start();
 //   ... relay->StatsLine("stats") ...
 //   relay->Stop();   // joins the workers

@@ -1,7 +1,7 @@
 // The main thread's side of a server: waits for SIGINT / SIGTERM (stop),
 // SIGUSR1 (print statistics now) and the statistics interval.
 //
-//   CMSG_RETURN_IF_ERROR(cmsg::udp::BlockServerSignals());  // before threads start
+//   CMSGLIB_RETURN_IF_ERROR(cmsg::udp::BlockServerSignals());  // before threads start
 //   int sig = cmsg::udp::WaitForStop(absl::Seconds(10), [&] { print(); });
 #ifndef LIB_UDP_SIGNALS_H_
 #define LIB_UDP_SIGNALS_H_

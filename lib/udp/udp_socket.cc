@@ -32,11 +32,11 @@ absl::Status SetNonBlocking(int fd) {
 }
 
 absl::Status ApplyOptions(int fd, const SocketOptions& options) {
-  if (options.gro) CMSG_RETURN_IF_ERROR(ReceiveGro(fd));
+  if (options.gro) CMSGLIB_RETURN_IF_ERROR(ReceiveGro(fd));
   if (options.buffer_bytes > 0) {
-    CMSG_RETURN_IF_ERROR(SetIntOption(fd, SOL_SOCKET, SO_RCVBUF,
+    CMSGLIB_RETURN_IF_ERROR(SetIntOption(fd, SOL_SOCKET, SO_RCVBUF,
                                       options.buffer_bytes, "SO_RCVBUF"));
-    CMSG_RETURN_IF_ERROR(SetIntOption(fd, SOL_SOCKET, SO_SNDBUF,
+    CMSGLIB_RETURN_IF_ERROR(SetIntOption(fd, SOL_SOCKET, SO_SNDBUF,
                                       options.buffer_bytes, "SO_SNDBUF"));
   }
   return absl::OkStatus();
@@ -63,21 +63,21 @@ absl::StatusOr<UniqueFd> BindUdp(const SocketAddress& address,
     return absl::InvalidArgumentError(
         absl::StrCat(address.ToString(), " is not an IPv4 or IPv6 address"));
   }
-  CMSG_ASSIGN_OR_RETURN(UniqueFd fd, NewUdpSocket(address.family()));
+  CMSGLIB_ASSIGN_OR_RETURN(UniqueFd fd, NewUdpSocket(address.family()));
   if (address.family() == AF_INET6) {
     // "[::]:P" next to "0.0.0.0:P" must not collide: IPv6 only. The relay
     // gets IPv4 clients through the IPv4 socket in that case.
-    CMSG_RETURN_IF_ERROR(
+    CMSGLIB_RETURN_IF_ERROR(
         SetIntOption(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, 1, "IPV6_V6ONLY"));
   }
   if (options.reuse_port) {
-    CMSG_RETURN_IF_ERROR(
+    CMSGLIB_RETURN_IF_ERROR(
         SetIntOption(fd.get(), SOL_SOCKET, SO_REUSEPORT, 1, "SO_REUSEPORT"));
   }
   if (bind(fd.get(), address.addr(), address.size()) < 0) {
     return ErrnoError(absl::StrCat("bind(", address.ToString(), ")"));
   }
-  CMSG_RETURN_IF_ERROR(PrepareServerSocket(fd.get(), options));
+  CMSGLIB_RETURN_IF_ERROR(PrepareServerSocket(fd.get(), options));
   return fd;
 }
 
@@ -100,16 +100,16 @@ absl::Status PrepareServerSocket(int fd, const SocketOptions& options) {
     return absl::InvalidArgumentError(
         absl::StrCat("fd ", fd, " is not a UDP socket (IPv4 or IPv6)"));
   }
-  CMSG_RETURN_IF_ERROR(SetNonBlocking(fd));
-  CMSG_RETURN_IF_ERROR(ReceivePacketInfo(fd));
+  CMSGLIB_RETURN_IF_ERROR(SetNonBlocking(fd));
+  CMSGLIB_RETURN_IF_ERROR(ReceivePacketInfo(fd));
   return ApplyOptions(fd, options);
 }
 
 absl::StatusOr<UniqueFd> ConnectUdp(const SocketAddress& peer,
                                     const SocketOptions& options) {
-  CMSG_ASSIGN_OR_RETURN(UniqueFd fd, NewUdpSocket(peer.family()));
-  CMSG_RETURN_IF_ERROR(ReceiveErrors(fd.get()));
-  CMSG_RETURN_IF_ERROR(ApplyOptions(fd.get(), options));
+  CMSGLIB_ASSIGN_OR_RETURN(UniqueFd fd, NewUdpSocket(peer.family()));
+  CMSGLIB_RETURN_IF_ERROR(ReceiveErrors(fd.get()));
+  CMSGLIB_RETURN_IF_ERROR(ApplyOptions(fd.get(), options));
   if (connect(fd.get(), peer.addr(), peer.size()) < 0) {
     return ErrnoError(absl::StrCat("connect(", peer.ToString(), ")"));
   }
@@ -131,10 +131,10 @@ absl::StatusOr<WorkerSockets> BindWorkerSockets(
   shared.reuse_port = true;
   for (size_t w = 0; w < out.per_worker.size(); ++w) {
     for (SocketAddress& address : addresses) {
-      CMSG_ASSIGN_OR_RETURN(UniqueFd fd, BindUdp(address, shared));
+      CMSGLIB_ASSIGN_OR_RETURN(UniqueFd fd, BindUdp(address, shared));
       if (w == 0) {
         // Port 0 becomes the port the kernel chose, for every worker.
-        CMSG_ASSIGN_OR_RETURN(address, SocketAddress::LocalOf(fd.get()));
+        CMSGLIB_ASSIGN_OR_RETURN(address, SocketAddress::LocalOf(fd.get()));
         out.local_addresses.push_back(address);
       }
       out.per_worker[w].push_back(std::move(fd));
@@ -151,8 +151,8 @@ absl::StatusOr<WorkerSockets> AdoptWorkerSockets(
   WorkerSockets out;
   out.per_worker.resize(std::clamp<size_t>(workers, 1, listeners.size()));
   for (size_t i = 0; i < listeners.size(); ++i) {
-    CMSG_RETURN_IF_ERROR(PrepareServerSocket(listeners[i].get(), options));
-    CMSG_ASSIGN_OR_RETURN(SocketAddress local,
+    CMSGLIB_RETURN_IF_ERROR(PrepareServerSocket(listeners[i].get(), options));
+    CMSGLIB_ASSIGN_OR_RETURN(SocketAddress local,
                           SocketAddress::LocalOf(listeners[i].get()));
     out.local_addresses.push_back(local);
     out.per_worker[i % out.per_worker.size()].push_back(

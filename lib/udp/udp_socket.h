@@ -1,8 +1,8 @@
 // UDP sockets as the relay, the echo server and the probe need them.
 //
-//   CMSG_ASSIGN_OR_RETURN(UniqueFd fd, cmsg::udp::BindUdp(addr, {.reuse_port =
-//   true})); CMSG_RETURN_IF_ERROR(cmsg::udp::PrepareServerSocket(fd.get(),
-//   {.gro = true})); CMSG_ASSIGN_OR_RETURN(UniqueFd up,
+//   CMSGLIB_ASSIGN_OR_RETURN(UniqueFd fd, cmsg::udp::BindUdp(addr, {.reuse_port =
+//   true})); CMSGLIB_RETURN_IF_ERROR(cmsg::udp::PrepareServerSocket(fd.get(),
+//   {.gro = true})); CMSGLIB_ASSIGN_OR_RETURN(UniqueFd up,
 //   cmsg::udp::ConnectUdp(upstream, {}));
 #ifndef LIB_UDP_UDP_SOCKET_H_
 #define LIB_UDP_UDP_SOCKET_H_

@@ -2,7 +2,7 @@
 // and the echo server run them.
 //
 //   WorkerThreads<RelayWorker> workers;
-//   CMSG_RETURN_IF_ERROR(workers.Add(std::make_unique<RelayWorker>(...)));
+//   CMSGLIB_RETURN_IF_ERROR(workers.Add(std::make_unique<RelayWorker>(...)));
 //   workers.Start();  ...  workers.Stop();   // Stop also runs on destruction
 //
 // W needs Init() -> absl::Status, Run(), Stop() (thread-safe, makes Run

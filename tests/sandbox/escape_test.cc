@@ -18,6 +18,7 @@
 
 #include <cstddef>
 #include <cstring>
+#include <iostream>
 #include <string>
 #include <vector>
 
@@ -324,12 +325,31 @@ TEST(EscapeTest, SeccompOffLetsTheProbeSucceed) {
   EXPECT_THAT(r.out, StartsWith("ok ")) << r.err;
 }
 
+// The filter can only be seen killing a foreign call that reaches syscall
+// entry, where seccomp runs: a kernel without IA-32 emulation answers
+// `int 0x80` with SIGSEGV before that. So the probe first makes the call
+// outside the sandbox; an entry point the kernel refuses with a signal there
+// is skipped with what happened. (An x32 number that the kernel answers with
+// ENOSYS did reach syscall entry, so it is still tried.)
 TEST(EscapeTest, ForeignArchitecturesAreKilled) {
+  int tested = 0;
+  std::string skipped;
   for (const char* arch : {"x32", "i386"}) {
+    RunResult outside = RunProgram({::cmsg::sandbox_testing::Probe(), arch});
+    // getpid through that entry point: exit 0 ("ok PID" or an errno name)
+    // when the call reached syscall entry, 128 + signal when it did not.
+    if (outside.code != 0) {
+      skipped += std::string(" ") + arch + " (outside the sandbox: exit " +
+                 std::to_string(outside.code) + ", " + outside.out + ")";
+      continue;
+    }
+    ++tested;
     RunResult r = Probe({}, {arch});
     EXPECT_EQ(r.code, 128 + SIGSYS) << arch << ": " << r.out << r.err;
     EXPECT_EQ(r.out, "") << arch;
   }
+  if (tested == 0) GTEST_SKIP() << "no foreign entry point works on this kernel:" << skipped;
+  if (!skipped.empty()) std::cerr << "not tried:" << skipped << "\n";
 }
 
 TEST(EscapeTest, NoCapabilitiesAndNoNewPrivs) {

@@ -82,7 +82,7 @@ absl::Status WaitReadable(int fd, int child, const char* what) {
 absl::Status ChildSteps() {
   ControlBuffer<Fds<2>> control;
   char text[128];
-  CMSG_ASSIGN_OR_RETURN(ReceivedMessage m,
+  CMSGLIB_ASSIGN_OR_RETURN(ReceivedMessage m,
                         RecvMsg(kChildSocketFd, absl::MakeSpan(text), control.span()));
   auto* rights = m.Find<ScmRightsOwned>();
   if (rights == nullptr || rights->fds.size() != 2) {
@@ -90,7 +90,7 @@ absl::Status ChildSteps() {
   }
   UniqueFd file = std::move(rights->fds[0]);
   UniqueFd udp = std::move(rights->fds[1]);
-  CMSG_ASSIGN_OR_RETURN(SocketAddress to,
+  CMSGLIB_ASSIGN_OR_RETURN(SocketAddress to,
                         SocketAddress::Parse(absl::string_view(text, m.bytes)));
 
   char contents[256];
@@ -109,7 +109,7 @@ absl::Status ChildSteps() {
               "source %s chosen by IP_PKTINFO\n",
               udp.get(), to.ToString().c_str(), FLAGS_source.c_str());
   std::fflush(stdout);
-  CMSG_RETURN_IF_ERROR(SendMsg(udp.get(), file_text, {from}, {.to = &to}).status());
+  CMSGLIB_RETURN_IF_ERROR(SendMsg(udp.get(), file_text, {from}, {.to = &to}).status());
 
   std::string reply = absl::StrCat("read ", n, " bytes and sent them");
   return SendMsg(kChildSocketFd, reply,
@@ -189,21 +189,21 @@ absl::StatusOr<pid_t> SpawnChild(int socket) {
 }
 
 absl::Status RunParent() {
-  CMSG_ASSIGN_OR_RETURN(UniqueFd file, MakeFile(FLAGS_message));
+  CMSGLIB_ASSIGN_OR_RETURN(UniqueFd file, MakeFile(FLAGS_message));
   in_addr loopback{htonl(INADDR_LOOPBACK)};
-  CMSG_ASSIGN_OR_RETURN(UniqueFd receiver, UdpSocket(SocketAddress::Ipv4(loopback, 0)));
-  CMSG_RETURN_IF_ERROR(ReceivePacketInfo(receiver.get()));
-  CMSG_RETURN_IF_ERROR(ReceiveTimestampNs(receiver.get()));
-  CMSG_ASSIGN_OR_RETURN(SocketAddress receiver_addr, SocketAddress::LocalOf(receiver.get()));
-  CMSG_ASSIGN_OR_RETURN(UniqueFd child_udp, UdpSocket(SocketAddress::Ipv4({INADDR_ANY}, 0)));
+  CMSGLIB_ASSIGN_OR_RETURN(UniqueFd receiver, UdpSocket(SocketAddress::Ipv4(loopback, 0)));
+  CMSGLIB_RETURN_IF_ERROR(ReceivePacketInfo(receiver.get()));
+  CMSGLIB_RETURN_IF_ERROR(ReceiveTimestampNs(receiver.get()));
+  CMSGLIB_ASSIGN_OR_RETURN(SocketAddress receiver_addr, SocketAddress::LocalOf(receiver.get()));
+  CMSGLIB_ASSIGN_OR_RETURN(UniqueFd child_udp, UdpSocket(SocketAddress::Ipv4({INADDR_ANY}, 0)));
 
   int pair[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) < 0)
     return ErrnoError("socketpair");
   UniqueFd ours(pair[0]), theirs(pair[1]);
-  CMSG_RETURN_IF_ERROR(ReceiveCredentials(ours.get()));
+  CMSGLIB_RETURN_IF_ERROR(ReceiveCredentials(ours.get()));
 
-  CMSG_ASSIGN_OR_RETURN(pid_t child, SpawnChild(theirs.get()));
+  CMSGLIB_ASSIGN_OR_RETURN(pid_t child, SpawnChild(theirs.get()));
   theirs.reset();  // the child's end lives in the child now
   // Reap the child whatever happens below.
   int child_status = -1;

@@ -151,30 +151,30 @@ int CommandStart(int argc, char** argv) {
 
 absl::StatusOr<sandbox::Policy> PolicyFromFlags() {
   sandbox::Policy policy;
-  CMSG_ASSIGN_OR_RETURN(policy.binds, ParseBinds(FLAGS_ro_bind, false));
-  CMSG_ASSIGN_OR_RETURN(std::vector<sandbox::BindMount> rw, ParseBinds(FLAGS_bind, true));
+  CMSGLIB_ASSIGN_OR_RETURN(policy.binds, ParseBinds(FLAGS_ro_bind, false));
+  CMSGLIB_ASSIGN_OR_RETURN(std::vector<sandbox::BindMount> rw, ParseBinds(FLAGS_bind, true));
   policy.binds.insert(policy.binds.end(), rw.begin(), rw.end());
-  CMSG_ASSIGN_OR_RETURN(policy.tmpfs, ParseTmpfs(FLAGS_tmpfs));
-  CMSG_ASSIGN_OR_RETURN(policy.network, ParseNetwork(FLAGS_net));
+  CMSGLIB_ASSIGN_OR_RETURN(policy.tmpfs, ParseTmpfs(FLAGS_tmpfs));
+  CMSGLIB_ASSIGN_OR_RETURN(policy.network, ParseNetwork(FLAGS_net));
   absl::StatusOr<std::vector<ListenSpec>> listen = ParseListenSpecs(FLAGS_listen);
   if (!listen.ok())
     return absl::InvalidArgumentError(absl::StrCat("--listen: ", listen.status().message()));
   policy.listen = std::move(*listen);
-  CMSG_ASSIGN_OR_RETURN(policy.files, ParsePassFiles(FLAGS_pass_file));
-  CMSG_ASSIGN_OR_RETURN(policy.broker, ParseBrokerRules(FLAGS_broker_allow));
-  CMSG_ASSIGN_OR_RETURN(policy.seccomp, ParseSeccomp(FLAGS_seccomp));
-  CMSG_ASSIGN_OR_RETURN(policy.rlimits.as, ParseRlimit("rlimit_as", FLAGS_rlimit_as));
-  CMSG_ASSIGN_OR_RETURN(policy.rlimits.nofile, ParseRlimit("rlimit_nofile", FLAGS_rlimit_nofile));
-  CMSG_ASSIGN_OR_RETURN(policy.rlimits.nproc, ParseRlimit("rlimit_nproc", FLAGS_rlimit_nproc));
-  CMSG_ASSIGN_OR_RETURN(policy.rlimits.cpu, ParseRlimit("rlimit_cpu", FLAGS_rlimit_cpu));
-  CMSG_ASSIGN_OR_RETURN(policy.rlimits.fsize, ParseRlimit("rlimit_fsize", FLAGS_rlimit_fsize));
-  CMSG_ASSIGN_OR_RETURN(policy.uid, ParseId("uid", FLAGS_uid));
-  CMSG_ASSIGN_OR_RETURN(policy.gid, ParseId("gid", FLAGS_gid));
+  CMSGLIB_ASSIGN_OR_RETURN(policy.files, ParsePassFiles(FLAGS_pass_file));
+  CMSGLIB_ASSIGN_OR_RETURN(policy.broker, ParseBrokerRules(FLAGS_broker_allow));
+  CMSGLIB_ASSIGN_OR_RETURN(policy.seccomp, ParseSeccomp(FLAGS_seccomp));
+  CMSGLIB_ASSIGN_OR_RETURN(policy.rlimits.as, ParseRlimit("rlimit_as", FLAGS_rlimit_as));
+  CMSGLIB_ASSIGN_OR_RETURN(policy.rlimits.nofile, ParseRlimit("rlimit_nofile", FLAGS_rlimit_nofile));
+  CMSGLIB_ASSIGN_OR_RETURN(policy.rlimits.nproc, ParseRlimit("rlimit_nproc", FLAGS_rlimit_nproc));
+  CMSGLIB_ASSIGN_OR_RETURN(policy.rlimits.cpu, ParseRlimit("rlimit_cpu", FLAGS_rlimit_cpu));
+  CMSGLIB_ASSIGN_OR_RETURN(policy.rlimits.fsize, ParseRlimit("rlimit_fsize", FLAGS_rlimit_fsize));
+  CMSGLIB_ASSIGN_OR_RETURN(policy.uid, ParseId("uid", FLAGS_uid));
+  CMSGLIB_ASSIGN_OR_RETURN(policy.gid, ParseId("gid", FLAGS_gid));
   if (FLAGS_hostname.empty() || FLAGS_hostname.size() > 64)
     return absl::InvalidArgumentError("--hostname: want 1 to 64 bytes");
   policy.hostname = FLAGS_hostname;
   policy.chdir = FLAGS_chdir;
-  CMSG_ASSIGN_OR_RETURN(policy.env, ParseEnv(FLAGS_setenv));
+  CMSGLIB_ASSIGN_OR_RETURN(policy.env, ParseEnv(FLAGS_setenv));
   return policy;
 }
 
