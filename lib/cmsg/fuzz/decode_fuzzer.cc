@@ -6,7 +6,8 @@
 //   bit 5     additionally re-encode what decoded and decode it again
 // Every input also goes through ForEachMessage, which must see the same
 // messages as Decode or fail with the same error.
-// Fds are never adopted: the "fds" in the input are arbitrary numbers.
+// Fds are never adopted (plain spans and the internal non-adopting hook):
+// the "fds" in the input are arbitrary numbers.
 #include <sys/socket.h>
 
 #include <cstddef>
@@ -19,6 +20,7 @@
 
 #include "absl/strings/match.h"
 #include "lib/cmsg/codec.h"
+#include "lib/cmsg/internal/decode.h"
 #include "lib/cmsg/socket_io.h"
 #include "lib/cmsg/visit.h"
 
@@ -45,7 +47,7 @@ void ReencodeAndCompare(const cmsg::ControlMessages& decoded) {
   if (!n.ok()) return;  // e.g. more fds than one message may carry
   if (*n != cmsg::EncodedSize(out)) std::abort();
   absl::StatusOr<cmsg::ControlMessages> again =
-      cmsg::internal::DecodeWithoutAdoptingFds(absl::MakeConstSpan(buffer, *n));
+      cmsg::Decode(absl::MakeConstSpan(buffer, *n));
   // What we encode ourselves must always decode, message for message.
   if (!again.ok() || again->size() != out.size()) std::abort();
 }
@@ -78,9 +80,9 @@ bool SameMessage(const cmsg::ControlMessageOwned& a, const cmsg::ControlMessageO
 // ForEachMessage on the same bytes must agree with Decode.
 void VisitAndCompare(absl::Span<const std::byte> bytes) {
   absl::StatusOr<cmsg::ControlMessages> decoded =
-      cmsg::internal::DecodeWithoutAdoptingFds(bytes);
+      cmsg::Decode(bytes);
   cmsg::ControlMessages visited;
-  absl::Status s = cmsg::internal::ForEachMessageWithoutAdoptingFds(
+  absl::Status s = cmsg::ForEachMessage(
       bytes, [&](auto& v) {
         using T = std::decay_t<decltype(v)>;
         if constexpr (std::is_same_v<T, cmsg::OwnedFdRange>) {
@@ -140,10 +142,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     msg.msg_control = const_cast<std::byte*>(bytes.data());
     msg.msg_controllen = bytes.size();
     msg.msg_flags = (mode & 0x08) ? MSG_CTRUNC : 0;
-    decoded = cmsg::internal::DecodeReceivedWithoutAdoptingFds(msg, bytes.size());
+    decoded = cmsg::internal::DecodeReceivedWithoutAdoptingFds(msg);
     if ((mode & 0x08) && decoded.ok()) std::abort();  // MSG_CTRUNC must fail
   } else {
-    decoded = cmsg::internal::DecodeWithoutAdoptingFds(bytes);
+    decoded = cmsg::Decode(bytes);
   }
   if (decoded.ok()) {
     for (const auto& m : *decoded) {

@@ -9,8 +9,8 @@
 //   template <typename T, typename Addr> void RecvErr(payload, name);
 //   void Rights(payload);                               // SCM_RIGHTS
 //   void Other(level, type, payload);                   // anything else
-#ifndef LIB_CMSG_DECODE_TABLE_H_
-#define LIB_CMSG_DECODE_TABLE_H_
+#ifndef LIB_CMSG_INTERNAL_DECODE_TABLE_H_
+#define LIB_CMSG_INTERNAL_DECODE_TABLE_H_
 
 #include <linux/errqueue.h>
 #include <linux/tls.h>
@@ -148,4 +148,4 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status WalkControl(
 
 }  // namespace cmsg::internal
 
-#endif  // LIB_CMSG_DECODE_TABLE_H_
+#endif  // LIB_CMSG_INTERNAL_DECODE_TABLE_H_
