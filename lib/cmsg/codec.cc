@@ -149,6 +149,12 @@ class Decoder {
     }
   }
 
+  void Pidfd(absl::Span<const std::byte> p) {
+    int fd;
+    if (!Copy(p, fd, "SCM_PIDFD")) return;  // not a whole fd: nothing to own
+    out_.emplace_back(std::in_place_type<ScmPidfd>, ScmPidfd{UniqueFd(adopt_ ? fd : -1)});
+  }
+
   void Other(int level, int type, absl::Span<const std::byte> p) {
     auto& u = std::get<Unknown>(out_.emplace_back(std::in_place_type<Unknown>));
     u.level = level;
@@ -200,6 +206,7 @@ absl::Status DecodeReceivedInto(absl::Span<const std::byte> bytes, int msg_flags
   size_t closed = 0;
   for (const auto& m : out) {
     if (const auto* rights = std::get_if<ScmRightsOwned>(&m)) closed += rights->fds.size();
+    if (std::holds_alternative<ScmPidfd>(m)) ++closed;
   }
   out.clear();
   return TruncatedError(capacity, closed);

@@ -171,6 +171,10 @@ struct CheckSink {
       Fail(TooManyFdsError(p.size() / sizeof(int)));
     }
   }
+  void Pidfd(absl::Span<const std::byte> p) {
+    if (ABSL_PREDICT_FALSE(p.size() != sizeof(int)))
+      Fail(WrongLengthError("SCM_PIDFD", p.size(), sizeof(int)));
+  }
   void Other(int, int, absl::Span<const std::byte>) {}
 };
 
@@ -185,6 +189,9 @@ struct CloseSink {
   template <typename T, typename Addr>
   void RecvErr(absl::Span<const std::byte>, const char*) {}
   void Rights(absl::Span<const std::byte> p) { closed += CloseAll(p); }
+  void Pidfd(absl::Span<const std::byte> p) {
+    if (p.size() == sizeof(int)) closed += CloseAll(p);
+  }
   void Other(int, int, absl::Span<const std::byte>) {}
 
   static size_t CloseAll(absl::Span<const std::byte> p) {
@@ -255,6 +262,15 @@ struct VisitSink {
     OwnedFdRange fds(p.data(), p.size() / sizeof(int), kAdopt);
     if constexpr (std::is_invocable_v<Visitor&, OwnedFdRange&>) visitor(fds);
   }
+  void Pidfd(absl::Span<const std::byte> p) {
+    if constexpr (kCheck) {
+      if (ABSL_PREDICT_FALSE(p.size() != sizeof(int))) return check.Pidfd(p);
+    }
+    int fd;
+    std::memcpy(&fd, p.data(), sizeof(fd));
+    ScmPidfd v{UniqueFd(kAdopt ? fd : -1)};  // owned before anything else runs
+    if constexpr (std::is_invocable_v<Visitor&, ScmPidfd&>) visitor(v);
+  }
   void Other(int level, int type, absl::Span<const std::byte> p) {
     if constexpr (std::is_invocable_v<Visitor&, const UnknownView&>) {
       const UnknownView v{level, type, p};
@@ -285,11 +301,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status VisitChecked(
   absl::Span<const std::byte> payload;
   if (ABSL_PREDICT_TRUE(OnlyMessage(control, h, payload))) {
     VisitSink<kAdopt, /*kCheck=*/true, Visitor> sink{visitor, {}};
-    if (h.cmsg_level == SOL_SOCKET && h.cmsg_type == SCM_RIGHTS) {
-      sink.Rights(payload);
-    } else {
-      DispatchPayload(h.cmsg_level, h.cmsg_type, payload, sink);
-    }
+    DispatchMessage(h.cmsg_level, h.cmsg_type, payload, sink);
     return std::move(sink.check.error);
   }
   // Several messages (or none): check them all before visiting any.
@@ -318,8 +330,9 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status VisitChecked(
 
 // Calls `visitor` with each message in control data the kernel filled
 // (ReceivedControl, codec.h): `const T&` for each value type of
-// ControlMessageOwned except ScmRightsOwned and Unknown, `OwnedFdRange&`
-// for SCM_RIGHTS and `const UnknownView&` for unknown kinds. Types the
+// ControlMessageOwned except ScmRightsOwned, ScmPidfd and Unknown,
+// `OwnedFdRange&` for SCM_RIGHTS, `ScmPidfd&` for SCM_PIDFD (move the fd
+// out to keep it) and `const UnknownView&` for unknown kinds. Types the
 // visitor cannot be called with are skipped (their fds closed).
 //
 // The buffer is checked whole before the visitor sees anything, with the

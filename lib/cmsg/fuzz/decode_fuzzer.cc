@@ -61,6 +61,8 @@ bool SameMessage(const cmsg::ControlMessageOwned& a, const cmsg::ControlMessageO
         const T& y = std::get<T>(b);
         if constexpr (std::is_same_v<T, cmsg::ScmRightsOwned>) {
           return x.fds.size() == y.fds.size();
+        } else if constexpr (std::is_same_v<T, cmsg::ScmPidfd>) {
+          return x.fd.get() == y.fd.get();
         } else if constexpr (std::is_same_v<T, cmsg::Unknown>) {
           return x.level == y.level && x.type == y.type && x.data == y.data;
         } else if constexpr (std::is_same_v<T, cmsg::Ipv4RecvErr> ||
@@ -97,6 +99,9 @@ void VisitAndCompare(absl::Span<const std::byte> bytes) {
           cmsg::ScmRightsOwned r;
           r.fds.resize(v.size());
           visited.emplace_back(std::move(r));
+        } else if constexpr (std::is_same_v<T, cmsg::ScmPidfd>) {
+          if (v.fd.ok()) std::abort();  // nothing adopted
+          visited.emplace_back(std::move(v));
         } else if constexpr (std::is_same_v<T, cmsg::UnknownView>) {
           cmsg::Unknown u;
           u.level = v.level;
@@ -149,6 +154,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   if (decoded.ok()) {
     for (const auto& m : *decoded) {
+      if (const auto* p = std::get_if<cmsg::ScmPidfd>(&m); p && p->fd.ok()) std::abort();
       if (const auto* r = std::get_if<cmsg::ScmRightsOwned>(&m)) {
         for (const auto& fd : r->fds) {
           if (fd.ok()) std::abort();  // an adopted fd: it would be closed
