@@ -19,6 +19,7 @@
 #include "lib/status/errno_status.h"
 #include "lib/status/status_macros.h"
 #include "sandbox/spawn.h"
+#include "tools/sandbox_run/command_line.h"
 #include "tools/sandbox_run/parse.h"
 
 DEFINE_string(ro_bind, "", "SRC[:DEST],...: host paths visible read-only at DEST (default SRC; DEST "
@@ -65,6 +66,7 @@ namespace {
 
 constexpr int kLauncherFailure = 125;
 constexpr int kTimedOut = 124;
+constexpr char kThisFile[] = "tools/sandbox_run/main.cc";
 
 constexpr char kUsage[] = R"(runs COMMAND in a sandbox.
 
@@ -90,63 +92,26 @@ Exit status: the command's own; 128+N if it died of signal N; 124 on
 bad flag or path, a namespace refused), with one line on stderr; 126 if the
 command cannot be executed, 127 if it is not found.
 
+Policy file: --flagfile=PATH reads flags from PATH (gflags' format), one
+--flag=value a line, as if given at that place on the command line; blank
+lines and lines starting with # are skipped, blanks around a line trimmed,
+the value is the rest of the line. Files may name further files (8 deep). A
+flag given twice, in a file or on the command line, is an error. E.g. web.flags:
+  # the web worker's sandbox
+  --ro_bind=/usr,/lib,/lib64,/bin,/srv/www:/www
+  --listen=tcp:127.0.0.1:8080=web
+  --setenv=MODE=production
+  --timeout=1h
+and: sandbox_run --flagfile=web.flags -- /usr/bin/python3 /www/server.py
+
 Example:
   sandbox_run --ro_bind=/usr,/lib,/lib64,/bin --listen=tcp:127.0.0.1:8080=web \
       -- /usr/bin/python3 server.py)";
-
-constexpr const char* kValueFlags[] = {
-    "ro_bind", "bind",         "tmpfs",         "net",         "listen",
-    "pass_file", "broker_allow", "seccomp",     "timeout",     "rlimit_as",
-    "rlimit_nofile", "rlimit_nproc", "rlimit_cpu", "rlimit_fsize", "uid",
-    "gid",     "hostname",     "chdir",         "setenv"};
-constexpr const char* kHelpFlags[] = {"help", "helpfull", "helpshort"};
 
 [[noreturn]] void Fail(absl::string_view message) {
   std::string line = absl::StrCat("sandbox_run: ", message, "\n");
   fputs(line.c_str(), stderr);
   exit(kLauncherFailure);
-}
-
-bool OneOf(absl::string_view name, absl::Span<const char* const> names) {
-  for (const char* n : names)
-    if (name == n) return true;
-  return false;
-}
-
-// Finds where the command starts, checking every flag before it so that
-// gflags (which exits 1 on errors) only sees flags it will accept.
-int CommandStart(int argc, char** argv) {
-  std::vector<absl::string_view> seen;
-  for (int i = 1; i < argc; ++i) {
-    absl::string_view arg = argv[i];
-    if (arg == "--") return i;
-    if (arg.size() < 2 || arg[0] != '-') return i;
-    arg.remove_prefix(arg[1] == '-' ? 2 : 1);
-    size_t eq = arg.find('=');
-    absl::string_view name = arg.substr(0, eq);
-    // gflags would silently keep only the last of a repeated list flag.
-    for (absl::string_view earlier : seen) {
-      if (earlier == name)
-        Fail(absl::StrCat("--", name, " given twice; give one comma-separated list"));
-    }
-    seen.push_back(name);
-    if (OneOf(name, kValueFlags)) {
-      if (eq == absl::string_view::npos) {
-        if (i + 1 >= argc) Fail(absl::StrCat("--", name, " needs a value"));
-        ++i;
-      }
-    } else if (name == "verbose" || name == "noverbose") {
-      if (eq != absl::string_view::npos) {
-        absl::string_view value = arg.substr(eq + 1);
-        if (name == "noverbose" ||
-            !OneOf(value, {"true", "false", "1", "0", "yes", "no", "t", "f", "y", "n"}))
-          Fail(absl::StrCat("--", name, ": \"", value, "\" is not a boolean"));
-      }
-    } else if (!OneOf(name, kHelpFlags)) {
-      Fail(absl::StrCat("unknown flag --", name, " (see --help)"));
-    }
-  }
-  return argc;
 }
 
 absl::StatusOr<sandbox::Policy> PolicyFromFlags() {
@@ -181,22 +146,22 @@ absl::StatusOr<sandbox::Policy> PolicyFromFlags() {
 constexpr int kForwarded[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
 
 int Run(int argc, char** argv) {
-  int start = CommandStart(argc, argv);
-  std::vector<std::string> command;
-  for (int i = start + (start < argc && strcmp(argv[start], "--") == 0); i < argc; ++i)
-    command.emplace_back(argv[i]);
-  int flag_argc = start;
   gflags::SetUsageMessage(kUsage);
-  for (int i = 1; i < start; ++i) {
-    absl::string_view arg = argv[i];
-    while (!arg.empty() && arg[0] == '-') arg.remove_prefix(1);
-    if (OneOf(arg, kHelpFlags)) {
-      // Only this tool's flags: gflags' own (--flagfile, ...) are not accepted.
-      gflags::ShowUsageWithFlagsRestrict(argv[0], "tools/sandbox_run/main.cc");
-      exit(0);
-    }
+  absl::StatusOr<CommandLine> line = SplitCommandLine(argc, argv, kThisFile);
+  if (!line.ok()) Fail(line.status().message());
+  if (line->help) {
+    // Only this tool's flags: gflags' own are not accepted (but --flagfile,
+    // which SplitCommandLine expands itself).
+    gflags::ShowUsageWithFlagsRestrict(argv[0], kThisFile);
+    exit(0);
   }
-  gflags::ParseCommandLineFlags(&flag_argc, &argv, /*remove_flags=*/false);
+  const std::vector<std::string>& command = line->command;
+  std::vector<char*> flag_argv = {argv[0]};
+  for (std::string& flag : line->flags) flag_argv.push_back(flag.data());
+  flag_argv.push_back(nullptr);
+  int flag_argc = static_cast<int>(flag_argv.size()) - 1;
+  char** flag_args = flag_argv.data();
+  gflags::ParseCommandLineFlags(&flag_argc, &flag_args, /*remove_flags=*/false);
   if (command.empty()) Fail("no COMMAND given (usage: sandbox_run [flags] -- COMMAND [ARG...])");
 
   absl::StatusOr<sandbox::Policy> policy = PolicyFromFlags();
