@@ -144,27 +144,73 @@ void RelayWorker::Account(const DatagramSender::Counts& c, bool to_upstream) {
   counts_ = DatagramSender::Counts();
 }
 
+absl::StatusOr<UniqueFd> RelayWorker::ConnectUpstream() {
+  absl::StatusOr<UniqueFd> up = ConnectUdp(options_.upstream, {.gro = options_.gro});
+  // Out of ephemeral ports (connect's autobind: EAGAIN; EADDRNOTAVAIL on
+  // some paths) or fds: the longest-idle session gives its own up, once,
+  // and the connect is tried again. The table's cap alone does not bound
+  // these: the port range and RLIMIT_NOFILE are shared with the host.
+  for (int attempt = 0; attempt < 2 && !up.ok(); ++attempt) {
+    int e = ErrnoOf(up.status());
+    Counter reason;
+    if (e == EAGAIN || e == EADDRNOTAVAIL || e == EADDRINUSE) {
+      reason = Counter::kSessionsEvictedForPort;
+    } else if (e == EMFILE || e == ENFILE) {
+      reason = Counter::kSessionsEvictedForFd;
+    } else {
+      break;
+    }
+    if (!sessions_.EvictOldest([this](Session& old) { CloseSession(old); })) break;
+    stats_.Add(reason);
+    stats_.SetSessions(sessions_.size());
+    up = ConnectUdp(options_.upstream, {.gro = options_.gro});
+  }
+  return up;
+}
+
 Session* RelayWorker::SessionFor(const SessionKey& key, int64_t now_ns) {
   if (Session* s = sessions_.Find(key)) return s;
-  absl::StatusOr<UniqueFd> up = ConnectUdp(options_.upstream, {.gro = options_.gro});
+  absl::StatusOr<UniqueFd> up = ConnectUpstream();
   if (!up.ok()) {
     stats_.Add(Counter::kDropNoSession);
     return nullptr;
   }
   int fd = up->get();
+  size_t max_segment = PathMaxPayload(fd);
   Session* s = sessions_.Insert(key, *std::move(up), now_ns, [this](Session& old) {
     CloseSession(old);
     stats_.Add(Counter::kSessionsEvicted);
   });
+  s->upstream_max_segment = max_segment;
   epoll_event ev{};
   ev.events = EPOLLIN;  // EPOLLERR is always reported
   ev.data.u64 = s->id | kSessionBit;
   if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) < 0) {
+    // A session nobody would ever read replies for: fail it now.
     stats_.Add(Counter::kErrSocket);
+    stats_.Add(Counter::kDropNoSession);
+    sessions_.Remove(s);
+    stats_.SetSessions(sessions_.size());
+    return nullptr;
   }
   stats_.Add(Counter::kSessionsCreated);
   stats_.SetSessions(sessions_.size());
   return s;
+}
+
+size_t RelayWorker::ReplyMaxSegment(int fd, const Arrival& at, int64_t now_ns) {
+  // Interface MTUs change rarely; look again every 10 s.
+  if (now_ns - mtu_cache_since_ns_ > int64_t{10} * 1000000000) {
+    mtu_cache_.clear();
+    mtu_cache_since_ns_ = now_ns;
+  }
+  int family = at.is_ipv4() ? AF_INET : AF_INET6;
+  int64_t key = int64_t{at.ifindex()} * 2 + (at.is_ipv4() ? 0 : 1);
+  auto it = mtu_cache_.find(key);
+  if (it != mtu_cache_.end()) return it->second;
+  size_t max = InterfaceMaxPayload(fd, at.ifindex(), family);
+  if (mtu_cache_.size() < 4096) mtu_cache_.emplace(key, max);
+  return max;
 }
 
 void RelayWorker::OnListener(int index) {
@@ -206,7 +252,8 @@ void RelayWorker::OnListener(int index) {
       sessions_.Touch(s, now);
       out_.Queue(s->upstream.get(),
                  absl::string_view(from_clients_.data(i).data(), m.bytes), nullptr,
-                 std::nullopt, segment, counts_, /*flow=*/s->id * 2);
+                 std::nullopt, segment, counts_, /*flow=*/s->id * 2,
+                 s->upstream_max_segment);
     }
     if (queued_for_ != nullptr) {
       out_.Flush(queued_for_->upstream.get(), counts_);
@@ -225,6 +272,7 @@ void RelayWorker::OnUpstream(uint64_t session_id, uint32_t events) {
   if (!(events & EPOLLIN)) return;
   int listener = listeners_[s->key.listener].get();
   ControlMessage from = s->reply_from.ReplyFrom();
+  size_t max_segment = ReplyMaxSegment(listener, s->reply_from, NowNs());
   for (int round = 0; round < kRoundsPerEvent; ++round) {
     absl::StatusOr<size_t> n = from_upstream_.Recv(fd);
     if (!n.ok()) {
@@ -247,7 +295,8 @@ void RelayWorker::OnUpstream(uint64_t session_id, uint32_t events) {
         continue;
       }
       out_.Queue(listener, absl::string_view(from_upstream_.data(i).data(), m.bytes),
-                 &s->key.client, from, segment, counts_, /*flow=*/s->id * 2 + 1);
+                 &s->key.client, from, segment, counts_, /*flow=*/s->id * 2 + 1,
+                 max_segment);
     }
     out_.Flush(listener, counts_);
     Account(counts_, /*to_upstream=*/false);

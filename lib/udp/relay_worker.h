@@ -8,7 +8,9 @@
 #include <cstdint>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "lib/cmsg/mmsg.h"
 #include "lib/fd/unique_fd.h"
 #include "lib/net/socket_address.h"
@@ -44,6 +46,9 @@ class RelayWorker {
   void OnListener(int index);
   void OnUpstream(uint64_t session_id, uint32_t events);
   Session* SessionFor(const SessionKey& key, int64_t now_ns);
+  absl::StatusOr<UniqueFd> ConnectUpstream();
+  // The largest reply segment for a client reached through `at`'s interface.
+  size_t ReplyMaxSegment(int fd, const Arrival& at, int64_t now_ns);
   void DrainErrorQueue(int fd);
   void CloseSession(Session& s);
   void Account(const DatagramSender::Counts& c, bool to_upstream);
@@ -61,6 +66,8 @@ class RelayWorker {
   // The session whose datagrams are queued in out_ (client to upstream).
   Session* queued_for_ = nullptr;
   DatagramSender::Counts counts_;
+  absl::flat_hash_map<int64_t, size_t> mtu_cache_;  // ifindex*2+v6 -> payload
+  int64_t mtu_cache_since_ns_ = 0;
   Stats stats_;
   absl::Status error_;
   std::atomic<bool> failed_{false};

@@ -30,6 +30,8 @@ enum class Counter : size_t {
   kSessionsCreated,
   kSessionsEvicted,
   kSessionsExpired,
+  kSessionsEvictedForPort,  // closed because no ephemeral port was left
+  kSessionsEvictedForFd,    // closed because the fd limit was reached
   kDropNoPacketInfo,     // arrived without IP_PKTINFO: no way to reply right
   kDropBadControl,       // truncated or malformed control data
   kDropTruncated,        // larger than the read buffer

@@ -33,8 +33,11 @@ DEFINE_int32(
 DEFINE_int32(batch, 32, "Datagrams per recvmmsg/sendmmsg (1-1024).");
 DEFINE_string(gso, "auto",
               "UDP GSO for sends: auto|on|off. auto uses it if the kernel has "
-              "it; a send the path refuses (EIO/EINVAL) switches it off and is "
-              "resent segment by segment.");
+              "it. Datagrams are coalesced only up to the path's MTU (IP_MTU "
+              "of the upstream socket, the arrival interface's MTU for "
+              "replies); a send the path still refuses (EMSGSIZE/EINVAL) is "
+              "resent datagram by datagram, and EIO (no checksum offload) "
+              "switches GSO off.");
 DEFINE_string(
     gro, "auto",
     "UDP GRO for receives: auto|on|off (coalesced reads of up to 64 KiB, "
@@ -45,7 +48,12 @@ DEFINE_string(
     "without traffic either way, e.g. 30s, 5m, 500ms.");
 DEFINE_int64(max_sessions, 65536,
              "Most sessions at once, over all threads; when full, the session "
-             "idle longest is closed. Capped by RLIMIT_NOFILE.");
+             "idle longest is closed. Capped by RLIMIT_NOFILE. Each session "
+             "holds an upstream socket, so an ephemeral port too: the port "
+             "range (net.ipv4.ip_local_port_range, 28,232 ports by default, "
+             "shared with the host) is the real cap when it is smaller. When "
+             "no port or fd is left, the session idle longest gives its up "
+             "(counted as sessions_evicted_for_port / _for_fd).");
 DEFINE_string(stats_interval, "0s",
               "Print counters on stderr this often (0s: never). They are also "
               "printed on SIGUSR1, and a final line on SIGINT/SIGTERM.");
