@@ -25,6 +25,7 @@
 
 #include "sandbox/child_plan.h"
 #include "sandbox/handoff.h"
+#include "sandbox/landlock.h"
 
 namespace cmsg::sandbox {
 namespace {
@@ -328,6 +329,13 @@ void RunSandboxChild(ChildPlan& plan) {
   DieWithLauncher(plan);
   int exe_fd;
   KeepOnlyNeededFds(plan, &exe_fd);
+  // After NO_NEW_PRIVS and the pivot (the rules name paths in the new
+  // root), before the rlimits (it opens a few fds) and seccomp.
+  if (plan.landlock.abi > 0) {
+    const char* path;
+    const char* failed = ApplyLandlock(plan.landlock, exe_fd, &path);
+    Check(plan, failed == nullptr, failed, path);
+  }
   // After the fds are down to a handful, so a low RLIMIT_NOFILE still fits.
   for (const RlimitStep& limit : plan.rlimits) {
     rlimit value{limit.value, limit.value};

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "sandbox/landlock.h"
+
 namespace cmsg::sandbox {
 
 // Where the child builds the new root, in its own mount namespace: a tmpfs
@@ -63,6 +65,7 @@ struct ChildPlan {
   uid_t uid = 65534;
   gid_t gid = 65534;
   std::vector<sock_filter> seccomp;  // empty: none
+  LandlockPlan landlock;             // abi 0: none
 };
 
 // Sent on error_write when a step fails; `what` names the call and path.

@@ -83,6 +83,17 @@ enum class Network {
   kHost,  // the launcher's network namespace
 };
 
+// Landlock (landlock.h) behind the mount namespace.
+enum class LandlockMode {
+  kAuto,  // on when the kernel has Landlock, else off
+  kOn,    // Spawn fails when the kernel has no Landlock
+  // Security cost: the mount namespace is the only wall around the file
+  // system: a passed fd (or stdin) reopened through /proc/self/fd gets
+  // whatever access file permissions give the sandbox's uid, and a mount
+  // trick found later would expose what it reaches.
+  kOff,
+};
+
 struct Policy {
   std::vector<BindMount> binds;
   std::vector<TmpfsMount> tmpfs;
@@ -95,6 +106,7 @@ struct Policy {
   bool seccomp = true;             // the default deny list (seccomp_filter.h)
   Rlimits rlimits;
   CgroupLimits cgroup;
+  LandlockMode landlock = LandlockMode::kAuto;
   uid_t uid = 65534;  // ids inside the sandbox
   gid_t gid = 65534;
   std::string hostname = "sandbox";

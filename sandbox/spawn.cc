@@ -26,6 +26,7 @@
 #include "sandbox/cgroup.h"
 #include "sandbox/child_plan.h"
 #include "sandbox/handoff.h"
+#include "sandbox/landlock.h"
 #include "sandbox/mount_plan.h"
 #include "sandbox/sandbox_path.h"
 #include "sandbox/seccomp_filter.h"
@@ -244,6 +245,7 @@ absl::StatusOr<Child> Spawn(const Policy& policy, absl::Span<const std::string> 
   if (!policy.broker.empty()) { CMSGLIB_ASSIGN_OR_RETURN(broker, Broker::Create(policy.broker)); }
   CMSGLIB_ASSIGN_OR_RETURN(PassedFds passed, OpenPassedFds(policy));
   if (policy.seccomp) { CMSGLIB_ASSIGN_OR_RETURN(plan.seccomp, BuildDefaultFilter()); }
+  CMSGLIB_ASSIGN_OR_RETURN(plan.landlock, BuildLandlockPlan(policy, LandlockAbi()));
   std::unique_ptr<SandboxCgroup> cgroup;
   if (policy.cgroup.any()) { CMSGLIB_ASSIGN_OR_RETURN(cgroup, SandboxCgroup::Create(policy.cgroup)); }
 

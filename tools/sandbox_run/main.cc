@@ -65,6 +65,11 @@ DEFINE_string(cgroup_pids, "",
 DEFINE_string(cgroup_cpu, "",
               "CPU limit for the whole sandbox, in CPUs (0.5: half of one CPU's time, 2: "
               "two CPUs'; 0.01 to 1024). Needs the cpu cgroup controller");
+DEFINE_string(landlock, "auto",
+              "auto: Landlock on when the kernel has it (as a second wall behind the "
+              "mount namespace: only the paths of the sandbox's own mounts can be opened, "
+              "with the access each gives; a passed fd or stdin reopened through "
+              "/proc/self/fd is refused); on: fail if the kernel has no Landlock; off");
 DEFINE_string(uid, "65534", "user id inside the sandbox (outside it is never root)");
 DEFINE_string(gid, "65534", "group id inside the sandbox");
 DEFINE_string(hostname, "sandbox", "host name inside the sandbox");
@@ -157,6 +162,7 @@ absl::StatusOr<sandbox::Policy> PolicyFromFlags() {
   CMSGLIB_ASSIGN_OR_RETURN(policy.rlimits.fsize, ParseRlimit("rlimit_fsize", FLAGS_rlimit_fsize));
   CMSGLIB_ASSIGN_OR_RETURN(policy.cgroup, ParseCgroupLimits(FLAGS_cgroup_memory, FLAGS_cgroup_pids,
                                                             FLAGS_cgroup_cpu));
+  CMSGLIB_ASSIGN_OR_RETURN(policy.landlock, ParseLandlock(FLAGS_landlock));
   CMSGLIB_ASSIGN_OR_RETURN(policy.uid, ParseId("uid", FLAGS_uid));
   CMSGLIB_ASSIGN_OR_RETURN(policy.gid, ParseId("gid", FLAGS_gid));
   if (FLAGS_hostname.empty() || FLAGS_hostname.size() > 64)

@@ -194,6 +194,13 @@ absl::StatusOr<std::optional<rlim_t>> ParseRlimit(absl::string_view flag,
   return std::optional<rlim_t>(value * multiplier);
 }
 
+absl::StatusOr<sandbox::LandlockMode> ParseLandlock(absl::string_view text) {
+  if (text == "auto") return sandbox::LandlockMode::kAuto;
+  if (text == "on") return sandbox::LandlockMode::kOn;
+  if (text == "off") return sandbox::LandlockMode::kOff;
+  return Bad("landlock", text, "want auto, on or off");
+}
+
 absl::StatusOr<uint32_t> ParseId(absl::string_view flag, absl::string_view text) {
   uint32_t id = 0;
   if (text.empty() || text[0] == '-' || text[0] == '+' || !absl::SimpleAtoi(text, &id) ||

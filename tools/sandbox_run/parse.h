@@ -44,6 +44,8 @@ absl::StatusOr<std::optional<absl::Duration>> ParseTimeout(absl::string_view tex
 // "" (unset), "unlimited", or a count with an optional K/M/G (x1024) suffix.
 absl::StatusOr<std::optional<rlim_t>> ParseRlimit(absl::string_view flag,
                                                   absl::string_view text);
+// "auto", "on" or "off".
+absl::StatusOr<sandbox::LandlockMode> ParseLandlock(absl::string_view text);
 // 0..4294967294.
 absl::StatusOr<uint32_t> ParseId(absl::string_view flag, absl::string_view text);
 // "K=V,...".
