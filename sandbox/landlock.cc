@@ -72,6 +72,7 @@ absl::StatusOr<LandlockPlan> BuildLandlockPlan(const Policy& policy, int abi) {
   add("/", kReadDir);
   add("/proc", kReadFile | kWriteFile | kReadDir);
   add("/dev", kReadFile | kWriteFile | kReadDir | kTruncate | kIoctlDev);
+  if (policy.dev_shm_bytes) add("/dev/shm", all);
   for (const BindMount& bind : policy.binds)
     add(bind.target.empty() ? bind.source : bind.target, bind.writable ? all : read_only);
   for (const TmpfsMount& tmpfs : policy.tmpfs) add(tmpfs.path, all);

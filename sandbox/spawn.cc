@@ -266,6 +266,9 @@ absl::StatusOr<Child> Spawn(const Policy& policy, absl::Span<const std::string> 
   plan.chdir = policy.chdir;
   plan.loopback_up = policy.network == Network::kNone;
   plan.rlimits = RlimitSteps(policy.rlimits);
+  plan.time_ns = policy.time.enabled;
+  plan.time_as_if_booted = policy.time.as_if_booted;
+  plan.time_offset_seconds = policy.time.offset_seconds;
   plan.clear_groups = root;
   plan.uid = policy.uid;
   plan.gid = policy.gid;
