@@ -26,7 +26,10 @@ DEFINE_string(ro_bind, "", "SRC[:DEST],...: host paths visible read-only at DEST
               "may not pass through a symlink); nosuid, nodev");
 DEFINE_string(bind, "", "SRC[:DEST],...: host paths visible read-write at DEST (default SRC; DEST "
               "may not pass through a symlink); nosuid, nodev");
-DEFINE_string(tmpfs, "", "PATH,...: empty writable tmpfs mounts (mode 1777)");
+DEFINE_string(tmpfs, "",
+              "PATH[:SIZE],...: empty writable tmpfs mounts (mode 1777), at most SIZE bytes "
+              "(K/M/G suffixes; default: half the host's memory, and what is written counts "
+              "against --cgroup_memory)");
 DEFINE_string(net, "none",
               "none: a new network namespace with only lo (up); host: the host's network, "
               "its abstract unix sockets included");
@@ -51,6 +54,17 @@ DEFINE_string(rlimit_nofile, "", "open file limit");
 DEFINE_string(rlimit_nproc, "", "process limit (of the sandbox's user)");
 DEFINE_string(rlimit_cpu, "", "CPU time limit in seconds");
 DEFINE_string(rlimit_fsize, "", "file size limit in bytes (K/M/G suffixes)");
+DEFINE_string(cgroup_memory, "",
+              "memory limit for the whole sandbox, every process and its tmpfs files "
+              "(bytes, K/M/G suffixes; no swap); at the limit the kernel's OOM killer kills "
+              "in the sandbox and sandbox_run exits 123. Needs the memory cgroup controller "
+              "(v2 delegated to sandbox_run's cgroup, or v1)");
+DEFINE_string(cgroup_pids, "",
+              "process (and thread) limit for the whole sandbox; fork fails with EAGAIN "
+              "beyond it. Needs the pids cgroup controller");
+DEFINE_string(cgroup_cpu, "",
+              "CPU limit for the whole sandbox, in CPUs (0.5: half of one CPU's time, 2: "
+              "two CPUs'; 0.01 to 1024). Needs the cpu cgroup controller");
 DEFINE_string(uid, "65534", "user id inside the sandbox (outside it is never root)");
 DEFINE_string(gid, "65534", "group id inside the sandbox");
 DEFINE_string(hostname, "sandbox", "host name inside the sandbox");
@@ -66,6 +80,7 @@ namespace {
 
 constexpr int kLauncherFailure = 125;
 constexpr int kTimedOut = 124;
+constexpr int kOutOfMemory = 123;
 constexpr char kThisFile[] = "tools/sandbox_run/main.cc";
 
 constexpr char kUsage[] = R"(runs COMMAND in a sandbox.
@@ -87,8 +102,15 @@ and LISTEN_FDNAMES set, as systemd socket activation would.
 
 Signals HUP INT QUIT TERM USR1 USR2 sent to sandbox_run go to the command.
 
-Exit status: the command's own; 128+N if it died of signal N; 124 on
---timeout (the whole sandbox is killed); 125 if sandbox_run itself failed (a
+Resource limits for the whole process tree (--cgroup_memory, --cgroup_pids,
+--cgroup_cpu) use a cgroup of the sandbox's own below sandbox_run's (cgroup
+v2 where the controller is delegated there, else v1), removed when the
+sandbox ends; --rlimit_* limit each process.
+
+Exit status: the command's own; 128+N if it died of signal N; 123 if the
+kernel's OOM killer killed any process in the sandbox (--cgroup_memory;
+stderr says how the command ended); 124 on --timeout (the whole sandbox is
+killed); 125 if sandbox_run itself failed (a
 bad flag or path, a namespace refused), with one line on stderr; 126 if the
 command cannot be executed, 127 if it is not found.
 
@@ -133,6 +155,8 @@ absl::StatusOr<sandbox::Policy> PolicyFromFlags() {
   CMSGLIB_ASSIGN_OR_RETURN(policy.rlimits.nproc, ParseRlimit("rlimit_nproc", FLAGS_rlimit_nproc));
   CMSGLIB_ASSIGN_OR_RETURN(policy.rlimits.cpu, ParseRlimit("rlimit_cpu", FLAGS_rlimit_cpu));
   CMSGLIB_ASSIGN_OR_RETURN(policy.rlimits.fsize, ParseRlimit("rlimit_fsize", FLAGS_rlimit_fsize));
+  CMSGLIB_ASSIGN_OR_RETURN(policy.cgroup, ParseCgroupLimits(FLAGS_cgroup_memory, FLAGS_cgroup_pids,
+                                                            FLAGS_cgroup_cpu));
   CMSGLIB_ASSIGN_OR_RETURN(policy.uid, ParseId("uid", FLAGS_uid));
   CMSGLIB_ASSIGN_OR_RETURN(policy.gid, ParseId("gid", FLAGS_gid));
   if (FLAGS_hostname.empty() || FLAGS_hostname.size() > 64)
@@ -219,6 +243,14 @@ int Run(int argc, char** argv) {
   if (FLAGS_verbose) {
     fprintf(stderr, "sandbox_run: command %s %d\n",
             status->signaled ? "killed by signal" : "exited with", status->value);
+  }
+  if (status->oom_kills > 0) {
+    fprintf(stderr,
+            "sandbox_run: out of memory: the OOM killer killed %d process(es) in the sandbox; "
+            "the command %s %d\n",
+            status->oom_kills, status->signaled ? "was killed by signal" : "exited with",
+            status->value);
+    return kOutOfMemory;
   }
   return status->ShellCode();
 }
