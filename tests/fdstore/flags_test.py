@@ -60,7 +60,8 @@ class FlagsTest(unittest.TestCase):
         s = "--socket=" + self.ctl
         self.fails(["list", s, "--wait=0"], 1, "connect(%s): ENOENT" % self.ctl)
         self.fails(["exec", s, "--wait=0", "--", "/bin/true"], 1, "ENOENT")
-        self.fails(["serve", "--socket=" + self.dir.join("no/such/dir/ctl")], 1, "bind(")
+        self.fails(["serve", "--socket=" + self.dir.join("no/such/dir/ctl")], 1,
+                   "open(%s): ENOENT" % self.dir.join("no/such/dir"))
 
     def test_a_failed_start_removes_what_it_created(self):
         taken = socket.socket()
