@@ -10,6 +10,7 @@
 #include "lib/cmsg/cmsg.h"
 #include "lib/status/errno_status.h"
 #include "lib/udp/arrival.h"
+#include "lib/udp/loop_guard.h"
 #include "lib/udp/udp_socket.h"
 
 namespace cmsg::udp {
@@ -43,11 +44,6 @@ size_t GroSegmentSize(const ReceivedMessage& m) {
   return gro && gro->segment_size > 0 ? static_cast<size_t>(gro->segment_size) : 0;
 }
 
-bool IsWouldBlock(const absl::Status& s) {
-  int e = ErrnoOf(s);
-  return e == EAGAIN || e == EWOULDBLOCK;
-}
-
 }  // namespace
 
 RelayWorker::RelayWorker(std::vector<UniqueFd> listeners, const RelayOptions& options,
@@ -70,6 +66,8 @@ absl::Status RelayWorker::Init() {
   if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wake_.get(), &ev) < 0)
     return ErrnoError("epoll_ctl(ADD eventfd)");
   for (size_t i = 0; i < listeners_.size(); ++i) {
+    absl::StatusOr<SocketAddress> local = SocketAddress::LocalOf(listeners_[i].get());
+    listener_ports_.push_back(local.ok() ? local->port() : 0);
     ev.events = EPOLLIN;
     ev.data.u64 = i;
     if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, listeners_[i].get(), &ev) < 0)
@@ -99,7 +97,7 @@ void RelayWorker::Run() {
       if (tag & kSessionBit) {
         OnUpstream(tag & ~kSessionBit, events[i].events);
       } else {
-        OnListener(static_cast<int>(tag));
+        OnListener(static_cast<int>(tag), events[i].events);
       }
     }
     ExpireIdle(NowNs());
@@ -213,8 +211,12 @@ size_t RelayWorker::ReplyMaxSegment(int fd, const Arrival& at, int64_t now_ns) {
   return max;
 }
 
-void RelayWorker::OnListener(int index) {
+void RelayWorker::OnListener(int index, uint32_t events) {
   int fd = listeners_[index].get();
+  // A reply's ICMP error queued on the listener (a socket handed over with
+  // IP_RECVERR on) keeps EPOLLERR up until it is read.
+  if (events & EPOLLERR) DrainErrorQueue(fd, Counter::kErrClientUnreachable);
+  if (!(events & EPOLLIN)) return;
   for (int round = 0; round < kRoundsPerEvent; ++round) {
     absl::StatusOr<size_t> n = from_clients_.Recv(fd);
     if (!n.ok()) {
@@ -239,6 +241,10 @@ void RelayWorker::OnListener(int index) {
       std::optional<Arrival> at = Arrival::Of(m);
       if (!at.has_value()) {
         stats_.Add(Counter::kDropNoPacketInfo, datagrams);
+        continue;
+      }
+      if (IsLoop(m.peer, *at, index)) {
+        stats_.Add(Counter::kDropLoop, datagrams);
         continue;
       }
       Session* s = SessionFor(SessionKey{index, m.peer, *at}, now);
@@ -268,7 +274,7 @@ void RelayWorker::OnUpstream(uint64_t session_id, uint32_t events) {
   Session* s = sessions_.FindById(session_id);
   if (s == nullptr) return;  // evicted earlier in this round of events
   int fd = s->upstream.get();
-  if (events & EPOLLERR) DrainErrorQueue(fd);
+  if (events & EPOLLERR) DrainErrorQueue(fd, Counter::kErrUpstreamUnreachable);
   if (!(events & EPOLLIN)) return;
   int listener = listeners_[s->key.listener].get();
   ControlMessage from = s->reply_from.ReplyFrom();
@@ -305,7 +311,16 @@ void RelayWorker::OnUpstream(uint64_t session_id, uint32_t events) {
   }
 }
 
-void RelayWorker::DrainErrorQueue(int fd) {
+bool RelayWorker::IsLoop(const SocketAddress& peer, const Arrival& at, int listener) {
+  if (SameEndpoint(peer, options_.upstream)) return true;
+  // From a listening socket of this relay (its own reply, or a spoofed
+  // source): answering would feed the loop.
+  if (peer.port() != listener_ports_[listener]) return false;
+  SocketAddress local = at.ToSocketAddress(peer.port());
+  return SameEndpoint(peer, local);
+}
+
+void RelayWorker::DrainErrorQueue(int fd, Counter icmp) {
   ControlBuffer<Ipv6RecvErr, Ipv4RecvErr, Ipv6PacketInfo, Ipv4PacketInfo> control;
   char data[64];
   for (int i = 0; i < 64; ++i) {
@@ -320,7 +335,7 @@ void RelayWorker::DrainErrorQueue(int fd) {
     if (const auto* v6 = m->Find<Ipv6RecvErr>()) e = &v6->error;
     if (e != nullptr &&
         (e->ee_origin == SO_EE_ORIGIN_ICMP || e->ee_origin == SO_EE_ORIGIN_ICMP6)) {
-      stats_.Add(Counter::kErrUpstreamUnreachable);
+      stats_.Add(icmp);
     } else {
       stats_.Add(Counter::kErrSocket);
     }

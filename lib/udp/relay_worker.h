@@ -43,19 +43,23 @@ class RelayWorker {
   [[nodiscard]] bool failed() const { return failed_.load(); }
 
  private:
-  void OnListener(int index);
+  void OnListener(int index, uint32_t events);
+  // Whether a datagram from `peer` that arrived at `at` would loop.
+  bool IsLoop(const SocketAddress& peer, const Arrival& at, int listener);
   void OnUpstream(uint64_t session_id, uint32_t events);
   Session* SessionFor(const SessionKey& key, int64_t now_ns);
   absl::StatusOr<UniqueFd> ConnectUpstream();
   // The largest reply segment for a client reached through `at`'s interface.
   size_t ReplyMaxSegment(int fd, const Arrival& at, int64_t now_ns);
-  void DrainErrorQueue(int fd);
+  // Reads `fd`'s error queue; ICMP errors count under `icmp`.
+  void DrainErrorQueue(int fd, Counter icmp);
   void CloseSession(Session& s);
   void Account(const DatagramSender::Counts& c, bool to_upstream);
   int EpollTimeoutMs(int64_t now_ns) const;
   void ExpireIdle(int64_t now_ns);
 
   std::vector<UniqueFd> listeners_;
+  std::vector<uint16_t> listener_ports_;
   RelayOptions options_;
   UniqueFd epoll_;
   UniqueFd wake_;

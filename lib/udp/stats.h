@@ -39,7 +39,9 @@ enum class Counter : size_t {
   kDropClientSend,       // the reply could not be sent to the client
   kDropNoSession,        // failed to open an upstream socket
   kErrUpstreamUnreachable,  // ICMP errors read from upstream error queues
+  kErrClientUnreachable,  // ICMP errors for replies, read from a listener
   kErrSocket,            // other socket errors
+  kDropLoop,             // from the upstream's own address: would loop
   kGsoFallbacks,         // GSO sends refused (EIO/EINVAL), resent plain
   kCount,
 };

@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "lib/activation/activation.h"
 #include "lib/net/socket_address.h"
+#include "lib/udp/loop_guard.h"
 #include "lib/udp/relay.h"
 #include "lib/udp/signals.h"
 #include "lib/udp/udp_socket.h"
@@ -24,7 +25,11 @@ DEFINE_string(
     "0.0.0.0:5300,[::]:5300 (IPv6 sockets are IPv6-only). Omit it when "
     "started with socket activation (LISTEN_FDS): the UDP sockets handed "
     "over are served instead.");
-DEFINE_string(upstream, "", "ADDR:PORT to relay to (IPv4 or IPv6). Required.");
+DEFINE_string(upstream, "",
+              "ADDR:PORT to relay to (IPv4 or IPv6). Required. One of the "
+              "relay's own listening addresses is refused (exit 2: it would "
+              "loop), and datagrams whose source is the upstream or a "
+              "listening socket of the relay are dropped (drop_loop).");
 DEFINE_int32(
     threads, 0,
     "Worker threads, each with its own SO_REUSEPORT sockets and "
@@ -146,6 +151,13 @@ int main(int argc, char** argv) {
     fprintf(stderr, "%s: %s\n", kTool,
             std::string(relay.status().message()).c_str());
     return 1;
+  }
+  // Checked on the sockets themselves, so ports chosen by the kernel and
+  // sockets handed over count too.
+  if (absl::Status s = cmsg::udp::CheckUpstreamIsNotSelf(
+          (*relay)->local_addresses(), options.upstream);
+      !s.ok()) {
+    UsageError(kTool, s.message());
   }
   std::vector<std::string> served;
   for (const auto& a : (*relay)->local_addresses())
