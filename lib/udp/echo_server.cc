@@ -23,7 +23,8 @@ class EchoWorker {
       : fds_(std::move(fds)),
         in_(options.batch, kMaxReadSize,
             kSpaceFor<Ipv6PacketInfo, Ipv4PacketInfo, UdpGroSegments> + 64),
-        out_(options.batch, options.gso) {}
+        out_(options.batch, options.gso),
+        reply_interface_(options.reply_interface) {}
 
   absl::Status Init() {
     epoll_.reset(epoll_create1(EPOLL_CLOEXEC));
@@ -92,7 +93,7 @@ class EchoWorker {
           continue;
         }
         out_.Queue(fd, absl::string_view(in_.data(i).data(), m.bytes), &m.peer,
-                   at->ReplyFrom(), segment, counts);
+                   at->ReplyFrom(reply_interface_), segment, counts);
       }
       out_.Flush(fd, counts);
       stats_.Add(Counter::kClientTxPackets, counts.sent_packets);
@@ -108,6 +109,7 @@ class EchoWorker {
   UniqueFd wake_;
   RecvBatch in_;
   DatagramSender out_;
+  ReplyInterface reply_interface_;
   Stats stats_;
   std::atomic<bool> failed_{false};
 };

@@ -16,6 +16,7 @@
 #include "absl/strings/string_view.h"
 #include "lib/fd/unique_fd.h"
 #include "lib/net/socket_address.h"
+#include "lib/udp/arrival.h"
 #include "lib/udp/udp_socket.h"
 #include "lib/udp/worker_threads.h"
 
@@ -26,6 +27,7 @@ struct EchoOptions {
   size_t batch = 32;
   bool gso = false;
   bool gro = false;
+  ReplyInterface reply_interface = ReplyInterface::kRoute;
 };
 
 class EchoWorker;

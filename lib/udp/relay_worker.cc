@@ -282,7 +282,7 @@ void RelayWorker::OnUpstream(uint64_t session_id, uint32_t events) {
   if (events & EPOLLERR) DrainErrorQueue(fd, Counter::kErrUpstreamUnreachable);
   if (!(events & EPOLLIN)) return;
   int listener = listeners_[s->key.listener].get();
-  ControlMessage from = s->reply_from.ReplyFrom();
+  ControlMessage from = s->reply_from.ReplyFrom(options_.reply_interface);
   size_t max_segment = ReplyMaxSegment(listener, s->reply_from, NowNs());
   for (int round = 0; round < kRoundsPerEvent; ++round) {
     absl::StatusOr<size_t> n = from_upstream_.Recv(fd);
