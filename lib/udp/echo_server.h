@@ -45,6 +45,8 @@ class EchoServer {
   void Start();
   void Stop();  // idempotent; joins the threads
   [[nodiscard]] bool Healthy() const;
+  // After Stop(): the first failure a worker stopped on, or OK.
+  [[nodiscard]] absl::Status WorkerError() const;
   [[nodiscard]] std::string StatsLine(absl::string_view prefix) const;
   [[nodiscard]] const std::vector<SocketAddress>& local_addresses() const {
     return local_addresses_;

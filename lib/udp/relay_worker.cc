@@ -144,6 +144,9 @@ void RelayWorker::Account(const DatagramSender::Counts& c, bool to_upstream) {
              c.dropped_packets);
   stats_.Add(Counter::kGsoFallbacks, c.gso_fallbacks);
   // c.refused is not counted: the same ICMP error is read from the error queue.
+  if (!c.last_error.ok()) {
+    stats_.SetLastError(to_upstream ? "to upstream" : "to client", c.last_error.message());
+  }
   counts_ = DatagramSender::Counts();
 }
 
@@ -176,6 +179,7 @@ Session* RelayWorker::SessionFor(const SessionKey& key, int64_t now_ns) {
   absl::StatusOr<UniqueFd> up = ConnectUpstream();
   if (!up.ok()) {
     stats_.Add(Counter::kDropNoSession);
+    stats_.SetLastError("new session", up.status().message());
     return nullptr;
   }
   int fd = up->get();
@@ -190,6 +194,7 @@ Session* RelayWorker::SessionFor(const SessionKey& key, int64_t now_ns) {
   ev.data.u64 = s->id | kSessionBit;
   if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) < 0) {
     // A session nobody would ever read replies for: fail it now.
+    stats_.SetLastError("new session", ErrnoError("epoll_ctl(ADD)").message());
     stats_.Add(Counter::kErrSocket);
     stats_.Add(Counter::kDropNoSession);
     sessions_.Remove(s);
@@ -225,7 +230,10 @@ void RelayWorker::OnListener(int index, uint32_t events) {
   for (int round = 0; round < kRoundsPerEvent; ++round) {
     absl::StatusOr<size_t> n = from_clients_.Recv(fd);
     if (!n.ok()) {
-      if (!IsWouldBlock(n.status())) stats_.Add(Counter::kErrSocket);
+      if (!IsWouldBlock(n.status())) {
+        stats_.Add(Counter::kErrSocket);
+        stats_.SetLastError("from clients", n.status().message());
+      }
       break;
     }
     int64_t now = NowNs();
@@ -289,8 +297,10 @@ void RelayWorker::OnUpstream(uint64_t session_id, uint32_t events) {
     if (!n.ok()) {
       // ECONNREFUSED here is the pending ICMP error, already counted from
       // the error queue.
-      if (!IsWouldBlock(n.status()) && ErrnoOf(n.status()) != ECONNREFUSED)
+      if (!IsWouldBlock(n.status()) && ErrnoOf(n.status()) != ECONNREFUSED) {
         stats_.Add(Counter::kErrSocket);
+        stats_.SetLastError("from upstream", n.status().message());
+      }
       break;
     }
     for (size_t i = 0; i < *n; ++i) {

@@ -108,5 +108,10 @@ int main(int argc, char** argv) {
       [&] { return (*echo)->Healthy(); });
   (*echo)->Stop();
   fprintf(stderr, "%s\n", (*echo)->StatsLine("udp_echo: final").c_str());
-  return sig == 0 ? 1 : 0;
+  if (sig == 0) {
+    fprintf(stderr, "%s: a worker failed: %s\n", kTool,
+            std::string((*echo)->WorkerError().message()).c_str());
+    return 1;
+  }
+  return 0;
 }

@@ -200,7 +200,7 @@ int main(int argc, char** argv) {
   fprintf(stderr, "%s\n", (*relay)->StatsLine("udp_relay: final").c_str());
   if (sig == 0) {
     fprintf(stderr, "%s: %s\n", kTool,
-            std::string((*relay)->WorkerError().message()).c_str());
+            ("a worker failed: " + std::string((*relay)->WorkerError().message())).c_str());
     return 1;
   }
   return 0;
