@@ -74,8 +74,7 @@ class EchoWorker {
     for (int round = 0; round < 8; ++round) {
       absl::StatusOr<size_t> n = in_.Recv(fd);
       if (!n.ok()) {
-        int e = ErrnoOf(n.status());
-        if (e != EAGAIN && e != EWOULDBLOCK) {
+        if (!IsWouldBlock(n.status())) {
           stats_.Add(Counter::kErrSocket);
           stats_.SetLastError("recvmmsg", n.status().message());
         }

@@ -116,9 +116,8 @@ class Prober {
       absl::StatusOr<ReceivedMessage> m =
           RecvMsg(fd_.get(), absl::MakeSpan(buffer_), control_.span(), MSG_DONTWAIT);
       if (!m.ok()) {
-        int e = ErrnoOf(m.status());
-        if (e == EAGAIN || e == EWOULDBLOCK) return absl::OkStatus();
-        if (e == ECONNREFUSED) {
+        if (IsWouldBlock(m.status())) return absl::OkStatus();
+        if (ErrnoOf(m.status()) == ECONNREFUSED) {
           ++result_.icmp_errors;
           continue;
         }
@@ -162,8 +161,7 @@ class Prober {
       absl::StatusOr<ReceivedMessage> m = RecvMsg(
           fd_.get(), absl::MakeSpan(data), control_.span(), MSG_ERRQUEUE | MSG_DONTWAIT);
       if (!m.ok()) {
-        int e = ErrnoOf(m.status());
-        if (e == EAGAIN || e == EWOULDBLOCK) return absl::OkStatus();
+        if (IsWouldBlock(m.status())) return absl::OkStatus();
         return m.status();
       }
       const sock_extended_err* e = nullptr;

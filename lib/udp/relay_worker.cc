@@ -44,11 +44,6 @@ size_t GroSegmentSize(const ReceivedMessage& m) {
   return gro && gro->segment_size > 0 ? static_cast<size_t>(gro->segment_size) : 0;
 }
 
-bool IsWouldBlock(const absl::Status& s) {
-  int e = ErrnoOf(s);
-  return e == EAGAIN || e == EWOULDBLOCK;
-}
-
 }  // namespace
 
 RelayWorker::RelayWorker(std::vector<UniqueFd> listeners, const RelayOptions& options,
