@@ -22,7 +22,8 @@ class EchoWorker {
   EchoWorker(std::vector<UniqueFd> fds, const EchoOptions& options)
       : fds_(std::move(fds)),
         in_(options.batch, kMaxReadSize,
-            kSpaceFor<Ipv6PacketInfo, Ipv4PacketInfo, UdpGroSegments> + 64),
+            kSpaceFor<Ipv6PacketInfo, Ipv4PacketInfo, UdpGroSegments, Ipv4Tos,
+                      Ipv6TClass> + 64),
         out_(options.batch, options.gso),
         reply_interface_(options.reply_interface) {}
 

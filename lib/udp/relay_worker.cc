@@ -24,8 +24,10 @@ constexpr uint64_t kSessionBit = uint64_t{1} << 63;
 constexpr int kRoundsPerEvent = 8;
 
 constexpr size_t kClientControlSpace =
-    kSpaceFor<Ipv6PacketInfo, Ipv4PacketInfo, UdpGroSegments> + 64;
-constexpr size_t kUpstreamControlSpace = kSpaceFor<UdpGroSegments> + 64;
+    kSpaceFor<Ipv6PacketInfo, Ipv4PacketInfo, UdpGroSegments, Ipv4Tos, Ipv6TClass,
+              RxqOvfl> + 64;
+constexpr size_t kUpstreamControlSpace =
+    kSpaceFor<UdpGroSegments, Ipv4Tos, Ipv6TClass> + 64;
 
 int64_t NowNs() {
   timespec ts;
@@ -267,7 +269,8 @@ void RelayWorker::OnListener(int index, uint32_t events) {
       out_.Queue(s->upstream.get(),
                  absl::string_view(from_clients_.data(i).data(), m.bytes), nullptr,
                  std::nullopt, segment, counts_, /*flow=*/s->id * 2,
-                 s->upstream_max_segment);
+                 s->upstream_max_segment,
+                 Tos{Tos::Of(m, false).value, options_.upstream.family() == AF_INET6});
     }
     if (queued_for_ != nullptr) {
       out_.Flush(queued_for_->upstream.get(), counts_);
@@ -312,7 +315,7 @@ void RelayWorker::OnUpstream(uint64_t session_id, uint32_t events) {
       }
       out_.Queue(listener, absl::string_view(from_upstream_.data(i).data(), m.bytes),
                  &s->key.client, from, segment, counts_, /*flow=*/s->id * 2 + 1,
-                 max_segment);
+                 max_segment, Tos{Tos::Of(m, false).value, !s->reply_from.is_ipv4()});
     }
     out_.Flush(listener, counts_);
     Account(counts_, /*to_upstream=*/false);
