@@ -9,6 +9,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -36,7 +37,11 @@ DEFINE_string(
     "serve: comma-separated sockets to bind and hold: tcp:ADDR:PORT, "
     "udp:ADDR:PORT or unix:PATH, each optionally =NAME (the LISTEN_FDNAMES "
     "name; default: the kind), e.g. tcp:127.0.0.1:8080=web,udp:[::]:53=dns. "
-    "May be empty: clients can store fds later.");
+    "May be empty: clients can store fds later. serve also holds, first, "
+    "the fds socket activation passed it (LISTEN_FDS, named by "
+    "LISTEN_FDNAMES): under systemd, systemd-socket-activate, or "
+    "`fdstore exec --socket=OLD -- fdstore serve --socket=NEW` to replace a "
+    "store without closing its sockets.");
 DEFINE_string(
     allow_uid, "",
     "serve: comma-separated numeric uids that may fetch and list (exec, "
@@ -111,6 +116,9 @@ constexpr char kUsage[] =
     "  fdstore serve --socket=/run/web.fds --listen=tcp:0.0.0.0:80=http &\n"
     "  fdstore exec --socket=/run/web.fds -- /usr/sbin/webd   # again to "
     "upgrade\n"
+    "  # a standby store holding the same sockets, to replace a crashed one:\n"
+    "  fdstore exec --socket=/run/web.fds -- fdstore serve "
+    "--socket=/run/web.standby.fds &\n"
     "\n"
     "list prints one line per fd: NAME KIND ADDRESS (ADDRESS last, '-' if "
     "none),\n"
@@ -257,8 +265,27 @@ int Serve() {
     for (const std::string& path : created) unlink(path.c_str());
     Fail(message);
   };
+  // Sockets handed over by socket activation come first: under systemd, or
+  // from a store being replaced (`fdstore exec --socket=OLD -- fdstore
+  // serve ...`), they are the ones clients already connect to.
   std::vector<cmsg::fdstore::NamedFd> initial;
+  absl::StatusOr<std::vector<cmsg::ActivatedFd>> activated = cmsg::TakeListenFds();
+  if (!activated.ok())
+    Fail(absl::StrCat("socket activation: ", activated.status().message()));
+  std::set<std::string> names;
+  for (cmsg::ActivatedFd& a : *activated) {
+    if (!names.insert(a.name).second) {
+      Fail(absl::StrCat("socket activation passed two fds named \"", a.name,
+                        "\"; give each a name (LISTEN_FDNAMES, systemd's "
+                        "FileDescriptorName=, systemd-socket-activate --fdname)"));
+    }
+    initial.push_back({std::move(a.name), std::move(a.fd)});
+  }
   for (const cmsg::ListenSpec& spec : *specs) {
+    if (names.count(spec.name) != 0) {
+      fail_startup(absl::StrCat("--listen name \"", spec.name,
+                                "\" is taken by a socket-activated fd"));
+    }
     absl::StatusOr<cmsg::UniqueFd> fd = cmsg::BindListenSpec(spec);
     if (!fd.ok())
       fail_startup(absl::StrCat(spec.ToString(), ": ", fd.status().message()));
