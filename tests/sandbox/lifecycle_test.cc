@@ -152,6 +152,19 @@ TEST(JsonStatusTest, AClosedReaderDoesNotStopTheSandbox) {
   EXPECT_THAT(r.err, HasSubstr("--json_status_fd: EPIPE"));
 }
 
+// stderr as the status fd: the lines go there, and the command keeps its
+// stderr (the flag must not make fds 0-2 close-on-exec).
+TEST(JsonStatusTest, StderrCanCarryTheLines) {
+  RunResult r = RunProgram(
+      SandboxCommand({"--json_status_fd=2"}, {"/bin/sh", "-c", "echo to-stderr >&2"}));
+  EXPECT_EQ(r.code, 0);
+  EXPECT_THAT(r.err, MatchesRegex("\\{\"event\": \"start\", \"pid\": [0-9]+\\}\n"
+                                  "to-stderr\n"
+                                  "\\{\"event\": \"exit\", \"exit_code\": 0, "
+                                  "\"cause\": \"exited\"\\}\n"))
+      << r.err;
+}
+
 TEST(JsonStatusTest, BadFdsAreRefused) {
   TempDir dir;
   for (const char* bad : {"--json_status_fd=99", "--json_status_fd=x", "--json_status_fd=-2"}) {

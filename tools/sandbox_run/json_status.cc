@@ -68,8 +68,9 @@ absl::StatusOr<int> JsonStatus::ParseFd(absl::string_view text) {
   if ((flags & O_ACCMODE) == O_RDONLY)
     return absl::InvalidArgumentError(
         absl::StrCat("--json_status_fd: fd ", fd, " is not open for writing"));
-  // Not for the sandbox (which gets only 0-2 anyway) nor anything else.
-  if (fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) return ErrnoError("fcntl(F_SETFD)");
+  // Not for anything sandbox_run might start. Fds 0-2 stay as they are:
+  // the sandbox inherits them, and close-on-exec would take them away.
+  if (fd > 2 && fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) return ErrnoError("fcntl(F_SETFD)");
   return fd;
 }
 

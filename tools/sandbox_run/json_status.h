@@ -24,7 +24,8 @@ namespace cmsg::sandbox_run {
 
 class JsonStatus {
  public:
-  // The fd (borrowed, made close-on-exec) from the flag's text: an open fd
+  // The fd (borrowed; made close-on-exec unless it is 0-2, which the
+  // sandbox shares) from the flag's text: an open fd
   // whose access mode allows writing. -1 for "".
   [[nodiscard]] static absl::StatusOr<int> ParseFd(absl::string_view text);
 
