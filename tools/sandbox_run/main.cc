@@ -145,7 +145,8 @@ command cannot be executed, 127 if it is not found.
 Policy file: --flagfile=PATH reads flags from PATH (gflags' format), one
 --flag=value a line, as if given at that place on the command line; blank
 lines and lines starting with # are skipped, blanks around a line trimmed,
-the value is the rest of the line. Files may name further files (8 deep). A
+the value is the rest of the line. Files may name further files (8 deep); no
+symlink on their paths is followed. A
 flag given twice, in a file or on the command line, is an error. E.g. web.flags:
   # the web worker's sandbox
   --ro_bind=/usr,/lib,/lib64,/bin,/srv/www:/www
