@@ -21,6 +21,7 @@ namespace cmsg::sandbox_testing {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 
 std::string FeatureProbe() { return Runfile("tests/sandbox/feature_probe"); }
@@ -78,6 +79,23 @@ TEST_F(LandlockTest, StdinCannotBeReopenedForWriting) {
   EXPECT_EQ(r.out, "EACCES\n") << r.err;
   EXPECT_EQ(ReadText(dir.File("input")), "keep me");
   close(in);
+}
+
+// The CVE-2024-21626 pattern: a host directory as stdin lets openat(0, ...)
+// resolve outside the sandbox's root. Whether or not the launcher refuses
+// or replaces such an fd, Landlock alone stops the read.
+TEST_F(LandlockTest, DirectoryStdinReachesNothing) {
+  TempDir dir;
+  WriteFile(dir.File("secret"), "host secret");
+  int in = open(dir.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  ASSERT_GE(in, 0);
+  RunResult off = RunProbe({"--landlock=off"}, {"readat", "0", "secret"}, {.stdin_fd = in});
+  RunResult on = RunProbe({"--landlock=on"}, {"readat", "0", "secret"}, {.stdin_fd = in});
+  close(in);
+  EXPECT_THAT(on.out, Not(HasSubstr("host secret"))) << on.err;
+  if (off.out != "ok host secret\n")
+    GTEST_SKIP() << "the launcher itself keeps directories off stdio: " << off.out << off.err;
+  EXPECT_EQ(on.out, "EACCES\n") << on.err;
 }
 
 TEST_F(LandlockTest, ThePolicysPathsWork) {
