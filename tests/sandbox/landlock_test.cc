@@ -21,6 +21,7 @@ namespace cmsg::sandbox_testing {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::MatchesRegex;
 using ::testing::Not;
 using ::testing::StartsWith;
 
@@ -122,6 +123,66 @@ TEST_F(LandlockTest, ThePolicysPathsWork) {
               "/usr/bin/python3 -c 'import json; print(json.dumps([1]))'"}));
   EXPECT_EQ(r.code, 0) << r.err;
   EXPECT_EQ(r.out, "read meout\n[1]\n");
+}
+
+// sandbox_run, its shim and the probe copied where an unprivileged user can
+// run them (the runfiles are under root's home), and argv to run sandbox_run
+// as uid/gid 65534 with setpriv.
+class Unprivileged {
+ public:
+  Unprivileged() {
+    chmod(dir_.path().c_str(), 0755);
+    for (const char* name : {"tools/sandbox_run/sandbox_run", "sandbox/sandbox_shim",
+                             "tests/sandbox/feature_probe"}) {
+      std::string from = Runfile(name);
+      std::string to = dir_.File(from.substr(from.rfind('/') + 1));
+      std::ifstream in(from, std::ios::binary);
+      std::ofstream(to, std::ios::binary) << in.rdbuf();
+      chmod(to.c_str(), 0755);
+    }
+  }
+  std::vector<std::string> Command(std::vector<std::string> flags,
+                                   const std::vector<std::string>& command) const {
+    std::vector<std::string> argv = {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534",
+                                     "--clear-groups", dir_.File("sandbox_run"),
+                                     "--ro_bind=/usr,/lib,/lib64,/bin," +
+                                         dir_.File("feature_probe") + ":/fprobe"};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    argv.push_back("--");
+    argv.insert(argv.end(), command.begin(), command.end());
+    return argv;
+  }
+  std::string File(const std::string& name) const { return dir_.File(name); }
+
+ private:
+  TempDir dir_;
+};
+
+// Launched by an ordinary user, the sandbox runs as that user on the host,
+// so a file the user owns can be written by reopening a read-only fd: the
+// mount namespace has no say. Landlock does.
+TEST_F(LandlockTest, UnprivilegedLauncherCannotWriteThroughAReadOnlyFd) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to become uid 65534";
+  Unprivileged as_nobody;
+  WriteFile(as_nobody.File("data"), "the user's data");
+  chmod(as_nobody.File("data").c_str(), 0644);
+  ASSERT_EQ(chown(as_nobody.File("data").c_str(), 65534, 65534), 0);
+  const std::string pass = "--pass_file=" + as_nobody.File("data") + ":r";
+  RunResult r = RunProgram(as_nobody.Command({pass, "--landlock=off"}, {"/fprobe", "reopen", "3", "rw"}));
+  if (r.code == 125 && r.err.find("clone3") != std::string::npos)
+    GTEST_SKIP() << "unprivileged user namespaces are off here: " << r.err;
+  EXPECT_EQ(r.out, "ok\n") << r.err;
+  r = RunProgram(as_nobody.Command({pass}, {"/fprobe", "reopen", "3", "rw"}));
+  EXPECT_EQ(r.out, "EACCES\n") << r.err;
+}
+
+TEST(UnprivilegedCgroupTest, ACgroupThatCannotBeMadeIsOneLine) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root to become uid 65534";
+  Unprivileged as_nobody;
+  RunResult r = RunProgram(as_nobody.Command({"--cgroup_pids=10"}, {"/fprobe", "clocks"}));
+  EXPECT_EQ(r.code, 125);
+  EXPECT_THAT(r.err, MatchesRegex("sandbox_run: cgroup pids: (mkdir .*: EACCES|not available).*\n"))
+      << r.err;
 }
 
 TEST_F(LandlockTest, BadModeIsRefused) {
