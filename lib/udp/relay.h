@@ -40,6 +40,8 @@ struct RelayOptions {
   absl::Duration session_timeout = absl::Seconds(60);
   size_t max_sessions = 65536;    // over all workers
   ReplyInterface reply_interface = ReplyInterface::kRoute;
+  int rcvbuf = 0;                 // listening sockets' SO_RCVBUF (0: default)
+  int sndbuf = 0;                 // listening sockets' SO_SNDBUF (0: default)
 };
 
 class RelayWorker;

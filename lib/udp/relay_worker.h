@@ -60,6 +60,7 @@ class RelayWorker {
 
   std::vector<UniqueFd> listeners_;
   std::vector<uint16_t> listener_ports_;
+  std::vector<uint32_t> rxq_dropped_;  // per listener, SO_RXQ_OVFL seen last
   RelayOptions options_;
   UniqueFd epoll_;
   UniqueFd wake_;

@@ -76,6 +76,51 @@ class EcnDscpTest(unittest.TestCase):
         self.check(socket.AF_INET6, "::1", "[::1]:0")
 
 
+def skmem(port):
+    """The skmem fields of the UDP socket bound to 127.0.0.1:port (ss)."""
+    out = subprocess.run(["ss", "-uanm", "sport", "= :%d" % port], capture_output=True,
+                         text=True, check=True).stdout
+    fields = out.split("skmem:(", 1)[1].split(")", 1)[0].split(",")
+    return {f.rstrip("0123456789"): int(f[len(f.rstrip("0123456789")):]) for f in fields}
+
+
+class BuffersTest(unittest.TestCase):
+
+    def setUp(self):
+        self.echo = t.start_echo("127.0.0.1:0")
+        self.addCleanup(self.echo.__exit__)
+        self.upstream = "127.0.0.1:%d" % t.served_port(self.echo)
+
+    def test_rcvbuf_and_sndbuf_are_set_beyond_the_sysctl_cap(self):
+        with t.start_relay("127.0.0.1:0", self.upstream,
+                           ["--rcvbuf=4194304", "--sndbuf=3145728", "--threads=1"]) as relay:
+            mem = skmem(t.served_port(relay))
+            # The kernel doubles what it is asked for (bookkeeping room).
+            self.assertEqual(mem["rb"], 2 * 4194304)
+            self.assertEqual(mem["tb"], 2 * 3145728)
+
+    def test_kernel_receive_queue_drops_are_counted(self):
+        with t.start_relay("127.0.0.1:0", self.upstream,
+                           ["--rcvbuf=32768", "--threads=1"]) as relay:
+            port = t.served_port(relay)
+            c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.addCleanup(c.close)
+            relay.proc.send_signal(signal.SIGSTOP)
+            try:
+                for i in range(500):
+                    c.sendto(b"x" * 1000, ("127.0.0.1", port))
+            finally:
+                relay.proc.send_signal(signal.SIGCONT)
+            time.sleep(0.3)
+            # Drops are reported with the next datagram queued after them.
+            c.sendto(b"x" * 1000, ("127.0.0.1", port))
+            time.sleep(0.3)
+            stats = relay.stats()
+            self.assertGreater(stats["drop_rx_queue_overflow"], 0, stats)
+            self.assertEqual(stats["client_rx_packets"] + stats["drop_rx_queue_overflow"],
+                             501, stats)
+
+
 if __name__ == "__main__":
     t.take_tool_args()
     unittest.main()

@@ -71,6 +71,15 @@ DEFINE_string(
     "arrival (forced to the interface the request came in on; the kernel "
     "then treats the client as on that link and ARPs for it). The source "
     "address is always the one the client sent to.");
+DEFINE_int32(rcvbuf, 0,
+             "SO_RCVBUF of the listening sockets in bytes (0: the kernel's "
+             "default). Beyond net.core.rmem_max when run with "
+             "CAP_NET_ADMIN (SO_RCVBUFFORCE). Datagrams the kernel drops "
+             "because the queue is full are counted (SO_RXQ_OVFL: "
+             "drop_rx_queue_overflow).");
+DEFINE_int32(sndbuf, 0,
+             "SO_SNDBUF of the listening sockets in bytes (0: the kernel's "
+             "default); as --rcvbuf.");
 
 namespace {
 
@@ -134,6 +143,10 @@ int main(int argc, char** argv) {
       kTool, "stats_interval", FLAGS_stats_interval);
   if (FLAGS_max_sessions < 1)
     UsageError(kTool, "--max_sessions must be at least 1");
+  if (FLAGS_rcvbuf < 0 || FLAGS_sndbuf < 0)
+    UsageError(kTool, "--rcvbuf and --sndbuf must be 0 or more");
+  options.rcvbuf = FLAGS_rcvbuf;
+  options.sndbuf = FLAGS_sndbuf;
   if (FLAGS_reply_interface == "route") {
     options.reply_interface = cmsg::udp::ReplyInterface::kRoute;
   } else if (FLAGS_reply_interface == "arrival") {
