@@ -63,6 +63,16 @@ void Relay::Start() { workers_.Start(); }
 
 void Relay::Stop() { workers_.Stop(); }
 
+void Relay::Drain() {
+  for (const auto& w : workers_.workers()) w->Drain();
+}
+
+uint64_t Relay::Sessions() const {
+  uint64_t n = 0;
+  for (const auto& w : workers_.workers()) n += w->stats().sessions();
+  return n;
+}
+
 bool Relay::Healthy() const { return workers_.Healthy(); }
 
 absl::Status Relay::WorkerError() const { return workers_.FirstError(); }

@@ -63,6 +63,12 @@ class Relay {
   // Asks every worker to stop and joins them. Idempotent.
   void Stop();
 
+  // Thread-safe: from now on no new session is opened (their datagrams
+  // count as drop_draining); live sessions are still served.
+  void Drain();
+  // Thread-safe: sessions open now, over all workers.
+  [[nodiscard]] uint64_t Sessions() const;
+
   // Thread-safe: false once a worker has stopped on a failure.
   [[nodiscard]] bool Healthy() const;
   // After Stop(): the first failure a worker stopped on, or OK.

@@ -174,6 +174,10 @@ absl::StatusOr<UniqueFd> RelayWorker::ConnectUpstream() {
 
 Session* RelayWorker::SessionFor(const SessionKey& key, int64_t now_ns) {
   if (Session* s = sessions_.Find(key)) return s;
+  if (draining_.load(std::memory_order_relaxed)) {
+    stats_.Add(Counter::kDropDraining);
+    return nullptr;
+  }
   absl::StatusOr<UniqueFd> up = ConnectUpstream();
   if (!up.ok()) {
     stats_.Add(Counter::kDropNoSession);

@@ -35,6 +35,8 @@ class RelayWorker {
   void Run();
   // Thread-safe: wakes the loop and makes it return.
   void Stop();
+  // Thread-safe: no new sessions from now on.
+  void Drain() { draining_.store(true, std::memory_order_relaxed); }
 
   [[nodiscard]] const Stats& stats() const { return stats_; }
   // Valid once Run() has returned.
@@ -76,6 +78,7 @@ class RelayWorker {
   Stats stats_;
   absl::Status error_;
   std::atomic<bool> failed_{false};
+  std::atomic<bool> draining_{false};
 };
 
 }  // namespace cmsg::udp
