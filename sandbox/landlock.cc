@@ -112,6 +112,25 @@ const char* ApplyLandlock(const LandlockPlan& plan, int shim_exe, const char** p
     }
   }
   *path = nullptr;
+  // Stdio that is a host file or terminal may be reopened (/dev/stdout,
+  // /dev/stderr, /dev/stdin are /proc/self/fd/0-2) with the access the fd
+  // already gives, nothing more; never a directory (its fd is a way out).
+  for (int fd = 0; fd <= 2; ++fd) {
+    struct stat st;
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || (flags & O_PATH) || fstat(fd, &st) != 0) continue;
+    if (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode)) continue;  // pipes, sockets: no path
+    uint64_t access = 0;
+    if ((flags & O_ACCMODE) != O_WRONLY) access |= kReadFile;
+    if ((flags & O_ACCMODE) != O_RDONLY) access |= kWriteFile | kTruncate;
+    if (S_ISCHR(st.st_mode)) access |= kIoctlDev;
+    if (!add(fd, access & plan.handled_fs)) {
+      int error = errno;
+      close(ruleset);
+      errno = error;
+      return "landlock_add_rule(stdio)";
+    }
+  }
   if (!add(shim_exe, (kExecute | kReadFile) & plan.handled_fs)) {
     int error = errno;
     close(ruleset);

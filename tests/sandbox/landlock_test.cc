@@ -85,6 +85,29 @@ TEST_F(LandlockTest, StdinCannotBeReopenedForWriting) {
 // The CVE-2024-21626 pattern: a host directory as stdin lets openat(0, ...)
 // resolve outside the sandbox's root. Whether or not the launcher refuses
 // or replaces such an fd, Landlock alone stops the read.
+// Scripts write to /dev/stdout and /dev/stderr, which reopen fds 1 and 2
+// through /proc/self/fd: that works, for stdio that is a host file, with
+// the access the fd has (stdin, read-only, cannot be reopened for writing:
+// StdinCannotBeReopenedForWriting).
+TEST_F(LandlockTest, StdioCanBeReopenedAsItWasOpened) {
+  TempDir dir;
+  WriteFile(dir.File("in"), "from stdin\n");
+  WriteFile(dir.File("out"), "");  // mode 0666: the sandbox's uid may open them
+  WriteFile(dir.File("err"), "");
+  std::string command;
+  for (const std::string& arg :
+       SandboxCommand({"--landlock=on"}, {"/bin/sh", "-c",
+                                          "echo out > /dev/stdout; echo err >> /dev/stderr; "
+                                          "cat /dev/stdin >> /dev/stderr; "
+                                          "cat < /dev/fd/0 >> /dev/stderr"}))
+    command += "'" + arg + "' ";
+  command += "< " + dir.File("in") + " > " + dir.File("out") + " 2> " + dir.File("err");
+  RunResult r = RunProgram({"/bin/sh", "-c", command});
+  EXPECT_EQ(r.code, 0) << ReadText(dir.File("err"));
+  EXPECT_EQ(ReadText(dir.File("out")), "out\n");
+  EXPECT_EQ(ReadText(dir.File("err")), "err\nfrom stdin\nfrom stdin\n");
+}
+
 TEST_F(LandlockTest, DirectoryStdinReachesNothing) {
   TempDir dir;
   WriteFile(dir.File("secret"), "host secret");
