@@ -70,6 +70,7 @@ absl::Status RelayWorker::Init() {
   for (size_t i = 0; i < listeners_.size(); ++i) {
     absl::StatusOr<SocketAddress> local = SocketAddress::LocalOf(listeners_[i].get());
     listener_ports_.push_back(local.ok() ? local->port() : 0);
+    rxq_dropped_.push_back(0);
     ev.events = EPOLLIN;
     ev.data.u64 = i;
     if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, listeners_[i].get(), &ev) < 0)
@@ -173,6 +174,10 @@ absl::StatusOr<UniqueFd> RelayWorker::ConnectUpstream() {
 
 Session* RelayWorker::SessionFor(const SessionKey& key, int64_t now_ns) {
   if (Session* s = sessions_.Find(key)) return s;
+  if (draining_.load(std::memory_order_relaxed)) {
+    stats_.Add(Counter::kDropDraining);
+    return nullptr;
+  }
   absl::StatusOr<UniqueFd> up = ConnectUpstream();
   if (!up.ok()) {
     stats_.Add(Counter::kDropNoSession);
@@ -236,6 +241,12 @@ void RelayWorker::OnListener(int index, uint32_t events) {
     int64_t now = NowNs();
     for (size_t i = 0; i < *n; ++i) {
       ReceivedMessage& m = from_clients_.message(i);
+      if (const auto* ovfl = m.Find<RxqOvfl>()) {
+        // The socket's running total of drops when this datagram was queued.
+        uint32_t& seen = rxq_dropped_[index];
+        stats_.Add(Counter::kDropRxQueueOverflow, static_cast<uint32_t>(ovfl->dropped - seen));
+        seen = ovfl->dropped;
+      }
       size_t segment = GroSegmentSize(m);
       uint64_t datagrams = DatagramsIn(m.bytes, segment);
       stats_.Add(Counter::kClientRxPackets, datagrams);
