@@ -3,6 +3,7 @@
 // through /proc/self/fd with more access, stdin) are refused with it on and
 // reachable with --landlock=off; the policy's own paths keep working.
 #include <fcntl.h>
+#include <signal.h>
 #include <linux/landlock.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -206,6 +207,52 @@ TEST(UnprivilegedCgroupTest, ACgroupThatCannotBeMadeIsOneLine) {
   EXPECT_EQ(r.code, 125);
   EXPECT_THAT(r.err, MatchesRegex("sandbox_run: cgroup pids: (mkdir .*: EACCES|not available).*\n"))
       << r.err;
+}
+
+// kill(0) from inside reaches the launcher's process group when the sandbox
+// shares it (and the sandbox's outside uid may signal its members). At ABI 6
+// Landlock scopes signals to the sandbox: a process of that group outside
+// the sandbox survives.
+TEST_F(LandlockTest, KillZeroReachesNothingOutside) {
+  if (syscall(SYS_landlock_create_ruleset, nullptr, 0, LANDLOCK_CREATE_RULESET_VERSION) < 6)
+    GTEST_SKIP() << "Landlock ABI below 6: no signal scoping";
+  // Returns the signal that ended a bystander in sandbox_run's process group.
+  auto bystander_ends_by = [](const std::string& landlock) {
+    pid_t bystander = fork();
+    if (bystander == 0) {
+      setpgid(0, 0);
+      // The sandbox's uid outside (with a root launcher), so the kernel's
+      // permission check alone would let the signal through.
+      if (geteuid() == 0 && setresuid(65534, 65534, 65534) != 0) _exit(1);
+      pause();
+      _exit(0);
+    }
+    setpgid(bystander, bystander);
+    std::vector<std::string> argv = SandboxCommand({"--landlock=" + landlock},
+                                                   {"/bin/sh", "-c", "kill -USR1 0"});
+    pid_t launcher = fork();
+    if (launcher == 0) {
+      setpgid(0, bystander);
+      int null = open("/dev/null", O_RDWR);
+      dup2(null, 0);
+      dup2(null, 1);
+      dup2(null, 2);
+      std::vector<char*> args;
+      for (std::string& a : argv) args.push_back(a.data());
+      args.push_back(nullptr);
+      execv(args[0], args.data());
+      _exit(127);
+    }
+    setpgid(launcher, bystander);
+    WaitExit(launcher);
+    // A SIGUSR1 from inside is pending by now, and goes before SIGTERM.
+    kill(bystander, SIGTERM);
+    return WaitExit(bystander) - 128;
+  };
+  if (bystander_ends_by("off") != SIGUSR1)
+    GTEST_SKIP() << "the sandbox has a process group of its own: kill(0) reaches nothing "
+                    "outside even without Landlock";
+  EXPECT_EQ(bystander_ends_by("on"), SIGTERM);
 }
 
 TEST_F(LandlockTest, BadModeIsRefused) {
