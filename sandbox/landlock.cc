@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/landlock.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -95,7 +96,13 @@ const char* ApplyLandlock(const LandlockPlan& plan, int shim_exe, const char** p
   };
   for (const LandlockRule& rule : plan.rules) {
     *path = rule.path.c_str();
-    int fd = open(rule.path.c_str(), O_PATH | O_CLOEXEC);
+    // The paths are mount points made without following symlinks; if one
+    // became a symlink since (a --bind source changed on the host), fail
+    // rather than grant its rights wherever it points.
+    open_how how{};
+    how.flags = O_PATH | O_CLOEXEC;
+    how.resolve = RESOLVE_NO_SYMLINKS;
+    int fd = static_cast<int>(syscall(SYS_openat2, AT_FDCWD, rule.path.c_str(), &how, sizeof(how)));
     if (fd < 0) {
       int error = errno;
       close(ruleset);
