@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -73,6 +74,22 @@ DEFINE_string(
     "arrival (forced to the interface the request came in on; the kernel "
     "then treats the client as on that link and ARPs for it). The source "
     "address is always the one the client sent to.");
+DEFINE_string(allow, "",
+              "Comma-separated CIDR prefixes (10.0.0.0/8,fd00::/8; a bare "
+              "address is one host) whose clients may open sessions; empty: "
+              "everyone. Others are dropped (drop_denied).");
+DEFINE_string(deny, "",
+              "Comma-separated CIDR prefixes whose clients may not open "
+              "sessions (drop_denied); wins over --allow.");
+DEFINE_double(new_session_rate, 0,
+              "Most new sessions per second per source prefix (IPv4 /24, "
+              "IPv6 /56) and worker thread; over it, new clients are dropped "
+              "(drop_rate_limited). 0: no limit. Live sessions are never "
+              "limited. Sessions whose client has not spoken again after an "
+              "answer are evicted first, so a flood of new (spoofed) "
+              "addresses does not push out real clients.");
+DEFINE_double(new_session_burst, 0,
+              "Bucket size for --new_session_rate (0: the rate, at least 1).");
 DEFINE_int32(rcvbuf, 0,
              "SO_RCVBUF of the listening sockets in bytes (0: the kernel's "
              "default). Beyond net.core.rmem_max when run with "
@@ -157,6 +174,18 @@ int main(int argc, char** argv) {
       cmsg::flags::DurationOrExit(kTool, "drain_timeout", FLAGS_drain_timeout);
   if (drain_timeout < absl::ZeroDuration())
     UsageError(kTool, "--drain_timeout must be 0s or more");
+  for (auto [name, text, list] :
+       {std::tuple{"allow", &FLAGS_allow, &options.allow},
+        std::tuple{"deny", &FLAGS_deny, &options.deny}}) {
+    absl::StatusOr<cmsg::udp::CidrList> parsed = cmsg::udp::CidrList::Parse(*text);
+    if (!parsed.ok())
+      UsageError(kTool, absl::StrCat("--", name, ": ", parsed.status().message()));
+    *list = *std::move(parsed);
+  }
+  if (!(FLAGS_new_session_rate >= 0) || !(FLAGS_new_session_burst >= 0))
+    UsageError(kTool, "--new_session_rate and --new_session_burst must be 0 or more");
+  options.new_sessions.per_second = FLAGS_new_session_rate;
+  options.new_sessions.burst = FLAGS_new_session_burst;
   if (FLAGS_rcvbuf < 0 || FLAGS_sndbuf < 0)
     UsageError(kTool, "--rcvbuf and --sndbuf must be 0 or more");
   options.rcvbuf = FLAGS_rcvbuf;
