@@ -78,6 +78,8 @@ class Relay {
   [[nodiscard]] bool Healthy() const;
   // After Stop(): the first failure a worker stopped on, or OK.
   [[nodiscard]] absl::Status WorkerError() const;
+  // Each worker's counters (thread-safe to read).
+  [[nodiscard]] std::vector<const Stats*> WorkerStats() const;
   // One line of summed counters.
   [[nodiscard]] std::string StatsLine(absl::string_view prefix) const;
   // The local addresses served (of the first worker's sockets, or adopted).
