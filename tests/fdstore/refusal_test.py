@@ -82,6 +82,34 @@ class RefusalTest(unittest.TestCase):
                 self.assertEqual(len(fc.list_entries(s)), 1)
             self.assertEqual(server.stop(), 0)
 
+    def test_a_silent_refused_client_holds_no_slot(self):
+        # uid 65534 connects and says nothing: SO_PEERCRED vets it and it is
+        # refused at once, so with --max_clients=1 the owner is still served.
+        ctl = self.dir.join("ctl")
+        with ft.serve(ctl, "tcp:127.0.0.1:0=web", extra=["--max_clients=1"]) as server:
+            os.chmod(ctl, 0o666)
+            r, w = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    os.close(r)
+                    ft.drop_to_nobody()
+                    s = fc.connect(ctl)
+                    data = s.recv(fc.MAX_MESSAGE)  # without sending anything
+                    os.write(w, repr(fc.decode(data)).encode())
+                except BaseException as e:
+                    os.write(w, ("error %r" % e).encode())
+                finally:
+                    os._exit(0)
+            os.close(w)
+            with os.fdopen(r, "rb") as f:
+                seen = f.read().decode()
+            os.waitpid(pid, 0)
+            self.assertEqual(seen, "(129, 2, ['uid 65534 is not allowed'])")
+            rc, out, err = ft.run(["list", "--socket=" + ctl])
+            self.assertEqual(rc, 0, err)
+            self.assertEqual(server.stop(), 0)
+
     def test_allow_uid_lets_the_other_uid_in(self):
         ctl = self.dir.join("ctl")
         with ft.serve(ctl, "tcp:127.0.0.1:0=web", extra=["--allow_uid=65534"]) as server:

@@ -337,7 +337,7 @@ int Exec(const std::vector<std::string>& command) {
   std::vector<std::string> names;
   {
     cmsg::fdstore::Client client = ConnectOrExit();
-    auto fetched = client.Fetch(wanted);
+    auto fetched = client.Fetch(wanted, /*last=*/true);
     if (!fetched.ok()) Fail(fetched.status().message());
     for (cmsg::fdstore::NamedFd& n : *fetched) {
       names.push_back(std::move(n.name));
