@@ -1,5 +1,6 @@
 #include "lib/fdstore/server.h"
 
+#include <stdio.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -77,8 +78,26 @@ Code CodeOf(const absl::Status& s) {
 
 }  // namespace
 
+uid_t OverflowUid() {
+  uid_t uid = 65534;  // the kernel's default
+  if (FILE* f = fopen("/proc/sys/kernel/overflowuid", "re")) {
+    unsigned value;
+    if (fscanf(f, "%u", &value) == 1) uid = value;
+    fclose(f);
+  }
+  return uid;
+}
+
 absl::StatusOr<std::unique_ptr<Server>> Server::Create(ServerOptions options,
                                                        std::vector<NamedFd> initial) {
+  const uid_t overflow = OverflowUid();
+  for (const std::vector<uid_t>* uids : {&options.allowed_uids, &options.store_uids}) {
+    if (std::find(uids->begin(), uids->end(), overflow) != uids->end()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          overflow, " is the kernel's overflow uid: every client whose uid has no "
+          "mapping in this user namespace appears as it, so it cannot be allowed"));
+    }
+  }
   if (options.max_clients < 1) return absl::InvalidArgumentError("max_clients must be at least 1");
   if (options.client_timeout <= absl::ZeroDuration())
     return absl::InvalidArgumentError("client_timeout must be positive");

@@ -38,6 +38,9 @@ namespace cmsg::fdstore {
 
 struct ServerOptions {
   std::string socket_path;
+  // Neither list may hold OverflowUid() (Create refuses it): every peer of
+  // an unmapped uid, e.g. a user outside the container this server runs
+  // in, would get its rights.
   // Uids that may FETCH and LIST, besides the server's own effective uid
   // at Create (which may do anything, to any entry).
   std::vector<uid_t> allowed_uids;
@@ -57,6 +60,10 @@ struct ServerOptions {
   // Told one line per refused or dropped client; may be empty.
   std::function<void(absl::string_view)> log;
 };
+
+// The uid the kernel reports for a peer whose uid has no mapping in our
+// user namespace (/proc/sys/kernel/overflowuid, usually 65534).
+[[nodiscard]] uid_t OverflowUid();
 
 class Server {
  public:
