@@ -253,10 +253,11 @@ bool Server::Serve(Client& client) {
       MSG_DONTWAIT);
   if (!m.ok()) {
     if (ErrnoOf(m.status()) == EAGAIN) return client.vetted || Vet(client);
-    // Too many fds (MSG_CTRUNC; the library closed those that came) or a
-    // broken connection: say why if the peer still listens, then hang up.
+    // A broken connection: say why if the peer still listens, then hang up.
     return Fail(client, Code::kBadRequest, m.status().message());
   }
+  // Too many fds (MSG_CTRUNC; the library closed those that came).
+  if (!m->control_status.ok()) return Fail(client, Code::kBadRequest, m->control_status.message());
   // A zero-length record is end of stream on SOCK_SEQPACKET; no request is
   // empty either.
   if (m->bytes == 0) return false;
