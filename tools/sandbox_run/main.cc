@@ -19,45 +19,10 @@
 #include "lib/status/errno_status.h"
 #include "lib/status/status_macros.h"
 #include "sandbox/spawn.h"
+#include "tools/common/sandbox_flags.h"
 #include "tools/sandbox_run/parse.h"
 
-DEFINE_string(ro_bind, "", "SRC[:DEST],...: host paths visible read-only at DEST (default SRC; DEST "
-              "may not pass through a symlink); nosuid, nodev");
-DEFINE_string(bind, "", "SRC[:DEST],...: host paths visible read-write at DEST (default SRC; DEST "
-              "may not pass through a symlink); nosuid, nodev");
-DEFINE_string(tmpfs, "", "PATH,...: empty writable tmpfs mounts (mode 1777)");
-DEFINE_string(net, "none",
-              "none: a new network namespace with only lo (up); host: the host's network, "
-              "its abstract unix sockets included");
-DEFINE_string(listen, "",
-              "SPEC,...: sockets bound outside and passed in at fd 3 onward, in order. "
-              "SPEC is tcp:ADDR:PORT, udp:ADDR:PORT or unix:PATH (unix:@NAME for abstract), "
-              "each optionally =NAME for LISTEN_FDNAMES; e.g. tcp:127.0.0.1:8080=web");
-DEFINE_string(pass_file, "",
-              "PATH[:r|w|rw|a][=NAME],...: files opened outside (r: read, default; w: "
-              "create/truncate; rw: read-write, create; a: append, create), passed after "
-              "the --listen sockets; NAME defaults to the basename. Regular files, devices, "
-              "FIFOs; not directories; no symlink anywhere in PATH is followed");
-DEFINE_string(broker_allow, "",
-              "PATH[:r|rw],...: paths (a directory allows what is beneath it) the command "
-              "may ask the file broker to open (regular files only); its socket's fd is in "
-              "SANDBOX_BROKER_FD");
-DEFINE_string(seccomp, "default",
-              "default: deny dangerous system calls with EPERM (see sandbox/README.md); off");
 DEFINE_string(timeout, "", "kill the whole sandbox after this long (30s, 1.5m, 250ms) and exit 124");
-DEFINE_string(rlimit_as, "", "address space limit in bytes (K/M/G suffixes; unlimited)");
-DEFINE_string(rlimit_nofile, "", "open file limit");
-DEFINE_string(rlimit_nproc, "", "process limit (of the sandbox's user)");
-DEFINE_string(rlimit_cpu, "", "CPU time limit in seconds");
-DEFINE_string(rlimit_fsize, "", "file size limit in bytes (K/M/G suffixes)");
-DEFINE_string(uid, "65534", "user id inside the sandbox (outside it is never root)");
-DEFINE_string(gid, "65534", "group id inside the sandbox");
-DEFINE_string(hostname, "sandbox", "host name inside the sandbox");
-DEFINE_string(chdir, "/", "working directory inside the sandbox");
-DEFINE_string(setenv, "",
-              "K=V,...: the command's environment, which is otherwise empty but for PATH "
-              "(/usr/local/bin:/usr/bin:/bin unless set here), LISTEN_FDS, LISTEN_PID, "
-              "LISTEN_FDNAMES and SANDBOX_BROKER_FD");
 DEFINE_bool(verbose, false, "print the sandbox's set-up and how the command ended on stderr");
 
 namespace cmsg::sandbox_run {
@@ -94,112 +59,28 @@ Example:
   sandbox_run --ro_bind=/usr,/lib,/lib64,/bin --listen=tcp:127.0.0.1:8080=web \
       -- /usr/bin/python3 server.py)";
 
-constexpr const char* kValueFlags[] = {
-    "ro_bind", "bind",         "tmpfs",         "net",         "listen",
-    "pass_file", "broker_allow", "seccomp",     "timeout",     "rlimit_as",
-    "rlimit_nofile", "rlimit_nproc", "rlimit_cpu", "rlimit_fsize", "uid",
-    "gid",     "hostname",     "chdir",         "setenv"};
-constexpr const char* kHelpFlags[] = {"help", "helpfull", "helpshort"};
-
 [[noreturn]] void Fail(absl::string_view message) {
   std::string line = absl::StrCat("sandbox_run: ", message, "\n");
   fputs(line.c_str(), stderr);
   exit(kLauncherFailure);
 }
 
-bool OneOf(absl::string_view name, absl::Span<const char* const> names) {
-  for (const char* n : names)
-    if (name == n) return true;
-  return false;
-}
-
-// Finds where the command starts, checking every flag before it so that
-// gflags (which exits 1 on errors) only sees flags it will accept.
-int CommandStart(int argc, char** argv) {
-  std::vector<absl::string_view> seen;
-  for (int i = 1; i < argc; ++i) {
-    absl::string_view arg = argv[i];
-    if (arg == "--") return i;
-    if (arg.size() < 2 || arg[0] != '-') return i;
-    arg.remove_prefix(arg[1] == '-' ? 2 : 1);
-    size_t eq = arg.find('=');
-    absl::string_view name = arg.substr(0, eq);
-    // gflags would silently keep only the last of a repeated list flag.
-    for (absl::string_view earlier : seen) {
-      if (earlier == name)
-        Fail(absl::StrCat("--", name, " given twice; give one comma-separated list"));
-    }
-    seen.push_back(name);
-    if (OneOf(name, kValueFlags)) {
-      if (eq == absl::string_view::npos) {
-        if (i + 1 >= argc) Fail(absl::StrCat("--", name, " needs a value"));
-        ++i;
-      }
-    } else if (name == "verbose" || name == "noverbose") {
-      if (eq != absl::string_view::npos) {
-        absl::string_view value = arg.substr(eq + 1);
-        if (name == "noverbose" ||
-            !OneOf(value, {"true", "false", "1", "0", "yes", "no", "t", "f", "y", "n"}))
-          Fail(absl::StrCat("--", name, ": \"", value, "\" is not a boolean"));
-      }
-    } else if (!OneOf(name, kHelpFlags)) {
-      Fail(absl::StrCat("unknown flag --", name, " (see --help)"));
-    }
-  }
-  return argc;
-}
-
-absl::StatusOr<sandbox::Policy> PolicyFromFlags() {
-  sandbox::Policy policy;
-  CMSGLIB_ASSIGN_OR_RETURN(policy.binds, ParseBinds(FLAGS_ro_bind, false));
-  CMSGLIB_ASSIGN_OR_RETURN(std::vector<sandbox::BindMount> rw, ParseBinds(FLAGS_bind, true));
-  policy.binds.insert(policy.binds.end(), rw.begin(), rw.end());
-  CMSGLIB_ASSIGN_OR_RETURN(policy.tmpfs, ParseTmpfs(FLAGS_tmpfs));
-  CMSGLIB_ASSIGN_OR_RETURN(policy.network, ParseNetwork(FLAGS_net));
-  absl::StatusOr<std::vector<ListenSpec>> listen = ParseListenSpecs(FLAGS_listen);
-  if (!listen.ok())
-    return absl::InvalidArgumentError(absl::StrCat("--listen: ", listen.status().message()));
-  policy.listen = std::move(*listen);
-  CMSGLIB_ASSIGN_OR_RETURN(policy.files, ParsePassFiles(FLAGS_pass_file));
-  CMSGLIB_ASSIGN_OR_RETURN(policy.broker, ParseBrokerRules(FLAGS_broker_allow));
-  CMSGLIB_ASSIGN_OR_RETURN(policy.seccomp, ParseSeccomp(FLAGS_seccomp));
-  CMSGLIB_ASSIGN_OR_RETURN(policy.rlimits.as, ParseRlimit("rlimit_as", FLAGS_rlimit_as));
-  CMSGLIB_ASSIGN_OR_RETURN(policy.rlimits.nofile, ParseRlimit("rlimit_nofile", FLAGS_rlimit_nofile));
-  CMSGLIB_ASSIGN_OR_RETURN(policy.rlimits.nproc, ParseRlimit("rlimit_nproc", FLAGS_rlimit_nproc));
-  CMSGLIB_ASSIGN_OR_RETURN(policy.rlimits.cpu, ParseRlimit("rlimit_cpu", FLAGS_rlimit_cpu));
-  CMSGLIB_ASSIGN_OR_RETURN(policy.rlimits.fsize, ParseRlimit("rlimit_fsize", FLAGS_rlimit_fsize));
-  CMSGLIB_ASSIGN_OR_RETURN(policy.uid, ParseId("uid", FLAGS_uid));
-  CMSGLIB_ASSIGN_OR_RETURN(policy.gid, ParseId("gid", FLAGS_gid));
-  if (FLAGS_hostname.empty() || FLAGS_hostname.size() > 64)
-    return absl::InvalidArgumentError("--hostname: want 1 to 64 bytes");
-  policy.hostname = FLAGS_hostname;
-  policy.chdir = FLAGS_chdir;
-  CMSGLIB_ASSIGN_OR_RETURN(policy.env, ParseEnv(FLAGS_setenv));
-  return policy;
-}
-
 constexpr int kForwarded[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
 
 int Run(int argc, char** argv) {
-  int start = CommandStart(argc, argv);
-  std::vector<std::string> command;
-  for (int i = start + (start < argc && strcmp(argv[start], "--") == 0); i < argc; ++i)
-    command.emplace_back(argv[i]);
-  int flag_argc = start;
+  flags::CommandLine line =
+      flags::SplitCommandLine(argc, argv, [](const std::string& message) { Fail(message); });
   gflags::SetUsageMessage(kUsage);
-  for (int i = 1; i < start; ++i) {
-    absl::string_view arg = argv[i];
-    while (!arg.empty() && arg[0] == '-') arg.remove_prefix(1);
-    if (OneOf(arg, kHelpFlags)) {
-      // Only this tool's flags: gflags' own (--flagfile, ...) are not accepted.
-      gflags::ShowUsageWithFlagsRestrict(argv[0], "tools/sandbox_run/main.cc");
-      exit(0);
-    }
+  if (line.help) {
+    gflags::ShowUsageWithFlagsRestrict(argv[0], "tools/");
+    exit(0);
   }
+  int flag_argc = line.flag_argc;
   gflags::ParseCommandLineFlags(&flag_argc, &argv, /*remove_flags=*/false);
+  const std::vector<std::string>& command = line.command;
   if (command.empty()) Fail("no COMMAND given (usage: sandbox_run [flags] -- COMMAND [ARG...])");
 
-  absl::StatusOr<sandbox::Policy> policy = PolicyFromFlags();
+  absl::StatusOr<sandbox::Policy> policy = flags::PolicyFromFlags();
   if (!policy.ok()) Fail(policy.status().message());
   absl::StatusOr<std::optional<absl::Duration>> timeout = ParseTimeout(FLAGS_timeout);
   if (!timeout.ok()) Fail(timeout.status().message());

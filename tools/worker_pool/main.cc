@@ -1,0 +1,190 @@
+// worker_pool: runs N sandboxed workers of one command on shared sockets,
+// supervises and replaces them. See --help and tools/worker_pool/README.md.
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "gflags/gflags.h"
+#include "lib/activation/activation.h"
+#include "sandbox/pool.h"
+#include "tools/common/sandbox_flags.h"
+
+DEFINE_int32(workers, 1, "how many workers run at once (1..1024)");
+DEFINE_string(isolation, "worker",
+              "worker: each worker in its own sandbox (namespaces, root, pid 1); pool: one "
+              "sandbox for all workers, which are processes in it (cheaper starts; workers "
+              "can signal each other)");
+DEFINE_string(ready, "started",
+              "started: a worker is ready once its command was executed; notify: once it "
+              "sends READY=1 to $NOTIFY_SOCKET (sd_notify, systemd-notify --ready)");
+DEFINE_string(ready_timeout, "30s", "a worker not ready this long after its start is killed");
+DEFINE_string(kill_after, "10s", "between SIGTERM and SIGKILL when a worker is stopped");
+DEFINE_string(backoff_initial, "100ms", "delay before the first restart after an early exit");
+DEFINE_string(backoff_max, "10s", "longest delay between restarts (the delay doubles)");
+DEFINE_int32(crash_limit, 5,
+             "this many early exits in a row (before ready, or within --min_uptime of it) "
+             "end the pool with exit status 1");
+DEFINE_string(min_uptime, "1s", "a worker that ends sooner after being ready ended early");
+DEFINE_string(watchdog, "0",
+              "0: none; else WATCHDOG_USEC is set and a ready worker must send WATCHDOG=1 this "
+              "often or it gets SIGABRT (SIGKILL after --kill_after) and is replaced");
+DEFINE_int32(status_fd, -1,
+             "write the status JSON (one line) to this inherited fd after every event and on "
+             "SIGUSR1; without it SIGUSR1 writes it to stderr");
+DEFINE_bool(quiet, false, "do not print one line per event on stderr");
+
+namespace cmsg::worker_pool {
+namespace {
+
+constexpr char kUsage[] = R"(runs and supervises sandboxed workers that share sockets.
+
+Usage: worker_pool --workers=N [--listen=SPEC,...] [sandbox flags] [pool flags]
+                   -- COMMAND [ARG...]
+
+worker_pool binds the --listen sockets once (or takes the sockets it was
+itself started with by socket activation: LISTEN_FDS, so it runs under
+systemd, systemd-socket-activate or fdstore exec) and starts N workers of
+COMMAND, each in a sandbox as sandbox_run builds it (every sandbox_run policy
+flag applies; see sandbox_run --help). Every worker receives the sockets by
+SCM_RIGHTS at fd 3 onward with LISTEN_FDS, LISTEN_PID and LISTEN_FDNAMES, plus
+NOTIFY_SOCKET and WORKER_POOL_SLOT (0..N-1).
+
+Isolation (--isolation):
+  worker  each worker is its own sandbox: namespaces, root, pid 1. A worker
+          cannot see, signal or trace another. One spare sandbox is built
+          ahead of time, so a start is a fork+exec inside it.
+  pool    one sandbox holds every worker, as containers of a pod share
+          namespaces: isolated from the host like a sandbox, but not from
+          each other (same uid, pid namespace, filesystem).
+
+Supervision: a worker whose main process ends is replaced; after an early
+exit (before ready, or within --min_uptime) the restart waits
+--backoff_initial, doubling to --backoff_max; --crash_limit early exits in a
+row end the pool (exit 1, with the reason). A COMMAND that cannot be
+executed ends the pool at once (exit 1). Processes a worker leaves behind
+are killed when it ends.
+
+Signals: TERM/INT stop every worker (SIGTERM, SIGKILL after --kill_after)
+and exit 0; HUP replaces the workers one at a time: a new one is started,
+and once it is ready one old one is stopped; USR1 writes the status JSON.
+If worker_pool is killed, every worker dies with it.
+
+Output: one line per event on stderr ("worker_pool: slot=0 instance=3
+event=ready ready_ms=1.2"). Exit status: 0 after TERM/INT, 1 on a failure,
+2 on a bad flag (nothing is started).
+
+Example:
+  worker_pool --workers=4 --ro_bind=/usr,/lib,/lib64,/bin --ready=notify \
+      --listen=tcp:127.0.0.1:8080=web -- /usr/bin/python3 /srv/server.py)";
+
+[[noreturn]] void UsageError(const std::string& message) {
+  fprintf(stderr, "worker_pool: %s\n", message.c_str());
+  exit(2);
+}
+
+absl::Duration DurationFlag(const char* name, const std::string& text, bool allow_zero) {
+  absl::Duration d;
+  if (!absl::ParseDuration(text, &d) || d < absl::ZeroDuration() ||
+      (!allow_zero && d == absl::ZeroDuration()))
+    UsageError(absl::StrCat("--", name, ": bad duration \"", text, "\" (e.g. 10s, 500ms)"));
+  return d;
+}
+
+int Run(int argc, char** argv) {
+  flags::CommandLine line = flags::SplitCommandLine(argc, argv, UsageError);
+  gflags::SetUsageMessage(kUsage);
+  if (line.help) {
+    gflags::ShowUsageWithFlagsRestrict(argv[0], "tools/");
+    return 0;
+  }
+  int flag_argc = line.flag_argc;
+  gflags::ParseCommandLineFlags(&flag_argc, &argv, /*remove_flags=*/false);
+  if (line.command.empty()) UsageError("no COMMAND given (usage: worker_pool [flags] -- COMMAND [ARG...])");
+
+  absl::StatusOr<sandbox::Policy> policy = flags::PolicyFromFlags();
+  if (!policy.ok()) UsageError(std::string(policy.status().message()));
+  sandbox::PoolOptions options;
+  options.policy = std::move(*policy);
+  options.argv = line.command;
+  if (FLAGS_workers < 1 || FLAGS_workers > 1024)
+    UsageError(absl::StrCat("--workers: want 1..1024, not ", FLAGS_workers));
+  options.workers = FLAGS_workers;
+  if (FLAGS_isolation == "worker") {
+    options.isolation = sandbox::Isolation::kWorker;
+  } else if (FLAGS_isolation == "pool") {
+    options.isolation = sandbox::Isolation::kPool;
+  } else {
+    UsageError(absl::StrCat("--isolation: want worker or pool, not \"", FLAGS_isolation, "\""));
+  }
+  if (FLAGS_ready == "started") {
+    options.ready = sandbox::ReadyMode::kStarted;
+  } else if (FLAGS_ready == "notify") {
+    options.ready = sandbox::ReadyMode::kNotify;
+  } else {
+    UsageError(absl::StrCat("--ready: want started or notify, not \"", FLAGS_ready, "\""));
+  }
+  options.ready_timeout = DurationFlag("ready_timeout", FLAGS_ready_timeout, false);
+  options.kill_after = DurationFlag("kill_after", FLAGS_kill_after, false);
+  options.backoff_initial = DurationFlag("backoff_initial", FLAGS_backoff_initial, true);
+  options.backoff_max = DurationFlag("backoff_max", FLAGS_backoff_max, true);
+  if (options.backoff_max < options.backoff_initial)
+    UsageError("--backoff_max is shorter than --backoff_initial");
+  if (FLAGS_crash_limit < 1) UsageError("--crash_limit: want at least 1");
+  options.crash_limit = FLAGS_crash_limit;
+  options.min_uptime = DurationFlag("min_uptime", FLAGS_min_uptime, true);
+  options.watchdog = DurationFlag("watchdog", FLAGS_watchdog, true);
+  if (options.watchdog > absl::ZeroDuration() && options.ready != sandbox::ReadyMode::kNotify)
+    UsageError("--watchdog needs --ready=notify (a worker that can send WATCHDOG=1 can send READY=1)");
+  if (FLAGS_status_fd >= 0) {
+    if (FLAGS_status_fd <= 2 || fcntl(FLAGS_status_fd, F_GETFD) < 0)
+      UsageError(absl::StrCat("--status_fd: ", FLAGS_status_fd, " is not an open fd above 2"));
+    // Never let a slow reader stall the supervisor: writes that would block are skipped.
+    fcntl(FLAGS_status_fd, F_SETFL, fcntl(FLAGS_status_fd, F_GETFL) | O_NONBLOCK);
+    fcntl(FLAGS_status_fd, F_SETFD, FD_CLOEXEC);
+    options.status_fd = FLAGS_status_fd;
+  }
+  if (!FLAGS_quiet) {
+    options.on_event = [](const std::string& event) {
+      std::string text = absl::StrCat("worker_pool: ", event, "\n");
+      fputs(text.c_str(), stderr);
+    };
+  }
+
+  absl::StatusOr<std::vector<ActivatedFd>> activated = TakeListenFds();
+  if (!activated.ok()) UsageError(absl::StrCat("socket activation: ", activated.status().message()));
+  if (!activated->empty() && !options.policy.listen.empty())
+    UsageError("--listen given, but sockets were also handed over (LISTEN_FDS); use one");
+
+  // Signals are blocked before anything starts so none is lost; Run() reads
+  // them from a signalfd.
+  sigset_t mask;
+  sigemptyset(&mask);
+  for (int s : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) sigaddset(&mask, s);
+  sigprocmask(SIG_BLOCK, &mask, nullptr);
+
+  absl::StatusOr<std::unique_ptr<sandbox::Pool>> pool =
+      sandbox::Pool::Create(std::move(options), std::move(*activated));
+  if (!pool.ok()) {
+    fprintf(stderr, "worker_pool: %s\n", std::string(pool.status().message()).c_str());
+    return 1;
+  }
+  absl::Status done = (*pool)->Run();
+  if (!done.ok()) {
+    fprintf(stderr, "worker_pool: %s\n", std::string(done.message()).c_str());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace cmsg::worker_pool
+
+int main(int argc, char** argv) { return cmsg::worker_pool::Run(argc, argv); }
