@@ -313,6 +313,7 @@ void RunSandboxChild(ChildPlan& plan) {
     n = read(plan.sync_read, &go, 1);
   } while (n < 0 && errno == EINTR);
   if (n != 1) _exit(125);  // the launcher gave up
+  if (plan.unshare_cgroup_ns) Check(plan, unshare(CLONE_NEWCGROUP) == 0, "unshare(CLONE_NEWCGROUP)");
 
   OpenBindSources(plan);
   BecomeSandboxUser(plan);

@@ -34,6 +34,7 @@
 namespace cmsg::sandbox {
 
 class BrokerServer;
+class SandboxCgroup;
 struct InheritedFd;
 
 // Unix socket files the launcher bound; removed when the sandbox ends. Each
@@ -57,6 +58,9 @@ struct SocketFiles {
 struct ExitStatus {
   bool signaled = false;  // killed by signal `value`, else exited with `value`
   int value = 0;
+  // Processes in the sandbox the kernel's OOM killer killed (only counted
+  // with a Policy::cgroup memory limit).
+  int oom_kills = 0;
   // What a shell would report: the code, or 128 + the signal.
   [[nodiscard]] int ShellCode() const { return signaled ? 128 + value : value; }
 };
@@ -99,6 +103,7 @@ class Child {
   UniqueFd keep_alive_;  // the sync pipe's write end: hangs up if we die
   std::unique_ptr<BrokerServer> broker_;
   std::unique_ptr<SocketFiles> socket_files_;
+  std::unique_ptr<SandboxCgroup> cgroup_;  // removed once the sandbox is reaped
 };
 
 // Starts `argv` under `policy`. Errors (a bad path, a socket that cannot be

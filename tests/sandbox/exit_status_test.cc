@@ -55,7 +55,8 @@ TEST(ExitStatusTest, HelpExitsZeroAndNamesEveryFlag) {
         "uid", "gid", "hostname", "chdir", "setenv", "verbose"})
     EXPECT_THAT(help, HasSubstr(std::string("-") + flag + " (")) << flag;
   EXPECT_THAT(help, HasSubstr("Exit status"));
-  EXPECT_THAT(help, Not(HasSubstr("flagfile")));  // gflags' own are not accepted
+  EXPECT_THAT(help, HasSubstr("--flagfile=PATH"));  // the policy file
+  EXPECT_THAT(help, Not(HasSubstr("fromenv")));     // gflags' other flags are not accepted
 }
 
 TEST(ExitStatusTest, TimeoutIs124) {

@@ -2,9 +2,6 @@
 
 #include <gflags/gflags.h>
 
-#include <cstring>
-
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "lib/net/listen_spec.h"
 #include "lib/status/status_macros.h"
@@ -14,7 +11,10 @@ DEFINE_string(ro_bind, "", "SRC[:DEST],...: host paths visible read-only at DEST
               "may not pass through a symlink); nosuid, nodev");
 DEFINE_string(bind, "", "SRC[:DEST],...: host paths visible read-write at DEST (default SRC; DEST "
               "may not pass through a symlink); nosuid, nodev");
-DEFINE_string(tmpfs, "", "PATH,...: empty writable tmpfs mounts (mode 1777)");
+DEFINE_string(tmpfs, "",
+              "PATH[:SIZE],...: empty writable tmpfs mounts (mode 1777), at most SIZE bytes "
+              "(K/M/G suffixes; default: half the host's memory, and what is written counts "
+              "against --cgroup_memory)");
 DEFINE_string(net, "none",
               "none: a new network namespace with only lo (up); host: the host's network, "
               "its abstract unix sockets included");
@@ -38,6 +38,17 @@ DEFINE_string(rlimit_nofile, "", "open file limit");
 DEFINE_string(rlimit_nproc, "", "process limit (of the sandbox's user)");
 DEFINE_string(rlimit_cpu, "", "CPU time limit in seconds");
 DEFINE_string(rlimit_fsize, "", "file size limit in bytes (K/M/G suffixes)");
+DEFINE_string(cgroup_memory, "",
+              "memory limit for the whole sandbox, every process and its tmpfs files "
+              "(bytes, K/M/G suffixes; no swap); at the limit the kernel's OOM killer kills "
+              "in the sandbox and sandbox_run exits 123. Needs the memory cgroup controller "
+              "(v2 delegated to sandbox_run's cgroup, or v1)");
+DEFINE_string(cgroup_pids, "",
+              "process (and thread) limit for the whole sandbox; fork fails with EAGAIN "
+              "beyond it. Needs the pids cgroup controller");
+DEFINE_string(cgroup_cpu, "",
+              "CPU limit for the whole sandbox, in CPUs (0.5: half of one CPU's time, 2: "
+              "two CPUs'; 0.01 to 1024). Needs the cpu cgroup controller");
 DEFINE_string(uid, "65534", "user id inside the sandbox (outside it is never root)");
 DEFINE_string(gid, "65534", "group id inside the sandbox");
 DEFINE_string(hostname, "sandbox", "host name inside the sandbox");
@@ -51,6 +62,7 @@ namespace cmsg::flags {
 
 using sandbox_run::ParseBinds;
 using sandbox_run::ParseBrokerRules;
+using sandbox_run::ParseCgroupLimits;
 using sandbox_run::ParseEnv;
 using sandbox_run::ParseId;
 using sandbox_run::ParseNetwork;
@@ -58,6 +70,8 @@ using sandbox_run::ParsePassFiles;
 using sandbox_run::ParseRlimit;
 using sandbox_run::ParseSeccomp;
 using sandbox_run::ParseTmpfs;
+
+const char kSandboxFlagsFile[] = "tools/common/sandbox_flags.cc";
 
 absl::StatusOr<sandbox::Policy> PolicyFromFlags() {
   sandbox::Policy policy;
@@ -78,6 +92,8 @@ absl::StatusOr<sandbox::Policy> PolicyFromFlags() {
   CMSGLIB_ASSIGN_OR_RETURN(policy.rlimits.nproc, ParseRlimit("rlimit_nproc", FLAGS_rlimit_nproc));
   CMSGLIB_ASSIGN_OR_RETURN(policy.rlimits.cpu, ParseRlimit("rlimit_cpu", FLAGS_rlimit_cpu));
   CMSGLIB_ASSIGN_OR_RETURN(policy.rlimits.fsize, ParseRlimit("rlimit_fsize", FLAGS_rlimit_fsize));
+  CMSGLIB_ASSIGN_OR_RETURN(policy.cgroup, ParseCgroupLimits(FLAGS_cgroup_memory, FLAGS_cgroup_pids,
+                                                            FLAGS_cgroup_cpu));
   CMSGLIB_ASSIGN_OR_RETURN(policy.uid, ParseId("uid", FLAGS_uid));
   CMSGLIB_ASSIGN_OR_RETURN(policy.gid, ParseId("gid", FLAGS_gid));
   if (FLAGS_hostname.empty() || FLAGS_hostname.size() > 64)
@@ -86,59 +102,6 @@ absl::StatusOr<sandbox::Policy> PolicyFromFlags() {
   policy.chdir = FLAGS_chdir;
   CMSGLIB_ASSIGN_OR_RETURN(policy.env, ParseEnv(FLAGS_setenv));
   return policy;
-}
-
-CommandLine SplitCommandLine(int argc, char** argv,
-                             const std::function<void(const std::string&)>& fail) {
-  CommandLine out;
-  std::vector<std::string> seen;
-  int i = 1;
-  for (; i < argc; ++i) {
-    absl::string_view arg = argv[i];
-    if (arg == "--") break;
-    if (arg.size() < 2 || arg[0] != '-') break;
-    arg.remove_prefix(arg[1] == '-' ? 2 : 1);
-    size_t eq = arg.find('=');
-    std::string name(arg.substr(0, eq));
-    if (name == "help" || name == "helpfull" || name == "helpshort") {
-      out.help = true;
-      continue;
-    }
-    gflags::CommandLineFlagInfo info;
-    bool negated = false;
-    bool known = gflags::GetCommandLineFlagInfo(name.c_str(), &info);
-    if (!known && absl::StartsWith(name, "no") &&
-        gflags::GetCommandLineFlagInfo(name.c_str() + 2, &info) && info.type == "bool") {
-      known = true;
-      negated = true;
-    }
-    // Only the tools' own flags: gflags' (--flagfile, --fromenv, ...) are not accepted.
-    if (!known || info.filename.find("tools/") == std::string::npos) {
-      fail(absl::StrCat("unknown flag --", name, " (see --help)"));
-    }
-    const std::string base = negated ? name.substr(2) : name;
-    // gflags would silently keep only the last of a repeated list flag.
-    for (const std::string& earlier : seen) {
-      if (earlier == base) fail(absl::StrCat("--", base, " given twice; give one comma-separated list"));
-    }
-    seen.push_back(base);
-    if (info.type == "bool") {
-      if (eq != absl::string_view::npos) {
-        absl::string_view value = arg.substr(eq + 1);
-        bool ok = false;
-        for (const char* v : {"true", "false", "1", "0", "yes", "no", "t", "f", "y", "n"})
-          ok |= value == v;
-        if (negated || !ok) fail(absl::StrCat("--", name, ": \"", value, "\" is not a boolean"));
-      }
-    } else if (eq == absl::string_view::npos) {
-      if (i + 1 >= argc) fail(absl::StrCat("--", name, " needs a value"));
-      ++i;
-    }
-  }
-  out.flag_argc = i;
-  for (int k = i + (i < argc && strcmp(argv[i], "--") == 0); k < argc; ++k)
-    out.command.emplace_back(argv[k]);
-  return out;
 }
 
 }  // namespace cmsg::flags

@@ -20,6 +20,7 @@
 #include "lib/status/status_macros.h"
 #include "sandbox/spawn.h"
 #include "tools/common/sandbox_flags.h"
+#include "tools/sandbox_run/command_line.h"
 #include "tools/sandbox_run/parse.h"
 
 DEFINE_string(timeout, "", "kill the whole sandbox after this long (30s, 1.5m, 250ms) and exit 124");
@@ -30,6 +31,8 @@ namespace {
 
 constexpr int kLauncherFailure = 125;
 constexpr int kTimedOut = 124;
+constexpr int kOutOfMemory = 123;
+constexpr char kThisFile[] = "tools/sandbox_run/main.cc";
 
 constexpr char kUsage[] = R"(runs COMMAND in a sandbox.
 
@@ -50,10 +53,29 @@ and LISTEN_FDNAMES set, as systemd socket activation would.
 
 Signals HUP INT QUIT TERM USR1 USR2 sent to sandbox_run go to the command.
 
-Exit status: the command's own; 128+N if it died of signal N; 124 on
---timeout (the whole sandbox is killed); 125 if sandbox_run itself failed (a
+Resource limits for the whole process tree (--cgroup_memory, --cgroup_pids,
+--cgroup_cpu) use a cgroup of the sandbox's own below sandbox_run's (cgroup
+v2 where the controller is delegated there, else v1), removed when the
+sandbox ends; --rlimit_* limit each process.
+
+Exit status: the command's own; 128+N if it died of signal N; 123 if the
+kernel's OOM killer killed any process in the sandbox (--cgroup_memory;
+stderr says how the command ended); 124 on --timeout (the whole sandbox is
+killed); 125 if sandbox_run itself failed (a
 bad flag or path, a namespace refused), with one line on stderr; 126 if the
 command cannot be executed, 127 if it is not found.
+
+Policy file: --flagfile=PATH reads flags from PATH (gflags' format), one
+--flag=value a line, as if given at that place on the command line; blank
+lines and lines starting with # are skipped, blanks around a line trimmed,
+the value is the rest of the line. Files may name further files (8 deep). A
+flag given twice, in a file or on the command line, is an error. E.g. web.flags:
+  # the web worker's sandbox
+  --ro_bind=/usr,/lib,/lib64,/bin,/srv/www:/www
+  --listen=tcp:127.0.0.1:8080=web
+  --setenv=MODE=production
+  --timeout=1h
+and: sandbox_run --flagfile=web.flags -- /usr/bin/python3 /www/server.py
 
 Example:
   sandbox_run --ro_bind=/usr,/lib,/lib64,/bin --listen=tcp:127.0.0.1:8080=web \
@@ -68,16 +90,23 @@ Example:
 constexpr int kForwarded[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
 
 int Run(int argc, char** argv) {
-  flags::CommandLine line =
-      flags::SplitCommandLine(argc, argv, [](const std::string& message) { Fail(message); });
   gflags::SetUsageMessage(kUsage);
-  if (line.help) {
+  absl::StatusOr<CommandLine> line =
+      SplitCommandLine(argc, argv, {kThisFile, flags::kSandboxFlagsFile});
+  if (!line.ok()) Fail(line.status().message());
+  if (line->help) {
+    // Only this tool's flags: gflags' own are not accepted (but --flagfile,
+    // which SplitCommandLine expands itself).
     gflags::ShowUsageWithFlagsRestrict(argv[0], "tools/");
     exit(0);
   }
-  int flag_argc = line.flag_argc;
-  gflags::ParseCommandLineFlags(&flag_argc, &argv, /*remove_flags=*/false);
-  const std::vector<std::string>& command = line.command;
+  const std::vector<std::string>& command = line->command;
+  std::vector<char*> flag_argv = {argv[0]};
+  for (std::string& flag : line->flags) flag_argv.push_back(flag.data());
+  flag_argv.push_back(nullptr);
+  int flag_argc = static_cast<int>(flag_argv.size()) - 1;
+  char** flag_args = flag_argv.data();
+  gflags::ParseCommandLineFlags(&flag_argc, &flag_args, /*remove_flags=*/false);
   if (command.empty()) Fail("no COMMAND given (usage: sandbox_run [flags] -- COMMAND [ARG...])");
 
   absl::StatusOr<sandbox::Policy> policy = flags::PolicyFromFlags();
@@ -135,6 +164,14 @@ int Run(int argc, char** argv) {
   if (FLAGS_verbose) {
     fprintf(stderr, "sandbox_run: command %s %d\n",
             status->signaled ? "killed by signal" : "exited with", status->value);
+  }
+  if (status->oom_kills > 0) {
+    fprintf(stderr,
+            "sandbox_run: out of memory: the OOM killer killed %d process(es) in the sandbox; "
+            "the command %s %d\n",
+            status->oom_kills, status->signaled ? "was killed by signal" : "exited with",
+            status->value);
+    return kOutOfMemory;
   }
   return status->ShellCode();
 }

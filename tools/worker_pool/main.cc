@@ -16,6 +16,7 @@
 #include "lib/activation/activation.h"
 #include "sandbox/pool.h"
 #include "tools/common/sandbox_flags.h"
+#include "tools/sandbox_run/command_line.h"
 
 DEFINE_int32(workers, 1, "how many workers run at once (1..1024)");
 DEFINE_string(isolation, "worker",
@@ -44,6 +45,8 @@ DEFINE_bool(quiet, false, "do not print one line per event on stderr");
 namespace cmsg::worker_pool {
 namespace {
 
+constexpr char kThisFile[] = "tools/worker_pool/main.cc";
+
 constexpr char kUsage[] = R"(runs and supervises sandboxed workers that share sockets.
 
 Usage: worker_pool --workers=N [--listen=SPEC,...] [sandbox flags] [pool flags]
@@ -53,7 +56,7 @@ worker_pool binds the --listen sockets once (or takes the sockets it was
 itself started with by socket activation: LISTEN_FDS, so it runs under
 systemd, systemd-socket-activate or fdstore exec) and starts N workers of
 COMMAND, each in a sandbox as sandbox_run builds it (every sandbox_run policy
-flag applies; see sandbox_run --help). Every worker receives the sockets by
+flag applies, and --flagfile=PATH; see sandbox_run --help). Every worker receives the sockets by
 SCM_RIGHTS at fd 3 onward with LISTEN_FDS, LISTEN_PID and LISTEN_FDNAMES, plus
 NOTIFY_SOCKET and WORKER_POOL_SLOT (0..N-1).
 
@@ -99,14 +102,21 @@ absl::Duration DurationFlag(const char* name, const std::string& text, bool allo
 }
 
 int Run(int argc, char** argv) {
-  flags::CommandLine line = flags::SplitCommandLine(argc, argv, UsageError);
   gflags::SetUsageMessage(kUsage);
+  absl::StatusOr<sandbox_run::CommandLine> split =
+      sandbox_run::SplitCommandLine(argc, argv, {kThisFile, flags::kSandboxFlagsFile});
+  if (!split.ok()) UsageError(std::string(split.status().message()));
+  sandbox_run::CommandLine& line = *split;
   if (line.help) {
     gflags::ShowUsageWithFlagsRestrict(argv[0], "tools/");
     return 0;
   }
-  int flag_argc = line.flag_argc;
-  gflags::ParseCommandLineFlags(&flag_argc, &argv, /*remove_flags=*/false);
+  std::vector<char*> flag_argv = {argv[0]};
+  for (std::string& flag : line.flags) flag_argv.push_back(flag.data());
+  flag_argv.push_back(nullptr);
+  int flag_argc = static_cast<int>(flag_argv.size()) - 1;
+  char** flag_args = flag_argv.data();
+  gflags::ParseCommandLineFlags(&flag_argc, &flag_args, /*remove_flags=*/false);
   if (line.command.empty()) UsageError("no COMMAND given (usage: worker_pool [flags] -- COMMAND [ARG...])");
 
   absl::StatusOr<sandbox::Policy> policy = flags::PolicyFromFlags();
