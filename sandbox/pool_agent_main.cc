@@ -76,11 +76,11 @@ void Send(int control, const AgentEvent& event) {
   for (const ActivatedFd& fd : agent.fds) fds.emplace_back(fcntl(fd.fd.get(), F_DUPFD_CLOEXEC, 3));
   std::vector<std::string> env = agent.env;
   env.push_back(absl::StrCat(kWorkerSlotEnv, "=", slot));
+  env.push_back(absl::StrCat(kWorkerInstanceEnv, "=", id));
   for (const std::string& kv : agent.env) {
     // sd_watchdog_enabled() wants the pid it sees itself as.
     if (absl::StartsWith(kv, "WATCHDOG_USEC=")) env.push_back(absl::StrCat("WATCHDOG_PID=", getpid()));
   }
-  (void)id;
   absl::Status s = ExecWithListenFds(std::move(fds), agent.names, agent.argv, env);
   int error = ErrnoOf(s);
   if (error == 0) error = EINVAL;

@@ -24,6 +24,9 @@ namespace cmsg::sandbox {
 inline constexpr char kAgentFdName[] = "worker_pool.agent";
 // Set for each worker: its slot number in the pool (0..N-1).
 inline constexpr char kWorkerSlotEnv[] = "WORKER_POOL_SLOT";
+// Set for each worker: its instance number (1, 2, ...; a restart or a
+// replacement gets a new one), as in the pool's event lines.
+inline constexpr char kWorkerInstanceEnv[] = "WORKER_POOL_INSTANCE";
 // Where the pool mounts the agent binary and its notify socket.
 inline constexpr char kAgentPath[] = "/run/worker_pool/agent";
 inline constexpr char kNotifyPath[] = "/run/worker_pool/notify";

@@ -1,6 +1,6 @@
 """A socket-activated worker for the pool's tests: fd 3 is a listening TCP
 socket, fd 4 (if LISTEN_FDS says so) a UDP socket. It answers each TCP
-connection and each datagram with "slot S pid P\n". On SIGTERM it finishes
+connection and each datagram with "slot S pid P instance I\n". On SIGTERM it finishes
 what it holds and exits 0 (a graceful worker). Options (argv): --notify
 (systemd-notify --ready once listening), --die_after=N (exit 3 after N
 requests)."""
@@ -25,7 +25,8 @@ n = int(os.environ.get("LISTEN_FDS", "0"))
 socks = [socket.socket(fileno=3 + i) for i in range(n)]
 for s in socks:
     s.setblocking(False)
-reply = ("slot %s pid %d\n" % (os.environ.get("WORKER_POOL_SLOT"), os.getpid())).encode()
+reply = ("slot %s pid %d instance %s\n" % (os.environ.get("WORKER_POOL_SLOT"), os.getpid(),
+                                           os.environ.get("WORKER_POOL_INSTANCE"))).encode()
 die_after = 0
 for arg in sys.argv[1:]:
     if arg.startswith("--die_after="):

@@ -58,7 +58,8 @@ systemd, systemd-socket-activate or fdstore exec) and starts N workers of
 COMMAND, each in a sandbox as sandbox_run builds it (every sandbox_run policy
 flag applies, and --flagfile=PATH; see sandbox_run --help). Every worker receives the sockets by
 SCM_RIGHTS at fd 3 onward with LISTEN_FDS, LISTEN_PID and LISTEN_FDNAMES, plus
-NOTIFY_SOCKET and WORKER_POOL_SLOT (0..N-1).
+NOTIFY_SOCKET, WORKER_POOL_SLOT (0..N-1) and WORKER_POOL_INSTANCE (1, 2, ...:
+a restart or a replacement gets a new one, as in the event lines).
 
 Isolation (--isolation):
   worker  each worker is its own sandbox: namespaces, root, pid 1. A worker
