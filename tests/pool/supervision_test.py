@@ -2,6 +2,7 @@
 handed over by socket activation), restarts with back-off, the crash-loop
 limit, a command that cannot run, SIGTERM, SIGKILL of the pool, orphans."""
 
+import json
 import os
 import re
 import signal
@@ -182,6 +183,48 @@ class SupervisionTest(unittest.TestCase):
                     self.assertEqual(len(pt.pids_matching("1002." + token, comm="sleep")), 1)
                 finally:
                     pool.stop()
+
+    def test_status_fd_reports_each_worker(self):
+        for isolation in ISOLATIONS:
+            with self.subTest(isolation=isolation):
+                r, w = os.pipe()
+                token = "%d%d" % (os.getpid(), time.monotonic_ns() % 1000000)
+                pool = pt.Pool(["--workers=2", "--isolation=" + isolation, binds(),
+                                "--status_fd=%d" % w, "--min_uptime=0"],
+                               ["/bin/sleep", "1000." + token], pass_fds=(w,))
+                os.close(w)
+                reader = os.fdopen(r)
+                try:
+                    def until(pred):
+                        while True:
+                            line = reader.readline()
+                            self.assertTrue(line, "status fd closed")
+                            status = json.loads(line)
+                            if pred(status):
+                                return status
+
+                    status = until(lambda s: [w["state"] for w in s["workers"]] == ["ready"] * 2)
+                    self.assertEqual(status["isolation"], isolation)
+                    self.assertEqual(status["state"], "running")
+                    for slot, worker in enumerate(status["workers"]):
+                        self.assertEqual(worker["slot"], slot)
+                        self.assertEqual(worker["restarts"], 0)
+                        self.assertGreaterEqual(worker["uptime_s"], 0)
+                        # The pid is the worker's, as the host sees it.
+                        with open("/proc/%d/cmdline" % worker["pid"], "rb") as f:
+                            self.assertEqual(f.read(), b"/bin/sleep\0" + ("1000." + token).encode() + b"\0")
+                    # Killing the reported pid of slot 0 restarts slot 0.
+                    os.kill(status["workers"][0]["pid"], signal.SIGKILL)
+                    status = until(lambda s: s["workers"][0]["restarts"] == 1 and
+                                   s["workers"][0]["state"] == "ready")
+                    self.assertEqual(status["workers"][1]["restarts"], 0)
+                    self.assertNotEqual(status["workers"][0]["instance"], 1)
+                    # SIGUSR1 writes it too.
+                    pool.signal(signal.SIGUSR1)
+                    until(lambda s: True)
+                finally:
+                    pool.stop()
+                    reader.close()
 
 
 if __name__ == "__main__":

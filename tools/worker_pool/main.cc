@@ -18,7 +18,7 @@
 #include "tools/common/sandbox_flags.h"
 #include "tools/sandbox_run/command_line.h"
 
-DEFINE_int32(workers, 1, "how many workers run at once (1..1024)");
+DEFINE_string(workers, "1", "how many workers run at once (1..1024)");
 DEFINE_string(isolation, "worker",
               "worker: each worker in its own sandbox (namespaces, root, pid 1); pool: one "
               "sandbox for all workers, which are processes in it (cheaper starts; workers "
@@ -30,14 +30,14 @@ DEFINE_string(ready_timeout, "30s", "a worker not ready this long after its star
 DEFINE_string(kill_after, "10s", "between SIGTERM and SIGKILL when a worker is stopped");
 DEFINE_string(backoff_initial, "100ms", "delay before the first restart after an early exit");
 DEFINE_string(backoff_max, "10s", "longest delay between restarts (the delay doubles)");
-DEFINE_int32(crash_limit, 5,
+DEFINE_string(crash_limit, "5",
              "this many early exits in a row (before ready, or within --min_uptime of it) "
              "end the pool with exit status 1");
 DEFINE_string(min_uptime, "1s", "a worker that ends sooner after being ready ended early");
 DEFINE_string(watchdog, "0",
               "0: none; else WATCHDOG_USEC is set and a ready worker must send WATCHDOG=1 this "
               "often or it gets SIGABRT (SIGKILL after --kill_after) and is replaced");
-DEFINE_int32(status_fd, -1,
+DEFINE_string(status_fd, "",
              "write the status JSON (one line) to this inherited fd after every event and on "
              "SIGUSR1; without it SIGUSR1 writes it to stderr");
 DEFINE_bool(quiet, false, "do not print one line per event on stderr");
@@ -82,8 +82,10 @@ and once it is ready one old one is stopped; USR1 writes the status JSON.
 If worker_pool is killed, every worker dies with it.
 
 Output: one line per event on stderr ("worker_pool: slot=0 instance=3
-event=ready ready_ms=1.2"). Exit status: 0 after TERM/INT, 1 on a failure,
-2 on a bad flag (nothing is started).
+event=ready ready_ms=1.2"). Exit status: 0 after TERM/INT; 1 on a failure
+(crash loop, a command that cannot be executed), with the reason as the
+last line; 2 on a bad flag, or a sandbox, path or socket the flags name
+that cannot be set up: one line, and nothing is started.
 
 Example:
   worker_pool --workers=4 --ro_bind=/usr,/lib,/lib64,/bin --ready=notify \
@@ -92,6 +94,14 @@ Example:
 [[noreturn]] void UsageError(const std::string& message) {
   fprintf(stderr, "worker_pool: %s\n", message.c_str());
   exit(2);
+}
+
+// gflags' own integer flags exit 1 on a bad value; these exit 2 like the rest.
+int IntFlag(const char* name, const std::string& text, int min, int max) {
+  int value;
+  if (!absl::SimpleAtoi(text, &value) || value < min || value > max)
+    UsageError(absl::StrCat("--", name, ": want ", min, "..", max, ", not \"", text, "\""));
+  return value;
 }
 
 absl::Duration DurationFlag(const char* name, const std::string& text, bool allow_zero) {
@@ -125,9 +135,7 @@ int Run(int argc, char** argv) {
   sandbox::PoolOptions options;
   options.policy = std::move(*policy);
   options.argv = line.command;
-  if (FLAGS_workers < 1 || FLAGS_workers > 1024)
-    UsageError(absl::StrCat("--workers: want 1..1024, not ", FLAGS_workers));
-  options.workers = FLAGS_workers;
+  options.workers = IntFlag("workers", FLAGS_workers, 1, 1024);
   if (FLAGS_isolation == "worker") {
     options.isolation = sandbox::Isolation::kWorker;
   } else if (FLAGS_isolation == "pool") {
@@ -148,19 +156,19 @@ int Run(int argc, char** argv) {
   options.backoff_max = DurationFlag("backoff_max", FLAGS_backoff_max, true);
   if (options.backoff_max < options.backoff_initial)
     UsageError("--backoff_max is shorter than --backoff_initial");
-  if (FLAGS_crash_limit < 1) UsageError("--crash_limit: want at least 1");
-  options.crash_limit = FLAGS_crash_limit;
+  options.crash_limit = IntFlag("crash_limit", FLAGS_crash_limit, 1, 1000000);
   options.min_uptime = DurationFlag("min_uptime", FLAGS_min_uptime, true);
   options.watchdog = DurationFlag("watchdog", FLAGS_watchdog, true);
   if (options.watchdog > absl::ZeroDuration() && options.ready != sandbox::ReadyMode::kNotify)
     UsageError("--watchdog needs --ready=notify (a worker that can send WATCHDOG=1 can send READY=1)");
-  if (FLAGS_status_fd >= 0) {
-    if (FLAGS_status_fd <= 2 || fcntl(FLAGS_status_fd, F_GETFD) < 0)
-      UsageError(absl::StrCat("--status_fd: ", FLAGS_status_fd, " is not an open fd above 2"));
+  if (!FLAGS_status_fd.empty()) {
+    int fd = IntFlag("status_fd", FLAGS_status_fd, 0, 1 << 20);
+    if (fd <= 2 || fcntl(fd, F_GETFD) < 0)
+      UsageError(absl::StrCat("--status_fd: ", fd, " is not an open fd above 2"));
     // Never let a slow reader stall the supervisor: writes that would block are skipped.
-    fcntl(FLAGS_status_fd, F_SETFL, fcntl(FLAGS_status_fd, F_GETFL) | O_NONBLOCK);
-    fcntl(FLAGS_status_fd, F_SETFD, FD_CLOEXEC);
-    options.status_fd = FLAGS_status_fd;
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    fcntl(fd, F_SETFD, FD_CLOEXEC);
+    options.status_fd = fd;
   }
   if (!FLAGS_quiet) {
     options.on_event = [](const std::string& event) {
@@ -184,8 +192,9 @@ int Run(int argc, char** argv) {
   absl::StatusOr<std::unique_ptr<sandbox::Pool>> pool =
       sandbox::Pool::Create(std::move(options), std::move(*activated));
   if (!pool.ok()) {
-    fprintf(stderr, "worker_pool: %s\n", std::string(pool.status().message()).c_str());
-    return 1;
+    // What the flags name cannot be set up (a path, a busy port): nothing
+    // was started.
+    UsageError(std::string(pool.status().message()));
   }
   absl::Status done = (*pool)->Run();
   if (!done.ok()) {
