@@ -401,6 +401,16 @@ void Pool::OnExit(Instance& instance, bool signaled, int value) {
   } else {
     consecutive_failures_ = 0;
   }
+  if (consecutive_failures_ >= options_.crash_limit && was_next) {
+    // A new version that does not come up: the old workers keep serving.
+    rolling_.clear();
+    consecutive_failures_ = 0;
+    Event(slot_index, nullptr,
+          absl::StrCat("event=replacement_abandoned reason=", JsonString(absl::StrCat(
+                           options_.crash_limit, " replacements in a row ended early (last ",
+                           DescribeExit(signaled, value), "); the old workers keep serving"))));
+    return;
+  }
   if (consecutive_failures_ >= options_.crash_limit) {
     Fatal(absl::AbortedError(absl::StrCat(
         "crash loop: workers ended early ", consecutive_failures_, " times in a row (last: slot ",

@@ -77,7 +77,8 @@ struct PoolOptions {
   absl::Duration backoff_initial = absl::Milliseconds(100);
   absl::Duration backoff_max = absl::Seconds(10);
   // An exit before ready, or within min_uptime of ready, is early; this many
-  // in a row end Run() with an error.
+  // in a row end Run() with an error, except during a rolling replacement,
+  // which is then abandoned (the old workers keep serving).
   int crash_limit = 5;
   absl::Duration min_uptime = absl::Seconds(1);
   // Zero: none. Otherwise WATCHDOG=1 must come at least this often once a

@@ -72,7 +72,8 @@ Isolation (--isolation):
 Supervision: a worker whose main process ends is replaced; after an early
 exit (before ready, or within --min_uptime) the restart waits
 --backoff_initial, doubling to --backoff_max; --crash_limit early exits in a
-row end the pool (exit 1, with the reason). A COMMAND that cannot be
+row end the pool (exit 1, with the reason); during a SIGHUP replacement
+they abandon it instead and the old workers keep serving. A COMMAND that cannot be
 executed ends the pool at once (exit 1). Processes a worker leaves behind
 are killed when it ends.
 
