@@ -93,6 +93,9 @@ struct Pool::Instance {
   absl::Time ready_deadline = absl::InfiniteFuture();
   absl::Time watchdog_deadline = absl::InfiniteFuture();
   absl::Time kill_at = absl::InfiniteFuture();
+  // After a SIGKILL request: if the worker has not ended by then (its agent
+  // does not answer: a worker can SIGSTOP it), the whole sandbox is killed.
+  absl::Time sandbox_kill_at = absl::InfiniteFuture();
   bool stop_requested = false;  // by the pool: its exit is no failure
   bool self_stopping = false;   // it sent STOPPING=1
   std::string status_text;
@@ -304,7 +307,9 @@ absl::Status Pool::StartInstance(int slot_index, uint32_t replaces) {
   return absl::OkStatus();
 }
 
-void Pool::SendToAgent(const Instance& instance, uint32_t op, int value) {
+void Pool::SendToAgent(Instance& instance, uint32_t op, int value) {
+  if (op == AgentRequest::kKill && instance.sandbox_kill_at == absl::InfiniteFuture())
+    instance.sandbox_kill_at = absl::Now() + options_.kill_after;
   auto it = sandboxes_.find(instance.sandbox);
   if (it == sandboxes_.end()) return;
   AgentRequest request{.op = op, .id = instance.id, .value = value};
@@ -471,8 +476,12 @@ Pool::Instance* Pool::FindSender(pid_t pid) {
 void Pool::OnNotify(const NotifyMessage& message) {
   Instance* instance = FindSender(message.pid);
   if (instance == nullptr) {
-    if (options_.on_event)
-      options_.on_event(absl::StrCat("event=notify_ignored sender_pid=", message.pid, " (no worker's)"));
+    if (options_.on_event) {
+      std::optional<ProcInfo> info = ReadProcInfo(message.pid);
+      options_.on_event(absl::StrCat("event=notify_ignored sender_pid=", message.pid,
+                                     info ? absl::StrCat(" parent=", info->ppid) : " (gone)",
+                                     " fields=", message.fields.size(), " (no worker's)"));
+    }
     return;
   }
   if (std::optional<std::string> status = message.Get("STATUS")) {
@@ -529,7 +538,7 @@ absl::Time Pool::NextTimer() const {
   if (!shutting_down_)
     for (const Slot& slot : slots_) next = std::min(next, slot.restart_at);
   for (const auto& [id, i] : instances_)
-    next = std::min({next, i->kill_at, i->ready_deadline, i->watchdog_deadline});
+    next = std::min({next, i->kill_at, i->sandbox_kill_at, i->ready_deadline, i->watchdog_deadline});
   return next;
 }
 
@@ -548,6 +557,17 @@ void Pool::RunTimers() {
       } else {
         SendToAgent(i, AgentRequest::kKill, SIGKILL);  // its exit is still a failure
       }
+    }
+    if (i.sandbox_kill_at <= now) {
+      i.sandbox_kill_at = absl::InfiniteFuture();
+      auto sb = sandboxes_.find(i.sandbox);
+      if (sb != sandboxes_.end() && sb->second->child) {
+        Event(i.slot, &i, absl::StrCat("event=sandbox_killed sandbox=", i.sandbox,
+                                       " (the worker outlived SIGKILL: its agent does not answer)"));
+        // Its pidfd turns readable; the loop then ends every worker in it.
+        (void)sb->second->child->Kill();
+      }
+      continue;
     }
     if (i.ready_deadline <= now) {
       i.ready_deadline = absl::InfiniteFuture();

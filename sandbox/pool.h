@@ -120,7 +120,7 @@ class Pool {
   absl::StatusOr<std::unique_ptr<Sandbox>> MakeSandbox();
   absl::Status StartInstance(int slot, uint32_t replaces);
   void Stop(Instance& instance, int signal);
-  void SendToAgent(const Instance& instance, uint32_t op, int value);
+  void SendToAgent(Instance& instance, uint32_t op, int value);
   void OnAgentEvent(Sandbox& sandbox, const struct AgentEvent& event);
   void OnReady(Instance& instance);
   void OnExit(Instance& instance, bool signaled, int value);

@@ -112,6 +112,29 @@ class AdversarialTest(unittest.TestCase):
                     pool.stop()
                 self.assertEqual(pool.proc.returncode, 0)
 
+    def test_worker_that_stops_its_agent_cannot_stall_shutdown(self):
+        # The agent runs as the workers' uid: a worker can SIGSTOP it, after
+        # which no request (SIGTERM, SIGKILL) reaches the worker through it.
+        for isolation in ("worker", "pool"):
+            with self.subTest(isolation=isolation):
+                out = out_dir()
+                script = "kill -STOP $PPID; touch /out/stopped; exec sleep 1000"
+                pool = pt.Pool(["--workers=1", "--isolation=" + isolation, binds(),
+                                "--bind=%s:/out" % out, "--kill_after=300ms"],
+                               ["/bin/sh", "-c", script])
+                try:
+                    deadline = time.monotonic() + 20
+                    while not os.path.exists(os.path.join(out, "stopped")):
+                        self.assertLess(time.monotonic(), deadline)
+                        time.sleep(0.02)
+                    pool.signal(signal.SIGTERM)
+                    self.assertEqual(pool.wait_exit(timeout=20), 0, "\n".join(pool.lines))
+                    self.assertTrue(pool.events(r"event=sandbox_killed"))
+                finally:
+                    if pool.proc.poll() is None:
+                        pool.proc.kill()
+                        pool.proc.wait()
+
 
 if __name__ == "__main__":
     pt.main()

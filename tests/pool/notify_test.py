@@ -7,6 +7,7 @@ import errno
 import os
 import shutil
 import tempfile
+import time
 import unittest
 
 import pool_testing as pt
@@ -54,14 +55,22 @@ class NotifyTest(unittest.TestCase):
                     pool.stop()
 
     def test_stopping_and_watchdog(self):
-        script = ("systemd-notify --ready; for i in 1 2 3 4 5 6; do sleep 0.1; "
-                  "systemd-notify WATCHDOG=1; done; systemd-notify STOPPING=1; exec sleep 1000")
-        pool = pt.Pool(["--workers=1", "--ready=notify", "--watchdog=400ms", "--kill_after=200ms",
-                        "--min_uptime=0", binds()],
+        out = tempfile.mkdtemp()
+        os.chmod(out, 0o777)
+        # Feeds the watchdog until /out/stop exists, then goes silent.
+        script = ("systemd-notify --ready; systemd-notify STOPPING=1; "
+                  "while [ ! -e /out/stop ]; do systemd-notify WATCHDOG=1; sleep 0.1; done; "
+                  "exec sleep 1000")
+        pool = pt.Pool(["--workers=1", "--ready=notify", "--watchdog=2s", "--kill_after=200ms",
+                        "--min_uptime=0", binds(), "--bind=%s:/out" % out],
                        ["/bin/sh", "-c", script])
         try:
             pool.wait_for(r"instance=1 event=stopping_notified")
-            # Fed for 600ms (longer than the watchdog), then silent: expired.
+            self.assertEqual(pool.status()["workers"][0]["state"], "stopping")
+            # Fed for longer than the watchdog's period: not expired.
+            time.sleep(3)
+            self.assertEqual(pool.events("watchdog_expired"), [])
+            open(os.path.join(out, "stop"), "w").close()
             pool.wait_for(r"instance=1 event=watchdog_expired")
             pool.wait_for(r"instance=1 event=exited killed_by_signal_6")
             pool.wait_for(r"instance=2 event=ready")
