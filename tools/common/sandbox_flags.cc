@@ -49,6 +49,22 @@ DEFINE_string(cgroup_pids, "",
 DEFINE_string(cgroup_cpu, "",
               "CPU limit for the whole sandbox, in CPUs (0.5: half of one CPU's time, 2: "
               "two CPUs'; 0.01 to 1024). Needs the cpu cgroup controller");
+DEFINE_string(landlock, "auto",
+              "auto: Landlock on when the kernel has it (as a second wall behind the "
+              "mount namespace: only the paths of the sandbox's own mounts can be opened, "
+              "with the access each gives; a passed fd or stdin reopened through "
+              "/proc/self/fd is refused); on: fail if the kernel has no Landlock; off");
+DEFINE_string(dev_shm, "",
+              "SIZE: a private /dev/shm (tmpfs, mode 1777) of at most SIZE bytes (K/M/G "
+              "suffixes), for POSIX shared memory and semaphores; default: none");
+DEFINE_bool(dev_pts, false,
+            "a new devpts instance at /dev/pts (the sandbox's own ptys only, at most 64; "
+            "the host's are not there) with /dev/ptmx; default: none");
+DEFINE_string(time_ns, "",
+              "a time namespace of the sandbox's own: on; boot (CLOCK_MONOTONIC, "
+              "CLOCK_BOOTTIME and /proc/uptime start near 0, hiding the host's uptime); or "
+              "an offset added to those clocks (+1h, -30s; a negative one may not take them "
+              "below 0). The wall clock stays the host's. Default: off (the host's)");
 DEFINE_string(uid, "65534", "user id inside the sandbox (outside it is never root)");
 DEFINE_string(gid, "65534", "group id inside the sandbox");
 DEFINE_string(hostname, "sandbox", "host name inside the sandbox");
@@ -61,14 +77,17 @@ DEFINE_string(setenv, "",
 namespace cmsg::flags {
 
 using sandbox_run::ParseBinds;
+using sandbox_run::ParseBytes;
 using sandbox_run::ParseBrokerRules;
 using sandbox_run::ParseCgroupLimits;
 using sandbox_run::ParseEnv;
 using sandbox_run::ParseId;
+using sandbox_run::ParseLandlock;
 using sandbox_run::ParseNetwork;
 using sandbox_run::ParsePassFiles;
 using sandbox_run::ParseRlimit;
 using sandbox_run::ParseSeccomp;
+using sandbox_run::ParseTimeNamespace;
 using sandbox_run::ParseTmpfs;
 
 const char kSandboxFlagsFile[] = "tools/common/sandbox_flags.cc";
@@ -94,6 +113,13 @@ absl::StatusOr<sandbox::Policy> PolicyFromFlags() {
   CMSGLIB_ASSIGN_OR_RETURN(policy.rlimits.fsize, ParseRlimit("rlimit_fsize", FLAGS_rlimit_fsize));
   CMSGLIB_ASSIGN_OR_RETURN(policy.cgroup, ParseCgroupLimits(FLAGS_cgroup_memory, FLAGS_cgroup_pids,
                                                             FLAGS_cgroup_cpu));
+  CMSGLIB_ASSIGN_OR_RETURN(policy.landlock, ParseLandlock(FLAGS_landlock));
+  if (!FLAGS_dev_shm.empty()) {
+    CMSGLIB_ASSIGN_OR_RETURN(policy.dev_shm_bytes,
+                             ParseBytes("dev_shm", FLAGS_dev_shm, FLAGS_dev_shm));
+  }
+  policy.dev_pts = FLAGS_dev_pts;
+  CMSGLIB_ASSIGN_OR_RETURN(policy.time, ParseTimeNamespace(FLAGS_time_ns));
   CMSGLIB_ASSIGN_OR_RETURN(policy.uid, ParseId("uid", FLAGS_uid));
   CMSGLIB_ASSIGN_OR_RETURN(policy.gid, ParseId("gid", FLAGS_gid));
   if (FLAGS_hostname.empty() || FLAGS_hostname.size() > 64)

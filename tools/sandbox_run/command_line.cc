@@ -1,6 +1,8 @@
 #include "tools/sandbox_run/command_line.h"
 
 #include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -90,8 +92,16 @@ class Splitter {
     if (depth > kMaxDepth)
       return absl::InvalidArgumentError(
           absl::StrCat("--flagfile=", path, ": nested too deeply (at most ", kMaxDepth, ")"));
-    UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
-    if (!fd.ok()) return ErrnoError(absl::StrCat("--flagfile=", path));
+    // sandbox_run may be root: whoever can write a directory on the path
+    // must not swap in a policy of their own with a symlink.
+    open_how how{};
+    how.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY;
+    how.resolve = RESOLVE_NO_SYMLINKS;
+    UniqueFd fd(static_cast<int>(syscall(SYS_openat2, AT_FDCWD, path.c_str(), &how, sizeof(how))));
+    if (!fd.ok()) {
+      return ErrnoError(absl::StrCat("--flagfile=", path,
+                                     errno == ELOOP ? " (symlinks are not followed)" : ""));
+    }
     std::string text;
     char buf[4096];
     for (;;) {

@@ -21,9 +21,17 @@
 #include "sandbox/spawn.h"
 #include "tools/common/sandbox_flags.h"
 #include "tools/sandbox_run/command_line.h"
+#include "tools/sandbox_run/json_status.h"
 #include "tools/sandbox_run/parse.h"
 
 DEFINE_string(timeout, "", "kill the whole sandbox after this long (30s, 1.5m, 250ms) and exit 124");
+DEFINE_string(json_status_fd, "",
+              "FD: write the sandbox's life cycle to this open fd as JSON lines: "
+              "{\"event\": \"start\", \"pid\": N} (the sandbox's pid 1 as the host sees it), "
+              "then {\"event\": \"exit\", \"exit_code\": N, \"cause\": C} with C one of exited, "
+              "signaled (+ signal), oom (+ oom_kills), timeout, setup_failed (+ error; no start "
+              "line), launcher_failed (+ error), launcher_signal (+ signal). A reader that goes "
+              "away ends the lines, not the sandbox");
 DEFINE_bool(verbose, false, "print the sandbox's set-up and how the command ended on stderr");
 
 namespace cmsg::sandbox_run {
@@ -41,7 +49,7 @@ Usage: sandbox_run [flags] -- COMMAND [ARG...]
 The command runs in new user, mount, pid, ipc, uts and cgroup namespaces (and
 a new network namespace unless --net=host), on an empty read-only root holding
 only the --ro_bind/--bind/--tmpfs mounts, /proc and a minimal /dev (null,
-zero, full, random, urandom, tty); as --uid/--gid inside, which are never
+zero, full, random, urandom, tty; shm and pts on request); as --uid/--gid inside, which are never
 root outside; with no capabilities, no new privileges, the seccomp filter and
 the rlimits. It dies when sandbox_run dies. List flags take comma-separated
 values.
@@ -52,6 +60,10 @@ SCM_RIGHTS; the command finds them at fd 3 onward with LISTEN_FDS, LISTEN_PID
 and LISTEN_FDNAMES set, as systemd socket activation would.
 
 Signals HUP INT QUIT TERM USR1 USR2 sent to sandbox_run go to the command.
+ALRM VTALRM PROF XCPU XFSZ PWR STKFLT IO and the real-time signals end
+sandbox_run as they would any program, but only after it killed the sandbox
+and removed its socket files and cgroup; PIPE is ignored. (SIGKILL, or a
+crash, leaves the socket files and an empty cgroup behind.)
 
 Resource limits for the whole process tree (--cgroup_memory, --cgroup_pids,
 --cgroup_cpu) use a cgroup of the sandbox's own below sandbox_run's (cgroup
@@ -68,7 +80,8 @@ command cannot be executed, 127 if it is not found.
 Policy file: --flagfile=PATH reads flags from PATH (gflags' format), one
 --flag=value a line, as if given at that place on the command line; blank
 lines and lines starting with # are skipped, blanks around a line trimmed,
-the value is the rest of the line. Files may name further files (8 deep). A
+the value is the rest of the line. Files may name further files (8 deep); no
+symlink on their paths is followed. A
 flag given twice, in a file or on the command line, is an error. E.g. web.flags:
   # the web worker's sandbox
   --ro_bind=/usr,/lib,/lib64,/bin,/srv/www:/www
@@ -81,10 +94,45 @@ Example:
   sandbox_run --ro_bind=/usr,/lib,/lib64,/bin --listen=tcp:127.0.0.1:8080=web \
       -- /usr/bin/python3 server.py)";
 
-[[noreturn]] void Fail(absl::string_view message) {
+// Set once --json_status_fd is known to be good.
+JsonStatus* status_lines = nullptr;
+
+[[noreturn]] void Fail(absl::string_view message, absl::string_view cause = "setup_failed") {
   std::string line = absl::StrCat("sandbox_run: ", message, "\n");
   fputs(line.c_str(), stderr);
+  if (status_lines != nullptr) status_lines->Exit(kLauncherFailure, cause, 0, 0, message);
   exit(kLauncherFailure);
+}
+
+// exit() runs no destructors: the sandbox is killed and reaped, its socket
+// files and cgroup removed, before sandbox_run goes.
+[[noreturn]] void FailAfterSpawn(sandbox::Child child, absl::string_view message) {
+  { sandbox::Child doomed = std::move(child); }
+  Fail(message, "launcher_failed");
+}
+
+// Signals that would end sandbox_run without running its clean-up; they
+// are blocked and read from the signalfd like the forwarded ones.
+bool EndsTheLauncher(int signal) {
+  return signal == SIGALRM || signal == SIGVTALRM || signal == SIGPROF || signal == SIGXCPU ||
+         signal == SIGXFSZ || signal == SIGPWR || signal == SIGSTKFLT || signal == SIGIO ||
+         (signal >= SIGRTMIN && signal <= SIGRTMAX);
+}
+
+// Cleans up as for any end, then dies of `signal` as it would have.
+[[noreturn]] void DieOf(sandbox::Child child, int signal) {
+  { sandbox::Child doomed = std::move(child); }
+  if (status_lines != nullptr) status_lines->Exit(128 + signal, "launcher_signal", signal);
+  fprintf(stderr, "sandbox_run: stopped by signal %d; killed the sandbox\n", signal);
+  struct sigaction default_action {};
+  default_action.sa_handler = SIG_DFL;
+  sigaction(signal, &default_action, nullptr);
+  sigset_t only;
+  sigemptyset(&only);
+  sigaddset(&only, signal);
+  raise(signal);
+  sigprocmask(SIG_UNBLOCK, &only, nullptr);
+  _exit(128 + signal);
 }
 
 constexpr int kForwarded[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
@@ -113,18 +161,27 @@ int Run(int argc, char** argv) {
   if (!policy.ok()) Fail(policy.status().message());
   absl::StatusOr<std::optional<absl::Duration>> timeout = ParseTimeout(FLAGS_timeout);
   if (!timeout.ok()) Fail(timeout.status().message());
+  absl::StatusOr<int> status_fd = JsonStatus::ParseFd(FLAGS_json_status_fd);
+  if (!status_fd.ok()) Fail(status_fd.status().message());
+  JsonStatus json_status(*status_fd);
+  status_lines = &json_status;
 
   // Signals for the command arrive on a signalfd, blocked meanwhile; the
   // sandbox starts with an empty mask regardless.
   sigset_t forwarded;
   sigemptyset(&forwarded);
   for (int s : kForwarded) sigaddset(&forwarded, s);
+  for (int s = 1; s < NSIG; ++s)
+    if (EndsTheLauncher(s)) sigaddset(&forwarded, s);
+  // Writes to a --json_status_fd whose reader is gone fail with EPIPE.
+  signal(SIGPIPE, SIG_IGN);
   sigprocmask(SIG_BLOCK, &forwarded, nullptr);
   UniqueFd signals(signalfd(-1, &forwarded, SFD_CLOEXEC));
   if (!signals.ok()) Fail(ErrnoError("signalfd").message());
 
   absl::StatusOr<sandbox::Child> child = sandbox::Spawn(*policy, command);
   if (!child.ok()) Fail(child.status().message());
+  json_status.Start(child->pid());
   if (FLAGS_verbose) {
     fprintf(stderr, "sandbox_run: started %s as pid %d (%zu fds passed)\n",
             absl::StrJoin(command, " ").c_str(), child->pid(),
@@ -144,23 +201,27 @@ int Run(int argc, char** argv) {
     }
     int ready = poll(fds, 2, ms);
     if (ready < 0 && errno == EINTR) continue;
-    if (ready < 0) Fail(ErrnoError("poll").message());
+    if (ready < 0) FailAfterSpawn(std::move(*child), ErrnoError("poll").message());
     if (ready == 0) {
       (void)child->Kill();
       (void)child->Wait();
       fprintf(stderr, "sandbox_run: timed out after %s; killed the sandbox\n",
               FLAGS_timeout.c_str());
+      json_status.Exit(kTimedOut, "timeout");
       return kTimedOut;
     }
     if (fds[1].revents & POLLIN) {
       signalfd_siginfo info;
-      if (read(signals.get(), &info, sizeof(info)) == sizeof(info))
-        (void)child->Signal(static_cast<int>(info.ssi_signo));
+      if (read(signals.get(), &info, sizeof(info)) == sizeof(info)) {
+        int signal = static_cast<int>(info.ssi_signo);
+        if (EndsTheLauncher(signal)) DieOf(std::move(*child), signal);
+        (void)child->Signal(signal);
+      }
     }
     if (fds[0].revents) break;
   }
   absl::StatusOr<sandbox::ExitStatus> status = child->Wait();
-  if (!status.ok()) Fail(status.status().message());
+  if (!status.ok()) FailAfterSpawn(std::move(*child), status.status().message());
   if (FLAGS_verbose) {
     fprintf(stderr, "sandbox_run: command %s %d\n",
             status->signaled ? "killed by signal" : "exited with", status->value);
@@ -171,8 +232,11 @@ int Run(int argc, char** argv) {
             "the command %s %d\n",
             status->oom_kills, status->signaled ? "was killed by signal" : "exited with",
             status->value);
+    json_status.Exit(kOutOfMemory, "oom", 0, status->oom_kills);
     return kOutOfMemory;
   }
+  json_status.Exit(status->ShellCode(), status->signaled ? "signaled" : "exited",
+                   status->signaled ? status->value : 0);
   return status->ShellCode();
 }
 

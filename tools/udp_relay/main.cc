@@ -1,6 +1,8 @@
 // udp_relay: a pktinfo-aware UDP relay. See README.md and --help.
 #include <gflags/gflags.h>
+#include <signal.h>
 #include <sys/resource.h>
+#include <systemd/sd-daemon.h>
 
 #include <cstdio>
 #include <string>
@@ -63,6 +65,30 @@ DEFINE_string(stats_interval, "0s",
               "Print counters on stderr this often (0s: never). They are also "
               "printed on SIGUSR1, and a final line on SIGINT/SIGTERM.");
 
+DEFINE_string(
+    reply_interface, "route",
+    "Which interface replies leave by: route (the routing table picks it, as "
+    "dnsmasq and unbound do: a client reached through a router on another "
+    "link, or any host with asymmetric routes, still gets its reply) or "
+    "arrival (forced to the interface the request came in on; the kernel "
+    "then treats the client as on that link and ARPs for it). The source "
+    "address is always the one the client sent to.");
+DEFINE_int32(rcvbuf, 0,
+             "SO_RCVBUF of the listening sockets in bytes (0: the kernel's "
+             "default). Beyond net.core.rmem_max when run with "
+             "CAP_NET_ADMIN (SO_RCVBUFFORCE). Datagrams the kernel drops "
+             "because the queue is full are counted (SO_RXQ_OVFL: "
+             "drop_rx_queue_overflow).");
+DEFINE_int32(sndbuf, 0,
+             "SO_SNDBUF of the listening sockets in bytes (0: the kernel's "
+             "default); as --rcvbuf.");
+DEFINE_string(
+    drain_timeout, "0s",
+    "On SIGTERM, first drain for up to this long: no new sessions (their "
+    "datagrams count as drop_draining), live ones still answered; exit when "
+    "none is left or the time is up. A second SIGTERM or SIGINT ends it "
+    "at once. 0s: exit at once.");
+
 namespace {
 
 constexpr char kTool[] = "udp_relay";
@@ -98,7 +124,9 @@ int main(int argc, char** argv) {
       "each client sent to.\n"
       "  udp_relay --listen=0.0.0.0:5300,[::]:5300 --upstream=10.0.0.53:53\n"
       "Signals: SIGUSR1 prints counters; SIGINT/SIGTERM print them and exit "
-      "0.\n"
+      "0 (SIGTERM after --drain_timeout).\n"
+      "systemd: READY=1 once serving, STOPPING=1 on the stop signal, "
+      "WATCHDOG=1 when WatchdogSec= is set (sd_notify).\n"
       "Exit: 0 after a stop signal, 1 on a runtime failure, 2 on bad flags.",
       &argc, &argv);
 
@@ -125,6 +153,21 @@ int main(int argc, char** argv) {
       kTool, "stats_interval", FLAGS_stats_interval);
   if (FLAGS_max_sessions < 1)
     UsageError(kTool, "--max_sessions must be at least 1");
+  absl::Duration drain_timeout =
+      cmsg::flags::DurationOrExit(kTool, "drain_timeout", FLAGS_drain_timeout);
+  if (drain_timeout < absl::ZeroDuration())
+    UsageError(kTool, "--drain_timeout must be 0s or more");
+  if (FLAGS_rcvbuf < 0 || FLAGS_sndbuf < 0)
+    UsageError(kTool, "--rcvbuf and --sndbuf must be 0 or more");
+  options.rcvbuf = FLAGS_rcvbuf;
+  options.sndbuf = FLAGS_sndbuf;
+  if (FLAGS_reply_interface == "route") {
+    options.reply_interface = cmsg::udp::ReplyInterface::kRoute;
+  } else if (FLAGS_reply_interface == "arrival") {
+    options.reply_interface = cmsg::udp::ReplyInterface::kArrival;
+  } else {
+    UsageError(kTool, "--reply_interface must be route or arrival");
+  }
   options.gso = cmsg::flags::ToggleOrExit(kTool, "gso", FLAGS_gso,
                                           cmsg::udp::KernelHasUdpGso());
   options.gro = cmsg::flags::ToggleOrExit(kTool, "gro", FLAGS_gro,
@@ -165,25 +208,50 @@ int main(int argc, char** argv) {
   fprintf(stderr,
           "%s: serving %s -> %s threads=%d batch=%zu gso=%s gro=%s "
           "max_sessions=%zu "
-          "session_timeout=%s\n",
+          "session_timeout=%s reply_interface=%s\n",
           kTool, absl::StrJoin(served, ",").c_str(),
           options.upstream.ToString().c_str(), (*relay)->threads(),
           options.batch, options.gso ? "on" : "off", options.gro ? "on" : "off",
           options.max_sessions,
-          absl::FormatDuration(options.session_timeout).c_str());
+          absl::FormatDuration(options.session_timeout).c_str(),
+          FLAGS_reply_interface.c_str());
   (*relay)->Start();
-  int sig = cmsg::udp::WaitForStop(
-      stats_interval,
-      [&] {
-        fprintf(stderr, "%s\n",
-                (*relay)->StatsLine("udp_relay: stats").c_str());
-      },
-      [&] { return (*relay)->Healthy(); });
+  // systemd (Type=notify): ready once serving; WATCHDOG=1 while healthy, at
+  // half the interval systemd asked for.
+  (void)sd_notifyf(0, "READY=1\nSTATUS=serving %s -> %s",
+                   absl::StrJoin(served, ",").c_str(),
+                   options.upstream.ToString().c_str());
+  uint64_t watchdog_usec = 0;
+  absl::Duration watchdog = absl::ZeroDuration();
+  if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0)
+    watchdog = absl::Microseconds(watchdog_usec) / 2;
+  absl::Time next_ping = absl::InfinitePast();
+  auto healthy = [&] {
+    if (!(*relay)->Healthy()) return false;
+    if (watchdog > absl::ZeroDuration() && absl::Now() >= next_ping) {
+      (void)sd_notify(0, "WATCHDOG=1");
+      next_ping = absl::Now() + watchdog;
+    }
+    return true;
+  };
+  auto print = [&] {
+    fprintf(stderr, "%s\n", (*relay)->StatsLine("udp_relay: stats").c_str());
+  };
+  int sig = cmsg::udp::WaitForStop(stats_interval, print, healthy, watchdog);
+  if (sig != 0) (void)sd_notify(0, "STOPPING=1");
+  if (sig == SIGTERM && drain_timeout > absl::ZeroDuration()) {
+    (*relay)->Drain();
+    absl::Time until = absl::Now() + drain_timeout;
+    auto still_serving = [&] { return healthy() && (*relay)->Sessions() > 0; };
+    int again = cmsg::udp::WaitForStop(stats_interval, print, still_serving,
+                                       absl::Milliseconds(100), until);
+    if (again == 0 && !(*relay)->Healthy()) sig = 0;
+  }
   (*relay)->Stop();
   fprintf(stderr, "%s\n", (*relay)->StatsLine("udp_relay: final").c_str());
   if (sig == 0) {
     fprintf(stderr, "%s: %s\n", kTool,
-            std::string((*relay)->WorkerError().message()).c_str());
+            ("a worker failed: " + std::string((*relay)->WorkerError().message())).c_str());
     return 1;
   }
   return 0;
