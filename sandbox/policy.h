@@ -11,8 +11,10 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
+#include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "lib/net/listen_spec.h"
@@ -51,14 +53,61 @@ struct Rlimits {
   std::optional<rlim_t> fsize;   // RLIMIT_FSIZE, bytes
 };
 
+// Limits that hold for the whole sandbox tree, through a cgroup of its own
+// (cgroup.h), which is removed when the sandbox ends. Unset: no cgroup is
+// made. Spawn fails if a limit is set and its controller is unavailable.
+// Memory counts what the processes use, tmpfs files they write included; at
+// the limit the kernel's OOM killer kills in the sandbox (ExitStatus says
+// so), and no swap is used instead.
+struct CgroupLimits {
+  std::optional<uint64_t> memory_bytes;  // REQUIRES: > 0
+  std::optional<uint64_t> pids;          // processes and threads; REQUIRES: > 0
+  std::optional<double> cpus;            // CPU time per wall time, 0.5 = half a CPU;
+                                         // REQUIRES: 0.01 to 1024
+  [[nodiscard]] bool any() const { return memory_bytes || pids || cpus; }
+};
+
+// An empty writable tmpfs (mode 1777) at `path`.
+struct TmpfsMount {
+  TmpfsMount(std::string path = "", std::optional<uint64_t> size_bytes = std::nullopt)
+      : path(std::move(path)), size_bytes(size_bytes) {}
+  TmpfsMount(const char* path) : path(path) {}
+  std::string path;
+  // Unset: the kernel's default, half of the host's memory (a cgroup memory
+  // limit still counts what is written).
+  std::optional<uint64_t> size_bytes;
+};
+
 enum class Network {
   kNone,  // a new, empty network namespace with only `lo`, up
   kHost,  // the launcher's network namespace
 };
 
+// A time namespace: CLOCK_MONOTONIC and CLOCK_BOOTTIME (and /proc/uptime)
+// of the sandbox's own, shifted; the wall clock (CLOCK_REALTIME) is the
+// host's. Costs nothing in isolation.
+struct TimeNamespace {
+  bool enabled = false;
+  // Both clocks start near 0 (1 s), as if the host had just booted: the
+  // host's uptime is not shown. Otherwise `offset_seconds` is added.
+  bool as_if_booted = false;
+  int64_t offset_seconds = 0;  // REQUIRES: the clocks stay >= 0
+};
+
+// Landlock (landlock.h) behind the mount namespace.
+enum class LandlockMode {
+  kAuto,  // on when the kernel has Landlock, else off
+  kOn,    // Spawn fails when the kernel has no Landlock
+  // Security cost: the mount namespace is the only wall around the file
+  // system: a passed fd (or stdin) reopened through /proc/self/fd gets
+  // whatever access file permissions give the sandbox's uid, and a mount
+  // trick found later would expose what it reaches.
+  kOff,
+};
+
 struct Policy {
   std::vector<BindMount> binds;
-  std::vector<std::string> tmpfs;  // empty writable tmpfs mounts (mode 1777)
+  std::vector<TmpfsMount> tmpfs;
   Network network = Network::kNone;
   // Bound by the launcher, passed at fd 3 onward in this order...
   std::vector<ListenSpec> listen;
@@ -67,6 +116,18 @@ struct Policy {
   std::vector<BrokerRule> broker;  // empty: no broker
   bool seccomp = true;             // the default deny list (seccomp_filter.h)
   Rlimits rlimits;
+  CgroupLimits cgroup;
+  LandlockMode landlock = LandlockMode::kAuto;
+  // /dev/shm: a private tmpfs (mode 1777) of at most this many bytes, for
+  // POSIX shared memory and semaphores; unset: none. Security cost: memory,
+  // up to the size (also counted by a cgroup memory limit).
+  std::optional<uint64_t> dev_shm_bytes;
+  // /dev/pts: a new devpts instance (ptys of the sandbox's own only, at most
+  // kMaxPtys) with /dev/ptmx. Security cost: the kernel's tty code becomes
+  // reachable (line disciplines, terminal ioctls); the host's ptys do not.
+  bool dev_pts = false;
+  static constexpr int kMaxPtys = 64;
+  TimeNamespace time;
   uid_t uid = 65534;  // ids inside the sandbox
   gid_t gid = 65534;
   std::string hostname = "sandbox";

@@ -23,8 +23,10 @@
 #include "lib/status/errno_status.h"
 #include "lib/status/status_macros.h"
 #include "sandbox/broker.h"
+#include "sandbox/cgroup.h"
 #include "sandbox/child_plan.h"
 #include "sandbox/handoff.h"
+#include "sandbox/landlock.h"
 #include "sandbox/mount_plan.h"
 #include "sandbox/sandbox_path.h"
 #include "sandbox/seccomp_filter.h"
@@ -66,8 +68,16 @@ std::string SocketFilePath(const ListenSpec& spec) {
   return text.substr(5);
 }
 
-absl::StatusOr<PassedFds> OpenPassedFds(const Policy& policy) {
+absl::StatusOr<PassedFds> OpenPassedFds(const Policy& policy,
+                                        absl::Span<const InheritedFd> inherited) {
   PassedFds out;
+  for (const InheritedFd& fd : inherited) {
+    CMSGLIB_RETURN_IF_ERROR(ValidateFdName(fd.name));
+    UniqueFd copy(fcntl(fd.fd, F_DUPFD_CLOEXEC, 3));
+    if (!copy.ok()) return ErrnoError(absl::StrCat("fcntl(F_DUPFD_CLOEXEC) of inherited fd ", fd.fd));
+    out.fds.push_back(std::move(copy));
+    out.names.push_back(fd.name);
+  }
   for (const ListenSpec& spec : policy.listen) {
     absl::StatusOr<UniqueFd> fd = BindListenSpec(spec);
     if (!fd.ok()) {
@@ -140,7 +150,8 @@ absl::Status WriteIdMaps(pid_t pid, const Policy& policy, bool root) {
   return WriteProcFile(pid, "gid_map", absl::StrCat(policy.gid, " ", outside_gid, " 1\n"));
 }
 
-absl::Status CheckPolicy(const Policy& policy, absl::Span<const std::string> argv) {
+absl::Status CheckPolicy(const Policy& policy, absl::Span<const std::string> argv,
+                         size_t inherited) {
   if (argv.empty() || argv[0].empty()) return absl::InvalidArgumentError("no command to run");
   for (const std::string& kv : policy.env) {
     if (kv.find('=') == std::string::npos || kv[0] == '=')
@@ -149,7 +160,7 @@ absl::Status CheckPolicy(const Policy& policy, absl::Span<const std::string> arg
   if (policy.chdir != "/") CMSGLIB_RETURN_IF_ERROR(CheckSandboxPath(policy.chdir, "chdir"));
   if (policy.hostname.size() > 64)
     return absl::InvalidArgumentError("hostname is longer than 64 bytes");
-  if (policy.listen.size() + policy.files.size() + 1 > kMaxPassedFds)
+  if (inherited + policy.listen.size() + policy.files.size() + 1 > kMaxPassedFds)
     return absl::InvalidArgumentError(absl::StrCat("at most ", kMaxPassedFds - 1, " fds can be passed"));
   return absl::OkStatus();
 }
@@ -231,7 +242,12 @@ absl::StatusOr<std::string> FindShim() {
 }
 
 absl::StatusOr<Child> Spawn(const Policy& policy, absl::Span<const std::string> argv) {
-  CMSGLIB_RETURN_IF_ERROR(CheckPolicy(policy, argv));
+  return Spawn(policy, argv, {});
+}
+
+absl::StatusOr<Child> Spawn(const Policy& policy, absl::Span<const std::string> argv,
+                            absl::Span<const InheritedFd> inherited) {
+  CMSGLIB_RETURN_IF_ERROR(CheckPolicy(policy, argv, inherited.size()));
   std::string shim_path = policy.shim_path;
   if (shim_path.empty()) { CMSGLIB_ASSIGN_OR_RETURN(shim_path, FindShim()); }
   UniqueFd shim(open(shim_path.c_str(), O_PATH | O_CLOEXEC));
@@ -241,8 +257,11 @@ absl::StatusOr<Child> Spawn(const Policy& policy, absl::Span<const std::string> 
   CMSGLIB_ASSIGN_OR_RETURN(plan.mounts, BuildMountSteps(policy));
   std::optional<Broker> broker;
   if (!policy.broker.empty()) { CMSGLIB_ASSIGN_OR_RETURN(broker, Broker::Create(policy.broker)); }
-  CMSGLIB_ASSIGN_OR_RETURN(PassedFds passed, OpenPassedFds(policy));
+  CMSGLIB_ASSIGN_OR_RETURN(PassedFds passed, OpenPassedFds(policy, inherited));
   if (policy.seccomp) { CMSGLIB_ASSIGN_OR_RETURN(plan.seccomp, BuildDefaultFilter()); }
+  CMSGLIB_ASSIGN_OR_RETURN(plan.landlock, BuildLandlockPlan(policy, LandlockAbi()));
+  std::unique_ptr<SandboxCgroup> cgroup;
+  if (policy.cgroup.any()) { CMSGLIB_ASSIGN_OR_RETURN(cgroup, SandboxCgroup::Create(policy.cgroup)); }
 
   CMSGLIB_ASSIGN_OR_RETURN(auto control, SocketPair(SOCK_STREAM));
   std::pair<UniqueFd, UniqueFd> broker_pair;
@@ -261,6 +280,9 @@ absl::StatusOr<Child> Spawn(const Policy& policy, absl::Span<const std::string> 
   plan.chdir = policy.chdir;
   plan.loopback_up = policy.network == Network::kNone;
   plan.rlimits = RlimitSteps(policy.rlimits);
+  plan.time_ns = policy.time.enabled;
+  plan.time_as_if_booted = policy.time.as_if_booted;
+  plan.time_offset_seconds = policy.time.offset_seconds;
   plan.clear_groups = root;
   plan.uid = policy.uid;
   plan.gid = policy.gid;
@@ -269,6 +291,10 @@ absl::StatusOr<Child> Spawn(const Policy& policy, absl::Span<const std::string> 
   CloneArgs args{};
   args.flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS |
                CLONE_NEWCGROUP | CLONE_PIDFD;
+  // The cgroup namespace is made by the child once it is in its cgroup, so
+  // that cgroup is the namespace's root.
+  plan.unshare_cgroup_ns = cgroup != nullptr;
+  if (cgroup) args.flags &= ~static_cast<uint64_t>(CLONE_NEWCGROUP);
   if (policy.network == Network::kNone) args.flags |= CLONE_NEWNET;
   args.pidfd = reinterpret_cast<uintptr_t>(&raw_pidfd);
   args.exit_signal = SIGCHLD;
@@ -281,12 +307,15 @@ absl::StatusOr<Child> Spawn(const Policy& policy, absl::Span<const std::string> 
   child.reaped_ = false;
   child.pidfd_.reset(raw_pidfd);
   fcntl(raw_pidfd, F_SETFD, FD_CLOEXEC);
+  child.cgroup_ = std::move(cgroup);
   // On any error below the half-built sandbox is killed and reaped by ~Child.
   sync.first.reset();
   error.second.reset();
   control.second.reset();
   shim.reset();
 
+  // Before it runs anything of its own: all it starts is then inside too.
+  if (child.cgroup_) CMSGLIB_RETURN_IF_ERROR(child.cgroup_->AddProcess(child.pid_));
   CMSGLIB_RETURN_IF_ERROR(WriteIdMaps(child.pid_, policy, root));
   if (write(sync.second.get(), "g", 1) != 1) return ErrnoError("write(sync pipe)");
   child.keep_alive_ = std::move(sync.second);
@@ -334,6 +363,7 @@ Child& Child::operator=(Child&& other) noexcept {
     keep_alive_ = std::move(other.keep_alive_);
     socket_files_ = std::move(other.socket_files_);
     broker_ = std::move(other.broker_);
+    cgroup_ = std::move(other.cgroup_);
   }
   return *this;
 }
@@ -367,13 +397,18 @@ absl::StatusOr<ExitStatus> Child::Wait() {
   }
   reaped_ = true;
   socket_files_.reset();
+  int oom_kills = 0;
+  if (cgroup_) {
+    oom_kills = cgroup_->OomKills();
+    cgroup_.reset();
+  }
   if (control_.ok()) {
     if (!shim_ready_) shim_ready_ = AwaitShimReady(control_.get(), pidfd_.get());
     if (std::optional<CommandStatus> reported = TryReceiveCommandStatus(control_.get()))
-      return ExitStatus{reported->signaled != 0, reported->value};
+      return ExitStatus{reported->signaled != 0, reported->value, oom_kills};
   }
   // The shim ended without a report: it failed or was killed.
-  return ExitStatus{info.si_code != CLD_EXITED, info.si_status};
+  return ExitStatus{info.si_code != CLD_EXITED, info.si_status, oom_kills};
 }
 
 absl::StatusOr<std::optional<ExitStatus>> Child::WaitFor(absl::Duration timeout) {

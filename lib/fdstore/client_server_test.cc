@@ -135,9 +135,16 @@ TEST_F(ClientServerTest, ClientRefusesAServerOfAnotherUid) {
   StartServer();
   ClientOptions options;
   options.server_uid = geteuid() + 1;
-  auto client = Client::Connect(path_, options);
-  EXPECT_EQ(client.status().code(), absl::StatusCode::kPermissionDenied);
-  EXPECT_THAT(client.status().message(), HasSubstr("does not trust"));
+  // Checked before the first reply is read, and before any fd is sent.
+  for (bool with_fd : {false, true}) {
+    auto client = Client::Connect(path_, options);
+    ASSERT_TRUE(client.ok()) << client.status();
+    UniqueFd file(open("/dev/null", O_RDONLY | O_CLOEXEC));
+    absl::Status s = with_fd ? client->Store({"x"}, {file.get()}) : client->List().status();
+    EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied) << s;
+    EXPECT_THAT(s.message(), HasSubstr("does not trust"));
+  }
+  EXPECT_TRUE(server_->table().entries().empty());
 }
 
 TEST_F(ClientServerTest, ControlSocketIsPrivateAndRemovedOnStop) {
@@ -221,6 +228,35 @@ TEST(ControlSocketTest, DoesNotUnlinkAPathThatIsNoLongerOurs) {
   EXPECT_EQ(lstat(path.c_str(), &st), 0);
   unlink(path.c_str());
   rmdir(dir);
+}
+
+TEST_F(ClientServerTest, ConnectWaitsForAStoreThatComesLate) {
+  // No wait: the missing socket is an error at once.
+  auto early = Client::Connect(path_);
+  ASSERT_FALSE(early.ok());
+  EXPECT_THAT(early.status().message(), HasSubstr("ENOENT"));
+  std::thread late([this] {
+    absl::SleepFor(absl::Milliseconds(300));
+    StartServer();
+  });
+  ClientOptions options;
+  options.wait = absl::Seconds(20);
+  auto client = Client::Connect(path_, options);
+  late.join();
+  ASSERT_TRUE(client.ok()) << client.status();
+  auto list = client->List();
+  ASSERT_TRUE(list.ok()) << list.status();
+  EXPECT_TRUE(list->empty());
+}
+
+TEST_F(ClientServerTest, ConnectWaitIsBounded) {
+  const absl::Time start = absl::Now();
+  ClientOptions options;
+  options.wait = absl::Milliseconds(200);
+  auto client = Client::Connect(path_, options);
+  ASSERT_FALSE(client.ok());
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(200));
+  EXPECT_THAT(client.status().message(), HasSubstr("after waiting 200ms: ENOENT"));
 }
 
 }  // namespace

@@ -4,9 +4,13 @@
 // With GSO on, consecutive small datagrams of one flow (same destination and
 // source, `flow` != 0) of equal size are copied together and sent as one GSO
 // send: the kernel builds one buffer for up to 64 of them instead of one
-// each. If the kernel refuses GSO (EIO or EINVAL: no checksum offload on the
-// route, a segment larger than the path allows), GSO is switched off for
-// good and the refused datagrams are resent one segment at a time.
+// each. Only datagrams that fit the path (`max_segment`, from the path or
+// interface MTU) are coalesced, and a GRO read whose segments do not fit is
+// sent segment by segment. If the kernel still refuses a GSO send, its
+// datagrams are resent one by one, so nothing the plain path would deliver is
+// lost: EMSGSIZE (Linux 6.13 on) or EINVAL (before) mean the segment is
+// larger than the path allows, and only that send is split; EIO means the
+// route cannot checksum segments, and GSO is switched off for good.
 //
 //   DatagramSender out(/*capacity=*/64, /*gso=*/true);
 //   out.Queue(fd, payload, &client, arrival.ReplyFrom(), gro_segment_size, counts, flow);
@@ -24,9 +28,21 @@
 #include "absl/strings/string_view.h"
 #include "lib/cmsg/messages.h"
 #include "lib/cmsg/mmsg.h"
+#include "lib/cmsg/socket_io.h"
 #include "lib/net/socket_address.h"
 
 namespace cmsg::udp {
+
+// The IP TOS byte (DSCP and ECN) or IPv6 traffic class to send a datagram
+// with, as received (IP_RECVTOS / IPV6_RECVTCLASS). 0 sends nothing extra.
+struct Tos {
+  uint8_t value = 0;
+  bool ipv6 = false;  // IPV6_TCLASS rather than IP_TOS
+
+  // From a received message's Ipv4Tos / Ipv6TClass; 0 if it has none.
+  static Tos Of(const ReceivedMessage& m, bool ipv6_socket);
+  friend bool operator==(Tos a, Tos b) { return a.value == b.value && a.ipv6 == b.ipv6; }
+};
 
 class DatagramSender {
  public:
@@ -40,8 +56,8 @@ class DatagramSender {
     absl::Status last_error;     // the last error that dropped datagrams
   };
 
-  // Datagrams this large or smaller are coalesced (they fit a 1500-byte MTU
-  // as IPv4 UDP, so no path refuses the segment size).
+  // Datagrams this large or smaller are coalesced when the path allows it
+  // (1500-byte MTU, IPv4); `max_segment` lowers it for smaller paths.
   static constexpr size_t kMaxCoalescedDatagram = 1472;
   // Segments per GSO send (the kernel's UDP_MAX_SEGMENTS is 64 or more).
   static constexpr size_t kMaxSegments = 64;
@@ -57,10 +73,14 @@ class DatagramSender {
   // several datagrams of that size (the last may be shorter), as a GRO read
   // returns them. `data` is borrowed until the next Flush. `flow` names the
   // (destination, source) pair: datagrams of the same non-zero flow may be
-  // coalesced. When the queue fills up it is flushed first, into `counts`.
+  // coalesced. `max_segment` is the largest UDP payload the path carries
+  // unfragmented (0: unknown, kMaxCoalescedDatagram is assumed); no GSO send
+  // uses a larger segment. When the queue fills up it is flushed first, into
+  // `counts`.
   void Queue(int fd, absl::string_view data, const SocketAddress* to,
              const std::optional<ControlMessage>& from, size_t segment_size,
-             Counts& counts, uint64_t flow = 0);
+             Counts& counts, uint64_t flow = 0, size_t max_segment = 0,
+             Tos tos = {});
 
   // Sends everything queued; what cannot be sent is dropped and counted.
   void Flush(int fd, Counts& counts);
@@ -71,14 +91,15 @@ class DatagramSender {
  private:
   struct Item {
     absl::string_view data;
-    const SocketAddress* to;
+    const SocketAddress* to = nullptr;
     std::optional<ControlMessage> from;
-    size_t segment_size;  // 0: one plain datagram
+    size_t segment_size = 0;  // 0: one plain datagram
     uint64_t flow = 0;    // non-zero: data is in arena_ and may grow
     size_t segments = 1;
     bool closed = false;  // a shorter last segment ends a GSO group
+    Tos tos;
   };
-  bool TryCoalesce(absl::string_view data, uint64_t flow);
+  bool TryCoalesce(absl::string_view data, uint64_t flow, Tos tos);
   void QueueSplit(int fd, const Item& item, Counts& counts);
   void AddToBatch(const Item& item);
   static uint64_t Segments(const Item& item);

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 #include <string>
 
 #include "absl/strings/string_view.h"
@@ -30,6 +31,8 @@ enum class Counter : size_t {
   kSessionsCreated,
   kSessionsEvicted,
   kSessionsExpired,
+  kSessionsEvictedForPort,  // closed because no ephemeral port was left
+  kSessionsEvictedForFd,    // closed because the fd limit was reached
   kDropNoPacketInfo,     // arrived without IP_PKTINFO: no way to reply right
   kDropBadControl,       // truncated or malformed control data
   kDropTruncated,        // larger than the read buffer
@@ -37,7 +40,13 @@ enum class Counter : size_t {
   kDropClientSend,       // the reply could not be sent to the client
   kDropNoSession,        // failed to open an upstream socket
   kErrUpstreamUnreachable,  // ICMP errors read from upstream error queues
+  kErrClientUnreachable,  // ICMP errors for replies, read from a listener
   kErrSocket,            // other socket errors
+  kDropLoop,             // from the upstream's own address: would loop
+  kDropRxQueueOverflow,  // dropped by the kernel, listener queue full (SO_RXQ_OVFL)
+  kDropDraining,         // a new client while draining (SIGTERM, --drain_timeout)
+  kDropDenied,           // a new client outside --allow or inside --deny
+  kDropRateLimited,      // a new client over --new_session_rate for its prefix
   kGsoFallbacks,         // GSO sends refused (EIO/EINVAL), resent plain
   kCount,
 };
@@ -61,14 +70,23 @@ class Stats {
   [[nodiscard]] uint64_t sessions() const {
     return sessions_.load(std::memory_order_relaxed);
   }
+  // The latest error that dropped datagrams or failed a call, with what it
+  // hit ("to upstream: sendmmsg: No route to host"). Called on errors only.
+  void SetLastError(absl::string_view what, absl::string_view message);
+  // {sequence (0: none yet), message}; the sequence orders workers' errors.
+  [[nodiscard]] std::pair<uint64_t, std::string> last_error() const;
 
  private:
+  mutable std::mutex error_mu_;
+  uint64_t error_seq_ = 0;
+  std::string last_error_;
   std::array<std::atomic<uint64_t>, static_cast<size_t>(Counter::kCount)> values_{};
   std::atomic<uint64_t> sessions_{0};
 };
 
 // "<prefix> name=value ... sessions=N", summed over `stats`: every counter,
-// or only those in `only` (and then no sessions gauge).
+// or only those in `only` (and then no sessions gauge); then
+// last_error="..." (the newest of any worker's) once there is one.
 std::string StatsLine(absl::string_view prefix, absl::Span<const Stats* const> stats,
                       absl::Span<const Counter> only = {});
 

@@ -1,6 +1,8 @@
 #include "lib/udp/udp_socket.h"
 
 #include <fcntl.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <sys/socket.h>
@@ -33,12 +35,18 @@ absl::Status SetNonBlocking(int fd) {
 
 absl::Status ApplyOptions(int fd, const SocketOptions& options) {
   if (options.gro) CMSGLIB_RETURN_IF_ERROR(ReceiveGro(fd));
-  if (options.buffer_bytes > 0) {
-    CMSGLIB_RETURN_IF_ERROR(SetIntOption(fd, SOL_SOCKET, SO_RCVBUF,
-                                      options.buffer_bytes, "SO_RCVBUF"));
-    CMSGLIB_RETURN_IF_ERROR(SetIntOption(fd, SOL_SOCKET, SO_SNDBUF,
-                                      options.buffer_bytes, "SO_SNDBUF"));
-  }
+  auto set_buffer = [fd](int force, int plain, int bytes,
+                         const char* name) -> absl::Status {
+    if (bytes <= 0) return absl::OkStatus();
+    if (setsockopt(fd, SOL_SOCKET, force, &bytes, sizeof(bytes)) == 0)
+      return absl::OkStatus();
+    return SetIntOption(fd, SOL_SOCKET, plain, bytes, name);
+  };
+  CMSGLIB_RETURN_IF_ERROR(
+      set_buffer(SO_RCVBUFFORCE, SO_RCVBUF, options.rcvbuf, "SO_RCVBUF"));
+  CMSGLIB_RETURN_IF_ERROR(
+      set_buffer(SO_SNDBUFFORCE, SO_SNDBUF, options.sndbuf, "SO_SNDBUF"));
+  if (options.rxq_ovfl) CMSGLIB_RETURN_IF_ERROR(ReceiveRxqOvfl(fd));
   return absl::OkStatus();
 }
 
@@ -102,6 +110,14 @@ absl::Status PrepareServerSocket(int fd, const SocketOptions& options) {
   }
   CMSGLIB_RETURN_IF_ERROR(SetNonBlocking(fd));
   CMSGLIB_RETURN_IF_ERROR(ReceivePacketInfo(fd));
+  // ECN and DSCP are carried through: the relay sends what it received.
+  CMSGLIB_RETURN_IF_ERROR(ReceiveTos(fd));
+  if (domain == AF_INET6) {
+    // IPv4 clients of a dual-stack socket: their TOS as IP_TOS. Fails
+    // harmlessly on an IPv6-only socket.
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_IP, IP_RECVTOS, &one, sizeof(one));
+  }
   return ApplyOptions(fd, options);
 }
 
@@ -109,11 +125,41 @@ absl::StatusOr<UniqueFd> ConnectUdp(const SocketAddress& peer,
                                     const SocketOptions& options) {
   CMSGLIB_ASSIGN_OR_RETURN(UniqueFd fd, NewUdpSocket(peer.family()));
   CMSGLIB_RETURN_IF_ERROR(ReceiveErrors(fd.get()));
+  CMSGLIB_RETURN_IF_ERROR(ReceiveTos(fd.get()));
   CMSGLIB_RETURN_IF_ERROR(ApplyOptions(fd.get(), options));
   if (connect(fd.get(), peer.addr(), peer.size()) < 0) {
     return ErrnoError(absl::StrCat("connect(", peer.ToString(), ")"));
   }
   return fd;
+}
+
+namespace {
+
+size_t PayloadOf(int mtu, int family) {
+  int headers = (family == AF_INET6 ? 40 : 20) + 8;
+  return mtu > headers ? static_cast<size_t>(mtu - headers) : 0;
+}
+
+}  // namespace
+
+size_t PathMaxPayload(int fd) {
+  int domain = 0;
+  socklen_t len = sizeof(domain);
+  if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0) return 0;
+  int mtu = 0;
+  len = sizeof(mtu);
+  int rc = domain == AF_INET6
+               ? getsockopt(fd, IPPROTO_IPV6, IPV6_MTU, &mtu, &len)
+               : getsockopt(fd, IPPROTO_IP, IP_MTU, &mtu, &len);
+  return rc == 0 ? PayloadOf(mtu, domain) : 0;
+}
+
+size_t InterfaceMaxPayload(int fd, int ifindex, int family) {
+  ifreq req{};
+  req.ifr_ifindex = ifindex;
+  if (ifindex <= 0 || ioctl(fd, SIOCGIFNAME, &req) < 0) return 0;
+  if (ioctl(fd, SIOCGIFMTU, &req) < 0) return 0;
+  return PayloadOf(req.ifr_mtu, family);
 }
 
 bool KernelHasUdpGso() { return Accepts(SOL_UDP, UDP_SEGMENT, 1200); }

@@ -19,7 +19,12 @@ namespace cmsg::udp {
 struct SocketOptions {
   bool reuse_port = false;  // SO_REUSEPORT: one socket per worker thread
   bool gro = false;         // UDP_GRO: coalesced reads (64 KiB buffers)
-  int buffer_bytes = 0;     // SO_RCVBUF and SO_SNDBUF when > 0
+  // SO_RCVBUF / SO_SNDBUF when > 0 (the kernel doubles them). Beyond the
+  // net.core.rmem_max / wmem_max caps with SO_*BUFFORCE where permitted
+  // (CAP_NET_ADMIN), else capped by the kernel.
+  int rcvbuf = 0;
+  int sndbuf = 0;
+  bool rxq_ovfl = false;    // SO_RXQ_OVFL: drops reported with each datagram
 };
 
 // A non-blocking, close-on-exec UDP socket bound to `address`, prepared as
@@ -57,6 +62,15 @@ struct WorkerSockets {
 // robin to at most `workers` workers (at least 1; never more than sockets).
 [[nodiscard]] absl::StatusOr<WorkerSockets> AdoptWorkerSockets(
     std::vector<UniqueFd> listeners, int workers, const SocketOptions& options);
+
+// The largest UDP payload the path of connected socket `fd` carries without
+// fragments: IP_MTU / IPV6_MTU (the route's MTU, lowered by path MTU
+// discovery) less the IP and UDP headers. 0 if the kernel does not say.
+[[nodiscard]] size_t PathMaxPayload(int fd);
+
+// The same for a datagram of `family` leaving by interface `ifindex`, from
+// the interface's MTU (SIOCGIFMTU through `fd`, any socket). 0 if unknown.
+[[nodiscard]] size_t InterfaceMaxPayload(int fd, int ifindex, int family);
 
 // Whether this kernel accepts UDP_SEGMENT (GSO) / UDP_GRO on a socket.
 [[nodiscard]] bool KernelHasUdpGso();

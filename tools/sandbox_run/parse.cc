@@ -46,13 +46,67 @@ absl::StatusOr<std::vector<sandbox::BindMount>> ParseBinds(absl::string_view tex
   return out;
 }
 
-absl::StatusOr<std::vector<std::string>> ParseTmpfs(absl::string_view text) {
-  std::vector<std::string> out;
+absl::StatusOr<std::vector<sandbox::TmpfsMount>> ParseTmpfs(absl::string_view text) {
+  std::vector<sandbox::TmpfsMount> out;
   for (absl::string_view item : Items(text)) {
-    if (absl::Status s = CheckPath("tmpfs", item, item); !s.ok()) return s;
-    out.emplace_back(item);
+    std::vector<absl::string_view> parts = absl::StrSplit(item, ':');
+    if (parts.size() > 2) return Bad("tmpfs", item, "want PATH[:SIZE]");
+    if (absl::Status s = CheckPath("tmpfs", item, parts[0]); !s.ok()) return s;
+    sandbox::TmpfsMount tmpfs{std::string(parts[0])};
+    if (parts.size() == 2) {
+      absl::StatusOr<std::optional<uint64_t>> size = ParseBytes("tmpfs", item, parts[1]);
+      if (!size.ok()) return size.status();
+      tmpfs.size_bytes = *size;
+    }
+    out.push_back(std::move(tmpfs));
   }
   return out;
+}
+
+absl::StatusOr<std::optional<uint64_t>> ParseBytes(absl::string_view flag, absl::string_view item,
+                                                   absl::string_view text) {
+  if (text.empty() && item.empty()) return std::optional<uint64_t>();
+  uint64_t multiplier = 1;
+  absl::string_view digits = text;
+  if (!text.empty()) {
+    switch (text.back()) {
+      case 'K': multiplier = uint64_t{1} << 10; break;
+      case 'M': multiplier = uint64_t{1} << 20; break;
+      case 'G': multiplier = uint64_t{1} << 30; break;
+      default: break;
+    }
+  }
+  if (multiplier != 1) digits.remove_suffix(1);
+  uint64_t value = 0;
+  if (digits.empty() || digits[0] == '-' || digits[0] == '+' ||
+      !absl::SimpleAtoi(digits, &value) || value == 0 || value > UINT64_MAX / multiplier)
+    return Bad(flag, item, "want a positive number of bytes (optionally with K, M or G)");
+  return std::optional<uint64_t>(value * multiplier);
+}
+
+absl::StatusOr<sandbox::CgroupLimits> ParseCgroupLimits(absl::string_view memory,
+                                                        absl::string_view pids,
+                                                        absl::string_view cpus) {
+  sandbox::CgroupLimits limits;
+  if (!memory.empty()) {
+    absl::StatusOr<std::optional<uint64_t>> bytes = ParseBytes("cgroup_memory", memory, memory);
+    if (!bytes.ok()) return bytes.status();
+    limits.memory_bytes = *bytes;
+  }
+  if (!pids.empty()) {
+    uint64_t count = 0;
+    if (pids[0] == '-' || pids[0] == '+' || !absl::SimpleAtoi(pids, &count) || count == 0 ||
+        count > (uint64_t{1} << 22))
+      return Bad("cgroup_pids", pids, "want a number of processes from 1 to 4194304");
+    limits.pids = count;
+  }
+  if (!cpus.empty()) {
+    double value = 0;
+    if (!absl::SimpleAtod(cpus, &value) || !(value >= 0.01 && value <= 1024))
+      return Bad("cgroup_cpu", cpus, "want a number of CPUs from 0.01 to 1024, e.g. 0.5");
+    limits.cpus = value;
+  }
+  return limits;
 }
 
 absl::StatusOr<sandbox::Network> ParseNetwork(absl::string_view text) {
@@ -138,6 +192,34 @@ absl::StatusOr<std::optional<rlim_t>> ParseRlimit(absl::string_view flag,
       !absl::SimpleAtoi(digits, &value) || value > UINT64_MAX / multiplier)
     return Bad(flag, text, "want a number (optionally with K, M or G) or unlimited");
   return std::optional<rlim_t>(value * multiplier);
+}
+
+absl::StatusOr<sandbox::TimeNamespace> ParseTimeNamespace(absl::string_view text) {
+  sandbox::TimeNamespace time;
+  if (text.empty() || text == "off") return time;
+  time.enabled = true;
+  if (text == "on") return time;
+  if (text == "boot") {
+    time.as_if_booted = true;
+    return time;
+  }
+  absl::Duration offset;
+  // The kernel refuses offsets beyond about +-146 years (KTIME_SEC_MAX / 2).
+  constexpr int64_t kMaxSeconds = int64_t{100} * 365 * 24 * 3600;
+  if ((text[0] != '+' && text[0] != '-') || !absl::ParseDuration(text.substr(1), &offset) ||
+      offset != absl::Trunc(offset, absl::Seconds(1)) ||
+      absl::ToInt64Seconds(offset) > kMaxSeconds)
+    return Bad("time_ns", text, "want off, on, boot, or an offset such as +1h or -30s "
+               "(whole seconds, at most 100 years)");
+  time.offset_seconds = absl::ToInt64Seconds(offset) * (text[0] == '-' ? -1 : 1);
+  return time;
+}
+
+absl::StatusOr<sandbox::LandlockMode> ParseLandlock(absl::string_view text) {
+  if (text == "auto") return sandbox::LandlockMode::kAuto;
+  if (text == "on") return sandbox::LandlockMode::kOn;
+  if (text == "off") return sandbox::LandlockMode::kOff;
+  return Bad("landlock", text, "want auto, on or off");
 }
 
 absl::StatusOr<uint32_t> ParseId(absl::string_view flag, absl::string_view text) {

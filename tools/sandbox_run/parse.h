@@ -20,8 +20,17 @@ namespace cmsg::sandbox_run {
 // "SRC[:DEST],..." (DEST defaults to SRC).
 absl::StatusOr<std::vector<sandbox::BindMount>> ParseBinds(absl::string_view text,
                                                            bool writable);
-// "PATH,...".
-absl::StatusOr<std::vector<std::string>> ParseTmpfs(absl::string_view text);
+// "PATH[:SIZE],..." (SIZE as for ParseBytes).
+absl::StatusOr<std::vector<sandbox::TmpfsMount>> ParseTmpfs(absl::string_view text);
+// A positive byte count with an optional K/M/G (x1024) suffix; errors name
+// `flag` and `item`. "" (with item "") means unset.
+absl::StatusOr<std::optional<uint64_t>> ParseBytes(absl::string_view flag, absl::string_view item,
+                                                   absl::string_view text);
+// --cgroup_memory (bytes), --cgroup_pids (a count), --cgroup_cpu (CPUs,
+// 0.01 to 1024); "" leaves each unset.
+absl::StatusOr<sandbox::CgroupLimits> ParseCgroupLimits(absl::string_view memory,
+                                                        absl::string_view pids,
+                                                        absl::string_view cpus);
 // "none" or "host".
 absl::StatusOr<sandbox::Network> ParseNetwork(absl::string_view text);
 // "PATH[:r|w|rw|a][=NAME],...".
@@ -35,6 +44,11 @@ absl::StatusOr<std::optional<absl::Duration>> ParseTimeout(absl::string_view tex
 // "" (unset), "unlimited", or a count with an optional K/M/G (x1024) suffix.
 absl::StatusOr<std::optional<rlim_t>> ParseRlimit(absl::string_view flag,
                                                   absl::string_view text);
+// "" or "off" (none), "on", "boot" (the clocks start near 0), or a signed
+// offset added to them ("+1h", "-30s"; whole seconds).
+absl::StatusOr<sandbox::TimeNamespace> ParseTimeNamespace(absl::string_view text);
+// "auto", "on" or "off".
+absl::StatusOr<sandbox::LandlockMode> ParseLandlock(absl::string_view text);
 // 0..4294967294.
 absl::StatusOr<uint32_t> ParseId(absl::string_view flag, absl::string_view text);
 // "K=V,...".
