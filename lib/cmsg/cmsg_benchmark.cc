@@ -106,7 +106,10 @@ void LibRights(benchmark::State& state) {
     benchmark::DoNotOptimize(fds.data());
     absl::StatusOr<size_t> len = Encode({ScmRights{fds}}, buf.span());
     benchmark::ClobberMemory();
-    absl::StatusOr<ControlMessages> m = Decode(buf.span().first(*len));
+    // Adopting, as received control data is (the fake fds are released
+    // below, never closed).
+    absl::StatusOr<ControlMessages> m =
+        Decode(ReceivedControl::AdoptBytes(buf.span().first(*len)));
     size_t n = 0;
     if (m.ok()) {
       if (auto* r = Find<ScmRightsOwned>(*m)) {
@@ -129,7 +132,7 @@ void VisitRights(benchmark::State& state) {
     benchmark::ClobberMemory();
     size_t n = 0;
     // Takes them all as numbers, as the raw side and LibRights end up.
-    absl::Status s = ForEachMessage(buf.span().first(*len),
+    absl::Status s = ForEachMessage(ReceivedControl::AdoptBytes(buf.span().first(*len)),
                                     [&](OwnedFdRange& r) { n = r.ReleaseAll(out); });
     benchmark::DoNotOptimize(s.ok());
     benchmark::DoNotOptimize(n);
