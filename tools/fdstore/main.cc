@@ -362,12 +362,16 @@ int Serve() {
   return 0;
 }
 
-cmsg::fdstore::Client ConnectOrExit() {
+cmsg::fdstore::ClientOptions ClientOptionsOrExit() {
   cmsg::fdstore::ClientOptions options;
   options.timeout = cmsg::flags::DurationOrExit(kTool, "timeout", FLAGS_timeout,
                                                 /*allow_zero=*/false);
   options.wait = cmsg::flags::DurationOrExit(kTool, "wait", FLAGS_wait);
-  auto client = cmsg::fdstore::Client::Connect(FLAGS_socket, options);
+  return options;
+}
+
+cmsg::fdstore::Client ConnectOrExit() {
+  auto client = cmsg::fdstore::Client::Connect(FLAGS_socket, ClientOptionsOrExit());
   if (!client.ok()) Fail(client.status().message());
   return std::move(*client);
 }
@@ -382,14 +386,14 @@ int Exec(const std::vector<std::string>& command) {
   std::vector<cmsg::UniqueFd> fds;
   std::vector<std::string> names;
   {
-    cmsg::fdstore::Client client = ConnectOrExit();
-    auto fetched = client.Fetch(wanted, /*last=*/true);
+    // One FETCH flagged LAST; the connection is closed before the exec.
+    auto fetched = cmsg::fdstore::Client::FetchOnce(FLAGS_socket, wanted, ClientOptionsOrExit());
     if (!fetched.ok()) Fail(fetched.status().message());
     for (cmsg::fdstore::NamedFd& n : *fetched) {
       names.push_back(std::move(n.name));
       fds.push_back(std::move(n.fd));
     }
-  }  // the control connection closes before the exec
+  }
   std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; ++e) {
     absl::string_view kv(*e);
