@@ -47,9 +47,9 @@ DEFINE_string(
     allow_uid, "",
     "serve: comma-separated numeric uids that may fetch and list (exec, "
     "list), besides the server's own effective uid, which may do anything. "
-    "They also need a socket they can reach: it is created 0600. The "
-    "kernel's overflow uid (65534, nobody) is refused: clients of unmapped "
-    "user namespaces appear as it.");
+    "They also need a socket they can reach: it is created 0600. In a user "
+    "namespace that leaves uids unmapped (a container), the kernel's "
+    "overflow uid (65534) is refused: every unmapped client appears as it.");
 DEFINE_string(
     allow_store_uid, "",
     "serve: comma-separated numeric uids that may also store and remove, but "
@@ -229,7 +229,7 @@ std::vector<uid_t> UidsOrExit(absl::string_view flag, const std::string& text) {
     if (!absl::SimpleAtoi(u, &uid) || uid == static_cast<uint32_t>(-1))
       UsageError(kTool, absl::StrCat("bad uid '", u, "' for --", flag,
                                      " (numbers only)"));
-    if (uid == cmsg::fdstore::OverflowUid()) {
+    if (uid == cmsg::fdstore::OverflowUid() && cmsg::fdstore::SomeUidsUnmapped()) {
       UsageError(kTool, absl::StrCat("--", flag, ": ", uid,
                                      " is the kernel's overflow uid (every client of an "
                                      "unmapped user namespace appears as it); use a uid of "
