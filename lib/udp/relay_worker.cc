@@ -220,25 +220,26 @@ absl::StatusOr<UniqueFd> RelayWorker::ConnectUpstream(size_t index) {
   return up;
 }
 
-Session* RelayWorker::SessionFor(const SessionKey& key, int64_t now_ns) {
+Session* RelayWorker::SessionFor(const SessionKey& key, int64_t now_ns,
+                                 uint64_t datagrams) {
   if (Session* s = sessions_.Find(key)) return s;
   if (draining_.load(std::memory_order_relaxed)) {
-    stats_.Add(Counter::kDropDraining);
+    stats_.Add(Counter::kDropDraining, datagrams);
     return nullptr;
   }
   if (options_.deny.Contains(key.client) ||
       (!options_.allow.empty() && !options_.allow.Contains(key.client))) {
-    stats_.Add(Counter::kDropDenied);
+    stats_.Add(Counter::kDropDenied, datagrams);
     return nullptr;
   }
   if (!new_session_limit_.Allow(key.client, now_ns)) {
-    stats_.Add(Counter::kDropRateLimited);
+    stats_.Add(Counter::kDropRateLimited, datagrams);
     return nullptr;
   }
   size_t index = ChooseUpstream(key.client, now_ns);
   absl::StatusOr<UniqueFd> up = ConnectUpstream(index);
   if (!up.ok()) {
-    stats_.Add(Counter::kDropNoSession);
+    stats_.Add(Counter::kDropNoSession, datagrams);
     stats_.SetLastError("new session", up.status().message());
     return nullptr;
   }
@@ -257,7 +258,7 @@ Session* RelayWorker::SessionFor(const SessionKey& key, int64_t now_ns) {
     // A session nobody would ever read replies for: fail it now.
     stats_.SetLastError("new session", ErrnoError("epoll_ctl(ADD)").message());
     stats_.Add(Counter::kErrSocket);
-    stats_.Add(Counter::kDropNoSession);
+    stats_.Add(Counter::kDropNoSession, datagrams);
     sessions_.Remove(s);
     stats_.SetSessions(sessions_.size());
     return nullptr;
@@ -327,7 +328,7 @@ void RelayWorker::OnListener(int index, uint32_t events) {
         stats_.Add(Counter::kDropLoop, datagrams);
         continue;
       }
-      Session* s = SessionFor(SessionKey{index, m.peer, *at}, now);
+      Session* s = SessionFor(SessionKey{index, m.peer, *at}, now, datagrams);
       if (s == nullptr) continue;
       // Spoke again after an answer: a real client (see SessionTable).
       if (s->replied) sessions_.Confirm(s);

@@ -49,7 +49,9 @@ class RelayWorker {
   // Whether a datagram from `peer` that arrived at `at` would loop.
   bool IsLoop(const SocketAddress& peer, const Arrival& at, int listener);
   void OnUpstream(uint64_t session_id, uint32_t events);
-  Session* SessionFor(const SessionKey& key, int64_t now_ns);
+  // The session of `key`, opened if need be; nullptr if refused, with its
+  // `datagrams` (a GRO read holds several) counted under the reason.
+  Session* SessionFor(const SessionKey& key, int64_t now_ns, uint64_t datagrams);
   absl::StatusOr<UniqueFd> ConnectUpstream(size_t index);
   // The upstream for `client`: the highest rendezvous score among those not
   // marked down (among all if every one is).
