@@ -1,10 +1,12 @@
 #include "lib/fdstore/server.h"
 
+#include <stdio.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <optional>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -76,8 +78,26 @@ Code CodeOf(const absl::Status& s) {
 
 }  // namespace
 
+uid_t OverflowUid() {
+  uid_t uid = 65534;  // the kernel's default
+  if (FILE* f = fopen("/proc/sys/kernel/overflowuid", "re")) {
+    unsigned value;
+    if (fscanf(f, "%u", &value) == 1) uid = value;
+    fclose(f);
+  }
+  return uid;
+}
+
 absl::StatusOr<std::unique_ptr<Server>> Server::Create(ServerOptions options,
                                                        std::vector<NamedFd> initial) {
+  const uid_t overflow = OverflowUid();
+  for (const std::vector<uid_t>* uids : {&options.allowed_uids, &options.store_uids}) {
+    if (std::find(uids->begin(), uids->end(), overflow) != uids->end()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          overflow, " is the kernel's overflow uid: every client whose uid has no "
+          "mapping in this user namespace appears as it, so it cannot be allowed"));
+    }
+  }
   if (options.max_clients < 1) return absl::InvalidArgumentError("max_clients must be at least 1");
   if (options.client_timeout <= absl::ZeroDuration())
     return absl::InvalidArgumentError("client_timeout must be positive");
@@ -89,19 +109,24 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(ServerOptions options,
       names.push_back(std::move(n.name));
       fds.push_back(std::move(n.fd));
     }
-    CMSGLIB_RETURN_IF_ERROR(table.Store(names, std::move(fds)));
+    CMSGLIB_RETURN_IF_ERROR(table.Store(names, std::move(fds), geteuid()));
   }
   CMSGLIB_ASSIGN_OR_RETURN(ControlSocket control, ControlSocket::Listen(options.socket_path));
   std::unique_ptr<Server> server(new Server(std::move(options), std::move(control)));
   server->table_ = std::move(table);
+  server->euid_ = geteuid();
   server->receive_buffer_.reset(new char[kMaxMessageSize]);
   return server;
 }
 
-bool Server::Allowed(uid_t uid) const {
-  return uid == geteuid() || std::find(options_.allowed_uids.begin(),
-                                       options_.allowed_uids.end(),
-                                       uid) != options_.allowed_uids.end();
+Server::Access Server::AccessOf(uid_t uid) const {
+  auto listed = [uid](const std::vector<uid_t>& uids) {
+    return std::find(uids.begin(), uids.end(), uid) != uids.end();
+  };
+  if (uid == euid_) return Access::kAdmin;
+  if (listed(options_.store_uids)) return Access::kWrite;
+  if (listed(options_.allowed_uids)) return Access::kRead;
+  return Access::kNone;
 }
 
 void Server::Log(absl::string_view line) const {
@@ -148,7 +173,7 @@ absl::Status Server::Run() {
       kept += keep;
     }
     clients_.resize(kept);
-    if (pollfds_[1].revents != 0) AcceptAll();
+    if (pollfds_[1].revents != 0) AcceptOne();
   }
   clients_.clear();
   return absl::OkStatus();
@@ -167,53 +192,58 @@ void Server::ServeReady(int timeout_ms) {
   clients_.resize(kept);
 }
 
-void Server::AcceptAll() {
-  // Bounded, so a stream of connections cannot starve the clients already in.
-  for (int accepted = 0; accepted < 64; ++accepted) {
-    UniqueFd fd(accept4(control_.fd(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
-    if (!fd.ok()) {
-      const int err = errno;
-      if (err == EINTR || err == ECONNABORTED) continue;  // a peer gone before accept
-      if (err != EAGAIN) {
-        // Out of fds (EMFILE, ENFILE, ENOBUFS): the pending connection stays
-        // queued and the listener readable. Rest the listener briefly rather
-        // than spin on it; clients already in are still served.
-        Log(ErrnoStatus(err, "accept4").message());
-        accept_paused_until_ = absl::Now() + absl::Milliseconds(100);
-      }
-      return;
+void Server::AcceptOne() {
+  // One connection per poll round: fair to the clients already in, and the
+  // next poll says whether more wait for no more than the accept4 that
+  // would say EAGAIN (which every round would otherwise pay).
+  UniqueFd fd(accept4(control_.fd(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+  if (!fd.ok()) {
+    const int err = errno;
+    if (err == EINTR || err == ECONNABORTED) return;  // a peer gone before accept
+    if (err != EAGAIN) {
+      // Out of fds (EMFILE, ENFILE, ENOBUFS): the pending connection stays
+      // queued and the listener readable. Rest the listener briefly rather
+      // than spin on it; clients already in are still served.
+      Log(ErrnoStatus(err, "accept4").message());
+      accept_paused_until_ = absl::Now() + absl::Milliseconds(100);
     }
-    ucred peer{};
-    socklen_t len = sizeof(peer);
-    if (getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &peer, &len) < 0) {
-      Log(ErrnoError("getsockopt(SO_PEERCRED)").message());
-      continue;
-    }
-    if (!Allowed(peer.uid)) {
-      const std::string why = absl::StrCat("uid ", peer.uid, " is not allowed");
-      Log(absl::StrCat("refused pid ", peer.pid, ": ", why));
-      (void)SendRecord(fd.get(), ErrorMessage(Code::kRefused, why), {});
-      DiscardPending(fd.get());
-      continue;
-    }
-    // Clients that hung up since the last poll still hold slots: reap them
-    // before calling the server full.
-    if (clients_.size() >= static_cast<size_t>(options_.max_clients)) ServeReady(0);
-    if (clients_.size() >= static_cast<size_t>(options_.max_clients)) {
-      Log(absl::StrCat("refused pid ", peer.pid, ": ", options_.max_clients,
-                       " clients connected"));
-      (void)SendRecord(fd.get(),
-                       ErrorMessage(Code::kBusy, absl::StrCat(options_.max_clients,
-                                                              " clients connected; try again")),
-                       {});
-      DiscardPending(fd.get());
-      continue;
-    }
-    clients_.push_back({std::move(fd), absl::Now() + options_.client_timeout, peer.pid});
-    // Most clients send their request right after connecting: answer it now
-    // rather than after another trip through poll.
-    if (!Serve(clients_.back())) clients_.pop_back();
+    return;
   }
+  // Clients that hung up since the last poll still hold slots: reap them
+  // before calling the server full.
+  if (clients_.size() >= static_cast<size_t>(options_.max_clients)) ServeReady(0);
+  if (clients_.size() >= static_cast<size_t>(options_.max_clients)) {
+    Log(absl::StrCat("refused a client: ", options_.max_clients, " clients connected"));
+    (void)SendRecord(fd.get(),
+                     ErrorMessage(Code::kBusy, absl::StrCat(options_.max_clients,
+                                                            " clients connected; try again")),
+                     {});
+    DiscardPending(fd.get());
+    return;
+  }
+  clients_.push_back({std::move(fd), absl::Now() + options_.client_timeout});
+  // Most clients send their request right after connecting: answer it now
+  // rather than after another trip through poll. Its SCM_CREDENTIALS then
+  // attest the client, and no SO_PEERCRED is asked for; a client that has
+  // not spoken yet is vetted by SO_PEERCRED in Serve().
+  if (!Serve(clients_.back())) clients_.pop_back();
+}
+
+bool Server::Vet(Client& client) {
+  ucred peer{};
+  socklen_t len = sizeof(peer);
+  if (getsockopt(client.fd.get(), SOL_SOCKET, SO_PEERCRED, &peer, &len) < 0) {
+    Log(ErrnoError("getsockopt(SO_PEERCRED)").message());
+    return false;
+  }
+  client.vetted = true;
+  client.uid = peer.uid;
+  client.pid = peer.pid;
+  if (AccessOf(peer.uid) != Access::kNone) return true;
+  const std::string why = absl::StrCat("uid ", peer.uid, " is not allowed");
+  Log(absl::StrCat("refused pid ", peer.pid, ": ", why));
+  (void)SendRecord(client.fd.get(), ErrorMessage(Code::kRefused, why), {});
+  return false;
 }
 
 bool Server::Serve(Client& client) {
@@ -222,11 +252,12 @@ bool Server::Serve(Client& client) {
       client.fd.get(), absl::MakeSpan(receive_buffer_.get(), kMaxMessageSize), control.span(),
       MSG_DONTWAIT);
   if (!m.ok()) {
-    if (ErrnoOf(m.status()) == EAGAIN) return true;
-    // Too many fds (MSG_CTRUNC; the library closed those that came) or a
-    // broken connection: say why if the peer still listens, then hang up.
+    if (ErrnoOf(m.status()) == EAGAIN) return client.vetted || Vet(client);
+    // A broken connection: say why if the peer still listens, then hang up.
     return Fail(client, Code::kBadRequest, m.status().message());
   }
+  // Too many fds (MSG_CTRUNC; the library closed those that came).
+  if (!m->control_status.ok()) return Fail(client, Code::kBadRequest, m->control_status.message());
   // A zero-length record is end of stream on SOCK_SEQPACKET; no request is
   // empty either.
   if (m->bytes == 0) return false;
@@ -238,7 +269,13 @@ bool Server::Serve(Client& client) {
   if (creds == nullptr) {
     return Fail(client, Code::kBadRequest, "message carried no SCM_CREDENTIALS");
   }
-  if (!Allowed(creds->uid)) {
+  if (!client.vetted) {
+    // The first message's kernel-attested sender is the connection's uid.
+    client.vetted = true;
+    client.uid = creds->uid;
+    client.pid = creds->pid;
+  }
+  if (AccessOf(creds->uid) == Access::kNone) {
     Log(absl::StrCat("refused pid ", creds->pid, ": message credentials uid ", creds->uid));
     return Fail(client, Code::kRefused, absl::StrCat("uid ", creds->uid, " is not allowed"));
   }
@@ -256,17 +293,47 @@ bool Server::Serve(Client& client) {
     for (UniqueFd& fd : rights->fds) fds.push_back(std::move(fd));
   }
   client.deadline = absl::Now() + options_.client_timeout;
-  return Answer(client, *request, std::move(fds));
+  if (!Answer(client, creds->uid, *request, std::move(fds))) return false;
+  // LAST: closed now, not after another wakeup to see the client go.
+  return (static_cast<uint32_t>(request->code) & kLastRequest) == 0;
 }
 
-bool Server::Answer(Client& client, const Message& request, std::vector<UniqueFd> fds) {
-  if (request.code != Code::kOk) return Fail(client, Code::kBadRequest, "requests carry code 0");
+bool Server::Answer(Client& client, uid_t uid, const Message& request,
+                    std::vector<UniqueFd> fds) {
+  if ((static_cast<uint32_t>(request.code) & ~kLastRequest) != 0)
+    return Fail(client, Code::kBadRequest, "requests carry code 0, or 1 (LAST)");
   if (request.type != Type::kStore && !fds.empty()) {
     return Fail(client, Code::kBadRequest,
                 absl::StrCat(TypeName(request.type), " carries no fds, got ", fds.size()));
   }
   if (request.strings.size() > kMaxNames) {
     return Fail(client, Code::kBadRequest, absl::StrCat("more than ", kMaxNames, " names"));
+  }
+  if (request.type == Type::kStore || request.type == Type::kRemove) {
+    // Both the connection's uid and the message's must be allowed to write:
+    // a connection handed to another process speaks with the rights of the
+    // lesser of the two.
+    const Access access = std::min(AccessOf(uid), AccessOf(client.uid));
+    if (access < Access::kWrite) {
+      const uid_t who = AccessOf(uid) < Access::kWrite ? uid : client.uid;
+      Log(absl::StrCat("refused pid ", client.pid, ": uid ", who, " may not ",
+                       TypeName(request.type)));
+      return Fail(client, Code::kRefused,
+                  absl::StrCat("uid ", who, " may not ",
+                               request.type == Type::kStore ? "store" : "remove",
+                               " (see --allow_store_uid)"));
+    }
+    if (access != Access::kAdmin) {
+      for (const std::string& name : request.strings) {
+        const std::optional<uid_t> owner = table_.OwnerOf(name);
+        if (owner.has_value() && *owner != uid) {
+          return Fail(client, Code::kRefused,
+                      absl::StrCat("\"", name, "\" was stored by uid ", *owner, "; uid ", uid,
+                                   " may not ",
+                                   request.type == Type::kStore ? "replace" : "remove", " it"));
+        }
+      }
+    }
   }
   switch (request.type) {
     case Type::kFetch: {
@@ -281,7 +348,7 @@ bool Server::Answer(Client& client, const Message& request, std::vector<UniqueFd
       return Reply(client, reply, raw);
     }
     case Type::kStore: {
-      absl::Status s = table_.Store(request.strings, std::move(fds));
+      absl::Status s = table_.Store(request.strings, std::move(fds), uid);
       if (!s.ok()) return Fail(client, CodeOf(s), s.message());
       return Reply(client, {Type::kOk, Code::kOk, {}});
     }
