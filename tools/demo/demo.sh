@@ -163,7 +163,8 @@ step_library() {
   local out rc
   out="$("$library_demo" 2>&1)"; rc=$?
   ((rc == 0)) || die "library_demo exited $rc: $out"
-  sed 's/^/   /' <<<"$out"
+  # The child's "sending it" line says again what the parent's datagram line shows.
+  grep -v '^child:  sending it' <<<"$out" | sed 's/^/   /'
 }
 
 # Starts udp_echo in a sandbox with no network, on a socket bound outside.
