@@ -33,6 +33,9 @@ struct CommandLine {
 // --flagfile and the help flags. A policy file larger than 1 MiB is refused.
 [[nodiscard]] absl::StatusOr<CommandLine> SplitCommandLine(int argc, char** argv,
                                                            const char* defined_in);
+// The same, for flags defined in any of the files `defined_in`.
+[[nodiscard]] absl::StatusOr<CommandLine> SplitCommandLine(int argc, char** argv,
+                                                           std::vector<std::string> defined_in);
 
 }  // namespace cmsg::sandbox_run
 

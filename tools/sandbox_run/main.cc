@@ -19,77 +19,12 @@
 #include "lib/status/errno_status.h"
 #include "lib/status/status_macros.h"
 #include "sandbox/spawn.h"
+#include "tools/common/sandbox_flags.h"
 #include "tools/sandbox_run/command_line.h"
 #include "tools/sandbox_run/json_status.h"
 #include "tools/sandbox_run/parse.h"
 
-DEFINE_string(ro_bind, "", "SRC[:DEST],...: host paths visible read-only at DEST (default SRC; DEST "
-              "may not pass through a symlink); nosuid, nodev");
-DEFINE_string(bind, "", "SRC[:DEST],...: host paths visible read-write at DEST (default SRC; DEST "
-              "may not pass through a symlink); nosuid, nodev");
-DEFINE_string(tmpfs, "",
-              "PATH[:SIZE],...: empty writable tmpfs mounts (mode 1777), at most SIZE bytes "
-              "(K/M/G suffixes; default: half the host's memory, and what is written counts "
-              "against --cgroup_memory)");
-DEFINE_string(net, "none",
-              "none: a new network namespace with only lo (up); host: the host's network, "
-              "its abstract unix sockets included");
-DEFINE_string(listen, "",
-              "SPEC,...: sockets bound outside and passed in at fd 3 onward, in order. "
-              "SPEC is tcp:ADDR:PORT, udp:ADDR:PORT or unix:PATH (unix:@NAME for abstract), "
-              "each optionally =NAME for LISTEN_FDNAMES; e.g. tcp:127.0.0.1:8080=web");
-DEFINE_string(pass_file, "",
-              "PATH[:r|w|rw|a][=NAME],...: files opened outside (r: read, default; w: "
-              "create/truncate; rw: read-write, create; a: append, create), passed after "
-              "the --listen sockets; NAME defaults to the basename. Regular files, devices, "
-              "FIFOs; not directories; no symlink anywhere in PATH is followed");
-DEFINE_string(broker_allow, "",
-              "PATH[:r|rw],...: paths (a directory allows what is beneath it) the command "
-              "may ask the file broker to open (regular files only); its socket's fd is in "
-              "SANDBOX_BROKER_FD");
-DEFINE_string(seccomp, "default",
-              "default: deny dangerous system calls with EPERM (see sandbox/README.md); off");
 DEFINE_string(timeout, "", "kill the whole sandbox after this long (30s, 1.5m, 250ms) and exit 124");
-DEFINE_string(rlimit_as, "", "address space limit in bytes (K/M/G suffixes; unlimited)");
-DEFINE_string(rlimit_nofile, "", "open file limit");
-DEFINE_string(rlimit_nproc, "", "process limit (of the sandbox's user)");
-DEFINE_string(rlimit_cpu, "", "CPU time limit in seconds");
-DEFINE_string(rlimit_fsize, "", "file size limit in bytes (K/M/G suffixes)");
-DEFINE_string(cgroup_memory, "",
-              "memory limit for the whole sandbox, every process and its tmpfs files "
-              "(bytes, K/M/G suffixes; no swap); at the limit the kernel's OOM killer kills "
-              "in the sandbox and sandbox_run exits 123. Needs the memory cgroup controller "
-              "(v2 delegated to sandbox_run's cgroup, or v1)");
-DEFINE_string(cgroup_pids, "",
-              "process (and thread) limit for the whole sandbox; fork fails with EAGAIN "
-              "beyond it. Needs the pids cgroup controller");
-DEFINE_string(cgroup_cpu, "",
-              "CPU limit for the whole sandbox, in CPUs (0.5: half of one CPU's time, 2: "
-              "two CPUs'; 0.01 to 1024). Needs the cpu cgroup controller");
-DEFINE_string(landlock, "auto",
-              "auto: Landlock on when the kernel has it (as a second wall behind the "
-              "mount namespace: only the paths of the sandbox's own mounts can be opened, "
-              "with the access each gives; a passed fd or stdin reopened through "
-              "/proc/self/fd is refused); on: fail if the kernel has no Landlock; off");
-DEFINE_string(dev_shm, "",
-              "SIZE: a private /dev/shm (tmpfs, mode 1777) of at most SIZE bytes (K/M/G "
-              "suffixes), for POSIX shared memory and semaphores; default: none");
-DEFINE_bool(dev_pts, false,
-            "a new devpts instance at /dev/pts (the sandbox's own ptys only, at most 64; "
-            "the host's are not there) with /dev/ptmx; default: none");
-DEFINE_string(time_ns, "",
-              "a time namespace of the sandbox's own: on; boot (CLOCK_MONOTONIC, "
-              "CLOCK_BOOTTIME and /proc/uptime start near 0, hiding the host's uptime); or "
-              "an offset added to those clocks (+1h, -30s; a negative one may not take them "
-              "below 0). The wall clock stays the host's. Default: off (the host's)");
-DEFINE_string(uid, "65534", "user id inside the sandbox (outside it is never root)");
-DEFINE_string(gid, "65534", "group id inside the sandbox");
-DEFINE_string(hostname, "sandbox", "host name inside the sandbox");
-DEFINE_string(chdir, "/", "working directory inside the sandbox");
-DEFINE_string(setenv, "",
-              "K=V,...: the command's environment, which is otherwise empty but for PATH "
-              "(/usr/local/bin:/usr/bin:/bin unless set here), LISTEN_FDS, LISTEN_PID, "
-              "LISTEN_FDNAMES and SANDBOX_BROKER_FD");
 DEFINE_string(json_status_fd, "",
               "FD: write the sandbox's life cycle to this open fd as JSON lines: "
               "{\"event\": \"start\", \"pid\": N} (the sandbox's pid 1 as the host sees it), "
@@ -114,10 +49,11 @@ Usage: sandbox_run [flags] -- COMMAND [ARG...]
 The command runs in new user, mount, pid, ipc, uts and cgroup namespaces (and
 a new network namespace unless --net=host), on an empty read-only root holding
 only the --ro_bind/--bind/--tmpfs mounts, /proc and a minimal /dev (null,
-zero, full, random, urandom, tty; shm and pts on request); as --uid/--gid inside, which are never
-root outside; with no capabilities, no new privileges, the seccomp filter and
-the rlimits. It dies when sandbox_run dies. List flags take comma-separated
-values.
+zero, full, random, urandom, tty; shm and pts on request); as --uid/--gid
+inside, which are never root outside; with no capabilities, no new
+privileges, the seccomp filter, the rlimits and (where the kernel has it)
+Landlock, which lets it open only what lies beneath those mounts. It dies
+when sandbox_run dies. List flags take comma-separated values.
 
 Sockets named by --listen and files named by --pass_file are opened by
 sandbox_run outside the sandbox and handed in over a unix socket as
@@ -138,16 +74,16 @@ sandbox ends; --rlimit_* limit each process.
 Exit status: the command's own; 128+N if it died of signal N; 123 if the
 kernel's OOM killer killed any process in the sandbox (--cgroup_memory;
 stderr says how the command ended); 124 on --timeout (the whole sandbox is
-killed); 125 if sandbox_run itself failed (a
-bad flag or path, a namespace refused), with one line on stderr; 126 if the
-command cannot be executed, 127 if it is not found.
+killed); 125 if sandbox_run itself failed (a bad flag or path, a namespace
+refused), with one line on stderr; 126 if the command cannot be executed, 127
+if it is not found.
 
 Policy file: --flagfile=PATH reads flags from PATH (gflags' format), one
 --flag=value a line, as if given at that place on the command line; blank
 lines and lines starting with # are skipped, blanks around a line trimmed,
 the value is the rest of the line. Files may name further files (8 deep); no
-symlink on their paths is followed. A
-flag given twice, in a file or on the command line, is an error. E.g. web.flags:
+symlink on their paths is followed. A flag given twice, in a file or on the
+command line, is an error. E.g. web.flags:
   # the web worker's sandbox
   --ro_bind=/usr,/lib,/lib64,/bin,/srv/www:/www
   --listen=tcp:127.0.0.1:8080=web
@@ -200,54 +136,17 @@ bool EndsTheLauncher(int signal) {
   _exit(128 + signal);
 }
 
-absl::StatusOr<sandbox::Policy> PolicyFromFlags() {
-  sandbox::Policy policy;
-  CMSGLIB_ASSIGN_OR_RETURN(policy.binds, ParseBinds(FLAGS_ro_bind, false));
-  CMSGLIB_ASSIGN_OR_RETURN(std::vector<sandbox::BindMount> rw, ParseBinds(FLAGS_bind, true));
-  policy.binds.insert(policy.binds.end(), rw.begin(), rw.end());
-  CMSGLIB_ASSIGN_OR_RETURN(policy.tmpfs, ParseTmpfs(FLAGS_tmpfs));
-  CMSGLIB_ASSIGN_OR_RETURN(policy.network, ParseNetwork(FLAGS_net));
-  absl::StatusOr<std::vector<ListenSpec>> listen = ParseListenSpecs(FLAGS_listen);
-  if (!listen.ok())
-    return absl::InvalidArgumentError(absl::StrCat("--listen: ", listen.status().message()));
-  policy.listen = std::move(*listen);
-  CMSGLIB_ASSIGN_OR_RETURN(policy.files, ParsePassFiles(FLAGS_pass_file));
-  CMSGLIB_ASSIGN_OR_RETURN(policy.broker, ParseBrokerRules(FLAGS_broker_allow));
-  CMSGLIB_ASSIGN_OR_RETURN(policy.seccomp, ParseSeccomp(FLAGS_seccomp));
-  CMSGLIB_ASSIGN_OR_RETURN(policy.rlimits.as, ParseRlimit("rlimit_as", FLAGS_rlimit_as));
-  CMSGLIB_ASSIGN_OR_RETURN(policy.rlimits.nofile, ParseRlimit("rlimit_nofile", FLAGS_rlimit_nofile));
-  CMSGLIB_ASSIGN_OR_RETURN(policy.rlimits.nproc, ParseRlimit("rlimit_nproc", FLAGS_rlimit_nproc));
-  CMSGLIB_ASSIGN_OR_RETURN(policy.rlimits.cpu, ParseRlimit("rlimit_cpu", FLAGS_rlimit_cpu));
-  CMSGLIB_ASSIGN_OR_RETURN(policy.rlimits.fsize, ParseRlimit("rlimit_fsize", FLAGS_rlimit_fsize));
-  CMSGLIB_ASSIGN_OR_RETURN(policy.cgroup, ParseCgroupLimits(FLAGS_cgroup_memory, FLAGS_cgroup_pids,
-                                                            FLAGS_cgroup_cpu));
-  CMSGLIB_ASSIGN_OR_RETURN(policy.landlock, ParseLandlock(FLAGS_landlock));
-  if (!FLAGS_dev_shm.empty()) {
-    CMSGLIB_ASSIGN_OR_RETURN(policy.dev_shm_bytes,
-                             ParseBytes("dev_shm", FLAGS_dev_shm, FLAGS_dev_shm));
-  }
-  policy.dev_pts = FLAGS_dev_pts;
-  CMSGLIB_ASSIGN_OR_RETURN(policy.time, ParseTimeNamespace(FLAGS_time_ns));
-  CMSGLIB_ASSIGN_OR_RETURN(policy.uid, ParseId("uid", FLAGS_uid));
-  CMSGLIB_ASSIGN_OR_RETURN(policy.gid, ParseId("gid", FLAGS_gid));
-  if (FLAGS_hostname.empty() || FLAGS_hostname.size() > 64)
-    return absl::InvalidArgumentError("--hostname: want 1 to 64 bytes");
-  policy.hostname = FLAGS_hostname;
-  policy.chdir = FLAGS_chdir;
-  CMSGLIB_ASSIGN_OR_RETURN(policy.env, ParseEnv(FLAGS_setenv));
-  return policy;
-}
-
 constexpr int kForwarded[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
 
 int Run(int argc, char** argv) {
   gflags::SetUsageMessage(kUsage);
-  absl::StatusOr<CommandLine> line = SplitCommandLine(argc, argv, kThisFile);
+  absl::StatusOr<CommandLine> line =
+      SplitCommandLine(argc, argv, {kThisFile, flags::kSandboxFlagsFile});
   if (!line.ok()) Fail(line.status().message());
   if (line->help) {
     // Only this tool's flags: gflags' own are not accepted (but --flagfile,
     // which SplitCommandLine expands itself).
-    gflags::ShowUsageWithFlagsRestrict(argv[0], kThisFile);
+    gflags::ShowUsageWithFlagsRestrict(argv[0], "tools/");
     exit(0);
   }
   const std::vector<std::string>& command = line->command;
@@ -259,7 +158,7 @@ int Run(int argc, char** argv) {
   gflags::ParseCommandLineFlags(&flag_argc, &flag_args, /*remove_flags=*/false);
   if (command.empty()) Fail("no COMMAND given (usage: sandbox_run [flags] -- COMMAND [ARG...])");
 
-  absl::StatusOr<sandbox::Policy> policy = PolicyFromFlags();
+  absl::StatusOr<sandbox::Policy> policy = flags::PolicyFromFlags();
   if (!policy.ok()) Fail(policy.status().message());
   absl::StatusOr<std::optional<absl::Duration>> timeout = ParseTimeout(FLAGS_timeout);
   if (!timeout.ok()) Fail(timeout.status().message());
