@@ -116,6 +116,23 @@ class SupervisionTest(unittest.TestCase):
                                              r"No such file or directory")
                 self.assertEqual(pool.events("restart_scheduled"), [])
 
+    def test_command_is_searched_in_path(self):
+        pool = pt.Pool(["--workers=1", "--isolation=pool", binds()], ["sleep", "1000"])
+        try:
+            pool.wait_for(r"event=ready")
+        finally:
+            pool.stop()
+        self.assertEqual(pool.proc.returncode, 0)
+        pool = pt.Pool(["--workers=1", binds(), "--setenv=PATH=/nowhere:/usr/bin"],
+                       ["no-such-command-here"])
+        self.assertEqual(pool.wait_exit(), 1)
+        self.assertRegex(pool.lines[-1], r"cannot execute no-such-command-here: No such file")
+
+    def test_command_that_is_not_executable(self):
+        pool = pt.Pool(["--workers=2", binds()], ["/usr/lib/os-release"])
+        self.assertEqual(pool.wait_exit(), 1)
+        self.assertRegex(pool.lines[-1], r"^worker_pool: cannot execute /usr/lib/os-release: Permission denied")
+
     def test_sigterm_stops_workers_gracefully_and_exits_0(self):
         for isolation in ISOLATIONS:
             with self.subTest(isolation=isolation):
