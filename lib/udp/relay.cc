@@ -77,10 +77,14 @@ bool Relay::Healthy() const { return workers_.Healthy(); }
 
 absl::Status Relay::WorkerError() const { return workers_.FirstError(); }
 
-std::string Relay::StatsLine(absl::string_view prefix) const {
+std::vector<const Stats*> Relay::WorkerStats() const {
   std::vector<const Stats*> stats;
   for (const auto& w : workers_.workers()) stats.push_back(&w->stats());
-  return cmsg::udp::StatsLine(prefix, stats);
+  return stats;
+}
+
+std::string Relay::StatsLine(absl::string_view prefix) const {
+  return cmsg::udp::StatsLine(prefix, WorkerStats());
 }
 
 }  // namespace cmsg::udp

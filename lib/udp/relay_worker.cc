@@ -53,6 +53,7 @@ RelayWorker::RelayWorker(std::vector<UniqueFd> listeners, const RelayOptions& op
     : listeners_(std::move(listeners)),
       options_(options),
       sessions_(max_sessions),
+      new_session_limit_(options.new_sessions),
       from_clients_(options.batch, kMaxReadSize, kClientControlSpace),
       from_upstream_(options.batch, kMaxReadSize, kUpstreamControlSpace),
       out_(options.batch, options.gso) {}
@@ -178,6 +179,15 @@ Session* RelayWorker::SessionFor(const SessionKey& key, int64_t now_ns) {
     stats_.Add(Counter::kDropDraining);
     return nullptr;
   }
+  if (options_.deny.Contains(key.client) ||
+      (!options_.allow.empty() && !options_.allow.Contains(key.client))) {
+    stats_.Add(Counter::kDropDenied);
+    return nullptr;
+  }
+  if (!new_session_limit_.Allow(key.client, now_ns)) {
+    stats_.Add(Counter::kDropRateLimited);
+    return nullptr;
+  }
   absl::StatusOr<UniqueFd> up = ConnectUpstream();
   if (!up.ok()) {
     stats_.Add(Counter::kDropNoSession);
@@ -270,6 +280,8 @@ void RelayWorker::OnListener(int index, uint32_t events) {
       }
       Session* s = SessionFor(SessionKey{index, m.peer, *at}, now);
       if (s == nullptr) continue;
+      // Spoke again after an answer: a real client (see SessionTable).
+      if (s->replied) sessions_.Confirm(s);
       if (s != queued_for_ && queued_for_ != nullptr) {
         out_.Flush(queued_for_->upstream.get(), counts_);
         Account(counts_, /*to_upstream=*/true);
@@ -330,7 +342,10 @@ void RelayWorker::OnUpstream(uint64_t session_id, uint32_t events) {
     }
     out_.Flush(listener, counts_);
     Account(counts_, /*to_upstream=*/false);
-    if (*n > 0) sessions_.Touch(s, NowNs());
+    if (*n > 0) {
+      s->replied = true;
+      sessions_.Touch(s, NowNs());
+    }
     if (*n < from_upstream_.capacity()) break;
   }
 }

@@ -67,6 +67,7 @@ class RelayWorker {
   UniqueFd epoll_;
   UniqueFd wake_;
   SessionTable sessions_;
+  PrefixRateLimiter new_session_limit_;
   RecvBatch from_clients_;
   RecvBatch from_upstream_;
   DatagramSender out_;

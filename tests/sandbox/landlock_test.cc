@@ -3,6 +3,7 @@
 // through /proc/self/fd with more access, stdin) are refused with it on and
 // reachable with --landlock=off; the policy's own paths keep working.
 #include <fcntl.h>
+#include <signal.h>
 #include <linux/landlock.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -85,6 +86,29 @@ TEST_F(LandlockTest, StdinCannotBeReopenedForWriting) {
 // The CVE-2024-21626 pattern: a host directory as stdin lets openat(0, ...)
 // resolve outside the sandbox's root. Whether or not the launcher refuses
 // or replaces such an fd, Landlock alone stops the read.
+// Scripts write to /dev/stdout and /dev/stderr, which reopen fds 1 and 2
+// through /proc/self/fd: that works, for stdio that is a host file, with
+// the access the fd has (stdin, read-only, cannot be reopened for writing:
+// StdinCannotBeReopenedForWriting).
+TEST_F(LandlockTest, StdioCanBeReopenedAsItWasOpened) {
+  TempDir dir;
+  WriteFile(dir.File("in"), "from stdin\n");
+  WriteFile(dir.File("out"), "");  // mode 0666: the sandbox's uid may open them
+  WriteFile(dir.File("err"), "");
+  std::string command;
+  for (const std::string& arg :
+       SandboxCommand({"--landlock=on"}, {"/bin/sh", "-c",
+                                          "echo out > /dev/stdout; echo err >> /dev/stderr; "
+                                          "cat /dev/stdin >> /dev/stderr; "
+                                          "cat < /dev/fd/0 >> /dev/stderr"}))
+    command += "'" + arg + "' ";
+  command += "< " + dir.File("in") + " > " + dir.File("out") + " 2> " + dir.File("err");
+  RunResult r = RunProgram({"/bin/sh", "-c", command});
+  EXPECT_EQ(r.code, 0) << ReadText(dir.File("err"));
+  EXPECT_EQ(ReadText(dir.File("out")), "out\n");
+  EXPECT_EQ(ReadText(dir.File("err")), "err\nfrom stdin\nfrom stdin\n");
+}
+
 TEST_F(LandlockTest, DirectoryStdinReachesNothing) {
   TempDir dir;
   WriteFile(dir.File("secret"), "host secret");
@@ -183,6 +207,52 @@ TEST(UnprivilegedCgroupTest, ACgroupThatCannotBeMadeIsOneLine) {
   EXPECT_EQ(r.code, 125);
   EXPECT_THAT(r.err, MatchesRegex("sandbox_run: cgroup pids: (mkdir .*: EACCES|not available).*\n"))
       << r.err;
+}
+
+// kill(0) from inside reaches the launcher's process group when the sandbox
+// shares it (and the sandbox's outside uid may signal its members). At ABI 6
+// Landlock scopes signals to the sandbox: a process of that group outside
+// the sandbox survives.
+TEST_F(LandlockTest, KillZeroReachesNothingOutside) {
+  if (syscall(SYS_landlock_create_ruleset, nullptr, 0, LANDLOCK_CREATE_RULESET_VERSION) < 6)
+    GTEST_SKIP() << "Landlock ABI below 6: no signal scoping";
+  // Returns the signal that ended a bystander in sandbox_run's process group.
+  auto bystander_ends_by = [](const std::string& landlock) {
+    pid_t bystander = fork();
+    if (bystander == 0) {
+      setpgid(0, 0);
+      // The sandbox's uid outside (with a root launcher), so the kernel's
+      // permission check alone would let the signal through.
+      if (geteuid() == 0 && setresuid(65534, 65534, 65534) != 0) _exit(1);
+      pause();
+      _exit(0);
+    }
+    setpgid(bystander, bystander);
+    std::vector<std::string> argv = SandboxCommand({"--landlock=" + landlock},
+                                                   {"/bin/sh", "-c", "kill -USR1 0"});
+    pid_t launcher = fork();
+    if (launcher == 0) {
+      setpgid(0, bystander);
+      int null = open("/dev/null", O_RDWR);
+      dup2(null, 0);
+      dup2(null, 1);
+      dup2(null, 2);
+      std::vector<char*> args;
+      for (std::string& a : argv) args.push_back(a.data());
+      args.push_back(nullptr);
+      execv(args[0], args.data());
+      _exit(127);
+    }
+    setpgid(launcher, bystander);
+    WaitExit(launcher);
+    // A SIGUSR1 from inside is pending by now, and goes before SIGTERM.
+    kill(bystander, SIGTERM);
+    return WaitExit(bystander) - 128;
+  };
+  if (bystander_ends_by("off") != SIGUSR1)
+    GTEST_SKIP() << "the sandbox has a process group of its own: kill(0) reaches nothing "
+                    "outside even without Landlock";
+  EXPECT_EQ(bystander_ends_by("on"), SIGTERM);
 }
 
 TEST_F(LandlockTest, BadModeIsRefused) {

@@ -122,6 +122,42 @@ class BuffersTest(unittest.TestCase):
                              501, stats)
 
 
+class MetricsTest(unittest.TestCase):
+
+    def test_prometheus_text_per_worker_and_summed(self):
+        import re
+        import urllib.request
+        with t.start_echo("127.0.0.1:0") as echo, \
+             t.start_relay("127.0.0.1:0", "127.0.0.1:%d" % t.served_port(echo),
+                           ["--threads=2", "--metrics=127.0.0.1:0"]) as relay:
+            m = re.search(r"metrics=http://127.0.0.1:(\d+)/metrics", relay.ready_line)
+            self.assertIsNotNone(m, relay.ready_line)
+            for i in range(3):
+                c = t.connected_client("127.0.0.1", t.served_port(relay))
+                self.addCleanup(c.close)
+                self.assertEqual(t.exchange(c, b"m"), b"m")
+            with urllib.request.urlopen("http://127.0.0.1:%s/metrics" % m.group(1),
+                                        timeout=5) as r:
+                self.assertIn("text/plain", r.headers["Content-Type"])
+                text = r.read().decode()
+            self.assertIn("# TYPE udp_relay_client_rx_packets_total counter", text)
+            self.assertRegex(text, r"(?m)^udp_relay_client_rx_packets_total 3$")
+            self.assertRegex(text, r"(?m)^udp_relay_sessions 3$")
+            per_worker = [int(v) for v in re.findall(
+                r'(?m)^udp_relay_worker_client_rx_packets_total\{worker="\d"\} (\d+)$', text)]
+            self.assertEqual(len(per_worker), 2)
+            self.assertEqual(sum(per_worker), 3)
+            # The same figures as the stats line.
+            self.assertEqual(relay.stats()["client_tx_packets"], 3)
+
+    def test_unusable_metrics_address_is_an_error(self):
+        p = subprocess.run([t.TOOLS["relay"], "--listen=127.0.0.1:0",
+                            "--upstream=127.0.0.1:9", "--metrics=nonsense"],
+                           capture_output=True, text=True, timeout=10)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("--metrics", p.stderr)
+
+
 class SystemdTest(unittest.TestCase):
 
     def setUp(self):

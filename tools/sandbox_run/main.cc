@@ -49,10 +49,11 @@ Usage: sandbox_run [flags] -- COMMAND [ARG...]
 The command runs in new user, mount, pid, ipc, uts and cgroup namespaces (and
 a new network namespace unless --net=host), on an empty read-only root holding
 only the --ro_bind/--bind/--tmpfs mounts, /proc and a minimal /dev (null,
-zero, full, random, urandom, tty; shm and pts on request); as --uid/--gid inside, which are never
-root outside; with no capabilities, no new privileges, the seccomp filter and
-the rlimits. It dies when sandbox_run dies. List flags take comma-separated
-values.
+zero, full, random, urandom, tty; shm and pts on request); as --uid/--gid
+inside, which are never root outside; with no capabilities, no new
+privileges, the seccomp filter, the rlimits and (where the kernel has it)
+Landlock, which lets it open only what lies beneath those mounts. It dies
+when sandbox_run dies. List flags take comma-separated values.
 
 Sockets named by --listen and files named by --pass_file are opened by
 sandbox_run outside the sandbox and handed in over a unix socket as
@@ -73,16 +74,16 @@ sandbox ends; --rlimit_* limit each process.
 Exit status: the command's own; 128+N if it died of signal N; 123 if the
 kernel's OOM killer killed any process in the sandbox (--cgroup_memory;
 stderr says how the command ended); 124 on --timeout (the whole sandbox is
-killed); 125 if sandbox_run itself failed (a
-bad flag or path, a namespace refused), with one line on stderr; 126 if the
-command cannot be executed, 127 if it is not found.
+killed); 125 if sandbox_run itself failed (a bad flag or path, a namespace
+refused), with one line on stderr; 126 if the command cannot be executed, 127
+if it is not found.
 
 Policy file: --flagfile=PATH reads flags from PATH (gflags' format), one
 --flag=value a line, as if given at that place on the command line; blank
 lines and lines starting with # are skipped, blanks around a line trimmed,
 the value is the rest of the line. Files may name further files (8 deep); no
-symlink on their paths is followed. A
-flag given twice, in a file or on the command line, is an error. E.g. web.flags:
+symlink on their paths is followed. A flag given twice, in a file or on the
+command line, is an error. E.g. web.flags:
   # the web worker's sandbox
   --ro_bind=/usr,/lib,/lib64,/bin,/srv/www:/www
   --listen=tcp:127.0.0.1:8080=web
