@@ -227,9 +227,18 @@ class SupervisionTest(unittest.TestCase):
                         self.assertEqual(worker["slot"], slot)
                         self.assertEqual(worker["restarts"], 0)
                         self.assertGreaterEqual(worker["uptime_s"], 0)
-                        # The pid is the worker's, as the host sees it.
-                        with open("/proc/%d/cmdline" % worker["pid"], "rb") as f:
-                            self.assertEqual(f.read(), b"/bin/sleep\0" + ("1000." + token).encode() + b"\0")
+                        # The pid is the worker's, as the host sees it. (Read again
+                        # for up to 2 s: once, under ASan on a loaded machine, the
+                        # first read came back empty.)
+                        want = b"/bin/sleep\0" + ("1000." + token).encode() + b"\0"
+                        deadline = time.monotonic() + 2
+                        while True:
+                            with open("/proc/%d/cmdline" % worker["pid"], "rb") as f:
+                                got = f.read()
+                            if got == want or time.monotonic() > deadline:
+                                break
+                            time.sleep(0.05)
+                        self.assertEqual(got, want)
                     # Killing the reported pid of slot 0 restarts slot 0.
                     os.kill(status["workers"][0]["pid"], signal.SIGKILL)
                     status = until(lambda s: s["workers"][0]["restarts"] == 1 and
