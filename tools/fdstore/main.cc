@@ -32,7 +32,9 @@ DEFINE_string(
     socket, "",
     "serve, exec, list: path of the unix control socket (required). serve "
     "creates it mode 0600 and removes it on SIGTERM/SIGINT; it replaces only "
-    "a stale socket of its own uid that nobody listens on.");
+    "a stale socket of its own uid that nobody listens on. serve also "
+    "creates and keeps .NAME.lock beside it (mode 0600, its own uid) to "
+    "serialize stores starting for one path.");
 DEFINE_string(
     listen, "",
     "serve: comma-separated sockets to bind and hold: tcp:ADDR:PORT, "
