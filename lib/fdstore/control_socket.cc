@@ -12,6 +12,7 @@
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "lib/cmsg/sockopts.h"
@@ -76,22 +77,37 @@ absl::StatusOr<bool> Claim(int dir, const std::string& name, const std::string& 
   return true;
 }
 
-// Takes the directory's flock, waiting up to kLockWait; false if the
-// directory cannot be locked at all (opened O_PATH: not readable by us).
-absl::StatusOr<bool> LockDirectory(int dir, const std::string& dir_path) {
+// Opens (creating it mode 0600) the store's private lock file `lock_name` in
+// `dir` and takes its flock, waiting up to kLockWait. Not the directory
+// itself: any user who can open the directory could hold that lock forever
+// and keep every store out. The file must be a regular file owned by our
+// effective uid with no group or other bits, so only our uid can open (and
+// so lock) it; anything else is refused. The returned fd holds the lock.
+absl::StatusOr<UniqueFd> LockFile(int dir, const std::string& lock_name,
+                                  const std::string& lock_path) {
+  UniqueFd lock(openat(dir, lock_name.c_str(),
+                       O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600));
+  if (!lock.ok()) return ErrnoError(absl::StrCat("open(", lock_path, ")"));
+  struct stat st;
+  if (fstat(lock.get(), &st) < 0) return ErrnoError(absl::StrCat("fstat(", lock_path, ")"));
+  if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077) != 0) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "the lock file ", lock_path, " is not a regular file of mode 0600 owned by uid ",
+        geteuid(), " (it is owned by uid ", st.st_uid, ", mode ",
+        absl::StrFormat("%04o", st.st_mode & 07777), "); refusing to use it"));
+  }
   const absl::Time give_up = absl::Now() + kLockWait;
-  while (flock(dir, LOCK_EX | LOCK_NB) < 0) {
-    if (errno == EBADF) return false;
+  while (flock(lock.get(), LOCK_EX | LOCK_NB) < 0) {
     if (errno != EWOULDBLOCK && errno != EINTR)
-      return ErrnoError(absl::StrCat("flock(", dir_path, ")"));
+      return ErrnoError(absl::StrCat("flock(", lock_path, ")"));
     if (absl::Now() >= give_up) {
       return absl::DeadlineExceededError(absl::StrCat(
-          "another process held the lock on ", dir_path, " for ",
+          "another process held the lock on ", lock_path, " for ",
           absl::FormatDuration(kLockWait)));
     }
     absl::SleepFor(absl::Milliseconds(5));
   }
-  return true;
+  return lock;
 }
 
 }  // namespace
@@ -110,18 +126,15 @@ absl::StatusOr<ControlSocket> ControlSocket::Listen(const std::string& path, int
     return absl::InvalidArgumentError(
         absl::StrCat("the control socket path ", path, " names no file"));
   }
-  UniqueFd dir(open(dir_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!dir.ok() && errno == EACCES) {
-    // Searchable but not readable: usable, but not lockable (see LockDirectory).
-    dir.reset(open(dir_path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-  }
+  // O_PATH: searching the directory is all we need (every use is *at()).
+  UniqueFd dir(open(dir_path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!dir.ok()) return ErrnoError(absl::StrCat("open(", dir_path, ")"));
-  CMSGLIB_ASSIGN_OR_RETURN(bool locked, LockDirectory(dir.get(), dir_path));
-  // The lock belongs to the open directory, which outlives this function in
-  // the ControlSocket: release it by the raw fd, on every return.
-  absl::Cleanup unlock = [locked, raw = dir.get()] {
-    if (locked) flock(raw, LOCK_UN);
-  };
+  // Held to the end of this function (closing the fd releases it); left on
+  // disk, as removing a lock file races with a store waiting on it.
+  const std::string lock_name = absl::StrCat(".", name, ".lock");
+  CMSGLIB_ASSIGN_OR_RETURN(
+      const UniqueFd lock,
+      LockFile(dir.get(), lock_name, absl::StrCat(dir_path, "/", lock_name)));
   CMSGLIB_ASSIGN_OR_RETURN(const bool replace, Claim(dir.get(), name, path));
 
   UniqueFd fd(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));

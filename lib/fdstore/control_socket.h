@@ -12,9 +12,12 @@
 //
 // Races: the socket is bound and listening under a temporary name in the
 // same directory, then renamed into place, so the path never shows a socket
-// nobody listens on yet; stores taking over one path hold an flock on its
-// directory from the check to the rename, so of two started at once exactly
-// one owns the path and the other is told it is served. The directory is
+// nobody listens on yet; stores taking over one path hold an flock on a
+// private lock file beside it (".NAME.lock", mode 0600, owned by our
+// effective uid, left in place) from the check to the rename, so of two
+// started at once exactly one owns the path and the other is told it is
+// served. Not the directory: any user who can open it could hold that lock
+// and keep every store out. The directory is
 // opened once: the check, the rename and the removal on exit all happen
 // relative to it, so moving a directory of the path or replacing it with a
 // symlink afterwards cannot make a store (maybe root) remove anything but
@@ -36,7 +39,7 @@ class ControlSocket {
   // A listening SOCK_SEQPACKET socket at `path` (non-blocking, close-on-exec,
   // SO_PASSCRED so every message carries the sender's credentials). Sets the
   // process umask to 0177 around bind(): call it before starting threads that
-  // create files. Holds one more fd besides the socket: the directory.
+  // create files. Holds one more fd besides the socket: the directory (O_PATH).
   [[nodiscard]] static absl::StatusOr<ControlSocket> Listen(const std::string& path,
                                                            int backlog = 128);
 

@@ -88,10 +88,27 @@ uid_t OverflowUid() {
   return uid;
 }
 
+bool SomeUidsUnmapped() {
+  FILE* f = fopen("/proc/self/uid_map", "re");
+  if (f == nullptr) return true;  // cannot tell: assume the worst
+  unsigned long inside, outside, count;
+  int lines = 0;
+  bool identity = false;
+  while (fscanf(f, "%lu %lu %lu", &inside, &outside, &count) == 3) {
+    ++lines;
+    identity = inside == 0 && outside == 0 && count == 4294967295UL;
+  }
+  fclose(f);
+  return !(lines == 1 && identity);
+}
+
 absl::StatusOr<std::unique_ptr<Server>> Server::Create(ServerOptions options,
                                                        std::vector<NamedFd> initial) {
   const uid_t overflow = OverflowUid();
   for (const std::vector<uid_t>* uids : {&options.allowed_uids, &options.store_uids}) {
+    // In the initial user namespace every uid is mapped: the overflow uid is
+    // then just a uid (a sandbox's outside uid, say) and may be allowed.
+    if (!SomeUidsUnmapped()) break;
     if (std::find(uids->begin(), uids->end(), overflow) != uids->end()) {
       return absl::InvalidArgumentError(absl::StrCat(
           overflow, " is the kernel's overflow uid: every client whose uid has no "

@@ -38,9 +38,9 @@ namespace cmsg::fdstore {
 
 struct ServerOptions {
   std::string socket_path;
-  // Neither list may hold OverflowUid() (Create refuses it): every peer of
-  // an unmapped uid, e.g. a user outside the container this server runs
-  // in, would get its rights.
+  // In a user namespace that leaves uids unmapped (a container), neither
+  // list may hold OverflowUid() (Create refuses it): every peer of an
+  // unmapped uid, e.g. any user outside the container, would get its rights.
   // Uids that may FETCH and LIST, besides the server's own effective uid
   // at Create (which may do anything, to any entry).
   std::vector<uid_t> allowed_uids;
@@ -64,6 +64,9 @@ struct ServerOptions {
 // The uid the kernel reports for a peer whose uid has no mapping in our
 // user namespace (/proc/sys/kernel/overflowuid, usually 65534).
 [[nodiscard]] uid_t OverflowUid();
+// Whether this process's user namespace leaves some uids unmapped (it is not
+// the initial one), so that peers can appear as OverflowUid().
+[[nodiscard]] bool SomeUidsUnmapped();
 
 class Server {
  public:

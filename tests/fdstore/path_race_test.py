@@ -105,7 +105,7 @@ class PathRaceTest(unittest.TestCase):
 
     def test_a_failed_start_removes_its_unix_socket_through_a_moved_directory(self):
         # serve binds --listen=unix:sub/app.sock, then waits for the lock on
-        # the control socket's directory, which the test holds until serve
+        # the control socket's lock file, which the test holds until serve
         # gives up (10 s). Meanwhile sub/ is moved away and replaced by a
         # symlink to a directory holding a file of the same name: the
         # cleanup must remove serve's own socket, not that file.
@@ -117,7 +117,7 @@ class PathRaceTest(unittest.TestCase):
             f.write("precious")
         ctl_dir = self.dir.join("ctl")
         os.mkdir(ctl_dir)
-        lock = os.open(ctl_dir, os.O_RDONLY | os.O_DIRECTORY)
+        lock = os.open(os.path.join(ctl_dir, ".ctl.lock"), os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(lock, fcntl.LOCK_EX)
             proc = subprocess.Popen(
@@ -125,10 +125,23 @@ class PathRaceTest(unittest.TestCase):
                  "--listen=unix:%s=app" % os.path.join(sub, "app.sock")],
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                 text=True)
+            # Once serve opened the lock file it has bound app.sock and
+            # pinned it (the listeners come first).
+            lock_path = os.path.join(ctl_dir, ".ctl.lock")
+            fd_dir = "/proc/%d/fd" % proc.pid
             deadline = time.monotonic() + 10
-            while not os.path.lexists(os.path.join(sub, "app.sock")):
-                self.assertLess(time.monotonic(), deadline, "serve never bound app.sock")
+            while True:
+                links = []
+                for fd in os.listdir(fd_dir):
+                    try:
+                        links.append(os.readlink(os.path.join(fd_dir, fd)))
+                    except FileNotFoundError:
+                        pass
+                if lock_path in links:
+                    break
+                self.assertLess(time.monotonic(), deadline, "serve never opened the lock file")
                 time.sleep(0.01)
+            self.assertTrue(os.path.lexists(os.path.join(sub, "app.sock")))
             os.rename(sub, self.dir.join("moved"))
             os.symlink(victim, sub)
             _, err = proc.communicate(timeout=30)
@@ -138,14 +151,16 @@ class PathRaceTest(unittest.TestCase):
         self.assertIn("held the lock", err)
         with open(os.path.join(victim, "app.sock")) as f:
             self.assertEqual(f.read(), "precious")
-        self.assertFalse(os.path.lexists(self.dir.join("moved/app.sock")))
+        self.assertFalse(os.path.lexists(self.dir.join("moved/app.sock")), err)
 
     def test_no_temporary_names_are_left_behind(self):
         ctl = self.dir.join("ctl")
         with ft.serve(ctl) as server:
-            self.assertEqual(os.listdir(self.dir.path), ["ctl"])
+            # The lock file stays: removing it would race with a store
+            # waiting on it.
+            self.assertEqual(sorted(os.listdir(self.dir.path)), [".ctl.lock", "ctl"])
             self.assertEqual(server.stop(), 0)
-        self.assertEqual(os.listdir(self.dir.path), [])
+        self.assertEqual(os.listdir(self.dir.path), [".ctl.lock"])
 
 
 if __name__ == "__main__":

@@ -115,13 +115,24 @@ class RefusalTest(unittest.TestCase):
             self.assertEqual(rc, 0, err)
             self.assertEqual(server.stop(), 0)
 
-    def test_the_overflow_uid_cannot_be_allowed(self):
+    def test_the_overflow_uid_cannot_be_allowed_in_a_user_namespace(self):
+        # In a user namespace mapping one uid, every other uid of a peer
+        # appears as 65534: allowing it would allow them all.
+        ctl = self.dir.join("ctl")
         for flag in ("allow_uid", "allow_store_uid"):
-            rc, _, err = ft.run(["serve", "--socket=" + self.dir.join("ctl"),
-                                 "--%s=1000,65534" % flag])
-            self.assertEqual(rc, 2, err)
-            self.assertIn("65534 is the kernel's overflow uid", err)
-            self.assertFalse(os.path.lexists(self.dir.join("ctl")))
+            p = subprocess.run(["unshare", "--user", "--map-root-user", ft.TOOLS["fdstore"],
+                                "serve", "--socket=" + ctl, "--%s=1000,65534" % flag],
+                               stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                               timeout=20)
+            if "unshare failed" in p.stderr:
+                self.skipTest("no user namespaces here: " + p.stderr.strip())
+            self.assertEqual(p.returncode, 2, p.stderr)
+            self.assertIn("65534 is the kernel's overflow uid", p.stderr)
+            self.assertFalse(os.path.lexists(ctl))
+        # In the initial namespace 65534 is a uid like any other (a
+        # sandbox's outside uid): allowed.
+        with ft.serve(ctl, extra=["--allow_uid=65534"]) as server:
+            self.assertEqual(server.stop(), 0)
 
     def test_allow_uid_lets_the_other_uid_in(self):
         ctl = self.dir.join("ctl")
@@ -178,6 +189,42 @@ class RefusalTest(unittest.TestCase):
             self.assertEqual([e[:2] for e in entries], [("web", "tcp")])
             # The server's own uid may replace anyone's entry.
             self.assertEqual(server.stop(), 0)
+
+    def hold_flock_as_nobody(self, path, how):
+        """Starts flock(1) as uid 65534 holding flock(`how`: -s or -x) on
+        `path` until killed; returns once it holds it."""
+        holder = subprocess.Popen(
+            ["flock", how, path, "-c", "echo held; exec sleep 600"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, preexec_fn=ft.drop_to_nobody,
+            start_new_session=True, text=True)
+        # The lock lives on in sleep, flock's child: kill the whole group.
+        self.addCleanup(lambda: (os.killpg(holder.pid, 9), holder.communicate()))
+        self.assertEqual(holder.stdout.readline(), "held\n")
+
+    def test_another_uid_holding_the_directory_lock_does_not_stop_serve(self):
+        # The directory is 0755 (as /run/fdstore): anyone may open and flock it.
+        self.hold_flock_as_nobody(self.dir.path, "-s")
+        ctl = self.dir.join("ctl")
+        with ft.serve(ctl) as server:
+            with fc.connect(ctl) as s:
+                self.assertEqual(fc.list_entries(s), [])
+            self.assertEqual(server.stop(), 0, server.text())
+        # The lock file is the store's own: no other uid can open, so lock, it.
+        lock = self.dir.join(".ctl.lock")
+        st = os.lstat(lock)
+        self.assertTrue(stat.S_ISREG(st.st_mode))
+        self.assertEqual((st.st_uid, stat.S_IMODE(st.st_mode)), (os.geteuid(), 0o600))
+
+    def test_serve_refuses_a_lock_file_it_does_not_own(self):
+        lock = self.dir.join(".ctl.lock")
+        with open(lock, "w"):
+            pass
+        os.chown(lock, 65534, 65534)
+        os.chmod(lock, 0o600)
+        code, _, err = ft.run(["serve", "--socket=" + self.dir.join("ctl")])
+        self.assertEqual(code, 1, err)
+        self.assertIn("owned by uid 65534", err)
+        self.assertFalse(os.path.lexists(self.dir.join("ctl")))
 
     def refused_path(self, path, why):
         rc, _, err = ft.run(["serve", "--socket=" + path, "--listen=tcp:127.0.0.1:0"])

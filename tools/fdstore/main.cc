@@ -32,7 +32,9 @@ DEFINE_string(
     socket, "",
     "serve, exec, list: path of the unix control socket (required). serve "
     "creates it mode 0600 and removes it on SIGTERM/SIGINT; it replaces only "
-    "a stale socket of its own uid that nobody listens on.");
+    "a stale socket of its own uid that nobody listens on. serve also "
+    "creates and keeps .NAME.lock beside it (mode 0600, its own uid) to "
+    "serialize stores starting for one path.");
 DEFINE_string(
     listen, "",
     "serve: comma-separated sockets to bind and hold: tcp:ADDR:PORT, "
@@ -47,9 +49,9 @@ DEFINE_string(
     allow_uid, "",
     "serve: comma-separated numeric uids that may fetch and list (exec, "
     "list), besides the server's own effective uid, which may do anything. "
-    "They also need a socket they can reach: it is created 0600. The "
-    "kernel's overflow uid (65534, nobody) is refused: clients of unmapped "
-    "user namespaces appear as it.");
+    "They also need a socket they can reach: it is created 0600. In a user "
+    "namespace that leaves uids unmapped (a container), the kernel's "
+    "overflow uid (65534) is refused: every unmapped client appears as it.");
 DEFINE_string(
     allow_store_uid, "",
     "serve: comma-separated numeric uids that may also store and remove, but "
@@ -229,7 +231,7 @@ std::vector<uid_t> UidsOrExit(absl::string_view flag, const std::string& text) {
     if (!absl::SimpleAtoi(u, &uid) || uid == static_cast<uint32_t>(-1))
       UsageError(kTool, absl::StrCat("bad uid '", u, "' for --", flag,
                                      " (numbers only)"));
-    if (uid == cmsg::fdstore::OverflowUid()) {
+    if (uid == cmsg::fdstore::OverflowUid() && cmsg::fdstore::SomeUidsUnmapped()) {
       UsageError(kTool, absl::StrCat("--", flag, ": ", uid,
                                      " is the kernel's overflow uid (every client of an "
                                      "unmapped user namespace appears as it); use a uid of "
@@ -362,12 +364,16 @@ int Serve() {
   return 0;
 }
 
-cmsg::fdstore::Client ConnectOrExit() {
+cmsg::fdstore::ClientOptions ClientOptionsOrExit() {
   cmsg::fdstore::ClientOptions options;
   options.timeout = cmsg::flags::DurationOrExit(kTool, "timeout", FLAGS_timeout,
                                                 /*allow_zero=*/false);
   options.wait = cmsg::flags::DurationOrExit(kTool, "wait", FLAGS_wait);
-  auto client = cmsg::fdstore::Client::Connect(FLAGS_socket, options);
+  return options;
+}
+
+cmsg::fdstore::Client ConnectOrExit() {
+  auto client = cmsg::fdstore::Client::Connect(FLAGS_socket, ClientOptionsOrExit());
   if (!client.ok()) Fail(client.status().message());
   return std::move(*client);
 }
@@ -382,14 +388,14 @@ int Exec(const std::vector<std::string>& command) {
   std::vector<cmsg::UniqueFd> fds;
   std::vector<std::string> names;
   {
-    cmsg::fdstore::Client client = ConnectOrExit();
-    auto fetched = client.Fetch(wanted, /*last=*/true);
+    // One FETCH flagged LAST; the connection is closed before the exec.
+    auto fetched = cmsg::fdstore::Client::FetchOnce(FLAGS_socket, wanted, ClientOptionsOrExit());
     if (!fetched.ok()) Fail(fetched.status().message());
     for (cmsg::fdstore::NamedFd& n : *fetched) {
       names.push_back(std::move(n.name));
       fds.push_back(std::move(n.fd));
     }
-  }  // the control connection closes before the exec
+  }
   std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; ++e) {
     absl::string_view kv(*e);
