@@ -382,6 +382,18 @@ bool Server::Answer(Client& client, uid_t uid, const Message& request,
                                    request.type == Type::kStore ? "replace" : "remove", " it"));
         }
       }
+      if (request.type == Type::kStore) {
+        // Each store uid gets its own share, so none can fill the table and
+        // leave the server's uid no room for new names.
+        size_t held = 0, added = 0;
+        for (const FdTable::Entry& e : table_.entries()) held += e.owner == uid;
+        for (const std::string& name : request.strings) added += !table_.OwnerOf(name).has_value();
+        if (held + added > kStoreUidQuota) {
+          return Fail(client, Code::kFull,
+                      absl::StrCat("uid ", uid, " holds ", held, " fds; ", added,
+                                   " more would exceed its quota of ", kStoreUidQuota));
+        }
+      }
     }
   }
   switch (request.type) {

@@ -36,6 +36,11 @@
 
 namespace cmsg::fdstore {
 
+// How many entries one uid other than the server's may hold (a STORE that
+// would exceed it gets FULL): an eighth of kMaxNames, so one store uid
+// cannot fill the table and leave the server's uid no room.
+inline constexpr size_t kStoreUidQuota = kMaxNames / 8;
+
 struct ServerOptions {
   std::string socket_path;
   // In a user namespace that leaves uids unmapped (a container), neither
@@ -48,7 +53,7 @@ struct ServerOptions {
   // entry stored by another uid (or held from the start, owned by the
   // server's uid) is neither replaced nor removed by them. Granting this
   // lets that uid hand every future fetcher fds of its choosing under new
-  // names.
+  // names. Each holds at most kStoreUidQuota entries.
   std::vector<uid_t> store_uids;
   // A client silent this long (between requests) is dropped.
   absl::Duration client_timeout = absl::Seconds(10);

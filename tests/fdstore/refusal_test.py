@@ -233,6 +233,41 @@ class RefusalTest(unittest.TestCase):
             # The server's own uid may replace anyone's entry.
             self.assertEqual(server.stop(), 0)
 
+    def test_a_store_uid_cannot_fill_the_table(self):
+        # A store uid gets 16 entries (it could take all 128 before, and the
+        # server's own uid could then store nothing new).
+        ctl = self.dir.join("ctl")
+        binary = self.dir.join("fdstore")  # a copy OTHER can run
+        shutil.copy(ft.TOOLS["fdstore"], binary)
+
+        def store_as_other(names):
+            p = subprocess.run(
+                [binary, "store", "--socket=" + ctl, "--name=" + ",".join(names),
+                 "--fd=" + ",".join(["0"] * len(names))],
+                stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=20,
+                preexec_fn=lambda: ft.drop_to(OTHER))
+            return p.returncode, p.stderr
+
+        with ft.serve(ctl, "tcp:127.0.0.1:0=web",
+                      extra=["--allow_store_uid=%d" % OTHER]) as server:
+            os.chmod(ctl, 0o666)
+            names = ["n%d" % i for i in range(17)]
+            rc, err = store_as_other(names)
+            self.assertEqual(rc, 1, err)
+            self.assertIn("FULL", err)
+            self.assertIn("quota of 16", err)
+            self.assertEqual(store_as_other(names[:16]), (0, ""))
+            # Replacing its own entries takes no more room.
+            self.assertEqual(store_as_other(names[:2]), (0, ""))
+            rc, err = store_as_other(["n16"])
+            self.assertEqual(rc, 1, err)
+            self.assertIn("FULL", err)
+            rc, _, err = ft.run(["store", "--socket=" + ctl, "--name=admin_new", "--fd=0"])
+            self.assertEqual(rc, 0, err)
+            with fc.connect(ctl) as s:
+                self.assertEqual(len(fc.list_entries(s)), 18)
+            self.assertEqual(server.stop(), 0)
+
     def hold_flock_as_nobody(self, path, how):
         """Starts flock(1) as uid 65534 holding flock(`how`: -s or -x) on
         `path` until killed; returns once it holds it."""

@@ -57,7 +57,8 @@ DEFINE_string(
     "serve: comma-separated numeric uids that may also store and remove, but "
     "only entries they stored themselves (never the --listen sockets, never "
     "another uid's). A uid here can offer every later fetcher fds of its "
-    "choosing under new names: grant it to trusted programs only.");
+    "choosing under new names: grant it to trusted programs only. Each such "
+    "uid holds at most 16 entries (of 128); more get FULL.");
 DEFINE_string(name, "",
               "store: comma-separated names to store the --fd fds under (each "
               "replaces an entry of that name this uid stored).");
