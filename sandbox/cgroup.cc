@@ -1,6 +1,9 @@
 #include "sandbox/cgroup.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -15,6 +18,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "lib/status/errno_status.h"
@@ -145,9 +149,70 @@ long ReadKey(int dir, const char* file, const char* key) {
 
 std::atomic<int> next_cgroup{0};
 
+// "sandbox_run-<pid>-<64 random bits>": the pid alone repeats (a launcher
+// that is pid 1 or 2 of a container's pid namespace) while a leftover of a
+// killed launcher with that pid may still be there.
+std::string NewName() {
+  uint64_t random = 0;
+  if (getrandom(&random, sizeof(random), GRND_NONBLOCK) != sizeof(random)) {
+    timespec now{};
+    clock_gettime(CLOCK_BOOTTIME, &now);
+    random = static_cast<uint64_t>(now.tv_sec) * 1000000000u + static_cast<uint64_t>(now.tv_nsec);
+  }
+  random ^= static_cast<uint64_t>(next_cgroup++) << 48;
+  return absl::StrFormat("sandbox_run-%d-%016x", getpid(), random);
+}
+
+// True if `file` in `dir` can be read and lists no process.
+bool NoProcesses(int dir, const char* file) {
+  UniqueFd fd(openat(dir, file, O_RDONLY | O_CLOEXEC));
+  if (!fd.ok()) return false;
+  char c;
+  return read(fd.get(), &c, 1) == 0;
+}
+
+// Removes the sandbox cgroups under `parent` that a launcher killed by
+// SIGKILL (or a crash) left behind. A live launcher holds an flock on its
+// directory from just after its mkdir until it ends, so a directory whose
+// lock is free has no launcher; it goes only if it and its leaf have no
+// process (and rmdir itself refuses one with a process or other children).
+// Best effort: errors leave the directory where it is.
+void SweepLeftovers(int parent) {
+  int list_fd = openat(parent, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (list_fd < 0) return;
+  DIR* list = fdopendir(list_fd);
+  if (list == nullptr) {
+    close(list_fd);
+    return;
+  }
+  while (dirent* e = readdir(list)) {
+    if (!absl::StartsWith(e->d_name, "sandbox_run-")) continue;
+    UniqueFd dir(openat(parent, e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
+    if (!dir.ok() || flock(dir.get(), LOCK_EX | LOCK_NB) != 0) continue;
+    if (!NoProcesses(dir.get(), "cgroup.procs")) continue;
+    UniqueFd leaf(openat(dir.get(), kLeaf, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
+    if (leaf.ok() && !NoProcesses(leaf.get(), "cgroup.procs")) continue;
+    if (leaf.ok() && unlinkat(dir.get(), kLeaf, AT_REMOVEDIR) != 0) continue;
+    unlinkat(parent, e->d_name, AT_REMOVEDIR);
+  }
+  closedir(list);
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<SandboxCgroup>> SandboxCgroup::Create(const CgroupLimits& limits) {
+  // A name taken a moment ago (or our directory swept by another launcher
+  // before we locked it) comes back as ALREADY_EXISTS: another name then.
+  absl::StatusOr<std::unique_ptr<SandboxCgroup>> cgroup;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    cgroup = CreateNamed(limits, NewName());
+    if (cgroup.ok() || cgroup.status().code() != absl::StatusCode::kAlreadyExists) break;
+  }
+  return cgroup;
+}
+
+absl::StatusOr<std::unique_ptr<SandboxCgroup>> SandboxCgroup::CreateNamed(
+    const CgroupLimits& limits, const std::string& name) {
   std::vector<std::string> wanted;
   if (limits.memory_bytes) wanted.push_back("memory");
   if (limits.pids) wanted.push_back("pids");
@@ -156,7 +221,7 @@ absl::StatusOr<std::unique_ptr<SandboxCgroup>> SandboxCgroup::Create(const Cgrou
 
   Hierarchies found = FindHierarchies();
   std::unique_ptr<SandboxCgroup> cgroup(new SandboxCgroup());
-  cgroup->name_ = absl::StrCat("sandbox_run-", getpid(), "-", next_cgroup++);
+  cgroup->name_ = name;
   for (const std::string& controller : wanted) {
     bool v2 = V2Delegates(found.v2_dir, controller);
     std::string parent;
@@ -179,17 +244,30 @@ absl::StatusOr<std::unique_ptr<SandboxCgroup>> SandboxCgroup::Create(const Cgrou
       d.parent_path = parent;
       d.parent.reset(open(parent.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
       if (!d.parent.ok()) return ErrnoError(absl::StrCat("cgroup ", controller, ": open ", parent));
-      if (mkdirat(d.parent.get(), cgroup->name_.c_str(), 0755) != 0)
-        return ErrnoError(absl::StrCat("cgroup ", controller, ": mkdir ", parent, "/",
-                                       cgroup->name_));
+      SweepLeftovers(d.parent.get());
+      if (mkdirat(d.parent.get(), cgroup->name_.c_str(), 0755) != 0) {
+        absl::Status error = ErrnoError(
+            absl::StrCat("cgroup ", controller, ": mkdir ", parent, "/", cgroup->name_));
+        if (errno == EEXIST) return absl::AlreadyExistsError(error.message());
+        return error;
+      }
       cgroup->dirs_.push_back(std::move(d));
       dir = &cgroup->dirs_.back();
       // From here on ~SandboxCgroup removes it.
       dir->dir.reset(openat(dir->parent.get(), cgroup->name_.c_str(),
                             O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
       if (!dir->dir.ok()) return ErrnoError(absl::StrCat("open ", parent, "/", cgroup->name_));
-      if (mkdirat(dir->dir.get(), kLeaf, 0755) != 0)
-        return ErrnoError(absl::StrCat("mkdir ", parent, "/", cgroup->name_, "/", kLeaf));
+      // Held until this launcher ends (the fd stays open): SweepLeftovers in
+      // other launchers leaves a locked directory alone. Taken by one of
+      // them between our mkdir and here, it is being removed: start again.
+      if (flock(dir->dir.get(), LOCK_EX | LOCK_NB) != 0)
+        return absl::AlreadyExistsError(absl::StrCat(parent, "/", cgroup->name_, " was swept"));
+      if (mkdirat(dir->dir.get(), kLeaf, 0755) != 0) {
+        absl::Status error =
+            ErrnoError(absl::StrCat("mkdir ", parent, "/", cgroup->name_, "/", kLeaf));
+        if (errno == ENOENT) return absl::AlreadyExistsError(error.message());
+        return error;
+      }
       dir->leaf.reset(openat(dir->dir.get(), kLeaf, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
       if (!dir->leaf.ok())
         return ErrnoError(absl::StrCat("open ", parent, "/", cgroup->name_, "/", kLeaf));

@@ -12,11 +12,14 @@
 // hierarchy it is mounted in; both are probed from /proc/self/cgroup and
 // /proc/self/mountinfo, never assumed. The sandbox's cgroup is created below
 // the launcher's own (so the launcher's limits still bound it), named
-// "sandbox_run-<launcher pid>-<n>"; the limits are set there and the
-// processes put in a leaf below it, "sandbox", which the sandbox's cgroup
-// namespace makes its root: a command that mounts cgroupfs (in a nested user
-// namespace, with --seccomp=off) sees the leaf, never the files that hold
-// its limits.
+// "sandbox_run-<launcher pid>-<64 random bits in hex>" (a pid repeats, in
+// containers all the time) and flock-ed by the launcher while it lives;
+// Create first removes the empty, unlocked "sandbox_run-*" siblings that a
+// SIGKILLed or crashed launcher left behind (never one with a process in
+// it). The limits are set there and the processes put in a leaf below it,
+// "sandbox", which the sandbox's cgroup namespace makes its root: a command
+// that mounts cgroupfs (in a nested user namespace, with --seccomp=off) sees
+// the leaf, never the files that hold its limits.
 #ifndef SANDBOX_CGROUP_H_
 #define SANDBOX_CGROUP_H_
 
@@ -71,6 +74,9 @@ class SandboxCgroup {
     bool removed = false;
   };
   SandboxCgroup() = default;
+  // Create with the given name; ALREADY_EXISTS if it is taken.
+  static absl::StatusOr<std::unique_ptr<SandboxCgroup>> CreateNamed(const CgroupLimits& limits,
+                                                                    const std::string& name);
   std::string name_;
   std::vector<Dir> dirs_;
 };

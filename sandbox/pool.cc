@@ -457,7 +457,9 @@ Pool::Instance* Pool::FindSender(pid_t pid) {
     for (auto& [id, sandbox] : sandboxes_) {
       if (sandbox->child && sandbox->child->pid() == pid) {
         for (uint32_t instance_id : sandbox->instances) {
-          Instance& instance = *instances_[instance_id];
+          auto it = instances_.find(instance_id);
+          if (it == instances_.end()) continue;
+          Instance& instance = *it->second;
           if (instance.inner_pid != 0 &&
               std::find(inner.begin(), inner.end(), instance.inner_pid) != inner.end())
             return &instance;

@@ -13,6 +13,7 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -64,61 +65,122 @@ void Send(int control, const AgentEvent& event) {
   } while (n < 0 && errno == EINTR);
 }
 
-// In the forked child: the worker's own process group, the default signal
-// state, the activation fds at 3.., then exec. Reports errno on `status`.
-[[noreturn]] void ExecWorker(Agent& agent, uint32_t id, int slot, int status) {
+// Everything a worker's exec needs, built before the fork so that the child
+// (a vfork child, sharing the agent's memory until it execs) only makes
+// system calls: no allocation, no locks.
+struct ExecPlan {
+  std::vector<std::string> env_strings;
+  std::vector<char*> envp;
+  std::vector<char*> argvp;
+  std::vector<std::string> candidates;  // argv[0], or its PATH search
+  std::vector<const char*> candidatep;
+  std::vector<int> sources;  // fds to put at 3, 4, ... (all above them)
+  char* listen_pid = nullptr;    // "LISTEN_PID=" + room for the digits
+  char* watchdog_pid = nullptr;  // likewise, or null
+};
+
+constexpr char kListenPid[] = "LISTEN_PID=";
+constexpr char kWatchdogPid[] = "WATCHDOG_PID=";
+constexpr int kPidDigits = 12;
+
+ExecPlan PlanExec(Agent& agent, uint32_t id, int slot) {
+  ExecPlan plan;
+  plan.env_strings = agent.env;
+  plan.env_strings.push_back(absl::StrCat(kWorkerSlotEnv, "=", slot));
+  plan.env_strings.push_back(absl::StrCat(kWorkerInstanceEnv, "=", id));
+  bool watchdog = false;
+  for (const std::string& kv : agent.env) watchdog |= absl::StartsWith(kv, "WATCHDOG_USEC=");
+  for (const std::string& kv : ListenEnv(agent.names, 0)) {
+    if (!absl::StartsWith(kv, kListenPid)) plan.env_strings.push_back(kv);
+  }
+  const size_t first_pid_var = plan.env_strings.size();
+  plan.env_strings.push_back(std::string(kListenPid) + std::string(kPidDigits, '\0'));
+  // sd_watchdog_enabled() wants the pid it sees itself as.
+  if (watchdog) plan.env_strings.push_back(std::string(kWatchdogPid) + std::string(kPidDigits, '\0'));
+  for (std::string& kv : plan.env_strings) plan.envp.push_back(kv.data());
+  plan.envp.push_back(nullptr);
+  plan.listen_pid = plan.env_strings[first_pid_var].data() + strlen(kListenPid);
+  if (watchdog) plan.watchdog_pid = plan.env_strings[first_pid_var + 1].data() + strlen(kWatchdogPid);
+  for (std::string& a : agent.argv) plan.argvp.push_back(a.data());
+  plan.argvp.push_back(nullptr);
+  const std::string& command = agent.argv[0];
+  if (command.find('/') != std::string::npos) {
+    plan.candidates.push_back(command);
+  } else {
+    std::string path = "/usr/local/bin:/usr/bin:/bin";
+    for (const std::string& kv : agent.env)
+      if (absl::StartsWith(kv, "PATH=")) path = kv.substr(5);
+    for (absl::string_view dir : absl::StrSplit(path, ':'))
+      plan.candidates.push_back(absl::StrCat(dir.empty() ? "." : dir, "/", command));
+  }
+  for (const std::string& c : plan.candidates) plan.candidatep.push_back(c.c_str());
+  for (const ActivatedFd& fd : agent.fds) plan.sources.push_back(fd.fd.get());
+  return plan;
+}
+
+// Writes `value` in decimal at `out` (room for kPidDigits, NUL-terminated).
+void FormatPid(char* out, pid_t value) {
+  char digits[kPidDigits];
+  int n = 0;
+  do {
+    digits[n++] = static_cast<char>('0' + value % 10);
+    value /= 10;
+  } while (value > 0 && n < kPidDigits - 1);
+  for (int i = 0; i < n; ++i) out[i] = digits[n - 1 - i];
+  out[n] = '\0';
+}
+
+// The vfork child: its own process group, no blocked signals (the agent
+// installs no handlers, so none can run here), the activation fds at 3..,
+// exec. On failure it leaves errno in *error for the waiting parent.
+[[noreturn]] void ExecWorker(const ExecPlan& plan, int* error) {
   setpgid(0, 0);
   sigset_t none;
   sigemptyset(&none);
-  for (int s = 1; s < NSIG; ++s) signal(s, SIG_DFL);
   sigprocmask(SIG_SETMASK, &none, nullptr);
-  std::vector<UniqueFd> fds;
-  for (const ActivatedFd& fd : agent.fds) fds.emplace_back(fcntl(fd.fd.get(), F_DUPFD_CLOEXEC, 3));
-  std::vector<std::string> env = agent.env;
-  env.push_back(absl::StrCat(kWorkerSlotEnv, "=", slot));
-  env.push_back(absl::StrCat(kWorkerInstanceEnv, "=", id));
-  for (const std::string& kv : agent.env) {
-    // sd_watchdog_enabled() wants the pid it sees itself as.
-    if (absl::StartsWith(kv, "WATCHDOG_USEC=")) env.push_back(absl::StrCat("WATCHDOG_PID=", getpid()));
+  // The sources sit above 3 + n (the agent put them there), so no dup2
+  // lands on one still to be moved; dup2 clears close-on-exec.
+  for (size_t i = 0; i < plan.sources.size(); ++i) {
+    if (dup2(plan.sources[i], kListenFdsStart + static_cast<int>(i)) < 0) {
+      *error = errno;
+      _exit(127);
+    }
   }
-  absl::Status s = ExecWithListenFds(std::move(fds), agent.names, agent.argv, env);
-  int error = ErrnoOf(s);
-  if (error == 0) error = EINVAL;
-  ssize_t ignored = write(status, &error, sizeof(error));
-  (void)ignored;
+  const pid_t self = static_cast<pid_t>(syscall(SYS_getpid));
+  FormatPid(plan.listen_pid, self);
+  if (plan.watchdog_pid != nullptr) FormatPid(plan.watchdog_pid, self);
+  int last = ENOENT;
+  for (const char* candidate : plan.candidatep) {
+    execve(candidate, plan.argvp.data(), plan.envp.data());
+    // As execvp: look past a missing or refused file (remembering the
+    // refusal); any other error is the answer.
+    if (errno == EACCES) {
+      last = EACCES;
+    } else if (errno != ENOENT && errno != ENOTDIR) {
+      last = errno;
+      break;
+    }
+  }
+  *error = last;
   _exit(127);
 }
 
 void Start(Agent& agent, uint32_t id, int slot) {
-  int pipe_fds[2];
   AgentEvent event{.op = AgentEvent::kExecFailed, .id = id};
-  if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
-    event.value = errno;
-    Send(agent.control.get(), event);
-    return;
-  }
-  UniqueFd read_end(pipe_fds[0]), write_end(pipe_fds[1]);
-  pid_t pid = fork();
+  ExecPlan plan = PlanExec(agent, id, slot);
+  // Written by the child before it exits if the exec fails: with vfork the
+  // agent waits until the child has exec'd or exited, so it is read after.
+  volatile int error = 0;
+  pid_t pid = vfork();
+  if (pid == 0) ExecWorker(plan, const_cast<int*>(&error));
   if (pid < 0) {
     event.value = errno;
     Send(agent.control.get(), event);
     return;
   }
-  if (pid == 0) {
-    read_end.reset();
-    ExecWorker(agent, id, slot, write_end.get());
-  }
-  // Both sides set the group so that a signal right after kStarted finds it.
-  setpgid(pid, pid);
-  write_end.reset();
-  int error = 0;
-  ssize_t n;
-  do {
-    n = read(read_end.get(), &error, sizeof(error));
-  } while (n < 0 && errno == EINTR);
   event.pid = pid;
   agent.workers[pid] = id;
-  if (n == sizeof(error)) {
+  if (error != 0) {
     event.value = error;
   } else {
     event.op = AgentEvent::kStarted;
@@ -232,6 +294,16 @@ int Main(int argc, char** argv) {
   if (!agent.control.ok()) {
     Say("no control socket among the activation fds (started by worker_pool?)");
     return 125;
+  }
+  // Keep the workers' fds above 3 + n, where a child can dup2 them into
+  // place without overwriting one still to be moved.
+  for (ActivatedFd& fd : agent.fds) {
+    fd.fd.reset(fcntl(fd.fd.get(), F_DUPFD_CLOEXEC,
+                      kListenFdsStart + static_cast<int>(agent.fds.size())));
+    if (!fd.fd.ok()) {
+      Say(ErrnoError("fcntl(F_DUPFD_CLOEXEC)").ToString());
+      return 125;
+    }
   }
   for (const ActivatedFd& fd : agent.fds) agent.names.push_back(fd.name);
   for (char** e = environ; *e != nullptr; ++e) agent.env.emplace_back(*e);

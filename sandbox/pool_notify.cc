@@ -86,6 +86,7 @@ absl::StatusOr<std::optional<NotifyMessage>> NotifySocket::Receive() {
     return m.status();
   }
   if (m->data_truncated()) return absl::InvalidArgumentError("notify message over 4 KiB dropped");
+  if (!m->control_status.ok()) return m->control_status;  // more fds than fit: closed
   const ScmCredentials* creds = m->Find<ScmCredentials>();
   if (creds == nullptr) return absl::InvalidArgumentError("notify message without credentials dropped");
   NotifyMessage out;

@@ -40,6 +40,14 @@
 #define SO_PEERPIDFD 77
 #endif
 
+// The message layouts here are those of 64-bit Linux: on ILP32 the
+// timestamp messages come in two sizes (SO_TIMESTAMP*_OLD/_NEW) and
+// UdpGsoSegments' padding would land on cmsg_type. Refuse to build there
+// rather than be silently wrong.
+static_assert(sizeof(void*) == 8 && sizeof(long) == 8 && sizeof(time_t) == 8,
+              "//lib/cmsg supports 64-bit Linux (LP64) only: its control-message "
+              "layouts are wrong for 32-bit (ILP32) ABIs");
+
 namespace cmsg {
 
 // Most fds one SCM_RIGHTS message may carry (the kernel's SCM_MAX_FD).

@@ -13,7 +13,10 @@
 #include <sys/socket.h>
 
 #include <cstddef>
+#include <algorithm>
 #include <memory>
+#include <string>
+#include <type_traits>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -32,6 +35,8 @@ class RecvBatch {
   RecvBatch(size_t capacity, size_t max_datagram, size_t control_space);
   RecvBatch(const RecvBatch&) = delete;
   RecvBatch& operator=(const RecvBatch&) = delete;
+  RecvBatch(RecvBatch&&) noexcept = default;
+  RecvBatch& operator=(RecvBatch&&) noexcept = default;
 
   // One recvmmsg (MSG_CMSG_CLOEXEC added; EINTR retried). Returns how many
   // datagrams arrived. Messages from the previous call are dropped first.
@@ -39,13 +44,18 @@ class RecvBatch {
 
   [[nodiscard]] size_t size() const { return received_; }
   [[nodiscard]] size_t capacity() const { return headers_.size(); }
-  // Datagram i's payload (at most max_datagram bytes; see message(i).flags).
+  // Datagram i's payload as it sits in its slot: at most max_datagram bytes
+  // even when message(i).bytes is more (MSG_TRUNC in the call flags
+  // reports the real length; data_truncated() says the rest was cut).
+  // REQUIRES: i < size().
   [[nodiscard]] absl::Span<char> data(size_t i) {
-    return absl::MakeSpan(data_.get() + i * max_datagram_, messages_[i].bytes);
+    return absl::MakeSpan(data_.get() + i * max_datagram_,
+                          std::min(messages_[i].bytes, max_datagram_));
   }
   // Datagram i's size, flags, sender and decoded control messages.
+  // REQUIRES: i < size().
   [[nodiscard]] ReceivedMessage& message(size_t i) { return messages_[i]; }
-  // Non-OK if datagram i's control data was truncated or malformed (its
+  // REQUIRES: i < size(). Non-OK if datagram i's control data was truncated or malformed (its
   // fds, if any, are already closed); its payload is still valid. The same
   // as message(i).control_status.
   [[nodiscard]] const absl::Status& control_status(size_t i) const {
@@ -53,6 +63,9 @@ class RecvBatch {
   }
 
  private:
+  // Moving keeps every pointer the headers hold valid: they point into heap
+  // blocks (data_, control_, iov_, messages_, to_) that move with the batch,
+  // and Recv re-points each header on every call anyway.
   size_t max_datagram_;
   size_t control_space_;
   std::unique_ptr<char[]> data_;
@@ -71,12 +84,20 @@ class SendBatch {
   SendBatch(size_t capacity, size_t control_space);
   SendBatch(const SendBatch&) = delete;
   SendBatch& operator=(const SendBatch&) = delete;
+  SendBatch(SendBatch&&) noexcept = default;
+  SendBatch& operator=(SendBatch&&) noexcept = default;
 
   // Queues one datagram. `data` is borrowed until it is sent or cleared;
   // `to` is copied (nullptr for a connected socket); `control` is encoded
   // now. Fails if the batch is full or the control data does not fit.
   [[nodiscard]] absl::Status Add(absl::string_view data, const SocketAddress* to,
                                  absl::Span<const ControlMessage> control = {});
+  // A temporary string would be gone before the send (Add(absl::StrCat(...))):
+  // keep the bytes alive somewhere and pass a view of them.
+  template <typename S>
+    requires std::is_same_v<S, std::string>
+  absl::Status Add(S&& data, const SocketAddress* to,
+                   absl::Span<const ControlMessage> control = {}) = delete;
 
   // Sends queued datagrams, from the first unsent one, with as many sendmmsg
   // calls as it takes. Returns how many were sent by this call. If the first

@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <string>
+#include <type_traits>
+#include <utility>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -110,6 +112,51 @@ TEST(RecvBatchTest, LongDatagramsAreFlaggedTruncated) {
   EXPECT_TRUE(batch.message(0).data_truncated());
   EXPECT_EQ(Str(batch.data(0)), "0123");
 }
+
+// With MSG_TRUNC in the call flags the kernel reports the datagram's real
+// length; data(i) still ends at the slot.
+TEST(RecvBatchTest, DataStaysInItsSlotWithMsgTrunc) {
+  UniqueFd rx = BoundUdpSocket(AF_INET), tx = BoundUdpSocket(AF_INET);
+  SocketAddress to = LocalAddress(rx.get());
+  ASSERT_TRUE(SendMsg(tx.get(), "0123456789", {}, {.to = &to}).ok());
+  ASSERT_TRUE(SendMsg(tx.get(), "abcdefghij", {}, {.to = &to}).ok());
+  RecvBatch batch(2, 4, 0);
+  auto n = batch.Recv(rx.get(), MSG_DONTWAIT | MSG_TRUNC);
+  ASSERT_TRUE(n.ok()) << n.status();
+  ASSERT_EQ(*n, 2u);
+  EXPECT_EQ(batch.message(0).bytes, 10u);  // the real length
+  EXPECT_EQ(Str(batch.data(0)), "0123");
+  EXPECT_EQ(Str(batch.data(1)), "abcd");
+}
+
+// A batch can be moved (into a member, a vector) and keeps working.
+TEST(RecvBatchTest, BatchesAreMovable) {
+  static_assert(std::is_nothrow_move_constructible_v<RecvBatch>);
+  static_assert(std::is_nothrow_move_constructible_v<SendBatch>);
+  UniqueFd rx = BoundUdpSocket(AF_INET), tx = BoundUdpSocket(AF_INET);
+  SocketAddress to = LocalAddress(rx.get());
+  SendBatch out_first(2, 0);
+  ASSERT_TRUE(out_first.Add("moved", &to).ok());
+  SendBatch out = std::move(out_first);
+  auto sent = out.Send(tx.get());
+  ASSERT_TRUE(sent.ok()) << sent.status();
+  EXPECT_EQ(*sent, 1u);
+  RecvBatch first(2, 16, 0);
+  RecvBatch in = std::move(first);
+  auto n = in.Recv(rx.get(), MSG_DONTWAIT);
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(Str(in.data(0)), "moved");
+}
+
+// Add borrows `data` until the send: a temporary string would dangle, so
+// passing one does not compile.
+template <typename T>
+concept CanAdd = requires(SendBatch b, T t) { b.Add(std::forward<T>(t), nullptr); };
+static_assert(CanAdd<absl::string_view>);
+static_assert(CanAdd<const std::string&>);
+static_assert(CanAdd<const char*>);
+static_assert(!CanAdd<std::string>);
+static_assert(!CanAdd<std::string&&>);
 
 TEST(RecvBatchTest, ErrorsNameTheCall) {
   RecvBatch batch(2, 4, 0);

@@ -46,6 +46,13 @@ class ControlBuffer {
   alignas(cmsghdr) std::byte data_[kSize];
 };
 
+// The control buffer for ReceivePacketInfo on any socket. On a dual-stack
+// AF_INET6 socket (IPV6_V6ONLY off) an IPv4 datagram carries both
+// IP_PKTINFO and IPV6_PKTINFO (the IPv4-mapped address), so a buffer for
+// Ipv6PacketInfo alone is cut short (MSG_CTRUNC). Read Ipv4PacketInfo
+// first: it is the one with the real IPv4 addresses.
+using PacketInfoBuffer = ControlBuffer<Ipv4PacketInfo, Ipv6PacketInfo>;
+
 }  // namespace cmsg
 
 #endif  // LIB_CMSG_SPACE_H_

@@ -157,6 +157,36 @@ TEST(UdpMessagesTest, DualStackSocketGetsBothFamiliesPacketInfo) {
   EXPECT_NE(r->message.Find<Ipv4PacketInfo>(), nullptr);
 }
 
+// An IPv4 datagram on a dual-stack socket carries IP_PKTINFO and
+// IPV6_PKTINFO: a buffer for Ipv6PacketInfo alone is cut short (and so is
+// the relay's view of where the datagram arrived); PacketInfoBuffer holds
+// both.
+TEST(UdpMessagesTest, DualStackPacketInfoNeedsTheDualStackBuffer) {
+  UniqueFd rx(socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  int off = 0;
+  ASSERT_EQ(setsockopt(rx.get(), IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off)), 0);
+  SocketAddress any = SocketAddress::Ipv6(in6addr_any, 0);
+  ASSERT_EQ(bind(rx.get(), any.addr(), any.size()), 0);
+  ASSERT_TRUE(ReceivePacketInfo(rx.get()).ok());
+  SocketAddress to = SocketAddress::Ipv4(V4("127.0.0.1"), LocalAddress(rx.get()).port());
+  UniqueFd tx = BoundUdpSocket(AF_INET);
+  ASSERT_TRUE(SendMsg(tx.get(), "a", {}, {.to = &to}).ok());
+  ASSERT_TRUE(SendMsg(tx.get(), "b", {}, {.to = &to}).ok());
+  char data[4];
+  ControlBuffer<Ipv6PacketInfo> v6_only;
+  auto cut = RecvMsg(rx.get(), absl::MakeSpan(data), v6_only.span());
+  ASSERT_TRUE(cut.ok()) << cut.status();
+  EXPECT_TRUE(cut->control_truncated());
+  PacketInfoBuffer both;
+  static_assert(sizeof(both) >= kSpaceFor<Ipv4PacketInfo, Ipv6PacketInfo>);
+  auto whole = RecvMsg(rx.get(), absl::MakeSpan(data), both.span());
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  EXPECT_TRUE(whole->control_status.ok()) << whole->control_status;
+  ASSERT_NE(whole->Find<Ipv4PacketInfo>(), nullptr);
+  ASSERT_NE(whole->Find<Ipv6PacketInfo>(), nullptr);
+  EXPECT_EQ(whole->Find<Ipv4PacketInfo>()->addr.s_addr, V4("127.0.0.1").s_addr);
+}
+
 TEST(UdpMessagesTest, Ipv4TtlSentAndReceived) {
   UdpPair p(AF_INET);
   ASSERT_TRUE(ReceiveTtl(p.rx.get()).ok());

@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
+#include <variant>
 
 #include "absl/base/attributes.h"
 #include "absl/base/optimization.h"
@@ -54,12 +55,14 @@ class OwnedFdRange {
   [[nodiscard]] size_t size() const { return size_; }
   [[nodiscard]] bool empty() const { return size_ == 0; }
 
-  // The fd at `i` (< size()), still owned by the range; -1 once taken.
-  [[nodiscard]] int get(size_t i) const { return Taken(i) ? -1 : Read(i); }
+  // The fd at `i`, still owned by the range; -1 once taken, and -1 for
+  // i >= size().
+  [[nodiscard]] int get(size_t i) const { return i >= size_ || Taken(i) ? -1 : Read(i); }
 
-  // Takes the fd at `i` (< size()); an empty UniqueFd if it was taken before.
+  // Takes the fd at `i`; an empty UniqueFd if it was taken before or if
+  // i >= size().
   [[nodiscard]] UniqueFd Take(size_t i) {
-    if (Taken(i)) return UniqueFd();
+    if (i >= size_ || Taken(i)) return UniqueFd();
     taken_[i / 64] |= uint64_t{1} << (i % 64);
     --left_;
     return UniqueFd(owns_ ? Read(i) : -1);
@@ -76,7 +79,7 @@ class OwnedFdRange {
   // Gives away the fds not taken yet, in order, as plain numbers into `out`
   // (as UniqueFd::release does): the caller must close them. Fds that do
   // not fit stay owned by the range. Returns how many were written.
-  size_t ReleaseAll(absl::Span<int> out) {
+  [[nodiscard]] size_t ReleaseAll(absl::Span<int> out) {
     if (left_ == size_ && out.size() >= size_) {  // the usual case: one copy
       // A plain loop over locals (so `out` cannot alias them): GCC expands
       // one memcpy here into `rep movsq`, slow for a few dozen bytes.
@@ -328,6 +331,23 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status VisitChecked(
 
 }  // namespace internal
 
+namespace internal {
+template <typename Visitor, typename... Ts>
+constexpr bool AcceptsAnyOf(std::variant<Ts...>*) {
+  return (std::is_invocable_v<Visitor&, const Ts&> || ...);
+}
+}  // namespace internal
+
+// A visitor that accepts at least one kind. One that accepts none would
+// skip every message and silently close every fd, so it does not compile.
+template <typename Visitor>
+concept VisitsSomeKind =
+    internal::AcceptsAnyOf<std::remove_reference_t<Visitor>>(
+        static_cast<ControlMessageOwned*>(nullptr)) ||
+    std::is_invocable_v<std::remove_reference_t<Visitor>&, OwnedFdRange&> ||
+    std::is_invocable_v<std::remove_reference_t<Visitor>&, ScmPidfd&> ||
+    std::is_invocable_v<std::remove_reference_t<Visitor>&, const UnknownView&>;
+
 // Calls `visitor` with each message in control data the kernel filled
 // (ReceivedControl, codec.h): `const T&` for each value type of
 // ControlMessageOwned except ScmRightsOwned, ScmPidfd and Unknown,
@@ -342,6 +362,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status VisitChecked(
 // (which the kernel never sends) is an error here. The buffer need not be
 // aligned.
 template <typename Visitor>
+  requires VisitsSomeKind<Visitor>
 [[nodiscard]] ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status ForEachMessage(
     ReceivedControl control, Visitor&& visitor) {
   if (ABSL_PREDICT_FALSE(control.truncated())) {
@@ -354,6 +375,7 @@ template <typename Visitor>
 // OwnedFdRange shows the numbers (get) but Take() gives empty UniqueFds,
 // ReleaseAll() writes -1, and no fd is ever closed.
 template <typename Visitor>
+  requires VisitsSomeKind<Visitor>
 [[nodiscard]] ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status ForEachMessage(
     absl::Span<const std::byte> control, Visitor&& visitor) {
   return internal::VisitChecked</*kAdopt=*/false>(control, visitor);

@@ -380,6 +380,36 @@ TEST(VisitTest, MalformedBuffersGiveDecodesErrors) {
   }
 }
 
+// Indexes past the end give nothing instead of reading past the range.
+TEST(VisitTest, OwnedFdRangeIndexesAreBoundsChecked) {
+  int fds[] = {5, 6};
+  alignas(cmsghdr) std::byte buf[64];
+  auto n = Encode({ScmRights{fds}}, buf);
+  ASSERT_TRUE(n.ok());
+  int calls = 0;
+  absl::Status s = ForEachMessage(absl::MakeConstSpan(buf, *n), [&](OwnedFdRange& r) {
+    ++calls;
+    EXPECT_EQ(r.get(1), 6);
+    EXPECT_EQ(r.get(2), -1);
+    EXPECT_EQ(r.get(100000), -1);
+    EXPECT_FALSE(r.Take(2).ok());
+    EXPECT_FALSE(r.Take(100000).ok());
+    EXPECT_EQ(r.get(1), 6);  // nothing taken by the bad indexes
+  });
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(calls, 1);
+}
+
+// A visitor that accepts no kind would silently close every fd: it does
+// not compile.
+template <typename V>
+concept Visits = requires(V v, absl::Span<const std::byte> b) { ForEachMessage(b, v); };
+static_assert(Visits<void (*)(const Ipv4Ttl&)>);
+static_assert(Visits<void (*)(OwnedFdRange&)>);
+static_assert(Visits<void (*)(const UnknownView&)>);
+static_assert(!Visits<void (*)(int)>);
+static_assert(!Visits<void (*)(const std::string&)>);
+
 TEST(VisitTest, MoreFdsThanTheKernelSendsIsAnError) {
   std::vector<int> fds(kMaxFdsPerMessage + 1, -1);
   Built b;

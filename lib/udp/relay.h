@@ -34,7 +34,11 @@
 namespace cmsg::udp {
 
 struct RelayOptions {
-  SocketAddress upstream;
+  // One or more. With several, each client address is sent to one of them
+  // by rendezvous (highest random weight) hashing: stable across restarts,
+  // and removing one moves only its clients. One that answers with ICMP
+  // unreachable is skipped for kUpstreamDownTime and the session moved.
+  std::vector<SocketAddress> upstreams;
   int threads = 1;
   size_t batch = 32;              // datagrams per recvmmsg / sendmmsg
   bool gso = false;               // send coalesced reads with UDP_SEGMENT
@@ -48,6 +52,8 @@ struct RelayOptions {
   int rcvbuf = 0;                 // listening sockets' SO_RCVBUF (0: default)
   int sndbuf = 0;                 // listening sockets' SO_SNDBUF (0: default)
 };
+
+inline constexpr absl::Duration kUpstreamDownTime = absl::Seconds(10);
 
 class RelayWorker;
 

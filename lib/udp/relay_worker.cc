@@ -5,11 +5,13 @@
 #include <time.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 
 #include "lib/cmsg/cmsg.h"
 #include "lib/status/errno_status.h"
 #include "lib/udp/arrival.h"
+#include "lib/udp/cidr.h"
 #include "lib/udp/loop_guard.h"
 #include "lib/udp/udp_socket.h"
 
@@ -52,6 +54,7 @@ RelayWorker::RelayWorker(std::vector<UniqueFd> listeners, const RelayOptions& op
                          size_t max_sessions)
     : listeners_(std::move(listeners)),
       options_(options),
+      upstream_down_until_ns_(options.upstreams.size(), 0),
       sessions_(max_sessions),
       new_session_limit_(options.new_sessions),
       from_clients_(options.batch, kMaxReadSize, kClientControlSpace),
@@ -149,8 +152,52 @@ void RelayWorker::Account(const DatagramSender::Counts& c, bool to_upstream) {
   counts_ = DatagramSender::Counts();
 }
 
-absl::StatusOr<UniqueFd> RelayWorker::ConnectUpstream() {
-  absl::StatusOr<UniqueFd> up = ConnectUdp(options_.upstream, {.gro = options_.gro});
+// Rendezvous hashing needs a hash that is the same in every process (absl's
+// is seeded per process): FNV-1a, then a 64-bit finalizer (splitmix64).
+uint64_t StableHash(const uint8_t* data, size_t n, uint64_t seed) {
+  uint64_t h = 1469598103934665603ull ^ seed;
+  for (size_t i = 0; i < n; ++i) h = (h ^ data[i]) * 1099511628211ull;
+  h ^= h >> 30;
+  h *= 0xbf58476d1ce4e5b9ull;
+  h ^= h >> 27;
+  h *= 0x94d049bb133111ebull;
+  return h ^ (h >> 31);
+}
+
+size_t RelayWorker::ChooseUpstream(const SocketAddress& client, int64_t now_ns) const {
+  const auto& ups = options_.upstreams;
+  if (ups.size() == 1) return 0;
+  std::array<uint8_t, 16> ip;
+  bool v4;
+  if (!AddressBytes(client, ip, v4)) ip.fill(0);
+  size_t best = 0, best_up = ups.size();
+  uint64_t best_score = 0, best_up_score = 0;
+  for (size_t i = 0; i < ups.size(); ++i) {
+    // Keyed by the upstream's own address, so adding or removing one
+    // does not move the clients of the others.
+    uint64_t seed = StableHash(reinterpret_cast<const uint8_t*>(ups[i].addr()),
+                               ups[i].size(), 0);
+    uint64_t score = StableHash(ip.data(), ip.size(), seed);
+    if (score >= best_score) best = i, best_score = score;
+    if (upstream_down_until_ns_[i] <= now_ns && score >= best_up_score)
+      best_up = i, best_up_score = score;
+  }
+  return best_up < ups.size() ? best_up : best;
+}
+
+void RelayWorker::UpstreamFailed(Session& s) {
+  if (options_.upstreams.size() < 2) return;
+  upstream_down_until_ns_[s.upstream_index] =
+      NowNs() + absl::ToInt64Nanoseconds(kUpstreamDownTime);
+  stats_.Add(Counter::kUpstreamFailovers);
+  CloseSession(s);
+  sessions_.Remove(&s);
+  stats_.SetSessions(sessions_.size());
+}
+
+absl::StatusOr<UniqueFd> RelayWorker::ConnectUpstream(size_t index) {
+  const SocketAddress& upstream = options_.upstreams[index];
+  absl::StatusOr<UniqueFd> up = ConnectUdp(upstream, {.gro = options_.gro});
   // Out of ephemeral ports (connect's autobind: EAGAIN; EADDRNOTAVAIL on
   // some paths) or fds: the longest-idle session gives its own up, once,
   // and the connect is tried again. The table's cap alone does not bound
@@ -168,29 +215,31 @@ absl::StatusOr<UniqueFd> RelayWorker::ConnectUpstream() {
     if (!sessions_.EvictOldest([this](Session& old) { CloseSession(old); })) break;
     stats_.Add(reason);
     stats_.SetSessions(sessions_.size());
-    up = ConnectUdp(options_.upstream, {.gro = options_.gro});
+    up = ConnectUdp(upstream, {.gro = options_.gro});
   }
   return up;
 }
 
-Session* RelayWorker::SessionFor(const SessionKey& key, int64_t now_ns) {
+Session* RelayWorker::SessionFor(const SessionKey& key, int64_t now_ns,
+                                 uint64_t datagrams) {
   if (Session* s = sessions_.Find(key)) return s;
   if (draining_.load(std::memory_order_relaxed)) {
-    stats_.Add(Counter::kDropDraining);
+    stats_.Add(Counter::kDropDraining, datagrams);
     return nullptr;
   }
   if (options_.deny.Contains(key.client) ||
       (!options_.allow.empty() && !options_.allow.Contains(key.client))) {
-    stats_.Add(Counter::kDropDenied);
+    stats_.Add(Counter::kDropDenied, datagrams);
     return nullptr;
   }
   if (!new_session_limit_.Allow(key.client, now_ns)) {
-    stats_.Add(Counter::kDropRateLimited);
+    stats_.Add(Counter::kDropRateLimited, datagrams);
     return nullptr;
   }
-  absl::StatusOr<UniqueFd> up = ConnectUpstream();
+  size_t index = ChooseUpstream(key.client, now_ns);
+  absl::StatusOr<UniqueFd> up = ConnectUpstream(index);
   if (!up.ok()) {
-    stats_.Add(Counter::kDropNoSession);
+    stats_.Add(Counter::kDropNoSession, datagrams);
     stats_.SetLastError("new session", up.status().message());
     return nullptr;
   }
@@ -201,6 +250,7 @@ Session* RelayWorker::SessionFor(const SessionKey& key, int64_t now_ns) {
     stats_.Add(Counter::kSessionsEvicted);
   });
   s->upstream_max_segment = max_segment;
+  s->upstream_index = static_cast<uint32_t>(index);
   epoll_event ev{};
   ev.events = EPOLLIN;  // EPOLLERR is always reported
   ev.data.u64 = s->id | kSessionBit;
@@ -208,7 +258,7 @@ Session* RelayWorker::SessionFor(const SessionKey& key, int64_t now_ns) {
     // A session nobody would ever read replies for: fail it now.
     stats_.SetLastError("new session", ErrnoError("epoll_ctl(ADD)").message());
     stats_.Add(Counter::kErrSocket);
-    stats_.Add(Counter::kDropNoSession);
+    stats_.Add(Counter::kDropNoSession, datagrams);
     sessions_.Remove(s);
     stats_.SetSessions(sessions_.size());
     return nullptr;
@@ -237,7 +287,7 @@ void RelayWorker::OnListener(int index, uint32_t events) {
   int fd = listeners_[index].get();
   // A reply's ICMP error queued on the listener (a socket handed over with
   // IP_RECVERR on) keeps EPOLLERR up until it is read.
-  if (events & EPOLLERR) DrainErrorQueue(fd, Counter::kErrClientUnreachable);
+  if (events & EPOLLERR) (void)DrainErrorQueue(fd, Counter::kErrClientUnreachable);
   if (!(events & EPOLLIN)) return;
   for (int round = 0; round < kRoundsPerEvent; ++round) {
     absl::StatusOr<size_t> n = from_clients_.Recv(fd);
@@ -278,7 +328,7 @@ void RelayWorker::OnListener(int index, uint32_t events) {
         stats_.Add(Counter::kDropLoop, datagrams);
         continue;
       }
-      Session* s = SessionFor(SessionKey{index, m.peer, *at}, now);
+      Session* s = SessionFor(SessionKey{index, m.peer, *at}, now, datagrams);
       if (s == nullptr) continue;
       // Spoke again after an answer: a real client (see SessionTable).
       if (s->replied) sessions_.Confirm(s);
@@ -293,7 +343,8 @@ void RelayWorker::OnListener(int index, uint32_t events) {
                  absl::string_view(from_clients_.data(i).data(), m.bytes), nullptr,
                  std::nullopt, segment, counts_, /*flow=*/s->id * 2,
                  s->upstream_max_segment,
-                 Tos{Tos::Of(m, false).value, options_.upstream.family() == AF_INET6});
+                 Tos{Tos::Of(m, false).value,
+                     options_.upstreams[s->upstream_index].family() == AF_INET6});
     }
     if (queued_for_ != nullptr) {
       out_.Flush(queued_for_->upstream.get(), counts_);
@@ -308,8 +359,13 @@ void RelayWorker::OnUpstream(uint64_t session_id, uint32_t events) {
   Session* s = sessions_.FindById(session_id);
   if (s == nullptr) return;  // evicted earlier in this round of events
   int fd = s->upstream.get();
-  if (events & EPOLLERR) DrainErrorQueue(fd, Counter::kErrUpstreamUnreachable);
-  if (!(events & EPOLLIN)) return;
+  bool unreachable = false;
+  if (events & EPOLLERR)
+    unreachable = DrainErrorQueue(fd, Counter::kErrUpstreamUnreachable) > 0;
+  if (!(events & EPOLLIN)) {
+    if (unreachable) UpstreamFailed(*s);
+    return;
+  }
   int listener = listeners_[s->key.listener].get();
   ControlMessage from = s->reply_from.ReplyFrom(options_.reply_interface);
   size_t max_segment = ReplyMaxSegment(listener, s->reply_from, NowNs());
@@ -318,7 +374,9 @@ void RelayWorker::OnUpstream(uint64_t session_id, uint32_t events) {
     if (!n.ok()) {
       // ECONNREFUSED here is the pending ICMP error, already counted from
       // the error queue.
-      if (!IsWouldBlock(n.status()) && ErrnoOf(n.status()) != ECONNREFUSED) {
+      if (ErrnoOf(n.status()) == ECONNREFUSED) {
+        unreachable = true;
+      } else if (!IsWouldBlock(n.status())) {
         stats_.Add(Counter::kErrSocket);
         stats_.SetLastError("from upstream", n.status().message());
       }
@@ -348,10 +406,12 @@ void RelayWorker::OnUpstream(uint64_t session_id, uint32_t events) {
     }
     if (*n < from_upstream_.capacity()) break;
   }
+  if (unreachable) UpstreamFailed(*s);
 }
 
 bool RelayWorker::IsLoop(const SocketAddress& peer, const Arrival& at, int listener) {
-  if (SameEndpoint(peer, options_.upstream)) return true;
+  for (const SocketAddress& up : options_.upstreams)
+    if (SameEndpoint(peer, up)) return true;
   // From a listening socket of this relay (its own reply, or a spoofed
   // source): answering would feed the loop.
   if (peer.port() != listener_ports_[listener]) return false;
@@ -359,7 +419,8 @@ bool RelayWorker::IsLoop(const SocketAddress& peer, const Arrival& at, int liste
   return SameEndpoint(peer, local);
 }
 
-void RelayWorker::DrainErrorQueue(int fd, Counter icmp) {
+int RelayWorker::DrainErrorQueue(int fd, Counter icmp) {
+  int icmp_errors = 0;
   ControlBuffer<Ipv6RecvErr, Ipv4RecvErr, Ipv6PacketInfo, Ipv4PacketInfo> control;
   char data[64];
   for (int i = 0; i < 64; ++i) {
@@ -367,7 +428,7 @@ void RelayWorker::DrainErrorQueue(int fd, Counter icmp) {
         RecvMsg(fd, absl::MakeSpan(data), control.span(), MSG_ERRQUEUE | MSG_DONTWAIT);
     if (!m.ok()) {
       if (!IsWouldBlock(m.status())) stats_.Add(Counter::kErrSocket);
-      return;
+      return icmp_errors;
     }
     const sock_extended_err* e = nullptr;
     if (const auto* v4 = m->Find<Ipv4RecvErr>()) e = &v4->error;
@@ -375,10 +436,12 @@ void RelayWorker::DrainErrorQueue(int fd, Counter icmp) {
     if (e != nullptr &&
         (e->ee_origin == SO_EE_ORIGIN_ICMP || e->ee_origin == SO_EE_ORIGIN_ICMP6)) {
       stats_.Add(icmp);
+      ++icmp_errors;
     } else {
       stats_.Add(Counter::kErrSocket);
     }
   }
+  return icmp_errors;
 }
 
 }  // namespace cmsg::udp

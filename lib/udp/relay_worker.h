@@ -49,12 +49,22 @@ class RelayWorker {
   // Whether a datagram from `peer` that arrived at `at` would loop.
   bool IsLoop(const SocketAddress& peer, const Arrival& at, int listener);
   void OnUpstream(uint64_t session_id, uint32_t events);
-  Session* SessionFor(const SessionKey& key, int64_t now_ns);
-  absl::StatusOr<UniqueFd> ConnectUpstream();
+  // The session of `key`, opened if need be; nullptr if refused, with its
+  // `datagrams` (a GRO read holds several) counted under the reason.
+  Session* SessionFor(const SessionKey& key, int64_t now_ns, uint64_t datagrams);
+  absl::StatusOr<UniqueFd> ConnectUpstream(size_t index);
+  // The upstream for `client`: the highest rendezvous score among those not
+  // marked down (among all if every one is).
+  size_t ChooseUpstream(const SocketAddress& client, int64_t now_ns) const;
+  // ICMP unreachable from session `s`'s upstream: with several upstreams,
+  // mark it down and close the session (its client's next datagram opens
+  // one to another upstream).
+  void UpstreamFailed(Session& s);
   // The largest reply segment for a client reached through `at`'s interface.
   size_t ReplyMaxSegment(int fd, const Arrival& at, int64_t now_ns);
-  // Reads `fd`'s error queue; ICMP errors count under `icmp`.
-  void DrainErrorQueue(int fd, Counter icmp);
+  // Reads `fd`'s error queue; ICMP errors count under `icmp`. Returns how
+  // many ICMP errors it read.
+  int DrainErrorQueue(int fd, Counter icmp);
   void CloseSession(Session& s);
   void Account(const DatagramSender::Counts& c, bool to_upstream);
   int EpollTimeoutMs(int64_t now_ns) const;
@@ -64,6 +74,7 @@ class RelayWorker {
   std::vector<uint16_t> listener_ports_;
   std::vector<uint32_t> rxq_dropped_;  // per listener, SO_RXQ_OVFL seen last
   RelayOptions options_;
+  std::vector<int64_t> upstream_down_until_ns_;  // per upstream
   UniqueFd epoll_;
   UniqueFd wake_;
   SessionTable sessions_;

@@ -131,9 +131,9 @@ def parse_cmsg(out):
 
 
 def section_cmsg(bin_dir, quick, raw):
-    min_time = "0.05" if quick else "0.3"
+    min_time = "0.05" if quick else "0.2"
     rc, out = sh([bin_dir + "/lib/cmsg/cmsg_benchmark", "--benchmark_min_time=" + min_time,
-                  "--benchmark_repetitions=" + ("1" if quick else "3")], 300)
+                  "--benchmark_repetitions=" + ("1" if quick else "2")], 300)
     raw["cmsg"] = out
     rows, unparsed = parse_cmsg(out)
     md = ["## Control messages: cmsg vs raw `CMSG_*` macros",
@@ -353,12 +353,14 @@ def main():
 
     install_peers()
     log("building the benchmarks with -c opt")
+    build_t0 = time.monotonic()
     bazel = [os.path.join(ws, "tools/bazel")]
     rc, out = sh(bazel + ["build", "-c", "opt"] + TARGETS, 1200, cwd=ws)
     if rc != 0:
         sys.exit("bench: the build failed:\n" + out[-3000:])
     rc, bin_dir = sh(bazel + ["info", "-c", "opt", "bazel-bin"], 120, cwd=ws)
     bin_dir = bin_dir.strip().splitlines()[-1]
+    build_seconds = time.monotonic() - build_t0
     m = machine()
     log("machine: %d CPUs, %s; %.0f%% busy before the run" % (m["cpus"], m["model"], 100 * m["busy_before"]))
 
@@ -405,14 +407,15 @@ def main():
             m["host"], m["cpus"], m["model"], m["memory"], m["kernel"],
             "; **--quick** (short runs: rough figures)" if a.quick else ""),
         "",
-        "Load: %.0f%% of the CPUs busy in the 2 s before the run; load average "
-        "%.2f / %.2f / %.2f before and %.2f / %.2f / %.2f after (1/5/15 min). "
-        "The benchmarks keep the CPUs %.0f%% busy themselves, so figures from a "
-        "machine that was busy before are low by about that share." % (
+        "Load: other processes kept the CPUs %.0f%% busy in the 2 s before the run; "
+        "load average %.2f / %.2f / %.2f before and %.2f / %.2f / %.2f after (1/5/15 min); "
+        "the CPUs were %.0f%% busy during the benchmarks. On a shared machine the "
+        "absolute figures are low; compare the ratios, taken in the same run." % (
             100 * m["busy_before"], *m["load_before"], *load_after,
             100 * (1 - (busy1[1] - busy0[1]) / max(busy1[0] - busy0[0], 1))),
         "",
-        "Took %.0f s (%s)." % (total, ", ".join("%s %.0f s" % kv for kv in timings.items())),
+        "The benchmarks took %.0f s (%s), after %.0f s of building." % (
+            total - build_seconds, ", ".join("%s %.0f s" % kv for kv in timings.items()), build_seconds),
         "",
         "Each benchmark runs its peers in the same run; every ratio compares "
         "figures taken minutes apart at most, on the same machine.",

@@ -116,6 +116,23 @@ class SupervisionTest(unittest.TestCase):
                                              r"No such file or directory")
                 self.assertEqual(pool.events("restart_scheduled"), [])
 
+    def test_command_is_searched_in_path(self):
+        pool = pt.Pool(["--workers=1", "--isolation=pool", binds()], ["sleep", "1000"])
+        try:
+            pool.wait_for(r"event=ready")
+        finally:
+            pool.stop()
+        self.assertEqual(pool.proc.returncode, 0)
+        pool = pt.Pool(["--workers=1", binds(), "--setenv=PATH=/nowhere:/usr/bin"],
+                       ["no-such-command-here"])
+        self.assertEqual(pool.wait_exit(), 1)
+        self.assertRegex(pool.lines[-1], r"cannot execute no-such-command-here: No such file")
+
+    def test_command_that_is_not_executable(self):
+        pool = pt.Pool(["--workers=2", binds()], ["/usr/lib/os-release"])
+        self.assertEqual(pool.wait_exit(), 1)
+        self.assertRegex(pool.lines[-1], r"^worker_pool: cannot execute /usr/lib/os-release: Permission denied")
+
     def test_sigterm_stops_workers_gracefully_and_exits_0(self):
         for isolation in ISOLATIONS:
             with self.subTest(isolation=isolation):
@@ -210,9 +227,18 @@ class SupervisionTest(unittest.TestCase):
                         self.assertEqual(worker["slot"], slot)
                         self.assertEqual(worker["restarts"], 0)
                         self.assertGreaterEqual(worker["uptime_s"], 0)
-                        # The pid is the worker's, as the host sees it.
-                        with open("/proc/%d/cmdline" % worker["pid"], "rb") as f:
-                            self.assertEqual(f.read(), b"/bin/sleep\0" + ("1000." + token).encode() + b"\0")
+                        # The pid is the worker's, as the host sees it. (Read again
+                        # for up to 2 s: once, under ASan on a loaded machine, the
+                        # first read came back empty.)
+                        want = b"/bin/sleep\0" + ("1000." + token).encode() + b"\0"
+                        deadline = time.monotonic() + 2
+                        while True:
+                            with open("/proc/%d/cmdline" % worker["pid"], "rb") as f:
+                                got = f.read()
+                            if got == want or time.monotonic() > deadline:
+                                break
+                            time.sleep(0.05)
+                        self.assertEqual(got, want)
                     # Killing the reported pid of slot 0 restarts slot 0.
                     os.kill(status["workers"][0]["pid"], signal.SIGKILL)
                     status = until(lambda s: s["workers"][0]["restarts"] == 1 and

@@ -217,6 +217,78 @@ TEST_F(CgroupTest, NothingIsLeftBehindHoweverTheSandboxEnds) {
   EXPECT_EQ(waitpid(-1, nullptr, WNOHANG), -1);  // nothing left running
 }
 
+// Makes an empty cgroup `name` (and its "sandbox" leaf) under each of
+// `parents`, as a SIGKILLed sandbox_run leaves them.
+void MakeStaleCgroup(const std::vector<std::string>& parents, const std::string& name) {
+  for (const std::string& parent : parents) {
+    mkdir((parent + "/" + name).c_str(), 0755);
+    mkdir((parent + "/" + name + "/sandbox").c_str(), 0755);
+  }
+}
+
+bool Exists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
+
+TEST_F(CgroupTest, LeftoversOfAKilledLauncherAreSweptAndDoNotBlockTheNext) {
+  if (access("/usr/bin/unshare", X_OK) != 0) GTEST_SKIP() << "no /usr/bin/unshare";
+  const std::vector<std::string> limits = {"--cgroup_memory=64M", "--cgroup_pids=20"};
+  std::vector<std::string> parents = {memory_};
+  if (pids_ != memory_) parents.push_back(pids_);
+
+  // A launcher killed by SIGKILL: its sandbox dies with it, its cgroups stay
+  // until the next sandbox_run sweeps them.
+  Started s = Start(SandboxCommand(limits, {"/bin/sh", "-c", "echo ready; exec sleep 30"}));
+  ASSERT_EQ(ReadLine(s.out_fd), "ready");
+  std::vector<std::string> killed = SandboxCgroups(memory_, s.pid);
+  ASSERT_EQ(killed.size(), 1u);
+  kill(s.pid, SIGKILL);
+  EXPECT_EQ(WaitExit(s.pid), 128 + SIGKILL);
+  close(s.out_fd);
+  // Its sandbox (reparented to this subreaper) dies by PDEATHSIG.
+  while (waitpid(-1, nullptr, 0) > 0) {
+  }
+  for (int i = 0; i < 200 && !ReadText(killed[0] + "/sandbox/cgroup.procs").empty(); ++i)
+    usleep(10000);
+
+  // A launcher that is pid 1 of a fresh pid namespace, as in a container,
+  // after an earlier one with that pid was SIGKILLed.
+  MakeStaleCgroup(parents, "sandbox_run-1-0");
+  // A leftover that still has a process in it is never touched.
+  const std::string busy = pids_ + "/sandbox_run-0-busy";
+  ASSERT_EQ(mkdir(busy.c_str(), 0755), 0) << busy;
+  pid_t sleeper = fork();
+  if (sleeper == 0) {
+    pause();
+    _exit(0);
+  }
+  ASSERT_GT(sleeper, 0);
+  WriteFile(busy + "/cgroup.procs", std::to_string(sleeper));
+
+  std::vector<std::string> argv = {"/usr/bin/unshare", "-pf", "--mount-proc"};
+  for (const std::string& a : SandboxCommand(limits, {"/bin/true"})) argv.push_back(a);
+  RunResult r = RunProgram(argv);
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.err, "");
+  for (const std::string& parent : parents)
+    EXPECT_FALSE(Exists(parent + "/sandbox_run-1-0")) << parent;
+  EXPECT_THAT(SandboxCgroups(memory_, s.pid), ::testing::IsEmpty());
+  EXPECT_THAT(SandboxCgroups(pids_, s.pid), ::testing::IsEmpty());
+  // A second one with the same pid, and nothing of either left behind.
+  r = RunProgram(argv);
+  EXPECT_EQ(r.code, 0) << r.err;
+  for (const std::string& parent : parents)
+    EXPECT_THAT(SandboxCgroups(parent, 1), ::testing::IsEmpty()) << parent;
+
+  EXPECT_TRUE(Exists(busy));
+  EXPECT_EQ(ReadText(busy + "/cgroup.procs"), std::to_string(sleeper) + "\n");
+  kill(sleeper, SIGKILL);
+  waitpid(sleeper, nullptr, 0);
+  for (int i = 0; i < 100 && rmdir(busy.c_str()) != 0; ++i) usleep(10000);
+  for (const std::string& parent : parents) {  // on failure, do not leave ours
+    rmdir((parent + "/sandbox_run-1-0/sandbox").c_str());
+    rmdir((parent + "/sandbox_run-1-0").c_str());
+  }
+}
+
 TEST_F(CgroupTest, BadLimitsAreRefused) {
   for (const char* flag : {"--cgroup_memory=lots", "--cgroup_memory=0", "--cgroup_pids=-1",
                            "--cgroup_pids=0", "--cgroup_cpu=0", "--cgroup_cpu=-1",

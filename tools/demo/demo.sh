@@ -8,7 +8,8 @@
 #   3. relay    udp_relay on the wildcard address forwards to it; udp_probe
 #               --expect_source checks replies via 127.0.0.1 and 127.0.0.2.
 #   4. restart  the worker's socket lives in `fdstore serve`; a new sandboxed
-#               worker replaces the old one while probes flow; losses counted.
+#               worker (fdstore exec -> worker_pool) replaces the old one
+#               while probes flow; losses counted.
 # Exit: 0 when every step worked; 1 naming the step that failed; 2 bad usage.
 # Leaves no process, mount, socket file or temporary file behind.
 set -uo pipefail
@@ -31,14 +32,15 @@ Steps (default: all, in this order):
   relay    udp_relay on 0.0.0.0 forwards to the sandboxed echo server;
            udp_probe --expect_source checks every reply comes back from the
            address it probed (127.0.0.1, then 127.0.0.2).
-  restart  fdstore serve holds the echo socket; a sandboxed worker fetches it
-           (fdstore exec); a second worker replaces the first while udp_probe
+  restart  fdstore serve holds the echo socket; fdstore exec fetches it for
+           worker_pool, which hands it into a sandbox (--net=none); a second
+           such worker replaces the first while udp_probe
            sends --probes probes (default $probes, one every $interval); the
            probes lost are reported.
 --plain    no terminal progress lines even on a terminal (the default when
            stdout is not a terminal).
 Exit: 0 when every step worked, 1 naming the failed step, 2 on bad usage.
-Needs root (sandbox_run makes namespaces; fdstore serves the sandbox's uid).
+Needs root (sandbox_run and worker_pool make namespaces).
 EOF
 }
 
@@ -90,6 +92,7 @@ tmp="$(mktemp -d "${TMPDIR:-/tmp}/cmsg-demo.XXXXXX")" || { echo "demo: mktemp fa
 pids=()
 cleanup() {
   local p
+  trap '' INT TERM  # a second signal must not cut the clean-up short
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
   for p in "${pids[@]}"; do
     for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.02; done
@@ -129,8 +132,9 @@ fdstore="$(find_tool tools/fdstore/fdstore)"
 udp_echo="$(find_tool tools/udp_echo/udp_echo)"
 udp_relay="$(find_tool tools/udp_relay/udp_relay)"
 udp_probe="$(find_tool tools/udp_probe/udp_probe)"
+worker_pool="$(find_tool tools/worker_pool/worker_pool)"
 library_demo="$(find_tool tools/demo/library_demo)"
-for tool in sandbox_run fdstore udp_echo udp_relay udp_probe library_demo; do
+for tool in sandbox_run fdstore udp_echo udp_relay udp_probe worker_pool library_demo; do
   [[ -n "${!tool}" ]] || { echo "demo: cannot find the $tool binary (run it with tools/bazel run //tools/demo)" >&2; exit 1; }
 done
 # Unix socket paths are limited to 107 bytes and TMPDIR may be deep: the
@@ -138,8 +142,6 @@ done
 cd "$tmp" || exit 1
 # The read-only root every sandboxed worker gets: the system's libraries.
 readonly SYSTEM_BINDS="/usr,/lib,/lib64"
-# Outside, a sandbox launched by root runs as this uid: fdstore must answer it.
-readonly SANDBOX_OUTSIDE_UID=65534
 
 probe_summary() {  # probe_summary LOG -> "S R LOSS P50"
   local log="$1" sent recv loss p50
@@ -163,7 +165,8 @@ step_library() {
   local out rc
   out="$("$library_demo" 2>&1)"; rc=$?
   ((rc == 0)) || die "library_demo exited $rc: $out"
-  sed 's/^/   /' <<<"$out"
+  # The child's "sending it" line says again what the parent's datagram line shows.
+  grep -v '^child:  sending it' <<<"$out" | sed 's/^/   /'
 }
 
 # Starts udp_echo in a sandbox with no network, on a socket bound outside.
@@ -222,15 +225,17 @@ step_relay() {
   say "   relay counters after SIGTERM: ${rx:-?} datagrams in, ${tx:-?} replies out, ${sessions:-?} sessions (one per client)"
 }
 
-# Starts a sandboxed worker that fetches its socket from fdstore. Sets worker_pid.
+# Starts a sandboxed worker on the socket fdstore holds: fdstore exec fetches
+# it and execs worker_pool, which hands it into a new sandbox (no network)
+# over SCM_RIGHTS. Sets worker_pid.
 start_worker() {  # start_worker NAME
   local log="$tmp/worker-$1.log"
   progress "starting worker $1"
-  "$sandbox_run" --net=none \
-      --ro_bind="$SYSTEM_BINDS,$fdstore:/fdstore,$udp_echo:/udp_echo" \
-      --bind="$tmp/fds:/run/fds" --timeout=5m \
+  # worker_pool makes its notify socket under TMPDIR: a short, relative one.
+  TMPDIR=fds "$fdstore" exec --socket=fds/ctl -- "$worker_pool" --workers=1 --ready=started \
+      --net=none --ro_bind="$SYSTEM_BINDS,$udp_echo:/udp_echo" \
       --setenv=CMSG_DEMO_RUN="$CMSG_DEMO_RUN" \
-      -- /fdstore exec --socket=/run/fds/ctl -- /udp_echo >"$log" 2>&1 &
+      -- /udp_echo >"$log" 2>&1 &
   worker_pid=$!; pids+=("$worker_pid")
   wait_for_line "$log" 'udp_echo: serving ' "$worker_pid" "worker $1" >/dev/null || exit 1
 }
@@ -244,7 +249,7 @@ step_restart() {
   # serve writes "ready" to fd 3 once its control socket answers.
   mkfifo fds/ready || die "cannot make a fifo"
   "$fdstore" serve --socket=fds/ctl --listen=udp:127.0.0.1:0=echo \
-      --allow_uid="$SANDBOX_OUTSIDE_UID" --ready_fd=3 >"$log" 2>&1 3>fds/ready &
+      --ready_fd=3 >"$log" 2>&1 3>fds/ready &
   store_pid=$!; pids+=("$store_pid")
   local ready=""
   read -r -t 10 ready <fds/ready
@@ -252,9 +257,8 @@ step_restart() {
   [[ "$ready" == ready ]] || die "fdstore serve did not get ready: $(cat "$log")"
   addr="$("$fdstore" list --socket=fds/ctl 2>/dev/null | awk '$1 == "echo" {print $3}')"
   [[ -n "$addr" ]] || die "fdstore list shows no socket named echo"
-  # The sandbox reaches the control socket as its outside uid.
-  chown "$SANDBOX_OUTSIDE_UID" fds/ctl || die "cannot chown the control socket"
-  say "   fdstore serve holds udp $addr; workers fetch it with fdstore exec, inside sandbox_run"
+  say "   fdstore serve holds udp $addr; each worker: fdstore exec fetches it, worker_pool"
+  say "   hands it into a new sandbox (--net=none) over SCM_RIGHTS"
 
   start_worker A; local a_pid="$worker_pid"
   local plog="$tmp/restart-probe.log" probe_pid

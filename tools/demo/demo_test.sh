@@ -75,7 +75,7 @@ check_clean "$id" "$dir" "--steps=relay"
 
 # 3. A step that fails: udp_echo replaced by /bin/false in a runfiles tree.
 fake="$work/runfiles"
-for t in sandbox_run fdstore udp_relay udp_probe; do
+for t in sandbox_run fdstore udp_relay udp_probe worker_pool; do
   mkdir -p "$fake/cmsg/tools/$t"
   ln -s "$(readlink -f "${TEST_SRCDIR}/cmsg/tools/$t/$t")" "$fake/cmsg/tools/$t/$t"
 done

@@ -64,7 +64,8 @@ Signals HUP INT QUIT TERM USR1 USR2 sent to sandbox_run go to the command.
 ALRM VTALRM PROF XCPU XFSZ PWR STKFLT IO and the real-time signals end
 sandbox_run as they would any program, but only after it killed the sandbox
 and removed its socket files and cgroup; PIPE is ignored. (SIGKILL, or a
-crash, leaves the socket files and an empty cgroup behind.)
+crash, leaves the socket files and an empty cgroup behind; the next
+sandbox_run with cgroup limits removes such empty cgroups.)
 
 Resource limits for the whole process tree (--cgroup_memory, --cgroup_pids,
 --cgroup_cpu) use a cgroup of the sandbox's own below sandbox_run's (cgroup

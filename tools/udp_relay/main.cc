@@ -31,7 +31,12 @@ DEFINE_string(
     "started with socket activation (LISTEN_FDS): the UDP sockets handed "
     "over are served instead.");
 DEFINE_string(upstream, "",
-              "ADDR:PORT to relay to (IPv4 or IPv6). Required. One of the "
+              "ADDR:PORT to relay to (IPv4 or IPv6), or several, comma-"
+              "separated: each client address then goes to one of them by "
+              "rendezvous hashing (the same choice across restarts; removing "
+              "one moves only its clients), and one that answers with ICMP "
+              "unreachable is skipped for 10s, its sessions moved "
+              "(upstream_failovers). Required. One of the "
               "relay's own listening addresses is refused (exit 2: it would "
               "loop), and datagrams whose source is the upstream or a "
               "listening socket of the relay are dropped (drop_loop).");
@@ -156,10 +161,15 @@ int main(int argc, char** argv) {
 
   if (FLAGS_upstream.empty()) UsageError(kTool, "--upstream is required");
   cmsg::udp::RelayOptions options;
-  options.upstream =
-      cmsg::flags::IpAddressOrExit(kTool, "upstream", FLAGS_upstream);
-  if (options.upstream.port() == 0)
-    UsageError(kTool, "--upstream needs a port other than 0");
+  for (absl::string_view one : absl::StrSplit(FLAGS_upstream, ',')) {
+    cmsg::SocketAddress up =
+        cmsg::flags::IpAddressOrExit(kTool, "upstream", std::string(one));
+    if (up.port() == 0) UsageError(kTool, "--upstream needs a port other than 0");
+    for (const auto& seen : options.upstreams)
+      if (seen == up) UsageError(kTool, absl::StrCat("--upstream names ", one, " twice"));
+    options.upstreams.push_back(up);
+  }
+  if (options.upstreams.size() > 256) UsageError(kTool, "--upstream: at most 256");
   if (FLAGS_threads < 0 || FLAGS_threads > 1024)
     UsageError(kTool, "--threads must be 0-1024");
   options.threads =
@@ -236,11 +246,16 @@ int main(int argc, char** argv) {
   }
   // Checked on the sockets themselves, so ports chosen by the kernel and
   // sockets handed over count too.
-  if (absl::Status s = cmsg::udp::CheckUpstreamIsNotSelf(
-          (*relay)->local_addresses(), options.upstream);
-      !s.ok()) {
-    UsageError(kTool, s.message());
+  for (const auto& up : options.upstreams) {
+    if (absl::Status s =
+            cmsg::udp::CheckUpstreamIsNotSelf((*relay)->local_addresses(), up);
+        !s.ok()) {
+      UsageError(kTool, s.message());
+    }
   }
+  std::vector<std::string> upstream_names;
+  for (const auto& up : options.upstreams) upstream_names.push_back(up.ToString());
+  std::string upstreams = absl::StrJoin(upstream_names, ",");
   std::unique_ptr<cmsg::udp::MetricsServer> metrics;
   if (metrics_address.has_value()) {
     cmsg::udp::Relay* r = relay->get();
@@ -262,7 +277,7 @@ int main(int argc, char** argv) {
           "max_sessions=%zu "
           "session_timeout=%s reply_interface=%s%s\n",
           kTool, absl::StrJoin(served, ",").c_str(),
-          options.upstream.ToString().c_str(), (*relay)->threads(),
+          upstreams.c_str(), (*relay)->threads(),
           options.batch, options.gso ? "on" : "off", options.gro ? "on" : "off",
           options.max_sessions,
           absl::FormatDuration(options.session_timeout).c_str(),
@@ -273,7 +288,7 @@ int main(int argc, char** argv) {
   // half the interval systemd asked for.
   (void)sd_notifyf(0, "READY=1\nSTATUS=serving %s -> %s",
                    absl::StrJoin(served, ",").c_str(),
-                   options.upstream.ToString().c_str());
+                   upstreams.c_str());
   uint64_t watchdog_usec = 0;
   absl::Duration watchdog = absl::ZeroDuration();
   if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0)

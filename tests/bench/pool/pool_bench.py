@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Worker start and replacement time, side by side in one run:
 
-  fork+exec            the harness starts the worker itself (the floor)
+  fork+exec            a long-running C++ launcher forks and execs the worker
+                       when the harness asks over a pipe (the floor)
+  fork+exec (Python)   the harness starts it with subprocess.Popen
   bwrap --unshare-all  bubblewrap, --die-with-parent, the same binds
   sandbox_run          one sandbox per worker, as the tool makes it
   worker_pool --isolation=worker   (one sandbox per worker, a spare built ahead)
@@ -12,8 +14,9 @@ unix socket (bind-mounted into every sandbox) as soon as it runs, then waits
 for SIGTERM.
 
   start        from the request to the worker's datagram. Request: the
-               harness spawning the process (fork+exec, bwrap, sandbox_run);
-               SIGHUP to a pool of one worker (which starts the replacement).
+               harness spawning the process (Python, bwrap, sandbox_run); one
+               byte to the launcher (fork+exec); SIGHUP to a pool of one
+               worker (which starts the replacement).
   replacement  start a new worker, wait until it runs, SIGTERM the old one,
                until the old one is gone (reaped by the harness; for the
                pool: its "event=exited" line).
@@ -21,7 +24,8 @@ for SIGTERM.
 Between two measurements every method idles 50 ms (the pool builds its next
 spare sandbox then). Prints medians and means in ms, and ratios of medians.
 
-Usage: pool_bench.py --worker_pool=PATH --sandbox_run=PATH --ping_worker=PATH [--runs=N]
+Usage: pool_bench.py --worker_pool=PATH --sandbox_run=PATH --ping_worker=PATH
+                     --fork_exec_launcher=PATH [--runs=N]
 """
 
 import argparse
@@ -93,6 +97,37 @@ class ProcessMethod:
         return starts, replacements
 
 
+class LauncherMethod:
+    """fork+exec by a resident C++ process (fork_exec_launcher.cc)."""
+
+    def __init__(self, name, launcher):
+        self.name, self.launcher = name, launcher
+
+    def measure(self, h, runs):
+        p = subprocess.Popen([self.launcher, h.worker, h.sock_path], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, bufsize=0)
+        starts, replacements = [], []
+        try:
+            p.stdin.write(b"s")
+            h.wait_ping()
+            time.sleep(GAP)
+            for i in range(runs):
+                t0 = time.perf_counter()
+                p.stdin.write(b"s")
+                t1, _ = h.wait_ping()
+                p.stdin.write(b"t")
+                if p.stdout.read(1) != b"d":
+                    raise RuntimeError("launcher died")
+                t2 = time.perf_counter()
+                starts.append(t1 - t0)
+                replacements.append(t2 - t0)
+                time.sleep(GAP)
+        finally:
+            p.stdin.close()
+            p.wait(30)
+        return starts, replacements
+
+
 class PoolMethod:
     def __init__(self, name, worker_pool, isolation):
         self.name, self.worker_pool, self.isolation = name, worker_pool, isolation
@@ -152,6 +187,7 @@ def main():
     ap.add_argument("--worker_pool", required=True)
     ap.add_argument("--sandbox_run", required=True)
     ap.add_argument("--ping_worker", required=True)
+    ap.add_argument("--fork_exec_launcher", required=True)
     ap.add_argument("--runs", type=int, default=200)
     args = ap.parse_args()
     h = Harness(os.path.abspath(args.ping_worker))
@@ -159,7 +195,8 @@ def main():
     for b in BINDS:
         bwrap_binds += ["--ro-bind", b, b]
     methods = [
-        ProcessMethod("fork+exec", lambda h: [h.worker, h.sock_path]),
+        LauncherMethod("fork+exec", os.path.abspath(args.fork_exec_launcher)),
+        ProcessMethod("fork+exec (Python subprocess)", lambda h: [h.worker, h.sock_path]),
         ProcessMethod("bwrap --unshare-all", lambda h: (
             ["bwrap", "--unshare-all", "--die-with-parent"] + bwrap_binds +
             ["--ro-bind", h.worker, "/ping_worker", "--bind", h.sock_path, "/run/ping.sock",

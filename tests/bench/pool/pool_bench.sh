@@ -10,9 +10,11 @@ if ! command -v bwrap >/dev/null; then
   [[ $(id -u) -eq 0 ]] || { echo "pool_bench: install bubblewrap" >&2; exit 1; }
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q bubblewrap >&2
 fi
-tools/bazel build -c opt //tools/worker_pool //tools/sandbox_run //tests/bench/pool:ping_worker >&2
+tools/bazel build -c opt //tools/worker_pool //tools/sandbox_run //tests/bench/pool:ping_worker \
+  //tests/bench/pool:fork_exec_launcher >&2
 bin="$(tools/bazel info -c opt bazel-bin 2>/dev/null)"
 exec /usr/bin/python3 tests/bench/pool/pool_bench.py \
   --worker_pool="${bin}/tools/worker_pool/worker_pool" \
   --sandbox_run="${bin}/tools/sandbox_run/sandbox_run" \
-  --ping_worker="${bin}/tests/bench/pool/ping_worker" --runs="${1:-200}"
+  --ping_worker="${bin}/tests/bench/pool/ping_worker" \
+  --fork_exec_launcher="${bin}/tests/bench/pool/fork_exec_launcher" --runs="${1:-200}"

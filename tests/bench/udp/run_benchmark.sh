@@ -21,4 +21,5 @@ exec /usr/bin/python3 -B "$here/tests/bench/udp/run_benchmark.py" \
   --relay="$here/tools/udp_relay/udp_relay" \
   --blast="$here/tests/bench/udp/udp_blast" \
   --sink="$here/tests/bench/udp/udp_sink" \
-  --naive="$here/tests/bench/udp/naive_relay" "$@"
+  --naive="$here/tests/bench/udp/naive_relay" \
+  --mmsg="$here/tests/bench/udp/mmsg_relay" "$@"
