@@ -6,6 +6,10 @@
 #include <sys/mman.h>
 #include <sys/personality.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <linux/netlink.h>
+
+#include <algorithm>
 #include <unistd.h>
 
 #include <cstring>
@@ -14,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "lib/fd/unique_fd.h"
 #include "lib/status/errno_status.h"
+#include "lib/status/status_macros.h"
 
 namespace cmsg::sandbox {
 namespace {
@@ -34,7 +39,22 @@ constexpr const char* kDenied[] = {
     // io_uring runs its operations outside this filter, and is a large
     // attack surface of its own.
     "io_uring_setup",  "io_uring_enter",   "io_uring_register", "quotactl_fd",
+    // LDT entries: a classic kernel attack surface (and 16-bit code).
+    "modify_ldt",
+    // Move another process's pages between NUMA nodes: side channels and
+    // kernel attack surface, no use to a worker.
+    "move_pages",      "migrate_pages",
+    // Advice on another process's memory (a pidfd's).
+    "process_madvise",
 };
+
+// The families socket() and socketpair() may use, besides the policy's
+// extra ones. AF_NETLINK only with NETLINK_ROUTE (addresses, routes, links
+// of the sandbox's own namespace): other netlink protocols (audit, uevent,
+// netfilter...) are kernel attack surface or host-wide.
+constexpr int kAllowedFamilies[] = {AF_UNIX, AF_INET, AF_INET6, AF_NETLINK};
+// socket() rejects families at or above this with EAFNOSUPPORT itself.
+constexpr int kFamilyLimit = 64;
 
 constexpr uint64_t kNamespaceFlags[] = {CLONE_NEWNS,  CLONE_NEWUTS,   CLONE_NEWIPC,
                                         CLONE_NEWUSER, CLONE_NEWPID,  CLONE_NEWNET,
@@ -44,9 +64,43 @@ absl::Status SeccompError(int rc, absl::string_view call) {
   return ErrnoStatus(-rc, call);
 }
 
+// Denies every family below kFamilyLimit that is not allowed. The family is
+// an int: only the low 32 bits count, as for the kernel.
+absl::Status AddSocketFamilyRules(scmp_filter_ctx ctx, absl::Span<const int> extra) {
+  auto allowed = [&](int family) {
+    return std::find(std::begin(kAllowedFamilies), std::end(kAllowedFamilies), family) !=
+               std::end(kAllowedFamilies) ||
+           std::find(extra.begin(), extra.end(), family) != extra.end();
+  };
+  for (int call : {SCMP_SYS(socket), SCMP_SYS(socketpair)}) {
+    for (int family = 0; family < kFamilyLimit; ++family) {
+      if (allowed(family)) continue;
+      if (int rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), call, 1,
+                                    SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu,
+                                            static_cast<scmp_datum_t>(family)));
+          rc < 0)
+        return SeccompError(rc, "seccomp_rule_add(socket family)");
+    }
+    // Netlink: NETLINK_ROUTE only, unless the policy allows all of netlink.
+    if (std::find(extra.begin(), extra.end(), AF_NETLINK) == extra.end()) {
+      if (int rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPROTONOSUPPORT), call, 2,
+                                    SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, AF_NETLINK),
+                                    SCMP_A2(SCMP_CMP_NE, NETLINK_ROUTE));
+          rc < 0)
+        return SeccompError(rc, "seccomp_rule_add(netlink protocol)");
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
-absl::StatusOr<std::vector<sock_filter>> BuildDefaultFilter() {
+absl::StatusOr<std::vector<sock_filter>> BuildDefaultFilter(absl::Span<const int> extra_families) {
+  return BuildDenyListFilter(kDenied, extra_families);
+}
+
+absl::StatusOr<std::vector<sock_filter>> BuildDenyListFilter(
+    absl::Span<const char* const> denied, absl::Span<const int> extra_families) {
   scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
   if (ctx == nullptr) return absl::InternalError("seccomp_init failed");
   absl::Cleanup release = [ctx] { seccomp_release(ctx); };
@@ -56,9 +110,14 @@ absl::StatusOr<std::vector<sock_filter>> BuildDefaultFilter() {
   if (int rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
       rc < 0)
     return SeccompError(rc, "seccomp_attr_set(ACT_BADARCH)");
-  for (const char* name : kDenied) {
+  for (const char* name : denied) {
+    // Fail closed: a name this libseccomp does not know (a typo, or a call
+    // newer than it) would otherwise leave the call allowed.
     int nr = seccomp_syscall_resolve_name(name);
-    if (nr == __NR_SCMP_ERROR) continue;  // not on this architecture
+    if (nr == __NR_SCMP_ERROR || nr < 0) {
+      return absl::InternalError(absl::StrCat("seccomp: cannot deny system call \"", name,
+                                              "\": this libseccomp does not know it"));
+    }
     if (int rc = seccomp_rule_add(ctx, deny, nr, 0); rc < 0)
       return SeccompError(rc, absl::StrCat("seccomp_rule_add(", name, ")"));
   }
@@ -83,6 +142,7 @@ absl::StatusOr<std::vector<sock_filter>> BuildDefaultFilter() {
   if (int rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
       rc < 0)
     return SeccompError(rc, "seccomp_rule_add(clone3)");
+  CMSGLIB_RETURN_IF_ERROR(AddSocketFamilyRules(ctx, extra_families));
 
   // libseccomp 2.5 exports only to an fd; a memfd keeps it off the disk.
   UniqueFd out(memfd_create("seccomp-bpf", MFD_CLOEXEC));

@@ -12,7 +12,9 @@
 // Inside: new user, mount, pid, ipc, uts, cgroup (and unless Network::kHost,
 // net) namespaces; a tmpfs root holding only the policy's mounts, /proc and
 // a minimal /dev; no capabilities, no new privileges, the seccomp filter,
-// the rlimits; the ids of the policy (never root outside). Pid 1 is the shim,
+// the rlimits (no core dumps unless raised); the ids of the policy (never
+// root outside: a root launcher gives each sandbox outside ids of its own,
+// outside_ids.h); a session of its own, so no controlling terminal. Pid 1 is the shim,
 // which took the policy's fds over SCM_RIGHTS and runs the command as its
 // child; when pid 1 ends, the kernel kills everything left in the sandbox.
 #ifndef SANDBOX_SPAWN_H_
@@ -85,7 +87,7 @@ class Child {
   [[nodiscard]] absl::StatusOr<std::optional<ExitStatus>> WaitFor(absl::Duration timeout);
 
  private:
-  friend absl::StatusOr<Child> Spawn(const Policy&, absl::Span<const std::string>);
+  friend absl::StatusOr<Child> Spawn(const Policy&, absl::Span<const std::string>, absl::Time);
   Child() = default;
   void KillAndReap();
 
@@ -97,13 +99,19 @@ class Child {
   UniqueFd keep_alive_;  // the sync pipe's write end: hangs up if we die
   std::unique_ptr<BrokerServer> broker_;
   std::unique_ptr<SocketFiles> socket_files_;
+  UniqueFd outside_id_lock_;  // holds the sandbox's outside ids (outside_ids.h)
 };
 
 // Starts `argv` under `policy`. Errors (a bad path, a socket that cannot be
-// bound, a namespace the kernel refuses) come back before anything runs.
-// The calling thread must outlive the sandbox: its exit kills the sandbox.
+// bound, a namespace the kernel refuses) come back before anything runs;
+// DeadlineExceeded when the set-up is not done by `setup_deadline` (the
+// half-built sandbox is killed). The calling thread must outlive the
+// sandbox: its exit kills the sandbox.
+// REQUIRES: fds 0-2 are closed, or neither directories nor O_PATH fds (they
+// cross into the sandbox; FailedPrecondition names the one that is).
 [[nodiscard]] absl::StatusOr<Child> Spawn(const Policy& policy,
-                                          absl::Span<const std::string> argv);
+                                          absl::Span<const std::string> argv,
+                                          absl::Time setup_deadline = absl::InfiniteFuture());
 
 // The sandbox_shim binary: $SANDBOX_SHIM, else sandbox_shim beside this
 // program, else in its Bazel runfiles.

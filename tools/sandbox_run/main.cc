@@ -1,11 +1,14 @@
 // sandbox_run: runs a command in a sandbox, handing it listening sockets and
 // files as SCM_RIGHTS (systemd socket-activation layout). See --help.
+#include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <poll.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -43,14 +46,37 @@ DEFINE_string(broker_allow, "",
               "may ask the file broker to open (regular files only); its socket's fd is in "
               "SANDBOX_BROKER_FD");
 DEFINE_string(seccomp, "default",
-              "default: deny dangerous system calls with EPERM (see sandbox/README.md); off");
-DEFINE_string(timeout, "", "kill the whole sandbox after this long (30s, 1.5m, 250ms) and exit 124");
+              "default: deny dangerous system calls with EPERM and socket families but unix, "
+              "inet, inet6 and netlink route with EAFNOSUPPORT (see sandbox/README.md); off: no "
+              "filter at all (the command may then use io_uring, keyctl, vsock...)");
+DEFINE_string(allow_socket, "",
+              "FAMILY,...: socket families allowed besides unix, inet, inet6 and netlink "
+              "route: vsock (reaches the host whatever --net says), packet, netlink (every "
+              "protocol), bluetooth, can, alg, xdp, tipc, key, rds, qipcrtr, smc");
+DEFINE_string(timeout, "",
+              "kill the whole sandbox after this long (30s, 1.5m, 250ms), set-up included, "
+              "and exit 124; with --kill_after, send the command SIGTERM first");
+DEFINE_string(kill_after, "",
+              "after sandbox_run passes SIGTERM on to the command (or sends it on --timeout), "
+              "kill the whole sandbox if it is still running this much later (10s, 500ms); "
+              "default: wait for it");
 DEFINE_string(rlimit_as, "", "address space limit in bytes (K/M/G suffixes; unlimited)");
 DEFINE_string(rlimit_nofile, "", "open file limit");
 DEFINE_string(rlimit_nproc, "", "process limit (of the sandbox's user)");
 DEFINE_string(rlimit_cpu, "", "CPU time limit in seconds");
 DEFINE_string(rlimit_fsize, "", "file size limit in bytes (K/M/G suffixes)");
-DEFINE_string(uid, "65534", "user id inside the sandbox (outside it is never root)");
+DEFINE_string(rlimit_core, "0",
+              "core file size limit in bytes (K/M/G suffixes; unlimited); 0 by default: a "
+              "crash inside does not run the host's core_pattern handler");
+DEFINE_string(uid, "65534",
+              "user id inside the sandbox. Outside it is never root: run by root, each "
+              "sandbox gets an outside uid and gid of its own (see --outside_ids); run by "
+              "anyone else, the launcher's own");
+DEFINE_string(outside_ids, "",
+              "FIRST:COUNT: when run as root, the range each sandbox's outside uid and gid "
+              "come from (a free one; never 0; held by a lock file in /run/sandbox_run/ids "
+              "while the sandbox lives). Default: the /etc/subuid and /etc/subgid ranges of "
+              "the user sandbox_run, else 1879048192:65536");
 DEFINE_string(gid, "65534", "group id inside the sandbox");
 DEFINE_string(hostname, "sandbox", "host name inside the sandbox");
 DEFINE_string(chdir, "/", "working directory inside the sandbox");
@@ -83,7 +109,17 @@ sandbox_run outside the sandbox and handed in over a unix socket as
 SCM_RIGHTS; the command finds them at fd 3 onward with LISTEN_FDS, LISTEN_PID
 and LISTEN_FDNAMES set, as systemd socket activation would.
 
-Signals HUP INT QUIT TERM USR1 USR2 sent to sandbox_run go to the command.
+Signals HUP INT QUIT TERM USR1 USR2 sent to sandbox_run go to the command
+(with --kill_after, a command that ignores TERM is killed that much later).
+
+The terminal: the sandbox runs in a session of its own, so it has no
+controlling terminal and is not in the terminal's process group. A terminal on
+its stdin/stdout/stderr can still be read and written; Ctrl-C and Ctrl-\ reach
+the command because sandbox_run (in the terminal's foreground group) passes
+them on; Ctrl-Z stops sandbox_run only; the command cannot push input into the
+terminal (TIOCSTI) or make it its own. kill(0, ...) inside reaches only the
+sandbox. stdin/stdout/stderr that are directories or O_PATH fds are refused
+(they would open host paths beside them).
 
 Exit status: the command's own; 128+N if it died of signal N; 124 on
 --timeout (the whole sandbox is killed); 125 if sandbox_run itself failed (a
@@ -98,7 +134,8 @@ constexpr const char* kValueFlags[] = {
     "ro_bind", "bind",         "tmpfs",         "net",         "listen",
     "pass_file", "broker_allow", "seccomp",     "timeout",     "rlimit_as",
     "rlimit_nofile", "rlimit_nproc", "rlimit_cpu", "rlimit_fsize", "uid",
-    "gid",     "hostname",     "chdir",         "setenv"};
+    "gid",     "hostname",     "chdir",         "setenv",
+    "allow_socket", "kill_after", "rlimit_core", "outside_ids"};
 constexpr const char* kHelpFlags[] = {"help", "helpfull", "helpshort"};
 
 [[noreturn]] void Fail(absl::string_view message) {
@@ -163,6 +200,9 @@ absl::StatusOr<sandbox::Policy> PolicyFromFlags() {
   CMSGLIB_ASSIGN_OR_RETURN(policy.files, ParsePassFiles(FLAGS_pass_file));
   CMSGLIB_ASSIGN_OR_RETURN(policy.broker, ParseBrokerRules(FLAGS_broker_allow));
   CMSGLIB_ASSIGN_OR_RETURN(policy.seccomp, ParseSeccomp(FLAGS_seccomp));
+  CMSGLIB_ASSIGN_OR_RETURN(policy.extra_socket_families, ParseSocketFamilies(FLAGS_allow_socket));
+  CMSGLIB_RETURN_IF_ERROR(ParseOutsideIds(FLAGS_outside_ids, policy.outside_ids));
+  CMSGLIB_ASSIGN_OR_RETURN(policy.rlimits.core, ParseRlimit("rlimit_core", FLAGS_rlimit_core));
   CMSGLIB_ASSIGN_OR_RETURN(policy.rlimits.as, ParseRlimit("rlimit_as", FLAGS_rlimit_as));
   CMSGLIB_ASSIGN_OR_RETURN(policy.rlimits.nofile, ParseRlimit("rlimit_nofile", FLAGS_rlimit_nofile));
   CMSGLIB_ASSIGN_OR_RETURN(policy.rlimits.nproc, ParseRlimit("rlimit_nproc", FLAGS_rlimit_nproc));
@@ -203,6 +243,16 @@ int Run(int argc, char** argv) {
   if (!policy.ok()) Fail(policy.status().message());
   absl::StatusOr<std::optional<absl::Duration>> timeout = ParseTimeout(FLAGS_timeout);
   if (!timeout.ok()) Fail(timeout.status().message());
+  absl::StatusOr<std::optional<absl::Duration>> kill_after =
+      ParseDurationFlag("kill_after", FLAGS_kill_after);
+  if (!kill_after.ok()) Fail(kill_after.status().message());
+
+  // A closed stdio fd would be taken by the next fd opened here (a passed
+  // file, the id lock) and so cross into the sandbox as stdio.
+  for (int fd = 0; fd < 3; ++fd) {
+    if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) != fd)
+      Fail(ErrnoError("open(/dev/null) for a closed stdio fd").message());
+  }
 
   // Signals for the command arrive on a signalfd, blocked meanwhile; the
   // sandbox starts with an empty mask regardless.
@@ -213,41 +263,76 @@ int Run(int argc, char** argv) {
   UniqueFd signals(signalfd(-1, &forwarded, SFD_CLOEXEC));
   if (!signals.ok()) Fail(ErrnoError("signalfd").message());
 
-  absl::StatusOr<sandbox::Child> child = sandbox::Spawn(*policy, command);
-  if (!child.ok()) Fail(child.status().message());
+  // The timeout covers the set-up too.
+  absl::Time deadline = *timeout ? absl::Now() + **timeout : absl::InfiniteFuture();
+  absl::StatusOr<sandbox::Child> child = sandbox::Spawn(*policy, command, deadline);
+  if (!child.ok()) {
+    if (absl::IsDeadlineExceeded(child.status())) {
+      fprintf(stderr, "sandbox_run: timed out after %s while setting up; killed the sandbox\n",
+              FLAGS_timeout.c_str());
+      return kTimedOut;
+    }
+    Fail(child.status().message());
+  }
   if (FLAGS_verbose) {
     fprintf(stderr, "sandbox_run: started %s as pid %d (%zu fds passed)\n",
             absl::StrJoin(command, " ").c_str(), child->pid(),
             policy->listen.size() + policy->files.size());
   }
 
-  const absl::Time deadline =
-      *timeout ? absl::Now() + **timeout : absl::InfiniteFuture();
+  bool timed_out = false;
+  absl::Time kill_at = absl::InfiniteFuture();  // set once SIGTERM is sent, with --kill_after
+  auto sent_term = [&] {
+    if (*kill_after && kill_at == absl::InfiniteFuture()) kill_at = absl::Now() + **kill_after;
+  };
   for (;;) {
     pollfd fds[] = {{child->pidfd(), POLLIN, 0}, {signals.get(), POLLIN, 0}};
+    absl::Time next = std::min(timed_out ? absl::InfiniteFuture() : deadline, kill_at);
     int ms = -1;
-    if (*timeout) {
-      absl::Duration left = deadline - absl::Now();
+    if (next != absl::InfiniteFuture()) {
+      absl::Duration left = next - absl::Now();
       ms = left <= absl::ZeroDuration()
                ? 0
-               : static_cast<int>(absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1))));
+               : static_cast<int>(std::min<int64_t>(
+                     absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1))), INT_MAX));
     }
     int ready = poll(fds, 2, ms);
     if (ready < 0 && errno == EINTR) continue;
     if (ready < 0) Fail(ErrnoError("poll").message());
     if (ready == 0) {
-      (void)child->Kill();
-      (void)child->Wait();
-      fprintf(stderr, "sandbox_run: timed out after %s; killed the sandbox\n",
-              FLAGS_timeout.c_str());
-      return kTimedOut;
+      const absl::Time now = absl::Now();
+      if (now >= kill_at) {
+        (void)child->Kill();
+        kill_at = absl::InfiniteFuture();
+        fprintf(stderr, "sandbox_run: the command outlived SIGTERM by %s; killed the sandbox\n",
+                  FLAGS_kill_after.c_str());
+      } else if (!timed_out && now >= deadline) {
+        timed_out = true;
+        if (!*kill_after) {
+          (void)child->Kill();
+          (void)child->Wait();
+          fprintf(stderr, "sandbox_run: timed out after %s; killed the sandbox\n",
+                  FLAGS_timeout.c_str());
+          return kTimedOut;
+        }
+        (void)child->Signal(SIGTERM);
+        sent_term();
+      }
+      continue;
     }
     if (fds[1].revents & POLLIN) {
       signalfd_siginfo info;
-      if (read(signals.get(), &info, sizeof(info)) == sizeof(info))
+      if (read(signals.get(), &info, sizeof(info)) == sizeof(info)) {
         (void)child->Signal(static_cast<int>(info.ssi_signo));
+        if (info.ssi_signo == SIGTERM) sent_term();
+      }
     }
     if (fds[0].revents) break;
+  }
+  if (timed_out) {
+    (void)child->Wait();
+    fprintf(stderr, "sandbox_run: timed out after %s; sent SIGTERM\n", FLAGS_timeout.c_str());
+    return kTimedOut;
   }
   absl::StatusOr<sandbox::ExitStatus> status = child->Wait();
   if (!status.ok()) Fail(status.status().message());

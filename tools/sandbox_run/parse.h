@@ -32,6 +32,13 @@ absl::StatusOr<std::vector<sandbox::BrokerRule>> ParseBrokerRules(absl::string_v
 absl::StatusOr<bool> ParseSeccomp(absl::string_view text);
 // "30s", "1.5m", "250ms"; "" or "0" means none.
 absl::StatusOr<std::optional<absl::Duration>> ParseTimeout(absl::string_view text);
+// A duration for `flag` ("30s", "1.5m", "250ms"); "" or "0" means none.
+absl::StatusOr<std::optional<absl::Duration>> ParseDurationFlag(absl::string_view flag,
+                                                                absl::string_view text);
+// "vsock,packet,...": socket families allowed beyond the default ones.
+absl::StatusOr<std::vector<int>> ParseSocketFamilies(absl::string_view text);
+// "FIRST:COUNT" (the same FIRST for uids and gids); "" leaves `ids` as is.
+absl::Status ParseOutsideIds(absl::string_view text, sandbox::OutsideIds& ids);
 // "" (unset), "unlimited", or a count with an optional K/M/G (x1024) suffix.
 absl::StatusOr<std::optional<rlim_t>> ParseRlimit(absl::string_view flag,
                                                   absl::string_view text);

@@ -1,0 +1,26 @@
+// The filter fails closed: a call it cannot resolve is an error, not a hole.
+#include "sandbox/seccomp_filter.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace cmsg::sandbox {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(SeccompFilterTest, UnknownCallNameIsAnError) {
+  constexpr const char* kDenied[] = {"ptrace", "no_such_call_ever"};
+  absl::StatusOr<std::vector<sock_filter>> filter = BuildDenyListFilter(kDenied, {});
+  ASSERT_FALSE(filter.ok());
+  EXPECT_THAT(filter.status().message(), HasSubstr("no_such_call_ever"));
+}
+
+TEST(SeccompFilterTest, DefaultFilterBuilds) {
+  absl::StatusOr<std::vector<sock_filter>> filter = BuildDefaultFilter();
+  ASSERT_TRUE(filter.ok()) << filter.status();
+  EXPECT_GT(filter->size(), 10u);
+}
+
+}  // namespace
+}  // namespace cmsg::sandbox
