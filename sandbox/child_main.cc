@@ -324,6 +324,7 @@ void RunSandboxChild(ChildPlan& plan) {
   // them), and TIOCSTI/TIOCSCTTY on an inherited terminal fail in the kernel
   // itself. (CVE-2017-5226 in bubblewrap.)
   Check(plan, setsid() >= 0, "setsid");
+  if (plan.unshare_cgroup_ns) Check(plan, unshare(CLONE_NEWCGROUP) == 0, "unshare(CLONE_NEWCGROUP)");
 
   OpenBindSources(plan);
   BecomeSandboxUser(plan);

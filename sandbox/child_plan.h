@@ -53,6 +53,7 @@ struct ChildPlan {
   int shim_exe = -1;       // O_PATH fd of the shim binary
   std::vector<int> close_first;  // the launcher's ends of the pipes/sockets
 
+  bool unshare_cgroup_ns = false;  // after the sync byte: the cgroup is set then
   std::vector<MountStep> mounts;
   std::string hostname;
   std::string chdir;

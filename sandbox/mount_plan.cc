@@ -76,11 +76,16 @@ absl::StatusOr<std::vector<MountStep>> BuildMountSteps(const Policy& policy) {
     steps.push_back(Step(S_ISDIR(st.st_mode) ? Kind::kMkdir : Kind::kMkfile, InNewRoot(target)));
     steps.push_back(Step(Kind::kBind, InNewRoot(target), resolved, bind.writable));
   }
-  for (const std::string& path : policy.tmpfs) {
+  for (const TmpfsMount& tmpfs : policy.tmpfs) {
+    const std::string& path = tmpfs.path;
     CMSGLIB_RETURN_IF_ERROR(CheckSandboxPath(path, "tmpfs path"));
+    if (tmpfs.size_bytes && *tmpfs.size_bytes == 0)
+      return absl::InvalidArgumentError(absl::StrCat("tmpfs ", path, ": size 0"));
     AddParents(path, steps);
     steps.push_back(Step(Kind::kMkdir, InNewRoot(path)));
-    steps.push_back(Step(Kind::kTmpfs, InNewRoot(path), "", false, "mode=1777"));
+    steps.push_back(Step(Kind::kTmpfs, InNewRoot(path), "", false,
+                         tmpfs.size_bytes ? absl::StrCat("mode=1777,size=", *tmpfs.size_bytes)
+                                          : "mode=1777"));
   }
   steps.push_back(Step(Kind::kReadOnly, kNewRoot));
   return steps;

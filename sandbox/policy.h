@@ -11,8 +11,10 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
+#include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "lib/net/listen_spec.h"
@@ -68,6 +70,31 @@ struct OutsideIds {
   std::string lock_dir = "/run/sandbox_run/ids";
 };
 
+// Limits that hold for the whole sandbox tree, through a cgroup of its own
+// (cgroup.h), which is removed when the sandbox ends. Unset: no cgroup is
+// made. Spawn fails if a limit is set and its controller is unavailable.
+// Memory counts what the processes use, tmpfs files they write included; at
+// the limit the kernel's OOM killer kills in the sandbox (ExitStatus says
+// so), and no swap is used instead.
+struct CgroupLimits {
+  std::optional<uint64_t> memory_bytes;  // REQUIRES: > 0
+  std::optional<uint64_t> pids;          // processes and threads; REQUIRES: > 0
+  std::optional<double> cpus;            // CPU time per wall time, 0.5 = half a CPU;
+                                         // REQUIRES: 0.01 to 1024
+  [[nodiscard]] bool any() const { return memory_bytes || pids || cpus; }
+};
+
+// An empty writable tmpfs (mode 1777) at `path`.
+struct TmpfsMount {
+  TmpfsMount(std::string path = "", std::optional<uint64_t> size_bytes = std::nullopt)
+      : path(std::move(path)), size_bytes(size_bytes) {}
+  TmpfsMount(const char* path) : path(path) {}
+  std::string path;
+  // Unset: the kernel's default, half of the host's memory (a cgroup memory
+  // limit still counts what is written).
+  std::optional<uint64_t> size_bytes;
+};
+
 enum class Network {
   kNone,  // a new, empty network namespace with only `lo`, up
   kHost,  // the launcher's network namespace
@@ -75,7 +102,7 @@ enum class Network {
 
 struct Policy {
   std::vector<BindMount> binds;
-  std::vector<std::string> tmpfs;  // empty writable tmpfs mounts (mode 1777)
+  std::vector<TmpfsMount> tmpfs;
   Network network = Network::kNone;
   // Bound by the launcher, passed at fd 3 onward in this order...
   std::vector<ListenSpec> listen;
@@ -91,6 +118,7 @@ struct Policy {
   // expose more of the kernel.
   std::vector<int> extra_socket_families;
   Rlimits rlimits;
+  CgroupLimits cgroup;
   uid_t uid = 65534;  // ids inside the sandbox
   gid_t gid = 65534;
   // A root launcher maps those to an outside uid and gid of the sandbox's

@@ -23,6 +23,7 @@
 #include "lib/status/errno_status.h"
 #include "lib/status/status_macros.h"
 #include "sandbox/broker.h"
+#include "sandbox/cgroup.h"
 #include "sandbox/child_plan.h"
 #include "sandbox/handoff.h"
 #include "sandbox/mount_plan.h"
@@ -289,6 +290,8 @@ absl::StatusOr<Child> Spawn(const Policy& policy, absl::Span<const std::string> 
   if (policy.seccomp) {
     CMSGLIB_ASSIGN_OR_RETURN(plan.seccomp, BuildDefaultFilter(policy.extra_socket_families));
   }
+  std::unique_ptr<SandboxCgroup> cgroup;
+  if (policy.cgroup.any()) { CMSGLIB_ASSIGN_OR_RETURN(cgroup, SandboxCgroup::Create(policy.cgroup)); }
 
   CMSGLIB_ASSIGN_OR_RETURN(auto control, SocketPair(SOCK_STREAM));
   std::pair<UniqueFd, UniqueFd> broker_pair;
@@ -317,6 +320,10 @@ absl::StatusOr<Child> Spawn(const Policy& policy, absl::Span<const std::string> 
   CloneArgs args{};
   args.flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS |
                CLONE_NEWCGROUP | CLONE_PIDFD;
+  // The cgroup namespace is made by the child once it is in its cgroup, so
+  // that cgroup is the namespace's root.
+  plan.unshare_cgroup_ns = cgroup != nullptr;
+  if (cgroup) args.flags &= ~static_cast<uint64_t>(CLONE_NEWCGROUP);
   if (policy.network == Network::kNone) args.flags |= CLONE_NEWNET;
   args.pidfd = reinterpret_cast<uintptr_t>(&raw_pidfd);
   args.exit_signal = SIGCHLD;
@@ -329,12 +336,15 @@ absl::StatusOr<Child> Spawn(const Policy& policy, absl::Span<const std::string> 
   child.reaped_ = false;
   child.pidfd_.reset(raw_pidfd);
   fcntl(raw_pidfd, F_SETFD, FD_CLOEXEC);
+  child.cgroup_ = std::move(cgroup);
   // On any error below the half-built sandbox is killed and reaped by ~Child.
   sync.first.reset();
   error.second.reset();
   control.second.reset();
   shim.reset();
 
+  // Before it runs anything of its own: all it starts is then inside too.
+  if (child.cgroup_) CMSGLIB_RETURN_IF_ERROR(child.cgroup_->AddProcess(child.pid_));
   if (lease) child.outside_id_lock_ = std::move(lease->lock);
   CMSGLIB_RETURN_IF_ERROR(WriteIdMaps(child.pid_, policy, lease ? &*lease : nullptr));
   if (write(sync.second.get(), "g", 1) != 1) return ErrnoError("write(sync pipe)");
@@ -392,6 +402,7 @@ Child& Child::operator=(Child&& other) noexcept {
     keep_alive_ = std::move(other.keep_alive_);
     socket_files_ = std::move(other.socket_files_);
     broker_ = std::move(other.broker_);
+    cgroup_ = std::move(other.cgroup_);
   }
   return *this;
 }
@@ -425,13 +436,18 @@ absl::StatusOr<ExitStatus> Child::Wait() {
   }
   reaped_ = true;
   socket_files_.reset();
+  int oom_kills = 0;
+  if (cgroup_) {
+    oom_kills = cgroup_->OomKills();
+    cgroup_.reset();
+  }
   if (control_.ok()) {
     if (!shim_ready_) shim_ready_ = AwaitShimReady(control_.get(), pidfd_.get());
     if (std::optional<CommandStatus> reported = TryReceiveCommandStatus(control_.get()))
-      return ExitStatus{reported->signaled != 0, reported->value};
+      return ExitStatus{reported->signaled != 0, reported->value, oom_kills};
   }
   // The shim ended without a report: it failed or was killed.
-  return ExitStatus{info.si_code != CLD_EXITED, info.si_status};
+  return ExitStatus{info.si_code != CLD_EXITED, info.si_status, oom_kills};
 }
 
 absl::StatusOr<std::optional<ExitStatus>> Child::WaitFor(absl::Duration timeout) {

@@ -36,6 +36,7 @@
 namespace cmsg::sandbox {
 
 class BrokerServer;
+class SandboxCgroup;
 
 // Unix socket files the launcher bound; removed when the sandbox ends. Each
 // is held by its directory's fd and its inode, taken right after the bind:
@@ -58,6 +59,9 @@ struct SocketFiles {
 struct ExitStatus {
   bool signaled = false;  // killed by signal `value`, else exited with `value`
   int value = 0;
+  // Processes in the sandbox the kernel's OOM killer killed (only counted
+  // with a Policy::cgroup memory limit).
+  int oom_kills = 0;
   // What a shell would report: the code, or 128 + the signal.
   [[nodiscard]] int ShellCode() const { return signaled ? 128 + value : value; }
 };
@@ -100,6 +104,7 @@ class Child {
   std::unique_ptr<BrokerServer> broker_;
   std::unique_ptr<SocketFiles> socket_files_;
   UniqueFd outside_id_lock_;  // holds the sandbox's outside ids (outside_ids.h)
+  std::unique_ptr<SandboxCgroup> cgroup_;  // removed once the sandbox is reaped
 };
 
 // Starts `argv` under `policy`. Errors (a bad path, a socket that cannot be

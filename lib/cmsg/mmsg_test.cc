@@ -116,7 +116,9 @@ TEST(RecvBatchTest, ErrorsNameTheCall) {
   UniqueFd rx = BoundUdpSocket(AF_INET);
   auto n = batch.Recv(rx.get(), MSG_DONTWAIT);
   EXPECT_EQ(ErrnoOf(n.status()), EAGAIN);
-  EXPECT_THAT(std::string(n.status().message()), HasSubstr("recvmmsg"));
+  EXPECT_TRUE(IsWouldBlock(n.status()));
+  auto bad = batch.Recv(-1);
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("recvmmsg: EBADF"));
 }
 
 TEST(SendBatchTest, EachDatagramCarriesItsOwnSourceAndSegmentSize) {

@@ -10,6 +10,7 @@
 #include "gtest/gtest.h"
 #include "lib/cmsg/cmsg.h"
 #include "lib/cmsg/testing/test_sockets.h"
+#include "lib/status/errno_status.h"
 
 namespace {
 std::atomic<long> g_allocations{0};
@@ -188,6 +189,34 @@ TEST(NoAllocTest, BatchesReuseTheirBuffers) {
     }
   });
   ASSERT_TRUE(ok);
+  EXPECT_EQ(allocations, 0);
+}
+
+// Would-block is the common result of a non-blocking read and of a send
+// into a full buffer: returning it and testing for it touch no heap.
+TEST(NoAllocTest, WouldBlockCostsNoAllocation) {
+  UniqueFd rx = BoundUdpSocket(AF_INET);
+  auto pair = MakeUnixPair(SOCK_DGRAM);
+  ASSERT_TRUE(rx.ok() && pair.a.ok());
+  // Fill the unix socket so the next non-blocking send would block.
+  while (SendMsg(pair.a.get(), "fill", {}, {.flags = MSG_DONTWAIT}).ok()) {
+  }
+  RecvBatch in(4, 64, kSpaceFor<Ipv4PacketInfo>);
+  ControlBuffer<Ipv4PacketInfo> control;
+  char data[16];
+  // Warm up once: the first would-block may set up shared state.
+  (void)RecvMsg(rx.get(), absl::MakeSpan(data), control.span(), MSG_DONTWAIT);
+  int would_block = 0;
+  long allocations = AllocationsIn([&] {
+    for (int i = 0; i < 10; ++i) {
+      auto m = RecvMsg(rx.get(), absl::MakeSpan(data), control.span(), MSG_DONTWAIT);
+      auto n = in.Recv(rx.get(), MSG_DONTWAIT);
+      auto sent = SendMsg(pair.a.get(), "more", {}, {.flags = MSG_DONTWAIT});
+      would_block += IsWouldBlock(m.status()) + IsWouldBlock(n.status()) +
+                     IsWouldBlock(sent.status());
+    }
+  });
+  EXPECT_EQ(would_block, 30);
   EXPECT_EQ(allocations, 0);
 }
 

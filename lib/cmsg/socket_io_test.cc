@@ -225,6 +225,7 @@ TEST(SocketIoTest, ErrorsNameTheCallAndErrno) {
   UnixPair pair = MakeUnixPair(SOCK_DGRAM);
   auto again = RecvMsg(pair.b.get(), absl::MakeSpan(data), {}, MSG_DONTWAIT);
   EXPECT_EQ(ErrnoOf(again.status()), EAGAIN);
+  EXPECT_TRUE(IsWouldBlock(again.status()));
 }
 
 TEST(SocketIoTest, RefusedRightsFailTheSenderAndNothingArrives) {

@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "absl/strings/str_cat.h"
@@ -24,13 +25,31 @@ absl::Status SetTimeout(int fd, int option, absl::Duration d) {
 }  // namespace
 
 absl::StatusOr<Client> Client::Connect(const std::string& socket_path, ClientOptions options) {
+  if (options.wait < absl::ZeroDuration()) return absl::InvalidArgumentError("wait is negative");
   CMSGLIB_ASSIGN_OR_RETURN(SocketAddress address, SocketAddress::Unix(socket_path));
-  UniqueFd fd(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
-  if (!fd.ok()) return ErrnoError("socket(AF_UNIX, SOCK_SEQPACKET)");
-  CMSGLIB_RETURN_IF_ERROR(SetTimeout(fd.get(), SO_RCVTIMEO, options.timeout));
-  CMSGLIB_RETURN_IF_ERROR(SetTimeout(fd.get(), SO_SNDTIMEO, options.timeout));
-  if (connect(fd.get(), address.addr(), address.size()) < 0)
-    return ErrnoError(absl::StrCat("connect(", socket_path, ")"));
+  const absl::Time give_up = absl::Now() + options.wait;
+  absl::Duration pause = absl::Milliseconds(1);
+  UniqueFd fd;
+  while (true) {
+    fd.reset(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+    if (!fd.ok()) return ErrnoError("socket(AF_UNIX, SOCK_SEQPACKET)");
+    CMSGLIB_RETURN_IF_ERROR(SetTimeout(fd.get(), SO_RCVTIMEO, options.timeout));
+    CMSGLIB_RETURN_IF_ERROR(SetTimeout(fd.get(), SO_SNDTIMEO, options.timeout));
+    if (connect(fd.get(), address.addr(), address.size()) == 0) break;
+    const int err = errno;
+    // No socket yet (ENOENT) or one nobody listens on yet (ECONNREFUSED): a
+    // store that is starting or being replaced. Anything else is final.
+    const bool retry = err == ENOENT || err == ECONNREFUSED;
+    const absl::Time now = absl::Now();
+    if (!retry || now >= give_up) {
+      if (!retry || options.wait == absl::ZeroDuration())
+        return ErrnoStatus(err, absl::StrCat("connect(", socket_path, ")"));
+      return ErrnoStatus(err, absl::StrCat("connect(", socket_path, ") after waiting ",
+                                           absl::FormatDuration(options.wait)));
+    }
+    absl::SleepFor(std::min(pause, give_up - now));
+    pause = std::min(pause * 2, absl::Milliseconds(50));
+  }
   ucred server{};
   socklen_t len = sizeof(server);
   if (getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &server, &len) < 0)

@@ -33,6 +33,10 @@ struct ClientOptions {
   std::optional<uid_t> server_uid;
   // Each send and each wait for a reply gives up after this long.
   absl::Duration timeout = absl::Seconds(10);
+  // How long Connect keeps retrying while the socket is missing (ENOENT) or
+  // nobody listens on it (ECONNREFUSED): a store that is still starting or
+  // being replaced. Zero: one try. Other connect errors are never retried.
+  absl::Duration wait = absl::ZeroDuration();
 };
 
 // One line of List().

@@ -223,5 +223,34 @@ TEST(ControlSocketTest, DoesNotUnlinkAPathThatIsNoLongerOurs) {
   rmdir(dir);
 }
 
+TEST_F(ClientServerTest, ConnectWaitsForAStoreThatComesLate) {
+  // No wait: the missing socket is an error at once.
+  auto early = Client::Connect(path_);
+  ASSERT_FALSE(early.ok());
+  EXPECT_THAT(early.status().message(), HasSubstr("ENOENT"));
+  std::thread late([this] {
+    absl::SleepFor(absl::Milliseconds(300));
+    StartServer();
+  });
+  ClientOptions options;
+  options.wait = absl::Seconds(20);
+  auto client = Client::Connect(path_, options);
+  late.join();
+  ASSERT_TRUE(client.ok()) << client.status();
+  auto list = client->List();
+  ASSERT_TRUE(list.ok()) << list.status();
+  EXPECT_TRUE(list->empty());
+}
+
+TEST_F(ClientServerTest, ConnectWaitIsBounded) {
+  const absl::Time start = absl::Now();
+  ClientOptions options;
+  options.wait = absl::Milliseconds(200);
+  auto client = Client::Connect(path_, options);
+  ASSERT_FALSE(client.ok());
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(200));
+  EXPECT_THAT(client.status().message(), HasSubstr("after waiting 200ms: ENOENT"));
+}
+
 }  // namespace
 }  // namespace cmsg::fdstore

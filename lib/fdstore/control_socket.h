@@ -9,6 +9,16 @@
 // our effective uid that nobody listens on (connect gives ECONNREFUSED) is
 // stale and replaced; anything else (a live server, another owner, a file,
 // a directory, a symlink) is refused with an error naming it.
+//
+// Races: the socket is bound and listening under a temporary name in the
+// same directory, then renamed into place, so the path never shows a socket
+// nobody listens on yet; stores taking over one path hold an flock on its
+// directory from the check to the rename, so of two started at once exactly
+// one owns the path and the other is told it is served. The directory is
+// opened once: the check, the rename and the removal on exit all happen
+// relative to it, so moving a directory of the path or replacing it with a
+// symlink afterwards cannot make a store (maybe root) remove anything but
+// its own socket.
 #ifndef LIB_FDSTORE_CONTROL_SOCKET_H_
 #define LIB_FDSTORE_CONTROL_SOCKET_H_
 
@@ -26,7 +36,7 @@ class ControlSocket {
   // A listening SOCK_SEQPACKET socket at `path` (non-blocking, close-on-exec,
   // SO_PASSCRED so every message carries the sender's credentials). Sets the
   // process umask to 0177 around bind(): call it before starting threads that
-  // create files.
+  // create files. Holds one more fd besides the socket: the directory.
   [[nodiscard]] static absl::StatusOr<ControlSocket> Listen(const std::string& path,
                                                            int backlog = 128);
 
@@ -42,11 +52,19 @@ class ControlSocket {
   void Unlink();
 
  private:
-  ControlSocket(UniqueFd fd, std::string path, dev_t dev, ino_t ino)
-      : fd_(std::move(fd)), path_(std::move(path)), dev_(dev), ino_(ino) {}
+  ControlSocket(UniqueFd fd, UniqueFd dir, std::string path, std::string name, dev_t dev,
+                ino_t ino)
+      : fd_(std::move(fd)),
+        dir_(std::move(dir)),
+        path_(std::move(path)),
+        name_(std::move(name)),
+        dev_(dev),
+        ino_(ino) {}
 
   UniqueFd fd_;
-  std::string path_;
+  UniqueFd dir_;      // the directory of path_, opened at Listen
+  std::string path_;  // as given
+  std::string name_;  // the last component of path_, inside dir_
   dev_t dev_ = 0;
   ino_t ino_ = 0;
   bool unlinked_ = false;

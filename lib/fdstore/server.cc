@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "lib/cmsg/cmsg.h"
 #include "lib/fdstore/describe.h"
@@ -31,8 +32,33 @@ void DiscardPending(int fd) {
   }
 }
 
+// Longest error text sent: a message quoting a peer's 65000-byte name must
+// still fit in a record (and a reply), and nobody reads more.
+constexpr size_t kMaxErrorText = 1024;
+
+// Peer bytes made safe for a terminal or a log line: printable ASCII is
+// kept (but '\\'), everything else becomes a C escape (\n, \x1b, \xff).
+std::string Escape(absl::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    if (c >= 0x20 && c <= 0x7e && c != '\\') {
+      out.push_back(c);
+    } else {
+      out += absl::CHexEscape(absl::string_view(&c, 1));
+    }
+  }
+  return out;
+}
+
+// An error reply: the text escaped and cut to kMaxErrorText bytes.
 Message ErrorMessage(Code code, absl::string_view text) {
-  return {Type::kError, code, {std::string(text)}};
+  std::string escaped = Escape(text);
+  if (escaped.size() > kMaxErrorText) {
+    escaped.resize(kMaxErrorText);
+    escaped += "...(truncated)";
+  }
+  return {Type::kError, code, {std::move(escaped)}};
 }
 
 bool HangsUp(Code code) {
@@ -79,7 +105,8 @@ bool Server::Allowed(uid_t uid) const {
 }
 
 void Server::Log(absl::string_view line) const {
-  if (options_.log) options_.log(line);
+  // Lines quote what peers sent (names, messages): never raw to a log.
+  if (options_.log) options_.log(Escape(line));
 }
 
 absl::Status Server::Run() {

@@ -17,6 +17,25 @@ TEST(ErrnoStatusTest, NamesCallAndErrno) {
   EXPECT_EQ(ErrnoOf(s), ENOENT);
 }
 
+TEST(ErrnoStatusTest, WouldBlockIsOneSharedStatus) {
+  absl::Status s = ErrnoStatus(EWOULDBLOCK, "recvmsg");
+  EXPECT_TRUE(IsWouldBlock(s));
+  EXPECT_TRUE(IsWouldBlock(ErrnoStatus(EAGAIN, "sendmsg")));
+  EXPECT_TRUE(IsWouldBlock(WouldBlockError()));
+  EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(ErrnoOf(s), EAGAIN);
+  EXPECT_EQ(s.message(), "EAGAIN (Resource temporarily unavailable): the call would block");
+}
+
+TEST(ErrnoStatusTest, OtherStatusesAreNotWouldBlock) {
+  EXPECT_FALSE(IsWouldBlock(absl::OkStatus()));
+  EXPECT_FALSE(IsWouldBlock(ErrnoStatus(ECONNREFUSED, "recvmsg")));
+  EXPECT_FALSE(IsWouldBlock(absl::UnavailableError(WouldBlockError().message())));
+  absl::Status copy = WouldBlockError();
+  copy.SetPayload("other", absl::Cord("x"));  // a changed copy is its own status
+  EXPECT_FALSE(IsWouldBlock(copy));
+}
+
 TEST(ErrnoStatusTest, ErrnoOfOtherStatusIsZero) {
   EXPECT_EQ(ErrnoOf(absl::InternalError("x")), 0);
   EXPECT_EQ(ErrnoOf(absl::OkStatus()), 0);

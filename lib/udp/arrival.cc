@@ -56,3 +56,16 @@ std::string Arrival::ToString() const {
 }
 
 }  // namespace cmsg::udp
+
+namespace cmsg::udp {
+
+SocketAddress Arrival::ToSocketAddress(uint16_t port) const {
+  if (ipv4_) {
+    in_addr v4;
+    std::memcpy(&v4, &address_, sizeof(v4));
+    return SocketAddress::Ipv4(v4, port);
+  }
+  return SocketAddress::Ipv6(address_, port);
+}
+
+}  // namespace cmsg::udp

@@ -16,6 +16,7 @@
 
 #include "lib/cmsg/messages.h"
 #include "lib/cmsg/socket_io.h"
+#include "lib/net/socket_address.h"
 
 namespace cmsg::udp {
 
@@ -35,6 +36,8 @@ class Arrival {
 
   [[nodiscard]] bool is_ipv4() const { return ipv4_; }
   [[nodiscard]] int ifindex() const { return ifindex_; }
+  // The local address with `port`.
+  [[nodiscard]] SocketAddress ToSocketAddress(uint16_t port) const;
   // "127.0.0.2%1" style, for logs and errors.
   [[nodiscard]] std::string ToString() const;
 

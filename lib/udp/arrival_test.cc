@@ -107,7 +107,9 @@ TEST(DatagramSenderTest, RefusedGsoFallsBackToPlainSegments) {
   DatagramSender::Counts counts;
   out.Queue(p.server.get(), data, &client, std::nullopt, 10, counts);
   out.Flush(p.server.get(), counts);
-  EXPECT_FALSE(out.gso());
+  // EINVAL refuses this send only (as EMSGSIZE does for a segment larger
+  // than the path): GSO stays on for the next ones.
+  EXPECT_TRUE(out.gso());
   EXPECT_EQ(counts.gso_fallbacks, 1u);
   EXPECT_EQ(counts.sent_packets, 200u);
   EXPECT_EQ(counts.dropped_packets, 0u);
@@ -117,6 +119,27 @@ TEST(DatagramSenderTest, RefusedGsoFallsBackToPlainSegments) {
     ASSERT_EQ(n, 10);
     EXPECT_EQ(std::string(buf, 10), data.substr(i * 10, 10));
   }
+}
+
+TEST(DatagramSenderTest, NothingLargerThanThePathIsCoalesced) {
+  if (!KernelHasUdpGso()) GTEST_SKIP() << "no UDP GSO";
+  Pair p = MakePair();
+  ASSERT_EQ(connect(p.client.get(), Addr(absl::StrCat("127.0.0.1:", p.port).c_str()).addr(),
+                    sizeof(sockaddr_in)), 0);
+  SocketAddress client = *SocketAddress::LocalOf(p.client.get());
+  DatagramSender out(8, /*gso=*/true);
+  DatagramSender::Counts counts;
+  std::string big(1400, 'b'), small(600, 's');
+  for (int i = 0; i < 3; ++i)
+    out.Queue(p.server.get(), big, &client, std::nullopt, 0, counts, /*flow=*/1,
+              /*max_segment=*/1232);
+  EXPECT_EQ(out.queued(), 3u);  // one send each
+  for (int i = 0; i < 3; ++i)
+    out.Queue(p.server.get(), small, &client, std::nullopt, 0, counts, /*flow=*/1,
+              /*max_segment=*/1232);
+  EXPECT_EQ(out.queued(), 4u);  // the small ones ride one GSO send
+  out.Flush(p.server.get(), counts);
+  EXPECT_EQ(counts.sent_packets, 6u);
 }
 
 TEST(DatagramSenderTest, GsoSendArrivesAsSeparateDatagrams) {

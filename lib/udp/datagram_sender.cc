@@ -68,15 +68,19 @@ void DatagramSender::QueueSplit(int fd, const Item& item, Counts& counts) {
 
 void DatagramSender::Queue(int fd, absl::string_view data, const SocketAddress* to,
                            const std::optional<ControlMessage>& from,
-                           size_t segment_size, Counts& counts, uint64_t flow) {
+                           size_t segment_size, Counts& counts, uint64_t flow,
+                           size_t max_segment) {
   Item item{data, to, from, segment_size};
-  if (segment_size > 0 && data.size() > segment_size && !gso_) {
+  size_t limit = max_segment == 0 ? kMaxCoalescedDatagram
+                                  : std::min(max_segment, kMaxCoalescedDatagram);
+  if (segment_size > 0 && data.size() > segment_size &&
+      (!gso_ || (max_segment != 0 && segment_size > max_segment))) {
     QueueSplit(fd, item, counts);
     return;
   }
   if (segment_size >= data.size()) item.segment_size = 0;
   bool coalesce = gso_ && flow != 0 && item.segment_size == 0 && !data.empty() &&
-                  data.size() <= kMaxCoalescedDatagram;
+                  data.size() <= limit;
   if (coalesce && TryCoalesce(data, flow)) return;
   if (items_.size() >= capacity_ ||
       (coalesce && arena_used_ + data.size() > kArenaSize)) {
@@ -111,21 +115,23 @@ void DatagramSender::Flush(int fd, Counts& counts) {
     }
     int err = ErrnoOf(sent.status());
     const Item& front = items_[done];
-    if ((err == EIO || err == EINVAL) && Segments(front) > 1 && gso_) {
-      // The kernel or the route cannot segment: resend everything left
-      // without GSO, and never ask again.
-      gso_ = false;
+    if ((err == EIO || err == EINVAL || err == EMSGSIZE) && Segments(front) > 1) {
+      // The path refuses the segment size (EMSGSIZE since Linux 6.13, EINVAL
+      // before): resend this send's datagrams one by one, as the plain path
+      // would (the kernel fragments them if it must). EIO: the route cannot
+      // checksum segments at all, so never ask again.
+      if (err == EIO) gso_ = false;
       ++counts.gso_fallbacks;
       std::vector<Item> rest(items_.begin() + done, items_.end());
       items_.clear();
-      for (Item& item : rest) {
-        if (Segments(item) > 1) {
+      for (size_t k = 0; k < rest.size(); ++k) {
+        Item& item = rest[k];
+        if (Segments(item) > 1 && (k == 0 || !gso_)) {
           QueueSplit(fd, item, counts);
-        } else {
-          if (items_.size() >= capacity_) Flush(fd, counts);
-          item.segment_size = 0;
-          items_.push_back(item);
+          continue;
         }
+        if (items_.size() >= capacity_) Flush(fd, counts);
+        items_.push_back(item);
       }
       Flush(fd, counts);  // the arena stays untouched until it returns
       return;

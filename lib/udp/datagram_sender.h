@@ -4,9 +4,13 @@
 // With GSO on, consecutive small datagrams of one flow (same destination and
 // source, `flow` != 0) of equal size are copied together and sent as one GSO
 // send: the kernel builds one buffer for up to 64 of them instead of one
-// each. If the kernel refuses GSO (EIO or EINVAL: no checksum offload on the
-// route, a segment larger than the path allows), GSO is switched off for
-// good and the refused datagrams are resent one segment at a time.
+// each. Only datagrams that fit the path (`max_segment`, from the path or
+// interface MTU) are coalesced, and a GRO read whose segments do not fit is
+// sent segment by segment. If the kernel still refuses a GSO send, its
+// datagrams are resent one by one, so nothing the plain path would deliver is
+// lost: EMSGSIZE (Linux 6.13 on) or EINVAL (before) mean the segment is
+// larger than the path allows, and only that send is split; EIO means the
+// route cannot checksum segments, and GSO is switched off for good.
 //
 //   DatagramSender out(/*capacity=*/64, /*gso=*/true);
 //   out.Queue(fd, payload, &client, arrival.ReplyFrom(), gro_segment_size, counts, flow);
@@ -40,8 +44,8 @@ class DatagramSender {
     absl::Status last_error;     // the last error that dropped datagrams
   };
 
-  // Datagrams this large or smaller are coalesced (they fit a 1500-byte MTU
-  // as IPv4 UDP, so no path refuses the segment size).
+  // Datagrams this large or smaller are coalesced when the path allows it
+  // (1500-byte MTU, IPv4); `max_segment` lowers it for smaller paths.
   static constexpr size_t kMaxCoalescedDatagram = 1472;
   // Segments per GSO send (the kernel's UDP_MAX_SEGMENTS is 64 or more).
   static constexpr size_t kMaxSegments = 64;
@@ -57,10 +61,13 @@ class DatagramSender {
   // several datagrams of that size (the last may be shorter), as a GRO read
   // returns them. `data` is borrowed until the next Flush. `flow` names the
   // (destination, source) pair: datagrams of the same non-zero flow may be
-  // coalesced. When the queue fills up it is flushed first, into `counts`.
+  // coalesced. `max_segment` is the largest UDP payload the path carries
+  // unfragmented (0: unknown, kMaxCoalescedDatagram is assumed); no GSO send
+  // uses a larger segment. When the queue fills up it is flushed first, into
+  // `counts`.
   void Queue(int fd, absl::string_view data, const SocketAddress* to,
              const std::optional<ControlMessage>& from, size_t segment_size,
-             Counts& counts, uint64_t flow = 0);
+             Counts& counts, uint64_t flow = 0, size_t max_segment = 0);
 
   // Sends everything queued; what cannot be sent is dropped and counted.
   void Flush(int fd, Counts& counts);

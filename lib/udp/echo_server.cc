@@ -70,8 +70,7 @@ class EchoWorker {
     for (int round = 0; round < 8; ++round) {
       absl::StatusOr<size_t> n = in_.Recv(fd);
       if (!n.ok()) {
-        int e = ErrnoOf(n.status());
-        if (e != EAGAIN && e != EWOULDBLOCK) stats_.Add(Counter::kErrSocket);
+        if (!IsWouldBlock(n.status())) stats_.Add(Counter::kErrSocket);
         return;
       }
       DatagramSender::Counts counts;

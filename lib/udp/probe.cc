@@ -38,6 +38,7 @@ struct Probe {
   std::optional<int64_t> kernel_sent_ns;
   std::optional<int64_t> kernel_received_ns;
   std::optional<int64_t> user_rtt_ns;
+  bool late = false;  // answered after the timeout
 };
 
 using Control = ControlBuffer<ScmTimestampns, ScmTimestamping, Ipv6RecvErr,
@@ -50,14 +51,20 @@ class Prober {
     result_.target = options.target.ToString();
   }
 
+  // Probes leave on their schedule (start + seq * interval) whatever
+  // happens to the replies; a reply counts for the probe its sequence
+  // number names, and only within --timeout of that probe's send.
   absl::Status Run() {
     std::string payload(std::max(options_.size, kHeader), '\0');
     std::memcpy(payload.data(), kMagic, sizeof(kMagic));
+    const int64_t interval = absl::ToInt64Nanoseconds(options_.interval);
+    const int64_t first = MonotonicNs();
     for (int seq = 0; seq < options_.count; ++seq) {
+      int64_t due = first + interval * seq;
+      while (MonotonicNs() < due) CMSGLIB_RETURN_IF_ERROR(WaitAndRead(due));
       uint64_t s = static_cast<uint64_t>(seq);
       std::memcpy(payload.data() + 8, &s, sizeof(s));
-      int64_t start = MonotonicNs();
-      probes_[seq].user_sent_ns = start;
+      probes_[seq].user_sent_ns = MonotonicNs();
       absl::StatusOr<size_t> sent =
           SendMsg(fd_.get(), payload, {}, {.to = &options_.target});
       if (!sent.ok()) {
@@ -66,18 +73,16 @@ class Prober {
         ++result_.icmp_errors;
       }
       ++result_.sent;
-      int64_t deadline = start + absl::ToInt64Nanoseconds(options_.timeout);
-      while (!probes_[seq].user_rtt_ns.has_value() && MonotonicNs() < deadline) {
-        CMSGLIB_RETURN_IF_ERROR(WaitAndRead(deadline));
-      }
-      // The transmit stamp is usually queued before the reply arrives.
-      CMSGLIB_RETURN_IF_ERROR(ReadErrorQueue());
-      int64_t next = start + absl::ToInt64Nanoseconds(options_.interval);
-      if (seq + 1 < options_.count) {
-        while (MonotonicNs() < next) CMSGLIB_RETURN_IF_ERROR(WaitAndRead(next));
-      }
+      ++outstanding_;
     }
-    return absl::OkStatus();
+    // The last replies: until each probe is answered or its timeout passed.
+    int64_t deadline =
+        probes_.back().user_sent_ns + absl::ToInt64Nanoseconds(options_.timeout);
+    while (outstanding_ > 0 && MonotonicNs() < deadline) {
+      CMSGLIB_RETURN_IF_ERROR(WaitAndRead(deadline));
+    }
+    // The transmit stamps are usually queued before the replies arrive.
+    return ReadErrorQueue();
   }
 
   ProbeResult Finish() {
@@ -111,9 +116,8 @@ class Prober {
       absl::StatusOr<ReceivedMessage> m =
           RecvMsg(fd_.get(), absl::MakeSpan(buffer_), control_.span(), MSG_DONTWAIT);
       if (!m.ok()) {
-        int e = ErrnoOf(m.status());
-        if (e == EAGAIN || e == EWOULDBLOCK) return absl::OkStatus();
-        if (e == ECONNREFUSED) {
+        if (IsWouldBlock(m.status())) return absl::OkStatus();
+        if (ErrnoOf(m.status()) == ECONNREFUSED) {
           ++result_.icmp_errors;
           continue;
         }
@@ -122,7 +126,7 @@ class Prober {
       uint64_t seq;
       if (m->bytes < kHeader || std::memcmp(buffer_, kMagic, sizeof(kMagic)) != 0) continue;
       std::memcpy(&seq, buffer_ + 8, sizeof(seq));
-      if (seq >= probes_.size() || probes_[seq].user_rtt_ns.has_value()) continue;
+      if (seq >= probes_.size() || probes_[seq].user_sent_ns == 0) continue;
       if (!(m->peer == options_.target)) {
         ++result_.wrong_source;
         std::string from = m->peer.ToString();
@@ -134,6 +138,17 @@ class Prober {
         continue;
       }
       Probe& p = probes_[seq];
+      if (p.user_rtt_ns.has_value() || p.late) {
+        ++result_.duplicates;
+        continue;
+      }
+      if (now - p.user_sent_ns > absl::ToInt64Nanoseconds(options_.timeout)) {
+        p.late = true;
+        ++result_.late;
+        --outstanding_;
+        continue;
+      }
+      --outstanding_;
       p.user_rtt_ns = now - p.user_sent_ns;
       if (const auto* ts = m->Find<ScmTimestampns>()) p.kernel_received_ns = Ns(ts->time);
       ++result_.received;
@@ -146,8 +161,7 @@ class Prober {
       absl::StatusOr<ReceivedMessage> m = RecvMsg(
           fd_.get(), absl::MakeSpan(data), control_.span(), MSG_ERRQUEUE | MSG_DONTWAIT);
       if (!m.ok()) {
-        int e = ErrnoOf(m.status());
-        if (e == EAGAIN || e == EWOULDBLOCK) return absl::OkStatus();
+        if (IsWouldBlock(m.status())) return absl::OkStatus();
         return m.status();
       }
       const sock_extended_err* e = nullptr;
@@ -168,6 +182,7 @@ class Prober {
   ProbeOptions options_;
   UniqueFd fd_;
   std::vector<Probe> probes_;
+  int outstanding_ = 0;  // sent, neither answered nor late
   ProbeResult result_;
   Control control_;
   char buffer_[65536];
@@ -226,9 +241,10 @@ absl::StatusOr<ProbeResult> RunProbe(const ProbeOptions& options) {
 
 std::string FormatProbeText(const ProbeResult& r) {
   std::string out = absl::StrFormat(
-      "udp_probe %s: %d sent, %d received, %.1f%% loss, %d from other sources, "
-      "%d ICMP errors\n",
-      r.target, r.sent, r.received, LossPercent(r), r.wrong_source, r.icmp_errors);
+      "udp_probe %s: %d sent, %d received, %.1f%% loss, %d late, %d duplicates, "
+      "%d from other sources, %d ICMP errors\n",
+      r.target, r.sent, r.received, LossPercent(r), r.late, r.duplicates,
+      r.wrong_source, r.icmp_errors);
   for (const std::string& w : r.wrong_sources)
     absl::StrAppend(&out, "reply from unexpected source ", w, "\n");
   absl::StrAppend(&out, "rtt kernel timestamps: ", SummaryText(r.kernel), "\n");
@@ -243,6 +259,7 @@ std::string FormatProbeJson(const ProbeResult& r) {
   return absl::StrCat("{\"target\":\"", r.target, "\",\"sent\":", r.sent,
                       ",\"received\":", r.received,
                       ",\"loss_percent\":", absl::StrFormat("%.1f", LossPercent(r)),
+                      ",\"late\":", r.late, ",\"duplicates\":", r.duplicates,
                       ",\"wrong_source\":", r.wrong_source, ",\"wrong_sources\":[", wrong,
                       "],\"icmp_errors\":", r.icmp_errors,
                       ",\"rtt_kernel\":", SummaryJson(r.kernel),

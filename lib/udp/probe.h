@@ -1,4 +1,5 @@
-// Round-trip probes to a UDP echo-style target, timed twice: with the
+// Round-trip probes to a UDP echo-style target, sent every `interval`
+// whatever the replies do (not stop-and-wait), timed twice: with the
 // kernel's software timestamps (SO_TIMESTAMPING transmit stamps from the
 // error queue, SO_TIMESTAMPNS receive stamps) and with user-space clocks.
 //
@@ -35,7 +36,9 @@ struct RttSummary {
 struct ProbeResult {
   std::string target;
   int sent = 0;
-  int received = 0;        // replies to a probe, from the target
+  int received = 0;        // replies to a probe, from the target, in time
+  int late = 0;            // replies that came after --timeout (not received)
+  int duplicates = 0;      // further replies to a probe already answered
   int wrong_source = 0;    // replies to a probe from any other address
   int icmp_errors = 0;     // ICMP errors (port unreachable, ...) reported
   std::vector<std::string> wrong_sources;  // up to 5 distinct "addr:port"

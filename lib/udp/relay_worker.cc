@@ -10,6 +10,7 @@
 #include "lib/cmsg/cmsg.h"
 #include "lib/status/errno_status.h"
 #include "lib/udp/arrival.h"
+#include "lib/udp/loop_guard.h"
 #include "lib/udp/udp_socket.h"
 
 namespace cmsg::udp {
@@ -43,11 +44,6 @@ size_t GroSegmentSize(const ReceivedMessage& m) {
   return gro && gro->segment_size > 0 ? static_cast<size_t>(gro->segment_size) : 0;
 }
 
-bool IsWouldBlock(const absl::Status& s) {
-  int e = ErrnoOf(s);
-  return e == EAGAIN || e == EWOULDBLOCK;
-}
-
 }  // namespace
 
 RelayWorker::RelayWorker(std::vector<UniqueFd> listeners, const RelayOptions& options,
@@ -70,6 +66,8 @@ absl::Status RelayWorker::Init() {
   if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wake_.get(), &ev) < 0)
     return ErrnoError("epoll_ctl(ADD eventfd)");
   for (size_t i = 0; i < listeners_.size(); ++i) {
+    absl::StatusOr<SocketAddress> local = SocketAddress::LocalOf(listeners_[i].get());
+    listener_ports_.push_back(local.ok() ? local->port() : 0);
     ev.events = EPOLLIN;
     ev.data.u64 = i;
     if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, listeners_[i].get(), &ev) < 0)
@@ -99,7 +97,7 @@ void RelayWorker::Run() {
       if (tag & kSessionBit) {
         OnUpstream(tag & ~kSessionBit, events[i].events);
       } else {
-        OnListener(static_cast<int>(tag));
+        OnListener(static_cast<int>(tag), events[i].events);
       }
     }
     ExpireIdle(NowNs());
@@ -144,31 +142,81 @@ void RelayWorker::Account(const DatagramSender::Counts& c, bool to_upstream) {
   counts_ = DatagramSender::Counts();
 }
 
+absl::StatusOr<UniqueFd> RelayWorker::ConnectUpstream() {
+  absl::StatusOr<UniqueFd> up = ConnectUdp(options_.upstream, {.gro = options_.gro});
+  // Out of ephemeral ports (connect's autobind: EAGAIN; EADDRNOTAVAIL on
+  // some paths) or fds: the longest-idle session gives its own up, once,
+  // and the connect is tried again. The table's cap alone does not bound
+  // these: the port range and RLIMIT_NOFILE are shared with the host.
+  for (int attempt = 0; attempt < 2 && !up.ok(); ++attempt) {
+    int e = ErrnoOf(up.status());
+    Counter reason;
+    if (e == EAGAIN || e == EADDRNOTAVAIL || e == EADDRINUSE) {
+      reason = Counter::kSessionsEvictedForPort;
+    } else if (e == EMFILE || e == ENFILE) {
+      reason = Counter::kSessionsEvictedForFd;
+    } else {
+      break;
+    }
+    if (!sessions_.EvictOldest([this](Session& old) { CloseSession(old); })) break;
+    stats_.Add(reason);
+    stats_.SetSessions(sessions_.size());
+    up = ConnectUdp(options_.upstream, {.gro = options_.gro});
+  }
+  return up;
+}
+
 Session* RelayWorker::SessionFor(const SessionKey& key, int64_t now_ns) {
   if (Session* s = sessions_.Find(key)) return s;
-  absl::StatusOr<UniqueFd> up = ConnectUdp(options_.upstream, {.gro = options_.gro});
+  absl::StatusOr<UniqueFd> up = ConnectUpstream();
   if (!up.ok()) {
     stats_.Add(Counter::kDropNoSession);
     return nullptr;
   }
   int fd = up->get();
+  size_t max_segment = PathMaxPayload(fd);
   Session* s = sessions_.Insert(key, *std::move(up), now_ns, [this](Session& old) {
     CloseSession(old);
     stats_.Add(Counter::kSessionsEvicted);
   });
+  s->upstream_max_segment = max_segment;
   epoll_event ev{};
   ev.events = EPOLLIN;  // EPOLLERR is always reported
   ev.data.u64 = s->id | kSessionBit;
   if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) < 0) {
+    // A session nobody would ever read replies for: fail it now.
     stats_.Add(Counter::kErrSocket);
+    stats_.Add(Counter::kDropNoSession);
+    sessions_.Remove(s);
+    stats_.SetSessions(sessions_.size());
+    return nullptr;
   }
   stats_.Add(Counter::kSessionsCreated);
   stats_.SetSessions(sessions_.size());
   return s;
 }
 
-void RelayWorker::OnListener(int index) {
+size_t RelayWorker::ReplyMaxSegment(int fd, const Arrival& at, int64_t now_ns) {
+  // Interface MTUs change rarely; look again every 10 s.
+  if (now_ns - mtu_cache_since_ns_ > int64_t{10} * 1000000000) {
+    mtu_cache_.clear();
+    mtu_cache_since_ns_ = now_ns;
+  }
+  int family = at.is_ipv4() ? AF_INET : AF_INET6;
+  int64_t key = int64_t{at.ifindex()} * 2 + (at.is_ipv4() ? 0 : 1);
+  auto it = mtu_cache_.find(key);
+  if (it != mtu_cache_.end()) return it->second;
+  size_t max = InterfaceMaxPayload(fd, at.ifindex(), family);
+  if (mtu_cache_.size() < 4096) mtu_cache_.emplace(key, max);
+  return max;
+}
+
+void RelayWorker::OnListener(int index, uint32_t events) {
   int fd = listeners_[index].get();
+  // A reply's ICMP error queued on the listener (a socket handed over with
+  // IP_RECVERR on) keeps EPOLLERR up until it is read.
+  if (events & EPOLLERR) DrainErrorQueue(fd, Counter::kErrClientUnreachable);
+  if (!(events & EPOLLIN)) return;
   for (int round = 0; round < kRoundsPerEvent; ++round) {
     absl::StatusOr<size_t> n = from_clients_.Recv(fd);
     if (!n.ok()) {
@@ -195,6 +243,10 @@ void RelayWorker::OnListener(int index) {
         stats_.Add(Counter::kDropNoPacketInfo, datagrams);
         continue;
       }
+      if (IsLoop(m.peer, *at, index)) {
+        stats_.Add(Counter::kDropLoop, datagrams);
+        continue;
+      }
       Session* s = SessionFor(SessionKey{index, m.peer, *at}, now);
       if (s == nullptr) continue;
       if (s != queued_for_ && queued_for_ != nullptr) {
@@ -206,7 +258,8 @@ void RelayWorker::OnListener(int index) {
       sessions_.Touch(s, now);
       out_.Queue(s->upstream.get(),
                  absl::string_view(from_clients_.data(i).data(), m.bytes), nullptr,
-                 std::nullopt, segment, counts_, /*flow=*/s->id * 2);
+                 std::nullopt, segment, counts_, /*flow=*/s->id * 2,
+                 s->upstream_max_segment);
     }
     if (queued_for_ != nullptr) {
       out_.Flush(queued_for_->upstream.get(), counts_);
@@ -221,10 +274,11 @@ void RelayWorker::OnUpstream(uint64_t session_id, uint32_t events) {
   Session* s = sessions_.FindById(session_id);
   if (s == nullptr) return;  // evicted earlier in this round of events
   int fd = s->upstream.get();
-  if (events & EPOLLERR) DrainErrorQueue(fd);
+  if (events & EPOLLERR) DrainErrorQueue(fd, Counter::kErrUpstreamUnreachable);
   if (!(events & EPOLLIN)) return;
   int listener = listeners_[s->key.listener].get();
   ControlMessage from = s->reply_from.ReplyFrom();
+  size_t max_segment = ReplyMaxSegment(listener, s->reply_from, NowNs());
   for (int round = 0; round < kRoundsPerEvent; ++round) {
     absl::StatusOr<size_t> n = from_upstream_.Recv(fd);
     if (!n.ok()) {
@@ -247,7 +301,8 @@ void RelayWorker::OnUpstream(uint64_t session_id, uint32_t events) {
         continue;
       }
       out_.Queue(listener, absl::string_view(from_upstream_.data(i).data(), m.bytes),
-                 &s->key.client, from, segment, counts_, /*flow=*/s->id * 2 + 1);
+                 &s->key.client, from, segment, counts_, /*flow=*/s->id * 2 + 1,
+                 max_segment);
     }
     out_.Flush(listener, counts_);
     Account(counts_, /*to_upstream=*/false);
@@ -256,7 +311,16 @@ void RelayWorker::OnUpstream(uint64_t session_id, uint32_t events) {
   }
 }
 
-void RelayWorker::DrainErrorQueue(int fd) {
+bool RelayWorker::IsLoop(const SocketAddress& peer, const Arrival& at, int listener) {
+  if (SameEndpoint(peer, options_.upstream)) return true;
+  // From a listening socket of this relay (its own reply, or a spoofed
+  // source): answering would feed the loop.
+  if (peer.port() != listener_ports_[listener]) return false;
+  SocketAddress local = at.ToSocketAddress(peer.port());
+  return SameEndpoint(peer, local);
+}
+
+void RelayWorker::DrainErrorQueue(int fd, Counter icmp) {
   ControlBuffer<Ipv6RecvErr, Ipv4RecvErr, Ipv6PacketInfo, Ipv4PacketInfo> control;
   char data[64];
   for (int i = 0; i < 64; ++i) {
@@ -271,7 +335,7 @@ void RelayWorker::DrainErrorQueue(int fd) {
     if (const auto* v6 = m->Find<Ipv6RecvErr>()) e = &v6->error;
     if (e != nullptr &&
         (e->ee_origin == SO_EE_ORIGIN_ICMP || e->ee_origin == SO_EE_ORIGIN_ICMP6)) {
-      stats_.Add(Counter::kErrUpstreamUnreachable);
+      stats_.Add(icmp);
     } else {
       stats_.Add(Counter::kErrSocket);
     }

@@ -8,7 +8,9 @@
 #include <cstdint>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "lib/cmsg/mmsg.h"
 #include "lib/fd/unique_fd.h"
 #include "lib/net/socket_address.h"
@@ -41,16 +43,23 @@ class RelayWorker {
   [[nodiscard]] bool failed() const { return failed_.load(); }
 
  private:
-  void OnListener(int index);
+  void OnListener(int index, uint32_t events);
+  // Whether a datagram from `peer` that arrived at `at` would loop.
+  bool IsLoop(const SocketAddress& peer, const Arrival& at, int listener);
   void OnUpstream(uint64_t session_id, uint32_t events);
   Session* SessionFor(const SessionKey& key, int64_t now_ns);
-  void DrainErrorQueue(int fd);
+  absl::StatusOr<UniqueFd> ConnectUpstream();
+  // The largest reply segment for a client reached through `at`'s interface.
+  size_t ReplyMaxSegment(int fd, const Arrival& at, int64_t now_ns);
+  // Reads `fd`'s error queue; ICMP errors count under `icmp`.
+  void DrainErrorQueue(int fd, Counter icmp);
   void CloseSession(Session& s);
   void Account(const DatagramSender::Counts& c, bool to_upstream);
   int EpollTimeoutMs(int64_t now_ns) const;
   void ExpireIdle(int64_t now_ns);
 
   std::vector<UniqueFd> listeners_;
+  std::vector<uint16_t> listener_ports_;
   RelayOptions options_;
   UniqueFd epoll_;
   UniqueFd wake_;
@@ -61,6 +70,8 @@ class RelayWorker {
   // The session whose datagrams are queued in out_ (client to upstream).
   Session* queued_for_ = nullptr;
   DatagramSender::Counts counts_;
+  absl::flat_hash_map<int64_t, size_t> mtu_cache_;  // ifindex*2+v6 -> payload
+  int64_t mtu_cache_since_ns_ = 0;
   Stats stats_;
   absl::Status error_;
   std::atomic<bool> failed_{false};

@@ -37,6 +37,8 @@ Session* SessionTable::InsertFresh(const SessionKey& key, UniqueFd upstream,
   return &s;
 }
 
+void SessionTable::Remove(Session* s) { Erase(by_id_.find(s->id)->second); }
+
 void SessionTable::Erase(Lru::iterator it) {
   by_key_.erase(it->key);
   by_id_.erase(it->id);

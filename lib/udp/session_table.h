@@ -42,6 +42,7 @@ struct Session {
   SessionKey key;
   Arrival reply_from;   // where the client's latest datagram arrived
   UniqueFd upstream;    // connected to the upstream; owned
+  size_t upstream_max_segment = 0;  // PathMaxPayload(upstream); 0: unknown
   int64_t last_active_ns = 0;
 };
 
@@ -65,6 +66,19 @@ class SessionTable {
     }
     return InsertFresh(key, std::move(upstream), now_ns);
   }
+
+  // Hands the longest-idle session to `on_evict` and destroys it, to free
+  // what it holds (an ephemeral port, an fd). False if the table is empty.
+  template <typename OnEvict>
+  bool EvictOldest(OnEvict on_evict) {
+    if (lru_.empty()) return false;
+    on_evict(lru_.back());
+    Erase(std::prev(lru_.end()));
+    return true;
+  }
+
+  // Destroys `s` (found in this table).
+  void Remove(Session* s);
 
   // Marks `s` as active now (most recently used).
   void Touch(Session* s, int64_t now_ns);

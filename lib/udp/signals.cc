@@ -23,6 +23,9 @@ sigset_t ServerSignals() {
 }  // namespace
 
 absl::Status BlockServerSignals() {
+  // Counters written to a closed stderr pipe must not kill the server: the
+  // write fails with EPIPE instead.
+  signal(SIGPIPE, SIG_IGN);
   sigset_t set = ServerSignals();
   int err = pthread_sigmask(SIG_BLOCK, &set, nullptr);
   if (err != 0) return ErrnoStatus(err, "pthread_sigmask");

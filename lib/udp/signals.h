@@ -13,8 +13,8 @@
 
 namespace cmsg::udp {
 
-// Blocks SIGINT, SIGTERM and SIGUSR1 in the calling thread; threads started
-// afterwards inherit the mask, so only WaitForStop sees them.
+// Ignores SIGPIPE and blocks SIGINT, SIGTERM and SIGUSR1 in the calling
+// thread; threads started afterwards inherit the mask, so only WaitForStop sees them.
 [[nodiscard]] absl::Status BlockServerSignals();
 
 // Calls `print` on SIGUSR1 and every `interval` (never when it is zero or

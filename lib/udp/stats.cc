@@ -9,10 +9,11 @@ absl::string_view CounterName(Counter c) {
       "client_rx_packets",   "client_rx_bytes",     "upstream_tx_packets",
       "upstream_tx_bytes",   "upstream_rx_packets", "upstream_rx_bytes",
       "client_tx_packets",   "client_tx_bytes",     "sessions_created",
-      "sessions_evicted",    "sessions_expired",    "drop_no_pktinfo",
+      "sessions_evicted",    "sessions_expired",    "sessions_evicted_for_port",
+      "sessions_evicted_for_fd", "drop_no_pktinfo",
       "drop_bad_control",    "drop_truncated",      "drop_upstream_send",
       "drop_client_send",    "drop_no_session",     "err_upstream_unreachable",
-      "err_socket",          "gso_fallbacks",
+      "err_client_unreachable", "err_socket", "drop_loop",          "gso_fallbacks",
   };
   static_assert(sizeof(kNames) / sizeof(kNames[0]) ==
                 static_cast<size_t>(Counter::kCount));

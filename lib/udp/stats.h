@@ -30,6 +30,8 @@ enum class Counter : size_t {
   kSessionsCreated,
   kSessionsEvicted,
   kSessionsExpired,
+  kSessionsEvictedForPort,  // closed because no ephemeral port was left
+  kSessionsEvictedForFd,    // closed because the fd limit was reached
   kDropNoPacketInfo,     // arrived without IP_PKTINFO: no way to reply right
   kDropBadControl,       // truncated or malformed control data
   kDropTruncated,        // larger than the read buffer
@@ -37,7 +39,9 @@ enum class Counter : size_t {
   kDropClientSend,       // the reply could not be sent to the client
   kDropNoSession,        // failed to open an upstream socket
   kErrUpstreamUnreachable,  // ICMP errors read from upstream error queues
+  kErrClientUnreachable,  // ICMP errors for replies, read from a listener
   kErrSocket,            // other socket errors
+  kDropLoop,             // from the upstream's own address: would loop
   kGsoFallbacks,         // GSO sends refused (EIO/EINVAL), resent plain
   kCount,
 };

@@ -1,6 +1,8 @@
 #include "lib/udp/udp_socket.h"
 
 #include <fcntl.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <sys/socket.h>
@@ -114,6 +116,35 @@ absl::StatusOr<UniqueFd> ConnectUdp(const SocketAddress& peer,
     return ErrnoError(absl::StrCat("connect(", peer.ToString(), ")"));
   }
   return fd;
+}
+
+namespace {
+
+size_t PayloadOf(int mtu, int family) {
+  int headers = (family == AF_INET6 ? 40 : 20) + 8;
+  return mtu > headers ? static_cast<size_t>(mtu - headers) : 0;
+}
+
+}  // namespace
+
+size_t PathMaxPayload(int fd) {
+  int domain = 0;
+  socklen_t len = sizeof(domain);
+  if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0) return 0;
+  int mtu = 0;
+  len = sizeof(mtu);
+  int rc = domain == AF_INET6
+               ? getsockopt(fd, IPPROTO_IPV6, IPV6_MTU, &mtu, &len)
+               : getsockopt(fd, IPPROTO_IP, IP_MTU, &mtu, &len);
+  return rc == 0 ? PayloadOf(mtu, domain) : 0;
+}
+
+size_t InterfaceMaxPayload(int fd, int ifindex, int family) {
+  ifreq req{};
+  req.ifr_ifindex = ifindex;
+  if (ifindex <= 0 || ioctl(fd, SIOCGIFNAME, &req) < 0) return 0;
+  if (ioctl(fd, SIOCGIFMTU, &req) < 0) return 0;
+  return PayloadOf(req.ifr_mtu, family);
 }
 
 bool KernelHasUdpGso() { return Accepts(SOL_UDP, UDP_SEGMENT, 1200); }

@@ -58,6 +58,15 @@ struct WorkerSockets {
 [[nodiscard]] absl::StatusOr<WorkerSockets> AdoptWorkerSockets(
     std::vector<UniqueFd> listeners, int workers, const SocketOptions& options);
 
+// The largest UDP payload the path of connected socket `fd` carries without
+// fragments: IP_MTU / IPV6_MTU (the route's MTU, lowered by path MTU
+// discovery) less the IP and UDP headers. 0 if the kernel does not say.
+[[nodiscard]] size_t PathMaxPayload(int fd);
+
+// The same for a datagram of `family` leaving by interface `ifindex`, from
+// the interface's MTU (SIOCGIFMTU through `fd`, any socket). 0 if unknown.
+[[nodiscard]] size_t InterfaceMaxPayload(int fd, int ifindex, int family);
+
 // Whether this kernel accepts UDP_SEGMENT (GSO) / UDP_GRO on a socket.
 [[nodiscard]] bool KernelHasUdpGso();
 [[nodiscard]] bool KernelHasUdpGro();

@@ -134,6 +134,40 @@ class AbuseTest(unittest.TestCase):
                 fc.remove(s, ["late"])
         self.assert_still_serving()
 
+    def test_an_error_too_long_to_encode_is_still_answered(self):
+        # The longest name a record can carry: "no fd named ..." around it is
+        # longer than a wire string may be. The reply is cut, not dropped.
+        name = "n" * (fc.MAX_MESSAGE - 8 - 2)
+        with fc.connect(self.ctl) as s:
+            with self.assertRaises(fc.ServerError) as e:
+                fc.fetch(s, [name])
+            self.assertEqual(e.exception.code, "NOT_FOUND")
+            self.assertIn("no fd named", e.exception.message)
+            self.assertTrue(e.exception.message.endswith("...(truncated)"), e.exception.message[-40:])
+            self.assertLess(len(e.exception.message), 4096)
+            # NOT_FOUND keeps the connection.
+            self.assertEqual([e[0] for e in fc.list_entries(s)], ["web", "dns"])
+        self.assert_still_serving()
+
+    def test_hostile_bytes_are_escaped_in_logs_and_replies(self):
+        hostile = b"x\nfdstore: forged line\x1b[2J\xff"
+        r, w = os.pipe()
+        try:
+            with fc.connect(self.ctl) as s:
+                reply = fc.call_raw(s, fc.encode(fc.STORE, [hostile]), [r])
+                self.assertEqual((reply[0], fc.CODES[reply[1]]), (fc.ERROR, "BAD_REQUEST"))
+                self.assertIn("x\\nfdstore: forged line\\x1b[2J\\xff", reply[2][0])
+        finally:
+            os.close(r)
+            os.close(w)
+        self.server.wait_for("forged line")
+        log = self.server.text()
+        self.assertNotIn("\x1b", log)
+        self.assertNotIn("\xff", log)
+        self.assertNotIn("\nfdstore: forged line", log)
+        self.assertIn("x\\nfdstore: forged line\\x1b[2J\\xff", log)
+        self.assert_still_serving()
+
     def test_silent_and_deaf_clients_block_nobody(self):
         silent = [fc.connect(self.ctl) for _ in range(3)]
         deaf = fc.connect(self.ctl)
@@ -158,9 +192,9 @@ class AbuseTest(unittest.TestCase):
 
     def test_out_of_fds_the_server_waits_and_recovers(self):
         ctl = self.dir.join("tight")
-        # 0-2, the TCP listener, the signalfd and the control socket, then
-        # room for four clients.
-        limit = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (10, 10))
+        # 0-2, the TCP listener, the signalfd, the control socket and its
+        # directory, then room for four clients.
+        limit = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (11, 11))
         with ft.serve(ctl, "tcp:127.0.0.1:0=web", preexec=limit) as server:
             held = [fc.connect(ctl) for _ in range(8)]
             answered = []

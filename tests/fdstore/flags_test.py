@@ -48,6 +48,9 @@ class FlagsTest(unittest.TestCase):
             (["exec", s], "exec needs -- COMMAND"),
             (["exec", s, "--names=a:b", "--", "true"], "printable ASCII"),
             (["exec", s, "--timeout=-1s", "--", "true"], "bad duration '-1s'"),
+            (["exec", s, "--wait=-1s", "--", "true"], "bad duration '-1s'"),
+            (["serve", s, "--wait=1s"], "--wait does not apply to serve"),
+            (["list", s, "--ready_fd=3"], "--ready_fd does not apply to list"),
             (["exec", s, "true"], "unexpected argument 'true'"),
         ]:
             with self.subTest(args=args):
@@ -55,9 +58,10 @@ class FlagsTest(unittest.TestCase):
 
     def test_runtime_failures_exit_1(self):
         s = "--socket=" + self.ctl
-        self.fails(["list", s], 1, "connect(%s): ENOENT" % self.ctl)
-        self.fails(["exec", s, "--", "/bin/true"], 1, "ENOENT")
-        self.fails(["serve", "--socket=" + self.dir.join("no/such/dir/ctl")], 1, "bind(")
+        self.fails(["list", s, "--wait=0"], 1, "connect(%s): ENOENT" % self.ctl)
+        self.fails(["exec", s, "--wait=0", "--", "/bin/true"], 1, "ENOENT")
+        self.fails(["serve", "--socket=" + self.dir.join("no/such/dir/ctl")], 1,
+                   "open(%s): ENOENT" % self.dir.join("no/such/dir"))
 
     def test_a_failed_start_removes_what_it_created(self):
         taken = socket.socket()
@@ -97,7 +101,7 @@ class FlagsTest(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         text = out + err
         for flag in ("socket", "listen", "allow_uid", "client_timeout", "max_clients",
-                     "names", "timeout"):
+                     "names", "timeout", "wait", "ready_fd"):
             self.assertIn("-" + flag, text)
         for word in ("serve", "exec", "list", "LISTEN_FDS", "Exit:", "README.md"):
             self.assertIn(word, text)

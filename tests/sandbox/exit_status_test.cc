@@ -57,7 +57,8 @@ TEST(ExitStatusTest, HelpExitsZeroAndNamesEveryFlag) {
     EXPECT_THAT(help, HasSubstr(std::string("-") + flag + " (")) << flag;
   EXPECT_THAT(help, HasSubstr("Exit status"));
   EXPECT_THAT(help, HasSubstr("session of its own"));  // what happens to the terminal
-  EXPECT_THAT(help, Not(HasSubstr("flagfile")));  // gflags' own are not accepted
+  EXPECT_THAT(help, HasSubstr("--flagfile=PATH"));  // the policy file
+  EXPECT_THAT(help, Not(HasSubstr("fromenv")));     // gflags' other flags are not accepted
 }
 
 TEST(ExitStatusTest, TimeoutIs124) {

@@ -3,7 +3,11 @@ timestamps and user-space clocks, --json, --expect_source catching a server
 that answers from the wrong address, loss when nobody answers."""
 
 import json
+import socket
+import struct
 import subprocess
+import threading
+import time
 import unittest
 
 import udp_testing as t
@@ -74,6 +78,86 @@ class ProbeTest(unittest.TestCase):
         self.assertEqual(r["loss_percent"], 100.0)
         self.assertGreaterEqual(r["icmp_errors"], 1)
         self.assertIn("no reply", err)
+
+    def test_probes_keep_their_interval_when_replies_are_lost(self):
+        # A target that never answers: 20 probes 10 ms apart must all leave
+        # within about 200 ms, not one per --timeout (20 s stop-and-wait).
+        sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sink.bind(("127.0.0.1", 0))
+        self.addCleanup(sink.close)
+        started = time.monotonic()
+        code, out, _ = probe("--target=127.0.0.1:%d" % sink.getsockname()[1],
+                             "--count=20", "--interval=10ms", "--timeout=1s", "--json")
+        elapsed = time.monotonic() - started
+        self.assertEqual(code, 1)
+        # 0.19 s of sending and one last 1 s timeout; stop-and-wait took 20 s.
+        self.assertLess(elapsed, 8.0)
+        self.assertEqual(json.loads(out)["sent"], 20)
+        sink.settimeout(0)
+        arrivals = []
+        while True:
+            try:
+                sink.recv(100)
+            except BlockingIOError:
+                break
+            arrivals.append(1)
+        self.assertEqual(len(arrivals), 20)
+
+    def test_late_replies_are_not_received(self):
+        # Replies to even probes come 150 ms after them, past
+        # --timeout=100ms: they count as late (those that arrive before the
+        # run ends; at least probe 0's), never as received, and each reply
+        # is matched to the probe it answers.
+        with DelayedEcho(delay=0.15) as echo:
+            code, out, err = probe("--target=127.0.0.1:%d" % echo.port, "--count=10",
+                                   "--interval=50ms", "--timeout=100ms", "--json")
+            self.assertEqual(code, 0, err)
+            r = json.loads(out)
+            self.assertEqual((r["sent"], r["received"]), (10, 5), r)
+            self.assertGreaterEqual(r["late"], 1, r)
+            self.assertLessEqual(r["late"], 5, r)
+            self.assertEqual(r["rtt_user"]["samples"], 5)
+            self.assertLess(r["rtt_user"]["max_us"], 100000)
+
+
+class DelayedEcho:
+    """Echoes probes with an even sequence number after `delay` seconds,
+    the others at once."""
+
+    def __init__(self, delay):
+        self.delay = delay
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.timers = []
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while True:
+            try:
+                data, peer = self.sock.recvfrom(70000)
+            except OSError:
+                return
+            if len(data) < 16:  # woken by __exit__
+                return
+            seq = struct.unpack_from("<Q", data, 8)[0]
+            if seq % 2 == 0:
+                timer = threading.Timer(self.delay, self.sock.sendto, (data, peer))
+                self.timers.append(timer)
+                timer.start()
+            else:
+                self.sock.sendto(data, peer)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        for timer in self.timers:
+            timer.cancel()
+        self.sock.sendto(b"", ("127.0.0.1", self.port))  # wakes _run
+        self.thread.join()
+        self.sock.close()
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 // fdstore: holds listening sockets across restarts and hands them to each
 // new instance of a server (systemd socket-activation style). See --help.
 #include <gflags/gflags.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <systemd/sd-daemon.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -50,6 +52,19 @@ DEFINE_string(names, "",
               "default: every fd the server holds, in its order.");
 DEFINE_string(timeout, "10s",
               "exec, list: give up on a server silent this long.");
+DEFINE_string(
+    wait, "5s",
+    "exec, list: wait up to this long for the store to come up: while the "
+    "control socket is missing (ENOENT) or nobody listens on it "
+    "(ECONNREFUSED), retry; 0 tries once. Covers `fdstore serve ... &` "
+    "followed at once by a client, and a store being replaced.");
+DEFINE_int32(
+    ready_fd, -1,
+    "serve: once the control socket answers, write \"ready\\n\" to this "
+    "inherited fd (3 or more) and close it (s6-style readiness; e.g. "
+    "`fdstore serve --ready_fd=3 ... 3>&1 | read -r _`). Under systemd "
+    "(Type=notify, $NOTIFY_SOCKET set) serve also sends READY=1 through "
+    "sd_notify, and STOPPING=1 on SIGTERM/SIGINT.");
 
 namespace {
 
@@ -66,10 +81,11 @@ constexpr char kUsage[] =
     "socket activation). Start the new instance, then stop the old one.\n"
     "\n"
     "  fdstore serve --socket=PATH [--listen=SPEC,...] [--allow_uid=UID,...]\n"
-    "                [--client_timeout=10s] [--max_clients=64]\n"
-    "  fdstore exec  --socket=PATH [--names=NAME,...] [--timeout=10s] -- "
-    "COMMAND [ARG...]\n"
-    "  fdstore list  --socket=PATH [--timeout=10s]\n"
+    "                [--client_timeout=10s] [--max_clients=64] [--ready_fd=FD]\n"
+    "  fdstore exec  --socket=PATH [--names=NAME,...] [--timeout=10s] "
+    "[--wait=5s]\n"
+    "                -- COMMAND [ARG...]\n"
+    "  fdstore list  --socket=PATH [--timeout=10s] [--wait=5s]\n"
     "\n"
     "  fdstore serve --socket=/run/web.fds --listen=tcp:0.0.0.0:80=http &\n"
     "  fdstore exec --socket=/run/web.fds -- /usr/sbin/webd   # again to "
@@ -96,9 +112,10 @@ struct Subcommand {
 
 const Subcommand kSubcommands[] = {
     {"serve",
-     {"socket", "listen", "allow_uid", "client_timeout", "max_clients"}},
-    {"exec", {"socket", "names", "timeout"}},
-    {"list", {"socket", "timeout"}},
+     {"socket", "listen", "allow_uid", "client_timeout", "max_clients",
+      "ready_fd"}},
+    {"exec", {"socket", "names", "timeout", "wait"}},
+    {"list", {"socket", "timeout", "wait"}},
 };
 
 [[noreturn]] void Fail(absl::string_view message, int code = 1) {
@@ -130,6 +147,37 @@ void CheckFlagsFor(const Subcommand& sub) {
     UsageError(kTool, absl::StrCat(sub.name, " needs --socket=PATH"));
 }
 
+// The fd of --ready_fd, owned and close-on-exec, or none; exits 2 if the
+// flag names a standard stream or no open fd.
+cmsg::UniqueFd ReadyFdOrExit() {
+  if (FLAGS_ready_fd == -1) return cmsg::UniqueFd();
+  if (FLAGS_ready_fd < 3) UsageError(kTool, "--ready_fd must be 3 or more");
+  const int flags = fcntl(FLAGS_ready_fd, F_GETFD);
+  if (flags < 0)
+    UsageError(kTool, absl::StrCat("--ready_fd=", FLAGS_ready_fd, " is not an open fd"));
+  (void)fcntl(FLAGS_ready_fd, F_SETFD, flags | FD_CLOEXEC);
+  return cmsg::UniqueFd(FLAGS_ready_fd);
+}
+
+// Readiness, once the control socket answers: a line on --ready_fd (then
+// closed, so a reader also sees end of file) and READY=1 to systemd.
+void TellReady(cmsg::UniqueFd ready, absl::string_view status) {
+  if (ready.ok()) {
+    static constexpr char kLine[] = "ready\n";
+    ssize_t n;
+    do {
+      n = write(ready.get(), kLine, sizeof(kLine) - 1);
+    } while (n < 0 && errno == EINTR);
+    // A reader that went away (EPIPE) is not our failure; say so and serve.
+    if (n != static_cast<ssize_t>(sizeof(kLine) - 1))
+      fprintf(stderr, "%s: --ready_fd: write failed: %s\n", kTool, strerror(errno));
+  }
+  // Returns 0 without $NOTIFY_SOCKET; a failure to notify is not fatal.
+  const std::string message = absl::StrCat("READY=1\nSTATUS=", status);
+  if (int rc = sd_notify(0, message.c_str()); rc < 0)
+    fprintf(stderr, "%s: sd_notify: %s\n", kTool, strerror(-rc));
+}
+
 int Serve() {
   absl::StatusOr<std::vector<cmsg::ListenSpec>> specs =
       cmsg::ParseListenSpecs(FLAGS_listen);
@@ -142,6 +190,10 @@ int Serve() {
   if (FLAGS_max_clients < 1 || FLAGS_max_clients > 4096)
     UsageError(kTool, "--max_clients must be 1-4096");
   options.max_clients = FLAGS_max_clients;
+  cmsg::UniqueFd ready = ReadyFdOrExit();
+  // A reader of --ready_fd or of stderr that went away must not kill the
+  // store and, with it, the only copy of its fds.
+  signal(SIGPIPE, SIG_IGN);
   for (const std::string& u : ListFlag(FLAGS_allow_uid)) {
     uint32_t uid;
     if (!absl::SimpleAtoi(u, &uid) || uid == static_cast<uint32_t>(-1))
@@ -189,12 +241,14 @@ int Serve() {
   if (!server.ok()) fail_startup(server.status().message());
   fprintf(stderr, "%s: serving %zu fds on %s\n", kTool, held,
           FLAGS_socket.c_str());
+  TellReady(std::move(ready), absl::StrCat("serving ", held, " fds on ", FLAGS_socket));
   if (absl::Status s = (*server)->Run(); !s.ok()) {
     (*server)->Unlink();
     Fail(s.message());
   }
   signalfd_siginfo info{};
   const bool got = read(stop.get(), &info, sizeof(info)) == sizeof(info);
+  (void)sd_notify(0, "STOPPING=1");
   (*server)->Unlink();
   fprintf(stderr, "%s: stopped by %s\n", kTool,
           got ? strsignal(info.ssi_signo) : "a signal");
@@ -205,6 +259,7 @@ cmsg::fdstore::Client ConnectOrExit() {
   cmsg::fdstore::ClientOptions options;
   options.timeout = cmsg::flags::DurationOrExit(kTool, "timeout", FLAGS_timeout,
                                                 /*allow_zero=*/false);
+  options.wait = cmsg::flags::DurationOrExit(kTool, "wait", FLAGS_wait);
   auto client = cmsg::fdstore::Client::Connect(FLAGS_socket, options);
   if (!client.ok()) Fail(client.status().message());
   return std::move(*client);

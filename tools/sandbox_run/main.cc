@@ -22,13 +22,17 @@
 #include "lib/status/errno_status.h"
 #include "lib/status/status_macros.h"
 #include "sandbox/spawn.h"
+#include "tools/sandbox_run/command_line.h"
 #include "tools/sandbox_run/parse.h"
 
 DEFINE_string(ro_bind, "", "SRC[:DEST],...: host paths visible read-only at DEST (default SRC; DEST "
               "may not pass through a symlink); nosuid, nodev");
 DEFINE_string(bind, "", "SRC[:DEST],...: host paths visible read-write at DEST (default SRC; DEST "
               "may not pass through a symlink); nosuid, nodev");
-DEFINE_string(tmpfs, "", "PATH,...: empty writable tmpfs mounts (mode 1777)");
+DEFINE_string(tmpfs, "",
+              "PATH[:SIZE],...: empty writable tmpfs mounts (mode 1777), at most SIZE bytes "
+              "(K/M/G suffixes; default: half the host's memory, and what is written counts "
+              "against --cgroup_memory)");
 DEFINE_string(net, "none",
               "none: a new network namespace with only lo (up); host: the host's network, "
               "its abstract unix sockets included");
@@ -65,6 +69,17 @@ DEFINE_string(rlimit_nofile, "", "open file limit");
 DEFINE_string(rlimit_nproc, "", "process limit (of the sandbox's user)");
 DEFINE_string(rlimit_cpu, "", "CPU time limit in seconds");
 DEFINE_string(rlimit_fsize, "", "file size limit in bytes (K/M/G suffixes)");
+DEFINE_string(cgroup_memory, "",
+              "memory limit for the whole sandbox, every process and its tmpfs files "
+              "(bytes, K/M/G suffixes; no swap); at the limit the kernel's OOM killer kills "
+              "in the sandbox and sandbox_run exits 123. Needs the memory cgroup controller "
+              "(v2 delegated to sandbox_run's cgroup, or v1)");
+DEFINE_string(cgroup_pids, "",
+              "process (and thread) limit for the whole sandbox; fork fails with EAGAIN "
+              "beyond it. Needs the pids cgroup controller");
+DEFINE_string(cgroup_cpu, "",
+              "CPU limit for the whole sandbox, in CPUs (0.5: half of one CPU's time, 2: "
+              "two CPUs'; 0.01 to 1024). Needs the cpu cgroup controller");
 DEFINE_string(rlimit_core, "0",
               "core file size limit in bytes (K/M/G suffixes; unlimited); 0 by default: a "
               "crash inside does not run the host's core_pattern handler");
@@ -91,6 +106,8 @@ namespace {
 
 constexpr int kLauncherFailure = 125;
 constexpr int kTimedOut = 124;
+constexpr int kOutOfMemory = 123;
+constexpr char kThisFile[] = "tools/sandbox_run/main.cc";
 
 constexpr char kUsage[] = R"(runs COMMAND in a sandbox.
 
@@ -121,69 +138,38 @@ terminal (TIOCSTI) or make it its own. kill(0, ...) inside reaches only the
 sandbox. stdin/stdout/stderr that are directories or O_PATH fds are refused
 (they would open host paths beside them).
 
-Exit status: the command's own; 128+N if it died of signal N; 124 on
---timeout (the whole sandbox is killed); 125 if sandbox_run itself failed (a
+Resource limits for the whole process tree (--cgroup_memory, --cgroup_pids,
+--cgroup_cpu) use a cgroup of the sandbox's own below sandbox_run's (cgroup
+v2 where the controller is delegated there, else v1), removed when the
+sandbox ends; --rlimit_* limit each process.
+
+Exit status: the command's own; 128+N if it died of signal N; 123 if the
+kernel's OOM killer killed any process in the sandbox (--cgroup_memory;
+stderr says how the command ended); 124 on --timeout (the whole sandbox is
+killed); 125 if sandbox_run itself failed (a
 bad flag or path, a namespace refused), with one line on stderr; 126 if the
 command cannot be executed, 127 if it is not found.
+
+Policy file: --flagfile=PATH reads flags from PATH (gflags' format), one
+--flag=value a line, as if given at that place on the command line; blank
+lines and lines starting with # are skipped, blanks around a line trimmed,
+the value is the rest of the line. Files may name further files (8 deep). A
+flag given twice, in a file or on the command line, is an error. E.g. web.flags:
+  # the web worker's sandbox
+  --ro_bind=/usr,/lib,/lib64,/bin,/srv/www:/www
+  --listen=tcp:127.0.0.1:8080=web
+  --setenv=MODE=production
+  --timeout=1h
+and: sandbox_run --flagfile=web.flags -- /usr/bin/python3 /www/server.py
 
 Example:
   sandbox_run --ro_bind=/usr,/lib,/lib64,/bin --listen=tcp:127.0.0.1:8080=web \
       -- /usr/bin/python3 server.py)";
 
-constexpr const char* kValueFlags[] = {
-    "ro_bind", "bind",         "tmpfs",         "net",         "listen",
-    "pass_file", "broker_allow", "seccomp",     "timeout",     "rlimit_as",
-    "rlimit_nofile", "rlimit_nproc", "rlimit_cpu", "rlimit_fsize", "uid",
-    "gid",     "hostname",     "chdir",         "setenv",
-    "allow_socket", "kill_after", "rlimit_core", "outside_ids"};
-constexpr const char* kHelpFlags[] = {"help", "helpfull", "helpshort"};
-
 [[noreturn]] void Fail(absl::string_view message) {
   std::string line = absl::StrCat("sandbox_run: ", message, "\n");
   fputs(line.c_str(), stderr);
   exit(kLauncherFailure);
-}
-
-bool OneOf(absl::string_view name, absl::Span<const char* const> names) {
-  for (const char* n : names)
-    if (name == n) return true;
-  return false;
-}
-
-// Finds where the command starts, checking every flag before it so that
-// gflags (which exits 1 on errors) only sees flags it will accept.
-int CommandStart(int argc, char** argv) {
-  std::vector<absl::string_view> seen;
-  for (int i = 1; i < argc; ++i) {
-    absl::string_view arg = argv[i];
-    if (arg == "--") return i;
-    if (arg.size() < 2 || arg[0] != '-') return i;
-    arg.remove_prefix(arg[1] == '-' ? 2 : 1);
-    size_t eq = arg.find('=');
-    absl::string_view name = arg.substr(0, eq);
-    // gflags would silently keep only the last of a repeated list flag.
-    for (absl::string_view earlier : seen) {
-      if (earlier == name)
-        Fail(absl::StrCat("--", name, " given twice; give one comma-separated list"));
-    }
-    seen.push_back(name);
-    if (OneOf(name, kValueFlags)) {
-      if (eq == absl::string_view::npos) {
-        if (i + 1 >= argc) Fail(absl::StrCat("--", name, " needs a value"));
-        ++i;
-      }
-    } else if (name == "verbose" || name == "noverbose") {
-      if (eq != absl::string_view::npos) {
-        absl::string_view value = arg.substr(eq + 1);
-        if (name == "noverbose" ||
-            !OneOf(value, {"true", "false", "1", "0", "yes", "no", "t", "f", "y", "n"}))
-          Fail(absl::StrCat("--", name, ": \"", value, "\" is not a boolean"));
-      }
-    } else if (!OneOf(name, kHelpFlags)) {
-      Fail(absl::StrCat("unknown flag --", name, " (see --help)"));
-    }
-  }
-  return argc;
 }
 
 absl::StatusOr<sandbox::Policy> PolicyFromFlags() {
@@ -208,6 +194,8 @@ absl::StatusOr<sandbox::Policy> PolicyFromFlags() {
   CMSGLIB_ASSIGN_OR_RETURN(policy.rlimits.nproc, ParseRlimit("rlimit_nproc", FLAGS_rlimit_nproc));
   CMSGLIB_ASSIGN_OR_RETURN(policy.rlimits.cpu, ParseRlimit("rlimit_cpu", FLAGS_rlimit_cpu));
   CMSGLIB_ASSIGN_OR_RETURN(policy.rlimits.fsize, ParseRlimit("rlimit_fsize", FLAGS_rlimit_fsize));
+  CMSGLIB_ASSIGN_OR_RETURN(policy.cgroup, ParseCgroupLimits(FLAGS_cgroup_memory, FLAGS_cgroup_pids,
+                                                            FLAGS_cgroup_cpu));
   CMSGLIB_ASSIGN_OR_RETURN(policy.uid, ParseId("uid", FLAGS_uid));
   CMSGLIB_ASSIGN_OR_RETURN(policy.gid, ParseId("gid", FLAGS_gid));
   if (FLAGS_hostname.empty() || FLAGS_hostname.size() > 64)
@@ -221,22 +209,22 @@ absl::StatusOr<sandbox::Policy> PolicyFromFlags() {
 constexpr int kForwarded[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
 
 int Run(int argc, char** argv) {
-  int start = CommandStart(argc, argv);
-  std::vector<std::string> command;
-  for (int i = start + (start < argc && strcmp(argv[start], "--") == 0); i < argc; ++i)
-    command.emplace_back(argv[i]);
-  int flag_argc = start;
   gflags::SetUsageMessage(kUsage);
-  for (int i = 1; i < start; ++i) {
-    absl::string_view arg = argv[i];
-    while (!arg.empty() && arg[0] == '-') arg.remove_prefix(1);
-    if (OneOf(arg, kHelpFlags)) {
-      // Only this tool's flags: gflags' own (--flagfile, ...) are not accepted.
-      gflags::ShowUsageWithFlagsRestrict(argv[0], "tools/sandbox_run/main.cc");
-      exit(0);
-    }
+  absl::StatusOr<CommandLine> line = SplitCommandLine(argc, argv, kThisFile);
+  if (!line.ok()) Fail(line.status().message());
+  if (line->help) {
+    // Only this tool's flags: gflags' own are not accepted (but --flagfile,
+    // which SplitCommandLine expands itself).
+    gflags::ShowUsageWithFlagsRestrict(argv[0], kThisFile);
+    exit(0);
   }
-  gflags::ParseCommandLineFlags(&flag_argc, &argv, /*remove_flags=*/false);
+  const std::vector<std::string>& command = line->command;
+  std::vector<char*> flag_argv = {argv[0]};
+  for (std::string& flag : line->flags) flag_argv.push_back(flag.data());
+  flag_argv.push_back(nullptr);
+  int flag_argc = static_cast<int>(flag_argv.size()) - 1;
+  char** flag_args = flag_argv.data();
+  gflags::ParseCommandLineFlags(&flag_argc, &flag_args, /*remove_flags=*/false);
   if (command.empty()) Fail("no COMMAND given (usage: sandbox_run [flags] -- COMMAND [ARG...])");
 
   absl::StatusOr<sandbox::Policy> policy = PolicyFromFlags();
@@ -305,7 +293,7 @@ int Run(int argc, char** argv) {
         (void)child->Kill();
         kill_at = absl::InfiniteFuture();
         fprintf(stderr, "sandbox_run: the command outlived SIGTERM by %s; killed the sandbox\n",
-                  FLAGS_kill_after.c_str());
+                FLAGS_kill_after.c_str());
       } else if (!timed_out && now >= deadline) {
         timed_out = true;
         if (!*kill_after) {
@@ -339,6 +327,14 @@ int Run(int argc, char** argv) {
   if (FLAGS_verbose) {
     fprintf(stderr, "sandbox_run: command %s %d\n",
             status->signaled ? "killed by signal" : "exited with", status->value);
+  }
+  if (status->oom_kills > 0) {
+    fprintf(stderr,
+            "sandbox_run: out of memory: the OOM killer killed %d process(es) in the sandbox; "
+            "the command %s %d\n",
+            status->oom_kills, status->signaled ? "was killed by signal" : "exited with",
+            status->value);
+    return kOutOfMemory;
   }
   return status->ShellCode();
 }

@@ -48,13 +48,67 @@ absl::StatusOr<std::vector<sandbox::BindMount>> ParseBinds(absl::string_view tex
   return out;
 }
 
-absl::StatusOr<std::vector<std::string>> ParseTmpfs(absl::string_view text) {
-  std::vector<std::string> out;
+absl::StatusOr<std::vector<sandbox::TmpfsMount>> ParseTmpfs(absl::string_view text) {
+  std::vector<sandbox::TmpfsMount> out;
   for (absl::string_view item : Items(text)) {
-    if (absl::Status s = CheckPath("tmpfs", item, item); !s.ok()) return s;
-    out.emplace_back(item);
+    std::vector<absl::string_view> parts = absl::StrSplit(item, ':');
+    if (parts.size() > 2) return Bad("tmpfs", item, "want PATH[:SIZE]");
+    if (absl::Status s = CheckPath("tmpfs", item, parts[0]); !s.ok()) return s;
+    sandbox::TmpfsMount tmpfs{std::string(parts[0])};
+    if (parts.size() == 2) {
+      absl::StatusOr<std::optional<uint64_t>> size = ParseBytes("tmpfs", item, parts[1]);
+      if (!size.ok()) return size.status();
+      tmpfs.size_bytes = *size;
+    }
+    out.push_back(std::move(tmpfs));
   }
   return out;
+}
+
+absl::StatusOr<std::optional<uint64_t>> ParseBytes(absl::string_view flag, absl::string_view item,
+                                                   absl::string_view text) {
+  if (text.empty() && item.empty()) return std::optional<uint64_t>();
+  uint64_t multiplier = 1;
+  absl::string_view digits = text;
+  if (!text.empty()) {
+    switch (text.back()) {
+      case 'K': multiplier = uint64_t{1} << 10; break;
+      case 'M': multiplier = uint64_t{1} << 20; break;
+      case 'G': multiplier = uint64_t{1} << 30; break;
+      default: break;
+    }
+  }
+  if (multiplier != 1) digits.remove_suffix(1);
+  uint64_t value = 0;
+  if (digits.empty() || digits[0] == '-' || digits[0] == '+' ||
+      !absl::SimpleAtoi(digits, &value) || value == 0 || value > UINT64_MAX / multiplier)
+    return Bad(flag, item, "want a positive number of bytes (optionally with K, M or G)");
+  return std::optional<uint64_t>(value * multiplier);
+}
+
+absl::StatusOr<sandbox::CgroupLimits> ParseCgroupLimits(absl::string_view memory,
+                                                        absl::string_view pids,
+                                                        absl::string_view cpus) {
+  sandbox::CgroupLimits limits;
+  if (!memory.empty()) {
+    absl::StatusOr<std::optional<uint64_t>> bytes = ParseBytes("cgroup_memory", memory, memory);
+    if (!bytes.ok()) return bytes.status();
+    limits.memory_bytes = *bytes;
+  }
+  if (!pids.empty()) {
+    uint64_t count = 0;
+    if (pids[0] == '-' || pids[0] == '+' || !absl::SimpleAtoi(pids, &count) || count == 0 ||
+        count > (uint64_t{1} << 22))
+      return Bad("cgroup_pids", pids, "want a number of processes from 1 to 4194304");
+    limits.pids = count;
+  }
+  if (!cpus.empty()) {
+    double value = 0;
+    if (!absl::SimpleAtod(cpus, &value) || !(value >= 0.01 && value <= 1024))
+      return Bad("cgroup_cpu", cpus, "want a number of CPUs from 0.01 to 1024, e.g. 0.5");
+    limits.cpus = value;
+  }
+  return limits;
 }
 
 absl::StatusOr<sandbox::Network> ParseNetwork(absl::string_view text) {

@@ -20,8 +20,17 @@ namespace cmsg::sandbox_run {
 // "SRC[:DEST],..." (DEST defaults to SRC).
 absl::StatusOr<std::vector<sandbox::BindMount>> ParseBinds(absl::string_view text,
                                                            bool writable);
-// "PATH,...".
-absl::StatusOr<std::vector<std::string>> ParseTmpfs(absl::string_view text);
+// "PATH[:SIZE],..." (SIZE as for ParseBytes).
+absl::StatusOr<std::vector<sandbox::TmpfsMount>> ParseTmpfs(absl::string_view text);
+// A positive byte count with an optional K/M/G (x1024) suffix; errors name
+// `flag` and `item`. "" (with item "") means unset.
+absl::StatusOr<std::optional<uint64_t>> ParseBytes(absl::string_view flag, absl::string_view item,
+                                                   absl::string_view text);
+// --cgroup_memory (bytes), --cgroup_pids (a count), --cgroup_cpu (CPUs,
+// 0.01 to 1024); "" leaves each unset.
+absl::StatusOr<sandbox::CgroupLimits> ParseCgroupLimits(absl::string_view memory,
+                                                        absl::string_view pids,
+                                                        absl::string_view cpus);
 // "none" or "host".
 absl::StatusOr<sandbox::Network> ParseNetwork(absl::string_view text);
 // "PATH[:r|w|rw|a][=NAME],...".

@@ -64,6 +64,17 @@ TEST(ParseTest, TimeoutIdsEnvNetSeccomp) {
   EXPECT_EQ(*ParseNetwork("host"), sandbox::Network::kHost);
   EXPECT_FALSE(*ParseSeccomp("off"));
   EXPECT_EQ(ParseTmpfs("/tmp,/var/tmp")->size(), 2u);
+  auto tmpfs = ParseTmpfs("/a:16M,/b:4096,/c");
+  ASSERT_TRUE(tmpfs.ok()) << tmpfs.status();
+  EXPECT_EQ((*tmpfs)[0].size_bytes, uint64_t{16} << 20);
+  EXPECT_EQ((*tmpfs)[1].size_bytes, 4096u);
+  EXPECT_FALSE((*tmpfs)[2].size_bytes.has_value());
+  auto limits = ParseCgroupLimits("1G", "64", "0.5");
+  ASSERT_TRUE(limits.ok()) << limits.status();
+  EXPECT_EQ(limits->memory_bytes, uint64_t{1} << 30);
+  EXPECT_EQ(limits->pids, 64u);
+  EXPECT_EQ(limits->cpus, 0.5);
+  EXPECT_FALSE(ParseCgroupLimits("", "", "")->any());
 }
 
 }  // namespace

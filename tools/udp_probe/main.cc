@@ -12,8 +12,12 @@
 
 DEFINE_string(target, "", "ADDR:PORT of a UDP echo service. Required.");
 DEFINE_int32(count, 10, "Probes to send (1-1000000).");
-DEFINE_string(interval, "1s", "Time between probes, e.g. 1s, 10ms.");
-DEFINE_string(timeout, "1s", "How long to wait for each reply.");
+DEFINE_string(interval, "1s",
+              "Time between probes, e.g. 1s, 10ms. Probes keep this schedule "
+              "whether or not replies come (not stop-and-wait).");
+DEFINE_string(timeout, "1s",
+              "How long a reply may take; a later one is counted as late, not "
+              "received. Replies are matched to probes by sequence number.");
 DEFINE_int32(size, 64, "Payload bytes per probe (16-65507).");
 DEFINE_bool(expect_source, false,
             "Exit 1 if any reply comes from an address other than --target "

@@ -13,6 +13,7 @@
 #include "absl/time/time.h"
 #include "lib/activation/activation.h"
 #include "lib/net/socket_address.h"
+#include "lib/udp/loop_guard.h"
 #include "lib/udp/relay.h"
 #include "lib/udp/signals.h"
 #include "lib/udp/udp_socket.h"
@@ -24,7 +25,11 @@ DEFINE_string(
     "0.0.0.0:5300,[::]:5300 (IPv6 sockets are IPv6-only). Omit it when "
     "started with socket activation (LISTEN_FDS): the UDP sockets handed "
     "over are served instead.");
-DEFINE_string(upstream, "", "ADDR:PORT to relay to (IPv4 or IPv6). Required.");
+DEFINE_string(upstream, "",
+              "ADDR:PORT to relay to (IPv4 or IPv6). Required. One of the "
+              "relay's own listening addresses is refused (exit 2: it would "
+              "loop), and datagrams whose source is the upstream or a "
+              "listening socket of the relay are dropped (drop_loop).");
 DEFINE_int32(
     threads, 0,
     "Worker threads, each with its own SO_REUSEPORT sockets and "
@@ -33,8 +38,11 @@ DEFINE_int32(
 DEFINE_int32(batch, 32, "Datagrams per recvmmsg/sendmmsg (1-1024).");
 DEFINE_string(gso, "auto",
               "UDP GSO for sends: auto|on|off. auto uses it if the kernel has "
-              "it; a send the path refuses (EIO/EINVAL) switches it off and is "
-              "resent segment by segment.");
+              "it. Datagrams are coalesced only up to the path's MTU (IP_MTU "
+              "of the upstream socket, the arrival interface's MTU for "
+              "replies); a send the path still refuses (EMSGSIZE/EINVAL) is "
+              "resent datagram by datagram, and EIO (no checksum offload) "
+              "switches GSO off.");
 DEFINE_string(
     gro, "auto",
     "UDP GRO for receives: auto|on|off (coalesced reads of up to 64 KiB, "
@@ -45,7 +53,12 @@ DEFINE_string(
     "without traffic either way, e.g. 30s, 5m, 500ms.");
 DEFINE_int64(max_sessions, 65536,
              "Most sessions at once, over all threads; when full, the session "
-             "idle longest is closed. Capped by RLIMIT_NOFILE.");
+             "idle longest is closed. Capped by RLIMIT_NOFILE. Each session "
+             "holds an upstream socket, so an ephemeral port too: the port "
+             "range (net.ipv4.ip_local_port_range, 28,232 ports by default, "
+             "shared with the host) is the real cap when it is smaller. When "
+             "no port or fd is left, the session idle longest gives its up "
+             "(counted as sessions_evicted_for_port / _for_fd).");
 DEFINE_string(stats_interval, "0s",
               "Print counters on stderr this often (0s: never). They are also "
               "printed on SIGUSR1, and a final line on SIGINT/SIGTERM.");
@@ -138,6 +151,13 @@ int main(int argc, char** argv) {
     fprintf(stderr, "%s: %s\n", kTool,
             std::string(relay.status().message()).c_str());
     return 1;
+  }
+  // Checked on the sockets themselves, so ports chosen by the kernel and
+  // sockets handed over count too.
+  if (absl::Status s = cmsg::udp::CheckUpstreamIsNotSelf(
+          (*relay)->local_addresses(), options.upstream);
+      !s.ok()) {
+    UsageError(kTool, s.message());
   }
   std::vector<std::string> served;
   for (const auto& a : (*relay)->local_addresses())

@@ -1,0 +1,73 @@
+#include "lib/udp/loop_guard.h"
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "lib/fd/unique_fd.h"
+
+namespace cmsg::udp {
+namespace {
+
+// `a` as IPv4 if it is IPv4 or IPv4-mapped IPv6; unchanged otherwise.
+SocketAddress Unmapped(const SocketAddress& a) {
+  if (a.family() == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&a.ipv6().sin6_addr)) {
+    in_addr v4;
+    std::memcpy(&v4, &a.ipv6().sin6_addr.s6_addr[12], sizeof(v4));
+    return SocketAddress::Ipv4(v4, a.port());
+  }
+  return a;
+}
+
+}  // namespace
+
+bool SameEndpoint(const SocketAddress& a, const SocketAddress& b) {
+  SocketAddress x = Unmapped(a), y = Unmapped(b);
+  if (x.family() != y.family() || x.port() != y.port()) return false;
+  if (x.family() == AF_INET)
+    return x.ipv4().sin_addr.s_addr == y.ipv4().sin_addr.s_addr;
+  if (x.family() == AF_INET6)
+    return IN6_ARE_ADDR_EQUAL(&x.ipv6().sin6_addr, &y.ipv6().sin6_addr);
+  return false;
+}
+
+bool IsLocalAddress(const SocketAddress& address) {
+  SocketAddress a = Unmapped(address);
+  if (a.is_wildcard()) return true;
+  UniqueFd fd(socket(a.family(), SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_UDP));
+  if (!fd.ok()) return false;
+  a.set_port(0);
+  // IPV6_FREEBIND-free bind: succeeds only for an address of this host.
+  return bind(fd.get(), a.addr(), a.size()) == 0;
+}
+
+absl::Status CheckUpstreamIsNotSelf(const std::vector<SocketAddress>& listening,
+                                    const SocketAddress& upstream) {
+  SocketAddress up = Unmapped(upstream);
+  bool up_is_local = false, checked = false;
+  for (const SocketAddress& raw : listening) {
+    SocketAddress l = Unmapped(raw);
+    if (l.port() != up.port()) continue;
+    bool loops = SameEndpoint(l, up);
+    // A wildcard listener of the upstream's family takes every local
+    // address. (An IPv6 wildcard handed over without IPV6_V6ONLY takes
+    // IPv4 too; that case is not caught here, only per datagram.)
+    if (!loops && l.is_wildcard() && l.family() == up.family()) {
+      if (!checked) {
+        up_is_local = IsLocalAddress(up);
+        checked = true;
+      }
+      loops = up_is_local;
+    }
+    if (loops) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "--upstream=", upstream.ToString(), " is the relay's own listening address ",
+          raw.ToString(), ": every datagram would loop"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace cmsg::udp

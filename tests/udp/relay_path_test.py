@@ -1,0 +1,174 @@
+"""udp_relay where the network, not the relay, sets the limits: a path whose
+MTU is below what GSO coalesces to, and a namespace with few ephemeral
+ports. Each case runs in network namespaces with random names, built with
+`ip netns` and veth pairs (no-sandbox, root)."""
+
+import os
+import secrets
+import socket
+import subprocess
+import time
+import unittest
+
+import udp_testing as t
+
+SUFFIX = secrets.token_hex(3)
+
+
+def ip(*args, check=True):
+    p = subprocess.run(["ip"] + list(args), capture_output=True, text=True, timeout=20)
+    if check and p.returncode != 0:
+        raise AssertionError("ip %s: %s" % (" ".join(args), p.stderr.strip()))
+    return p
+
+
+def in_ns(ns, script):
+    subprocess.run(["ip", "netns", "exec", ns, "/bin/sh", "-c", script],
+                   check=True, timeout=20)
+
+
+def python_in(ns, code, *args, timeout=300):
+    """Runs `code` with python3 in namespace `ns`; returns its stdout."""
+    p = subprocess.run(["ip", "netns", "exec", ns, "/usr/bin/python3", "-c", code]
+                       + list(args),
+                       capture_output=True, text=True, timeout=timeout)
+    if p.returncode != 0:
+        raise AssertionError("python in %s failed: %s" % (ns, p.stderr))
+    return p.stdout
+
+
+class Namespaces:
+    """Named network namespaces removed at the end of the test."""
+
+    def __init__(self, test, *roles):
+        self.names = {}
+        for role in roles:
+            name = "udpp-%s-%s" % (role, SUFFIX)
+            ip("netns", "add", name)
+            test.addCleanup(ip, "netns", "del", name, check=False)
+            ip("-n", name, "link", "set", "lo", "up")
+            self.names[role] = name
+
+    def __getitem__(self, role):
+        return self.names[role]
+
+
+BURSTS_CLIENT = r"""
+import socket, sys, time
+port, bursts, count, size = (int(a) for a in sys.argv[1:5])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+s.connect(("127.0.0.1", port))
+s.settimeout(2)
+got = 0
+for b in range(bursts):
+    for i in range(count):
+        s.send(bytes([b, i]) + b"x" * (size - 2))
+    deadline = time.monotonic() + 3
+    n = 0
+    while n < count and time.monotonic() < deadline:
+        try:
+            d = s.recv(70000)
+        except socket.timeout:
+            break
+        if len(d) == size:
+            n += 1
+    got += n
+print(got)
+"""
+
+
+class SmallPathMtuTest(unittest.TestCase):
+    """Relay and client in one namespace, an IPv6 udp_echo behind a veth
+    pair of MTU 1280: 1400-byte datagrams fit no segment on that path."""
+
+    def setUp(self):
+        ns = Namespaces(self, "r", "u")
+        self.relay_ns, self.up_ns = ns["r"], ns["u"]
+        ip("link", "add", "pr" + SUFFIX, "netns", self.relay_ns, "mtu", "1280",
+           "type", "veth", "peer", "name", "pu" + SUFFIX, "netns", self.up_ns,
+           "mtu", "1280")
+        for n, dev, addr in ((self.relay_ns, "pr", "fd77::1/64"),
+                             (self.up_ns, "pu", "fd77::2/64")):
+            ip("-n", n, "addr", "add", addr, "dev", dev + SUFFIX, "nodad")
+            ip("-n", n, "link", "set", dev + SUFFIX, "up")
+        self.echo = t.Server(["ip", "netns", "exec", self.up_ns, t.TOOLS["echo"],
+                              "--listen=[fd77::2]:7000"])
+        self.addCleanup(self.echo.__exit__)
+
+    def relay_and_count(self, *flags):
+        relay = t.Server(["ip", "netns", "exec", self.relay_ns, t.TOOLS["relay"],
+                          "--listen=127.0.0.1:5300", "--upstream=[fd77::2]:7000",
+                          "--threads=1"] + list(flags))
+        self.addCleanup(relay.__exit__)
+        got = int(python_in(self.relay_ns, BURSTS_CLIENT, "5300", "5", "32", "1400"))
+        code, final = relay.stop()
+        self.assertEqual(code, 0)
+        return got, final
+
+    def test_every_datagram_comes_back_with_default_flags(self):
+        got, final = self.relay_and_count()
+        self.assertEqual(got, 160, final)
+        self.assertEqual(final["drop_upstream_send"], 0)
+        self.assertEqual(final["drop_client_send"], 0)
+
+    def test_every_datagram_comes_back_with_gso_on(self):
+        if "gso=on" not in self.echo.ready_line:
+            self.skipTest("this kernel has no UDP GSO")
+        got, final = self.relay_and_count("--gso=on", "--gro=on")
+        self.assertEqual(got, 160, final)
+
+    def test_the_kernel_fragments_without_gso(self):
+        # The reference the GSO path must match.
+        got, _ = self.relay_and_count("--gso=off")
+        self.assertEqual(got, 160)
+
+
+SUCCESSIVE_CLIENTS = r"""
+import socket, sys
+port, clients, first_port = (int(a) for a in sys.argv[1:4])
+missed = []
+for i in range(clients):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", first_port + i))
+    s.connect(("127.0.0.1", port))
+    s.settimeout(1)
+    s.send(b"client %d" % i)
+    try:
+        if s.recv(100) != b"client %d" % i:
+            missed.append(i)
+    except socket.timeout:
+        missed.append(i)
+    s.close()
+print(" ".join(str(m) for m in missed))
+"""
+
+
+class FewEphemeralPortsTest(unittest.TestCase):
+    """64 ephemeral ports, 200 successive clients: each new client must be
+    answered, the longest idle session giving up its port."""
+
+    def test_new_clients_are_served_when_ports_run_out(self):
+        ns = Namespaces(self, "p")["p"]
+        in_ns(ns, "echo '40000 40063' > /proc/sys/net/ipv4/ip_local_port_range")
+        echo = t.Server(["ip", "netns", "exec", ns, t.TOOLS["echo"],
+                         "--listen=127.0.0.1:7000"])
+        self.addCleanup(echo.__exit__)
+        relay = t.Server(["ip", "netns", "exec", ns, t.TOOLS["relay"],
+                          "--listen=127.0.0.1:5300", "--upstream=127.0.0.1:7000",
+                          "--threads=1"])
+        self.addCleanup(relay.__exit__)
+        out = python_in(ns, SUCCESSIVE_CLIENTS, "5300", "200", "20000")
+        missed = [int(m) for m in out.split()]
+        code, final = relay.stop()
+        self.assertEqual(code, 0)
+        self.assertEqual(missed, [], final)
+        # Every client after the 64th (less the relay's own listening port,
+        # which is not ephemeral) took the port of an idle session.
+        self.assertGreaterEqual(final["sessions_evicted_for_port"], 200 - 64)
+        self.assertLessEqual(final["sessions"], 64)
+
+
+if __name__ == "__main__":
+    t.take_tool_args()
+    unittest.main()

@@ -1,0 +1,123 @@
+"""udp_relay under operations that broke it: a closed stderr pipe, a pending
+error on a listening socket, an upstream that is the relay itself, a client
+that claims to be the upstream."""
+
+import os
+import select
+import signal
+import socket
+import subprocess
+import time
+import unittest
+
+import udp_testing as t
+
+IP_RECVERR = 11
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class RobustnessTest(unittest.TestCase):
+
+    def setUp(self):
+        self.echo = t.start_echo("127.0.0.1:0")
+        self.addCleanup(self.echo.__exit__)
+        self.upstream = "127.0.0.1:%d" % t.served_port(self.echo)
+
+    def test_stats_to_a_closed_stderr_pipe_do_not_kill_the_relay(self):
+        proc = subprocess.Popen([t.TOOLS["relay"], "--listen=127.0.0.1:0",
+                                 "--upstream=" + self.upstream],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE)
+        self.addCleanup(lambda: proc.poll() is None and (proc.kill(), proc.wait()))
+        line = proc.stderr.readline().decode()
+        self.assertIn("serving", line)
+        port = int(line.split("serving ")[1].split(",")[0].rsplit(":", 1)[1].split()[0])
+        proc.stderr.close()
+        proc.send_signal(signal.SIGUSR1)  # a write to a pipe nobody reads
+        time.sleep(0.3)
+        self.assertIsNone(proc.poll(), "the relay died of the write")
+        c = t.connected_client("127.0.0.1", port)
+        self.addCleanup(c.close)
+        self.assertEqual(t.exchange(c, b"still here"), b"still here")
+        proc.send_signal(signal.SIGTERM)
+        self.assertEqual(proc.wait(10), 0)
+
+    def test_a_pending_error_on_a_listening_socket_does_not_spin(self):
+        # A launcher may hand over a socket with IP_RECVERR on: a reply to a
+        # client that has gone then queues an ICMP error on the listening
+        # socket, and epoll reports EPOLLERR until it is read.
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
+        s.bind(("127.0.0.1", 0))
+        self.addCleanup(s.close)
+        up = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        up.bind(("127.0.0.1", 0))
+        up.settimeout(5)
+        self.addCleanup(up.close)
+        launcher = 'LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" "$@" 3<&%d' % s.fileno()
+        relay = t.Server(["/bin/sh", "-c", launcher, t.TOOLS["relay"],
+                          "--upstream=127.0.0.1:%d" % up.getsockname()[1],
+                          "--threads=1"], pass_fds=(s.fileno(),))
+        self.addCleanup(relay.__exit__)
+        client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        client.sendto(b"hello", s.getsockname())
+        data, session = up.recvfrom(100)
+        client.close()  # gone: the reply gets ICMP port unreachable
+        up.sendto(b"reply", session)
+        time.sleep(0.2)
+        before = cpu_seconds(relay.proc.pid)
+        time.sleep(2.0)
+        used = cpu_seconds(relay.proc.pid) - before
+        # Idle, the loop wakes once a second; spinning, it takes what the
+        # (shared) CPU gives it, 0.3 s or more in 2 s on a busy 2-core VM.
+        self.assertLess(used, 0.1, "the relay spun on EPOLLERR")
+        stats = relay.stats()
+        self.assertEqual(stats["err_client_unreachable"], 1)
+        code, _ = relay.stop()
+        self.assertEqual(code, 0)
+
+    def run_relay(self, *args):
+        return subprocess.run([t.TOOLS["relay"]] + list(args), capture_output=True,
+                              text=True, timeout=10)
+
+    def test_an_upstream_that_is_a_listening_address_is_refused(self):
+        port = t.free_port()
+        for listen, upstream in (("127.0.0.1:%d" % port, "127.0.0.1:%d" % port),
+                                 ("0.0.0.0:%d" % port, "127.0.0.1:%d" % port),
+                                 ("0.0.0.0:%d" % port, "127.0.0.5:%d" % port),
+                                 ("[::]:%d,0.0.0.0:%d" % (port, port),
+                                  "[::1]:%d" % port)):
+            p = self.run_relay("--listen=" + listen, "--upstream=" + upstream)
+            self.assertEqual(p.returncode, 2, (listen, upstream, p.stderr))
+            self.assertIn("loop", p.stderr)
+
+    def test_another_port_on_the_same_host_is_not_a_loop(self):
+        with t.start_relay("0.0.0.0:0", self.upstream) as relay:
+            c = t.connected_client("127.0.0.1", t.served_port(relay))
+            self.addCleanup(c.close)
+            self.assertEqual(t.exchange(c, b"x"), b"x")
+
+    def test_a_client_with_the_upstreams_address_is_dropped(self):
+        up = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        up.bind(("127.0.0.1", 0))
+        self.addCleanup(up.close)
+        with t.start_relay("127.0.0.1:0",
+                           "127.0.0.1:%d" % up.getsockname()[1]) as relay:
+            # Spoofed or reflected: a datagram "from the upstream" to the
+            # relay would be relayed to the upstream, whose answer ... loops.
+            up.sendto(b"from upstream", ("127.0.0.1", t.served_port(relay)))
+            r, _, _ = select.select([up], [], [], 0.5)
+            self.assertEqual(r, [], "the relay forwarded it to the upstream")
+            stats = relay.stats()
+            self.assertEqual(stats["drop_loop"], 1)
+            self.assertEqual(stats["sessions_created"], 0)
+
+
+if __name__ == "__main__":
+    t.take_tool_args()
+    unittest.main()
