@@ -22,6 +22,7 @@
 
 #include <cstddef>
 #include <cstring>
+#include <fstream>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -743,6 +744,56 @@ TEST(EscapeTest, EachSandboxHasItsOwnOutsideUid) {
     EXPECT_NE(outside, 0u);
     EXPECT_NE(outside, 65534u);
   }
+}
+
+// A broker rule's root is opened without following symlinks: whoever can
+// write the directory holding it must not point a root launcher's rule at
+// "/" (and so /etc/shadow).
+TEST(EscapeTest, BrokerRuleRootFollowsNoSymlink) {
+  TempDir dir;
+  ASSERT_EQ(mkdir(dir.File("real").c_str(), 0777), 0);
+  WriteFile(dir.File("real/secret"), "elsewhere");
+  ASSERT_EQ(symlink(dir.File("real").c_str(), dir.File("data").c_str()), 0);
+  RunResult r = Probe({"--broker_allow=" + dir.File("data") + ":r"},
+                      {"broker", dir.File("data/secret"), "r"});
+  EXPECT_EQ(r.code, 125) << r.out;
+  EXPECT_EQ(r.out, "");
+  EXPECT_THAT(r.err, HasSubstr("symlinks are not followed"));
+  // A file rule's own name, likewise.
+  r = Probe({"--broker_allow=" + dir.File("data/secret") + ":r"},
+            {"broker", dir.File("data/secret"), "r"});
+  EXPECT_EQ(r.code, 125) << r.out;
+  EXPECT_THAT(r.err, HasSubstr("symlinks are not followed"));
+}
+
+// The rule that applies is the one of the path resolved, not of the path
+// asked for: a symlink inside a read-write tree that points into a
+// read-only subtree must not give write access there.
+TEST(EscapeTest, BrokerChoosesTheRuleOfTheResolvedPath) {
+  TempDir dir;
+  ASSERT_EQ(mkdir(dir.File("data").c_str(), 0777), 0);
+  ASSERT_EQ(mkdir(dir.File("data/keys").c_str(), 0777), 0);
+  // Writable by an unprivileged launcher too (mkdir applied the umask).
+  ASSERT_EQ(chmod(dir.File("data").c_str(), 0777), 0);
+  ASSERT_EQ(chmod(dir.File("data/keys").c_str(), 0777), 0);
+  WriteFile(dir.File("data/keys/k"), "key");
+  ASSERT_EQ(symlink("keys", dir.File("data/link").c_str()), 0);
+  const std::string rules =
+      "--broker_allow=" + dir.File("data") + ":rw," + dir.File("data/keys") + ":r";
+  RunResult r = Probe({rules}, {"broker", dir.File("data/link/k"), "w"});
+  EXPECT_EQ(r.out, "EACCES\n") << r.err;
+  r = Probe({rules}, {"broker", dir.File("data/link/new"), "w"});
+  EXPECT_EQ(r.out, "EACCES\n") << r.err;
+  EXPECT_NE(access(dir.File("data/keys/new").c_str(), F_OK), 0);
+  std::ifstream in(dir.File("data/keys/k"));
+  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(content, "key");
+  // Reading through the link is what the read-only rule allows.
+  r = Probe({rules}, {"broker", dir.File("data/link/k"), "r"});
+  EXPECT_EQ(r.out, "ok key\n") << r.err;
+  // And writing in the read-write tree still works.
+  r = Probe({rules}, {"broker", dir.File("data/other"), "w"});
+  EXPECT_EQ(r.out, "ok 8\n") << r.err;
 }
 
 // Every call the default filter denies, and clone with every CLONE_NEW*
