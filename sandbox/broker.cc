@@ -169,6 +169,11 @@ absl::StatusOr<UniqueFd> Broker::Open(absl::string_view path, uint32_t flags,
   const Rule* actual = RuleFor(*where);
   if (actual == nullptr || (write && !actual->writable))
     return Refuse(EACCES, "the path leads where no rule allows it");
+  // Nothing but a regular file is opened at all: opening a device can act.
+  struct stat st;
+  if (fstat(found.get(), &st) != 0) return ErrnoError("fstat");
+  if (S_ISDIR(st.st_mode)) return Refuse(EISDIR, "a directory");
+  if (!S_ISREG(st.st_mode)) return Refuse(EACCES, "not a regular file");
   // Reopen that very file (no second resolution of the path).
   UniqueFd fd(open(absl::StrCat("/proc/self/fd/", found.get()).c_str(),
                    static_cast<int>((flags & ~O_CREAT) | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)));
