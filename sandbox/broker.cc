@@ -188,8 +188,9 @@ bool Broker::ServeOne(int sock) const {
   BrokerReply reply;
   UniqueFd opened;
   if (!message.ok()) {
-    if (ErrnoOf(message.status()) != 0) return false;  // the socket failed
-    reply.error = EINVAL;                              // fds attached: refused
+    return false;  // the socket failed
+  } else if (!message->control_status.ok()) {
+    reply.error = EINVAL;  // fds attached: refused (the kernel closed them)
   } else if (message->bytes == 0) {
     return false;  // the sandbox hung up
   } else if (message->data_truncated() || message->bytes <= sizeof(BrokerRequest)) {

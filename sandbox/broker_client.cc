@@ -37,6 +37,7 @@ absl::StatusOr<UniqueFd> BrokerClient::Open(absl::string_view path, int flags, m
   iovec in{&reply, sizeof(reply)};
   CMSGLIB_ASSIGN_OR_RETURN(ReceivedMessage message,
                         RecvMsg(sock_.get(), absl::MakeConstSpan(&in, 1), control.span()));
+  CMSGLIB_RETURN_IF_ERROR(message.control_status);
   if (message.bytes != sizeof(reply))
     return absl::UnavailableError("broker closed the connection");
   const std::string call = absl::StrCat("broker open(", path, ")");

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -24,6 +25,7 @@
 
 #include "sandbox/child_plan.h"
 #include "sandbox/handoff.h"
+#include "sandbox/landlock.h"
 
 namespace cmsg::sandbox {
 namespace {
@@ -181,6 +183,12 @@ void RunMountStep(const ChildPlan& plan, const MountStep& step) {
     case MountStep::Kind::kTmpfs:
       MountOn(plan, target, "tmpfs", MS_NOSUID | MS_NODEV, step.options.c_str(), "mount(tmpfs)");
       return;
+    case MountStep::Kind::kDevpts:
+      // devpts is the one file system whose device nodes work in a user
+      // namespace; its nodes are the sandbox's own ptys.
+      MountOn(plan, target, "devpts", MS_NOSUID | MS_NOEXEC, step.options.c_str(),
+              "mount(devpts)");
+      return;
     case MountStep::Kind::kProc:
       MountOn(plan, target, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr, "mount(proc)");
       return;
@@ -252,6 +260,51 @@ void BuildRoot(const ChildPlan& plan) {
   Check(plan, syscall(SYS_pivot_root, ".", ".") == 0, "pivot_root", kNewRoot);
   Check(plan, umount2(".", MNT_DETACH) == 0, "umount2(old root)");
   Check(plan, chdir("/") == 0, "chdir", "/");
+}
+
+// Appends the decimal `value` (async-signal-safe).
+void AppendNumber(char* buf, size_t size, int64_t value) {
+  char digits[24];
+  int n = 0;
+  uint64_t magnitude = value < 0 ? 0 - static_cast<uint64_t>(value) : static_cast<uint64_t>(value);
+  do {
+    digits[n++] = static_cast<char>('0' + magnitude % 10);
+    magnitude /= 10;
+  } while (magnitude > 0);
+  if (value < 0) digits[n++] = '-';
+  char text[24];
+  for (int i = 0; i < n; ++i) text[i] = digits[n - 1 - i];
+  text[n] = '\0';
+  Append(buf, size, text);
+}
+
+// A new time namespace for the shim (which enters it at exec) and all it
+// starts. Its offsets can only be set before any process is in it.
+void NewTimeNamespace(const ChildPlan& plan) {
+  Check(plan, unshare(CLONE_NEWTIME) == 0, "unshare(CLONE_NEWTIME)");
+  char text[128] = {};
+  const struct {
+    const char* name;
+    clockid_t clock;
+  } clocks[] = {{"monotonic", CLOCK_MONOTONIC}, {"boottime", CLOCK_BOOTTIME}};
+  for (const auto& c : clocks) {
+    int64_t offset = plan.time_offset_seconds;
+    if (plan.time_as_if_booted) {
+      timespec now;
+      clock_gettime(c.clock, &now);
+      offset = 1 - static_cast<int64_t>(now.tv_sec);  // the clock reads 1 s and more
+    }
+    Append(text, sizeof(text), c.name);
+    Append(text, sizeof(text), " ");
+    AppendNumber(text, sizeof(text), offset);
+    Append(text, sizeof(text), " 0\n");
+  }
+  int fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
+  Check(plan, fd >= 0, "open", "/proc/self/timens_offsets");
+  size_t length = strlen(text);
+  Check(plan, write(fd, text, length) == static_cast<ssize_t>(length), "write",
+        "/proc/self/timens_offsets");
+  close(fd);
 }
 
 void LoopbackUp(const ChildPlan& plan) {
@@ -327,6 +380,9 @@ void RunSandboxChild(ChildPlan& plan) {
   if (plan.unshare_cgroup_ns) Check(plan, unshare(CLONE_NEWCGROUP) == 0, "unshare(CLONE_NEWCGROUP)");
 
   OpenBindSources(plan);
+  // While the child is still dumpable (changing ids makes it not, and then
+  // its /proc files are no longer its own to write).
+  if (plan.time_ns) NewTimeNamespace(plan);
   BecomeSandboxUser(plan);
   BuildRoot(plan);
   if (!plan.hostname.empty()) {
@@ -339,6 +395,13 @@ void RunSandboxChild(ChildPlan& plan) {
   DieWithLauncher(plan);
   int exe_fd;
   KeepOnlyNeededFds(plan, &exe_fd);
+  // After NO_NEW_PRIVS and the pivot (the rules name paths in the new
+  // root), before the rlimits (it opens a few fds) and seccomp.
+  if (plan.landlock.abi > 0) {
+    const char* path;
+    const char* failed = ApplyLandlock(plan.landlock, exe_fd, &path);
+    Check(plan, failed == nullptr, failed, path);
+  }
   // After the fds are down to a handful, so a low RLIMIT_NOFILE still fits.
   for (const RlimitStep& limit : plan.rlimits) {
     rlimit value{limit.value, limit.value};

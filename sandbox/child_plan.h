@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "sandbox/landlock.h"
+
 namespace cmsg::sandbox {
 
 // Where the child builds the new root, in its own mount namespace: a tmpfs
@@ -28,6 +30,7 @@ struct MountStep {
     kProc,      // proc for the new pid namespace on target
     kSymlink,   // symlink(source, target)
     kReadOnly,  // make the mount at target (not those on it) read-only
+    kDevpts,    // a new devpts instance on target with `options` (not nodev)
   };
   Kind kind;
   std::string source;
@@ -54,6 +57,11 @@ struct ChildPlan {
   std::vector<int> close_first;  // the launcher's ends of the pipes/sockets
 
   bool unshare_cgroup_ns = false;  // after the sync byte: the cgroup is set then
+  // A new time namespace, for the shim (entered at its exec) and all below;
+  // timens_offsets written as these lines.
+  bool time_ns = false;
+  bool time_as_if_booted = false;
+  int64_t time_offset_seconds = 0;
   std::vector<MountStep> mounts;
   std::string hostname;
   std::string chdir;
@@ -63,6 +71,7 @@ struct ChildPlan {
   uid_t uid = 65534;
   gid_t gid = 65534;
   std::vector<sock_filter> seccomp;  // empty: none
+  LandlockPlan landlock;             // abi 0: none
 };
 
 // Sent on error_write when a step fails; `what` names the call and path.

@@ -88,6 +88,7 @@ absl::StatusOr<Handoff> ReceiveHandoff(int sock) {
   CMSGLIB_ASSIGN_OR_RETURN(ReceivedMessage message,
                         RecvMsg(sock, absl::MakeConstSpan(&iov, 1), control.span(),
                                 MSG_WAITALL));
+  CMSGLIB_RETURN_IF_ERROR(message.control_status);  // more fds than promised
   if (message.bytes != sizeof(header) || header.magic != kHandoffMagic)
     return absl::DataLossError("bad handoff header");
   Handoff out;

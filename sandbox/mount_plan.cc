@@ -62,6 +62,20 @@ absl::StatusOr<std::vector<MountStep>> BuildMountSteps(const Policy& policy) {
   for (int i = 0; i < 3; ++i) {
     steps.push_back(Step(Kind::kSymlink, InNewRoot(absl::StrCat("/dev/", stdio[i])), absl::StrCat("/proc/self/fd/", i)));
   }
+  if (policy.dev_shm_bytes) {
+    if (*policy.dev_shm_bytes == 0) return absl::InvalidArgumentError("/dev/shm: size 0");
+    steps.push_back(Step(Kind::kMkdir, InNewRoot("/dev/shm")));
+    steps.push_back(Step(Kind::kTmpfs, InNewRoot("/dev/shm"), "", false,
+                         absl::StrCat("mode=1777,size=", *policy.dev_shm_bytes)));
+  }
+  if (policy.dev_pts) {
+    steps.push_back(Step(Kind::kMkdir, InNewRoot("/dev/pts")));
+    // gid= is left out: the host's tty group is not mapped in the sandbox.
+    steps.push_back(Step(Kind::kDevpts, InNewRoot("/dev/pts"), "", false,
+                         absl::StrCat("newinstance,ptmxmode=0666,mode=0620,max=",
+                                      Policy::kMaxPtys)));
+    steps.push_back(Step(Kind::kSymlink, InNewRoot("/dev/ptmx"), "pts/ptmx"));
+  }
   steps.push_back(Step(Kind::kReadOnly, InNewRoot("/dev")));
 
   for (const BindMount& bind : policy.binds) {

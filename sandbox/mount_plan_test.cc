@@ -15,7 +15,7 @@ namespace {
 using Kind = MountStep::Kind;
 
 std::string Describe(const MountStep& step) {
-  const char* kinds[] = {"mkdir", "mkfile", "bind", "tmpfs", "proc", "symlink", "readonly"};
+  const char* kinds[] = {"mkdir", "mkfile", "bind", "tmpfs", "proc", "symlink", "readonly", "devpts"};
   std::string out = std::string(kinds[static_cast<int>(step.kind)]) + " " + step.target;
   if (!step.source.empty()) out += " <- " + step.source;
   if (step.kind == Kind::kBind) out += step.writable ? " rw" : " ro";

@@ -100,6 +100,28 @@ enum class Network {
   kHost,  // the launcher's network namespace
 };
 
+// A time namespace: CLOCK_MONOTONIC and CLOCK_BOOTTIME (and /proc/uptime)
+// of the sandbox's own, shifted; the wall clock (CLOCK_REALTIME) is the
+// host's. Costs nothing in isolation.
+struct TimeNamespace {
+  bool enabled = false;
+  // Both clocks start near 0 (1 s), as if the host had just booted: the
+  // host's uptime is not shown. Otherwise `offset_seconds` is added.
+  bool as_if_booted = false;
+  int64_t offset_seconds = 0;  // REQUIRES: the clocks stay >= 0
+};
+
+// Landlock (landlock.h) behind the mount namespace.
+enum class LandlockMode {
+  kAuto,  // on when the kernel has Landlock, else off
+  kOn,    // Spawn fails when the kernel has no Landlock
+  // Security cost: the mount namespace is the only wall around the file
+  // system: a passed fd (or stdin) reopened through /proc/self/fd gets
+  // whatever access file permissions give the sandbox's uid, and a mount
+  // trick found later would expose what it reaches.
+  kOff,
+};
+
 struct Policy {
   std::vector<BindMount> binds;
   std::vector<TmpfsMount> tmpfs;
@@ -119,6 +141,17 @@ struct Policy {
   std::vector<int> extra_socket_families;
   Rlimits rlimits;
   CgroupLimits cgroup;
+  LandlockMode landlock = LandlockMode::kAuto;
+  // /dev/shm: a private tmpfs (mode 1777) of at most this many bytes, for
+  // POSIX shared memory and semaphores; unset: none. Security cost: memory,
+  // up to the size (also counted by a cgroup memory limit).
+  std::optional<uint64_t> dev_shm_bytes;
+  // /dev/pts: a new devpts instance (ptys of the sandbox's own only, at most
+  // kMaxPtys) with /dev/ptmx. Security cost: the kernel's tty code becomes
+  // reachable (line disciplines, terminal ioctls); the host's ptys do not.
+  bool dev_pts = false;
+  static constexpr int kMaxPtys = 64;
+  TimeNamespace time;
   uid_t uid = 65534;  // ids inside the sandbox
   gid_t gid = 65534;
   // A root launcher maps those to an outside uid and gid of the sandbox's

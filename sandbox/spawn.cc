@@ -26,6 +26,7 @@
 #include "sandbox/cgroup.h"
 #include "sandbox/child_plan.h"
 #include "sandbox/handoff.h"
+#include "sandbox/landlock.h"
 #include "sandbox/mount_plan.h"
 #include "sandbox/outside_ids.h"
 #include "sandbox/sandbox_path.h"
@@ -290,6 +291,7 @@ absl::StatusOr<Child> Spawn(const Policy& policy, absl::Span<const std::string> 
   if (policy.seccomp) {
     CMSGLIB_ASSIGN_OR_RETURN(plan.seccomp, BuildDefaultFilter(policy.extra_socket_families));
   }
+  CMSGLIB_ASSIGN_OR_RETURN(plan.landlock, BuildLandlockPlan(policy, LandlockAbi()));
   std::unique_ptr<SandboxCgroup> cgroup;
   if (policy.cgroup.any()) { CMSGLIB_ASSIGN_OR_RETURN(cgroup, SandboxCgroup::Create(policy.cgroup)); }
 
@@ -312,6 +314,9 @@ absl::StatusOr<Child> Spawn(const Policy& policy, absl::Span<const std::string> 
   plan.chdir = policy.chdir;
   plan.loopback_up = policy.network == Network::kNone;
   plan.rlimits = RlimitSteps(policy.rlimits);
+  plan.time_ns = policy.time.enabled;
+  plan.time_as_if_booted = policy.time.as_if_booted;
+  plan.time_offset_seconds = policy.time.offset_seconds;
   plan.clear_groups = root;
   plan.uid = policy.uid;
   plan.gid = policy.gid;

@@ -21,8 +21,7 @@ RecvBatch::RecvBatch(size_t capacity, size_t max_datagram, size_t control_space)
       control_(new std::byte[capacity * control_space_ + 1]),
       iov_(capacity),
       headers_(capacity),
-      messages_(capacity),
-      control_status_(capacity) {
+      messages_(capacity) {
   for (size_t i = 0; i < capacity; ++i) {
     iov_[i] = {data_.get() + i * max_datagram_, max_datagram_};
   }
@@ -58,8 +57,7 @@ absl::StatusOr<size_t> RecvBatch::Recv(int fd, int flags) {
     m.bytes = headers_[i].msg_len;
     m.flags = h.msg_flags;
     m.peer.set_size(h.msg_namelen);
-    control_status_[i] =
-        internal::DecodeReceivedInto(h, control_space_, true, m.control);
+    m.control_status = internal::DecodeReceivedInto(h, control_space_, true, m.control);
   }
   return received_;
 }

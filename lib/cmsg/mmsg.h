@@ -46,9 +46,10 @@ class RecvBatch {
   // Datagram i's size, flags, sender and decoded control messages.
   [[nodiscard]] ReceivedMessage& message(size_t i) { return messages_[i]; }
   // Non-OK if datagram i's control data was truncated or malformed (its
-  // fds, if any, are already closed); its payload is still valid.
+  // fds, if any, are already closed); its payload is still valid. The same
+  // as message(i).control_status.
   [[nodiscard]] const absl::Status& control_status(size_t i) const {
-    return control_status_[i];
+    return messages_[i].control_status;
   }
 
  private:
@@ -59,7 +60,6 @@ class RecvBatch {
   std::vector<iovec> iov_;
   std::vector<mmsghdr> headers_;
   std::vector<ReceivedMessage> messages_;
-  std::vector<absl::Status> control_status_;
   size_t received_ = 0;
 };
 

@@ -115,10 +115,7 @@ absl::StatusOr<ReceivedMessage> RecvMsg(int fd, absl::Span<const iovec> iov,
   out.peer.set_size(msg.msg_namelen);
   out.bytes = static_cast<size_t>(n);
   out.flags = msg.msg_flags;
-  if (absl::Status s = internal::DecodeReceivedInto(msg, control.size(), true, out.control);
-      !s.ok()) {
-    result = std::move(s);
-  }
+  out.control_status = internal::DecodeReceivedInto(msg, control.size(), true, out.control);
   return result;
 }
 

@@ -17,6 +17,7 @@
 
 #include <cstddef>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
@@ -44,7 +45,8 @@ struct SendOptions {
     int fd, absl::string_view data, absl::Span<const ControlMessage> control,
     SendOptions options = {});
 
-// One received message: its size, flags, sender and decoded control data.
+// One received message: its size, flags, sender, decoded control data and
+// whether that control data arrived whole.
 struct ReceivedMessage {
   // Data bytes received (with MSG_TRUNC in the call flags: the real length).
   size_t bytes = 0;
@@ -54,9 +56,18 @@ struct ReceivedMessage {
   SocketAddress peer;
   // Decoded control messages; owns any received fds.
   ControlMessages control;
+  // OK when `control` holds every control message the kernel had for this
+  // message. Otherwise (MSG_CTRUNC: the control buffer was too small or the
+  // fd limit was reached; or malformed control data) says what was lost,
+  // `control` is empty and every fd that arrived is already closed; the
+  // data, `bytes`, `flags` and `peer` are still valid. A caller that wants
+  // an error asks for it: CMSGLIB_RETURN_IF_ERROR(m.control_status).
+  absl::Status control_status;
 
   // True when the datagram was longer than the buffer given.
   [[nodiscard]] bool data_truncated() const { return flags & MSG_TRUNC; }
+  // True when the kernel had more control data than the buffer held.
+  [[nodiscard]] bool control_truncated() const { return flags & MSG_CTRUNC; }
   template <typename T>
   [[nodiscard]] const T* Find() const { return cmsg::Find<T>(control); }
   template <typename T>
@@ -64,10 +75,13 @@ struct ReceivedMessage {
 };
 
 // Receives one message into `iov` with up to `control.size()` bytes of
-// control data (size it with ControlBuffer). A truncated control buffer
-// (MSG_CTRUNC: too small, or the kernel could not install every fd) is an
-// error that says so; the fds that did arrive are closed. A recvmsg that
-// returns 0 on a stream socket is a message of 0 bytes (end of stream).
+// control data (size it with ControlBuffer). Fails only if recvmsg fails
+// (would-block: IsWouldBlock). Truncated control data (MSG_CTRUNC: too small
+// a buffer, or the kernel could not install every fd) does not fail the
+// call, since the kernel has consumed the data: the message comes back with
+// its data and a non-OK `control_status`, and the fds that did arrive are
+// closed. A recvmsg that returns 0 on a stream socket is a message of 0
+// bytes (end of stream).
 [[nodiscard]] absl::StatusOr<ReceivedMessage> RecvMsg(
     int fd, absl::Span<const iovec> iov, absl::Span<std::byte> control,
     int flags = 0);

@@ -160,17 +160,46 @@ TEST(SocketIoTest, MaximumFdsPerMessage) {
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
-TEST(SocketIoTest, TruncatedControlIsAnErrorThatSaysSo) {
+// MSG_CTRUNC: the data the kernel consumed comes back; the control status
+// says what was lost; the fds that did arrive are closed.
+TEST(SocketIoTest, TruncatedControlKeepsTheDataAndReportsTheLoss) {
   UnixPair pair = MakeUnixPair(SOCK_DGRAM);
   UniqueFd file = TempFileWith("t");
   int fds[] = {file.get(), file.get(), file.get(), file.get()};
-  ASSERT_TRUE(SendMsg(pair.a.get(), "x", {ScmRights{fds}}).ok());
+  ASSERT_TRUE(SendMsg(pair.a.get(), "hello", {ScmRights{fds}}).ok());
+  int before = CountOpenFds();
   ControlBuffer<Fds<1>> control;
   char data[8];
   auto m = RecvMsg(pair.b.get(), absl::MakeSpan(data), control.span());
-  ASSERT_FALSE(m.ok());
-  EXPECT_EQ(m.status().code(), absl::StatusCode::kResourceExhausted);
-  EXPECT_THAT(std::string(m.status().message()), HasSubstr("MSG_CTRUNC"));
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(absl::string_view(data, m->bytes), "hello");
+  EXPECT_TRUE(m->flags & MSG_CTRUNC);
+  EXPECT_TRUE(m->control_truncated());
+  EXPECT_EQ(m->control_status.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(m->control_status.message()), HasSubstr("MSG_CTRUNC"));
+  EXPECT_TRUE(m->control.empty());
+  EXPECT_EQ(CountOpenFds(), before);
+}
+
+// On a stream socket a peer that attaches one fd too many cannot put the
+// stream out of step: every byte arrives, in order.
+TEST(SocketIoTest, TruncatedControlOnAStreamLosesNoBytes) {
+  UnixPair pair = MakeUnixPair(SOCK_STREAM);
+  UniqueFd file = TempFileWith("t");
+  // Fds<1> has room for two (the kernel fills the padding too): send four.
+  int fds[] = {file.get(), file.get(), file.get(), file.get()};
+  ASSERT_TRUE(SendMsg(pair.a.get(), "first", {ScmRights{fds}}).ok());
+  ASSERT_TRUE(SendMsg(pair.a.get(), "second", {ScmRights{absl::MakeConstSpan(fds, 1)}}).ok());
+  ControlBuffer<Fds<1>> control;
+  std::string got;
+  while (got.size() < 11) {
+    char data[5];
+    auto m = RecvMsg(pair.b.get(), absl::MakeSpan(data), control.span());
+    ASSERT_TRUE(m.ok()) << m.status();
+    ASSERT_GT(m->bytes, 0u);
+    got.append(data, m->bytes);
+  }
+  EXPECT_EQ(got, "firstsecond");
 }
 
 TEST(SocketIoTest, PeerAddressOfUnnamedAndNamedUnixSockets) {

@@ -95,6 +95,7 @@ absl::StatusOr<Message> Client::Call(const Message& request, absl::Span<const in
     return absl::UnavailableError(absl::StrCat(path_, " hung up without a reply"));
   }
   if (m->data_truncated()) return absl::DataLossError("reply longer than the protocol allows");
+  CMSGLIB_RETURN_IF_ERROR(m->control_status);
   CMSGLIB_ASSIGN_OR_RETURN(Message reply, Decode(absl::string_view(buffer_.get(), m->bytes)));
   if (ScmRightsOwned* rights = m->Find<ScmRightsOwned>()) {
     if (received == nullptr) {

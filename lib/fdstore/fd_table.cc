@@ -25,7 +25,14 @@ int FdTable::IndexOf(const std::string& name) const {
   return -1;
 }
 
-absl::Status FdTable::Store(absl::Span<const std::string> names, std::vector<UniqueFd> fds) {
+std::optional<uid_t> FdTable::OwnerOf(const std::string& name) const {
+  const int at = IndexOf(name);
+  if (at < 0) return std::nullopt;
+  return entries_[at].owner;
+}
+
+absl::Status FdTable::Store(absl::Span<const std::string> names, std::vector<UniqueFd> fds,
+                            uid_t owner) {
   if (names.empty()) return absl::InvalidArgumentError("nothing to store");
   if (names.size() != fds.size()) {
     return absl::InvalidArgumentError(
@@ -45,8 +52,9 @@ absl::Status FdTable::Store(absl::Span<const std::string> names, std::vector<Uni
   for (size_t i = 0; i < names.size(); ++i) {
     if (int at = IndexOf(names[i]); at >= 0) {
       entries_[at].fd = std::move(fds[i]);
+      entries_[at].owner = owner;
     } else {
-      entries_.push_back({names[i], std::move(fds[i])});
+      entries_.push_back({names[i], std::move(fds[i]), owner});
     }
   }
   return absl::OkStatus();

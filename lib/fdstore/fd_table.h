@@ -9,6 +9,9 @@
 #ifndef LIB_FDSTORE_FD_TABLE_H_
 #define LIB_FDSTORE_FD_TABLE_H_
 
+#include <sys/types.h>
+
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,14 +26,17 @@ class FdTable {
  public:
   struct Entry {
     std::string name;
-    UniqueFd fd;  // owned by the table
+    UniqueFd fd;     // owned by the table
+    uid_t owner = 0;  // the uid that stored it
   };
 
   // Adds or replaces (closing the old fd) one entry per name; names must be
   // valid LISTEN_FDNAMES names, distinct, one per fd, and the table may not
   // grow beyond kMaxNames (ResourceExhausted).
   [[nodiscard]] absl::Status Store(absl::Span<const std::string> names,
-                                   std::vector<UniqueFd> fds);
+                                   std::vector<UniqueFd> fds, uid_t owner = 0);
+  // The uid that stored `name`, if it is held.
+  [[nodiscard]] std::optional<uid_t> OwnerOf(const std::string& name) const;
   // Removes every named entry (NotFound if any is missing).
   [[nodiscard]] absl::Status Remove(absl::Span<const std::string> names);
   // The named entries in the order asked, or every entry for no names.

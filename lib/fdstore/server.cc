@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <optional>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -89,7 +90,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(ServerOptions options,
       names.push_back(std::move(n.name));
       fds.push_back(std::move(n.fd));
     }
-    CMSGLIB_RETURN_IF_ERROR(table.Store(names, std::move(fds)));
+    CMSGLIB_RETURN_IF_ERROR(table.Store(names, std::move(fds), geteuid()));
   }
   CMSGLIB_ASSIGN_OR_RETURN(ControlSocket control, ControlSocket::Listen(options.socket_path));
   std::unique_ptr<Server> server(new Server(std::move(options), std::move(control)));
@@ -98,10 +99,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(ServerOptions options,
   return server;
 }
 
-bool Server::Allowed(uid_t uid) const {
-  return uid == geteuid() || std::find(options_.allowed_uids.begin(),
-                                       options_.allowed_uids.end(),
-                                       uid) != options_.allowed_uids.end();
+Server::Access Server::AccessOf(uid_t uid) const {
+  auto listed = [uid](const std::vector<uid_t>& uids) {
+    return std::find(uids.begin(), uids.end(), uid) != uids.end();
+  };
+  if (uid == geteuid()) return Access::kAdmin;
+  if (listed(options_.store_uids)) return Access::kWrite;
+  if (listed(options_.allowed_uids)) return Access::kRead;
+  return Access::kNone;
 }
 
 void Server::Log(absl::string_view line) const {
@@ -189,7 +194,7 @@ void Server::AcceptAll() {
       Log(ErrnoError("getsockopt(SO_PEERCRED)").message());
       continue;
     }
-    if (!Allowed(peer.uid)) {
+    if (AccessOf(peer.uid) == Access::kNone) {
       const std::string why = absl::StrCat("uid ", peer.uid, " is not allowed");
       Log(absl::StrCat("refused pid ", peer.pid, ": ", why));
       (void)SendRecord(fd.get(), ErrorMessage(Code::kRefused, why), {});
@@ -209,7 +214,7 @@ void Server::AcceptAll() {
       DiscardPending(fd.get());
       continue;
     }
-    clients_.push_back({std::move(fd), absl::Now() + options_.client_timeout, peer.pid});
+    clients_.push_back({std::move(fd), absl::Now() + options_.client_timeout, peer.pid, peer.uid});
     // Most clients send their request right after connecting: answer it now
     // rather than after another trip through poll.
     if (!Serve(clients_.back())) clients_.pop_back();
@@ -223,10 +228,11 @@ bool Server::Serve(Client& client) {
       MSG_DONTWAIT);
   if (!m.ok()) {
     if (ErrnoOf(m.status()) == EAGAIN) return true;
-    // Too many fds (MSG_CTRUNC; the library closed those that came) or a
-    // broken connection: say why if the peer still listens, then hang up.
+    // A broken connection: say why if the peer still listens, then hang up.
     return Fail(client, Code::kBadRequest, m.status().message());
   }
+  // Too many fds (MSG_CTRUNC; the library closed those that came).
+  if (!m->control_status.ok()) return Fail(client, Code::kBadRequest, m->control_status.message());
   // A zero-length record is end of stream on SOCK_SEQPACKET; no request is
   // empty either.
   if (m->bytes == 0) return false;
@@ -238,7 +244,7 @@ bool Server::Serve(Client& client) {
   if (creds == nullptr) {
     return Fail(client, Code::kBadRequest, "message carried no SCM_CREDENTIALS");
   }
-  if (!Allowed(creds->uid)) {
+  if (AccessOf(creds->uid) == Access::kNone) {
     Log(absl::StrCat("refused pid ", creds->pid, ": message credentials uid ", creds->uid));
     return Fail(client, Code::kRefused, absl::StrCat("uid ", creds->uid, " is not allowed"));
   }
@@ -256,10 +262,11 @@ bool Server::Serve(Client& client) {
     for (UniqueFd& fd : rights->fds) fds.push_back(std::move(fd));
   }
   client.deadline = absl::Now() + options_.client_timeout;
-  return Answer(client, *request, std::move(fds));
+  return Answer(client, creds->uid, *request, std::move(fds));
 }
 
-bool Server::Answer(Client& client, const Message& request, std::vector<UniqueFd> fds) {
+bool Server::Answer(Client& client, uid_t uid, const Message& request,
+                    std::vector<UniqueFd> fds) {
   if (request.code != Code::kOk) return Fail(client, Code::kBadRequest, "requests carry code 0");
   if (request.type != Type::kStore && !fds.empty()) {
     return Fail(client, Code::kBadRequest,
@@ -267,6 +274,32 @@ bool Server::Answer(Client& client, const Message& request, std::vector<UniqueFd
   }
   if (request.strings.size() > kMaxNames) {
     return Fail(client, Code::kBadRequest, absl::StrCat("more than ", kMaxNames, " names"));
+  }
+  if (request.type == Type::kStore || request.type == Type::kRemove) {
+    // Both the connection's uid and the message's must be allowed to write:
+    // a connection handed to another process speaks with the rights of the
+    // lesser of the two.
+    const Access access = std::min(AccessOf(uid), AccessOf(client.uid));
+    if (access < Access::kWrite) {
+      const uid_t who = AccessOf(uid) < Access::kWrite ? uid : client.uid;
+      Log(absl::StrCat("refused pid ", client.pid, ": uid ", who, " may not ",
+                       TypeName(request.type)));
+      return Fail(client, Code::kRefused,
+                  absl::StrCat("uid ", who, " may not ",
+                               request.type == Type::kStore ? "store" : "remove",
+                               " (see --allow_store_uid)"));
+    }
+    if (access != Access::kAdmin) {
+      for (const std::string& name : request.strings) {
+        const std::optional<uid_t> owner = table_.OwnerOf(name);
+        if (owner.has_value() && *owner != uid) {
+          return Fail(client, Code::kRefused,
+                      absl::StrCat("\"", name, "\" was stored by uid ", *owner, "; uid ", uid,
+                                   " may not ",
+                                   request.type == Type::kStore ? "replace" : "remove", " it"));
+        }
+      }
+    }
   }
   switch (request.type) {
     case Type::kFetch: {
@@ -281,7 +314,7 @@ bool Server::Answer(Client& client, const Message& request, std::vector<UniqueFd
       return Reply(client, reply, raw);
     }
     case Type::kStore: {
-      absl::Status s = table_.Store(request.strings, std::move(fds));
+      absl::Status s = table_.Store(request.strings, std::move(fds), uid);
       if (!s.ok()) return Fail(client, CodeOf(s), s.message());
       return Reply(client, {Type::kOk, Code::kOk, {}});
     }

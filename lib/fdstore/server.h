@@ -36,8 +36,15 @@ namespace cmsg::fdstore {
 
 struct ServerOptions {
   std::string socket_path;
-  // Uids answered besides the server's own effective uid.
+  // Uids that may FETCH and LIST, besides the server's own effective uid
+  // (which may do anything, to any entry).
   std::vector<uid_t> allowed_uids;
+  // Uids that may also STORE and REMOVE, but only entries they stored: an
+  // entry stored by another uid (or held from the start, owned by the
+  // server's uid) is neither replaced nor removed by them. Granting this
+  // lets that uid hand every future fetcher fds of its choosing under new
+  // names.
+  std::vector<uid_t> store_uids;
   // A client silent this long (between requests) is dropped.
   absl::Duration client_timeout = absl::Seconds(10);
   // Connections beyond this many get a BUSY reply and are closed.
@@ -71,19 +78,25 @@ class Server {
     UniqueFd fd;
     absl::Time deadline;
     pid_t pid = 0;
+    uid_t uid = 0;  // SO_PEERCRED at accept
   };
+
+  enum class Access { kNone, kRead, kWrite, kAdmin };
 
   Server(ServerOptions options, ControlSocket control)
       : options_(std::move(options)), control_(std::move(control)) {}
 
-  [[nodiscard]] bool Allowed(uid_t uid) const;
+  // What `uid` may do: kRead (FETCH, LIST), kWrite (also STORE and REMOVE
+  // its own entries), kAdmin (the server's uid: anything).
+  [[nodiscard]] Access AccessOf(uid_t uid) const;
   void AcceptAll();
   // Polls the clients alone and serves those ready (ends of stream too).
   void ServeReady(int timeout_ms);
   // Reads and answers one request; false when the client must be dropped.
   bool Serve(Client& client);
-  // Answers a decoded request; `fds` came with it.
-  bool Answer(Client& client, const Message& request, std::vector<UniqueFd> fds);
+  // Answers a decoded request from `uid` (its message credentials); `fds`
+  // came with it.
+  bool Answer(Client& client, uid_t uid, const Message& request, std::vector<UniqueFd> fds);
   bool Reply(Client& client, const Message& reply, absl::Span<const int> fds = {});
   // Sends an ERROR reply; false when the code means hanging up.
   bool Fail(Client& client, Code code, absl::string_view message);

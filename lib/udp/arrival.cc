@@ -33,16 +33,18 @@ Arrival Arrival::Ipv6(const in6_addr& local, unsigned int ifindex) {
   return a;
 }
 
-cmsg::ControlMessage Arrival::ReplyFrom() const {
+cmsg::ControlMessage Arrival::ReplyFrom(ReplyInterface interface) const {
+  bool force = interface == ReplyInterface::kArrival;
   if (ipv4_) {
     cmsg::Ipv4PacketInfo info;
-    info.ifindex = ifindex_;
+    info.ifindex = force ? ifindex_ : 0;
     std::memcpy(&info.spec_dst, &address_, sizeof(info.spec_dst));
     return info;  // info.addr stays 0.0.0.0: the kernel ignores it on send
   }
   cmsg::Ipv6PacketInfo info;
   info.addr = address_;
-  info.ifindex = static_cast<unsigned int>(ifindex_);
+  bool link_local = IN6_IS_ADDR_LINKLOCAL(&address_) || IN6_IS_ADDR_MC_LINKLOCAL(&address_);
+  info.ifindex = force || link_local ? static_cast<unsigned int>(ifindex_) : 0;
   return info;
 }
 

@@ -20,6 +20,12 @@
 
 namespace cmsg::udp {
 
+// Which interface a reply leaves by. kRoute: the routing table's choice (a
+// client reached through a router on another link still gets its reply);
+// kArrival: the interface the request came in on, even where the routing
+// table disagrees (the kernel then treats the client as on that link).
+enum class ReplyInterface { kRoute, kArrival };
+
 class Arrival {
  public:
   // From the packet-info message of `m`; nullopt if it carries none. On a
@@ -30,9 +36,13 @@ class Arrival {
   static Arrival Ipv4(in_addr local, int ifindex);
   static Arrival Ipv6(const in6_addr& local, unsigned int ifindex);
 
-  // The message that makes the kernel send from this address and interface:
-  // ipi_spec_dst + ipi_ifindex (never ipi_addr), or ipi6_addr + ipi6_ifindex.
-  [[nodiscard]] cmsg::ControlMessage ReplyFrom() const;
+  // The message that makes the kernel send from this address: ipi_spec_dst
+  // (never ipi_addr), or ipi6_addr. With `interface` kArrival it also forces
+  // the arrival interface (ipi_ifindex / ipi6_ifindex); with kRoute the
+  // routing table picks it, as dnsmasq and unbound let it (ifindex 0), except
+  // for an IPv6 link-local address, which means nothing without its link.
+  [[nodiscard]] cmsg::ControlMessage ReplyFrom(
+      ReplyInterface interface = ReplyInterface::kRoute) const;
 
   [[nodiscard]] bool is_ipv4() const { return ipv4_; }
   [[nodiscard]] int ifindex() const { return ifindex_; }

@@ -64,7 +64,7 @@ TEST(ArrivalTest, ReplyLeavesFromTheAddressTheRequestWentTo) {
 
     DatagramSender out(4, /*gso=*/false);
     DatagramSender::Counts counts;
-    out.Queue(p.server.get(), "answer", &m.peer, at->ReplyFrom(), 0, counts);
+    out.Queue(p.server.get(), "answer", &m.peer, at->ReplyFrom(ReplyInterface::kArrival), 0, counts);
     out.Flush(p.server.get(), counts);
     EXPECT_EQ(counts.sent_packets, 1u);
 
@@ -81,12 +81,28 @@ TEST(ArrivalTest, ReplyLeavesFromTheAddressTheRequestWentTo) {
 TEST(ArrivalTest, SendSideUsesSpecDstNotAddr) {
   in_addr local{};
   inet_pton(AF_INET, "127.0.0.4", &local);
-  ControlMessage m = Arrival::Ipv4(local, 1).ReplyFrom();
+  ControlMessage m = Arrival::Ipv4(local, 1).ReplyFrom(ReplyInterface::kArrival);
   const auto* info = std::get_if<Ipv4PacketInfo>(&m);
   ASSERT_NE(info, nullptr);
   EXPECT_EQ(info->spec_dst.s_addr, local.s_addr);
   EXPECT_EQ(info->addr.s_addr, 0u);
   EXPECT_EQ(info->ifindex, 1);
+  // By the route: the same source, no interface.
+  m = Arrival::Ipv4(local, 1).ReplyFrom(ReplyInterface::kRoute);
+  info = std::get_if<Ipv4PacketInfo>(&m);
+  ASSERT_NE(info, nullptr);
+  EXPECT_EQ(info->spec_dst.s_addr, local.s_addr);
+  EXPECT_EQ(info->ifindex, 0);
+}
+
+TEST(ArrivalTest, LinkLocalIpv6KeepsItsInterfaceEvenByRoute) {
+  in6_addr ll{}, global{};
+  inet_pton(AF_INET6, "fe80::1", &ll);
+  inet_pton(AF_INET6, "fd00::1", &global);
+  ControlMessage m = Arrival::Ipv6(ll, 3).ReplyFrom(ReplyInterface::kRoute);
+  EXPECT_EQ(std::get_if<Ipv6PacketInfo>(&m)->ifindex, 3u);
+  m = Arrival::Ipv6(global, 3).ReplyFrom(ReplyInterface::kRoute);
+  EXPECT_EQ(std::get_if<Ipv6PacketInfo>(&m)->ifindex, 0u);
 }
 
 TEST(ArrivalTest, NoPacketInfoMeansNoArrival) {

@@ -11,9 +11,17 @@ namespace cmsg::udp {
 namespace {
 
 constexpr size_t kSendControlSpace =
-    kSpaceFor<Ipv6PacketInfo, Ipv4PacketInfo, UdpGsoSegments>;
+    kSpaceFor<Ipv6PacketInfo, Ipv4PacketInfo, UdpGsoSegments, Ipv6TClass>;
 
 }  // namespace
+
+Tos Tos::Of(const ReceivedMessage& m, bool ipv6_socket) {
+  // A dual-stack socket reports an IPv4 datagram's TOS as IP_TOS.
+  if (const auto* v4 = m.Find<Ipv4Tos>()) return Tos{v4->tos, false};
+  if (const auto* v6 = m.Find<Ipv6TClass>())
+    return Tos{static_cast<uint8_t>(v6->tclass), true};
+  return Tos{0, ipv6_socket};
+}
 
 DatagramSender::DatagramSender(size_t capacity, bool gso)
     : capacity_(std::max<size_t>(capacity, 1)),
@@ -29,9 +37,16 @@ uint64_t DatagramSender::Segments(const Item& item) {
 }
 
 void DatagramSender::AddToBatch(const Item& item) {
-  ControlMessage control[2];
+  ControlMessage control[3];
   size_t n = 0;
   if (item.from.has_value()) control[n++] = *item.from;
+  if (item.tos.value != 0) {
+    if (item.tos.ipv6) {
+      control[n++] = Ipv6TClass{item.tos.value};
+    } else {
+      control[n++] = Ipv4Tos{item.tos.value};
+    }
+  }
   if (item.segment_size > 0 && item.data.size() > item.segment_size) {
     control[n++] = UdpGsoSegments{static_cast<uint16_t>(item.segment_size)};
   }
@@ -40,10 +55,10 @@ void DatagramSender::AddToBatch(const Item& item) {
   (void)batch_.Add(item.data, item.to, absl::MakeConstSpan(control, n));
 }
 
-bool DatagramSender::TryCoalesce(absl::string_view data, uint64_t flow) {
+bool DatagramSender::TryCoalesce(absl::string_view data, uint64_t flow, Tos tos) {
   if (items_.empty()) return false;
   Item& last = items_.back();
-  if (last.flow != flow || last.closed || data.size() > last.segment_size ||
+  if (last.flow != flow || !(last.tos == tos) || last.closed || data.size() > last.segment_size ||
       last.segments >= kMaxSegments || last.data.size() + data.size() > kMaxGsoBytes ||
       last.data.data() + last.data.size() != arena_.get() + arena_used_ ||
       arena_used_ + data.size() > kArenaSize) {
@@ -61,7 +76,13 @@ void DatagramSender::QueueSplit(int fd, const Item& item, Counts& counts) {
   for (size_t off = 0; off < item.data.size();) {
     if (items_.size() >= capacity_) Flush(fd, counts);
     size_t len = std::min(item.segment_size, item.data.size() - off);
-    items_.push_back(Item{item.data.substr(off, len), item.to, item.from, 0});
+    Item part = item;
+    part.data = item.data.substr(off, len);
+    part.segment_size = 0;
+    part.flow = 0;
+    part.segments = 1;
+    part.closed = false;
+    items_.push_back(part);
     off += len;
   }
 }
@@ -69,8 +90,13 @@ void DatagramSender::QueueSplit(int fd, const Item& item, Counts& counts) {
 void DatagramSender::Queue(int fd, absl::string_view data, const SocketAddress* to,
                            const std::optional<ControlMessage>& from,
                            size_t segment_size, Counts& counts, uint64_t flow,
-                           size_t max_segment) {
-  Item item{data, to, from, segment_size};
+                           size_t max_segment, Tos tos) {
+  Item item;
+  item.data = data;
+  item.to = to;
+  item.from = from;
+  item.segment_size = segment_size;
+  item.tos = tos;
   size_t limit = max_segment == 0 ? kMaxCoalescedDatagram
                                   : std::min(max_segment, kMaxCoalescedDatagram);
   if (segment_size > 0 && data.size() > segment_size &&
@@ -81,7 +107,7 @@ void DatagramSender::Queue(int fd, absl::string_view data, const SocketAddress* 
   if (segment_size >= data.size()) item.segment_size = 0;
   bool coalesce = gso_ && flow != 0 && item.segment_size == 0 && !data.empty() &&
                   data.size() <= limit;
-  if (coalesce && TryCoalesce(data, flow)) return;
+  if (coalesce && TryCoalesce(data, flow, tos)) return;
   if (items_.size() >= capacity_ ||
       (coalesce && arena_used_ + data.size() > kArenaSize)) {
     Flush(fd, counts);

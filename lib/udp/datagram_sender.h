@@ -28,9 +28,21 @@
 #include "absl/strings/string_view.h"
 #include "lib/cmsg/messages.h"
 #include "lib/cmsg/mmsg.h"
+#include "lib/cmsg/socket_io.h"
 #include "lib/net/socket_address.h"
 
 namespace cmsg::udp {
+
+// The IP TOS byte (DSCP and ECN) or IPv6 traffic class to send a datagram
+// with, as received (IP_RECVTOS / IPV6_RECVTCLASS). 0 sends nothing extra.
+struct Tos {
+  uint8_t value = 0;
+  bool ipv6 = false;  // IPV6_TCLASS rather than IP_TOS
+
+  // From a received message's Ipv4Tos / Ipv6TClass; 0 if it has none.
+  static Tos Of(const ReceivedMessage& m, bool ipv6_socket);
+  friend bool operator==(Tos a, Tos b) { return a.value == b.value && a.ipv6 == b.ipv6; }
+};
 
 class DatagramSender {
  public:
@@ -67,7 +79,8 @@ class DatagramSender {
   // `counts`.
   void Queue(int fd, absl::string_view data, const SocketAddress* to,
              const std::optional<ControlMessage>& from, size_t segment_size,
-             Counts& counts, uint64_t flow = 0, size_t max_segment = 0);
+             Counts& counts, uint64_t flow = 0, size_t max_segment = 0,
+             Tos tos = {});
 
   // Sends everything queued; what cannot be sent is dropped and counted.
   void Flush(int fd, Counts& counts);
@@ -78,14 +91,15 @@ class DatagramSender {
  private:
   struct Item {
     absl::string_view data;
-    const SocketAddress* to;
+    const SocketAddress* to = nullptr;
     std::optional<ControlMessage> from;
-    size_t segment_size;  // 0: one plain datagram
+    size_t segment_size = 0;  // 0: one plain datagram
     uint64_t flow = 0;    // non-zero: data is in arena_ and may grow
     size_t segments = 1;
     bool closed = false;  // a shorter last segment ends a GSO group
+    Tos tos;
   };
-  bool TryCoalesce(absl::string_view data, uint64_t flow);
+  bool TryCoalesce(absl::string_view data, uint64_t flow, Tos tos);
   void QueueSplit(int fd, const Item& item, Counts& counts);
   void AddToBatch(const Item& item);
   static uint64_t Segments(const Item& item);

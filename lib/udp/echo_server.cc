@@ -22,8 +22,10 @@ class EchoWorker {
   EchoWorker(std::vector<UniqueFd> fds, const EchoOptions& options)
       : fds_(std::move(fds)),
         in_(options.batch, kMaxReadSize,
-            kSpaceFor<Ipv6PacketInfo, Ipv4PacketInfo, UdpGroSegments> + 64),
-        out_(options.batch, options.gso) {}
+            kSpaceFor<Ipv6PacketInfo, Ipv4PacketInfo, UdpGroSegments, Ipv4Tos,
+                      Ipv6TClass> + 64),
+        out_(options.batch, options.gso),
+        reply_interface_(options.reply_interface) {}
 
   absl::Status Init() {
     epoll_.reset(epoll_create1(EPOLL_CLOEXEC));
@@ -47,6 +49,7 @@ class EchoWorker {
       int n = epoll_wait(epoll_.get(), events, 16, -1);
       if (n < 0) {
         if (errno == EINTR) continue;
+        error_ = ErrnoError("epoll_wait");
         failed_ = true;
         return;
       }
@@ -63,6 +66,8 @@ class EchoWorker {
     (void)!write(wake_.get(), &one, sizeof(one));
   }
   bool failed() const { return failed_.load(); }
+  // Valid once Run() has returned.
+  const absl::Status& error() const { return error_; }
   const Stats& stats() const { return stats_; }
 
  private:
@@ -70,7 +75,10 @@ class EchoWorker {
     for (int round = 0; round < 8; ++round) {
       absl::StatusOr<size_t> n = in_.Recv(fd);
       if (!n.ok()) {
-        if (!IsWouldBlock(n.status())) stats_.Add(Counter::kErrSocket);
+        if (!IsWouldBlock(n.status())) {
+          stats_.Add(Counter::kErrSocket);
+          stats_.SetLastError("recvmmsg", n.status().message());
+        }
         return;
       }
       DatagramSender::Counts counts;
@@ -78,26 +86,34 @@ class EchoWorker {
         ReceivedMessage& m = in_.message(i);
         const auto* gro = m.Find<UdpGroSegments>();
         size_t segment = gro ? static_cast<size_t>(gro->segment_size) : 0;
-        stats_.Add(Counter::kClientRxPackets,
-                   segment && m.bytes > segment
-                       ? (m.bytes + segment - 1) / segment
-                       : 1);
+        // A GRO read holds several datagrams: count (and drop) each.
+        uint64_t datagrams =
+            segment && m.bytes > segment ? (m.bytes + segment - 1) / segment : 1;
+        stats_.Add(Counter::kClientRxPackets, datagrams);
         stats_.Add(Counter::kClientRxBytes, m.bytes);
+        if (m.data_truncated()) {
+          stats_.Add(Counter::kDropTruncated, datagrams);
+          continue;
+        }
+        if (!in_.control_status(i).ok()) {
+          stats_.Add(Counter::kDropBadControl, datagrams);
+          continue;
+        }
         std::optional<Arrival> at = Arrival::Of(m);
-        if (!in_.control_status(i).ok() || m.data_truncated() ||
-            !at.has_value()) {
-          stats_.Add(at.has_value() ? Counter::kDropBadControl
-                                    : Counter::kDropNoPacketInfo);
+        if (!at.has_value()) {
+          stats_.Add(Counter::kDropNoPacketInfo, datagrams);
           continue;
         }
         out_.Queue(fd, absl::string_view(in_.data(i).data(), m.bytes), &m.peer,
-                   at->ReplyFrom(), segment, counts);
+                   at->ReplyFrom(reply_interface_), segment, counts);
       }
       out_.Flush(fd, counts);
       stats_.Add(Counter::kClientTxPackets, counts.sent_packets);
       stats_.Add(Counter::kClientTxBytes, counts.sent_bytes);
       stats_.Add(Counter::kDropClientSend, counts.dropped_packets);
       stats_.Add(Counter::kGsoFallbacks, counts.gso_fallbacks);
+      if (!counts.last_error.ok())
+        stats_.SetLastError("to client", counts.last_error.message());
       if (*n < in_.capacity()) return;
     }
   }
@@ -107,7 +123,9 @@ class EchoWorker {
   UniqueFd wake_;
   RecvBatch in_;
   DatagramSender out_;
+  ReplyInterface reply_interface_;
   Stats stats_;
+  absl::Status error_;
   std::atomic<bool> failed_{false};
 };
 
@@ -151,6 +169,8 @@ void EchoServer::Stop() { workers_.Stop(); }
 
 bool EchoServer::Healthy() const { return workers_.Healthy(); }
 
+absl::Status EchoServer::WorkerError() const { return workers_.FirstError(); }
+
 std::string EchoServer::StatsLine(absl::string_view prefix) const {
   std::vector<const Stats*> stats;
   for (const auto& w : workers_.workers()) stats.push_back(&w->stats());
@@ -159,6 +179,7 @@ std::string EchoServer::StatsLine(absl::string_view prefix) const {
       Counter::kClientRxPackets,  Counter::kClientRxBytes,
       Counter::kClientTxPackets,  Counter::kClientTxBytes,
       Counter::kDropNoPacketInfo, Counter::kDropBadControl,
+      Counter::kDropTruncated,
       Counter::kDropClientSend,   Counter::kErrSocket,
       Counter::kGsoFallbacks,
   };

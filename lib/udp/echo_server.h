@@ -16,6 +16,7 @@
 #include "absl/strings/string_view.h"
 #include "lib/fd/unique_fd.h"
 #include "lib/net/socket_address.h"
+#include "lib/udp/arrival.h"
 #include "lib/udp/udp_socket.h"
 #include "lib/udp/worker_threads.h"
 
@@ -26,6 +27,7 @@ struct EchoOptions {
   size_t batch = 32;
   bool gso = false;
   bool gro = false;
+  ReplyInterface reply_interface = ReplyInterface::kRoute;
 };
 
 class EchoWorker;
@@ -43,6 +45,8 @@ class EchoServer {
   void Start();
   void Stop();  // idempotent; joins the threads
   [[nodiscard]] bool Healthy() const;
+  // After Stop(): the first failure a worker stopped on, or OK.
+  [[nodiscard]] absl::Status WorkerError() const;
   [[nodiscard]] std::string StatsLine(absl::string_view prefix) const;
   [[nodiscard]] const std::vector<SocketAddress>& local_addresses() const {
     return local_addresses_;

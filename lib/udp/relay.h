@@ -24,6 +24,7 @@
 #include "absl/time/time.h"
 #include "lib/fd/unique_fd.h"
 #include "lib/net/socket_address.h"
+#include "lib/udp/arrival.h"
 #include "lib/udp/stats.h"
 #include "lib/udp/udp_socket.h"
 #include "lib/udp/worker_threads.h"
@@ -38,6 +39,7 @@ struct RelayOptions {
   bool gro = false;               // read with UDP_GRO (64 KiB buffers)
   absl::Duration session_timeout = absl::Seconds(60);
   size_t max_sessions = 65536;    // over all workers
+  ReplyInterface reply_interface = ReplyInterface::kRoute;
 };
 
 class RelayWorker;

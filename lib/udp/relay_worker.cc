@@ -24,8 +24,10 @@ constexpr uint64_t kSessionBit = uint64_t{1} << 63;
 constexpr int kRoundsPerEvent = 8;
 
 constexpr size_t kClientControlSpace =
-    kSpaceFor<Ipv6PacketInfo, Ipv4PacketInfo, UdpGroSegments> + 64;
-constexpr size_t kUpstreamControlSpace = kSpaceFor<UdpGroSegments> + 64;
+    kSpaceFor<Ipv6PacketInfo, Ipv4PacketInfo, UdpGroSegments, Ipv4Tos, Ipv6TClass,
+              RxqOvfl> + 64;
+constexpr size_t kUpstreamControlSpace =
+    kSpaceFor<UdpGroSegments, Ipv4Tos, Ipv6TClass> + 64;
 
 int64_t NowNs() {
   timespec ts;
@@ -139,6 +141,9 @@ void RelayWorker::Account(const DatagramSender::Counts& c, bool to_upstream) {
              c.dropped_packets);
   stats_.Add(Counter::kGsoFallbacks, c.gso_fallbacks);
   // c.refused is not counted: the same ICMP error is read from the error queue.
+  if (!c.last_error.ok()) {
+    stats_.SetLastError(to_upstream ? "to upstream" : "to client", c.last_error.message());
+  }
   counts_ = DatagramSender::Counts();
 }
 
@@ -171,6 +176,7 @@ Session* RelayWorker::SessionFor(const SessionKey& key, int64_t now_ns) {
   absl::StatusOr<UniqueFd> up = ConnectUpstream();
   if (!up.ok()) {
     stats_.Add(Counter::kDropNoSession);
+    stats_.SetLastError("new session", up.status().message());
     return nullptr;
   }
   int fd = up->get();
@@ -185,6 +191,7 @@ Session* RelayWorker::SessionFor(const SessionKey& key, int64_t now_ns) {
   ev.data.u64 = s->id | kSessionBit;
   if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) < 0) {
     // A session nobody would ever read replies for: fail it now.
+    stats_.SetLastError("new session", ErrnoError("epoll_ctl(ADD)").message());
     stats_.Add(Counter::kErrSocket);
     stats_.Add(Counter::kDropNoSession);
     sessions_.Remove(s);
@@ -220,7 +227,10 @@ void RelayWorker::OnListener(int index, uint32_t events) {
   for (int round = 0; round < kRoundsPerEvent; ++round) {
     absl::StatusOr<size_t> n = from_clients_.Recv(fd);
     if (!n.ok()) {
-      if (!IsWouldBlock(n.status())) stats_.Add(Counter::kErrSocket);
+      if (!IsWouldBlock(n.status())) {
+        stats_.Add(Counter::kErrSocket);
+        stats_.SetLastError("from clients", n.status().message());
+      }
       break;
     }
     int64_t now = NowNs();
@@ -259,7 +269,8 @@ void RelayWorker::OnListener(int index, uint32_t events) {
       out_.Queue(s->upstream.get(),
                  absl::string_view(from_clients_.data(i).data(), m.bytes), nullptr,
                  std::nullopt, segment, counts_, /*flow=*/s->id * 2,
-                 s->upstream_max_segment);
+                 s->upstream_max_segment,
+                 Tos{Tos::Of(m, false).value, options_.upstream.family() == AF_INET6});
     }
     if (queued_for_ != nullptr) {
       out_.Flush(queued_for_->upstream.get(), counts_);
@@ -277,15 +288,17 @@ void RelayWorker::OnUpstream(uint64_t session_id, uint32_t events) {
   if (events & EPOLLERR) DrainErrorQueue(fd, Counter::kErrUpstreamUnreachable);
   if (!(events & EPOLLIN)) return;
   int listener = listeners_[s->key.listener].get();
-  ControlMessage from = s->reply_from.ReplyFrom();
+  ControlMessage from = s->reply_from.ReplyFrom(options_.reply_interface);
   size_t max_segment = ReplyMaxSegment(listener, s->reply_from, NowNs());
   for (int round = 0; round < kRoundsPerEvent; ++round) {
     absl::StatusOr<size_t> n = from_upstream_.Recv(fd);
     if (!n.ok()) {
       // ECONNREFUSED here is the pending ICMP error, already counted from
       // the error queue.
-      if (!IsWouldBlock(n.status()) && ErrnoOf(n.status()) != ECONNREFUSED)
+      if (!IsWouldBlock(n.status()) && ErrnoOf(n.status()) != ECONNREFUSED) {
         stats_.Add(Counter::kErrSocket);
+        stats_.SetLastError("from upstream", n.status().message());
+      }
       break;
     }
     for (size_t i = 0; i < *n; ++i) {
@@ -302,7 +315,7 @@ void RelayWorker::OnUpstream(uint64_t session_id, uint32_t events) {
       }
       out_.Queue(listener, absl::string_view(from_upstream_.data(i).data(), m.bytes),
                  &s->key.client, from, segment, counts_, /*flow=*/s->id * 2 + 1,
-                 max_segment);
+                 max_segment, Tos{Tos::Of(m, false).value, !s->reply_from.is_ipv4()});
     }
     out_.Flush(listener, counts_);
     Account(counts_, /*to_upstream=*/false);

@@ -1,6 +1,9 @@
 #include "lib/udp/stats.h"
 
+#include <atomic>
+
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 
 namespace cmsg::udp {
 
@@ -20,6 +23,21 @@ absl::string_view CounterName(Counter c) {
   return kNames[static_cast<size_t>(c)];
 }
 
+namespace {
+std::atomic<uint64_t> error_sequence{0};
+}  // namespace
+
+void Stats::SetLastError(absl::string_view what, absl::string_view message) {
+  std::lock_guard<std::mutex> lock(error_mu_);
+  error_seq_ = ++error_sequence;
+  last_error_ = absl::StrCat(what, ": ", message);
+}
+
+std::pair<uint64_t, std::string> Stats::last_error() const {
+  std::lock_guard<std::mutex> lock(error_mu_);
+  return {error_seq_, last_error_};
+}
+
 std::string StatsLine(absl::string_view prefix, absl::Span<const Stats* const> stats,
                       absl::Span<const Counter> only) {
   std::string line(prefix);
@@ -30,13 +48,22 @@ std::string StatsLine(absl::string_view prefix, absl::Span<const Stats* const> s
   };
   if (!only.empty()) {
     for (Counter c : only) append(c);
-    return line;
+  } else {
+    for (size_t i = 0; i < static_cast<size_t>(Counter::kCount); ++i)
+      append(static_cast<Counter>(i));
+    uint64_t sessions = 0;
+    for (const Stats* s : stats) sessions += s->sessions();
+    absl::StrAppend(&line, " sessions=", sessions);
   }
-  for (size_t i = 0; i < static_cast<size_t>(Counter::kCount); ++i)
-    append(static_cast<Counter>(i));
-  uint64_t sessions = 0;
-  for (const Stats* s : stats) sessions += s->sessions();
-  absl::StrAppend(&line, " sessions=", sessions);
+  std::pair<uint64_t, std::string> newest;
+  for (const Stats* s : stats) {
+    auto e = s->last_error();
+    if (e.first > newest.first) newest = std::move(e);
+  }
+  if (newest.first != 0) {
+    absl::StrAppend(&line, " last_error=\"",
+                    absl::StrReplaceAll(newest.second, {{"\"", "'"}, {"\n", " "}}), "\"");
+  }
   return line;
 }
 

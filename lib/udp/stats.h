@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 #include <string>
 
 #include "absl/strings/string_view.h"
@@ -65,14 +66,23 @@ class Stats {
   [[nodiscard]] uint64_t sessions() const {
     return sessions_.load(std::memory_order_relaxed);
   }
+  // The latest error that dropped datagrams or failed a call, with what it
+  // hit ("to upstream: sendmmsg: No route to host"). Called on errors only.
+  void SetLastError(absl::string_view what, absl::string_view message);
+  // {sequence (0: none yet), message}; the sequence orders workers' errors.
+  [[nodiscard]] std::pair<uint64_t, std::string> last_error() const;
 
  private:
+  mutable std::mutex error_mu_;
+  uint64_t error_seq_ = 0;
+  std::string last_error_;
   std::array<std::atomic<uint64_t>, static_cast<size_t>(Counter::kCount)> values_{};
   std::atomic<uint64_t> sessions_{0};
 };
 
 // "<prefix> name=value ... sessions=N", summed over `stats`: every counter,
-// or only those in `only` (and then no sessions gauge).
+// or only those in `only` (and then no sessions gauge); then
+// last_error="..." (the newest of any worker's) once there is one.
 std::string StatsLine(absl::string_view prefix, absl::Span<const Stats* const> stats,
                       absl::Span<const Counter> only = {});
 

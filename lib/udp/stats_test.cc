@@ -28,6 +28,18 @@ TEST(StatsTest, OnlyTheCountersAsked) {
   EXPECT_EQ(StatsLine("e", one, only), "e client_tx_bytes=7 err_socket=0");
 }
 
+TEST(StatsTest, TheNewestErrorOfAnyWorkerIsShownQuoted) {
+  Stats a, b;
+  const Stats* both[] = {&a, &b};
+  EXPECT_EQ(StatsLine("x", both).find("last_error"), std::string::npos);
+  b.SetLastError("to client", "old");
+  a.SetLastError("to upstream", "sendmmsg: \"No route\" to host");
+  std::string line = StatsLine("x", both);
+  EXPECT_NE(line.find(" last_error=\"to upstream: sendmmsg: 'No route' to host\""),
+            std::string::npos)
+      << line;
+}
+
 TEST(StatsTest, EveryCounterHasAName) {
   for (size_t i = 0; i < static_cast<size_t>(Counter::kCount); ++i)
     EXPECT_FALSE(CounterName(static_cast<Counter>(i)).empty());

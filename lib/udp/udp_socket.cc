@@ -104,6 +104,14 @@ absl::Status PrepareServerSocket(int fd, const SocketOptions& options) {
   }
   CMSGLIB_RETURN_IF_ERROR(SetNonBlocking(fd));
   CMSGLIB_RETURN_IF_ERROR(ReceivePacketInfo(fd));
+  // ECN and DSCP are carried through: the relay sends what it received.
+  CMSGLIB_RETURN_IF_ERROR(ReceiveTos(fd));
+  if (domain == AF_INET6) {
+    // IPv4 clients of a dual-stack socket: their TOS as IP_TOS. Fails
+    // harmlessly on an IPv6-only socket.
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_IP, IP_RECVTOS, &one, sizeof(one));
+  }
   return ApplyOptions(fd, options);
 }
 
@@ -111,6 +119,7 @@ absl::StatusOr<UniqueFd> ConnectUdp(const SocketAddress& peer,
                                     const SocketOptions& options) {
   CMSGLIB_ASSIGN_OR_RETURN(UniqueFd fd, NewUdpSocket(peer.family()));
   CMSGLIB_RETURN_IF_ERROR(ReceiveErrors(fd.get()));
+  CMSGLIB_RETURN_IF_ERROR(ReceiveTos(fd.get()));
   CMSGLIB_RETURN_IF_ERROR(ApplyOptions(fd.get(), options));
   if (connect(fd.get(), peer.addr(), peer.size()) < 0) {
     return ErrnoError(absl::StrCat("connect(", peer.ToString(), ")"));

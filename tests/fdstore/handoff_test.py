@@ -15,6 +15,7 @@ import fdstore_testing as ft
 
 ECHO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "activated_echo.py")
 PYTHON = "/usr/bin/python3"
+SOCKET_ACTIVATE = "/usr/bin/systemd-socket-activate"
 THREADS = 4
 
 
@@ -141,6 +142,86 @@ class HandoffTest(unittest.TestCase):
 
     def test_udp_restart_drops_no_datagram(self):
         self.switch("udp")
+
+    def test_store_killed_mid_hammer_is_replaced_without_a_failed_connection(self):
+        # S1 holds the port; a standby store S2 is started from S1 the way
+        # any instance is (`fdstore exec ... -- fdstore serve`), so it holds
+        # the same socket. S1 is SIGKILLed while clients connect; a new S3
+        # takes S1's path from S2's copy, serves instance B, and A stops.
+        with ft.TempDir() as d:
+            ctl, standby_ctl = d.join("ctl"), d.join("standby")
+            store = [ft.TOOLS["fdstore"], "serve"]
+            with ft.serve(ctl, "tcp:127.0.0.1:0=echo") as s1, \
+                    ft.Proc([ft.TOOLS["fdstore"], "exec", "--socket=" + ctl, "--"] + store +
+                            ["--socket=" + standby_ctl], ready="serving") as s2:
+                port = held_port(ctl, "echo")
+                self.assertEqual(held_port(standby_ctl, "echo"), port)
+                with exec_echo(ctl, "A") as a:
+                    hammer = Hammer("tcp", port)
+                    try:
+                        hammer.wait(lambda: hammer.count(b"A") >= 200, "A to serve 200")
+                        s1.kill()  # SIGKILL: its control socket file stays, stale
+                        served_at_crash = hammer.count()
+                        hammer.wait(lambda: hammer.count() >= served_at_crash + 100,
+                                    "100 more after the store died")
+                        with ft.Proc([ft.TOOLS["fdstore"], "exec", "--socket=" + standby_ctl,
+                                      "--"] + store + ["--socket=" + ctl],
+                                     ready="serving") as s3:
+                            self.assertEqual(held_port(ctl, "echo"), port)
+                            with exec_echo(ctl, "B") as b:
+                                self.assertEqual(a.stop(), 0, a.text())
+                                after_a = hammer.count()
+                                hammer.wait(lambda: hammer.count(b"B") >= 200 and
+                                            hammer.count() >= after_a + 200,
+                                            "B to serve 200 after A stopped")
+                                hammer.stop()
+                                self.assertEqual(b.stop(), 0, b.text())
+                            self.assertEqual(s3.stop(), 0, s3.text())
+                    finally:
+                        hammer.stop()
+                self.assertEqual(s2.stop(), 0, s2.text())
+            print("store replaced: %s connections, by server %s, %d failed" % (
+                hammer.count(), hammer.by_tag, len(hammer.failures)), file=sys.stderr)
+            self.assertEqual(hammer.failures, [])
+            self.assertGreater(hammer.count(b"B"), 0)
+
+    def test_serve_under_systemd_socket_activate(self):
+        # systemd's own launcher binds the port and, at the first
+        # connection, execs `fdstore serve` with LISTEN_FDS; that first
+        # connection waits in the backlog until an instance accepts it.
+        if not os.path.exists(SOCKET_ACTIVATE):
+            self.skipTest("%s is not installed (Debian package systemd)" % SOCKET_ACTIVATE)
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        probe.close()
+        with ft.TempDir() as d:
+            ctl = d.join("ctl")
+            with ft.Proc([SOCKET_ACTIVATE, "-l", "127.0.0.1:%d" % port, "--fdname=echo",
+                          ft.TOOLS["fdstore"], "serve", "--socket=" + ctl],
+                         ready="Listening on") as store:
+                first = socket.create_connection(("127.0.0.1", port), timeout=10)
+                first.sendall(b"first\n")
+                store.wait_for("serving 1 fds")
+                self.assertEqual(held_port(ctl, "echo"), port)
+                with exec_echo(ctl, "A") as a:
+                    self.assertEqual(first.recv(100), b"first A\n")
+                    first.close()
+                    self.assertEqual(a.stop(), 0)
+                self.assertEqual(store.stop(), 0, store.text())
+
+    def test_activated_fds_need_distinct_names(self):
+        with ft.TempDir() as d:
+            ctl = d.join("ctl")
+            with ft.serve(ctl, "tcp:127.0.0.1:0=a,tcp:127.0.0.1:0=b") as server:
+                # LISTEN_FDNAMES of "x:x": two fds, one name.
+                rc, _, err = ft.run(["exec", "--socket=" + ctl, "--", "/bin/sh", "-c",
+                                     'LISTEN_FDNAMES=x:x exec "$0" serve --socket=' +
+                                     d.join("other"), ft.TOOLS["fdstore"]])
+                self.assertEqual(rc, 1, err)
+                self.assertIn('passed two fds named "x"', err)
+                self.assertFalse(os.path.lexists(d.join("other")))
+                self.assertEqual(server.stop(), 0)
 
     def test_control_restart_without_fdstore_drops_connections(self):
         # Same hammer, but A and B bind the port themselves: between A's exit

@@ -15,7 +15,7 @@ import fdstore_client as fc
 import fdstore_testing as ft
 
 
-def as_nobody(ctl, request):
+def as_nobody(ctl, request, fds=()):
     """Forks a child that drops to uid 65534 and sends `request`; returns
     what it saw: a reply tuple or an error string."""
     r, w = os.pipe()
@@ -25,7 +25,7 @@ def as_nobody(ctl, request):
             os.close(r)
             ft.drop_to_nobody()
             s = fc.connect(ctl)
-            reply = fc.call_raw(s, request)
+            reply = fc.call_raw(s, request, fds)
             if reply is None:
                 out = "hung up"
             else:
@@ -88,6 +88,54 @@ class RefusalTest(unittest.TestCase):
             os.chmod(ctl, 0o666)
             seen = as_nobody(ctl, fc.encode(fc.LIST))
             self.assertTrue(seen.startswith("0x80 OK web|tcp|127.0.0.1:"), seen)
+            self.assertEqual(server.stop(), 0)
+
+    def test_allow_uid_may_fetch_and_list_but_not_store_or_remove(self):
+        ctl = self.dir.join("ctl")
+        with ft.serve(ctl, "tcp:127.0.0.1:0=web", extra=["--allow_uid=65534"]) as server:
+            os.chmod(ctl, 0o666)
+            self.assertTrue(as_nobody(ctl, fc.encode(fc.FETCH)).startswith("0x80 OK web fds=1"))
+            r, w = os.pipe()
+            try:
+                for request, fds in ((fc.encode(fc.STORE, ["mine"]), [r]),
+                                     (fc.encode(fc.STORE, ["web"]), [r]),
+                                     (fc.encode(fc.REMOVE, ["web"]), [])):
+                    seen = as_nobody(ctl, request, fds)
+                    self.assertTrue(seen.startswith("0x81 REFUSED uid 65534 may not "), seen)
+                    self.assertTrue(seen.endswith("then eof=True"), seen)
+            finally:
+                os.close(r)
+                os.close(w)
+            with fc.connect(ctl) as s:
+                self.assertEqual([e[0] for e in fc.list_entries(s)], ["web"])
+            self.assertEqual(server.stop(), 0)
+
+    def test_allow_store_uid_may_store_and_remove_only_its_own(self):
+        ctl = self.dir.join("ctl")
+        with ft.serve(ctl, "tcp:127.0.0.1:0=web",
+                      extra=["--allow_store_uid=65534"]) as server:
+            os.chmod(ctl, 0o666)
+            r, w = os.pipe()
+            try:
+                self.assertEqual(as_nobody(ctl, fc.encode(fc.STORE, ["mine"]), [r]),
+                                 "0x80 OK  fds=0")
+                # The server's own entry stays the server's: a store uid may
+                # not swap the socket every instance will be handed.
+                seen = as_nobody(ctl, fc.encode(fc.STORE, ["web"]), [w])
+                self.assertIn("REFUSED", seen)
+                self.assertIn('"web" was stored by uid 0', seen)
+                seen = as_nobody(ctl, fc.encode(fc.REMOVE, ["web"]))
+                self.assertIn('"web" was stored by uid 0', seen)
+                self.assertTrue(as_nobody(ctl, fc.encode(fc.FETCH, ["mine"])).startswith(
+                    "0x80 OK mine fds=1"))
+                self.assertEqual(as_nobody(ctl, fc.encode(fc.REMOVE, ["mine"])), "0x80 OK  fds=0")
+            finally:
+                os.close(r)
+                os.close(w)
+            with fc.connect(ctl) as s:
+                entries = fc.list_entries(s)
+            self.assertEqual([e[:2] for e in entries], [("web", "tcp")])
+            # The server's own uid may replace anyone's entry.
             self.assertEqual(server.stop(), 0)
 
     def refused_path(self, path, why):

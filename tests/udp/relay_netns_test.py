@@ -69,6 +69,12 @@ def build_topology():
     ip("-n", CLI, "addr", "add", "fd51:2::100/64", "dev", "eth-b", "nodad")
     ip("-n", CLI, "addr", "add", "10.51.3.100/32", "dev", "lo")
     ip("-n", CLI, "addr", "add", "fd51:3::100/128", "dev", "lo", "nodad")
+    # An off-link client address routed back over eth-a only; the client
+    # answers ARP only for addresses of the asking interface, as hosts
+    # behind a router do.
+    ip("-n", CLI, "addr", "add", "10.51.4.100/32", "dev", "lo")
+    sysctl(CLI, "net.ipv4.conf.all.arp_ignore", 1)
+    ip("-n", SRV, "route", "add", "10.51.4.100/32", "via", "10.51.1.100")
     ip("-n", SRV, "route", "add", "10.51.3.100/32", "via", "10.51.1.100", "metric", "100")
     ip("-n", SRV, "route", "add", "10.51.3.100/32", "via", "10.51.2.100", "metric", "200")
     ip("-n", SRV, "-6", "route", "add", "fd51:3::100/128", "via", "fd51:1::100", "metric", "100")
@@ -116,13 +122,13 @@ def client_ifindex(name):
         return socket.if_nametoindex(name)
 
 
-def ask(family, bind_to, server, port, payload=b"hello"):
+def ask(family, bind_to, server, port, payload=b"hello", timeout=3):
     """From the client namespace: sends from `bind_to` to (server, port) and
     returns (reply, source address, client interface it arrived on)."""
     with InNamespace(CLI):
         s = socket.socket(family, socket.SOCK_DGRAM)
         try:
-            s.settimeout(3)
+            s.settimeout(timeout)
             if family == socket.AF_INET:
                 s.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
             else:
@@ -167,8 +173,9 @@ class MultiHomedTest(unittest.TestCase):
                              "--upstream=127.0.0.1:7000"] + list(extra))
         return echo, relay
 
-    def check_every_address(self):
+    def check_every_address(self, reply_interface="arrival"):
         eth_a, eth_b = client_ifindex("eth-a"), client_ifindex("eth-b")
+        rerouted = eth_b if reply_interface == "arrival" else eth_a
         cases = [
             (socket.AF_INET, "10.51.1.100", "10.51.1.1", eth_a),
             (socket.AF_INET, "10.51.1.100", "10.51.1.2", eth_a),
@@ -177,8 +184,10 @@ class MultiHomedTest(unittest.TestCase):
             (socket.AF_INET6, "fd51:1::100", "fd51:1::2", eth_a),
             (socket.AF_INET6, "fd51:2::100", "fd51:2::1", eth_b),
             # Routed back over eth-a by preference, but asked over eth-b:
-            # the reply must come back over eth-b (ipi_ifindex is strict).
-            (socket.AF_INET, "10.51.3.100", "10.51.2.1", eth_b),
+            # with --reply_interface=arrival the reply must come back over
+            # eth-b (ipi_ifindex is strict), with route over eth-a; from the
+            # address asked either way.
+            (socket.AF_INET, "10.51.3.100", "10.51.2.1", rerouted),
             # IPv6 takes ipi6_ifindex as a hint only when ipi6_addr is set
             # (the kernel's route lookup is strict about the interface only
             # for an unspecified source), so here only the source address is
@@ -195,15 +204,34 @@ class MultiHomedTest(unittest.TestCase):
         return wrong
 
     def test_replies_leave_from_arrival_address_and_interface(self):
-        _, relay = self.start_relay("--threads=2")
-        self.assertEqual(self.check_every_address(), [])
+        _, relay = self.start_relay("--threads=2", "--reply_interface=arrival")
+        self.assertEqual(self.check_every_address("arrival"), [])
         code, final = relay.stop()
         self.assertEqual(code, 0)
         self.assertEqual(final["client_tx_packets"], 8)
 
+    def test_by_default_replies_leave_from_arrival_address_by_the_route(self):
+        self.start_relay("--threads=2")
+        self.assertEqual(self.check_every_address("route"), [])
+
     def test_same_with_gso_and_gro_off(self):
-        self.start_relay("--gso=off", "--gro=off", "--threads=1")
-        self.assertEqual(self.check_every_address(), [])
+        self.start_relay("--gso=off", "--gro=off", "--threads=1",
+                         "--reply_interface=arrival")
+        self.assertEqual(self.check_every_address("arrival"), [])
+
+    def test_asymmetric_route_reply_follows_the_route(self):
+        # 10.51.4.100 asks over eth-b, but the server reaches it only through
+        # the router on eth-a. Forcing eth-b would ARP for an off-link
+        # address nobody answers for there: the reply vanishes.
+        _, relay = self.start_relay("--threads=1")
+        data, source, ifindex = ask(socket.AF_INET, "10.51.4.100", "10.51.2.1", 5300,
+                                    b"asym")
+        self.assertEqual((data, source, ifindex),
+                         (b"asym", "10.51.2.1", client_ifindex("eth-a")))
+        relay.stop()
+        self.start_relay("--threads=1", "--reply_interface=arrival")
+        with self.assertRaises(socket.timeout):
+            ask(socket.AF_INET, "10.51.4.100", "10.51.2.1", 5300, b"asym", timeout=1)
 
     def test_a_server_without_pktinfo_fails_this_check(self):
         # The topology really tells right from wrong: a plain wildcard

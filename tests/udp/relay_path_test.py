@@ -123,6 +123,26 @@ class SmallPathMtuTest(unittest.TestCase):
         got, _ = self.relay_and_count("--gso=off")
         self.assertEqual(got, 160)
 
+    def test_the_reason_for_a_drop_is_shown(self):
+        relay = t.Server(["ip", "netns", "exec", self.relay_ns, t.TOOLS["relay"],
+                          "--listen=127.0.0.1:5300", "--upstream=[fd77::2]:7000",
+                          "--threads=1"])
+        self.addCleanup(relay.__exit__)
+        script = r"""
+import socket, subprocess, sys
+s = socket.socket(); s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.connect(("127.0.0.1", 5300)); s.settimeout(2)
+s.send(b"one"); assert s.recv(100) == b"one"
+subprocess.run(["ip", "-6", "route", "add", "unreachable", "fd77::2/128"], check=True)
+s.send(b"two")
+"""
+        python_in(self.relay_ns, script)
+        before = len(relay.lines())
+        relay.proc.send_signal(__import__("signal").SIGUSR1)
+        line = relay.wait_for_line(": stats ", after=before)
+        self.assertEqual(t.parse_stats(line)["drop_upstream_send"], 1, line)
+        self.assertRegex(line, r'last_error="[^"]*(unreachable|No route)[^"]*"')
+
 
 SUCCESSIVE_CLIENTS = r"""
 import socket, sys

@@ -241,16 +241,17 @@ step_restart() {
   mkdir -p "$tmp/fds" && chmod 0711 "$tmp" "$tmp/fds" || die "cannot make $tmp/fds"
   local log="$tmp/fdstore.log" store_pid addr i
   progress "starting fdstore serve"
+  # serve writes "ready" to fd 3 once its control socket answers.
+  mkfifo fds/ready || die "cannot make a fifo"
   "$fdstore" serve --socket=fds/ctl --listen=udp:127.0.0.1:0=echo \
-      --allow_uid="$SANDBOX_OUTSIDE_UID" >"$log" 2>&1 &
+      --allow_uid="$SANDBOX_OUTSIDE_UID" --ready_fd=3 >"$log" 2>&1 3>fds/ready &
   store_pid=$!; pids+=("$store_pid")
-  for i in $(seq 500); do
-    addr="$("$fdstore" list --socket=fds/ctl --timeout=1s 2>/dev/null | awk '$1 == "echo" {print $3}')"
-    [[ -n "$addr" ]] && break
-    kill -0 "$store_pid" 2>/dev/null || die "fdstore serve exited: $(cat "$log")"
-    sleep 0.01
-  done
-  [[ -n "$addr" ]] || die "fdstore serve did not answer within 5 s"
+  local ready=""
+  read -r -t 10 ready <fds/ready
+  rm -f fds/ready
+  [[ "$ready" == ready ]] || die "fdstore serve did not get ready: $(cat "$log")"
+  addr="$("$fdstore" list --socket=fds/ctl 2>/dev/null | awk '$1 == "echo" {print $3}')"
+  [[ -n "$addr" ]] || die "fdstore list shows no socket named echo"
   # The sandbox reaches the control socket as its outside uid.
   chown "$SANDBOX_OUTSIDE_UID" fds/ctl || die "cannot chown the control socket"
   say "   fdstore serve holds udp $addr; workers fetch it with fdstore exec, inside sandbox_run"

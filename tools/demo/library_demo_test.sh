@@ -25,18 +25,18 @@ expect_line "$out" '^parent: datagram "another text" from 127\.0\.0\.9:'
 
 # Bad usage: one line on stderr, exit 2, nothing on stdout.
 for args in "extra" "--source=not-an-address" "--message="; do
-  stdout="$("$demo" $args 2>/tmp/demo_test_err.$$)"; rc=$?
-  err="$(cat /tmp/demo_test_err.$$)"
+  stdout="$("$demo" $args 2>${TEST_TMPDIR:-/tmp}/demo_test_err.$$)"; rc=$?
+  err="$(cat ${TEST_TMPDIR:-/tmp}/demo_test_err.$$)"
   [[ $rc -eq 2 ]] || fail "'demo $args' exited $rc, want 2"
   [[ -z "$stdout" ]] || fail "'demo $args' printed to stdout: $stdout"
   [[ $(wc -l <<<"$err") -eq 1 && "$err" == demo:* ]] || fail "'demo $args' stderr: $err"
 done
-rm -f /tmp/demo_test_err.$$
+rm -f ${TEST_TMPDIR:-/tmp}/demo_test_err.$$
 
 # A source address the host does not own: the child's send fails, and the
 # parent reports the child's error in one line and exits 1, leaving no child.
-stdout="$("$demo" --source=192.0.2.1 2>/tmp/demo_test_err.$$)"; rc=$?
-err="$(cat /tmp/demo_test_err.$$)"; rm -f /tmp/demo_test_err.$$
+stdout="$("$demo" --source=192.0.2.1 2>${TEST_TMPDIR:-/tmp}/demo_test_err.$$)"; rc=$?
+err="$(cat ${TEST_TMPDIR:-/tmp}/demo_test_err.$$)"; rm -f ${TEST_TMPDIR:-/tmp}/demo_test_err.$$
 [[ $rc -eq 1 ]] || fail "unowned --source exited $rc, want 1"
 [[ $(wc -l <<<"$err") -eq 1 ]] || fail "unowned --source stderr is not one line: $err"
 # EINVAL or ENETUNREACH, depending on the routes the host has.
@@ -45,10 +45,10 @@ child="$(sed -nE 's/^parent: sent child ([0-9]+) .*/\1/p' <<<"$stdout")"
 [[ -n "$child" ]] || fail "no child pid in: $stdout"
 [[ -n "$child" ]] && kill -0 "$child" 2>/dev/null && fail "child $child is still running"
 
-"$demo" --help >/tmp/demo_test_help.$$ 2>&1
-grep -q 'takes no arguments' /tmp/demo_test_help.$$ || fail "--help lacks the usage text"
-grep -q -- '-source' /tmp/demo_test_help.$$ || fail "--help lacks --source"
-rm -f /tmp/demo_test_help.$$
+"$demo" --help >${TEST_TMPDIR:-/tmp}/demo_test_help.$$ 2>&1
+grep -q 'takes no arguments' ${TEST_TMPDIR:-/tmp}/demo_test_help.$$ || fail "--help lacks the usage text"
+grep -q -- '-source' ${TEST_TMPDIR:-/tmp}/demo_test_help.$$ || fail "--help lacks --source"
+rm -f ${TEST_TMPDIR:-/tmp}/demo_test_help.$$
 
 if ((failures)); then echo "$failures failure(s)"; exit 1; fi
 echo "demo_test: all checks passed"

@@ -84,6 +84,7 @@ absl::Status ChildSteps() {
   char text[128];
   CMSGLIB_ASSIGN_OR_RETURN(ReceivedMessage m,
                         RecvMsg(kChildSocketFd, absl::MakeSpan(text), control.span()));
+  CMSGLIB_RETURN_IF_ERROR(m.control_status);
   auto* rights = m.Find<ScmRightsOwned>();
   if (rights == nullptr || rights->fds.size() != 2) {
     return absl::InvalidArgumentError("expected two fds from the parent");

@@ -9,12 +9,14 @@
 
 #include <cstdio>
 #include <cstring>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "lib/activation/activation.h"
@@ -35,11 +37,31 @@ DEFINE_string(
     "serve: comma-separated sockets to bind and hold: tcp:ADDR:PORT, "
     "udp:ADDR:PORT or unix:PATH, each optionally =NAME (the LISTEN_FDNAMES "
     "name; default: the kind), e.g. tcp:127.0.0.1:8080=web,udp:[::]:53=dns. "
-    "May be empty: clients can store fds later.");
+    "May be empty: clients can store fds later. serve also holds, first, "
+    "the fds socket activation passed it (LISTEN_FDS, named by "
+    "LISTEN_FDNAMES): under systemd, systemd-socket-activate, or "
+    "`fdstore exec --socket=OLD -- fdstore serve --socket=NEW` to replace a "
+    "store without closing its sockets.");
 DEFINE_string(
     allow_uid, "",
-    "serve: comma-separated numeric uids answered besides the server's own "
-    "effective uid (also needs a socket they can reach: the socket is 0600).");
+    "serve: comma-separated numeric uids that may fetch and list (exec, "
+    "list), besides the server's own effective uid, which may do anything. "
+    "They also need a socket they can reach: it is created 0600.");
+DEFINE_string(
+    allow_store_uid, "",
+    "serve: comma-separated numeric uids that may also store and remove, but "
+    "only entries they stored themselves (never the --listen sockets, never "
+    "another uid's). A uid here can offer every later fetcher fds of its "
+    "choosing under new names: grant it to trusted programs only.");
+DEFINE_string(name, "",
+              "store: comma-separated names to store the --fd fds under (each "
+              "replaces an entry of that name this uid stored).");
+DEFINE_string(fd, "",
+              "store: comma-separated inherited fd numbers to store, one per "
+              "--name, e.g. `fdstore store --name=cache --fd=3 3<file`.");
+DEFINE_bool(json, false,
+            "list: print a JSON array of {\"name\", \"kind\", \"address\"} "
+            "objects instead of lines.");
 DEFINE_string(client_timeout, "10s",
               "serve: drop a client silent this long between requests (e.g. "
               "500ms, 10s).");
@@ -51,10 +73,11 @@ DEFINE_string(names, "",
               "3, 4, ...; "
               "default: every fd the server holds, in its order.");
 DEFINE_string(timeout, "10s",
-              "exec, list: give up on a server silent this long.");
+              "exec, list, store, remove: give up on a server silent this "
+              "long.");
 DEFINE_string(
     wait, "5s",
-    "exec, list: wait up to this long for the store to come up: while the "
+    "exec, list, store, remove: wait up to this long for the store to come up: while the "
     "control socket is missing (ENOENT) or nobody listens on it "
     "(ECONNREFUSED), retry; 0 tries once. Covers `fdstore serve ... &` "
     "followed at once by a client, and a store being replaced.");
@@ -85,20 +108,30 @@ constexpr char kUsage[] =
     "  fdstore exec  --socket=PATH [--names=NAME,...] [--timeout=10s] "
     "[--wait=5s]\n"
     "                -- COMMAND [ARG...]\n"
-    "  fdstore list  --socket=PATH [--timeout=10s] [--wait=5s]\n"
+    "  fdstore list  --socket=PATH [--json] [--timeout=10s] [--wait=5s]\n"
+    "  fdstore store --socket=PATH --name=NAME,... --fd=FD,... [--timeout=10s] "
+    "[--wait=5s]\n"
+    "  fdstore remove --socket=PATH [--timeout=10s] [--wait=5s] NAME...\n"
     "\n"
     "  fdstore serve --socket=/run/web.fds --listen=tcp:0.0.0.0:80=http &\n"
     "  fdstore exec --socket=/run/web.fds -- /usr/sbin/webd   # again to "
     "upgrade\n"
+    "  # a standby store holding the same sockets, to replace a crashed one:\n"
+    "  fdstore exec --socket=/run/web.fds -- fdstore serve "
+    "--socket=/run/web.standby.fds &\n"
     "\n"
     "list prints one line per fd: NAME KIND ADDRESS (ADDRESS last, '-' if "
-    "none).\n"
+    "none),\n"
+    "or with --json one array of objects. store deposits fds this process "
+    "inherited;\n"
+    "remove takes names out (all or nothing).\n"
     "unix:PATH sockets of --listen stay on disk after serve exits (the "
     "sockets\n"
     "live on in the programs holding them); remove them when those are gone.\n"
     "Clients are authenticated by the kernel (SO_PEERCRED, SCM_CREDENTIALS):\n"
-    "only the server's uid and --allow_uid are answered. exec and list trust\n"
-    "only a server running as their own uid or root.\n"
+    "the server's uid may do anything, --allow_store_uid may store and remove\n"
+    "its own entries, --allow_uid may fetch and list; others are refused.\n"
+    "The clients trust only a server running as their own uid or root.\n"
     "The wire format (so other programs can fetch and store fds) is in\n"
     "lib/fdstore/README.md.\n"
     "Exit: 0 ok (serve: after SIGTERM/SIGINT); 1 runtime failure; 2 bad "
@@ -112,10 +145,12 @@ struct Subcommand {
 
 const Subcommand kSubcommands[] = {
     {"serve",
-     {"socket", "listen", "allow_uid", "client_timeout", "max_clients",
-      "ready_fd"}},
+     {"socket", "listen", "allow_uid", "allow_store_uid", "client_timeout",
+      "max_clients", "ready_fd"}},
     {"exec", {"socket", "names", "timeout", "wait"}},
-    {"list", {"socket", "timeout", "wait"}},
+    {"list", {"socket", "timeout", "wait", "json"}},
+    {"store", {"socket", "name", "fd", "timeout", "wait"}},
+    {"remove", {"socket", "timeout", "wait"}},
 };
 
 [[noreturn]] void Fail(absl::string_view message, int code = 1) {
@@ -145,6 +180,18 @@ void CheckFlagsFor(const Subcommand& sub) {
   }
   if (FLAGS_socket.empty())
     UsageError(kTool, absl::StrCat(sub.name, " needs --socket=PATH"));
+}
+
+std::vector<uid_t> UidsOrExit(absl::string_view flag, const std::string& text) {
+  std::vector<uid_t> uids;
+  for (const std::string& u : ListFlag(text)) {
+    uint32_t uid;
+    if (!absl::SimpleAtoi(u, &uid) || uid == static_cast<uint32_t>(-1))
+      UsageError(kTool, absl::StrCat("bad uid '", u, "' for --", flag,
+                                     " (numbers only)"));
+    uids.push_back(uid);
+  }
+  return uids;
 }
 
 // The fd of --ready_fd, owned and close-on-exec, or none; exits 2 if the
@@ -194,13 +241,8 @@ int Serve() {
   // A reader of --ready_fd or of stderr that went away must not kill the
   // store and, with it, the only copy of its fds.
   signal(SIGPIPE, SIG_IGN);
-  for (const std::string& u : ListFlag(FLAGS_allow_uid)) {
-    uint32_t uid;
-    if (!absl::SimpleAtoi(u, &uid) || uid == static_cast<uint32_t>(-1))
-      UsageError(kTool, absl::StrCat("bad uid '", u,
-                                     "' for --allow_uid (numbers only)"));
-    options.allowed_uids.push_back(uid);
-  }
+  options.allowed_uids = UidsOrExit("allow_uid", FLAGS_allow_uid);
+  options.store_uids = UidsOrExit("allow_store_uid", FLAGS_allow_store_uid);
   // Signals become readable events on the loop's stop fd.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
@@ -223,8 +265,27 @@ int Serve() {
     for (const std::string& path : created) unlink(path.c_str());
     Fail(message);
   };
+  // Sockets handed over by socket activation come first: under systemd, or
+  // from a store being replaced (`fdstore exec --socket=OLD -- fdstore
+  // serve ...`), they are the ones clients already connect to.
   std::vector<cmsg::fdstore::NamedFd> initial;
+  absl::StatusOr<std::vector<cmsg::ActivatedFd>> activated = cmsg::TakeListenFds();
+  if (!activated.ok())
+    Fail(absl::StrCat("socket activation: ", activated.status().message()));
+  std::set<std::string> names;
+  for (cmsg::ActivatedFd& a : *activated) {
+    if (!names.insert(a.name).second) {
+      Fail(absl::StrCat("socket activation passed two fds named \"", a.name,
+                        "\"; give each a name (LISTEN_FDNAMES, systemd's "
+                        "FileDescriptorName=, systemd-socket-activate --fdname)"));
+    }
+    initial.push_back({std::move(a.name), std::move(a.fd)});
+  }
   for (const cmsg::ListenSpec& spec : *specs) {
+    if (names.count(spec.name) != 0) {
+      fail_startup(absl::StrCat("--listen name \"", spec.name,
+                                "\" is taken by a socket-activated fd"));
+    }
     absl::StatusOr<cmsg::UniqueFd> fd = cmsg::BindListenSpec(spec);
     if (!fd.ok())
       fail_startup(absl::StrCat(spec.ToString(), ": ", fd.status().message()));
@@ -297,21 +358,88 @@ int Exec(const std::vector<std::string>& command) {
   Fail(s.message(), 127);
 }
 
+// `text` as a JSON string literal (RFC 8259: quote, backslash and control
+// characters escaped; other bytes as they are).
+std::string JsonString(absl::string_view text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      out += absl::StrFormat("\\u%04x", static_cast<unsigned char>(c));
+    } else {
+      out.push_back(c);
+    }
+  }
+  out.push_back('"');
+  return out;
+}
+
 int List() {
   cmsg::fdstore::Client client = ConnectOrExit();
   auto entries = client.List();
   if (!entries.ok()) Fail(entries.status().message());
-  for (const auto& e : *entries)
-    printf("%s %s %s\n", e.name.c_str(), e.kind.c_str(), e.address.c_str());
+  if (FLAGS_json) {
+    std::string out = "[";
+    for (size_t i = 0; i < entries->size(); ++i) {
+      const auto& e = (*entries)[i];
+      absl::StrAppend(&out, i == 0 ? "\n  " : ",\n  ", "{\"name\": ", JsonString(e.name),
+                      ", \"kind\": ", JsonString(e.kind), ", \"address\": ",
+                      JsonString(e.address), "}");
+    }
+    out += entries->empty() ? "]\n" : "\n]\n";
+    fputs(out.c_str(), stdout);
+  } else {
+    for (const auto& e : *entries)
+      printf("%s %s %s\n", e.name.c_str(), e.kind.c_str(), e.address.c_str());
+  }
   return fflush(stdout) == 0 ? 0 : 1;
+}
+
+std::vector<std::string> NamesOrExit(std::vector<std::string> names) {
+  for (const std::string& n : names) {
+    if (absl::Status s = cmsg::ValidateFdName(n); !s.ok())
+      UsageError(kTool, s.message());
+  }
+  return names;
+}
+
+int Store() {
+  if (FLAGS_name.empty() || FLAGS_fd.empty())
+    UsageError(kTool, "store needs --name and --fd");
+  std::vector<std::string> names = NamesOrExit(ListFlag(FLAGS_name));
+  std::vector<int> fds;
+  for (const std::string& f : ListFlag(FLAGS_fd)) {
+    int fd;
+    if (!absl::SimpleAtoi(f, &fd) || fd < 0)
+      UsageError(kTool, absl::StrCat("bad fd '", f, "' for --fd"));
+    if (fcntl(fd, F_GETFD) < 0)
+      UsageError(kTool, absl::StrCat("--fd=", fd, " is not an open fd"));
+    fds.push_back(fd);
+  }
+  if (names.size() != fds.size())
+    UsageError(kTool, absl::StrCat(names.size(), " names but ", fds.size(), " fds"));
+  cmsg::fdstore::Client client = ConnectOrExit();
+  if (absl::Status s = client.Store(names, fds); !s.ok()) Fail(s.message());
+  return 0;
+}
+
+int Remove(const std::vector<std::string>& positional) {
+  if (positional.empty()) UsageError(kTool, "remove needs one or more NAMEs");
+  std::vector<std::string> names = NamesOrExit(positional);
+  cmsg::fdstore::Client client = ConnectOrExit();
+  if (absl::Status s = client.Remove(names); !s.ok()) Fail(s.message());
+  return 0;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   gflags::SetUsageMessage(kUsage);
+  constexpr char kSubcommandList[] = "serve, exec, list, store or remove";
   if (argc < 2)
-    UsageError(kTool, "missing subcommand: serve, exec or list (see --help)");
+    UsageError(kTool, absl::StrCat("missing subcommand: ", kSubcommandList, " (see --help)"));
   absl::string_view first = argv[1];
   const Subcommand* sub = nullptr;
   for (const Subcommand& s : kSubcommands)
@@ -320,10 +448,16 @@ int main(int argc, char** argv) {
   std::vector<char*> flag_argv = {argv[0]};
   int i = sub != nullptr ? 2 : 1;
   if (sub == nullptr && !absl::StartsWith(first, "-"))
-    UsageError(kTool, absl::StrCat("unknown subcommand '", first,
-                                   "' (serve, exec or list)"));
-  for (; i < argc && strcmp(argv[i], "--") != 0; ++i)
-    flag_argv.push_back(argv[i]);
+    UsageError(kTool, absl::StrCat("unknown subcommand '", first, "' (", kSubcommandList, ")"));
+  const bool is_remove = sub != nullptr && strcmp(sub->name, "remove") == 0;
+  std::vector<std::string> positional;  // remove's NAMEs
+  for (; i < argc && strcmp(argv[i], "--") != 0; ++i) {
+    if (is_remove && argv[i][0] != '-') {
+      positional.emplace_back(argv[i]);
+    } else {
+      flag_argv.push_back(argv[i]);
+    }
+  }
   std::vector<std::string> command;
   for (int j = i + 1; j < argc; ++j) command.emplace_back(argv[j]);
   if (i < argc && (sub == nullptr || strcmp(sub->name, "exec") != 0))
@@ -333,9 +467,11 @@ int main(int argc, char** argv) {
   char** flag_argv_p = flag_argv.data();
   cmsg::flags::ParseFlagsOrExit(kTool, kUsage, &flag_argc, &flag_argv_p);
   if (sub == nullptr)
-    UsageError(kTool, "missing subcommand: serve, exec or list (see --help)");
+    UsageError(kTool, absl::StrCat("missing subcommand: ", kSubcommandList, " (see --help)"));
   CheckFlagsFor(*sub);
   if (strcmp(sub->name, "serve") == 0) return Serve();
   if (strcmp(sub->name, "exec") == 0) return Exec(command);
+  if (strcmp(sub->name, "store") == 0) return Store();
+  if (is_remove) return Remove(positional);
   return List();
 }

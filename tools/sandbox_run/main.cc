@@ -80,6 +80,22 @@ DEFINE_string(cgroup_pids, "",
 DEFINE_string(cgroup_cpu, "",
               "CPU limit for the whole sandbox, in CPUs (0.5: half of one CPU's time, 2: "
               "two CPUs'; 0.01 to 1024). Needs the cpu cgroup controller");
+DEFINE_string(landlock, "auto",
+              "auto: Landlock on when the kernel has it (as a second wall behind the "
+              "mount namespace: only the paths of the sandbox's own mounts can be opened, "
+              "with the access each gives; a passed fd or stdin reopened through "
+              "/proc/self/fd is refused); on: fail if the kernel has no Landlock; off");
+DEFINE_string(dev_shm, "",
+              "SIZE: a private /dev/shm (tmpfs, mode 1777) of at most SIZE bytes (K/M/G "
+              "suffixes), for POSIX shared memory and semaphores; default: none");
+DEFINE_bool(dev_pts, false,
+            "a new devpts instance at /dev/pts (the sandbox's own ptys only, at most 64; "
+            "the host's are not there) with /dev/ptmx; default: none");
+DEFINE_string(time_ns, "",
+              "a time namespace of the sandbox's own: on; boot (CLOCK_MONOTONIC, "
+              "CLOCK_BOOTTIME and /proc/uptime start near 0, hiding the host's uptime); or "
+              "an offset added to those clocks (+1h, -30s; a negative one may not take them "
+              "below 0). The wall clock stays the host's. Default: off (the host's)");
 DEFINE_string(rlimit_core, "0",
               "core file size limit in bytes (K/M/G suffixes; unlimited); 0 by default: a "
               "crash inside does not run the host's core_pattern handler");
@@ -116,7 +132,7 @@ Usage: sandbox_run [flags] -- COMMAND [ARG...]
 The command runs in new user, mount, pid, ipc, uts and cgroup namespaces (and
 a new network namespace unless --net=host), on an empty read-only root holding
 only the --ro_bind/--bind/--tmpfs mounts, /proc and a minimal /dev (null,
-zero, full, random, urandom, tty); as --uid/--gid inside, which are never
+zero, full, random, urandom, tty; shm and pts on request); as --uid/--gid inside, which are never
 root outside; with no capabilities, no new privileges, the seccomp filter and
 the rlimits. It dies when sandbox_run dies. List flags take comma-separated
 values.
@@ -196,6 +212,13 @@ absl::StatusOr<sandbox::Policy> PolicyFromFlags() {
   CMSGLIB_ASSIGN_OR_RETURN(policy.rlimits.fsize, ParseRlimit("rlimit_fsize", FLAGS_rlimit_fsize));
   CMSGLIB_ASSIGN_OR_RETURN(policy.cgroup, ParseCgroupLimits(FLAGS_cgroup_memory, FLAGS_cgroup_pids,
                                                             FLAGS_cgroup_cpu));
+  CMSGLIB_ASSIGN_OR_RETURN(policy.landlock, ParseLandlock(FLAGS_landlock));
+  if (!FLAGS_dev_shm.empty()) {
+    CMSGLIB_ASSIGN_OR_RETURN(policy.dev_shm_bytes,
+                             ParseBytes("dev_shm", FLAGS_dev_shm, FLAGS_dev_shm));
+  }
+  policy.dev_pts = FLAGS_dev_pts;
+  CMSGLIB_ASSIGN_OR_RETURN(policy.time, ParseTimeNamespace(FLAGS_time_ns));
   CMSGLIB_ASSIGN_OR_RETURN(policy.uid, ParseId("uid", FLAGS_uid));
   CMSGLIB_ASSIGN_OR_RETURN(policy.gid, ParseId("gid", FLAGS_gid));
   if (FLAGS_hostname.empty() || FLAGS_hostname.size() > 64)

@@ -242,6 +242,34 @@ absl::StatusOr<std::optional<rlim_t>> ParseRlimit(absl::string_view flag,
   return std::optional<rlim_t>(value * multiplier);
 }
 
+absl::StatusOr<sandbox::TimeNamespace> ParseTimeNamespace(absl::string_view text) {
+  sandbox::TimeNamespace time;
+  if (text.empty() || text == "off") return time;
+  time.enabled = true;
+  if (text == "on") return time;
+  if (text == "boot") {
+    time.as_if_booted = true;
+    return time;
+  }
+  absl::Duration offset;
+  // The kernel refuses offsets beyond about +-146 years (KTIME_SEC_MAX / 2).
+  constexpr int64_t kMaxSeconds = int64_t{100} * 365 * 24 * 3600;
+  if ((text[0] != '+' && text[0] != '-') || !absl::ParseDuration(text.substr(1), &offset) ||
+      offset != absl::Trunc(offset, absl::Seconds(1)) ||
+      absl::ToInt64Seconds(offset) > kMaxSeconds)
+    return Bad("time_ns", text, "want off, on, boot, or an offset such as +1h or -30s "
+               "(whole seconds, at most 100 years)");
+  time.offset_seconds = absl::ToInt64Seconds(offset) * (text[0] == '-' ? -1 : 1);
+  return time;
+}
+
+absl::StatusOr<sandbox::LandlockMode> ParseLandlock(absl::string_view text) {
+  if (text == "auto") return sandbox::LandlockMode::kAuto;
+  if (text == "on") return sandbox::LandlockMode::kOn;
+  if (text == "off") return sandbox::LandlockMode::kOff;
+  return Bad("landlock", text, "want auto, on or off");
+}
+
 absl::StatusOr<uint32_t> ParseId(absl::string_view flag, absl::string_view text) {
   uint32_t id = 0;
   if (text.empty() || text[0] == '-' || text[0] == '+' || !absl::SimpleAtoi(text, &id) ||

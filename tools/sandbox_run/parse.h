@@ -51,6 +51,11 @@ absl::Status ParseOutsideIds(absl::string_view text, sandbox::OutsideIds& ids);
 // "" (unset), "unlimited", or a count with an optional K/M/G (x1024) suffix.
 absl::StatusOr<std::optional<rlim_t>> ParseRlimit(absl::string_view flag,
                                                   absl::string_view text);
+// "" or "off" (none), "on", "boot" (the clocks start near 0), or a signed
+// offset added to them ("+1h", "-30s"; whole seconds).
+absl::StatusOr<sandbox::TimeNamespace> ParseTimeNamespace(absl::string_view text);
+// "auto", "on" or "off".
+absl::StatusOr<sandbox::LandlockMode> ParseLandlock(absl::string_view text);
 // 0..4294967294.
 absl::StatusOr<uint32_t> ParseId(absl::string_view flag, absl::string_view text);
 // "K=V,...".

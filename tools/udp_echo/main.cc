@@ -31,6 +31,15 @@ DEFINE_string(
     "Print counters on stderr this often (0s: never); also on SIGUSR1 "
     "and a final line on SIGINT/SIGTERM.");
 
+DEFINE_string(
+    reply_interface, "route",
+    "Which interface replies leave by: route (the routing table picks it, as "
+    "dnsmasq and unbound do: a client reached through a router on another "
+    "link, or any host with asymmetric routes, still gets its reply) or "
+    "arrival (forced to the interface the request came in on; the kernel "
+    "then treats the client as on that link and ARPs for it). The source "
+    "address is always the one the client sent to.");
+
 namespace {
 
 constexpr char kTool[] = "udp_echo";
@@ -55,6 +64,13 @@ int main(int argc, char** argv) {
     UsageError(kTool, "--batch must be 1-1024");
   options.threads = FLAGS_threads;
   options.batch = static_cast<size_t>(FLAGS_batch);
+  if (FLAGS_reply_interface == "route") {
+    options.reply_interface = cmsg::udp::ReplyInterface::kRoute;
+  } else if (FLAGS_reply_interface == "arrival") {
+    options.reply_interface = cmsg::udp::ReplyInterface::kArrival;
+  } else {
+    UsageError(kTool, "--reply_interface must be route or arrival");
+  }
   options.gso = cmsg::flags::ToggleOrExit(kTool, "gso", FLAGS_gso,
                                           cmsg::udp::KernelHasUdpGso());
   options.gro = cmsg::flags::ToggleOrExit(kTool, "gro", FLAGS_gro,
@@ -92,5 +108,10 @@ int main(int argc, char** argv) {
       [&] { return (*echo)->Healthy(); });
   (*echo)->Stop();
   fprintf(stderr, "%s\n", (*echo)->StatsLine("udp_echo: final").c_str());
-  return sig == 0 ? 1 : 0;
+  if (sig == 0) {
+    fprintf(stderr, "%s: a worker failed: %s\n", kTool,
+            std::string((*echo)->WorkerError().message()).c_str());
+    return 1;
+  }
+  return 0;
 }

@@ -63,6 +63,15 @@ DEFINE_string(stats_interval, "0s",
               "Print counters on stderr this often (0s: never). They are also "
               "printed on SIGUSR1, and a final line on SIGINT/SIGTERM.");
 
+DEFINE_string(
+    reply_interface, "route",
+    "Which interface replies leave by: route (the routing table picks it, as "
+    "dnsmasq and unbound do: a client reached through a router on another "
+    "link, or any host with asymmetric routes, still gets its reply) or "
+    "arrival (forced to the interface the request came in on; the kernel "
+    "then treats the client as on that link and ARPs for it). The source "
+    "address is always the one the client sent to.");
+
 namespace {
 
 constexpr char kTool[] = "udp_relay";
@@ -125,6 +134,13 @@ int main(int argc, char** argv) {
       kTool, "stats_interval", FLAGS_stats_interval);
   if (FLAGS_max_sessions < 1)
     UsageError(kTool, "--max_sessions must be at least 1");
+  if (FLAGS_reply_interface == "route") {
+    options.reply_interface = cmsg::udp::ReplyInterface::kRoute;
+  } else if (FLAGS_reply_interface == "arrival") {
+    options.reply_interface = cmsg::udp::ReplyInterface::kArrival;
+  } else {
+    UsageError(kTool, "--reply_interface must be route or arrival");
+  }
   options.gso = cmsg::flags::ToggleOrExit(kTool, "gso", FLAGS_gso,
                                           cmsg::udp::KernelHasUdpGso());
   options.gro = cmsg::flags::ToggleOrExit(kTool, "gro", FLAGS_gro,
@@ -165,12 +181,13 @@ int main(int argc, char** argv) {
   fprintf(stderr,
           "%s: serving %s -> %s threads=%d batch=%zu gso=%s gro=%s "
           "max_sessions=%zu "
-          "session_timeout=%s\n",
+          "session_timeout=%s reply_interface=%s\n",
           kTool, absl::StrJoin(served, ",").c_str(),
           options.upstream.ToString().c_str(), (*relay)->threads(),
           options.batch, options.gso ? "on" : "off", options.gro ? "on" : "off",
           options.max_sessions,
-          absl::FormatDuration(options.session_timeout).c_str());
+          absl::FormatDuration(options.session_timeout).c_str(),
+          FLAGS_reply_interface.c_str());
   (*relay)->Start();
   int sig = cmsg::udp::WaitForStop(
       stats_interval,
@@ -183,7 +200,7 @@ int main(int argc, char** argv) {
   fprintf(stderr, "%s\n", (*relay)->StatsLine("udp_relay: final").c_str());
   if (sig == 0) {
     fprintf(stderr, "%s: %s\n", kTool,
-            std::string((*relay)->WorkerError().message()).c_str());
+            ("a worker failed: " + std::string((*relay)->WorkerError().message())).c_str());
     return 1;
   }
   return 0;

@@ -1,0 +1,116 @@
+"""The command-line clients beside exec: `store` deposits fds the shell
+opened, `remove` takes names out, `list --json` prints what a program can
+parse. Each against a real `fdstore serve`."""
+
+import json
+import os
+import socket
+import subprocess
+import unittest
+
+import fdstore_client as fc
+import fdstore_testing as ft
+
+
+class SubcommandsTest(unittest.TestCase):
+
+    def setUp(self):
+        self.dir = ft.TempDir()
+        self.ctl = self.dir.join("ctl")
+
+    def tearDown(self):
+        self.dir.close()
+
+    def fdstore(self, args, pass_fds=()):
+        p = subprocess.run([ft.TOOLS["fdstore"]] + args, stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, timeout=20, pass_fds=pass_fds)
+        return p.returncode, p.stdout, p.stderr
+
+    def test_store_remove_and_json_list(self):
+        s = "--socket=" + self.ctl
+        with ft.serve(self.ctl, "tcp:127.0.0.1:0=web") as server:
+            udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            udp.bind(("127.0.0.1", 0))
+            path = self.dir.join("data")
+            with open(path, "w") as f:
+                f.write("kept")
+            data = os.open(path, os.O_RDONLY)
+            try:
+                rc, out, err = self.fdstore(
+                    ["store", s, "--name=dns,data", "--fd=%d,%d" % (udp.fileno(), data)],
+                    pass_fds=[udp.fileno(), data])
+                self.assertEqual((rc, out), (0, ""), err)
+            finally:
+                os.close(data)
+                udp_port = udp.getsockname()[1]
+                udp.close()
+            rc, out, err = self.fdstore(["list", s, "--json"])
+            self.assertEqual(rc, 0, err)
+            entries = json.loads(out)
+            self.assertEqual([(e["name"], e["kind"]) for e in entries],
+                             [("web", "tcp"), ("dns", "udp"), ("data", "file")])
+            self.assertEqual(entries[1]["address"], "127.0.0.1:%d" % udp_port)
+            # What was stored is what a client fetches.
+            with fc.connect(self.ctl) as c:
+                (name, fd), = fc.fetch(c, ["data"])
+                self.assertEqual(os.pread(fd, 100, 0), b"kept")
+                os.close(fd)
+            rc, out, err = self.fdstore(["remove", s, "dns", "data"])
+            self.assertEqual((rc, out), (0, ""), err)
+            rc, out, err = self.fdstore(["list", s])
+            self.assertEqual(rc, 0, err)
+            self.assertEqual([line.split(" ")[0] for line in out.splitlines()], ["web"])
+            # All or nothing: one missing name removes nothing.
+            rc, _, err = self.fdstore(["remove", s, "web", "nope"])
+            self.assertEqual(rc, 1, err)
+            self.assertIn('NOT_FOUND: no fd named "nope"', err)
+            rc, out, _ = self.fdstore(["list", s, "--json"])
+            self.assertEqual([e["name"] for e in json.loads(out)], ["web"])
+            self.assertEqual(server.stop(), 0)
+
+    def test_json_list_of_an_empty_store(self):
+        with ft.serve(self.ctl) as server:
+            rc, out, err = self.fdstore(["list", "--socket=" + self.ctl, "--json"])
+            self.assertEqual((rc, json.loads(out)), (0, []), err)
+            self.assertEqual(server.stop(), 0)
+
+    def test_json_escapes_what_a_unix_path_holds(self):
+        odd = self.dir.join('a"b\\c')
+        with ft.serve(self.ctl, "unix:%s=odd" % odd) as server:
+            rc, out, err = self.fdstore(["list", "--socket=" + self.ctl, "--json"])
+            self.assertEqual(rc, 0, err)
+            self.assertEqual(json.loads(out)[0]["address"], "unix:" + odd)
+            self.assertEqual(server.stop(), 0)
+        os.unlink(odd)
+
+    def test_usage_errors(self):
+        s = "--socket=" + self.ctl
+        for args, needle in [
+            (["store", s, "--name=a"], "store needs --name and --fd"),
+            (["store", s, "--fd=0"], "store needs --name and --fd"),
+            (["store", s, "--name=a,b", "--fd=0"], "2 names but 1 fds"),
+            (["store", s, "--name=a", "--fd=x"], "bad fd 'x'"),
+            (["store", s, "--name=a", "--fd=77"], "--fd=77 is not an open fd"),
+            (["store", s, "--name=a:b", "--fd=0"], "printable ASCII"),
+            (["remove", s], "remove needs one or more NAMEs"),
+            (["remove", s, "a:b"], "printable ASCII"),
+            (["list", s, "extra"], "unexpected argument 'extra'"),
+            (["exec", s, "--json", "--", "true"], "--json does not apply to exec"),
+        ]:
+            with self.subTest(args=args):
+                rc, out, err = self.fdstore(args)
+                self.assertEqual(rc, 2, err)
+                self.assertEqual(len(err.splitlines()), 1, err)
+                self.assertIn(needle, err)
+
+    def test_help_names_the_subcommands(self):
+        rc, out, err = self.fdstore(["--help"])
+        text = out + err
+        for word in ("fdstore store", "fdstore remove", "--json", "--allow_store_uid",
+                     "-name", "-fd"):
+            self.assertIn(word, text)
+
+
+if __name__ == "__main__":
+    ft.take_tool_args()
+    unittest.main(verbosity=2)

@@ -1,0 +1,391 @@
+#!/usr/bin/env python3
+"""Soak and fault tests, bounded, loopback only; each stops by itself.
+
+    tests/soak/run.sh [--minutes=N] [--spawns=N] [--clients=N] [--only=relay,spawn,fdstore]
+
+relay    udp_relay (GSO/GRO off, so counters count datagrams) in front of
+         udp_echo for --minutes: clients churn (a new udp_probe, so a new
+         source port, every round), the upstream is restarted, malformed and
+         oversized datagrams and datagrams from sockets that close at once
+         are thrown in. The relay's RSS and fd count are sampled every round
+         and must stay flat (after a warm-up round); it must not die; its
+         counters must reconcile: client_rx = upstream_tx + counted drops,
+         upstream_rx = client_tx + counted drops, and client_rx = what the
+         clients sent (no datagram unaccounted).
+spawn    --spawns sandboxes of /bin/true, 4 at a time: afterwards no process,
+         mount, fd (of this process), cgroup or temporary file more than
+         before.
+fdstore  fdstore serve under --clients legitimate clients (fdstore exec
+         --wait), 256 at a time, and hostile ones at the same time (garbage,
+         oversized records, silent connections, connect-and-close), with the
+         store restarted half-way: zero failed legitimate hand-offs.
+Prints each part's figures; exits 1 if any part failed, naming it.
+"""
+
+import argparse
+import concurrent.futures
+import glob
+import os
+import random
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ARGS = None
+FAILED = []
+
+
+def say(msg):
+    print(msg, flush=True)
+
+
+def check(ok, part, what):
+    if not ok:
+        FAILED.append("%s: %s" % (part, what))
+        say("  FAIL: " + what)
+    return ok
+
+
+def start(cmd, log):
+    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def wait_line(path, pattern, proc, seconds=10):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with open(path, errors="replace") as f:
+            m = re.search(pattern, f.read())
+        if m:
+            return m
+        if proc.poll() is not None:
+            break
+        time.sleep(0.02)
+    raise RuntimeError("no /%s/ in %s: %s" % (pattern, path, open(path, errors="replace").read()[-500:]))
+
+
+def stop(proc, sig=signal.SIGTERM, seconds=10):
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(seconds)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def fd_count(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+def counters(text):
+    line = [l for l in text.splitlines() if "client_rx_packets=" in l][-1]
+    return {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", line)}
+
+
+# --- relay ---------------------------------------------------------------
+
+def soak_relay(tools, work):
+    part = "relay"
+    say("relay: udp_relay -> udp_echo for %.1f min, clients churning, upstream restarts, junk" % ARGS.minutes)
+    echo_log = os.path.join(work, "echo.log")
+    relay_log = os.path.join(work, "relay.log")
+    echo = start([tools["udp_echo"], "--listen=127.0.0.1:0", "--gro=off", "--gso=off"], open(echo_log, "w"))
+    echo_addr = wait_line(echo_log, r"serving (127\.0\.0\.1:\d+)", echo).group(1)
+    relay = start([tools["udp_relay"], "--listen=127.0.0.1:0", "--upstream=" + echo_addr,
+                   "--threads=1", "--gro=off", "--gso=off", "--session_timeout=2s",
+                   "--max_sessions=512"], open(relay_log, "w"))
+    relay_addr = wait_line(relay_log, r"serving (127\.0\.0\.1:\d+)", relay).group(1)
+    host, port = relay_addr.rsplit(":", 1)
+    target = (host, int(port))
+    sent = 0
+    probes_sent = probes_got = 0
+    junk = 0
+    restarts = 0
+    samples = []
+    deadline = time.monotonic() + ARGS.minutes * 60
+    rnd = random.Random(1)
+    round_no = 0
+    try:
+        while time.monotonic() < deadline:
+            round_no += 1
+            # Churn: 8 new clients (new source ports) probing at once.
+            probes = [subprocess.Popen(
+                [tools["udp_probe"], "--target=" + relay_addr, "--count=50", "--interval=2ms",
+                 "--timeout=300ms", "--size=%d" % rnd.choice([16, 64, 512, 1400])],
+                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(8)]
+            # Junk: empty, oversized, and from sockets closed right after.
+            for size in (0, 1, 65507, 9000, 0):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                s.sendto(os.urandom(size), target)
+                s.close()
+                junk += 1
+            if round_no % 5 == 0:
+                # The upstream goes away and comes back on the same port.
+                stop(echo)
+                time.sleep(0.1)
+                echo = start([tools["udp_echo"], "--listen=" + echo_addr, "--gro=off", "--gso=off"],
+                             open(echo_log, "w"))
+                wait_line(echo_log, r"serving", echo)
+                restarts += 1
+            for p in probes:
+                out = p.communicate(timeout=60)[0]
+                m = re.search(r": (\d+) sent, (\d+) received", out)
+                if m:
+                    probes_sent += int(m.group(1))
+                    probes_got += int(m.group(2))
+            if relay.poll() is not None:
+                break
+            samples.append((rss_kib(relay.pid), fd_count(relay.pid)))
+    finally:
+        code = stop(relay)
+        stop(echo)
+    sent = probes_sent + junk
+    text = open(relay_log, errors="replace").read()
+    say("  %d rounds, %d clients, %d probes (%d answered), %d junk datagrams, %d upstream restarts"
+        % (round_no, 8 * round_no, probes_sent, probes_got, junk, restarts))
+    check(code == 0, part, "udp_relay exited %s: %s" % (code, text[-300:]))
+    if len(samples) >= 3:
+        warm = samples[1:]
+        rss = [s[0] for s in warm]
+        fds = [s[1] for s in warm]
+        say("  RSS %d..%d KiB, fds %d..%d over %d samples (after the first round)"
+            % (min(rss), max(rss), min(fds), max(fds), len(warm)))
+        check(max(rss) <= min(rss) * 1.25 + 1024, part, "RSS grew: %s" % rss)
+        # Sessions are fds; they come and go with the 2 s session timeout,
+        # bounded by the clients of about one round (8) plus the junk senders.
+        check(max(fds) - min(fds) <= 64, part, "fd count moved by more than 64: %s" % fds)
+        check(fds[-1] <= fds[0] + 32, part, "fd count grew: %s" % fds)
+    try:
+        c = counters(text)
+    except IndexError:
+        check(False, part, "no final counters from udp_relay")
+        return
+    drops_in = sum(c.get(k, 0) for k in ("drop_no_pktinfo", "drop_bad_control", "drop_truncated",
+                                          "drop_upstream_send", "drop_no_session", "drop_loop"))
+    drops_out = c.get("drop_client_send", 0)
+    say("  relay: client_rx %d = upstream_tx %d + drops %d; upstream_rx %d = client_tx %d + drops %d;"
+        " clients sent %d" % (c["client_rx_packets"], c["upstream_tx_packets"], drops_in,
+                              c["upstream_rx_packets"], c["client_tx_packets"], drops_out, sent))
+    check(c["client_rx_packets"] == c["upstream_tx_packets"] + drops_in, part,
+          "client_rx != upstream_tx + drops")
+    check(c["upstream_rx_packets"] == c["client_tx_packets"] + drops_out, part,
+          "upstream_rx != client_tx + drops")
+    check(c["client_rx_packets"] == sent, part,
+          "the relay read %d datagrams, the clients sent %d" % (c["client_rx_packets"], sent))
+    check(probes_got <= c["client_tx_packets"], part, "more replies than the relay sent")
+
+
+# --- spawn ---------------------------------------------------------------
+
+def cgroup_dirs():
+    return set(p for p in glob.glob("/sys/fs/cgroup/*/**/", recursive=True) if "sandbox" in p.lower())
+
+
+MARK = "SOAK_RUN=%d-%d" % (os.getpid(), random.randrange(1 << 30))
+
+
+def proc_names():
+    """Processes of this run: the launchers carry MARK in their environment,
+    and the sandboxes get it through --setenv (other runs' sandboxes on the
+    machine do not count)."""
+    n = 0
+    for path in glob.glob("/proc/[0-9]*/environ"):
+        try:
+            with open(path, "rb") as f:
+                if MARK.encode() in f.read().split(b"\0") and int(path.split("/")[2]) != os.getpid():
+                    n += 1
+        except (OSError, ValueError):
+            pass
+    return n
+
+
+def soak_spawn(tools, work):
+    part = "spawn"
+    n = ARGS.spawns
+    say("spawn: %d sandboxes of /bin/true, 4 at a time" % n)
+    tmpdir = os.path.join(work, "spawn-tmp")
+    os.makedirs(tmpdir)
+    env = dict(os.environ, TMPDIR=tmpdir)
+    env[MARK.split("=")[0]] = MARK.split("=")[1]
+    before = {
+        "processes": proc_names(),
+        "mounts": len(open("/proc/self/mountinfo").read().splitlines()),
+        "fds": fd_count(os.getpid()),
+        "cgroups": cgroup_dirs(),
+        "tmp": set(os.listdir("/tmp")),
+    }
+    cmd = [tools["sandbox_run"], "--ro_bind=/usr,/lib,/lib64,/bin", "--setenv=" + MARK, "--", "/bin/true"]
+    failures = []
+    t = time.monotonic()
+
+    def one(i):
+        p = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True)
+        return p.returncode, p.stderr
+
+    seen = [0]
+    running = threading.Event()
+    running.set()
+
+    def sample():  # the leak check must see this run's sandboxes while they run
+        while running.is_set():
+            seen[0] = max(seen[0], proc_names())
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        for rc, err in pool.map(one, range(n), chunksize=16):
+            if rc != 0:
+                failures.append((rc, err.strip()))
+    running.clear()
+    sampler.join()
+    seconds = time.monotonic() - t
+    time.sleep(0.5)
+    after = {
+        "processes": proc_names(),
+        "mounts": len(open("/proc/self/mountinfo").read().splitlines()),
+        "fds": fd_count(os.getpid()),
+        "cgroups": cgroup_dirs(),
+        "tmp": set(os.listdir("/tmp")),
+    }
+    new_tmp = sorted(x for x in after["tmp"] - before["tmp"] if "sandbox" in x or "shim" in x)
+    new_cg = sorted(after["cgroups"] - before["cgroups"])
+    say("  %d spawns in %.1f s (%.1f ms each, 4 at a time), %d failed" % (n, seconds, 1000 * seconds / n, len(failures)))
+    say("  after: sandbox processes %d (before %d), mounts %d (%d), fds %d (%d), new cgroups %d, "
+        "files in its TMPDIR %d, new sandbox files in /tmp %d" % (
+            after["processes"], before["processes"], after["mounts"], before["mounts"],
+            after["fds"], before["fds"], len(new_cg), len(os.listdir(tmpdir)), len(new_tmp)))
+    check(seen[0] > 0, part, "never saw this run's sandboxes while they ran (the process check is blind)")
+    check(not failures, part, "%d spawns failed, first: %s" % (len(failures), failures[:1]))
+    check(after["processes"] <= before["processes"], part, "sandbox processes left")
+    check(after["mounts"] <= before["mounts"], part, "mounts left")
+    check(after["fds"] <= before["fds"], part, "fds left in the launcher's parent")
+    check(not new_cg, part, "cgroups left: %s" % new_cg[:5])
+    check(not os.listdir(tmpdir), part, "temporary files left: %s" % os.listdir(tmpdir)[:5])
+    check(not new_tmp, part, "files left in /tmp: %s" % new_tmp[:5])
+
+
+# --- fdstore -------------------------------------------------------------
+
+def hostile(path, kind, stop_at):
+    """One hostile client; returns what it did."""
+    try:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        s.settimeout(2)
+        s.connect(path)
+        if kind == "garbage":
+            s.send(os.urandom(random.randint(1, 512)))
+        elif kind == "oversized":
+            try:
+                s.send(b"\xff" * 200000)
+            except OSError:
+                pass
+        elif kind == "silent":
+            while time.monotonic() < stop_at:
+                time.sleep(0.2)
+        s.close()
+    except OSError:
+        pass
+    return kind
+
+
+def soak_fdstore(tools, work):
+    part = "fdstore"
+    n = ARGS.clients
+    say("fdstore: %d legitimate clients (fdstore exec --wait), 256 at a time, %d hostile ones%s"
+        % (n, n // 5, ", a restart half-way" if ARGS.restart else ""))
+    path = os.path.join(work, "fds.sock")
+    log = os.path.join(work, "fdstore.log")
+    serve_cmd = [tools["fdstore"], "serve", "--socket=" + path, "--listen=udp:127.0.0.1:0=dns",
+                 "--max_clients=4096"]
+    server = start(serve_cmd, open(log, "w"))
+    ok = failed = 0
+    errors = []
+    restarted = threading.Event()
+    done = [0]
+    lock = threading.Lock()
+
+    def legit(i):
+        p = subprocess.run([tools["fdstore"], "exec", "--socket=" + path, "--wait=20s", "--timeout=20s",
+                            "--names=dns", "--", "/bin/sh", "-c", 'test "$LISTEN_FDNAMES" = dns -a "$LISTEN_FDS" = 1'],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        with lock:
+            done[0] += 1
+        return p.returncode, p.stderr.strip()
+
+    stop_at = time.monotonic() + 600
+    kinds = ["garbage", "oversized", "silent", "close"]
+    t = time.monotonic()
+    with concurrent.futures.ThreadPoolExecutor(256) as pool, \
+         concurrent.futures.ThreadPoolExecutor(64) as bad:
+        futures = [pool.submit(legit, i) for i in range(n)]
+        hostile_futures = [bad.submit(hostile, path, kinds[i % 4], time.monotonic() + 3) for i in range(n // 5)]
+        while ARGS.restart and done[0] < n // 2 and server.poll() is None:
+            time.sleep(0.01)
+        if ARGS.restart:
+            stop(server)
+            server = start(serve_cmd, open(log, "a"))
+            restarted.set()
+        for f in futures:
+            rc, err = f.result()
+            if rc == 0:
+                ok += 1
+            else:
+                failed += 1
+                errors.append((rc, err))
+        for f in hostile_futures:
+            f.result()
+    seconds = time.monotonic() - t
+    alive = server.poll() is None
+    code = stop(server)
+    say("  %d of %d hand-offs done, %d failed, in %.1f s; %d hostile clients; store restarted %s; "
+        "the store %s" % (ok, n, failed, seconds, n // 5, "once" if ARGS.restart else "never",
+                          "stayed up" if alive else "DIED"))
+    check(failed == 0, part, "%d legitimate hand-offs failed, first: %s" % (failed, errors[:2]))
+    check(alive and code == 0, part, "fdstore serve exited %s" % code)
+    check(not os.path.exists(path), part, "the control socket was left behind")
+
+
+def main():
+    global ARGS
+    p = argparse.ArgumentParser()
+    p.add_argument("--minutes", type=float, default=2.0)
+    p.add_argument("--spawns", type=int, default=10000)
+    p.add_argument("--clients", type=int, default=2000)
+    p.add_argument("--only", default="relay,spawn,fdstore")
+    p.add_argument("--restart", type=int, default=1, help="fdstore: restart the store half-way (0: no)")
+    for tool in ("udp_relay", "udp_echo", "udp_probe", "sandbox_run", "fdstore"):
+        p.add_argument("--" + tool, required=True)
+    ARGS = p.parse_args()
+    tools = {t: getattr(ARGS, t) for t in ("udp_relay", "udp_echo", "udp_probe", "sandbox_run", "fdstore")}
+    with tempfile.TemporaryDirectory(prefix="soak.") as work:
+        for part in ARGS.only.split(","):
+            t = time.monotonic()
+            try:
+                {"relay": soak_relay, "spawn": soak_spawn, "fdstore": soak_fdstore}[part](tools, work)
+            except Exception as e:  # a part that breaks is a failed part, not a crash
+                check(False, part, "%s: %s" % (type(e).__name__, e))
+            say("  (%s took %.0f s)" % (part, time.monotonic() - t))
+    if FAILED:
+        say("soak: FAILED: " + "; ".join(FAILED))
+        return 1
+    say("soak: every part passed")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
