@@ -420,6 +420,29 @@ void RunSandboxChild(ChildPlan& plan) {
                        const_cast<sock_filter*>(plan.seccomp.data())};
     Check(plan, prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) == 0,
           "prctl(PR_SET_SECCOMP)");
+    if (!plan.seccomp_notify.empty()) {
+      program = {static_cast<unsigned short>(plan.seccomp_notify.size()),
+                 const_cast<sock_filter*>(plan.seccomp_notify.data())};
+      int listener = static_cast<int>(syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+                                              SECCOMP_FILTER_FLAG_NEW_LISTENER, &program));
+      Check(plan, listener >= 0, "seccomp(SECCOMP_FILTER_FLAG_NEW_LISTENER)");
+      // Hand-built: no allocation here. The launcher reads it after exec.
+      char byte = kSeccompListenerByte;
+      iovec iov{&byte, 1};
+      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+      msghdr msg{};
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof(control);
+      cmsghdr* header = CMSG_FIRSTHDR(&msg);
+      header->cmsg_level = SOL_SOCKET;
+      header->cmsg_type = SCM_RIGHTS;
+      header->cmsg_len = CMSG_LEN(sizeof(int));
+      memcpy(CMSG_DATA(header), &listener, sizeof(int));
+      Check(plan, sendmsg(kShimControlFd, &msg, MSG_NOSIGNAL) == 1, "sendmsg(seccomp listener)");
+      close(listener);
+    }
   }
   char arg0[] = "sandbox_shim";
   char* argv[] = {arg0, nullptr};

@@ -132,6 +132,10 @@ struct Policy {
   std::vector<PassFile> files;
   std::vector<BrokerRule> broker;  // empty: no broker
   bool seccomp = true;             // the default deny list (seccomp_filter.h)
+  // With `seccomp`: the allow list instead (BuildStrictFilter): default
+  // deny, each refused call answered EPERM and named on stderr by a thread
+  // of the launcher.
+  bool seccomp_strict = false;
   // Socket families allowed besides unix, inet, inet6 and netlink's
   // NETLINK_ROUTE (AF_NETLINK here allows every netlink protocol). Enforced
   // by the seccomp filter. Each widening is a way out of the network

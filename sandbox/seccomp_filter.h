@@ -41,7 +41,20 @@ namespace cmsg::sandbox {
 [[nodiscard]] absl::StatusOr<std::vector<sock_filter>> BuildDefaultFilter(
     absl::Span<const int> extra_families = {});
 
-// The same with `denied` in place of the list above (for tests).
+// --seccomp=strict, loaded on top of BuildDefaultFilter's program (the
+// kernel takes the stricter verdict, so the deny list and its argument rules
+// still hold): default deny. Only the calls of kStrictAllowed
+// (seccomp_filter.cc: files, memory, processes, signals, time, polling,
+// sockets, System V/POSIX IPC; see sandbox/README.md) run; every other call
+// stops in SECCOMP_RET_USER_NOTIF, so the program loading it must pass the
+// listener fd to a SeccompNotifier, which answers EPERM and reports the call
+// by name. `extra_families` is unused (the default program applies it).
+[[nodiscard]] absl::StatusOr<std::vector<sock_filter>> BuildStrictFilter(
+    absl::Span<const int> extra_families = {});
+
+// The same with `denied` / `allowed` in place of the lists (for tests).
+[[nodiscard]] absl::StatusOr<std::vector<sock_filter>> BuildAllowListFilter(
+    absl::Span<const char* const> allowed, absl::Span<const int> extra_families);
 [[nodiscard]] absl::StatusOr<std::vector<sock_filter>> BuildDenyListFilter(
     absl::Span<const char* const> denied, absl::Span<const int> extra_families);
 

@@ -31,6 +31,8 @@
 #include "sandbox/outside_ids.h"
 #include "sandbox/sandbox_path.h"
 #include "sandbox/seccomp_filter.h"
+#include "sandbox/seccomp_notifier.h"
+#include "lib/cmsg/cmsg.h"
 
 namespace cmsg::sandbox {
 namespace {
@@ -290,6 +292,9 @@ absl::StatusOr<Child> Spawn(const Policy& policy, absl::Span<const std::string> 
   CMSGLIB_ASSIGN_OR_RETURN(PassedFds passed, OpenPassedFds(policy));
   if (policy.seccomp) {
     CMSGLIB_ASSIGN_OR_RETURN(plan.seccomp, BuildDefaultFilter(policy.extra_socket_families));
+    if (policy.seccomp_strict) {
+      CMSGLIB_ASSIGN_OR_RETURN(plan.seccomp_notify, BuildStrictFilter(policy.extra_socket_families));
+    }
   }
   CMSGLIB_ASSIGN_OR_RETURN(plan.landlock, BuildLandlockPlan(policy, LandlockAbi()));
   std::unique_ptr<SandboxCgroup> cgroup;
@@ -382,6 +387,17 @@ absl::StatusOr<Child> Spawn(const Policy& policy, absl::Span<const std::string> 
   }
   if (got != 0) return absl::InternalError("sandbox setup died without a report");
   CMSGLIB_RETURN_IF_ERROR(sent);
+  if (!plan.seccomp_notify.empty()) {
+    // Sent by the child right before exec, so already here.
+    ControlBuffer<Fds<1>> fd_space;
+    char byte = 0;
+    CMSGLIB_ASSIGN_OR_RETURN(ReceivedMessage m,
+                             RecvMsg(control.first.get(), absl::MakeSpan(&byte, 1), fd_space.span()));
+    auto* rights = m.Find<ScmRightsOwned>();
+    if (byte != kSeccompListenerByte || rights == nullptr || rights->fds.size() != 1)
+      return absl::InternalError("sandbox setup sent no seccomp listener");
+    CMSGLIB_ASSIGN_OR_RETURN(child.notifier_, SeccompNotifier::Start(std::move(rights->fds[0])));
+  }
 
   child.control_ = std::move(control.first);
   child.socket_files_ = std::move(passed.socket_files);
@@ -408,6 +424,7 @@ Child& Child::operator=(Child&& other) noexcept {
     socket_files_ = std::move(other.socket_files_);
     broker_ = std::move(other.broker_);
     cgroup_ = std::move(other.cgroup_);
+    notifier_ = std::move(other.notifier_);
   }
   return *this;
 }

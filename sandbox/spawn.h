@@ -36,6 +36,7 @@
 namespace cmsg::sandbox {
 
 class BrokerServer;
+class SeccompNotifier;
 class SandboxCgroup;
 
 // Unix socket files the launcher bound; removed when the sandbox ends. Each
@@ -104,6 +105,7 @@ class Child {
   std::unique_ptr<BrokerServer> broker_;
   std::unique_ptr<SocketFiles> socket_files_;
   UniqueFd outside_id_lock_;  // holds the sandbox's outside ids (outside_ids.h)
+  std::unique_ptr<SeccompNotifier> notifier_;  // --seccomp=strict's refusals
   std::unique_ptr<SandboxCgroup> cgroup_;  // removed once the sandbox is reaped
 };
 

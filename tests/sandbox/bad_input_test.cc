@@ -93,7 +93,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{{"--broker_allow=/etc:w"}, "mode must be r or rw"},
         BadCase{{"--broker_allow=etc"}, "is not an absolute path"},
         BadCase{{"--broker_allow=/etc:r,/etc:rw"}, "broker path /etc is given twice"},
-        BadCase{{"--seccomp=strict"}, "want default or off"},
+        BadCase{{"--seccomp=lax"}, "want default, strict or off"},
         BadCase{{"--timeout=soon"}, "--timeout"},
         BadCase{{"--timeout=-1s"}, "--timeout"},
         BadCase{{"--timeout=10"}, "--timeout"},

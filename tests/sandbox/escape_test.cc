@@ -36,6 +36,7 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
+using ::testing::Not;
 using ::testing::StartsWith;
 
 // Built twice: as is, with the test's own uid (root on CI) as the launcher,
@@ -830,6 +831,65 @@ TEST(EscapeTest, EveryDeniedCallIsDenied) {
   EXPECT_EQ(r.out, unfiltered) << r.err;
   // And an ordinary call is not denied.
   EXPECT_EQ(Probe({}, {"denied", "getppid"}).out, "getppid ENOSYS\n");
+}
+
+// --seccomp=strict runs ordinary workers: Python, a C server (the probe's
+// own socket calls), a shell pipeline; and refuses the rest, naming the
+// call on stderr.
+TEST(EscapeTest, StrictSeccompRunsOrdinaryWorkers) {
+  RunResult r = RunProgram(SandboxCommand(
+      {"--seccomp=strict"},
+      {"/usr/bin/python3", "-c",
+       "import json, socket, subprocess, threading, tempfile\n"
+       "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n"
+       "t = threading.Thread(target=lambda: s.accept()[0].sendall(b'hi')); t.start()\n"
+       "c = socket.create_connection(s.getsockname()); print(c.recv(2).decode()); t.join()\n"
+       "print(subprocess.run(['/bin/echo', 'child'], capture_output=True).stdout.decode().strip())\n"
+       "print(json.dumps({'ok': 1}))"}));
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "hi\nchild\n{\"ok\": 1}\n") << r.err;
+  r = RunProgram(SandboxCommand({"--seccomp=strict", "--tmpfs=/scratch"},
+                                {"/bin/sh", "-c",
+                                 "cd /scratch && printf 'b\\na\\nb\\n' > f && sort f | uniq -c | "
+                                 "wc -l && ls /proc/self/fd >/dev/null && echo done"}));
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "2\ndone\n") << r.err;
+  // The C server of activation_test's kind: the probe binds, connects, reads.
+  int server = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(server, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(server, 8), 0);
+  socklen_t len = sizeof(addr);
+  getsockname(server, reinterpret_cast<sockaddr*>(&addr), &len);
+  r = Probe({"--seccomp=strict", "--net=host"},
+            {"connect", "127.0.0.1", std::to_string(ntohs(addr.sin_port))});
+  EXPECT_EQ(r.out, "ok 0\n") << r.err;
+  close(server);
+}
+
+TEST(EscapeTest, StrictSeccompRefusesTheRestAndNamesIt) {
+  // Not on the allow list (and not on the deny list): refused, named.
+  RunResult r = Probe({"--seccomp=strict"}, {"denied", "sync", "setxattr", "acct"});
+  EXPECT_EQ(r.out, "sync EPERM\nsetxattr EPERM\nacct EPERM\n") << r.err;
+  EXPECT_THAT(r.err, HasSubstr("sandbox: --seccomp=strict refused system call sync (EPERM)"));
+  EXPECT_THAT(r.err, HasSubstr("refused system call setxattr"));
+  // acct is on the deny list, whose EPERM comes first, unreported.
+  EXPECT_THAT(r.err, Not(HasSubstr("acct")));
+  // The probe can tell: the default filter lets sync run.
+  EXPECT_EQ(Probe({}, {"denied", "sync"}).out, "sync ENOSYS\n");
+  // Every call of the deny list stays denied.
+  std::vector<std::string> args = {"denied"};
+  std::string expected;
+  for (const char* call : kDeniedCalls) {
+    args.push_back(call);
+    expected += std::string(call) + " EPERM\n";
+  }
+  EXPECT_EQ(Probe({"--seccomp=strict"}, args).out, expected);
+  // And the argument rules: vsock and TIOCSTI.
+  EXPECT_EQ(Probe({"--seccomp=strict"}, {"socket", "40"}).out, "EAFNOSUPPORT\n");
+  EXPECT_EQ(Probe({"--seccomp=strict"}, {"syscall", "clone3_newuser"}).out, "ENOSYS\n");
 }
 
 }  // namespace

@@ -52,7 +52,10 @@ DEFINE_string(broker_allow, "",
 DEFINE_string(seccomp, "default",
               "default: deny dangerous system calls with EPERM and socket families but unix, "
               "inet, inet6 and netlink route with EAFNOSUPPORT (see sandbox/README.md); off: no "
-              "filter at all (the command may then use io_uring, keyctl, vsock...)");
+              "filter at all (the command may then use io_uring, keyctl, vsock...); strict: an "
+              "allow list (files, memory, processes, signals, time, polling, sockets, IPC; "
+              "see sandbox/README.md), every other call fails with EPERM and is named on "
+              "stderr (\"sandbox: --seccomp=strict refused system call NAME\")");
 DEFINE_string(allow_socket, "",
               "FAMILY,...: socket families allowed besides unix, inet, inet6 and netlink "
               "route: vsock (reaches the host whatever --net says), packet, netlink (every "
@@ -201,7 +204,7 @@ absl::StatusOr<sandbox::Policy> PolicyFromFlags() {
   policy.listen = std::move(*listen);
   CMSGLIB_ASSIGN_OR_RETURN(policy.files, ParsePassFiles(FLAGS_pass_file));
   CMSGLIB_ASSIGN_OR_RETURN(policy.broker, ParseBrokerRules(FLAGS_broker_allow));
-  CMSGLIB_ASSIGN_OR_RETURN(policy.seccomp, ParseSeccomp(FLAGS_seccomp));
+  CMSGLIB_RETURN_IF_ERROR(ParseSeccomp(FLAGS_seccomp, policy));
   CMSGLIB_ASSIGN_OR_RETURN(policy.extra_socket_families, ParseSocketFamilies(FLAGS_allow_socket));
   CMSGLIB_RETURN_IF_ERROR(ParseOutsideIds(FLAGS_outside_ids, policy.outside_ids));
   CMSGLIB_ASSIGN_OR_RETURN(policy.rlimits.core, ParseRlimit("rlimit_core", FLAGS_rlimit_core));

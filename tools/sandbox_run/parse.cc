@@ -162,10 +162,11 @@ absl::StatusOr<std::vector<sandbox::BrokerRule>> ParseBrokerRules(absl::string_v
   return out;
 }
 
-absl::StatusOr<bool> ParseSeccomp(absl::string_view text) {
-  if (text == "default") return true;
-  if (text == "off") return false;
-  return Bad("seccomp", text, "want default or off");
+absl::Status ParseSeccomp(absl::string_view text, sandbox::Policy& policy) {
+  policy.seccomp = text != "off";
+  policy.seccomp_strict = text == "strict";
+  if (text == "default" || text == "off" || text == "strict") return absl::OkStatus();
+  return Bad("seccomp", text, "want default, strict or off");
 }
 
 absl::StatusOr<std::optional<absl::Duration>> ParseTimeout(absl::string_view text) {
