@@ -53,7 +53,7 @@ constexpr const char* kDenied[] = {
 // of the sandbox's own namespace): other netlink protocols (audit, uevent,
 // netfilter...) are kernel attack surface or host-wide.
 constexpr int kAllowedFamilies[] = {AF_UNIX, AF_INET, AF_INET6, AF_NETLINK};
-// socket() rejects families at or above this with EAFNOSUPPORT itself.
+// Above AF_MAX (46 in Linux 6.x); socket() rejects those itself.
 constexpr int kFamilyLimit = 64;
 
 // --seccomp=strict: everything else is refused (and reported). What
@@ -119,23 +119,41 @@ absl::Status SeccompError(int rc, absl::string_view call) {
   return ErrnoStatus(-rc, call);
 }
 
-// Denies every family below kFamilyLimit that is not allowed. The family is
-// an int: only the low 32 bits count, as for the kernel.
+// Denies every family that is not allowed. The family is an int: the kernel
+// reads the low 32 bits (see the "at or above" rule below).
 absl::Status AddSocketFamilyRules(scmp_filter_ctx ctx, absl::Span<const int> extra) {
   auto allowed = [&](int family) {
     return std::find(std::begin(kAllowedFamilies), std::end(kAllowedFamilies), family) !=
                std::end(kAllowedFamilies) ||
            std::find(extra.begin(), extra.end(), family) != extra.end();
   };
+  if (extra.empty()) {
+    // Only unix sockets come in pairs among the default families: one rule.
+    if (int rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socketpair), 1,
+                                  SCMP_A0(SCMP_CMP_NE, AF_UNIX));
+        rc < 0)
+      return SeccompError(rc, "seccomp_rule_add(socketpair family)");
+  }
   for (int call : {SCMP_SYS(socket), SCMP_SYS(socketpair)}) {
-    for (int family = 0; family < kFamilyLimit; ++family) {
+    if (call == SCMP_SYS(socketpair) && extra.empty()) continue;
+    // Few rules, as each costs compile time in every launcher: one "at or
+    // above" for the last run of refused families (up to kFamilyLimit, and
+    // every value above it: a family with any of the high 32 bits set, which
+    // the kernel would truncate to a small one, is refused by it too), one
+    // "equal" for each refused family below that run.
+    int tail = kFamilyLimit;
+    while (tail > 0 && !allowed(tail - 1)) --tail;
+    for (int family = 0; family < tail; ++family) {
       if (allowed(family)) continue;
       if (int rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), call, 1,
-                                    SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu,
-                                            static_cast<scmp_datum_t>(family)));
+                                    SCMP_A0(SCMP_CMP_EQ, static_cast<scmp_datum_t>(family)));
           rc < 0)
         return SeccompError(rc, "seccomp_rule_add(socket family)");
     }
+    if (int rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), call, 1,
+                                  SCMP_A0(SCMP_CMP_GE, static_cast<scmp_datum_t>(tail)));
+        rc < 0)
+      return SeccompError(rc, "seccomp_rule_add(socket family)");
     // Netlink: NETLINK_ROUTE only, unless the policy allows all of netlink.
     if (std::find(extra.begin(), extra.end(), AF_NETLINK) == extra.end()) {
       if (int rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPROTONOSUPPORT), call, 2,
@@ -202,12 +220,30 @@ absl::Status UnknownCall(const char* name) {
 
 }  // namespace
 
-absl::StatusOr<std::vector<sock_filter>> BuildDefaultFilter(absl::Span<const int> extra_families) {
-  return BuildDenyListFilter(kDenied, extra_families);
+absl::StatusOr<std::vector<sock_filter>> BuildDenyListFilterForBuild() {
+  return BuildDenyListFilter(kDenied, {});
 }
 
-absl::StatusOr<std::vector<sock_filter>> BuildStrictFilter(absl::Span<const int> extra_families) {
-  return BuildAllowListFilter(kStrictAllowed, extra_families);
+absl::StatusOr<std::vector<sock_filter>> BuildDefaultFilter(absl::Span<const int> extra_families) {
+  if (!extra_families.empty()) return BuildDenyListFilter(kDenied, extra_families);
+#ifdef SANDBOX_PRECOMPILED_FILTER
+  // The common case was compiled when this was built (seccomp_filter_gen):
+  // about a millisecond of libseccomp's work saved on every spawn.
+  static constexpr sock_filter kPrecompiled[] = {
+#include "sandbox/default_filter.inc"
+  };
+  return std::vector<sock_filter>(std::begin(kPrecompiled), std::end(kPrecompiled));
+#else
+  static const auto* const program =
+      new absl::StatusOr<std::vector<sock_filter>>(BuildDenyListFilter(kDenied, {}));
+  return *program;
+#endif
+}
+
+absl::StatusOr<std::vector<sock_filter>> BuildStrictFilter(absl::Span<const int>) {
+  static const auto* const program =
+      new absl::StatusOr<std::vector<sock_filter>>(BuildAllowListFilter(kStrictAllowed, {}));
+  return *program;
 }
 
 absl::StatusOr<std::vector<sock_filter>> BuildAllowListFilter(

@@ -52,6 +52,10 @@ namespace cmsg::sandbox {
 [[nodiscard]] absl::StatusOr<std::vector<sock_filter>> BuildStrictFilter(
     absl::Span<const int> extra_families = {});
 
+// BuildDefaultFilter() compiled at run time, for the build-time generator
+// of the precompiled copy that BuildDefaultFilter() returns.
+[[nodiscard]] absl::StatusOr<std::vector<sock_filter>> BuildDenyListFilterForBuild();
+
 // The same with `denied` / `allowed` in place of the lists (for tests).
 [[nodiscard]] absl::StatusOr<std::vector<sock_filter>> BuildAllowListFilter(
     absl::Span<const char* const> allowed, absl::Span<const int> extra_families);

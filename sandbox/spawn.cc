@@ -280,6 +280,13 @@ absl::StatusOr<Child> Spawn(const Policy& policy, absl::Span<const std::string> 
                             absl::Time setup_deadline) {
   CMSGLIB_RETURN_IF_ERROR(CheckPolicy(policy, argv));
   CMSGLIB_RETURN_IF_ERROR(CheckStdio());
+  SpawnTimings timings;
+  absl::Time last = absl::Now();
+  auto lap = [&last](absl::Duration& into) {
+    absl::Time now = absl::Now();
+    into = now - last;
+    last = now;
+  };
   std::string shim_path = policy.shim_path;
   if (shim_path.empty()) { CMSGLIB_ASSIGN_OR_RETURN(shim_path, FindShim()); }
   UniqueFd shim(open(shim_path.c_str(), O_PATH | O_CLOEXEC));
@@ -290,6 +297,7 @@ absl::StatusOr<Child> Spawn(const Policy& policy, absl::Span<const std::string> 
   std::optional<Broker> broker;
   if (!policy.broker.empty()) { CMSGLIB_ASSIGN_OR_RETURN(broker, Broker::Create(policy.broker)); }
   CMSGLIB_ASSIGN_OR_RETURN(PassedFds passed, OpenPassedFds(policy));
+  lap(timings.prepare);
   if (policy.seccomp) {
     CMSGLIB_ASSIGN_OR_RETURN(plan.seccomp, BuildDefaultFilter(policy.extra_socket_families));
     if (policy.seccomp_strict) {
@@ -297,6 +305,7 @@ absl::StatusOr<Child> Spawn(const Policy& policy, absl::Span<const std::string> 
     }
   }
   CMSGLIB_ASSIGN_OR_RETURN(plan.landlock, BuildLandlockPlan(policy, LandlockAbi()));
+  lap(timings.seccomp);
   std::unique_ptr<SandboxCgroup> cgroup;
   if (policy.cgroup.any()) { CMSGLIB_ASSIGN_OR_RETURN(cgroup, SandboxCgroup::Create(policy.cgroup)); }
 
@@ -309,6 +318,7 @@ absl::StatusOr<Child> Spawn(const Policy& policy, absl::Span<const std::string> 
   const bool root = geteuid() == 0;
   std::optional<OutsideIdLease> lease;
   if (root) { CMSGLIB_ASSIGN_OR_RETURN(lease, AcquireOutsideIds(policy.outside_ids)); }
+  lap(timings.cgroup_and_ids);
   plan.sync_read = sync.first.get();
   plan.error_write = error.second.get();
   plan.control = control.second.get();
@@ -341,6 +351,7 @@ absl::StatusOr<Child> Spawn(const Policy& policy, absl::Span<const std::string> 
   if (pid < 0) return ErrnoError("clone3(new namespaces)");
   if (pid == 0) RunSandboxChild(plan);
 
+  lap(timings.clone);
   Child child;
   child.pid_ = static_cast<pid_t>(pid);
   child.reaped_ = false;
@@ -373,6 +384,7 @@ absl::StatusOr<Child> Spawn(const Policy& policy, absl::Span<const std::string> 
                                   broker ? broker_pair.second.get() : -1, argv,
                                   CommandEnv(policy));
 
+  lap(timings.id_maps_and_handoff);
   // Set-up runs under the deadline too: a bind target that blocks (a hung
   // network file system) must not hold the launcher past it.
   CMSGLIB_RETURN_IF_ERROR(PollUntil(error.first.get(), setup_deadline, "setting up the sandbox"));
@@ -386,6 +398,8 @@ absl::StatusOr<Child> Spawn(const Policy& policy, absl::Span<const std::string> 
     return ErrnoStatus(report.error, absl::StrCat("sandbox setup: ", report.what));
   }
   if (got != 0) return absl::InternalError("sandbox setup died without a report");
+  lap(timings.child_setup);
+  child.timings_ = timings;
   CMSGLIB_RETURN_IF_ERROR(sent);
   if (!plan.seccomp_notify.empty()) {
     // Sent by the child right before exec, so already here.
@@ -425,6 +439,7 @@ Child& Child::operator=(Child&& other) noexcept {
     broker_ = std::move(other.broker_);
     cgroup_ = std::move(other.cgroup_);
     notifier_ = std::move(other.notifier_);
+    timings_ = other.timings_;
   }
   return *this;
 }

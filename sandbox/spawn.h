@@ -56,6 +56,16 @@ struct SocketFiles {
   ~SocketFiles();
 };
 
+// Where Spawn's time went, step by step (sandbox_run --verbose prints it).
+struct SpawnTimings {
+  absl::Duration prepare;             // checks, mount plan, broker, binds, passed fds
+  absl::Duration seccomp;             // compiling the filter (cached after the first)
+  absl::Duration cgroup_and_ids;      // cgroup, socketpairs, outside id lock
+  absl::Duration clone;               // clone3 with the new namespaces
+  absl::Duration id_maps_and_handoff; // uid/gid maps, "go", the handoff sent
+  absl::Duration child_setup;         // the child's mounts, pivot, drops, until exec
+};
+
 // How the command ended.
 struct ExitStatus {
   bool signaled = false;  // killed by signal `value`, else exited with `value`
@@ -74,6 +84,8 @@ class Child {
   Child(Child&&) noexcept;
   Child& operator=(Child&&) noexcept;
   ~Child();
+
+  [[nodiscard]] const SpawnTimings& timings() const { return timings_; }
 
   // The sandbox's pid 1 (the shim) as the launcher sees it.
   [[nodiscard]] pid_t pid() const { return pid_; }
@@ -105,6 +117,7 @@ class Child {
   std::unique_ptr<BrokerServer> broker_;
   std::unique_ptr<SocketFiles> socket_files_;
   UniqueFd outside_id_lock_;  // holds the sandbox's outside ids (outside_ids.h)
+  SpawnTimings timings_;
   std::unique_ptr<SeccompNotifier> notifier_;  // --seccomp=strict's refusals
   std::unique_ptr<SandboxCgroup> cgroup_;  // removed once the sandbox is reaped
 };

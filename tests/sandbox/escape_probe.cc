@@ -29,6 +29,7 @@
 //   escape_probe killpg SIG      (kill(0, SIG): the probe's process group)
 //   escape_probe socket FAMILY [PROTOCOL]  (socket(FAMILY, SOCK_DGRAM or,
 //                                failing that, SOCK_STREAM, PROTOCOL))
+//   escape_probe socket_high FAMILY  (socket() with bit 32 of the family set)
 //   escape_probe rlimit_core | uid_map | sid (session and process group ids)
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -510,6 +511,10 @@ int main(int argc, char** argv) {
   }
   if (what == "socket" && (argc == 3 || argc == 4))
     return Socket(atoi(argv[2]), argc == 4 ? atoi(argv[3]) : 0);
+  if (what == "socket_high" && argc == 3) {
+    // The family with a high bit set: the kernel reads only the low 32.
+    return Report(syscall(SYS_socket, (1UL << 32) | atoi(argv[2]), SOCK_STREAM | SOCK_CLOEXEC, 0));
+  }
   if (what == "rlimit_core") return RlimitCore();
   if (what == "uid_map") return UidMap();
   if (what == "sid") {

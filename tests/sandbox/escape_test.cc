@@ -665,6 +665,10 @@ TEST(EscapeTest, SocketFamiliesAreAnAllowList) {
     GTEST_SKIP() << "no AF_VSOCK on this machine (outside the sandbox: " << outside.out << ")";
   }
   EXPECT_EQ(Probe({}, {"socket", std::to_string(kVsock)}).out, "EAFNOSUPPORT\n");
+  // Not with a high bit set either (the kernel would truncate it away).
+  EXPECT_EQ(Probe({}, {"socket_high", std::to_string(kVsock)}).out, "EAFNOSUPPORT\n");
+  EXPECT_THAT(Probe({"--seccomp=off"}, {"socket_high", std::to_string(kVsock)}).out,
+              StartsWith("ok "));
   // The policy can widen the list.
   RunResult r = Probe({"--allow_socket=vsock"}, {"socket", std::to_string(kVsock)});
   EXPECT_THAT(r.out, StartsWith("ok ")) << r.err;

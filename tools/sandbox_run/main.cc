@@ -292,6 +292,13 @@ int Run(int argc, char** argv) {
     fprintf(stderr, "sandbox_run: started %s as pid %d (%zu fds passed)\n",
             absl::StrJoin(command, " ").c_str(), child->pid(),
             policy->listen.size() + policy->files.size());
+    const sandbox::SpawnTimings& t = child->timings();
+    auto us = [](absl::Duration d) { return static_cast<long long>(absl::ToInt64Microseconds(d)); };
+    fprintf(stderr,
+            "sandbox_run: set-up in us: prepare %lld, seccomp %lld, cgroup+ids %lld, clone %lld, "
+            "id maps+handoff %lld, child set-up to exec %lld\n",
+            us(t.prepare), us(t.seccomp), us(t.cgroup_and_ids), us(t.clone),
+            us(t.id_maps_and_handoff), us(t.child_setup));
   }
 
   bool timed_out = false;
