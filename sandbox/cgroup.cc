@@ -206,6 +206,15 @@ absl::StatusOr<std::unique_ptr<SandboxCgroup>> SandboxCgroup::Create(const Cgrou
         // An OOM kill takes the whole sandbox, not one process of it.
         CMSGLIB_RETURN_IF_ERROR(WriteFile(fd, path, "memory.oom.group", "1", true));
       } else {
+        // The processes live in the leaf below: the limit holds for them only
+        // with hierarchical accounting (always on since Linux 5.11; older
+        // kernels could have it off).
+        UniqueFd hierarchy(openat(fd, "memory.use_hierarchy", O_RDONLY | O_CLOEXEC));
+        char flag = '1';
+        if (hierarchy.ok() && read(hierarchy.get(), &flag, 1) == 1 && flag == '0')
+          return absl::FailedPreconditionError(absl::StrCat(
+              "cgroup memory: ", path, "/memory.use_hierarchy is 0: a limit would not "
+              "hold for the processes below it"));
         CMSGLIB_RETURN_IF_ERROR(WriteFile(fd, path, "memory.limit_in_bytes", bytes));
         CMSGLIB_RETURN_IF_ERROR(WriteFile(fd, path, "memory.memsw.limit_in_bytes", bytes, true));
       }

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/landlock.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -95,7 +96,13 @@ const char* ApplyLandlock(const LandlockPlan& plan, int shim_exe, const char** p
   };
   for (const LandlockRule& rule : plan.rules) {
     *path = rule.path.c_str();
-    int fd = open(rule.path.c_str(), O_PATH | O_CLOEXEC);
+    // The paths are mount points made without following symlinks; if one
+    // became a symlink since (a --bind source changed on the host), fail
+    // rather than grant its rights wherever it points.
+    open_how how{};
+    how.flags = O_PATH | O_CLOEXEC;
+    how.resolve = RESOLVE_NO_SYMLINKS;
+    int fd = static_cast<int>(syscall(SYS_openat2, AT_FDCWD, rule.path.c_str(), &how, sizeof(how)));
     if (fd < 0) {
       int error = errno;
       close(ruleset);
@@ -112,6 +119,25 @@ const char* ApplyLandlock(const LandlockPlan& plan, int shim_exe, const char** p
     }
   }
   *path = nullptr;
+  // Stdio that is a host file or terminal may be reopened (/dev/stdout,
+  // /dev/stderr, /dev/stdin are /proc/self/fd/0-2) with the access the fd
+  // already gives, nothing more; never a directory (its fd is a way out).
+  for (int fd = 0; fd <= 2; ++fd) {
+    struct stat st;
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || (flags & O_PATH) || fstat(fd, &st) != 0) continue;
+    if (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode)) continue;  // pipes, sockets: no path
+    uint64_t access = 0;
+    if ((flags & O_ACCMODE) != O_WRONLY) access |= kReadFile;
+    if ((flags & O_ACCMODE) != O_RDONLY) access |= kWriteFile | kTruncate;
+    if (S_ISCHR(st.st_mode)) access |= kIoctlDev;
+    if (!add(fd, access & plan.handled_fs)) {
+      int error = errno;
+      close(ruleset);
+      errno = error;
+      return "landlock_add_rule(stdio)";
+    }
+  }
   if (!add(shim_exe, (kExecute | kReadFile) & plan.handled_fs)) {
     int error = errno;
     close(ruleset);

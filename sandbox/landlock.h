@@ -56,7 +56,8 @@ struct LandlockPlan {
 
 // In the sandbox child, after the pivot and NO_NEW_PRIVS: restricts the
 // calling process (and all it will start) to `plan`, plus execute on the
-// file `shim_exe` (an fd), which it is about to exec. Async-signal-safe: no
+// file `shim_exe` (an fd), which it is about to exec, and reopening fds 0-2
+// (when they are files or terminals, not directories) with their own access. Async-signal-safe: no
 // allocation. Returns nullptr, or the call that failed (with errno set and
 // *path pointing to the rule's path, or nullptr).
 const char* ApplyLandlock(const LandlockPlan& plan, int shim_exe, const char** path);

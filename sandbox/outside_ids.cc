@@ -92,7 +92,9 @@ absl::StatusOr<OutsideIdLease> AcquireOutsideIds(const OutsideIds& ids) {
   absl::StatusOr<UniqueFd> dir = OpenLockDir(ids.lock_dir);
   if (!dir.ok()) return dir.status();
   for (uint32_t i = 0; i < ids.count; ++i) {
-    std::string name = absl::StrCat(i);
+    // Named by the uid, not the index: ranges given by different launchers
+    // may overlap, and one uid must never be held twice.
+    std::string name = absl::StrCat(first_uid + i);
     UniqueFd lock(openat(dir->get(), name.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600));
     if (!lock.ok()) return ErrnoError(absl::StrCat("open ", ids.lock_dir, "/", name));
     if (flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {

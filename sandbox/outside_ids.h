@@ -11,7 +11,7 @@
 // convention), else kDefaultFirstId..+65535 (0x70000000: above the ranges
 // useradd and systemd-nspawn hand out, below 2^31, which some tools
 // mishandle). Id i of the range (uid first_uid + i, gid first_gid + i) is
-// held by an exclusive flock(2) on the file LOCK_DIR/i, taken with
+// held by an exclusive flock(2) on the file LOCK_DIR/<uid>, taken with
 // LOCK_NB; the first free i wins. The kernel drops the lock when the last
 // holder of the lock file's fd ends, so a crashed launcher frees its id.
 #ifndef SANDBOX_OUTSIDE_IDS_H_

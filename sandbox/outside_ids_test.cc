@@ -52,6 +52,19 @@ TEST_F(OutsideIdsTest, DistinctWhileHeldAndReusedAfter) {
   EXPECT_EQ(c->uid, 500000u);
 }
 
+// Two launchers with overlapping ranges never hold the same uid.
+TEST_F(OutsideIdsTest, OverlappingRangesShareTheLocks) {
+  absl::StatusOr<OutsideIdLease> a0 = AcquireOutsideIds(ids_);
+  absl::StatusOr<OutsideIdLease> a1 = AcquireOutsideIds(ids_);
+  OutsideIds shifted = ids_;
+  shifted.first_uid = 500001;
+  shifted.first_gid = 600001;
+  absl::StatusOr<OutsideIdLease> b = AcquireOutsideIds(shifted);
+  ASSERT_TRUE(a0.ok() && a1.ok() && b.ok());
+  EXPECT_EQ(a1->uid, 500001u);
+  EXPECT_EQ(b->uid, 500002u);
+}
+
 TEST_F(OutsideIdsTest, FullRangeIsEagain) {
   std::vector<OutsideIdLease> held;
   for (int i = 0; i < 3; ++i) {

@@ -59,7 +59,7 @@ struct Rlimits {
 
 // Where a root launcher takes each sandbox's outside uid/gid from: the
 // uid `first_uid + i` and gid `first_gid + i` for some i < count, the first
-// no live sandbox holds (a lock file per i in `lock_dir`, held while the
+// no live sandbox holds (a lock file per uid in `lock_dir`, held while the
 // sandbox lives). Empty `first_*`: the range /etc/subuid and /etc/subgid
 // give the user "sandbox_run", else the built-in default (outside_ids.h).
 // REQUIRES: no id in the range is 0 or used by anything else on the host.

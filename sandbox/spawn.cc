@@ -68,8 +68,16 @@ std::string SocketFilePath(const ListenSpec& spec) {
   return text.substr(5);
 }
 
-absl::StatusOr<PassedFds> OpenPassedFds(const Policy& policy) {
+absl::StatusOr<PassedFds> OpenPassedFds(const Policy& policy,
+                                        absl::Span<const InheritedFd> inherited) {
   PassedFds out;
+  for (const InheritedFd& fd : inherited) {
+    CMSGLIB_RETURN_IF_ERROR(ValidateFdName(fd.name));
+    UniqueFd copy(fcntl(fd.fd, F_DUPFD_CLOEXEC, 3));
+    if (!copy.ok()) return ErrnoError(absl::StrCat("fcntl(F_DUPFD_CLOEXEC) of inherited fd ", fd.fd));
+    out.fds.push_back(std::move(copy));
+    out.names.push_back(fd.name);
+  }
   for (const ListenSpec& spec : policy.listen) {
     absl::StatusOr<UniqueFd> fd = BindListenSpec(spec);
     if (!fd.ok()) {
@@ -144,7 +152,8 @@ absl::Status WriteIdMaps(pid_t pid, const Policy& policy, const OutsideIdLease* 
   return WriteProcFile(pid, "gid_map", absl::StrCat(policy.gid, " ", outside_gid, " 1\n"));
 }
 
-absl::Status CheckPolicy(const Policy& policy, absl::Span<const std::string> argv) {
+absl::Status CheckPolicy(const Policy& policy, absl::Span<const std::string> argv,
+                         size_t inherited) {
   if (argv.empty() || argv[0].empty()) return absl::InvalidArgumentError("no command to run");
   for (const std::string& kv : policy.env) {
     if (kv.find('=') == std::string::npos || kv[0] == '=')
@@ -153,7 +162,7 @@ absl::Status CheckPolicy(const Policy& policy, absl::Span<const std::string> arg
   if (policy.chdir != "/") CMSGLIB_RETURN_IF_ERROR(CheckSandboxPath(policy.chdir, "chdir"));
   if (policy.hostname.size() > 64)
     return absl::InvalidArgumentError("hostname is longer than 64 bytes");
-  if (policy.listen.size() + policy.files.size() + 1 > kMaxPassedFds)
+  if (inherited + policy.listen.size() + policy.files.size() + 1 > kMaxPassedFds)
     return absl::InvalidArgumentError(absl::StrCat("at most ", kMaxPassedFds - 1, " fds can be passed"));
   return absl::OkStatus();
 }
@@ -278,7 +287,12 @@ absl::StatusOr<std::string> FindShim() {
 
 absl::StatusOr<Child> Spawn(const Policy& policy, absl::Span<const std::string> argv,
                             absl::Time setup_deadline) {
-  CMSGLIB_RETURN_IF_ERROR(CheckPolicy(policy, argv));
+  return Spawn(policy, argv, absl::Span<const InheritedFd>(), setup_deadline);
+}
+
+absl::StatusOr<Child> Spawn(const Policy& policy, absl::Span<const std::string> argv,
+                            absl::Span<const InheritedFd> inherited, absl::Time setup_deadline) {
+  CMSGLIB_RETURN_IF_ERROR(CheckPolicy(policy, argv, inherited.size()));
   CMSGLIB_RETURN_IF_ERROR(CheckStdio());
   SpawnTimings timings;
   absl::Time last = absl::Now();
@@ -296,7 +310,7 @@ absl::StatusOr<Child> Spawn(const Policy& policy, absl::Span<const std::string> 
   CMSGLIB_ASSIGN_OR_RETURN(plan.mounts, BuildMountSteps(policy));
   std::optional<Broker> broker;
   if (!policy.broker.empty()) { CMSGLIB_ASSIGN_OR_RETURN(broker, Broker::Create(policy.broker)); }
-  CMSGLIB_ASSIGN_OR_RETURN(PassedFds passed, OpenPassedFds(policy));
+  CMSGLIB_ASSIGN_OR_RETURN(PassedFds passed, OpenPassedFds(policy, inherited));
   lap(timings.prepare);
   if (policy.seccomp) {
     CMSGLIB_ASSIGN_OR_RETURN(plan.seccomp, BuildDefaultFilter(policy.extra_socket_families));

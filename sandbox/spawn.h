@@ -38,6 +38,7 @@ namespace cmsg::sandbox {
 class BrokerServer;
 class SeccompNotifier;
 class SandboxCgroup;
+struct InheritedFd;
 
 // Unix socket files the launcher bound; removed when the sandbox ends. Each
 // is held by its directory's fd and its inode, taken right after the bind:
@@ -104,7 +105,8 @@ class Child {
   [[nodiscard]] absl::StatusOr<std::optional<ExitStatus>> WaitFor(absl::Duration timeout);
 
  private:
-  friend absl::StatusOr<Child> Spawn(const Policy&, absl::Span<const std::string>, absl::Time);
+  friend absl::StatusOr<Child> Spawn(const Policy&, absl::Span<const std::string>,
+                                     absl::Span<const InheritedFd>, absl::Time);
   Child() = default;
   void KillAndReap();
 
@@ -131,6 +133,20 @@ class Child {
 // cross into the sandbox; FailedPrecondition names the one that is).
 [[nodiscard]] absl::StatusOr<Child> Spawn(const Policy& policy,
                                           absl::Span<const std::string> argv,
+                                          absl::Time setup_deadline = absl::InfiniteFuture());
+
+// An fd the launcher already holds (a socket bound once and shared by many
+// sandboxes), borrowed: Spawn passes a duplicate.
+struct InheritedFd {
+  int fd = -1;
+  std::string name;  // its LISTEN_FDNAMES entry
+};
+
+// As above, with `inherited` passed first, at fd 3 onward, before the
+// policy's own listen sockets and files.
+[[nodiscard]] absl::StatusOr<Child> Spawn(const Policy& policy,
+                                          absl::Span<const std::string> argv,
+                                          absl::Span<const InheritedFd> inherited,
                                           absl::Time setup_deadline = absl::InfiniteFuture());
 
 // The sandbox_shim binary: $SANDBOX_SHIM, else sandbox_shim beside this

@@ -11,7 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "lib/cmsg/decode_table.h"
+#include "lib/cmsg/internal/decode_table.h"
 #include "lib/status/status_macros.h"
 
 namespace cmsg {
@@ -149,6 +149,12 @@ class Decoder {
     }
   }
 
+  void Pidfd(absl::Span<const std::byte> p) {
+    int fd;
+    if (!Copy(p, fd, "SCM_PIDFD")) return;  // not a whole fd: nothing to own
+    out_.emplace_back(std::in_place_type<ScmPidfd>, ScmPidfd{UniqueFd(adopt_ ? fd : -1)});
+  }
+
   void Other(int level, int type, absl::Span<const std::byte> p) {
     auto& u = std::get<Unknown>(out_.emplace_back(std::in_place_type<Unknown>));
     u.level = level;
@@ -181,10 +187,37 @@ absl::Status DecodeKeepingPartial(absl::Span<const std::byte> buffer,
   return std::move(decoder.error());
 }
 
-absl::StatusOr<ControlMessages> DecodeWithoutAdoptingFds(
-    absl::Span<const std::byte> buffer) {
+absl::Status TruncatedError(size_t capacity, size_t closed) {
+  return absl::ResourceExhaustedError(absl::StrFormat(
+      "recvmsg: control data truncated (MSG_CTRUNC): the %d-byte control "
+      "buffer was too small or the fd limit was reached; %d received fds "
+      "closed, the rest were discarded by the kernel",
+      capacity, closed));
+}
+
+absl::Status DecodeReceivedInto(absl::Span<const std::byte> bytes, int msg_flags,
+                                size_t capacity, bool adopt_fds, ControlMessages& out) {
+  if (ABSL_PREDICT_TRUE(!(msg_flags & MSG_CTRUNC))) {
+    return DecodeInto(bytes, adopt_fds, out);
+  }
+  // The kernel may have cut the last message short: decode what it can so
+  // every fd that arrived is owned, count them, then close them all.
+  (void)DecodeKeepingPartial(bytes, adopt_fds, out);
+  size_t closed = 0;
+  for (const auto& m : out) {
+    if (const auto* rights = std::get_if<ScmRightsOwned>(&m)) closed += rights->fds.size();
+    if (std::holds_alternative<ScmPidfd>(m)) ++closed;
+  }
+  out.clear();
+  return TruncatedError(capacity, closed);
+}
+
+absl::StatusOr<ControlMessages> DecodeReceivedWithoutAdoptingFds(const msghdr& msg) {
   absl::StatusOr<ControlMessages> result(absl::in_place);
-  if (absl::Status s = DecodeInto(buffer, /*adopt_fds=*/false, *result); !s.ok())
+  ReceivedControl control = ReceivedControl::Adopt(msg);
+  if (absl::Status s = DecodeReceivedInto(control.bytes(), control.msg_flags(),
+                                          control.bytes().size(), false, *result);
+      !s.ok())
     result = std::move(s);
   return result;
 }

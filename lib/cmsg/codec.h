@@ -4,10 +4,14 @@
 //   alignas(cmsghdr) std::byte buf[256];
 //   absl::StatusOr<size_t> n = cmsg::Encode({cmsg::Ipv4Ttl{3}}, buf);
 //   absl::StatusOr<cmsg::ControlMessages> m = cmsg::Decode(absl::MakeSpan(buf, *n));
+//   // Only control data recvmsg filled adopts its fds:
+//   auto received = cmsg::Decode(cmsg::ReceivedControl::Adopt(msg));
 //
 // Most callers want SendMsg / RecvMsg (socket_io.h), which do this for them.
 #ifndef LIB_CMSG_CODEC_H_
 #define LIB_CMSG_CODEC_H_
+
+#include <sys/socket.h>
 
 #include <cstddef>
 #include <variant>
@@ -16,8 +20,9 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
+#include "lib/cmsg/internal/decode.h"
+#include "lib/cmsg/internal/wire.h"
 #include "lib/cmsg/messages.h"
-#include "lib/cmsg/wire.h"
 
 namespace cmsg {
 
@@ -31,36 +36,56 @@ namespace cmsg {
 [[nodiscard]] inline absl::StatusOr<size_t> Encode(
     absl::Span<const ControlMessage> messages, absl::Span<std::byte> buffer);
 
-// Decodes a control buffer as the kernel filled it. SCM_RIGHTS fds are owned
-// at once, so every fd in the buffer is closed if the caller drops the result
-// or decoding fails. Each payload is copied out after an exact length check;
-// a malformed buffer (bad cmsg_len, short or oversized payload) is an error
-// and nothing is read out of bounds. The buffer need not be aligned.
+// Control data that recvmsg or recvmmsg filled. The kernel installed every
+// fd in it into this process, so decoding it takes ownership of them: only
+// this type adopts fds. Any other buffer (one Encode wrote, bytes read from
+// somewhere) holds mere numbers, which Decode and ForEachMessage of a plain
+// span never close or hand out as owned.
+//
+//   recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+//   auto messages = cmsg::Decode(cmsg::ReceivedControl::Adopt(msg));
+class ReceivedControl {
+ public:
+  // The control data of `msg` as recvmsg/recvmmsg just filled it
+  // (msg_control, msg_controllen, and msg_flags for MSG_CTRUNC). Its fds
+  // become the decoder's: decode it once.
+  [[nodiscard]] static ReceivedControl Adopt(const msghdr& msg) {
+    return ReceivedControl(
+        absl::MakeConstSpan(static_cast<const std::byte*>(msg.msg_control),
+                            msg.msg_control != nullptr ? msg.msg_controllen : 0),
+        msg.msg_flags);
+  }
+  // `bytes` that recvmsg filled, with the call's msg_flags.
+  [[nodiscard]] static ReceivedControl AdoptBytes(absl::Span<const std::byte> bytes,
+                                                  int msg_flags = 0) {
+    return ReceivedControl(bytes, msg_flags);
+  }
+
+  [[nodiscard]] absl::Span<const std::byte> bytes() const { return bytes_; }
+  [[nodiscard]] int msg_flags() const { return msg_flags_; }
+  // MSG_CTRUNC: the kernel had more control data than the buffer held.
+  [[nodiscard]] bool truncated() const { return msg_flags_ & MSG_CTRUNC; }
+
+ private:
+  ReceivedControl(absl::Span<const std::byte> bytes, int msg_flags)
+      : bytes_(bytes), msg_flags_(msg_flags) {}
+  absl::Span<const std::byte> bytes_;
+  int msg_flags_;
+};
+
+// Decodes control data the kernel filled, owning every fd in it at once:
+// they are closed if the caller drops the result or decoding fails. Each
+// payload is copied out after an exact length check; a malformed buffer
+// (bad cmsg_len, short or oversized payload) is an error and nothing is read
+// out of bounds. MSG_CTRUNC is an error that says how many fds arrived (all
+// closed). The buffer need not be aligned.
+[[nodiscard]] inline absl::StatusOr<ControlMessages> Decode(ReceivedControl control);
+
+// Decodes any control buffer (one Encode wrote, say) with the same checks,
+// adopting nothing: SCM_RIGHTS comes back as a ScmRightsOwned of empty
+// UniqueFds (one per number, none owned), and no fd is ever closed.
 [[nodiscard]] inline absl::StatusOr<ControlMessages> Decode(
     absl::Span<const std::byte> buffer);
-
-namespace internal {
-// Decode with fd adoption switched off: SCM_RIGHTS fds are parsed but stored
-// as -1. Only for fuzzing, where the "fds" are arbitrary numbers.
-[[nodiscard]] absl::StatusOr<ControlMessages> DecodeWithoutAdoptingFds(
-    absl::Span<const std::byte> buffer);
-
-// Appends the messages in `buffer` to `out` (as Decode does); on error `out`
-// is cleared, closing any adopted fds. Lets RecvMsg decode in place.
-[[nodiscard]] absl::Status DecodeInto(absl::Span<const std::byte> buffer,
-                                      bool adopt_fds, ControlMessages& out);
-
-// As DecodeInto, but on error `out` keeps what decoded before it (fds
-// included) for the caller to count and then clear.
-[[nodiscard]] absl::Status DecodeKeepingPartial(absl::Span<const std::byte> buffer,
-                                                bool adopt_fds, ControlMessages& out);
-
-// The errors Encode returns, built out of line (they are the cold path).
-[[nodiscard]] absl::Status InvalidMessageError(
-    absl::Span<const ControlMessage> messages);
-[[nodiscard]] absl::Status BufferTooSmallError(size_t messages, size_t need,
-                                               size_t have);
-}  // namespace internal
 
 // Encode and EncodedSize are inline: for messages known at the call site the
 // compiler reduces them to the stores the raw CMSG_* macros would make.
@@ -105,10 +130,19 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::StatusOr<size_t> Encode(
 
 // Inline so the result is built straight in the caller's frame with one call
 // into the parser.
+inline absl::StatusOr<ControlMessages> Decode(ReceivedControl control) {
+  absl::StatusOr<ControlMessages> result(absl::in_place);
+  absl::Status s = internal::DecodeReceivedInto(control.bytes(), control.msg_flags(),
+                                                control.bytes().size(),
+                                                /*adopt_fds=*/true, *result);
+  if (ABSL_PREDICT_FALSE(!s.ok())) result = std::move(s);
+  return result;
+}
+
 inline absl::StatusOr<ControlMessages> Decode(absl::Span<const std::byte> buffer) {
   absl::StatusOr<ControlMessages> result(absl::in_place);
-  absl::Status s = internal::DecodeKeepingPartial(buffer, /*adopt_fds=*/true, *result);
-  if (ABSL_PREDICT_FALSE(!s.ok())) result = std::move(s);  // closes any fds
+  absl::Status s = internal::DecodeInto(buffer, /*adopt_fds=*/false, *result);
+  if (ABSL_PREDICT_FALSE(!s.ok())) result = std::move(s);
   return result;
 }
 

@@ -305,6 +305,24 @@ TEST(CodecTest, LastMessageWithoutPaddingIsAccepted) {
   EXPECT_EQ(Find<Ipv4Tos>(*d)->tos, 4);
 }
 
+// The header's own example: Encode then Decode. The fds in a buffer the
+// kernel did not fill are the caller's; decoding must leave them open.
+TEST(CodecTest, EncodeThenDecodeLeavesTheCallersFdsOpen) {
+  int a = dup(0);
+  ASSERT_GE(a, 0);
+  int fds[] = {a};
+  alignas(cmsghdr) std::byte buf[64];
+  auto n = Encode({ScmRights{fds}, Ipv4Ttl{3}}, buf);
+  ASSERT_TRUE(n.ok()) << n.status();
+  {
+    auto d = Decode(absl::MakeConstSpan(buf, *n));
+    ASSERT_TRUE(d.ok()) << d.status();
+    EXPECT_EQ(Find<Ipv4Ttl>(*d)->ttl, 3);
+  }
+  EXPECT_TRUE(IsOpen(a));
+  EXPECT_EQ(close(a), 0);
+}
+
 TEST(CodecTest, FdsInAMalformedBufferAreClosed) {
   int a = dup(0), b = dup(0);
   ASSERT_GE(a, 0);
@@ -314,7 +332,7 @@ TEST(CodecTest, FdsInAMalformedBufferAreClosed) {
   Hostile h;
   h.Add(SOL_SOCKET, SCM_RIGHTS, fds, sizeof(fds));
   h.Add(IPPROTO_IP, IP_TTL, 4096, &ttl, sizeof(ttl));  // walks off the end
-  auto d = Decode(h.span());
+  auto d = Decode(ReceivedControl::AdoptBytes(h.span()));
   ASSERT_FALSE(d.ok());
   EXPECT_FALSE(IsOpen(a));
   EXPECT_FALSE(IsOpen(b));
@@ -327,7 +345,7 @@ TEST(CodecTest, FdsBeforeABadPayloadAreClosed) {
   Hostile h;
   h.Add(SOL_SOCKET, SCM_RIGHTS, fds, sizeof(fds));
   h.Add(IPPROTO_IP, IP_PKTINFO, fds, sizeof(fds));  // 4 bytes, wants 12
-  auto d = Decode(h.span());
+  auto d = Decode(ReceivedControl::AdoptBytes(h.span()));
   ASSERT_FALSE(d.ok());
   EXPECT_FALSE(IsOpen(a));
 }
@@ -339,7 +357,7 @@ TEST(CodecTest, RightsPayloadThatIsNotWholeFdsIsRejectedAndClosed) {
   std::memcpy(payload, &a, sizeof(a));
   Hostile h;
   h.Add(SOL_SOCKET, SCM_RIGHTS, payload, sizeof(payload));
-  auto d = Decode(h.span());
+  auto d = Decode(ReceivedControl::AdoptBytes(h.span()));
   ASSERT_FALSE(d.ok());
   EXPECT_THAT(std::string(d.status().message()), testing::HasSubstr("whole number"));
   EXPECT_FALSE(IsOpen(a));
@@ -350,20 +368,20 @@ TEST(CodecTest, NegativeFdsInAHostileBufferAreNotClosed) {
   int fds[] = {-1, -5};
   Hostile h;
   h.Add(SOL_SOCKET, SCM_RIGHTS, fds, sizeof(fds));
-  auto d = Decode(h.span());
+  auto d = Decode(ReceivedControl::AdoptBytes(h.span()));
   ASSERT_TRUE(d.ok()) << d.status();
   ASSERT_EQ(Find<ScmRightsOwned>(*d)->fds.size(), 2u);
   EXPECT_FALSE(Find<ScmRightsOwned>(*d)->fds[0].ok());
 }
 
-TEST(CodecTest, WithoutAdoptingFdsNothingIsClosed) {
+TEST(CodecTest, APlainSpanAdoptsNothing) {
   int a = dup(0);
   ASSERT_GE(a, 0);
   int fds[] = {a};
   Hostile h;
   h.Add(SOL_SOCKET, SCM_RIGHTS, fds, sizeof(fds));
   {
-    auto d = internal::DecodeWithoutAdoptingFds(h.span());
+    auto d = Decode(h.span());
     ASSERT_TRUE(d.ok());
     EXPECT_EQ(Find<ScmRightsOwned>(*d)->fds.size(), 1u);
   }

@@ -143,7 +143,7 @@ TEST_F(FdLeakTest, BatchReceiveClosesIgnoredAndTruncatedFds) {
   EXPECT_EQ(CountOpenFds(), before);
 }
 
-TEST(DecodeReceivedTest, FdsBeforeAMessageTheKernelCutShortAreCountedAndClosed) {
+TEST(DecodeTest, FdsBeforeAMessageTheKernelCutShortAreCountedAndClosed) {
   // What put_cmsg leaves when space runs out: SCM_RIGHTS, then a message
   // whose cmsg_len was cut to the bytes that remained, and MSG_CTRUNC.
   int a = dup(0), b = dup(0);
@@ -165,7 +165,7 @@ TEST(DecodeReceivedTest, FdsBeforeAMessageTheKernelCutShortAreCountedAndClosed) 
   cut.cmsg_len = CMSG_LEN(4);  // in_pktinfo is 12 bytes
   memcpy(buf + CMSG_SPACE(8), &cut, sizeof(cut));
   msg.msg_flags = MSG_CTRUNC;
-  auto d = internal::DecodeReceived(msg, sizeof(buf));
+  auto d = Decode(ReceivedControl::Adopt(msg));
   ASSERT_FALSE(d.ok());
   EXPECT_THAT(std::string(d.status().message()), HasSubstr("2 received fds closed"));
   EXPECT_LT(fcntl(a, F_GETFD), 0);

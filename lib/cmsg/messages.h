@@ -29,6 +29,17 @@
 #include "absl/types/span.h"
 #include "lib/fd/unique_fd.h"
 
+// Linux 6.5+; glibc 2.36 does not name them yet.
+#ifndef SCM_PIDFD
+#define SCM_PIDFD 0x04
+#endif
+#ifndef SO_PASSPIDFD
+#define SO_PASSPIDFD 76
+#endif
+#ifndef SO_PEERPIDFD
+#define SO_PEERPIDFD 77
+#endif
+
 namespace cmsg {
 
 // Most fds one SCM_RIGHTS message may carry (the kernel's SCM_MAX_FD).
@@ -46,6 +57,14 @@ struct ScmRights {
 // when this is destroyed.
 struct ScmRightsOwned {
   absl::InlinedVector<UniqueFd, kInlineFds> fds;
+};
+
+// SOL_SOCKET/SCM_PIDFD, receive side (Linux 6.5+, with SO_PASSPIDFD on the
+// receiver: PassPidfd): a pidfd of the sending process, which the kernel
+// installs with every message. Owned (close-on-exec); closed unless taken.
+struct ScmPidfd {
+  UniqueFd fd;
+  static constexpr size_t kPayloadSize = sizeof(int);
 };
 
 // SOL_SOCKET/SCM_CREDENTIALS (struct ucred). Received once SO_PASSCRED is on;
@@ -220,7 +239,7 @@ using ControlMessage =
 
 // A received message. Owns everything it holds, fds included.
 using ControlMessageOwned =
-    std::variant<ScmRightsOwned, ScmCredentials, ScmTimestamp, ScmTimestampns,
+    std::variant<ScmRightsOwned, ScmPidfd, ScmCredentials, ScmTimestamp, ScmTimestampns,
                  ScmTimestamping, Ipv4PacketInfo, Ipv6PacketInfo,
                  Ipv4OrigDstAddr, Ipv6OrigDstAddr, UdpGroSegments, RxqOvfl,
                  Ipv4RecvErr, Ipv6RecvErr, Ipv4Tos, Ipv6TClass, Ipv4Ttl,

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_format.h"
 #include "lib/cmsg/codec.h"
+#include "lib/cmsg/internal/decode.h"
 #include "lib/status/errno_status.h"
 
 namespace cmsg {
@@ -57,7 +58,9 @@ absl::StatusOr<size_t> RecvBatch::Recv(int fd, int flags) {
     m.bytes = headers_[i].msg_len;
     m.flags = h.msg_flags;
     m.peer.set_size(h.msg_namelen);
-    m.control_status = internal::DecodeReceivedInto(h, control_space_, true, m.control);
+    m.control_status = internal::DecodeReceivedInto(ReceivedControl::Adopt(h).bytes(),
+                                                    h.msg_flags, control_space_,
+                                                    /*adopt_fds=*/true, m.control);
   }
   return received_;
 }

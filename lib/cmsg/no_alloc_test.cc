@@ -131,7 +131,7 @@ TEST(NoAllocTest, ForEachMessageOverTheKernelsMostFds) {
   size_t seen = 0;
   absl::Status s;
   long allocations = AllocationsIn([&] {
-    s = ForEachMessage(control.span().first(len), [&](OwnedFdRange& r) {
+    s = ForEachMessage(ReceivedControl::AdoptBytes(control.span().first(len)), [&](OwnedFdRange& r) {
       seen = r.size();
       kept = r.Take(r.size() - 1);
     });
@@ -155,7 +155,7 @@ TEST(NoAllocTest, ForEachMessageOverUdpControlData) {
     for (int i = 0; i < 10; ++i) {
       ok = ok && SendMsg(tx.get(), "dgram", {}, {.to = &to}).ok();
       size_t len = RecvControl(rx.get(), control.span());
-      absl::Status s = ForEachMessage(control.span().first(len),
+      absl::Status s = ForEachMessage(ReceivedControl::AdoptBytes(control.span().first(len)),
                                       Overloaded{[&](const Ipv4PacketInfo&) { ++seen; },
                                                  [&](const ScmTimestampns&) { ++seen; },
                                                  [&](const Ipv4Ttl&) { ++seen; }});

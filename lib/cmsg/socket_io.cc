@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_format.h"
 #include "lib/cmsg/codec.h"
+#include "lib/cmsg/internal/decode.h"
 #include "lib/status/errno_status.h"
 
 namespace cmsg {
@@ -37,59 +38,6 @@ absl::StatusOr<size_t> SendMsg(int fd, absl::string_view data,
   return SendMsg(fd, absl::MakeConstSpan(&iov, 1), control, options);
 }
 
-namespace {
-
-[[gnu::cold, gnu::noinline]] absl::Status TruncatedError(size_t capacity,
-                                                         size_t closed) {
-  return absl::ResourceExhaustedError(absl::StrFormat(
-      "recvmsg: control data truncated (MSG_CTRUNC): the %d-byte control "
-      "buffer was too small or the fd limit was reached; %d received fds "
-      "closed, the rest were discarded by the kernel",
-      capacity, closed));
-}
-
-}  // namespace
-
-namespace internal {
-
-absl::Status DecodeReceivedInto(const msghdr& msg, size_t control_capacity,
-                                bool adopt_fds, ControlMessages& out) {
-  auto bytes = absl::MakeConstSpan(
-      static_cast<const std::byte*>(msg.msg_control), msg.msg_controllen);
-  if (ABSL_PREDICT_TRUE(!(msg.msg_flags & MSG_CTRUNC))) {
-    return DecodeInto(bytes, adopt_fds, out);
-  }
-  // The kernel may have cut the last message short: decode what it can so
-  // every fd that arrived is owned, count them, then close them all.
-  (void)DecodeKeepingPartial(bytes, adopt_fds, out);
-  size_t closed = 0;
-  for (const auto& m : out) {
-    if (const auto* rights = std::get_if<ScmRightsOwned>(&m)) closed += rights->fds.size();
-  }
-  out.clear();
-  return TruncatedError(control_capacity, closed);
-}
-
-absl::StatusOr<ControlMessages> DecodeReceived(const msghdr& msg,
-                                               size_t control_capacity) {
-  absl::StatusOr<ControlMessages> result(absl::in_place);
-  if (absl::Status s = DecodeReceivedInto(msg, control_capacity, true, *result);
-      !s.ok())
-    result = std::move(s);
-  return result;
-}
-
-absl::StatusOr<ControlMessages> DecodeReceivedWithoutAdoptingFds(
-    const msghdr& msg, size_t control_capacity) {
-  absl::StatusOr<ControlMessages> result(absl::in_place);
-  if (absl::Status s = DecodeReceivedInto(msg, control_capacity, false, *result);
-      !s.ok())
-    result = std::move(s);
-  return result;
-}
-
-}  // namespace internal
-
 absl::StatusOr<ReceivedMessage> RecvMsg(int fd, absl::Span<const iovec> iov,
                                         absl::Span<std::byte> control,
                                         int flags) {
@@ -115,7 +63,9 @@ absl::StatusOr<ReceivedMessage> RecvMsg(int fd, absl::Span<const iovec> iov,
   out.peer.set_size(msg.msg_namelen);
   out.bytes = static_cast<size_t>(n);
   out.flags = msg.msg_flags;
-  out.control_status = internal::DecodeReceivedInto(msg, control.size(), true, out.control);
+  out.control_status = internal::DecodeReceivedInto(ReceivedControl::Adopt(msg).bytes(),
+                                                    msg.msg_flags, control.size(),
+                                                    /*adopt_fds=*/true, out.control);
   return result;
 }
 

@@ -89,21 +89,6 @@ struct ReceivedMessage {
     int fd, absl::Span<char> data, absl::Span<std::byte> control,
     int flags = 0);
 
-namespace internal {
-// Decodes the control data of a message recvmsg/recvmmsg filled, turning
-// MSG_CTRUNC into an error (closing what arrived).
-absl::StatusOr<ControlMessages> DecodeReceived(const msghdr& msg,
-                                               size_t control_capacity);
-// The same with fd adoption switched off (SCM_RIGHTS fds stored as -1), for
-// fuzzing with arbitrary "fds" that must never be closed.
-absl::StatusOr<ControlMessages> DecodeReceivedWithoutAdoptingFds(
-    const msghdr& msg, size_t control_capacity);
-// Appends what DecodeReceived would return to `out`; on error `out` is
-// cleared (closing any fds). Lets batches decode in place.
-absl::Status DecodeReceivedInto(const msghdr& msg, size_t control_capacity,
-                                bool adopt_fds, ControlMessages& out);
-}  // namespace internal
-
 }  // namespace cmsg
 
 #endif  // LIB_CMSG_SOCKET_IO_H_

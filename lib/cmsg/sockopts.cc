@@ -135,4 +135,41 @@ absl::Status RefuseRights(int fd) {
   return ErrnoError("setsockopt(SO_PASSRIGHTS)");
 }
 
+absl::Status PassPidfd(int fd) {
+  int on = 1;
+  if (setsockopt(fd, SOL_SOCKET, SO_PASSPIDFD, &on, sizeof(on)) == 0) return absl::OkStatus();
+  if (errno == ENOPROTOOPT) {
+    return absl::UnimplementedError(
+        "setsockopt(SO_PASSPIDFD): ENOPROTOOPT: this kernel sends no SCM_PIDFD "
+        "(needs Linux 6.5 or later)");
+  }
+  return ErrnoError("setsockopt(SO_PASSPIDFD)");
+}
+
+absl::StatusOr<UniqueFd> PeerPidfd(int fd) {
+  int pidfd = -1;
+  socklen_t len = sizeof(pidfd);
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, &pidfd, &len) < 0) {
+    if (errno == ENOPROTOOPT) {
+      return absl::UnimplementedError(
+          "getsockopt(SO_PEERPIDFD): ENOPROTOOPT: needs Linux 6.5 or later");
+    }
+    return ErrnoError("getsockopt(SO_PEERPIDFD)");
+  }
+  UniqueFd owned(pidfd);  // the kernel installs it close-on-exec
+  if (len != sizeof(pidfd) || !owned.ok()) {
+    return absl::InternalError("getsockopt(SO_PEERPIDFD) returned no fd");
+  }
+  return owned;
+}
+
+absl::StatusOr<ScmCredentials> PeerCredentials(int fd) {
+  ucred cred{};
+  socklen_t len = sizeof(cred);
+  if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+    return ErrnoError("getsockopt(SO_PEERCRED)");
+  if (len != sizeof(cred)) return absl::InternalError("getsockopt(SO_PEERCRED): short ucred");
+  return ScmCredentials{cred.pid, cred.uid, cred.gid};
+}
+
 }  // namespace cmsg

@@ -10,6 +10,9 @@
 #define LIB_CMSG_SOCKOPTS_H_
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "lib/cmsg/messages.h"
+#include "lib/fd/unique_fd.h"
 
 namespace cmsg {
 
@@ -47,6 +50,20 @@ namespace cmsg {
 // so no fd can be pushed into the receiver. Needs Linux 6.16+; elsewhere an
 // UNIMPLEMENTED status that says so.
 [[nodiscard]] absl::Status RefuseRights(int fd);
+
+// SO_PASSPIDFD -> ScmPidfd on every message (unix sockets; also turns on
+// SCM_CREDENTIALS' pid). Needs Linux 6.5+; elsewhere an UNIMPLEMENTED
+// status that says so. Size the control buffer for ScmPidfd (and
+// ScmCredentials): without room the kernel drops the pidfd (MSG_CTRUNC).
+[[nodiscard]] absl::Status PassPidfd(int fd);
+
+// SO_PEERPIDFD: a pidfd (owned, close-on-exec) of the process that connected
+// or created the peer socket. Linux 6.5+; elsewhere UNIMPLEMENTED.
+[[nodiscard]] absl::StatusOr<UniqueFd> PeerPidfd(int fd);
+
+// SO_PEERCRED: pid, uid and gid of the peer when it connected (or created
+// the socketpair).
+[[nodiscard]] absl::StatusOr<ScmCredentials> PeerCredentials(int fd);
 
 }  // namespace cmsg
 

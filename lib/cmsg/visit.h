@@ -2,7 +2,7 @@
 // is handed to a visitor as a value on the stack, so nothing is allocated
 // and no variant is built or destroyed.
 //
-//   absl::Status s = cmsg::ForEachMessage(control, Overloaded{
+//   absl::Status s = cmsg::ForEachMessage(cmsg::ReceivedControl::Adopt(msg), Overloaded{
 //       [&](const cmsg::Ipv4PacketInfo& p) { arrived_on = p.addr; },
 //       [&](cmsg::OwnedFdRange& fds) { if (!fds.empty()) file = fds.Take(0); },
 //   });
@@ -24,7 +24,9 @@
 #include "absl/base/optimization.h"
 #include "absl/status/status.h"
 #include "absl/types/span.h"
-#include "lib/cmsg/decode_table.h"
+#include "lib/cmsg/codec.h"
+#include "lib/cmsg/internal/decode.h"
+#include "lib/cmsg/internal/decode_table.h"
 #include "lib/cmsg/messages.h"
 #include "lib/fd/unique_fd.h"
 
@@ -169,26 +171,36 @@ struct CheckSink {
       Fail(TooManyFdsError(p.size() / sizeof(int)));
     }
   }
+  void Pidfd(absl::Span<const std::byte> p) {
+    if (ABSL_PREDICT_FALSE(p.size() != sizeof(int)))
+      Fail(WrongLengthError("SCM_PIDFD", p.size(), sizeof(int)));
+  }
   void Other(int, int, absl::Span<const std::byte>) {}
 };
 
-// Closes every whole fd in every SCM_RIGHTS message (after an error).
+// Closes every whole fd in every SCM_RIGHTS message (after an error),
+// counting them.
 struct CloseSink {
+  size_t closed = 0;
   template <typename T>
   void Direct(absl::Span<const std::byte>, const char*) {}
   template <typename T, typename Raw>
   void Scalar(absl::Span<const std::byte>, const char*) {}
   template <typename T, typename Addr>
   void RecvErr(absl::Span<const std::byte>, const char*) {}
-  void Rights(absl::Span<const std::byte> p) { CloseAll(p); }
+  void Rights(absl::Span<const std::byte> p) { closed += CloseAll(p); }
+  void Pidfd(absl::Span<const std::byte> p) {
+    if (p.size() == sizeof(int)) closed += CloseAll(p);
+  }
   void Other(int, int, absl::Span<const std::byte>) {}
 
-  static void CloseAll(absl::Span<const std::byte> p) {
+  static size_t CloseAll(absl::Span<const std::byte> p) {
     for (size_t i = 0; i < p.size() / sizeof(int); ++i) {
       int fd;
       std::memcpy(&fd, p.data() + i * sizeof(int), sizeof(int));
       ::close(fd);
     }
+    return p.size() / sizeof(int);
   }
 };
 
@@ -250,6 +262,15 @@ struct VisitSink {
     OwnedFdRange fds(p.data(), p.size() / sizeof(int), kAdopt);
     if constexpr (std::is_invocable_v<Visitor&, OwnedFdRange&>) visitor(fds);
   }
+  void Pidfd(absl::Span<const std::byte> p) {
+    if constexpr (kCheck) {
+      if (ABSL_PREDICT_FALSE(p.size() != sizeof(int))) return check.Pidfd(p);
+    }
+    int fd;
+    std::memcpy(&fd, p.data(), sizeof(fd));
+    ScmPidfd v{UniqueFd(kAdopt ? fd : -1)};  // owned before anything else runs
+    if constexpr (std::is_invocable_v<Visitor&, ScmPidfd&>) visitor(v);
+  }
   void Other(int level, int type, absl::Span<const std::byte> p) {
     if constexpr (std::is_invocable_v<Visitor&, const UnknownView&>) {
       const UnknownView v{level, type, p};
@@ -280,11 +301,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status VisitChecked(
   absl::Span<const std::byte> payload;
   if (ABSL_PREDICT_TRUE(OnlyMessage(control, h, payload))) {
     VisitSink<kAdopt, /*kCheck=*/true, Visitor> sink{visitor, {}};
-    if (h.cmsg_level == SOL_SOCKET && h.cmsg_type == SCM_RIGHTS) {
-      sink.Rights(payload);
-    } else {
-      DispatchPayload(h.cmsg_level, h.cmsg_type, payload, sink);
-    }
+    DispatchMessage(h.cmsg_level, h.cmsg_type, payload, sink);
     return std::move(sink.check.error);
   }
   // Several messages (or none): check them all before visiting any.
@@ -302,32 +319,44 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status VisitChecked(
   return absl::OkStatus();
 }
 
-// ForEachMessage with fd adoption switched off: OwnedFdRange::get() shows
-// the numbers, Take() gives empty UniqueFds and nothing is closed. Only for
-// fuzzing, where the "fds" are arbitrary numbers.
-template <typename Visitor>
-[[nodiscard]] absl::Status ForEachMessageWithoutAdoptingFds(
-    absl::Span<const std::byte> control, Visitor&& visitor) {
-  return VisitChecked</*kAdopt=*/false>(control, visitor);
+// MSG_CTRUNC: closes every fd that arrived and says so; visits nothing.
+[[gnu::cold]] inline absl::Status CloseTruncated(absl::Span<const std::byte> control) {
+  CloseSink close;
+  (void)WalkControl(control, close);
+  return TruncatedError(control.size(), close.closed);
 }
 
 }  // namespace internal
 
-// Calls `visitor` with each message in `control` (as a received msghdr's
-// msg_control/msg_controllen): `const T&` for each value type of
-// ControlMessageOwned except ScmRightsOwned and Unknown, `OwnedFdRange&`
-// for SCM_RIGHTS and `const UnknownView&` for unknown kinds. Types the
-// visitor cannot be called with are skipped.
+// Calls `visitor` with each message in control data the kernel filled
+// (ReceivedControl, codec.h): `const T&` for each value type of
+// ControlMessageOwned except ScmRightsOwned, ScmPidfd and Unknown,
+// `OwnedFdRange&` for SCM_RIGHTS, `ScmPidfd&` for SCM_PIDFD (move the fd
+// out to keep it) and `const UnknownView&` for unknown kinds. Types the
+// visitor cannot be called with are skipped (their fds closed).
 //
 // The buffer is checked whole before the visitor sees anything, with the
 // same exact-length checks and the same error messages as Decode; on error
-// the visitor is never called and every fd Decode would find is closed. One
-// difference: more than kMaxFdsPerMessage fds in one message (which the
-// kernel never sends) is an error here. The buffer need not be aligned.
+// (or MSG_CTRUNC) the visitor is never called and every fd that arrived is
+// closed. One difference: more than kMaxFdsPerMessage fds in one message
+// (which the kernel never sends) is an error here. The buffer need not be
+// aligned.
+template <typename Visitor>
+[[nodiscard]] ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status ForEachMessage(
+    ReceivedControl control, Visitor&& visitor) {
+  if (ABSL_PREDICT_FALSE(control.truncated())) {
+    return internal::CloseTruncated(control.bytes());
+  }
+  return internal::VisitChecked</*kAdopt=*/true>(control.bytes(), visitor);
+}
+
+// The same over any buffer (one Encode wrote, say), adopting nothing: an
+// OwnedFdRange shows the numbers (get) but Take() gives empty UniqueFds,
+// ReleaseAll() writes -1, and no fd is ever closed.
 template <typename Visitor>
 [[nodiscard]] ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status ForEachMessage(
     absl::Span<const std::byte> control, Visitor&& visitor) {
-  return internal::VisitChecked</*kAdopt=*/true>(control, visitor);
+  return internal::VisitChecked</*kAdopt=*/false>(control, visitor);
 }
 
 }  // namespace cmsg

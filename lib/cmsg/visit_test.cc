@@ -65,7 +65,7 @@ TEST_F(VisitFdsTest, TakenFdsWorkAndTheRestAreClosed) {
   EXPECT_EQ(CountOpenFds(), before + 5);
   UniqueFd kept;
   size_t seen = 0;
-  absl::Status s = ForEachMessage(control.span().first(len), [&](OwnedFdRange& fds) {
+  absl::Status s = ForEachMessage(ReceivedControl::AdoptBytes(control.span().first(len)), [&](OwnedFdRange& fds) {
     seen = fds.size();
     kept = fds.Take(3);
     EXPECT_EQ(fds.get(3), -1);
@@ -87,7 +87,7 @@ TEST_F(VisitFdsTest, TakeAllFillsASpan) {
   ControlBuffer<Fds<16>> control;
   size_t len = RecvRaw(pair_.b.get(), control.span());
   UniqueFd out[16];
-  absl::Status s = ForEachMessage(control.span().first(len),
+  absl::Status s = ForEachMessage(ReceivedControl::AdoptBytes(control.span().first(len)),
                                   [&](OwnedFdRange& fds) { fds.TakeAll(out); });
   ASSERT_TRUE(s.ok()) << s;
   for (const UniqueFd& fd : out) EXPECT_EQ(ReadFromStart(fd.get()), "visited");
@@ -104,7 +104,7 @@ TEST_F(VisitFdsTest, ReleaseAllGivesTheRemainingNumbers) {
   UniqueFd first;
   int rest[2] = {-1, -1};
   size_t released = 0;
-  absl::Status s = ForEachMessage(control.span().first(len), [&](OwnedFdRange& fds) {
+  absl::Status s = ForEachMessage(ReceivedControl::AdoptBytes(control.span().first(len)), [&](OwnedFdRange& fds) {
     first = fds.Take(0);
     released = fds.ReleaseAll(rest);  // room for two of the three left
   });
@@ -125,7 +125,7 @@ TEST_F(VisitFdsTest, ReleaseAllInOneCopy) {
   size_t len = RecvRaw(pair_.b.get(), control.span());
   int out[16];
   size_t released = 0;
-  absl::Status s = ForEachMessage(control.span().first(len), [&](OwnedFdRange& fds) {
+  absl::Status s = ForEachMessage(ReceivedControl::AdoptBytes(control.span().first(len)), [&](OwnedFdRange& fds) {
     released = fds.ReleaseAll(out);
     EXPECT_EQ(fds.get(15), -1);
     EXPECT_FALSE(fds.Take(0).ok());
@@ -147,7 +147,7 @@ TEST_F(VisitFdsTest, FdsOfAVisitorThatIgnoresRightsAreClosed) {
   size_t len = RecvRaw(pair_.b.get(), control.span());
   EXPECT_EQ(CountOpenFds(), before + 7);
   int calls = 0;
-  absl::Status s = ForEachMessage(control.span().first(len),
+  absl::Status s = ForEachMessage(ReceivedControl::AdoptBytes(control.span().first(len)),
                                   [&](const Ipv4PacketInfo&) { ++calls; });
   ASSERT_TRUE(s.ok()) << s;
   EXPECT_EQ(calls, 0);
@@ -168,7 +168,7 @@ TEST_F(VisitFdsTest, ErrorAfterRightsClosesThemAndVisitsNothing) {
   len += CMSG_SPACE(3);
   EXPECT_EQ(CountOpenFds(), before + 3);
   int calls = 0;
-  absl::Status s = ForEachMessage(absl::MakeConstSpan(control, len),
+  absl::Status s = ForEachMessage(ReceivedControl::AdoptBytes(absl::MakeConstSpan(control, len)),
                                   [&](const auto&) { ++calls; });
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(s.message(), "malformed IP_TTL control message: payload of 3 bytes, want 4");
@@ -186,7 +186,7 @@ TEST_F(VisitFdsTest, HalfAnFdInTheOnlyMessageClosesTheWholeOnes) {
   h.cmsg_len -= 2;  // 2 fds and a half
   std::memcpy(control, &h, sizeof(h));
   int calls = 0;
-  absl::Status s = ForEachMessage(absl::MakeConstSpan(control, len),
+  absl::Status s = ForEachMessage(ReceivedControl::AdoptBytes(absl::MakeConstSpan(control, len)),
                                   [&](OwnedFdRange&) { ++calls; });
   EXPECT_EQ(s.message(),
             "malformed SCM_RIGHTS control message: payload of 6 bytes is not a whole "
@@ -210,7 +210,7 @@ TEST_F(VisitFdsTest, BadHeaderClosesTheFdsBeforeIt) {
   bad.cmsg_len = 4096;  // runs past the end
   std::memcpy(control + len, &bad, sizeof(bad));
   len += sizeof(bad);
-  absl::Status s = ForEachMessage(absl::MakeConstSpan(control, len), [](OwnedFdRange&) {});
+  absl::Status s = ForEachMessage(ReceivedControl::AdoptBytes(absl::MakeConstSpan(control, len)), [](OwnedFdRange&) {});
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(s.message(), HasSubstr("cmsg_len 4096"));
   EXPECT_EQ(CountOpenFds(), before);
@@ -370,10 +370,10 @@ TEST(VisitTest, MalformedBuffersGiveDecodesErrors) {
     cases.push_back(b);
   }
   for (const Built& b : cases) {
-    absl::StatusOr<ControlMessages> decoded = internal::DecodeWithoutAdoptingFds(b.span());
+    absl::StatusOr<ControlMessages> decoded = Decode(b.span());
     ASSERT_FALSE(decoded.ok());
     int calls = 0;
-    absl::Status s = internal::ForEachMessageWithoutAdoptingFds(
+    absl::Status s = ForEachMessage(
         b.span(), [&](const auto&) { ++calls; });
     EXPECT_EQ(s, decoded.status());
     EXPECT_EQ(calls, 0);
@@ -391,7 +391,7 @@ TEST(VisitTest, MoreFdsThanTheKernelSendsIsAnError) {
   std::memcpy(big.data(), &h, sizeof(h));
   std::memcpy(big.data() + CMSG_LEN(0), fds.data(), fds.size() * sizeof(int));
   int calls = 0;
-  absl::Status s = internal::ForEachMessageWithoutAdoptingFds(
+  absl::Status s = ForEachMessage(
       big, [&](OwnedFdRange&) { ++calls; });
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(s.message(), HasSubstr("254 fds exceed the kernel's limit of 253"));

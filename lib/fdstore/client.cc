@@ -1,11 +1,13 @@
 #include "lib/fdstore/client.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "lib/cmsg/cmsg.h"
 #include "lib/net/socket_address.h"
@@ -33,8 +35,6 @@ absl::StatusOr<Client> Client::Connect(const std::string& socket_path, ClientOpt
   while (true) {
     fd.reset(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
     if (!fd.ok()) return ErrnoError("socket(AF_UNIX, SOCK_SEQPACKET)");
-    CMSGLIB_RETURN_IF_ERROR(SetTimeout(fd.get(), SO_RCVTIMEO, options.timeout));
-    CMSGLIB_RETURN_IF_ERROR(SetTimeout(fd.get(), SO_SNDTIMEO, options.timeout));
     if (connect(fd.get(), address.addr(), address.size()) == 0) break;
     const int err = errno;
     // No socket yet (ENOENT) or one nobody listens on yet (ECONNREFUSED): a
@@ -50,28 +50,58 @@ absl::StatusOr<Client> Client::Connect(const std::string& socket_path, ClientOpt
     absl::SleepFor(std::min(pause, give_up - now));
     pause = std::min(pause * 2, absl::Milliseconds(50));
   }
-  ucred server{};
-  socklen_t len = sizeof(server);
-  if (getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &server, &len) < 0)
-    return ErrnoError("getsockopt(SO_PEERCRED)");
-  const bool trusted = options.server_uid.has_value()
-                           ? server.uid == *options.server_uid
-                           : server.uid == geteuid() || server.uid == 0;
-  if (!trusted) {
-    return absl::PermissionDeniedError(absl::StrCat(
-        socket_path, " is served by uid ", server.uid, " (pid ", server.pid,
-        "), which this client does not trust"));
-  }
-  Client client(std::move(fd), socket_path);
+  Client client(std::move(fd), socket_path, options);
   client.buffer_.reset(new char[kMaxMessageSize]);
   return client;
+}
+
+absl::Status Client::CheckServer() {
+  ucred server{};
+  socklen_t len = sizeof(server);
+  if (getsockopt(fd_.get(), SOL_SOCKET, SO_PEERCRED, &server, &len) < 0)
+    return ErrnoError("getsockopt(SO_PEERCRED)");
+  const bool trusted = server_uid_.has_value() ? server.uid == *server_uid_
+                                               : server.uid == 0 || server.uid == geteuid();
+  if (!trusted) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        path_, " is served by uid ", server.uid, " (pid ", server.pid,
+        "), which this client does not trust"));
+  }
+  // Only receives wait on the socket; sends wait in Send(), rarely.
+  CMSGLIB_RETURN_IF_ERROR(SetTimeout(fd_.get(), SO_RCVTIMEO, timeout_));
+  checked_ = true;
+  return absl::OkStatus();
+}
+
+absl::Status Client::Send(absl::string_view bytes, absl::Span<const int> fds) {
+  // A request fits a socket buffer nearly always: try without waiting, and
+  // wait (bounded) only when the buffer is full. This saves a setsockopt
+  // per connection over SO_SNDTIMEO.
+  const absl::Time give_up = absl::Now() + timeout_;
+  while (true) {
+    absl::Status sent =
+        fds.empty() ? SendMsg(fd_.get(), bytes, {}, {.flags = MSG_DONTWAIT}).status()
+                    : SendMsg(fd_.get(), bytes, {ScmRights{fds}}, {.flags = MSG_DONTWAIT}).status();
+    if (ErrnoOf(sent) != EAGAIN) return sent;
+    const absl::Duration left = give_up - absl::Now();
+    if (left <= absl::ZeroDuration())
+      return absl::DeadlineExceededError(absl::StrCat(path_, " takes no request"));
+    pollfd p{fd_.get(), POLLOUT, 0};
+    if (poll(&p, 1, static_cast<int>(absl::ToInt64Milliseconds(left)) + 1) < 0 && errno != EINTR)
+      return ErrnoError("poll");
+  }
 }
 
 absl::StatusOr<Message> Client::Call(const Message& request, absl::Span<const int> fds,
                                      std::vector<UniqueFd>* received) {
   CMSGLIB_ASSIGN_OR_RETURN(std::string bytes, Encode(request));
-  absl::Status sent = fds.empty() ? SendMsg(fd_.get(), bytes, {}).status()
-                                  : SendMsg(fd_.get(), bytes, {ScmRights{fds}}).status();
+  // Fds go only to a server we trust: check it before sending any.
+  if (!checked_ && !fds.empty()) CMSGLIB_RETURN_IF_ERROR(CheckServer());
+  absl::Status sent = Send(bytes, fds);
+  // A request without fds tells an untrusted server nothing worth hiding
+  // (names), so the check runs while the server works on it; no reply, and
+  // no fd in it, is read from a server that fails it.
+  if (!checked_) CMSGLIB_RETURN_IF_ERROR(CheckServer());
   // A refusal (REFUSED, BUSY) can arrive before any request, the server
   // hanging up at once: the send then fails but the reply is there to read.
   const int send_errno = ErrnoOf(sent);
@@ -108,20 +138,38 @@ absl::StatusOr<Message> Client::Call(const Message& request, absl::Span<const in
   return reply;
 }
 
-absl::StatusOr<std::vector<NamedFd>> Client::Fetch(absl::Span<const std::string> names) {
-  Message request{Type::kFetch, Code::kOk, {names.begin(), names.end()}};
+absl::StatusOr<std::vector<NamedFd>> Client::Fetch(absl::Span<const std::string> names,
+                                                    bool last) {
+  // LAST spares the server a wakeup to see us go (FetchOnce).
+  Message request{Type::kFetch, last ? static_cast<Code>(kLastRequest) : Code::kOk,
+                  {names.begin(), names.end()}};
   std::vector<UniqueFd> fds;
   CMSGLIB_ASSIGN_OR_RETURN(Message reply, Call(request, {}, &fds));
   if (reply.strings.size() != fds.size()) {
     return absl::DataLossError(absl::StrCat("reply names ", reply.strings.size(),
                                             " fds but carries ", fds.size()));
   }
-  if (!names.empty() && std::vector<std::string>(names.begin(), names.end()) != reply.strings) {
+  if (!names.empty() &&
+      !std::equal(names.begin(), names.end(), reply.strings.begin(), reply.strings.end())) {
     return absl::DataLossError("reply names other fds than asked for");
   }
   std::vector<NamedFd> out;
   for (size_t i = 0; i < fds.size(); ++i) out.push_back({reply.strings[i], std::move(fds[i])});
   return out;
+}
+
+absl::StatusOr<std::vector<NamedFd>> Client::FetchOnce(const std::string& socket_path,
+                                                        absl::Span<const std::string> names,
+                                                        ClientOptions options) {
+  CMSGLIB_ASSIGN_OR_RETURN(Client client, Connect(socket_path, options));
+  absl::StatusOr<std::vector<NamedFd>> fds = client.Fetch(names, /*last=*/true);
+  // A server from before the LAST flag refuses it: ask again without.
+  if (fds.status().code() == absl::StatusCode::kInvalidArgument &&
+      absl::EndsWith(fds.status().message(), "requests carry code 0")) {
+    CMSGLIB_ASSIGN_OR_RETURN(Client again, Connect(socket_path, options));
+    return again.Fetch(names);
+  }
+  return fds;
 }
 
 absl::Status Client::Store(absl::Span<const std::string> names, absl::Span<const int> fds) {

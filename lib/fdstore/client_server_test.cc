@@ -135,9 +135,16 @@ TEST_F(ClientServerTest, ClientRefusesAServerOfAnotherUid) {
   StartServer();
   ClientOptions options;
   options.server_uid = geteuid() + 1;
-  auto client = Client::Connect(path_, options);
-  EXPECT_EQ(client.status().code(), absl::StatusCode::kPermissionDenied);
-  EXPECT_THAT(client.status().message(), HasSubstr("does not trust"));
+  // Checked before the first reply is read, and before any fd is sent.
+  for (bool with_fd : {false, true}) {
+    auto client = Client::Connect(path_, options);
+    ASSERT_TRUE(client.ok()) << client.status();
+    UniqueFd file(open("/dev/null", O_RDONLY | O_CLOEXEC));
+    absl::Status s = with_fd ? client->Store({"x"}, {file.get()}) : client->List().status();
+    EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied) << s;
+    EXPECT_THAT(s.message(), HasSubstr("does not trust"));
+  }
+  EXPECT_TRUE(server_->table().entries().empty());
 }
 
 TEST_F(ClientServerTest, ControlSocketIsPrivateAndRemovedOnStop) {

@@ -50,6 +50,7 @@ class FakeServer {
     rmdir(dir_.c_str());
   }
   const std::string& path() const { return path_; }
+  int listener() const { return listener_.get(); }
 
   // `reply(conn)` runs after the request arrived.
   void Answer(std::function<void(int)> reply) {
@@ -167,6 +168,38 @@ TEST_F(ClientTest, ErrorRepliesBecomeStatuses) {
   absl::Status s = FetchFrom(server);
   EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(s.message(), HasSubstr("FULL: the store holds 128 fds"));
+}
+
+// A server from before the LAST flag answers it with BAD_REQUEST; FetchOnce
+// asks again, on a new connection, without it.
+TEST(FetchOnceTest, FallsBackForAServerWithoutTheLastFlag) {
+  FakeServer server;
+  std::vector<uint32_t> codes;
+  std::thread old_server([&] {
+    for (int i = 0; i < 2; ++i) {
+      UniqueFd conn(accept4(server.listener(), nullptr, nullptr, SOCK_CLOEXEC));
+      char request[kMaxMessageSize];
+      const ssize_t n = recv(conn.get(), request, sizeof(request), 0);
+      ASSERT_GT(n, 0);
+      absl::StatusOr<Message> m = Decode(absl::string_view(request, n));
+      ASSERT_TRUE(m.ok());
+      codes.push_back(static_cast<uint32_t>(m->code));
+      if (m->code != Code::kOk) {
+        SendReply(conn.get(), {Type::kError, Code::kBadRequest, {"requests carry code 0"}});
+      } else {
+        UniqueFd file(open("/dev/null", O_RDONLY | O_CLOEXEC));
+        const int fds[] = {file.get()};
+        SendReply(conn.get(), {Type::kOk, Code::kOk, {"web"}}, fds);
+      }
+    }
+  });
+  const std::string names[] = {"web"};
+  auto fetched = Client::FetchOnce(server.path(), names);
+  old_server.join();
+  ASSERT_TRUE(fetched.ok()) << fetched.status();
+  ASSERT_EQ(fetched->size(), 1u);
+  EXPECT_EQ((*fetched)[0].name, "web");
+  EXPECT_EQ(codes, (std::vector<uint32_t>{kLastRequest, 0}));
 }
 
 }  // namespace

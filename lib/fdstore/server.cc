@@ -1,5 +1,6 @@
 #include "lib/fdstore/server.h"
 
+#include <stdio.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -77,8 +78,43 @@ Code CodeOf(const absl::Status& s) {
 
 }  // namespace
 
+uid_t OverflowUid() {
+  uid_t uid = 65534;  // the kernel's default
+  if (FILE* f = fopen("/proc/sys/kernel/overflowuid", "re")) {
+    unsigned value;
+    if (fscanf(f, "%u", &value) == 1) uid = value;
+    fclose(f);
+  }
+  return uid;
+}
+
+bool SomeUidsUnmapped() {
+  FILE* f = fopen("/proc/self/uid_map", "re");
+  if (f == nullptr) return true;  // cannot tell: assume the worst
+  unsigned long inside, outside, count;
+  int lines = 0;
+  bool identity = false;
+  while (fscanf(f, "%lu %lu %lu", &inside, &outside, &count) == 3) {
+    ++lines;
+    identity = inside == 0 && outside == 0 && count == 4294967295UL;
+  }
+  fclose(f);
+  return !(lines == 1 && identity);
+}
+
 absl::StatusOr<std::unique_ptr<Server>> Server::Create(ServerOptions options,
                                                        std::vector<NamedFd> initial) {
+  const uid_t overflow = OverflowUid();
+  for (const std::vector<uid_t>* uids : {&options.allowed_uids, &options.store_uids}) {
+    // In the initial user namespace every uid is mapped: the overflow uid is
+    // then just a uid (a sandbox's outside uid, say) and may be allowed.
+    if (!SomeUidsUnmapped()) break;
+    if (std::find(uids->begin(), uids->end(), overflow) != uids->end()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          overflow, " is the kernel's overflow uid: every client whose uid has no "
+          "mapping in this user namespace appears as it, so it cannot be allowed"));
+    }
+  }
   if (options.max_clients < 1) return absl::InvalidArgumentError("max_clients must be at least 1");
   if (options.client_timeout <= absl::ZeroDuration())
     return absl::InvalidArgumentError("client_timeout must be positive");
@@ -95,6 +131,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(ServerOptions options,
   CMSGLIB_ASSIGN_OR_RETURN(ControlSocket control, ControlSocket::Listen(options.socket_path));
   std::unique_ptr<Server> server(new Server(std::move(options), std::move(control)));
   server->table_ = std::move(table);
+  server->euid_ = geteuid();
   server->receive_buffer_.reset(new char[kMaxMessageSize]);
   return server;
 }
@@ -103,7 +140,7 @@ Server::Access Server::AccessOf(uid_t uid) const {
   auto listed = [uid](const std::vector<uid_t>& uids) {
     return std::find(uids.begin(), uids.end(), uid) != uids.end();
   };
-  if (uid == geteuid()) return Access::kAdmin;
+  if (uid == euid_) return Access::kAdmin;
   if (listed(options_.store_uids)) return Access::kWrite;
   if (listed(options_.allowed_uids)) return Access::kRead;
   return Access::kNone;
@@ -153,7 +190,7 @@ absl::Status Server::Run() {
       kept += keep;
     }
     clients_.resize(kept);
-    if (pollfds_[1].revents != 0) AcceptAll();
+    if (pollfds_[1].revents != 0) AcceptOne();
   }
   clients_.clear();
   return absl::OkStatus();
@@ -172,53 +209,58 @@ void Server::ServeReady(int timeout_ms) {
   clients_.resize(kept);
 }
 
-void Server::AcceptAll() {
-  // Bounded, so a stream of connections cannot starve the clients already in.
-  for (int accepted = 0; accepted < 64; ++accepted) {
-    UniqueFd fd(accept4(control_.fd(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
-    if (!fd.ok()) {
-      const int err = errno;
-      if (err == EINTR || err == ECONNABORTED) continue;  // a peer gone before accept
-      if (err != EAGAIN) {
-        // Out of fds (EMFILE, ENFILE, ENOBUFS): the pending connection stays
-        // queued and the listener readable. Rest the listener briefly rather
-        // than spin on it; clients already in are still served.
-        Log(ErrnoStatus(err, "accept4").message());
-        accept_paused_until_ = absl::Now() + absl::Milliseconds(100);
-      }
-      return;
+void Server::AcceptOne() {
+  // One connection per poll round: fair to the clients already in, and the
+  // next poll says whether more wait for no more than the accept4 that
+  // would say EAGAIN (which every round would otherwise pay).
+  UniqueFd fd(accept4(control_.fd(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
+  if (!fd.ok()) {
+    const int err = errno;
+    if (err == EINTR || err == ECONNABORTED) return;  // a peer gone before accept
+    if (err != EAGAIN) {
+      // Out of fds (EMFILE, ENFILE, ENOBUFS): the pending connection stays
+      // queued and the listener readable. Rest the listener briefly rather
+      // than spin on it; clients already in are still served.
+      Log(ErrnoStatus(err, "accept4").message());
+      accept_paused_until_ = absl::Now() + absl::Milliseconds(100);
     }
-    ucred peer{};
-    socklen_t len = sizeof(peer);
-    if (getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &peer, &len) < 0) {
-      Log(ErrnoError("getsockopt(SO_PEERCRED)").message());
-      continue;
-    }
-    if (AccessOf(peer.uid) == Access::kNone) {
-      const std::string why = absl::StrCat("uid ", peer.uid, " is not allowed");
-      Log(absl::StrCat("refused pid ", peer.pid, ": ", why));
-      (void)SendRecord(fd.get(), ErrorMessage(Code::kRefused, why), {});
-      DiscardPending(fd.get());
-      continue;
-    }
-    // Clients that hung up since the last poll still hold slots: reap them
-    // before calling the server full.
-    if (clients_.size() >= static_cast<size_t>(options_.max_clients)) ServeReady(0);
-    if (clients_.size() >= static_cast<size_t>(options_.max_clients)) {
-      Log(absl::StrCat("refused pid ", peer.pid, ": ", options_.max_clients,
-                       " clients connected"));
-      (void)SendRecord(fd.get(),
-                       ErrorMessage(Code::kBusy, absl::StrCat(options_.max_clients,
-                                                              " clients connected; try again")),
-                       {});
-      DiscardPending(fd.get());
-      continue;
-    }
-    clients_.push_back({std::move(fd), absl::Now() + options_.client_timeout, peer.pid, peer.uid});
-    // Most clients send their request right after connecting: answer it now
-    // rather than after another trip through poll.
-    if (!Serve(clients_.back())) clients_.pop_back();
+    return;
   }
+  // Clients that hung up since the last poll still hold slots: reap them
+  // before calling the server full.
+  if (clients_.size() >= static_cast<size_t>(options_.max_clients)) ServeReady(0);
+  if (clients_.size() >= static_cast<size_t>(options_.max_clients)) {
+    Log(absl::StrCat("refused a client: ", options_.max_clients, " clients connected"));
+    (void)SendRecord(fd.get(),
+                     ErrorMessage(Code::kBusy, absl::StrCat(options_.max_clients,
+                                                            " clients connected; try again")),
+                     {});
+    DiscardPending(fd.get());
+    return;
+  }
+  clients_.push_back({std::move(fd), absl::Now() + options_.client_timeout});
+  // Most clients send their request right after connecting: answer it now
+  // rather than after another trip through poll. Its SCM_CREDENTIALS then
+  // attest the client, and no SO_PEERCRED is asked for; a client that has
+  // not spoken yet is vetted by SO_PEERCRED in Serve().
+  if (!Serve(clients_.back())) clients_.pop_back();
+}
+
+bool Server::Vet(Client& client) {
+  ucred peer{};
+  socklen_t len = sizeof(peer);
+  if (getsockopt(client.fd.get(), SOL_SOCKET, SO_PEERCRED, &peer, &len) < 0) {
+    Log(ErrnoError("getsockopt(SO_PEERCRED)").message());
+    return false;
+  }
+  client.vetted = true;
+  client.uid = peer.uid;
+  client.pid = peer.pid;
+  if (AccessOf(peer.uid) != Access::kNone) return true;
+  const std::string why = absl::StrCat("uid ", peer.uid, " is not allowed");
+  Log(absl::StrCat("refused pid ", peer.pid, ": ", why));
+  (void)SendRecord(client.fd.get(), ErrorMessage(Code::kRefused, why), {});
+  return false;
 }
 
 bool Server::Serve(Client& client) {
@@ -227,7 +269,7 @@ bool Server::Serve(Client& client) {
       client.fd.get(), absl::MakeSpan(receive_buffer_.get(), kMaxMessageSize), control.span(),
       MSG_DONTWAIT);
   if (!m.ok()) {
-    if (ErrnoOf(m.status()) == EAGAIN) return true;
+    if (ErrnoOf(m.status()) == EAGAIN) return client.vetted || Vet(client);
     // A broken connection: say why if the peer still listens, then hang up.
     return Fail(client, Code::kBadRequest, m.status().message());
   }
@@ -243,6 +285,12 @@ bool Server::Serve(Client& client) {
   const ScmCredentials* creds = m->Find<ScmCredentials>();
   if (creds == nullptr) {
     return Fail(client, Code::kBadRequest, "message carried no SCM_CREDENTIALS");
+  }
+  if (!client.vetted) {
+    // The first message's kernel-attested sender is the connection's uid.
+    client.vetted = true;
+    client.uid = creds->uid;
+    client.pid = creds->pid;
   }
   if (AccessOf(creds->uid) == Access::kNone) {
     Log(absl::StrCat("refused pid ", creds->pid, ": message credentials uid ", creds->uid));
@@ -262,12 +310,15 @@ bool Server::Serve(Client& client) {
     for (UniqueFd& fd : rights->fds) fds.push_back(std::move(fd));
   }
   client.deadline = absl::Now() + options_.client_timeout;
-  return Answer(client, creds->uid, *request, std::move(fds));
+  if (!Answer(client, creds->uid, *request, std::move(fds))) return false;
+  // LAST: closed now, not after another wakeup to see the client go.
+  return (static_cast<uint32_t>(request->code) & kLastRequest) == 0;
 }
 
 bool Server::Answer(Client& client, uid_t uid, const Message& request,
                     std::vector<UniqueFd> fds) {
-  if (request.code != Code::kOk) return Fail(client, Code::kBadRequest, "requests carry code 0");
+  if ((static_cast<uint32_t>(request.code) & ~kLastRequest) != 0)
+    return Fail(client, Code::kBadRequest, "requests carry code 0, or 1 (LAST)");
   if (request.type != Type::kStore && !fds.empty()) {
     return Fail(client, Code::kBadRequest,
                 absl::StrCat(TypeName(request.type), " carries no fds, got ", fds.size()));

@@ -8,8 +8,10 @@
 // read whole and answered at once, so no client is ever waited for. A client
 // is dropped when it stays silent past `client_timeout`, sends something
 // malformed, is not allowed, or does not take its reply (its socket buffer is
-// full). Clients are authenticated twice by the kernel: SO_PEERCRED when they
-// connect and SCM_CREDENTIALS on every message.
+// full). Clients are authenticated by the kernel: SCM_CREDENTIALS on every
+// message (SO_PASSCRED), and SO_PEERCRED for a client that connected but has
+// not spoken when the server first looks (so a uid with no access holds no
+// slot while silent). A connection's uid is its first attested sender.
 #ifndef LIB_FDSTORE_SERVER_H_
 #define LIB_FDSTORE_SERVER_H_
 
@@ -36,8 +38,11 @@ namespace cmsg::fdstore {
 
 struct ServerOptions {
   std::string socket_path;
+  // In a user namespace that leaves uids unmapped (a container), neither
+  // list may hold OverflowUid() (Create refuses it): every peer of an
+  // unmapped uid, e.g. any user outside the container, would get its rights.
   // Uids that may FETCH and LIST, besides the server's own effective uid
-  // (which may do anything, to any entry).
+  // at Create (which may do anything, to any entry).
   std::vector<uid_t> allowed_uids;
   // Uids that may also STORE and REMOVE, but only entries they stored: an
   // entry stored by another uid (or held from the start, owned by the
@@ -55,6 +60,13 @@ struct ServerOptions {
   // Told one line per refused or dropped client; may be empty.
   std::function<void(absl::string_view)> log;
 };
+
+// The uid the kernel reports for a peer whose uid has no mapping in our
+// user namespace (/proc/sys/kernel/overflowuid, usually 65534).
+[[nodiscard]] uid_t OverflowUid();
+// Whether this process's user namespace leaves some uids unmapped (it is not
+// the initial one), so that peers can appear as OverflowUid().
+[[nodiscard]] bool SomeUidsUnmapped();
 
 class Server {
  public:
@@ -77,8 +89,11 @@ class Server {
   struct Client {
     UniqueFd fd;
     absl::Time deadline;
+    // Who connected: the first message's SCM_CREDENTIALS, or SO_PEERCRED
+    // if the client was silent when first looked at (Vet).
+    bool vetted = false;
     pid_t pid = 0;
-    uid_t uid = 0;  // SO_PEERCRED at accept
+    uid_t uid = 0;
   };
 
   enum class Access { kNone, kRead, kWrite, kAdmin };
@@ -89,9 +104,12 @@ class Server {
   // What `uid` may do: kRead (FETCH, LIST), kWrite (also STORE and REMOVE
   // its own entries), kAdmin (the server's uid: anything).
   [[nodiscard]] Access AccessOf(uid_t uid) const;
-  void AcceptAll();
+  void AcceptOne();
   // Polls the clients alone and serves those ready (ends of stream too).
   void ServeReady(int timeout_ms);
+  // Asks SO_PEERCRED who a client that has not spoken is; refuses (and
+  // returns false for) a uid with no access, so such clients hold no slot.
+  bool Vet(Client& client);
   // Reads and answers one request; false when the client must be dropped.
   bool Serve(Client& client);
   // Answers a decoded request from `uid` (its message credentials); `fds`
@@ -103,6 +121,7 @@ class Server {
   void Log(absl::string_view line) const;
 
   ServerOptions options_;
+  uid_t euid_ = 0;  // the server's effective uid at Create: may do anything
   ControlSocket control_;
   FdTable table_;
   std::vector<Client> clients_;

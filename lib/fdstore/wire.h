@@ -47,6 +47,12 @@ enum class Code : uint32_t {
   kBusy = 6,                // too many clients connected; the server hangs up
 };
 
+// Request flags ride in the code field of a request (replies carry a Code
+// there). kLastRequest: no request follows on this connection; the server
+// closes it right after the reply. Servers before this flag answer any
+// nonzero request code with BAD_REQUEST "requests carry code 0".
+inline constexpr uint32_t kLastRequest = 1;
+
 struct Message {
   Type type = Type::kOk;
   Code code = Code::kOk;

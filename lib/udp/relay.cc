@@ -8,12 +8,22 @@
 #include "lib/udp/udp_socket.h"
 
 namespace cmsg::udp {
+namespace {
+
+SocketOptions ListenerOptions(const RelayOptions& options) {
+  return {.gro = options.gro,
+          .rcvbuf = options.rcvbuf,
+          .sndbuf = options.sndbuf,
+          .rxq_ovfl = true};
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<Relay>> Relay::Bind(
     const std::vector<SocketAddress>& listen, const RelayOptions& options) {
   CMSGLIB_ASSIGN_OR_RETURN(
       WorkerSockets sockets,
-      BindWorkerSockets(listen, options.threads, {.gro = options.gro}));
+      BindWorkerSockets(listen, options.threads, ListenerOptions(options)));
   return Serve(std::move(sockets), options);
 }
 
@@ -22,7 +32,7 @@ absl::StatusOr<std::unique_ptr<Relay>> Relay::Adopt(
   CMSGLIB_ASSIGN_OR_RETURN(
       WorkerSockets sockets,
       AdoptWorkerSockets(std::move(listeners), options.threads,
-                         {.gro = options.gro}));
+                         ListenerOptions(options)));
   return Serve(std::move(sockets), options);
 }
 
@@ -53,14 +63,28 @@ void Relay::Start() { workers_.Start(); }
 
 void Relay::Stop() { workers_.Stop(); }
 
+void Relay::Drain() {
+  for (const auto& w : workers_.workers()) w->Drain();
+}
+
+uint64_t Relay::Sessions() const {
+  uint64_t n = 0;
+  for (const auto& w : workers_.workers()) n += w->stats().sessions();
+  return n;
+}
+
 bool Relay::Healthy() const { return workers_.Healthy(); }
 
 absl::Status Relay::WorkerError() const { return workers_.FirstError(); }
 
-std::string Relay::StatsLine(absl::string_view prefix) const {
+std::vector<const Stats*> Relay::WorkerStats() const {
   std::vector<const Stats*> stats;
   for (const auto& w : workers_.workers()) stats.push_back(&w->stats());
-  return cmsg::udp::StatsLine(prefix, stats);
+  return stats;
+}
+
+std::string Relay::StatsLine(absl::string_view prefix) const {
+  return cmsg::udp::StatsLine(prefix, WorkerStats());
 }
 
 }  // namespace cmsg::udp

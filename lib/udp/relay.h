@@ -25,6 +25,8 @@
 #include "lib/fd/unique_fd.h"
 #include "lib/net/socket_address.h"
 #include "lib/udp/arrival.h"
+#include "lib/udp/cidr.h"
+#include "lib/udp/prefix_rate_limiter.h"
 #include "lib/udp/stats.h"
 #include "lib/udp/udp_socket.h"
 #include "lib/udp/worker_threads.h"
@@ -40,6 +42,11 @@ struct RelayOptions {
   absl::Duration session_timeout = absl::Seconds(60);
   size_t max_sessions = 65536;    // over all workers
   ReplyInterface reply_interface = ReplyInterface::kRoute;
+  CidrList allow;                 // empty: every client may open a session
+  CidrList deny;                  // wins over allow
+  RateLimit new_sessions;         // per source prefix, per worker
+  int rcvbuf = 0;                 // listening sockets' SO_RCVBUF (0: default)
+  int sndbuf = 0;                 // listening sockets' SO_SNDBUF (0: default)
 };
 
 class RelayWorker;
@@ -61,10 +68,18 @@ class Relay {
   // Asks every worker to stop and joins them. Idempotent.
   void Stop();
 
+  // Thread-safe: from now on no new session is opened (their datagrams
+  // count as drop_draining); live sessions are still served.
+  void Drain();
+  // Thread-safe: sessions open now, over all workers.
+  [[nodiscard]] uint64_t Sessions() const;
+
   // Thread-safe: false once a worker has stopped on a failure.
   [[nodiscard]] bool Healthy() const;
   // After Stop(): the first failure a worker stopped on, or OK.
   [[nodiscard]] absl::Status WorkerError() const;
+  // Each worker's counters (thread-safe to read).
+  [[nodiscard]] std::vector<const Stats*> WorkerStats() const;
   // One line of summed counters.
   [[nodiscard]] std::string StatsLine(absl::string_view prefix) const;
   // The local addresses served (of the first worker's sockets, or adopted).

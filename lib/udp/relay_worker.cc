@@ -53,6 +53,7 @@ RelayWorker::RelayWorker(std::vector<UniqueFd> listeners, const RelayOptions& op
     : listeners_(std::move(listeners)),
       options_(options),
       sessions_(max_sessions),
+      new_session_limit_(options.new_sessions),
       from_clients_(options.batch, kMaxReadSize, kClientControlSpace),
       from_upstream_(options.batch, kMaxReadSize, kUpstreamControlSpace),
       out_(options.batch, options.gso) {}
@@ -70,6 +71,7 @@ absl::Status RelayWorker::Init() {
   for (size_t i = 0; i < listeners_.size(); ++i) {
     absl::StatusOr<SocketAddress> local = SocketAddress::LocalOf(listeners_[i].get());
     listener_ports_.push_back(local.ok() ? local->port() : 0);
+    rxq_dropped_.push_back(0);
     ev.events = EPOLLIN;
     ev.data.u64 = i;
     if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, listeners_[i].get(), &ev) < 0)
@@ -173,6 +175,19 @@ absl::StatusOr<UniqueFd> RelayWorker::ConnectUpstream() {
 
 Session* RelayWorker::SessionFor(const SessionKey& key, int64_t now_ns) {
   if (Session* s = sessions_.Find(key)) return s;
+  if (draining_.load(std::memory_order_relaxed)) {
+    stats_.Add(Counter::kDropDraining);
+    return nullptr;
+  }
+  if (options_.deny.Contains(key.client) ||
+      (!options_.allow.empty() && !options_.allow.Contains(key.client))) {
+    stats_.Add(Counter::kDropDenied);
+    return nullptr;
+  }
+  if (!new_session_limit_.Allow(key.client, now_ns)) {
+    stats_.Add(Counter::kDropRateLimited);
+    return nullptr;
+  }
   absl::StatusOr<UniqueFd> up = ConnectUpstream();
   if (!up.ok()) {
     stats_.Add(Counter::kDropNoSession);
@@ -236,6 +251,12 @@ void RelayWorker::OnListener(int index, uint32_t events) {
     int64_t now = NowNs();
     for (size_t i = 0; i < *n; ++i) {
       ReceivedMessage& m = from_clients_.message(i);
+      if (const auto* ovfl = m.Find<RxqOvfl>()) {
+        // The socket's running total of drops when this datagram was queued.
+        uint32_t& seen = rxq_dropped_[index];
+        stats_.Add(Counter::kDropRxQueueOverflow, static_cast<uint32_t>(ovfl->dropped - seen));
+        seen = ovfl->dropped;
+      }
       size_t segment = GroSegmentSize(m);
       uint64_t datagrams = DatagramsIn(m.bytes, segment);
       stats_.Add(Counter::kClientRxPackets, datagrams);
@@ -259,6 +280,8 @@ void RelayWorker::OnListener(int index, uint32_t events) {
       }
       Session* s = SessionFor(SessionKey{index, m.peer, *at}, now);
       if (s == nullptr) continue;
+      // Spoke again after an answer: a real client (see SessionTable).
+      if (s->replied) sessions_.Confirm(s);
       if (s != queued_for_ && queued_for_ != nullptr) {
         out_.Flush(queued_for_->upstream.get(), counts_);
         Account(counts_, /*to_upstream=*/true);
@@ -319,7 +342,10 @@ void RelayWorker::OnUpstream(uint64_t session_id, uint32_t events) {
     }
     out_.Flush(listener, counts_);
     Account(counts_, /*to_upstream=*/false);
-    if (*n > 0) sessions_.Touch(s, NowNs());
+    if (*n > 0) {
+      s->replied = true;
+      sessions_.Touch(s, NowNs());
+    }
     if (*n < from_upstream_.capacity()) break;
   }
 }

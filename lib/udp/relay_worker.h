@@ -35,6 +35,8 @@ class RelayWorker {
   void Run();
   // Thread-safe: wakes the loop and makes it return.
   void Stop();
+  // Thread-safe: no new sessions from now on.
+  void Drain() { draining_.store(true, std::memory_order_relaxed); }
 
   [[nodiscard]] const Stats& stats() const { return stats_; }
   // Valid once Run() has returned.
@@ -60,10 +62,12 @@ class RelayWorker {
 
   std::vector<UniqueFd> listeners_;
   std::vector<uint16_t> listener_ports_;
+  std::vector<uint32_t> rxq_dropped_;  // per listener, SO_RXQ_OVFL seen last
   RelayOptions options_;
   UniqueFd epoll_;
   UniqueFd wake_;
   SessionTable sessions_;
+  PrefixRateLimiter new_session_limit_;
   RecvBatch from_clients_;
   RecvBatch from_upstream_;
   DatagramSender out_;
@@ -75,6 +79,7 @@ class RelayWorker {
   Stats stats_;
   absl::Status error_;
   std::atomic<bool> failed_{false};
+  std::atomic<bool> draining_{false};
 };
 
 }  // namespace cmsg::udp

@@ -20,20 +20,35 @@ Session* SessionTable::FindById(uint64_t id) {
 void SessionTable::Touch(Session* s, int64_t now_ns) {
   s->last_active_ns = now_ns;
   auto it = by_id_.find(s->id);
-  if (it->second != lru_.begin()) lru_.splice(lru_.begin(), lru_, it->second);
+  Lru& list = ListOf(*s);
+  if (it->second != list.begin()) list.splice(list.begin(), list, it->second);
+}
+
+void SessionTable::Confirm(Session* s) {
+  if (s->confirmed) return;
+  auto it = by_id_.find(s->id);
+  confirmed_.splice(confirmed_.begin(), probation_, it->second);
+  s->confirmed = true;
+}
+
+int64_t SessionTable::OldestActivity() const {
+  if (probation_.empty() && confirmed_.empty()) return 0;
+  if (probation_.empty()) return confirmed_.back().last_active_ns;
+  if (confirmed_.empty()) return probation_.back().last_active_ns;
+  return std::min(probation_.back().last_active_ns, confirmed_.back().last_active_ns);
 }
 
 Session* SessionTable::InsertFresh(const SessionKey& key, UniqueFd upstream,
                                    int64_t now_ns) {
-  lru_.emplace_front();
-  Session& s = lru_.front();
+  probation_.emplace_front();
+  Session& s = probation_.front();
   s.id = next_id_++;
   s.key = key;
   s.reply_from = key.local;
   s.upstream = std::move(upstream);
   s.last_active_ns = now_ns;
-  by_key_.emplace(key, lru_.begin());
-  by_id_.emplace(s.id, lru_.begin());
+  by_key_.emplace(key, probation_.begin());
+  by_id_.emplace(s.id, probation_.begin());
   return &s;
 }
 
@@ -42,7 +57,7 @@ void SessionTable::Remove(Session* s) { Erase(by_id_.find(s->id)->second); }
 void SessionTable::Erase(Lru::iterator it) {
   by_key_.erase(it->key);
   by_id_.erase(it->id);
-  lru_.erase(it);
+  ListOf(*it).erase(it);
 }
 
 }  // namespace cmsg::udp

@@ -44,6 +44,8 @@ struct Session {
   UniqueFd upstream;    // connected to the upstream; owned
   size_t upstream_max_segment = 0;  // PathMaxPayload(upstream); 0: unknown
   int64_t last_active_ns = 0;
+  bool replied = false;    // the upstream has answered at least once
+  bool confirmed = false;  // in the confirmed segment
 };
 
 class SessionTable {
@@ -60,22 +62,24 @@ class SessionTable {
   template <typename OnEvict>
   Session* Insert(const SessionKey& key, UniqueFd upstream, int64_t now_ns,
                   OnEvict on_evict) {
-    if (lru_.size() >= max_sessions_) {
-      on_evict(lru_.back());
-      Erase(std::prev(lru_.end()));
-    }
+    if (size() >= max_sessions_) EvictOldest(on_evict);
     return InsertFresh(key, std::move(upstream), now_ns);
   }
 
   // Hands the longest-idle session to `on_evict` and destroys it, to free
   // what it holds (an ephemeral port, an fd). False if the table is empty.
+  // The longest idle on probation, else the longest idle confirmed one.
   template <typename OnEvict>
   bool EvictOldest(OnEvict on_evict) {
-    if (lru_.empty()) return false;
-    on_evict(lru_.back());
-    Erase(std::prev(lru_.end()));
+    Lru& from = probation_.empty() ? confirmed_ : probation_;
+    if (from.empty()) return false;
+    on_evict(from.back());
+    Erase(std::prev(from.end()));
     return true;
   }
+
+  // Moves `s` to the confirmed segment (no-op if it is there).
+  void Confirm(Session* s);
 
   // Destroys `s` (found in this table).
   void Remove(Session* s);
@@ -88,19 +92,20 @@ class SessionTable {
   template <typename OnExpire>
   size_t ExpireIdle(int64_t cutoff_ns, OnExpire on_expire) {
     size_t n = 0;
-    while (!lru_.empty() && lru_.back().last_active_ns < cutoff_ns) {
-      on_expire(lru_.back());
-      Erase(std::prev(lru_.end()));
-      ++n;
+    for (Lru* list : {&probation_, &confirmed_}) {
+      while (!list->empty() && list->back().last_active_ns < cutoff_ns) {
+        on_expire(list->back());
+        Erase(std::prev(list->end()));
+        ++n;
+      }
     }
     return n;
   }
 
   // The last-active time of the longest-idle session (0 when empty).
-  [[nodiscard]] int64_t OldestActivity() const {
-    return lru_.empty() ? 0 : lru_.back().last_active_ns;
-  }
-  [[nodiscard]] size_t size() const { return lru_.size(); }
+  [[nodiscard]] int64_t OldestActivity() const;
+  [[nodiscard]] size_t size() const { return probation_.size() + confirmed_.size(); }
+  [[nodiscard]] size_t confirmed() const { return confirmed_.size(); }
   [[nodiscard]] size_t max_sessions() const { return max_sessions_; }
 
  private:
@@ -108,9 +113,12 @@ class SessionTable {
   Session* InsertFresh(const SessionKey& key, UniqueFd upstream, int64_t now_ns);
   void Erase(Lru::iterator it);
 
+  Lru& ListOf(const Session& s) { return s.confirmed ? confirmed_ : probation_; }
+
   size_t max_sessions_;
   uint64_t next_id_ = 1;
-  Lru lru_;
+  Lru probation_;
+  Lru confirmed_;
   absl::flat_hash_map<SessionKey, Lru::iterator> by_key_;
   absl::flat_hash_map<uint64_t, Lru::iterator> by_id_;
 };

@@ -19,6 +19,26 @@ SessionKey Key(uint16_t client_port, const char* local = "127.0.0.1") {
   return SessionKey{0, SocketAddress::Ipv4(a, client_port), Arrival::Ipv4(l, 1)};
 }
 
+TEST(SessionTableTest, SessionsOnProbationAreEvictedBeforeConfirmedOnes) {
+  SessionTable table(3);
+  std::vector<uint16_t> evicted;
+  auto record = [&](Session& s) { evicted.push_back(s.key.client.port()); };
+  Session* real = table.Insert(Key(1), UniqueFd(), 10, record);
+  table.Confirm(real);
+  table.Insert(Key(2), UniqueFd(), 20, record);
+  table.Insert(Key(3), UniqueFd(), 30, record);
+  // A flood of new clients: the confirmed session, idle longest, stays.
+  for (uint16_t port = 4; port < 10; ++port) table.Insert(Key(port), UniqueFd(), 40, record);
+  EXPECT_EQ(evicted, (std::vector<uint16_t>{2, 3, 4, 5, 6, 7}));
+  EXPECT_EQ(table.Find(Key(1)), real);
+  EXPECT_EQ(table.confirmed(), 1u);
+  EXPECT_EQ(table.OldestActivity(), 10);
+  // Expiry covers both segments.
+  EXPECT_EQ(table.ExpireIdle(35, record), 1u);
+  EXPECT_EQ(table.Find(Key(1)), nullptr);
+  EXPECT_EQ(table.size(), 2u);
+}
+
 TEST(SessionTableTest, FindsWhatWasInserted) {
   SessionTable table(8);
   auto never = [](Session&) { FAIL() << "nothing should be evicted"; };

@@ -33,12 +33,17 @@ absl::Status BlockServerSignals() {
 }
 
 int WaitForStop(absl::Duration interval, const std::function<void()>& print,
-                const std::function<bool()>& healthy) {
+                const std::function<bool()>& healthy, absl::Duration tick,
+                absl::Time until) {
   sigset_t set = ServerSignals();
   absl::Time next_print = absl::Now() + interval;
   for (;;) {
     if (!healthy()) return 0;
+    if (absl::Now() >= until) return -1;
     absl::Duration wait = absl::Seconds(1);
+    if (tick > absl::ZeroDuration()) wait = std::min(wait, tick);
+    if (until != absl::InfiniteFuture())
+      wait = std::min(wait, std::max(until - absl::Now(), absl::ZeroDuration()));
     if (interval > absl::ZeroDuration()) {
       wait = std::min(wait, std::max(next_print - absl::Now(), absl::ZeroDuration()));
     }

@@ -19,9 +19,14 @@ namespace cmsg::udp {
 
 // Calls `print` on SIGUSR1 and every `interval` (never when it is zero or
 // less); returns the signal number on SIGINT or SIGTERM. `healthy` is polled
-// at least once a second; when it returns false, WaitForStop returns 0.
+// at least once a second, and also every `tick` when that is positive; when
+// it returns false, WaitForStop returns 0. (A watchdog ping goes in
+// `healthy`: it runs often enough and knows whether the server is well.)
+// With `until` not infinite, returns -1 once that time has passed.
 int WaitForStop(absl::Duration interval, const std::function<void()>& print,
-                const std::function<bool()>& healthy);
+                const std::function<bool()>& healthy,
+                absl::Duration tick = absl::ZeroDuration(),
+                absl::Time until = absl::InfiniteFuture());
 
 }  // namespace cmsg::udp
 

@@ -35,12 +35,18 @@ absl::Status SetNonBlocking(int fd) {
 
 absl::Status ApplyOptions(int fd, const SocketOptions& options) {
   if (options.gro) CMSGLIB_RETURN_IF_ERROR(ReceiveGro(fd));
-  if (options.buffer_bytes > 0) {
-    CMSGLIB_RETURN_IF_ERROR(SetIntOption(fd, SOL_SOCKET, SO_RCVBUF,
-                                      options.buffer_bytes, "SO_RCVBUF"));
-    CMSGLIB_RETURN_IF_ERROR(SetIntOption(fd, SOL_SOCKET, SO_SNDBUF,
-                                      options.buffer_bytes, "SO_SNDBUF"));
-  }
+  auto set_buffer = [fd](int force, int plain, int bytes,
+                         const char* name) -> absl::Status {
+    if (bytes <= 0) return absl::OkStatus();
+    if (setsockopt(fd, SOL_SOCKET, force, &bytes, sizeof(bytes)) == 0)
+      return absl::OkStatus();
+    return SetIntOption(fd, SOL_SOCKET, plain, bytes, name);
+  };
+  CMSGLIB_RETURN_IF_ERROR(
+      set_buffer(SO_RCVBUFFORCE, SO_RCVBUF, options.rcvbuf, "SO_RCVBUF"));
+  CMSGLIB_RETURN_IF_ERROR(
+      set_buffer(SO_SNDBUFFORCE, SO_SNDBUF, options.sndbuf, "SO_SNDBUF"));
+  if (options.rxq_ovfl) CMSGLIB_RETURN_IF_ERROR(ReceiveRxqOvfl(fd));
   return absl::OkStatus();
 }
 

@@ -19,7 +19,12 @@ namespace cmsg::udp {
 struct SocketOptions {
   bool reuse_port = false;  // SO_REUSEPORT: one socket per worker thread
   bool gro = false;         // UDP_GRO: coalesced reads (64 KiB buffers)
-  int buffer_bytes = 0;     // SO_RCVBUF and SO_SNDBUF when > 0
+  // SO_RCVBUF / SO_SNDBUF when > 0 (the kernel doubles them). Beyond the
+  // net.core.rmem_max / wmem_max caps with SO_*BUFFORCE where permitted
+  // (CAP_NET_ADMIN), else capped by the kernel.
+  int rcvbuf = 0;
+  int sndbuf = 0;
+  bool rxq_ovfl = false;    // SO_RXQ_OVFL: drops reported with each datagram
 };
 
 // A non-blocking, close-on-exec UDP socket bound to `address`, prepared as

@@ -134,6 +134,20 @@ class AbuseTest(unittest.TestCase):
                 fc.remove(s, ["late"])
         self.assert_still_serving()
 
+    def test_last_flag_closes_after_the_reply(self):
+        # Code 1 on a request (LAST): answered, then the server hangs up at
+        # once; any other nonzero code is a bad request.
+        with fc.connect(self.ctl) as s:
+            rtype, code, strings, fds = fc.call_raw(s, fc.encode(fc.FETCH, ["dns"], code=1))
+            self.assertEqual((rtype, strings, len(fds)), (fc.OK, ["dns"], 1))
+            os.close(fds[0])
+            self.assertTrue(expect_eof(s, timeout=5))
+        with fc.connect(self.ctl) as s:
+            rtype, code, strings, _ = fc.call_raw(s, fc.encode(fc.LIST, code=2))
+            self.assertEqual((rtype, fc.CODES[code]), (fc.ERROR, "BAD_REQUEST"))
+            self.assertIn("requests carry code 0, or 1 (LAST)", strings[0])
+        self.assert_still_serving()
+
     def test_an_error_too_long_to_encode_is_still_answered(self):
         # The longest name a record can carry: "no fd named ..." around it is
         # longer than a wire string may be. The reply is cut, not dropped.

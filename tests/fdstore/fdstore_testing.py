@@ -119,8 +119,13 @@ def run(args, timeout=20, preexec=None):
     return p.returncode, p.stdout, p.stderr
 
 
+def drop_to(uid):
+    """Child: become `uid` (and gid `uid`) with no groups."""
+    os.setgroups([])
+    os.setgid(uid)
+    os.setuid(uid)
+
+
 def drop_to_nobody():
     """preexec_fn / child: become uid and gid 65534 with no groups."""
-    os.setgroups([])
-    os.setgid(65534)
-    os.setuid(65534)
+    drop_to(65534)

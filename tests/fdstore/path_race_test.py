@@ -103,6 +103,43 @@ class PathRaceTest(unittest.TestCase):
         self.assertFalse(os.path.lexists(self.dir.join("moved/ctl")),
                          "the store left its socket file behind")
 
+    def test_a_failed_start_removes_its_unix_socket_through_a_moved_directory(self):
+        # serve binds --listen=unix:sub/app.sock, then waits for the lock on
+        # the control socket's directory, which the test holds until serve
+        # gives up (10 s). Meanwhile sub/ is moved away and replaced by a
+        # symlink to a directory holding a file of the same name: the
+        # cleanup must remove serve's own socket, not that file.
+        import fcntl
+        sub, victim = self.dir.join("sub"), self.dir.join("victim")
+        os.mkdir(sub)
+        os.mkdir(victim)
+        with open(os.path.join(victim, "app.sock"), "w") as f:
+            f.write("precious")
+        ctl_dir = self.dir.join("ctl")
+        os.mkdir(ctl_dir)
+        lock = os.open(ctl_dir, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            proc = subprocess.Popen(
+                [ft.TOOLS["fdstore"], "serve", "--socket=" + os.path.join(ctl_dir, "ctl"),
+                 "--listen=unix:%s=app" % os.path.join(sub, "app.sock")],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                text=True)
+            deadline = time.monotonic() + 10
+            while not os.path.lexists(os.path.join(sub, "app.sock")):
+                self.assertLess(time.monotonic(), deadline, "serve never bound app.sock")
+                time.sleep(0.01)
+            os.rename(sub, self.dir.join("moved"))
+            os.symlink(victim, sub)
+            _, err = proc.communicate(timeout=30)
+        finally:
+            os.close(lock)
+        self.assertEqual(proc.returncode, 1, err)
+        self.assertIn("held the lock", err)
+        with open(os.path.join(victim, "app.sock")) as f:
+            self.assertEqual(f.read(), "precious")
+        self.assertFalse(os.path.lexists(self.dir.join("moved/app.sock")))
+
     def test_no_temporary_names_are_left_behind(self):
         ctl = self.dir.join("ctl")
         with ft.serve(ctl) as server:

@@ -15,7 +15,12 @@ import fdstore_client as fc
 import fdstore_testing as ft
 
 
-def as_nobody(ctl, request, fds=()):
+# An uid to allow: not 65534, the kernel's overflow uid, which serve refuses
+# to allow (every user of an unmapped user namespace appears as it).
+OTHER = 65533
+
+
+def as_nobody(ctl, request, fds=(), uid=65534):
     """Forks a child that drops to uid 65534 and sends `request`; returns
     what it saw: a reply tuple or an error string."""
     r, w = os.pipe()
@@ -23,7 +28,7 @@ def as_nobody(ctl, request, fds=()):
     if pid == 0:
         try:
             os.close(r)
-            ft.drop_to_nobody()
+            ft.drop_to(uid)
             s = fc.connect(ctl)
             reply = fc.call_raw(s, request, fds)
             if reply is None:
@@ -82,26 +87,73 @@ class RefusalTest(unittest.TestCase):
                 self.assertEqual(len(fc.list_entries(s)), 1)
             self.assertEqual(server.stop(), 0)
 
+    def test_a_silent_refused_client_holds_no_slot(self):
+        # uid 65534 connects and says nothing: SO_PEERCRED vets it and it is
+        # refused at once, so with --max_clients=1 the owner is still served.
+        ctl = self.dir.join("ctl")
+        with ft.serve(ctl, "tcp:127.0.0.1:0=web", extra=["--max_clients=1"]) as server:
+            os.chmod(ctl, 0o666)
+            r, w = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    os.close(r)
+                    ft.drop_to_nobody()
+                    s = fc.connect(ctl)
+                    data = s.recv(fc.MAX_MESSAGE)  # without sending anything
+                    os.write(w, repr(fc.decode(data)).encode())
+                except BaseException as e:
+                    os.write(w, ("error %r" % e).encode())
+                finally:
+                    os._exit(0)
+            os.close(w)
+            with os.fdopen(r, "rb") as f:
+                seen = f.read().decode()
+            os.waitpid(pid, 0)
+            self.assertEqual(seen, "(129, 2, ['uid 65534 is not allowed'])")
+            rc, out, err = ft.run(["list", "--socket=" + ctl])
+            self.assertEqual(rc, 0, err)
+            self.assertEqual(server.stop(), 0)
+
+    def test_the_overflow_uid_cannot_be_allowed_in_a_user_namespace(self):
+        # In a user namespace mapping one uid, every other uid of a peer
+        # appears as 65534: allowing it would allow them all.
+        ctl = self.dir.join("ctl")
+        for flag in ("allow_uid", "allow_store_uid"):
+            p = subprocess.run(["unshare", "--user", "--map-root-user", ft.TOOLS["fdstore"],
+                                "serve", "--socket=" + ctl, "--%s=1000,65534" % flag],
+                               stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                               timeout=20)
+            if "unshare failed" in p.stderr:
+                self.skipTest("no user namespaces here: " + p.stderr.strip())
+            self.assertEqual(p.returncode, 2, p.stderr)
+            self.assertIn("65534 is the kernel's overflow uid", p.stderr)
+            self.assertFalse(os.path.lexists(ctl))
+        # In the initial namespace 65534 is a uid like any other (a
+        # sandbox's outside uid): allowed.
+        with ft.serve(ctl, extra=["--allow_uid=65534"]) as server:
+            self.assertEqual(server.stop(), 0)
+
     def test_allow_uid_lets_the_other_uid_in(self):
         ctl = self.dir.join("ctl")
-        with ft.serve(ctl, "tcp:127.0.0.1:0=web", extra=["--allow_uid=65534"]) as server:
+        with ft.serve(ctl, "tcp:127.0.0.1:0=web", extra=["--allow_uid=%d" % OTHER]) as server:
             os.chmod(ctl, 0o666)
-            seen = as_nobody(ctl, fc.encode(fc.LIST))
+            seen = as_nobody(ctl, fc.encode(fc.LIST), uid=OTHER)
             self.assertTrue(seen.startswith("0x80 OK web|tcp|127.0.0.1:"), seen)
             self.assertEqual(server.stop(), 0)
 
     def test_allow_uid_may_fetch_and_list_but_not_store_or_remove(self):
         ctl = self.dir.join("ctl")
-        with ft.serve(ctl, "tcp:127.0.0.1:0=web", extra=["--allow_uid=65534"]) as server:
+        with ft.serve(ctl, "tcp:127.0.0.1:0=web", extra=["--allow_uid=%d" % OTHER]) as server:
             os.chmod(ctl, 0o666)
-            self.assertTrue(as_nobody(ctl, fc.encode(fc.FETCH)).startswith("0x80 OK web fds=1"))
+            self.assertTrue(as_nobody(ctl, fc.encode(fc.FETCH), uid=OTHER).startswith("0x80 OK web fds=1"))
             r, w = os.pipe()
             try:
                 for request, fds in ((fc.encode(fc.STORE, ["mine"]), [r]),
                                      (fc.encode(fc.STORE, ["web"]), [r]),
                                      (fc.encode(fc.REMOVE, ["web"]), [])):
-                    seen = as_nobody(ctl, request, fds)
-                    self.assertTrue(seen.startswith("0x81 REFUSED uid 65534 may not "), seen)
+                    seen = as_nobody(ctl, request, fds, uid=OTHER)
+                    self.assertTrue(seen.startswith("0x81 REFUSED uid %d may not " % OTHER), seen)
                     self.assertTrue(seen.endswith("then eof=True"), seen)
             finally:
                 os.close(r)
@@ -113,22 +165,22 @@ class RefusalTest(unittest.TestCase):
     def test_allow_store_uid_may_store_and_remove_only_its_own(self):
         ctl = self.dir.join("ctl")
         with ft.serve(ctl, "tcp:127.0.0.1:0=web",
-                      extra=["--allow_store_uid=65534"]) as server:
+                      extra=["--allow_store_uid=%d" % OTHER]) as server:
             os.chmod(ctl, 0o666)
             r, w = os.pipe()
             try:
-                self.assertEqual(as_nobody(ctl, fc.encode(fc.STORE, ["mine"]), [r]),
+                self.assertEqual(as_nobody(ctl, fc.encode(fc.STORE, ["mine"]), [r], uid=OTHER),
                                  "0x80 OK  fds=0")
                 # The server's own entry stays the server's: a store uid may
                 # not swap the socket every instance will be handed.
-                seen = as_nobody(ctl, fc.encode(fc.STORE, ["web"]), [w])
+                seen = as_nobody(ctl, fc.encode(fc.STORE, ["web"]), [w], uid=OTHER)
                 self.assertIn("REFUSED", seen)
                 self.assertIn('"web" was stored by uid 0', seen)
-                seen = as_nobody(ctl, fc.encode(fc.REMOVE, ["web"]))
+                seen = as_nobody(ctl, fc.encode(fc.REMOVE, ["web"]), uid=OTHER)
                 self.assertIn('"web" was stored by uid 0', seen)
-                self.assertTrue(as_nobody(ctl, fc.encode(fc.FETCH, ["mine"])).startswith(
+                self.assertTrue(as_nobody(ctl, fc.encode(fc.FETCH, ["mine"]), uid=OTHER).startswith(
                     "0x80 OK mine fds=1"))
-                self.assertEqual(as_nobody(ctl, fc.encode(fc.REMOVE, ["mine"])), "0x80 OK  fds=0")
+                self.assertEqual(as_nobody(ctl, fc.encode(fc.REMOVE, ["mine"]), uid=OTHER), "0x80 OK  fds=0")
             finally:
                 os.close(r)
                 os.close(w)

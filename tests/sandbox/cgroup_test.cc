@@ -97,16 +97,6 @@ std::vector<std::string> SandboxCgroups(const std::string& parent, pid_t launche
   return out;
 }
 
-// Every sandbox cgroup anywhere below `parent`'s level (any launcher).
-int CountAllSandboxCgroups(const std::string& parent) {
-  int count = 0;
-  DIR* dir = opendir(parent.c_str());
-  if (dir == nullptr) return 0;
-  while (dirent* e = readdir(dir)) count += std::string(e->d_name).rfind("sandbox_run-", 0) == 0;
-  closedir(dir);
-  return count;
-}
-
 class CgroupTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -183,27 +173,47 @@ TEST_F(CgroupTest, LimitsAreWrittenAndCpuIsThrottled) {
 }
 
 TEST_F(CgroupTest, NothingIsLeftBehindHoweverTheSandboxEnds) {
-  const int before = CountAllSandboxCgroups(memory_) + CountAllSandboxCgroups(pids_);
+  // Each sandbox_run's cgroups are named after its pid: other tests running
+  // sandboxes at the same time do not count.
+  auto run = [&](const std::vector<std::string>& argv) {
+    Started s = Start(argv);
+    while (!ReadLine(s.out_fd).empty()) {
+    }
+    int code = WaitExit(s.pid);
+    close(s.out_fd);
+    EXPECT_THAT(SandboxCgroups(memory_, s.pid), ::testing::IsEmpty());
+    EXPECT_THAT(SandboxCgroups(pids_, s.pid), ::testing::IsEmpty());
+    return code;
+  };
   const std::vector<std::string> limits = {"--cgroup_memory=64M", "--cgroup_pids=20"};
   // Exits, is OOM-killed, times out, fails in set-up after the clone, is
   // stopped by a signal.
-  EXPECT_EQ(RunProgram(Sandboxed(limits, {"alloc", "1"})).code, 0);
-  EXPECT_EQ(RunProgram(Sandboxed(limits, {"alloc", "200"})).code, kOutOfMemory);
+  EXPECT_EQ(run(Sandboxed(limits, {"alloc", "1"})), 0);
+  EXPECT_EQ(run(Sandboxed(limits, {"alloc", "200"})), kOutOfMemory);
   std::vector<std::string> flags = limits;
   flags.push_back("--timeout=300ms");
-  EXPECT_EQ(RunProgram(Sandboxed(flags, {"spin", "100000"})).code, 124);
+  EXPECT_EQ(run(Sandboxed(flags, {"spin", "100000"})), 124);
   flags = limits;
   flags.push_back("--chdir=/no/such/dir");
-  RunResult r = RunProgram(Sandboxed(flags, {"alloc", "1"}));
-  EXPECT_EQ(r.code, 125);
-  EXPECT_THAT(r.err, HasSubstr("chdir"));
+  EXPECT_EQ(run(Sandboxed(flags, {"alloc", "1"})), 125);
   Started s = Start(SandboxCommand(limits, {"/bin/sh", "-c", "echo ready; exec sleep 30"}));
   ASSERT_EQ(ReadLine(s.out_fd), "ready");
   EXPECT_EQ(SandboxCgroups(memory_, s.pid).size(), 1u);
   kill(s.pid, SIGTERM);
   EXPECT_EQ(WaitExit(s.pid), 128 + SIGTERM);
   close(s.out_fd);
-  EXPECT_EQ(CountAllSandboxCgroups(memory_) + CountAllSandboxCgroups(pids_), before);
+  EXPECT_THAT(SandboxCgroups(memory_, s.pid), ::testing::IsEmpty());
+  EXPECT_THAT(SandboxCgroups(pids_, s.pid), ::testing::IsEmpty());
+  // And when sandbox_run is ended by a signal it does not pass on.
+  s = Start(SandboxCommand(limits, {"/bin/sh", "-c", "echo ready; exec sleep 30"}));
+  ASSERT_EQ(ReadLine(s.out_fd), "ready");
+  kill(s.pid, SIGALRM);
+  EXPECT_EQ(WaitExit(s.pid), 128 + SIGALRM);
+  close(s.out_fd);
+  EXPECT_THAT(SandboxCgroups(memory_, s.pid), ::testing::IsEmpty());
+  EXPECT_THAT(SandboxCgroups(pids_, s.pid), ::testing::IsEmpty());
+  while (waitpid(-1, nullptr, WNOHANG) > 0) {
+  }
   EXPECT_EQ(waitpid(-1, nullptr, WNOHANG), -1);  // nothing left running
 }
 

@@ -56,6 +56,12 @@ TEST(DevPtsTest, ANewInstanceOnRequest) {
   EXPECT_THAT(r.out, HasSubstr("/dev/ptmx -> pts/ptmx")) << r.err;
 }
 
+// The instance is bounded (limits are explicit): at most 64 ptys.
+TEST(DevPtsTest, AtMost64Ptys) {
+  RunResult r = RunProbe({"--dev_pts", "--rlimit_nofile=200"}, {"ptys", "100"});
+  EXPECT_EQ(r.out, "ptys 64 ENOSPC\n") << r.err;
+}
+
 long HostSeconds(clockid_t clock) {
   timespec ts;
   clock_gettime(clock, &ts);

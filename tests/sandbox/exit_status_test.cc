@@ -52,8 +52,9 @@ TEST(ExitStatusTest, HelpExitsZeroAndNamesEveryFlag) {
   for (const char* flag :
        {"ro_bind", "bind", "tmpfs", "net", "listen", "pass_file", "broker_allow", "seccomp",
         "timeout", "rlimit_as", "rlimit_nofile", "rlimit_nproc", "rlimit_cpu", "rlimit_fsize",
-        "uid", "gid", "hostname", "chdir", "setenv", "verbose", "allow_socket", "kill_after",
-        "rlimit_core", "outside_ids"})
+        "uid", "gid", "hostname", "chdir", "setenv", "verbose", "cgroup_memory", "cgroup_pids",
+        "cgroup_cpu", "landlock", "dev_shm", "dev_pts", "time_ns", "json_status_fd",
+        "allow_socket", "kill_after", "rlimit_core", "outside_ids"})
     EXPECT_THAT(help, HasSubstr(std::string("-") + flag + " (")) << flag;
   EXPECT_THAT(help, HasSubstr("Exit status"));
   EXPECT_THAT(help, HasSubstr("session of its own"));  // what happens to the terminal

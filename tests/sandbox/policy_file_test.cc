@@ -2,6 +2,9 @@
 // --flagfile (gflags' format: one --flag=value per line, # comments), the
 // same checks apply to it as to the command line, and a flag given both in
 // the file and on the command line is refused like any repeated flag.
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <string>
 #include <vector>
@@ -94,6 +97,24 @@ TEST(PolicyFileTest, BadFilesAreRefusedWithOneLine) {
   r = RunProgram({SandboxRun(), "--flagfile=" + dir.File("nothere"), "--", "/bin/true"});
   EXPECT_EQ(r.code, 125);
   EXPECT_THAT(r.err, HasSubstr("nothere: ENOENT"));
+}
+
+// sandbox_run may run as root: a policy file reached through a symlink, which
+// whoever can write its directory could point at their own policy, is refused.
+TEST(PolicyFileTest, NoSymlinkIsFollowed) {
+  TempDir dir;
+  WriteFile(dir.File("policy"), "--ro_bind=/usr,/lib,/lib64,/bin\n");
+  ASSERT_EQ(symlink(dir.File("policy").c_str(), dir.File("link").c_str()), 0);
+  RunResult r = RunProgram(WithFlagfile(dir.File("link"), {"/bin/true"}));
+  EXPECT_EQ(r.code, 125);
+  EXPECT_THAT(r.err, HasSubstr("ELOOP"));
+  EXPECT_THAT(r.err, HasSubstr("symlinks are not followed"));
+  mkdir(dir.File("d").c_str(), 0755);
+  ASSERT_EQ(symlink(dir.path().c_str(), dir.File("dirlink").c_str()), 0);
+  r = RunProgram(WithFlagfile(dir.File("dirlink") + "/policy", {"/bin/true"}));
+  EXPECT_EQ(r.code, 125);
+  EXPECT_THAT(r.err, HasSubstr("ELOOP"));
+  EXPECT_EQ(RunProgram(WithFlagfile(dir.File("policy"), {"/bin/true"})).code, 0);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@ import socket
 import struct
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -74,6 +75,167 @@ class EcnDscpTest(unittest.TestCase):
 
     def test_ipv6(self):
         self.check(socket.AF_INET6, "::1", "[::1]:0")
+
+
+def skmem(port):
+    """The skmem fields of the UDP socket bound to 127.0.0.1:port (ss)."""
+    out = subprocess.run(["ss", "-uanm", "sport", "= :%d" % port], capture_output=True,
+                         text=True, check=True).stdout
+    fields = out.split("skmem:(", 1)[1].split(")", 1)[0].split(",")
+    return {f.rstrip("0123456789"): int(f[len(f.rstrip("0123456789")):]) for f in fields}
+
+
+class BuffersTest(unittest.TestCase):
+
+    def setUp(self):
+        self.echo = t.start_echo("127.0.0.1:0")
+        self.addCleanup(self.echo.__exit__)
+        self.upstream = "127.0.0.1:%d" % t.served_port(self.echo)
+
+    def test_rcvbuf_and_sndbuf_are_set_beyond_the_sysctl_cap(self):
+        with t.start_relay("127.0.0.1:0", self.upstream,
+                           ["--rcvbuf=4194304", "--sndbuf=3145728", "--threads=1"]) as relay:
+            mem = skmem(t.served_port(relay))
+            # The kernel doubles what it is asked for (bookkeeping room).
+            self.assertEqual(mem["rb"], 2 * 4194304)
+            self.assertEqual(mem["tb"], 2 * 3145728)
+
+    def test_kernel_receive_queue_drops_are_counted(self):
+        with t.start_relay("127.0.0.1:0", self.upstream,
+                           ["--rcvbuf=32768", "--threads=1"]) as relay:
+            port = t.served_port(relay)
+            c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.addCleanup(c.close)
+            relay.proc.send_signal(signal.SIGSTOP)
+            try:
+                for i in range(500):
+                    c.sendto(b"x" * 1000, ("127.0.0.1", port))
+            finally:
+                relay.proc.send_signal(signal.SIGCONT)
+            time.sleep(0.3)
+            # Drops are reported with the next datagram queued after them.
+            c.sendto(b"x" * 1000, ("127.0.0.1", port))
+            time.sleep(0.3)
+            stats = relay.stats()
+            self.assertGreater(stats["drop_rx_queue_overflow"], 0, stats)
+            self.assertEqual(stats["client_rx_packets"] + stats["drop_rx_queue_overflow"],
+                             501, stats)
+
+
+class MetricsTest(unittest.TestCase):
+
+    def test_prometheus_text_per_worker_and_summed(self):
+        import re
+        import urllib.request
+        with t.start_echo("127.0.0.1:0") as echo, \
+             t.start_relay("127.0.0.1:0", "127.0.0.1:%d" % t.served_port(echo),
+                           ["--threads=2", "--metrics=127.0.0.1:0"]) as relay:
+            m = re.search(r"metrics=http://127.0.0.1:(\d+)/metrics", relay.ready_line)
+            self.assertIsNotNone(m, relay.ready_line)
+            for i in range(3):
+                c = t.connected_client("127.0.0.1", t.served_port(relay))
+                self.addCleanup(c.close)
+                self.assertEqual(t.exchange(c, b"m"), b"m")
+            with urllib.request.urlopen("http://127.0.0.1:%s/metrics" % m.group(1),
+                                        timeout=5) as r:
+                self.assertIn("text/plain", r.headers["Content-Type"])
+                text = r.read().decode()
+            self.assertIn("# TYPE udp_relay_client_rx_packets_total counter", text)
+            self.assertRegex(text, r"(?m)^udp_relay_client_rx_packets_total 3$")
+            self.assertRegex(text, r"(?m)^udp_relay_sessions 3$")
+            per_worker = [int(v) for v in re.findall(
+                r'(?m)^udp_relay_worker_client_rx_packets_total\{worker="\d"\} (\d+)$', text)]
+            self.assertEqual(len(per_worker), 2)
+            self.assertEqual(sum(per_worker), 3)
+            # The same figures as the stats line.
+            self.assertEqual(relay.stats()["client_tx_packets"], 3)
+
+    def test_unusable_metrics_address_is_an_error(self):
+        p = subprocess.run([t.TOOLS["relay"], "--listen=127.0.0.1:0",
+                            "--upstream=127.0.0.1:9", "--metrics=nonsense"],
+                           capture_output=True, text=True, timeout=10)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("--metrics", p.stderr)
+
+
+class SystemdTest(unittest.TestCase):
+
+    def setUp(self):
+        self.echo = t.start_echo("127.0.0.1:0")
+        self.addCleanup(self.echo.__exit__)
+        self.upstream = "127.0.0.1:%d" % t.served_port(self.echo)
+        self.dir = tempfile.TemporaryDirectory()
+        self.addCleanup(self.dir.cleanup)
+        self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.notify.bind(os.path.join(self.dir.name, "notify"))
+        self.addCleanup(self.notify.close)
+        # Read as systemd does, all the time: sd_notify blocks on a full queue.
+        self.received = []
+        self.seen = 0
+        self.stop_reader = False
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+        self.addCleanup(self._stop)
+
+    def _read(self):
+        while not self.stop_reader:
+            r, _, _ = select.select([self.notify], [], [], 0.1)
+            if r:
+                self.received.append(self.notify.recv(4096).decode())
+
+    def _stop(self):
+        self.stop_reader = True
+        self.reader.join()
+
+    def messages(self, want, timeout=5):
+        """The next notifications, up to one that contains `want`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            while self.seen < len(self.received):
+                self.seen += 1
+                if want in self.received[self.seen - 1]:
+                    return self.received[:self.seen]
+            time.sleep(0.02)
+        raise AssertionError("no %r among %r" % (want, self.received))
+
+    def test_ready_watchdog_stopping_and_drain(self):
+        env = dict(os.environ, NOTIFY_SOCKET=os.path.join(self.dir.name, "notify"),
+                   WATCHDOG_USEC="300000")
+        relay = t.start_relay("127.0.0.1:0", self.upstream,
+                              ["--threads=1", "--drain_timeout=3s"], env=env)
+        self.addCleanup(relay.__exit__)
+        self.assertIn("READY=1", "".join(self.messages("READY=1")))
+        self.messages("WATCHDOG=1")
+        self.messages("WATCHDOG=1")
+        port = t.served_port(relay)
+        live = t.connected_client("127.0.0.1", port)
+        self.addCleanup(live.close)
+        self.assertEqual(t.exchange(live, b"before"), b"before")
+        started = time.monotonic()
+        relay.proc.send_signal(signal.SIGTERM)
+        self.messages("STOPPING=1")
+        # Draining: the live session is still answered, a new client is not.
+        self.assertEqual(t.exchange(live, b"during"), b"during")
+        new = t.connected_client("127.0.0.1", port, timeout=0.5)
+        self.addCleanup(new.close)
+        with self.assertRaises(socket.timeout):
+            t.exchange(new, b"new")
+        self.assertEqual(relay.proc.wait(10), 0)
+        self.assertGreaterEqual(time.monotonic() - started, 2.5)
+        final = t.parse_stats([l for l in relay.lines() if ": final " in l][-1])
+        self.assertEqual(final["drop_draining"], 1)
+        self.assertEqual(final["client_tx_packets"], 2)
+
+    def test_drain_ends_when_no_session_is_left(self):
+        relay = t.start_relay("127.0.0.1:0", self.upstream,
+                              ["--threads=1", "--drain_timeout=60s",
+                               "--session_timeout=500ms"])
+        self.addCleanup(relay.__exit__)
+        c = t.connected_client("127.0.0.1", t.served_port(relay))
+        self.addCleanup(c.close)
+        self.assertEqual(t.exchange(c, b"x"), b"x")
+        relay.proc.send_signal(signal.SIGTERM)
+        self.assertEqual(relay.proc.wait(10), 0)  # the session expired
 
 
 if __name__ == "__main__":

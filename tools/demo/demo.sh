@@ -138,8 +138,11 @@ done
 cd "$tmp" || exit 1
 # The read-only root every sandboxed worker gets: the system's libraries.
 readonly SYSTEM_BINDS="/usr,/lib,/lib64"
-# Outside, a sandbox launched by root runs as this uid: fdstore must answer it.
-readonly SANDBOX_OUTSIDE_UID=65534
+# Outside, each sandbox launched by root runs as a uid of its own; the
+# workers of step 4 take theirs from this two-id range (sandbox_run
+# --outside_ids), so fdstore can be told to answer them.
+readonly WORKER_IDS_FIRST=1879113728
+readonly WORKER_UIDS="$WORKER_IDS_FIRST,$((WORKER_IDS_FIRST + 1))"
 
 probe_summary() {  # probe_summary LOG -> "S R LOSS P50"
   local log="$1" sent recv loss p50
@@ -226,7 +229,7 @@ step_relay() {
 start_worker() {  # start_worker NAME
   local log="$tmp/worker-$1.log"
   progress "starting worker $1"
-  "$sandbox_run" --net=none \
+  "$sandbox_run" --net=none --outside_ids="$WORKER_IDS_FIRST:2" \
       --ro_bind="$SYSTEM_BINDS,$fdstore:/fdstore,$udp_echo:/udp_echo" \
       --bind="$tmp/fds:/run/fds" --timeout=5m \
       --setenv=CMSG_DEMO_RUN="$CMSG_DEMO_RUN" \
@@ -244,7 +247,7 @@ step_restart() {
   # serve writes "ready" to fd 3 once its control socket answers.
   mkfifo fds/ready || die "cannot make a fifo"
   "$fdstore" serve --socket=fds/ctl --listen=udp:127.0.0.1:0=echo \
-      --allow_uid="$SANDBOX_OUTSIDE_UID" --ready_fd=3 >"$log" 2>&1 3>fds/ready &
+      --allow_uid="$WORKER_UIDS" --ready_fd=3 >"$log" 2>&1 3>fds/ready &
   store_pid=$!; pids+=("$store_pid")
   local ready=""
   read -r -t 10 ready <fds/ready
@@ -252,8 +255,9 @@ step_restart() {
   [[ "$ready" == ready ]] || die "fdstore serve did not get ready: $(cat "$log")"
   addr="$("$fdstore" list --socket=fds/ctl 2>/dev/null | awk '$1 == "echo" {print $3}')"
   [[ -n "$addr" ]] || die "fdstore list shows no socket named echo"
-  # The sandbox reaches the control socket as its outside uid.
-  chown "$SANDBOX_OUTSIDE_UID" fds/ctl || die "cannot chown the control socket"
+  # The sandboxes reach the control socket as their outside uids (two of
+  # them at once); fdstore still answers only --allow_uid.
+  chmod 0666 fds/ctl || die "cannot chmod the control socket"
   say "   fdstore serve holds udp $addr; workers fetch it with fdstore exec, inside sandbox_run"
 
   start_worker A; local a_pid="$worker_pid"

@@ -3,6 +3,7 @@
 #include <gflags/gflags.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -46,7 +47,9 @@ DEFINE_string(
     allow_uid, "",
     "serve: comma-separated numeric uids that may fetch and list (exec, "
     "list), besides the server's own effective uid, which may do anything. "
-    "They also need a socket they can reach: it is created 0600.");
+    "They also need a socket they can reach: it is created 0600. In a user "
+    "namespace that leaves uids unmapped (a container), the kernel's "
+    "overflow uid (65534) is refused: every unmapped client appears as it.");
 DEFINE_string(
     allow_store_uid, "",
     "serve: comma-separated numeric uids that may also store and remove, but "
@@ -182,6 +185,43 @@ void CheckFlagsFor(const Subcommand& sub) {
     UsageError(kTool, absl::StrCat(sub.name, " needs --socket=PATH"));
 }
 
+// A file this process just created (a unix socket of --listen), pinned by
+// its directory and inode so that removing it again touches nothing else,
+// even if a directory of its path is moved or replaced by a symlink
+// meanwhile (serve may run as root in a directory others can write).
+struct CreatedFile {
+  cmsg::UniqueFd dir;
+  std::string name;
+  dev_t dev = 0;
+  ino_t ino = 0;
+
+  static CreatedFile Of(const std::string& path) {
+    CreatedFile f;
+    const size_t slash = path.rfind('/');
+    const std::string dir =
+        slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+    f.name = slash == std::string::npos ? path : path.substr(slash + 1);
+    f.dir.reset(open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    struct stat st;
+    if (f.dir.ok() && fstatat(f.dir.get(), f.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        S_ISSOCK(st.st_mode)) {
+      f.dev = st.st_dev;
+      f.ino = st.st_ino;
+    } else {
+      f.dir.reset();  // not found as a socket right after bind: leave it be
+    }
+    return f;
+  }
+
+  void Remove() const {
+    struct stat st;
+    if (dir.ok() && fstatat(dir.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        st.st_dev == dev && st.st_ino == ino) {
+      unlinkat(dir.get(), name.c_str(), 0);
+    }
+  }
+};
+
 std::vector<uid_t> UidsOrExit(absl::string_view flag, const std::string& text) {
   std::vector<uid_t> uids;
   for (const std::string& u : ListFlag(text)) {
@@ -189,6 +229,12 @@ std::vector<uid_t> UidsOrExit(absl::string_view flag, const std::string& text) {
     if (!absl::SimpleAtoi(u, &uid) || uid == static_cast<uint32_t>(-1))
       UsageError(kTool, absl::StrCat("bad uid '", u, "' for --", flag,
                                      " (numbers only)"));
+    if (uid == cmsg::fdstore::OverflowUid() && cmsg::fdstore::SomeUidsUnmapped()) {
+      UsageError(kTool, absl::StrCat("--", flag, ": ", uid,
+                                     " is the kernel's overflow uid (every client of an "
+                                     "unmapped user namespace appears as it); use a uid of "
+                                     "its own"));
+    }
     uids.push_back(uid);
   }
   return uids;
@@ -260,9 +306,9 @@ int Serve() {
 
   // Unix socket files this run created: removed again if startup fails. Once
   // serving they stay, since the sockets outlive this process.
-  std::vector<std::string> created;
+  std::vector<CreatedFile> created;
   auto fail_startup = [&](absl::string_view message) {
-    for (const std::string& path : created) unlink(path.c_str());
+    for (const CreatedFile& file : created) file.Remove();
     Fail(message);
   };
   // Sockets handed over by socket activation come first: under systemd, or
@@ -292,7 +338,7 @@ int Serve() {
     const std::string address = spec.address.ToString();
     if (spec.kind == cmsg::ListenSpec::Kind::kUnix &&
         !absl::StartsWith(address, "unix:@")) {
-      created.push_back(address.substr(strlen("unix:")));
+      created.push_back(CreatedFile::Of(address.substr(strlen("unix:"))));
     }
     initial.push_back({spec.name, std::move(*fd)});
   }
@@ -316,12 +362,16 @@ int Serve() {
   return 0;
 }
 
-cmsg::fdstore::Client ConnectOrExit() {
+cmsg::fdstore::ClientOptions ClientOptionsOrExit() {
   cmsg::fdstore::ClientOptions options;
   options.timeout = cmsg::flags::DurationOrExit(kTool, "timeout", FLAGS_timeout,
                                                 /*allow_zero=*/false);
   options.wait = cmsg::flags::DurationOrExit(kTool, "wait", FLAGS_wait);
-  auto client = cmsg::fdstore::Client::Connect(FLAGS_socket, options);
+  return options;
+}
+
+cmsg::fdstore::Client ConnectOrExit() {
+  auto client = cmsg::fdstore::Client::Connect(FLAGS_socket, ClientOptionsOrExit());
   if (!client.ok()) Fail(client.status().message());
   return std::move(*client);
 }
@@ -336,14 +386,14 @@ int Exec(const std::vector<std::string>& command) {
   std::vector<cmsg::UniqueFd> fds;
   std::vector<std::string> names;
   {
-    cmsg::fdstore::Client client = ConnectOrExit();
-    auto fetched = client.Fetch(wanted);
+    // One FETCH flagged LAST; the connection is closed before the exec.
+    auto fetched = cmsg::fdstore::Client::FetchOnce(FLAGS_socket, wanted, ClientOptionsOrExit());
     if (!fetched.ok()) Fail(fetched.status().message());
     for (cmsg::fdstore::NamedFd& n : *fetched) {
       names.push_back(std::move(n.name));
       fds.push_back(std::move(n.fd));
     }
-  }  // the control connection closes before the exec
+  }
   std::vector<std::string> env;
   for (char** e = environ; *e != nullptr; ++e) {
     absl::string_view kv(*e);

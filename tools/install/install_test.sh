@@ -29,6 +29,7 @@ u="$p/lib/systemd/system"
 grep -q "^ExecStart=$p/bin/udp_relay " "$u/udp_relay@.service" || fail "relay unit ExecStart: $(grep ExecStart "$u/udp_relay@.service")"
 grep -q "^EnvironmentFile=$etc/udp_relay/%i.conf$" "$u/udp_relay@.service" || fail "relay unit EnvironmentFile"
 grep -rq '@PREFIX@\|@SYSCONFDIR@' "$u" && fail "placeholders left in the units"
+grep -q '^Type=notify$' "$u/udp_relay@.service" || fail "the relay unit is not Type=notify"
 "$install" --bogus >/dev/null 2>&1; [[ $? -eq 2 ]] || fail "a bad flag does not exit 2"
 "$install" >/dev/null 2>&1; [[ $? -eq 2 ]] || fail "a missing --prefix does not exit 2"
 

@@ -1,6 +1,8 @@
 #include "tools/sandbox_run/command_line.h"
 
 #include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -30,7 +32,7 @@ bool OneOf(absl::string_view name, const char* const (&names)[N]) {
 
 class Splitter {
  public:
-  explicit Splitter(const char* defined_in) : defined_in_(defined_in) {}
+  explicit Splitter(std::vector<std::string> defined_in) : defined_in_(std::move(defined_in)) {}
 
   // One flag argument; `where` prefixes errors about it ("" or "FILE:LINE: ").
   // `next` is the following command-line argument, for "--flag VALUE" (null
@@ -58,10 +60,10 @@ class Splitter {
     }
     gflags::CommandLineFlagInfo info;
     bool negated = false;
-    bool known = gflags::GetCommandLineFlagInfo(name.c_str(), &info) && info.filename == defined_in_;
+    bool known = gflags::GetCommandLineFlagInfo(name.c_str(), &info) && DefinedHere(info);
     if (!known && absl::StartsWith(name, "no")) {
       known = gflags::GetCommandLineFlagInfo(name.c_str() + 2, &info) &&
-              info.filename == defined_in_ && info.type == "bool";
+              DefinedHere(info) && info.type == "bool";
       negated = known;
     }
     if (!known) return Error(where, absl::StrCat("unknown flag --", name, " (see --help)"));
@@ -90,8 +92,16 @@ class Splitter {
     if (depth > kMaxDepth)
       return absl::InvalidArgumentError(
           absl::StrCat("--flagfile=", path, ": nested too deeply (at most ", kMaxDepth, ")"));
-    UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
-    if (!fd.ok()) return ErrnoError(absl::StrCat("--flagfile=", path));
+    // sandbox_run may be root: whoever can write a directory on the path
+    // must not swap in a policy of their own with a symlink.
+    open_how how{};
+    how.flags = O_RDONLY | O_CLOEXEC | O_NOCTTY;
+    how.resolve = RESOLVE_NO_SYMLINKS;
+    UniqueFd fd(static_cast<int>(syscall(SYS_openat2, AT_FDCWD, path.c_str(), &how, sizeof(how))));
+    if (!fd.ok()) {
+      return ErrnoError(absl::StrCat("--flagfile=", path,
+                                     errno == ELOOP ? " (symlinks are not followed)" : ""));
+    }
     std::string text;
     char buf[4096];
     for (;;) {
@@ -121,11 +131,15 @@ class Splitter {
   CommandLine& out() { return out_; }
 
  private:
+  bool DefinedHere(const gflags::CommandLineFlagInfo& info) const {
+    return std::find(defined_in_.begin(), defined_in_.end(), info.filename) != defined_in_.end();
+  }
+
   static absl::Status Error(const std::string& where, absl::string_view message) {
     return absl::InvalidArgumentError(absl::StrCat(where, message));
   }
 
-  const std::string defined_in_;
+  const std::vector<std::string> defined_in_;
   std::vector<std::string> seen_;
   CommandLine out_;
 };
@@ -133,7 +147,12 @@ class Splitter {
 }  // namespace
 
 absl::StatusOr<CommandLine> SplitCommandLine(int argc, char** argv, const char* defined_in) {
-  Splitter splitter(defined_in);
+  return SplitCommandLine(argc, argv, std::vector<std::string>{defined_in});
+}
+
+absl::StatusOr<CommandLine> SplitCommandLine(int argc, char** argv,
+                                             std::vector<std::string> defined_in) {
+  Splitter splitter(std::move(defined_in));
   int i = 1;
   for (; i < argc; ++i) {
     absl::string_view arg = argv[i];

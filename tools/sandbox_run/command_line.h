@@ -11,7 +11,8 @@
 // line (a bool flag may stand alone), blank lines and lines starting with '#'
 // ignored, leading and trailing blanks trimmed; the value is the rest of the
 // line, blanks included. --flagfile may nest (at most 8 deep). gflags'
-// filename sections (lines not starting with '-') are refused.
+// filename sections (lines not starting with '-') are refused. No symlink
+// on a policy file's path is followed (sandbox_run may run as root).
 #ifndef TOOLS_SANDBOX_RUN_COMMAND_LINE_H_
 #define TOOLS_SANDBOX_RUN_COMMAND_LINE_H_
 
@@ -32,6 +33,9 @@ struct CommandLine {
 // --flagfile and the help flags. A policy file larger than 1 MiB is refused.
 [[nodiscard]] absl::StatusOr<CommandLine> SplitCommandLine(int argc, char** argv,
                                                            const char* defined_in);
+// The same, for flags defined in any of the files `defined_in`.
+[[nodiscard]] absl::StatusOr<CommandLine> SplitCommandLine(int argc, char** argv,
+                                                           std::vector<std::string> defined_in);
 
 }  // namespace cmsg::sandbox_run
 

@@ -7,8 +7,8 @@
 #include <poll.h>
 #include <unistd.h>
 
-#include <cstdio>
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -22,44 +22,11 @@
 #include "lib/status/errno_status.h"
 #include "lib/status/status_macros.h"
 #include "sandbox/spawn.h"
+#include "tools/common/sandbox_flags.h"
 #include "tools/sandbox_run/command_line.h"
+#include "tools/sandbox_run/json_status.h"
 #include "tools/sandbox_run/parse.h"
 
-DEFINE_string(ro_bind, "", "SRC[:DEST],...: host paths visible read-only at DEST (default SRC; DEST "
-              "may not pass through a symlink); nosuid, nodev");
-DEFINE_string(bind, "", "SRC[:DEST],...: host paths visible read-write at DEST (default SRC; DEST "
-              "may not pass through a symlink); nosuid, nodev");
-DEFINE_string(tmpfs, "",
-              "PATH[:SIZE],...: empty writable tmpfs mounts (mode 1777), at most SIZE bytes "
-              "(K/M/G suffixes; default: half the host's memory, and what is written counts "
-              "against --cgroup_memory)");
-DEFINE_string(net, "none",
-              "none: a new network namespace with only lo (up); host: the host's network, "
-              "its abstract unix sockets included");
-DEFINE_string(listen, "",
-              "SPEC,...: sockets bound outside and passed in at fd 3 onward, in order. "
-              "SPEC is tcp:ADDR:PORT, udp:ADDR:PORT or unix:PATH (unix:@NAME for abstract), "
-              "each optionally =NAME for LISTEN_FDNAMES; e.g. tcp:127.0.0.1:8080=web");
-DEFINE_string(pass_file, "",
-              "PATH[:r|w|rw|a][=NAME],...: files opened outside (r: read, default; w: "
-              "create/truncate; rw: read-write, create; a: append, create), passed after "
-              "the --listen sockets; NAME defaults to the basename. Regular files, devices, "
-              "FIFOs; not directories; no symlink anywhere in PATH is followed");
-DEFINE_string(broker_allow, "",
-              "PATH[:r|rw],...: paths (a directory allows what is beneath it) the command "
-              "may ask the file broker to open (regular files only); its socket's fd is in "
-              "SANDBOX_BROKER_FD");
-DEFINE_string(seccomp, "default",
-              "default: deny dangerous system calls with EPERM and socket families but unix, "
-              "inet, inet6 and netlink route with EAFNOSUPPORT (see sandbox/README.md); off: no "
-              "filter at all (the command may then use io_uring, keyctl, vsock...); strict: an "
-              "allow list (files, memory, processes, signals, time, polling, sockets, IPC; "
-              "see sandbox/README.md), every other call fails with EPERM and is named on "
-              "stderr (\"sandbox: --seccomp=strict refused system call NAME\")");
-DEFINE_string(allow_socket, "",
-              "FAMILY,...: socket families allowed besides unix, inet, inet6 and netlink "
-              "route: vsock (reaches the host whatever --net says), packet, netlink (every "
-              "protocol), bluetooth, can, alg, xdp, tipc, key, rds, qipcrtr, smc");
 DEFINE_string(timeout, "",
               "kill the whole sandbox after this long (30s, 1.5m, 250ms), set-up included, "
               "and exit 124; with --kill_after, send the command SIGTERM first");
@@ -67,57 +34,13 @@ DEFINE_string(kill_after, "",
               "after sandbox_run passes SIGTERM on to the command (or sends it on --timeout), "
               "kill the whole sandbox if it is still running this much later (10s, 500ms); "
               "default: wait for it");
-DEFINE_string(rlimit_as, "", "address space limit in bytes (K/M/G suffixes; unlimited)");
-DEFINE_string(rlimit_nofile, "", "open file limit");
-DEFINE_string(rlimit_nproc, "", "process limit (of the sandbox's user)");
-DEFINE_string(rlimit_cpu, "", "CPU time limit in seconds");
-DEFINE_string(rlimit_fsize, "", "file size limit in bytes (K/M/G suffixes)");
-DEFINE_string(cgroup_memory, "",
-              "memory limit for the whole sandbox, every process and its tmpfs files "
-              "(bytes, K/M/G suffixes; no swap); at the limit the kernel's OOM killer kills "
-              "in the sandbox and sandbox_run exits 123. Needs the memory cgroup controller "
-              "(v2 delegated to sandbox_run's cgroup, or v1)");
-DEFINE_string(cgroup_pids, "",
-              "process (and thread) limit for the whole sandbox; fork fails with EAGAIN "
-              "beyond it. Needs the pids cgroup controller");
-DEFINE_string(cgroup_cpu, "",
-              "CPU limit for the whole sandbox, in CPUs (0.5: half of one CPU's time, 2: "
-              "two CPUs'; 0.01 to 1024). Needs the cpu cgroup controller");
-DEFINE_string(landlock, "auto",
-              "auto: Landlock on when the kernel has it (as a second wall behind the "
-              "mount namespace: only the paths of the sandbox's own mounts can be opened, "
-              "with the access each gives; a passed fd or stdin reopened through "
-              "/proc/self/fd is refused); on: fail if the kernel has no Landlock; off");
-DEFINE_string(dev_shm, "",
-              "SIZE: a private /dev/shm (tmpfs, mode 1777) of at most SIZE bytes (K/M/G "
-              "suffixes), for POSIX shared memory and semaphores; default: none");
-DEFINE_bool(dev_pts, false,
-            "a new devpts instance at /dev/pts (the sandbox's own ptys only, at most 64; "
-            "the host's are not there) with /dev/ptmx; default: none");
-DEFINE_string(time_ns, "",
-              "a time namespace of the sandbox's own: on; boot (CLOCK_MONOTONIC, "
-              "CLOCK_BOOTTIME and /proc/uptime start near 0, hiding the host's uptime); or "
-              "an offset added to those clocks (+1h, -30s; a negative one may not take them "
-              "below 0). The wall clock stays the host's. Default: off (the host's)");
-DEFINE_string(rlimit_core, "0",
-              "core file size limit in bytes (K/M/G suffixes; unlimited); 0 by default: a "
-              "crash inside does not run the host's core_pattern handler");
-DEFINE_string(uid, "65534",
-              "user id inside the sandbox. Outside it is never root: run by root, each "
-              "sandbox gets an outside uid and gid of its own (see --outside_ids); run by "
-              "anyone else, the launcher's own");
-DEFINE_string(outside_ids, "",
-              "FIRST:COUNT: when run as root, the range each sandbox's outside uid and gid "
-              "come from (a free one; never 0; held by a lock file in /run/sandbox_run/ids "
-              "while the sandbox lives). Default: the /etc/subuid and /etc/subgid ranges of "
-              "the user sandbox_run, else 1879048192:65536");
-DEFINE_string(gid, "65534", "group id inside the sandbox");
-DEFINE_string(hostname, "sandbox", "host name inside the sandbox");
-DEFINE_string(chdir, "/", "working directory inside the sandbox");
-DEFINE_string(setenv, "",
-              "K=V,...: the command's environment, which is otherwise empty but for PATH "
-              "(/usr/local/bin:/usr/bin:/bin unless set here), LISTEN_FDS, LISTEN_PID, "
-              "LISTEN_FDNAMES and SANDBOX_BROKER_FD");
+DEFINE_string(json_status_fd, "",
+              "FD: write the sandbox's life cycle to this open fd as JSON lines: "
+              "{\"event\": \"start\", \"pid\": N} (the sandbox's pid 1 as the host sees it), "
+              "then {\"event\": \"exit\", \"exit_code\": N, \"cause\": C} with C one of exited, "
+              "signaled (+ signal), oom (+ oom_kills), timeout, setup_failed (+ error; no start "
+              "line), launcher_failed (+ error), launcher_signal (+ signal). A reader that goes "
+              "away ends the lines, not the sandbox");
 DEFINE_bool(verbose, false, "print the sandbox's set-up and how the command ended on stderr");
 
 namespace cmsg::sandbox_run {
@@ -135,10 +58,11 @@ Usage: sandbox_run [flags] -- COMMAND [ARG...]
 The command runs in new user, mount, pid, ipc, uts and cgroup namespaces (and
 a new network namespace unless --net=host), on an empty read-only root holding
 only the --ro_bind/--bind/--tmpfs mounts, /proc and a minimal /dev (null,
-zero, full, random, urandom, tty; shm and pts on request); as --uid/--gid inside, which are never
-root outside; with no capabilities, no new privileges, the seccomp filter and
-the rlimits. It dies when sandbox_run dies. List flags take comma-separated
-values.
+zero, full, random, urandom, tty; shm and pts on request); as --uid/--gid
+inside, which are never root outside; with no capabilities, no new
+privileges, the seccomp filter, the rlimits and (where the kernel has it)
+Landlock, which lets it open only what lies beneath those mounts. It dies
+when sandbox_run dies. List flags take comma-separated values.
 
 Sockets named by --listen and files named by --pass_file are opened by
 sandbox_run outside the sandbox and handed in over a unix socket as
@@ -147,6 +71,10 @@ and LISTEN_FDNAMES set, as systemd socket activation would.
 
 Signals HUP INT QUIT TERM USR1 USR2 sent to sandbox_run go to the command
 (with --kill_after, a command that ignores TERM is killed that much later).
+ALRM VTALRM PROF XCPU XFSZ PWR STKFLT IO and the real-time signals end
+sandbox_run as they would any program, but only after it killed the sandbox
+and removed its socket files and cgroup; PIPE is ignored. (SIGKILL, or a
+crash, leaves the socket files and an empty cgroup behind.)
 
 The terminal: the sandbox runs in a session of its own, so it has no
 controlling terminal and is not in the terminal's process group. A terminal on
@@ -165,15 +93,16 @@ sandbox ends; --rlimit_* limit each process.
 Exit status: the command's own; 128+N if it died of signal N; 123 if the
 kernel's OOM killer killed any process in the sandbox (--cgroup_memory;
 stderr says how the command ended); 124 on --timeout (the whole sandbox is
-killed); 125 if sandbox_run itself failed (a
-bad flag or path, a namespace refused), with one line on stderr; 126 if the
-command cannot be executed, 127 if it is not found.
+killed); 125 if sandbox_run itself failed (a bad flag or path, a namespace
+refused), with one line on stderr; 126 if the command cannot be executed, 127
+if it is not found.
 
 Policy file: --flagfile=PATH reads flags from PATH (gflags' format), one
 --flag=value a line, as if given at that place on the command line; blank
 lines and lines starting with # are skipped, blanks around a line trimmed,
-the value is the rest of the line. Files may name further files (8 deep). A
-flag given twice, in a file or on the command line, is an error. E.g. web.flags:
+the value is the rest of the line. Files may name further files (8 deep); no
+symlink on their paths is followed. A flag given twice, in a file or on the
+command line, is an error. E.g. web.flags:
   # the web worker's sandbox
   --ro_bind=/usr,/lib,/lib64,/bin,/srv/www:/www
   --listen=tcp:127.0.0.1:8080=web
@@ -185,63 +114,58 @@ Example:
   sandbox_run --ro_bind=/usr,/lib,/lib64,/bin --listen=tcp:127.0.0.1:8080=web \
       -- /usr/bin/python3 server.py)";
 
-[[noreturn]] void Fail(absl::string_view message) {
+// Set once --json_status_fd is known to be good.
+JsonStatus* status_lines = nullptr;
+
+[[noreturn]] void Fail(absl::string_view message, absl::string_view cause = "setup_failed") {
   std::string line = absl::StrCat("sandbox_run: ", message, "\n");
   fputs(line.c_str(), stderr);
+  if (status_lines != nullptr) status_lines->Exit(kLauncherFailure, cause, 0, 0, message);
   exit(kLauncherFailure);
 }
 
-absl::StatusOr<sandbox::Policy> PolicyFromFlags() {
-  sandbox::Policy policy;
-  CMSGLIB_ASSIGN_OR_RETURN(policy.binds, ParseBinds(FLAGS_ro_bind, false));
-  CMSGLIB_ASSIGN_OR_RETURN(std::vector<sandbox::BindMount> rw, ParseBinds(FLAGS_bind, true));
-  policy.binds.insert(policy.binds.end(), rw.begin(), rw.end());
-  CMSGLIB_ASSIGN_OR_RETURN(policy.tmpfs, ParseTmpfs(FLAGS_tmpfs));
-  CMSGLIB_ASSIGN_OR_RETURN(policy.network, ParseNetwork(FLAGS_net));
-  absl::StatusOr<std::vector<ListenSpec>> listen = ParseListenSpecs(FLAGS_listen);
-  if (!listen.ok())
-    return absl::InvalidArgumentError(absl::StrCat("--listen: ", listen.status().message()));
-  policy.listen = std::move(*listen);
-  CMSGLIB_ASSIGN_OR_RETURN(policy.files, ParsePassFiles(FLAGS_pass_file));
-  CMSGLIB_ASSIGN_OR_RETURN(policy.broker, ParseBrokerRules(FLAGS_broker_allow));
-  CMSGLIB_RETURN_IF_ERROR(ParseSeccomp(FLAGS_seccomp, policy));
-  CMSGLIB_ASSIGN_OR_RETURN(policy.extra_socket_families, ParseSocketFamilies(FLAGS_allow_socket));
-  CMSGLIB_RETURN_IF_ERROR(ParseOutsideIds(FLAGS_outside_ids, policy.outside_ids));
-  CMSGLIB_ASSIGN_OR_RETURN(policy.rlimits.core, ParseRlimit("rlimit_core", FLAGS_rlimit_core));
-  CMSGLIB_ASSIGN_OR_RETURN(policy.rlimits.as, ParseRlimit("rlimit_as", FLAGS_rlimit_as));
-  CMSGLIB_ASSIGN_OR_RETURN(policy.rlimits.nofile, ParseRlimit("rlimit_nofile", FLAGS_rlimit_nofile));
-  CMSGLIB_ASSIGN_OR_RETURN(policy.rlimits.nproc, ParseRlimit("rlimit_nproc", FLAGS_rlimit_nproc));
-  CMSGLIB_ASSIGN_OR_RETURN(policy.rlimits.cpu, ParseRlimit("rlimit_cpu", FLAGS_rlimit_cpu));
-  CMSGLIB_ASSIGN_OR_RETURN(policy.rlimits.fsize, ParseRlimit("rlimit_fsize", FLAGS_rlimit_fsize));
-  CMSGLIB_ASSIGN_OR_RETURN(policy.cgroup, ParseCgroupLimits(FLAGS_cgroup_memory, FLAGS_cgroup_pids,
-                                                            FLAGS_cgroup_cpu));
-  CMSGLIB_ASSIGN_OR_RETURN(policy.landlock, ParseLandlock(FLAGS_landlock));
-  if (!FLAGS_dev_shm.empty()) {
-    CMSGLIB_ASSIGN_OR_RETURN(policy.dev_shm_bytes,
-                             ParseBytes("dev_shm", FLAGS_dev_shm, FLAGS_dev_shm));
-  }
-  policy.dev_pts = FLAGS_dev_pts;
-  CMSGLIB_ASSIGN_OR_RETURN(policy.time, ParseTimeNamespace(FLAGS_time_ns));
-  CMSGLIB_ASSIGN_OR_RETURN(policy.uid, ParseId("uid", FLAGS_uid));
-  CMSGLIB_ASSIGN_OR_RETURN(policy.gid, ParseId("gid", FLAGS_gid));
-  if (FLAGS_hostname.empty() || FLAGS_hostname.size() > 64)
-    return absl::InvalidArgumentError("--hostname: want 1 to 64 bytes");
-  policy.hostname = FLAGS_hostname;
-  policy.chdir = FLAGS_chdir;
-  CMSGLIB_ASSIGN_OR_RETURN(policy.env, ParseEnv(FLAGS_setenv));
-  return policy;
+// exit() runs no destructors: the sandbox is killed and reaped, its socket
+// files and cgroup removed, before sandbox_run goes.
+[[noreturn]] void FailAfterSpawn(sandbox::Child child, absl::string_view message) {
+  { sandbox::Child doomed = std::move(child); }
+  Fail(message, "launcher_failed");
+}
+
+// Signals that would end sandbox_run without running its clean-up; they
+// are blocked and read from the signalfd like the forwarded ones.
+bool EndsTheLauncher(int signal) {
+  return signal == SIGALRM || signal == SIGVTALRM || signal == SIGPROF || signal == SIGXCPU ||
+         signal == SIGXFSZ || signal == SIGPWR || signal == SIGSTKFLT || signal == SIGIO ||
+         (signal >= SIGRTMIN && signal <= SIGRTMAX);
+}
+
+// Cleans up as for any end, then dies of `signal` as it would have.
+[[noreturn]] void DieOf(sandbox::Child child, int signal) {
+  { sandbox::Child doomed = std::move(child); }
+  if (status_lines != nullptr) status_lines->Exit(128 + signal, "launcher_signal", signal);
+  fprintf(stderr, "sandbox_run: stopped by signal %d; killed the sandbox\n", signal);
+  struct sigaction default_action {};
+  default_action.sa_handler = SIG_DFL;
+  sigaction(signal, &default_action, nullptr);
+  sigset_t only;
+  sigemptyset(&only);
+  sigaddset(&only, signal);
+  raise(signal);
+  sigprocmask(SIG_UNBLOCK, &only, nullptr);
+  _exit(128 + signal);
 }
 
 constexpr int kForwarded[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2};
 
 int Run(int argc, char** argv) {
   gflags::SetUsageMessage(kUsage);
-  absl::StatusOr<CommandLine> line = SplitCommandLine(argc, argv, kThisFile);
+  absl::StatusOr<CommandLine> line =
+      SplitCommandLine(argc, argv, {kThisFile, flags::kSandboxFlagsFile});
   if (!line.ok()) Fail(line.status().message());
   if (line->help) {
     // Only this tool's flags: gflags' own are not accepted (but --flagfile,
     // which SplitCommandLine expands itself).
-    gflags::ShowUsageWithFlagsRestrict(argv[0], kThisFile);
+    gflags::ShowUsageWithFlagsRestrict(argv[0], "tools/");
     exit(0);
   }
   const std::vector<std::string>& command = line->command;
@@ -253,13 +177,17 @@ int Run(int argc, char** argv) {
   gflags::ParseCommandLineFlags(&flag_argc, &flag_args, /*remove_flags=*/false);
   if (command.empty()) Fail("no COMMAND given (usage: sandbox_run [flags] -- COMMAND [ARG...])");
 
-  absl::StatusOr<sandbox::Policy> policy = PolicyFromFlags();
+  absl::StatusOr<sandbox::Policy> policy = flags::PolicyFromFlags();
   if (!policy.ok()) Fail(policy.status().message());
   absl::StatusOr<std::optional<absl::Duration>> timeout = ParseTimeout(FLAGS_timeout);
   if (!timeout.ok()) Fail(timeout.status().message());
   absl::StatusOr<std::optional<absl::Duration>> kill_after =
       ParseDurationFlag("kill_after", FLAGS_kill_after);
   if (!kill_after.ok()) Fail(kill_after.status().message());
+  absl::StatusOr<int> status_fd = JsonStatus::ParseFd(FLAGS_json_status_fd);
+  if (!status_fd.ok()) Fail(status_fd.status().message());
+  JsonStatus json_status(*status_fd);
+  status_lines = &json_status;
 
   // A closed stdio fd would be taken by the next fd opened here (a passed
   // file, the id lock) and so cross into the sandbox as stdio.
@@ -273,21 +201,27 @@ int Run(int argc, char** argv) {
   sigset_t forwarded;
   sigemptyset(&forwarded);
   for (int s : kForwarded) sigaddset(&forwarded, s);
+  for (int s = 1; s < NSIG; ++s)
+    if (EndsTheLauncher(s)) sigaddset(&forwarded, s);
+  // Writes to a --json_status_fd whose reader is gone fail with EPIPE.
+  signal(SIGPIPE, SIG_IGN);
   sigprocmask(SIG_BLOCK, &forwarded, nullptr);
   UniqueFd signals(signalfd(-1, &forwarded, SFD_CLOEXEC));
   if (!signals.ok()) Fail(ErrnoError("signalfd").message());
 
   // The timeout covers the set-up too.
-  absl::Time deadline = *timeout ? absl::Now() + **timeout : absl::InfiniteFuture();
+  const absl::Time deadline = *timeout ? absl::Now() + **timeout : absl::InfiniteFuture();
   absl::StatusOr<sandbox::Child> child = sandbox::Spawn(*policy, command, deadline);
   if (!child.ok()) {
     if (absl::IsDeadlineExceeded(child.status())) {
       fprintf(stderr, "sandbox_run: timed out after %s while setting up; killed the sandbox\n",
               FLAGS_timeout.c_str());
+      json_status.Exit(kTimedOut, "timeout");
       return kTimedOut;
     }
     Fail(child.status().message());
   }
+  json_status.Start(child->pid());
   if (FLAGS_verbose) {
     fprintf(stderr, "sandbox_run: started %s as pid %d (%zu fds passed)\n",
             absl::StrJoin(command, " ").c_str(), child->pid(),
@@ -319,7 +253,7 @@ int Run(int argc, char** argv) {
     }
     int ready = poll(fds, 2, ms);
     if (ready < 0 && errno == EINTR) continue;
-    if (ready < 0) Fail(ErrnoError("poll").message());
+    if (ready < 0) FailAfterSpawn(std::move(*child), ErrnoError("poll").message());
     if (ready == 0) {
       const absl::Time now = absl::Now();
       if (now >= kill_at) {
@@ -334,6 +268,7 @@ int Run(int argc, char** argv) {
           (void)child->Wait();
           fprintf(stderr, "sandbox_run: timed out after %s; killed the sandbox\n",
                   FLAGS_timeout.c_str());
+          json_status.Exit(kTimedOut, "timeout");
           return kTimedOut;
         }
         (void)child->Signal(SIGTERM);
@@ -344,8 +279,10 @@ int Run(int argc, char** argv) {
     if (fds[1].revents & POLLIN) {
       signalfd_siginfo info;
       if (read(signals.get(), &info, sizeof(info)) == sizeof(info)) {
-        (void)child->Signal(static_cast<int>(info.ssi_signo));
-        if (info.ssi_signo == SIGTERM) sent_term();
+        int signal = static_cast<int>(info.ssi_signo);
+        if (EndsTheLauncher(signal)) DieOf(std::move(*child), signal);
+        (void)child->Signal(signal);
+        if (signal == SIGTERM) sent_term();
       }
     }
     if (fds[0].revents) break;
@@ -353,10 +290,11 @@ int Run(int argc, char** argv) {
   if (timed_out) {
     (void)child->Wait();
     fprintf(stderr, "sandbox_run: timed out after %s; sent SIGTERM\n", FLAGS_timeout.c_str());
+    json_status.Exit(kTimedOut, "timeout");
     return kTimedOut;
   }
   absl::StatusOr<sandbox::ExitStatus> status = child->Wait();
-  if (!status.ok()) Fail(status.status().message());
+  if (!status.ok()) FailAfterSpawn(std::move(*child), status.status().message());
   if (FLAGS_verbose) {
     fprintf(stderr, "sandbox_run: command %s %d\n",
             status->signaled ? "killed by signal" : "exited with", status->value);
@@ -367,8 +305,11 @@ int Run(int argc, char** argv) {
             "the command %s %d\n",
             status->oom_kills, status->signaled ? "was killed by signal" : "exited with",
             status->value);
+    json_status.Exit(kOutOfMemory, "oom", 0, status->oom_kills);
     return kOutOfMemory;
   }
+  json_status.Exit(status->ShellCode(), status->signaled ? "signaled" : "exited",
+                   status->signaled ? status->value : 0);
   return status->ShellCode();
 }
 

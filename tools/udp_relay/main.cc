@@ -1,10 +1,14 @@
 // udp_relay: a pktinfo-aware UDP relay. See README.md and --help.
 #include <gflags/gflags.h>
+#include <signal.h>
 #include <sys/resource.h>
+#include <systemd/sd-daemon.h>
 
 #include <cstdio>
 #include <string>
 #include <thread>
+#include <optional>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -14,6 +18,7 @@
 #include "lib/activation/activation.h"
 #include "lib/net/socket_address.h"
 #include "lib/udp/loop_guard.h"
+#include "lib/udp/metrics.h"
 #include "lib/udp/relay.h"
 #include "lib/udp/signals.h"
 #include "lib/udp/udp_socket.h"
@@ -71,6 +76,42 @@ DEFINE_string(
     "arrival (forced to the interface the request came in on; the kernel "
     "then treats the client as on that link and ARPs for it). The source "
     "address is always the one the client sent to.");
+DEFINE_string(allow, "",
+              "Comma-separated CIDR prefixes (10.0.0.0/8,fd00::/8; a bare "
+              "address is one host) whose clients may open sessions; empty: "
+              "everyone. Others are dropped (drop_denied).");
+DEFINE_string(deny, "",
+              "Comma-separated CIDR prefixes whose clients may not open "
+              "sessions (drop_denied); wins over --allow.");
+DEFINE_double(new_session_rate, 0,
+              "Most new sessions per second per source prefix (IPv4 /24, "
+              "IPv6 /56) and worker thread; over it, new clients are dropped "
+              "(drop_rate_limited). 0: no limit. Live sessions are never "
+              "limited. Sessions whose client has not spoken again after an "
+              "answer are evicted first, so a flood of new (spoofed) "
+              "addresses does not push out real clients.");
+DEFINE_double(new_session_burst, 0,
+              "Bucket size for --new_session_rate (0: the rate, at least 1).");
+DEFINE_string(metrics, "",
+              "ADDR:PORT to serve the counters on in Prometheus text format "
+              "at /metrics (HTTP, civetweb, one thread), per worker and "
+              "summed, e.g. 127.0.0.1:9100 ([::1]:9100 for IPv6). Empty: off. "
+              "The serving line gives the URL (port 0 picks one).");
+DEFINE_int32(rcvbuf, 0,
+             "SO_RCVBUF of the listening sockets in bytes (0: the kernel's "
+             "default). Beyond net.core.rmem_max when run with "
+             "CAP_NET_ADMIN (SO_RCVBUFFORCE). Datagrams the kernel drops "
+             "because the queue is full are counted (SO_RXQ_OVFL: "
+             "drop_rx_queue_overflow).");
+DEFINE_int32(sndbuf, 0,
+             "SO_SNDBUF of the listening sockets in bytes (0: the kernel's "
+             "default); as --rcvbuf.");
+DEFINE_string(
+    drain_timeout, "0s",
+    "On SIGTERM, first drain for up to this long: no new sessions (their "
+    "datagrams count as drop_draining), live ones still answered; exit when "
+    "none is left or the time is up. A second SIGTERM or SIGINT ends it "
+    "at once. 0s: exit at once.");
 
 namespace {
 
@@ -107,7 +148,9 @@ int main(int argc, char** argv) {
       "each client sent to.\n"
       "  udp_relay --listen=0.0.0.0:5300,[::]:5300 --upstream=10.0.0.53:53\n"
       "Signals: SIGUSR1 prints counters; SIGINT/SIGTERM print them and exit "
-      "0.\n"
+      "0 (SIGTERM after --drain_timeout).\n"
+      "systemd: READY=1 once serving, STOPPING=1 on the stop signal, "
+      "WATCHDOG=1 when WatchdogSec= is set (sd_notify).\n"
       "Exit: 0 after a stop signal, 1 on a runtime failure, 2 on bad flags.",
       &argc, &argv);
 
@@ -134,6 +177,29 @@ int main(int argc, char** argv) {
       kTool, "stats_interval", FLAGS_stats_interval);
   if (FLAGS_max_sessions < 1)
     UsageError(kTool, "--max_sessions must be at least 1");
+  std::optional<cmsg::SocketAddress> metrics_address;
+  if (!FLAGS_metrics.empty())
+    metrics_address = cmsg::flags::IpAddressOrExit(kTool, "metrics", FLAGS_metrics);
+  absl::Duration drain_timeout =
+      cmsg::flags::DurationOrExit(kTool, "drain_timeout", FLAGS_drain_timeout);
+  if (drain_timeout < absl::ZeroDuration())
+    UsageError(kTool, "--drain_timeout must be 0s or more");
+  for (auto [name, text, list] :
+       {std::tuple{"allow", &FLAGS_allow, &options.allow},
+        std::tuple{"deny", &FLAGS_deny, &options.deny}}) {
+    absl::StatusOr<cmsg::udp::CidrList> parsed = cmsg::udp::CidrList::Parse(*text);
+    if (!parsed.ok())
+      UsageError(kTool, absl::StrCat("--", name, ": ", parsed.status().message()));
+    *list = *std::move(parsed);
+  }
+  if (!(FLAGS_new_session_rate >= 0) || !(FLAGS_new_session_burst >= 0))
+    UsageError(kTool, "--new_session_rate and --new_session_burst must be 0 or more");
+  options.new_sessions.per_second = FLAGS_new_session_rate;
+  options.new_sessions.burst = FLAGS_new_session_burst;
+  if (FLAGS_rcvbuf < 0 || FLAGS_sndbuf < 0)
+    UsageError(kTool, "--rcvbuf and --sndbuf must be 0 or more");
+  options.rcvbuf = FLAGS_rcvbuf;
+  options.sndbuf = FLAGS_sndbuf;
   if (FLAGS_reply_interface == "route") {
     options.reply_interface = cmsg::udp::ReplyInterface::kRoute;
   } else if (FLAGS_reply_interface == "arrival") {
@@ -175,27 +241,65 @@ int main(int argc, char** argv) {
       !s.ok()) {
     UsageError(kTool, s.message());
   }
+  std::unique_ptr<cmsg::udp::MetricsServer> metrics;
+  if (metrics_address.has_value()) {
+    cmsg::udp::Relay* r = relay->get();
+    absl::StatusOr<std::unique_ptr<cmsg::udp::MetricsServer>> m =
+        cmsg::udp::MetricsServer::Start(*metrics_address, [r] {
+          return cmsg::udp::PrometheusText("udp_relay", r->WorkerStats());
+        });
+    if (!m.ok()) {
+      fprintf(stderr, "%s: --metrics: %s\n", kTool, std::string(m.status().message()).c_str());
+      return 1;
+    }
+    metrics = *std::move(m);
+  }
   std::vector<std::string> served;
   for (const auto& a : (*relay)->local_addresses())
     served.push_back(a.ToString());
   fprintf(stderr,
           "%s: serving %s -> %s threads=%d batch=%zu gso=%s gro=%s "
           "max_sessions=%zu "
-          "session_timeout=%s reply_interface=%s\n",
+          "session_timeout=%s reply_interface=%s%s\n",
           kTool, absl::StrJoin(served, ",").c_str(),
           options.upstream.ToString().c_str(), (*relay)->threads(),
           options.batch, options.gso ? "on" : "off", options.gro ? "on" : "off",
           options.max_sessions,
           absl::FormatDuration(options.session_timeout).c_str(),
-          FLAGS_reply_interface.c_str());
+          FLAGS_reply_interface.c_str(),
+          metrics ? (" metrics=" + metrics->url()).c_str() : "");
   (*relay)->Start();
-  int sig = cmsg::udp::WaitForStop(
-      stats_interval,
-      [&] {
-        fprintf(stderr, "%s\n",
-                (*relay)->StatsLine("udp_relay: stats").c_str());
-      },
-      [&] { return (*relay)->Healthy(); });
+  // systemd (Type=notify): ready once serving; WATCHDOG=1 while healthy, at
+  // half the interval systemd asked for.
+  (void)sd_notifyf(0, "READY=1\nSTATUS=serving %s -> %s",
+                   absl::StrJoin(served, ",").c_str(),
+                   options.upstream.ToString().c_str());
+  uint64_t watchdog_usec = 0;
+  absl::Duration watchdog = absl::ZeroDuration();
+  if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0)
+    watchdog = absl::Microseconds(watchdog_usec) / 2;
+  absl::Time next_ping = absl::InfinitePast();
+  auto healthy = [&] {
+    if (!(*relay)->Healthy()) return false;
+    if (watchdog > absl::ZeroDuration() && absl::Now() >= next_ping) {
+      (void)sd_notify(0, "WATCHDOG=1");
+      next_ping = absl::Now() + watchdog;
+    }
+    return true;
+  };
+  auto print = [&] {
+    fprintf(stderr, "%s\n", (*relay)->StatsLine("udp_relay: stats").c_str());
+  };
+  int sig = cmsg::udp::WaitForStop(stats_interval, print, healthy, watchdog);
+  if (sig != 0) (void)sd_notify(0, "STOPPING=1");
+  if (sig == SIGTERM && drain_timeout > absl::ZeroDuration()) {
+    (*relay)->Drain();
+    absl::Time until = absl::Now() + drain_timeout;
+    auto still_serving = [&] { return healthy() && (*relay)->Sessions() > 0; };
+    int again = cmsg::udp::WaitForStop(stats_interval, print, still_serving,
+                                       absl::Milliseconds(100), until);
+    if (again == 0 && !(*relay)->Healthy()) sig = 0;
+  }
   (*relay)->Stop();
   fprintf(stderr, "%s\n", (*relay)->StatsLine("udp_relay: final").c_str());
   if (sig == 0) {

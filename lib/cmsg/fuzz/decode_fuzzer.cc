@@ -6,7 +6,8 @@
 //   bit 5     additionally re-encode what decoded and decode it again
 // Every input also goes through ForEachMessage, which must see the same
 // messages as Decode or fail with the same error.
-// Fds are never adopted: the "fds" in the input are arbitrary numbers.
+// Fds are never adopted (plain spans and the internal non-adopting hook):
+// the "fds" in the input are arbitrary numbers.
 #include <sys/socket.h>
 
 #include <cstddef>
@@ -19,6 +20,7 @@
 
 #include "absl/strings/match.h"
 #include "lib/cmsg/codec.h"
+#include "lib/cmsg/internal/decode.h"
 #include "lib/cmsg/socket_io.h"
 #include "lib/cmsg/visit.h"
 
@@ -45,7 +47,7 @@ void ReencodeAndCompare(const cmsg::ControlMessages& decoded) {
   if (!n.ok()) return;  // e.g. more fds than one message may carry
   if (*n != cmsg::EncodedSize(out)) std::abort();
   absl::StatusOr<cmsg::ControlMessages> again =
-      cmsg::internal::DecodeWithoutAdoptingFds(absl::MakeConstSpan(buffer, *n));
+      cmsg::Decode(absl::MakeConstSpan(buffer, *n));
   // What we encode ourselves must always decode, message for message.
   if (!again.ok() || again->size() != out.size()) std::abort();
 }
@@ -59,6 +61,8 @@ bool SameMessage(const cmsg::ControlMessageOwned& a, const cmsg::ControlMessageO
         const T& y = std::get<T>(b);
         if constexpr (std::is_same_v<T, cmsg::ScmRightsOwned>) {
           return x.fds.size() == y.fds.size();
+        } else if constexpr (std::is_same_v<T, cmsg::ScmPidfd>) {
+          return x.fd.get() == y.fd.get();
         } else if constexpr (std::is_same_v<T, cmsg::Unknown>) {
           return x.level == y.level && x.type == y.type && x.data == y.data;
         } else if constexpr (std::is_same_v<T, cmsg::Ipv4RecvErr> ||
@@ -78,9 +82,9 @@ bool SameMessage(const cmsg::ControlMessageOwned& a, const cmsg::ControlMessageO
 // ForEachMessage on the same bytes must agree with Decode.
 void VisitAndCompare(absl::Span<const std::byte> bytes) {
   absl::StatusOr<cmsg::ControlMessages> decoded =
-      cmsg::internal::DecodeWithoutAdoptingFds(bytes);
+      cmsg::Decode(bytes);
   cmsg::ControlMessages visited;
-  absl::Status s = cmsg::internal::ForEachMessageWithoutAdoptingFds(
+  absl::Status s = cmsg::ForEachMessage(
       bytes, [&](auto& v) {
         using T = std::decay_t<decltype(v)>;
         if constexpr (std::is_same_v<T, cmsg::OwnedFdRange>) {
@@ -95,6 +99,9 @@ void VisitAndCompare(absl::Span<const std::byte> bytes) {
           cmsg::ScmRightsOwned r;
           r.fds.resize(v.size());
           visited.emplace_back(std::move(r));
+        } else if constexpr (std::is_same_v<T, cmsg::ScmPidfd>) {
+          if (v.fd.ok()) std::abort();  // nothing adopted
+          visited.emplace_back(std::move(v));
         } else if constexpr (std::is_same_v<T, cmsg::UnknownView>) {
           cmsg::Unknown u;
           u.level = v.level;
@@ -140,13 +147,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     msg.msg_control = const_cast<std::byte*>(bytes.data());
     msg.msg_controllen = bytes.size();
     msg.msg_flags = (mode & 0x08) ? MSG_CTRUNC : 0;
-    decoded = cmsg::internal::DecodeReceivedWithoutAdoptingFds(msg, bytes.size());
+    decoded = cmsg::internal::DecodeReceivedWithoutAdoptingFds(msg);
     if ((mode & 0x08) && decoded.ok()) std::abort();  // MSG_CTRUNC must fail
   } else {
-    decoded = cmsg::internal::DecodeWithoutAdoptingFds(bytes);
+    decoded = cmsg::Decode(bytes);
   }
   if (decoded.ok()) {
     for (const auto& m : *decoded) {
+      if (const auto* p = std::get_if<cmsg::ScmPidfd>(&m); p && p->fd.ok()) std::abort();
       if (const auto* r = std::get_if<cmsg::ScmRightsOwned>(&m)) {
         for (const auto& fd : r->fds) {
           if (fd.ok()) std::abort();  // an adopted fd: it would be closed

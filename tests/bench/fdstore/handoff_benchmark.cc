@@ -117,7 +117,14 @@ class FdstoreCase {
     stop_.Signal();
     thread_.join();
   }
+  // What `fdstore exec` does: a connection for one FETCH.
   void Handoff() {
+    auto fds = cmsg::fdstore::Client::FetchOnce(path_, names_);
+    if (!fds.ok()) Die(std::string(fds.status().message()));
+    if (static_cast<int>(fds->size()) != n_) Die("fdstore fetch: wrong count");
+  }
+  // Connect + Fetch on a connection that could carry more requests.
+  void ConnectAndFetch() {
     auto client = cmsg::fdstore::Client::Connect(path_);
     if (!client.ok()) Die(std::string(client.status().message()));
     auto fds = client->Fetch(names_);
@@ -178,13 +185,17 @@ int main() {
   printf("Hand-offs per second: a new client connects and fetches N listening\n"
          "sockets (servers on their own thread; median of 7 half-second turns,\n"
          "the two taking turns so both see the same machine load).\n\n");
-  printf("%4s  %14s  %18s  %12s\n", "N", "fdstore/s", "raw CMSG_* C/s", "fdstore/raw");
+  printf("fdstore: Client::FetchOnce (what `fdstore exec` does); kept: Client::Connect +\n"
+         "Fetch on a connection that may carry more requests. Target: fdstore/raw >= 0.95.\n\n");
+  printf("%4s  %12s  %14s  %12s  %12s  %9s  %s\n", "N", "fdstore/s", "raw CMSG_* C/s",
+         "fdstore/raw", "kept/s", "kept/raw", "target");
   for (int n : {1, 16}) {
     FdstoreCase ours(dir, n);
     RawCase raw(dir, n);
-    std::vector<double> r =
-        InterleavedRates({[&] { ours.Handoff(); }, [&] { raw.Handoff(); }});
-    printf("%4d  %14.0f  %18.0f  %12.2f\n", n, r[0], r[1], r[0] / r[1]);
+    std::vector<double> r = InterleavedRates(
+        {[&] { ours.Handoff(); }, [&] { raw.Handoff(); }, [&] { ours.ConnectAndFetch(); }});
+    printf("%4d  %12.0f  %14.0f  %12.2f  %12.0f  %9.2f  %s\n", n, r[0], r[1], r[0] / r[1], r[2],
+           r[2] / r[1], r[0] / r[1] >= 0.95 ? "met" : "MISSED");
     fflush(stdout);
   }
   rmdir(dir);

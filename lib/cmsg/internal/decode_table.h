@@ -8,9 +8,10 @@
 //   template <typename T, typename Raw> void Scalar(payload, name);
 //   template <typename T, typename Addr> void RecvErr(payload, name);
 //   void Rights(payload);                               // SCM_RIGHTS
+//   void Pidfd(payload);                                // SCM_PIDFD
 //   void Other(level, type, payload);                   // anything else
-#ifndef LIB_CMSG_DECODE_TABLE_H_
-#define LIB_CMSG_DECODE_TABLE_H_
+#ifndef LIB_CMSG_INTERNAL_DECODE_TABLE_H_
+#define LIB_CMSG_INTERNAL_DECODE_TABLE_H_
 
 #include <linux/errqueue.h>
 #include <linux/tls.h>
@@ -115,6 +116,16 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void DispatchPayload(
   sink.Other(level, type, p);
 }
 
+// Hands one payload to the sink. The fd-carrying kinds go first and to
+// their own sink calls, so every sink owns (or closes) their fds.
+template <typename Sink>
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void DispatchMessage(
+    int level, int type, absl::Span<const std::byte> p, Sink& sink) {
+  if (level == SOL_SOCKET && type == SCM_RIGHTS) return sink.Rights(p);
+  if (ABSL_PREDICT_FALSE(level == SOL_SOCKET && type == SCM_PIDFD)) return sink.Pidfd(p);
+  DispatchPayload(level, type, p, sink);
+}
+
 // Walks `buffer` message by message, handing each payload to the sink. A
 // cmsg_len that cannot be walked ends the walk with an error; the sink has
 // seen every message before it. The buffer need not be aligned: headers are
@@ -134,11 +145,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status WalkControl(
     // In bounds: cmsg_len was checked against what remains.
     auto payload = absl::MakeConstSpan(buffer.data() + offset + kHeader,
                                        h.cmsg_len - kHeader);
-    if (h.cmsg_level == SOL_SOCKET && h.cmsg_type == SCM_RIGHTS) {
-      sink.Rights(payload);
-    } else {
-      DispatchPayload(h.cmsg_level, h.cmsg_type, payload, sink);
-    }
+    DispatchMessage(h.cmsg_level, h.cmsg_type, payload, sink);
     const size_t step = CMSG_ALIGN(h.cmsg_len);
     if (step >= remaining) break;
     offset += step;
@@ -148,4 +155,4 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status WalkControl(
 
 }  // namespace cmsg::internal
 
-#endif  // LIB_CMSG_DECODE_TABLE_H_
+#endif  // LIB_CMSG_INTERNAL_DECODE_TABLE_H_

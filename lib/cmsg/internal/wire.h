@@ -2,8 +2,8 @@
 // payload size) and how its payload is written. Header-only so Encode can be
 // inlined and, for messages known at compile time, fold to a few stores.
 // Not part of the API: use Encode / SendMsg.
-#ifndef LIB_CMSG_WIRE_H_
-#define LIB_CMSG_WIRE_H_
+#ifndef LIB_CMSG_INTERNAL_WIRE_H_
+#define LIB_CMSG_INTERNAL_WIRE_H_
 
 #include <linux/if_alg.h>
 #include <netinet/in.h>
@@ -17,6 +17,8 @@
 #include <variant>
 
 #include "absl/base/attributes.h"
+#include "absl/status/status.h"
+#include "absl/types/span.h"
 #include "lib/cmsg/messages.h"
 
 #ifndef SOL_ALG
@@ -204,4 +206,10 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline auto Dispatch(const ControlMessage& m, F&& f
 
 }  // namespace cmsg::wire
 
-#endif  // LIB_CMSG_WIRE_H_
+namespace cmsg::internal {
+// The errors Encode returns, built out of line (they are the cold path).
+[[nodiscard]] absl::Status InvalidMessageError(absl::Span<const ControlMessage> messages);
+[[nodiscard]] absl::Status BufferTooSmallError(size_t messages, size_t need, size_t have);
+}  // namespace cmsg::internal
+
+#endif  // LIB_CMSG_INTERNAL_WIRE_H_

@@ -1,0 +1,119 @@
+#include "sandbox/pool_notify.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "lib/cmsg/cmsg.h"
+#include "lib/status/errno_status.h"
+#include "lib/status/status_macros.h"
+
+namespace cmsg::sandbox {
+
+std::optional<std::string> NotifyMessage::Get(absl::string_view key) const {
+  std::optional<std::string> value;
+  for (const auto& [k, v] : fields)
+    if (k == key) value = v;  // the last one wins, as in systemd
+  return value;
+}
+
+std::vector<std::pair<std::string, std::string>> ParseNotifyFields(absl::string_view text) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    size_t eq = line.find('=');
+    if (eq == absl::string_view::npos || eq == 0) continue;
+    out.emplace_back(std::string(line.substr(0, eq)), std::string(line.substr(eq + 1)));
+  }
+  return out;
+}
+
+absl::StatusOr<NotifySocket> NotifySocket::Create() {
+  const char* tmp = getenv("TMPDIR");
+  std::string templ = absl::StrCat(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", "/worker_pool.XXXXXX");
+  if (mkdtemp(templ.data()) == nullptr) return ErrnoError(absl::StrCat("mkdtemp ", templ));
+  NotifySocket out;
+  out.dir_ = templ;
+  if (chmod(out.dir_.c_str(), 0755) != 0) return ErrnoError(absl::StrCat("chmod ", out.dir_));
+  out.path_ = absl::StrCat(out.dir_, "/notify");
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (out.path_.size() >= sizeof(addr.sun_path))
+    return absl::InvalidArgumentError(absl::StrCat("notify socket path too long: ", out.path_));
+  memcpy(addr.sun_path, out.path_.data(), out.path_.size());
+  out.fd_.reset(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+  if (!out.fd_.ok()) return ErrnoError("socket(AF_UNIX, SOCK_DGRAM)");
+  if (bind(out.fd_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0)
+    return ErrnoError(absl::StrCat("bind ", out.path_));
+  if (chmod(out.path_.c_str(), 0666) != 0) return ErrnoError(absl::StrCat("chmod ", out.path_));
+  CMSGLIB_RETURN_IF_ERROR(ReceiveCredentials(out.fd_.get()));
+  return out;
+}
+
+NotifySocket::NotifySocket(NotifySocket&& other) noexcept
+    : fd_(std::move(other.fd_)), dir_(std::exchange(other.dir_, "")),
+      path_(std::exchange(other.path_, "")) {}
+
+NotifySocket& NotifySocket::operator=(NotifySocket&& other) noexcept {
+  if (this != &other) {
+    NotifySocket gone(std::move(*this));
+    fd_ = std::move(other.fd_);
+    dir_ = std::exchange(other.dir_, "");
+    path_ = std::exchange(other.path_, "");
+  }
+  return *this;
+}
+
+NotifySocket::~NotifySocket() {
+  if (!path_.empty()) unlink(path_.c_str());
+  if (!dir_.empty()) rmdir(dir_.c_str());
+}
+
+absl::StatusOr<std::optional<NotifyMessage>> NotifySocket::Receive() {
+  char data[4096];
+  ControlBuffer<Fds<8>, ScmCredentials> control;
+  absl::StatusOr<ReceivedMessage> m = RecvMsg(fd_.get(), data, control.span(), MSG_DONTWAIT | MSG_TRUNC);
+  if (!m.ok()) {
+    if (ErrnoOf(m.status()) == EAGAIN) return std::optional<NotifyMessage>();
+    return m.status();
+  }
+  if (m->data_truncated()) return absl::InvalidArgumentError("notify message over 4 KiB dropped");
+  const ScmCredentials* creds = m->Find<ScmCredentials>();
+  if (creds == nullptr) return absl::InvalidArgumentError("notify message without credentials dropped");
+  NotifyMessage out;
+  out.pid = creds->pid;
+  out.uid = creds->uid;
+  out.fields = ParseNotifyFields(absl::string_view(data, m->bytes));
+  return std::optional<NotifyMessage>(std::move(out));
+}
+
+std::optional<ProcInfo> ReadProcInfo(pid_t pid) {
+  std::string path = absl::StrCat("/proc/", pid, "/status");
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.ok()) return std::nullopt;
+  char buf[4096];
+  ssize_t n = read(fd.get(), buf, sizeof(buf) - 1);
+  if (n <= 0) return std::nullopt;
+  ProcInfo info;
+  bool have_ppid = false, have_nspid = false;
+  for (absl::string_view line : absl::StrSplit(absl::string_view(buf, n), '\n')) {
+    if (absl::ConsumePrefix(&line, "PPid:")) {
+      have_ppid = absl::SimpleAtoi(absl::StripAsciiWhitespace(line), &info.ppid);
+    } else if (absl::ConsumePrefix(&line, "NSpid:")) {
+      std::vector<absl::string_view> ids = absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
+      have_nspid = !ids.empty() && absl::SimpleAtoi(ids.back(), &info.innermost_pid);
+    }
+  }
+  if (!have_ppid || !have_nspid) return std::nullopt;
+  return info;
+}
+
+}  // namespace cmsg::sandbox
