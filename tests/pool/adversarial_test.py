@@ -77,7 +77,12 @@ class AdversarialTest(unittest.TestCase):
                     fds_at_40 = sorted(os.listdir("/proc/%d/fd" % pool.proc.pid))
                 finally:
                     pool.stop()
-                self.assertEqual(len(fds_at_40), len(fds_at_10))
+                # A leak of one fd a restart would show 30 more after 30
+                # restarts. A few may differ either way at the moment of each
+                # sample: the spare sandbox made ahead of time (worker
+                # isolation) holds fds while it exists.
+                self.assertLess(abs(len(fds_at_40) - len(fds_at_10)), 5,
+                                (fds_at_10, fds_at_40))
                 # A worker holds stdio, the listening socket at 3 and the fd
                 # ls opened to read the directory: nothing of the pool's.
                 for instance in (1, 2, 40):
