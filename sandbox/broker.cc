@@ -45,6 +45,28 @@ absl::StatusOr<UniqueFd> OnlyRegularFile(UniqueFd fd, uint32_t flags) {
   return fd;
 }
 
+UniqueFd OpenAt2(int dir, const std::string& path, uint64_t flags, uint64_t resolve,
+                 uint32_t mode = 0) {
+  open_how how{};
+  how.flags = flags | O_CLOEXEC;
+  how.mode = (flags & O_CREAT) ? mode : 0;
+  how.resolve = resolve;
+  return UniqueFd(static_cast<int>(syscall(SYS_openat2, dir, path.c_str(), &how, sizeof(how))));
+}
+
+UniqueFd OpenNoSymlinks(int dir, const std::string& path, uint64_t flags) {
+  return OpenAt2(dir, path, flags, RESOLVE_NO_SYMLINKS);
+}
+
+// Where `fd` is now, as the kernel names it.
+absl::StatusOr<std::string> RealPath(int fd) {
+  char buf[PATH_MAX];
+  ssize_t n = readlink(absl::StrCat("/proc/self/fd/", fd).c_str(), buf, sizeof(buf));
+  if (n < 0) return ErrnoError("readlink(/proc/self/fd)");
+  if (n == sizeof(buf) || buf[0] != '/') return Refuse(EACCES, "unreachable path");
+  return std::string(buf, n);
+}
+
 }  // namespace
 
 absl::StatusOr<Broker> Broker::Create(absl::Span<const BrokerRule> rules) {
@@ -54,17 +76,31 @@ absl::StatusOr<Broker> Broker::Create(absl::Span<const BrokerRule> rules) {
     while (path.size() > 1 && path.back() == '/') path.pop_back();
     absl::Status valid = CheckSandboxPath(path, "broker path");
     if (!valid.ok()) return valid;
+    for (const Rule& earlier : broker.rules_) {
+      // The same tree twice, with the same mode or not, is a mistake.
+      if (earlier.path == path)
+        return absl::InvalidArgumentError(absl::StrCat("broker path ", path, " is given twice"));
+    }
+    // The launcher may be root: a symlink anywhere on the rule's own path,
+    // which whoever can write a directory there may plant, must not move the
+    // rule elsewhere (data -> / would serve /etc/shadow).
+    UniqueFd root = OpenNoSymlinks(AT_FDCWD, path, O_PATH);
+    if (!root.ok()) {
+      return ErrnoError(absl::StrCat("broker path ", path,
+                                     errno == ELOOP ? " (symlinks are not followed)" : ""));
+    }
     struct stat st;
-    if (stat(path.c_str(), &st) != 0) return ErrnoError(absl::StrCat("broker path ", path));
+    if (fstat(root.get(), &st) != 0) return ErrnoError(absl::StrCat("fstat ", path));
     Rule out{path, rule.writable, S_ISDIR(st.st_mode), UniqueFd(), ""};
-    std::string dir = path;
-    if (!out.is_directory) {
+    if (out.is_directory) {
+      out.dir = std::move(root);
+    } else {
       size_t slash = path.rfind('/');
-      dir = slash == 0 ? "/" : path.substr(0, slash);
+      out.dir = OpenNoSymlinks(AT_FDCWD, slash == 0 ? "/" : path.substr(0, slash),
+                               O_PATH | O_DIRECTORY);
+      if (!out.dir.ok()) return ErrnoError(absl::StrCat("open broker path ", path));
       out.basename = path.substr(slash + 1);
     }
-    out.dir.reset(open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-    if (!out.dir.ok()) return ErrnoError(absl::StrCat("open broker path ", dir));
     broker.rules_.push_back(std::move(out));
   }
   // Most specific first: "/data:rw,/data/keys:r" keeps keys read-only.
@@ -73,34 +109,76 @@ absl::StatusOr<Broker> Broker::Create(absl::Span<const BrokerRule> rules) {
   return broker;
 }
 
+const Broker::Rule* Broker::RuleFor(absl::string_view path) const {
+  for (const Rule& rule : rules_) {
+    if (path == rule.path ||
+        (rule.is_directory && absl::StartsWith(path, rule.path) &&
+         (rule.path == "/" || path[rule.path.size()] == '/')))
+      return &rule;
+  }
+  return nullptr;
+}
+
 absl::StatusOr<UniqueFd> Broker::Open(absl::string_view path, uint32_t flags,
                                       uint32_t mode) const {
   if (flags & ~kBrokerAllowedFlags) return Refuse(EINVAL, "open flags");
   if (!CheckSandboxPath(path, "path").ok()) return Refuse(EACCES, "path");
-  for (const Rule& rule : rules_) {
-    const bool exact = path == rule.path;
-    if (!exact && !(rule.is_directory && absl::StartsWith(path, rule.path) &&
-                    path[rule.path.size()] == '/')) {
-      continue;
-    }
-    if (WantsWrite(flags) && !rule.writable) return Refuse(EACCES, "read-only rule");
-    std::string relative = rule.is_directory
-                               ? (exact ? "." : std::string(path.substr(rule.path.size() + 1)))
-                               : rule.basename;
-    open_how how{};
+  const Rule* rule = RuleFor(path);
+  if (rule == nullptr) return Refuse(EACCES, "no rule allows the path");
+  const bool write = WantsWrite(flags);
+  if (write && !rule->writable) return Refuse(EACCES, "read-only rule");
+  const bool exact = path == rule->path;
+  std::string relative = rule->is_directory
+                             ? (exact ? "." : std::string(path.substr(rule->path.size() + 1)))
+                             : rule->basename;
+  // A file rule names one file: it must not be a symlink to anything.
+  const uint64_t resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS |
+                           (rule->is_directory ? 0 : RESOLVE_NO_SYMLINKS);
+  // Resolve first, without side effects (no O_CREAT, no O_TRUNC): the rule
+  // that applies is the one of where the path leads, which a symlink inside
+  // a read-write tree may point into a read-only one.
+  int dir = rule->dir.get();
+  std::string name = relative;
+  UniqueFd parent;
+  UniqueFd found = OpenAt2(dir, relative, O_PATH, resolve);
+  if (!found.ok() && errno == ENOENT && (flags & O_CREAT)) {
+    // Create: resolve the parent, then make the last component (which may
+    // be no symlink) in it.
+    size_t slash = relative.rfind('/');
+    parent = OpenAt2(dir, slash == std::string::npos ? "." : relative.substr(0, slash),
+                     O_PATH | O_DIRECTORY, resolve);
+    if (!parent.ok()) return ErrnoError("openat2");
+    name = slash == std::string::npos ? relative : relative.substr(slash + 1);
+    absl::StatusOr<std::string> where = RealPath(parent.get());
+    if (!where.ok()) return where.status();
+    const std::string target = *where == "/" ? absl::StrCat("/", name)
+                                             : absl::StrCat(*where, "/", name);
+    const Rule* actual = RuleFor(target);
+    if (actual == nullptr || (write && !actual->writable))
+      return Refuse(EACCES, "the path leads where no rule allows it");
     // O_NONBLOCK: a FIFO must not block the broker in open(); it is refused
     // below, and the flag is taken off again unless the client asked for it.
-    how.flags = flags | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
-    how.mode = (flags & O_CREAT) ? (mode & 0777) : 0;
-    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-    // A file rule names one file: it must not be a symlink to anything.
-    if (!rule.is_directory) how.resolve |= RESOLVE_NO_SYMLINKS;
-    UniqueFd fd(static_cast<int>(
-        syscall(SYS_openat2, rule.dir.get(), relative.c_str(), &how, sizeof(how))));
+    UniqueFd fd = OpenAt2(parent.get(), name, flags | O_NOCTTY | O_NONBLOCK,
+                          RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS, mode & 0777);
     if (!fd.ok()) return ErrnoError("openat2");
     return OnlyRegularFile(std::move(fd), flags);
   }
-  return Refuse(EACCES, "no rule allows the path");
+  if (!found.ok()) return ErrnoError("openat2");
+  absl::StatusOr<std::string> where = RealPath(found.get());
+  if (!where.ok()) return where.status();
+  const Rule* actual = RuleFor(*where);
+  if (actual == nullptr || (write && !actual->writable))
+    return Refuse(EACCES, "the path leads where no rule allows it");
+  // Nothing but a regular file is opened at all: opening a device can act.
+  struct stat st;
+  if (fstat(found.get(), &st) != 0) return ErrnoError("fstat");
+  if (S_ISDIR(st.st_mode)) return Refuse(EISDIR, "a directory");
+  if (!S_ISREG(st.st_mode)) return Refuse(EACCES, "not a regular file");
+  // Reopen that very file (no second resolution of the path).
+  UniqueFd fd(open(absl::StrCat("/proc/self/fd/", found.get()).c_str(),
+                   static_cast<int>((flags & ~O_CREAT) | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)));
+  if (!fd.ok()) return ErrnoError("reopen");
+  return OnlyRegularFile(std::move(fd), flags);
 }
 
 bool Broker::ServeOne(int sock) const {

@@ -27,12 +27,14 @@ namespace cmsg::sandbox {
 
 class Broker {
  public:
-  // Opens every rule's tree now; a missing path is an error.
+  // Opens every rule's tree now, without following symlinks (ELOOP); a
+  // missing path, or one given twice, is an error.
   [[nodiscard]] static absl::StatusOr<Broker> Create(absl::Span<const BrokerRule> rules);
 
   // Opens `path` for the command, or returns the errno to send back:
-  // EACCES not allowed (no rule, a write under a read-only rule, or a '.',
-  // '..' or empty component), EINVAL bad flags, and openat2's own errors
+  // EACCES not allowed (no rule, a write under a read-only rule - the rule
+  // of the path as asked and the one of where it resolves to must both
+  // allow it - or a '.', '..' or empty component), EINVAL bad flags, and openat2's own errors
   // (EXDEV / ELOOP when resolution tried to leave the tree).
   [[nodiscard]] absl::StatusOr<UniqueFd> Open(absl::string_view path, uint32_t flags,
                                               uint32_t mode) const;
@@ -48,6 +50,9 @@ class Broker {
     UniqueFd dir;          // the tree (directory rule) or the file's parent
     std::string basename;  // file rules: the one name allowed in `dir`
   };
+  // The most specific rule covering `path`, or nullptr.
+  const Rule* RuleFor(absl::string_view path) const;
+
   std::vector<Rule> rules_;
 };
 

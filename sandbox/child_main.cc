@@ -1,7 +1,6 @@
 // The cloned child, from clone to exec. Async-signal-safe only: system calls
 // and reads of the plan, no allocation, no locks, no Abseil.
 #include <fcntl.h>
-#include <grp.h>
 #include <linux/capability.h>
 #include <linux/keyctl.h>
 #include <linux/mount.h>
@@ -149,7 +148,10 @@ void RunMountStep(const ChildPlan& plan, const MountStep& step) {
     }
     case MountStep::Kind::kMkfile: {
       int parent = OpenParent(plan, target, buf, sizeof(buf), &name);
-      int fd = openat(parent, name, O_RDONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+      // O_NONBLOCK: a FIFO already there (in a writable bind's source) must
+      // not block the set-up in open(); a file is bound over it.
+      int fd = openat(parent, name, O_RDONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
+                      0644);
       Check(plan, fd >= 0, "create", target);
       close(fd);
       close(parent);
@@ -223,14 +225,17 @@ void OpenBindSources(ChildPlan& plan) {
 
 // Takes the sandbox's ids now, keeping the capabilities (in the new user
 // namespace) needed to build the root: files it creates there need an id
-// that is mapped.
+// that is mapped. Raw system calls, not glibc's wrappers: those change the
+// ids of every thread glibc knows of, by signalling them under a lock - and
+// this child of clone3 copied both the thread list and the lock (perhaps
+// held) from a launcher that may be multi-threaded, but has one thread.
 void BecomeSandboxUser(const ChildPlan& plan) {
   // The launcher's supplementary groups would otherwise still count on host
   // files.
-  if (plan.clear_groups) Check(plan, setgroups(0, nullptr) == 0, "setgroups");
-  Check(plan, setresgid(plan.gid, plan.gid, plan.gid) == 0, "setresgid");
+  if (plan.clear_groups) Check(plan, syscall(SYS_setgroups, 0, nullptr) == 0, "setgroups");
+  Check(plan, syscall(SYS_setresgid, plan.gid, plan.gid, plan.gid) == 0, "setresgid");
   Check(plan, prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) == 0, "prctl(PR_SET_KEEPCAPS)");
-  Check(plan, setresuid(plan.uid, plan.uid, plan.uid) == 0, "setresuid");
+  Check(plan, syscall(SYS_setresuid, plan.uid, plan.uid, plan.uid) == 0, "setresuid");
   __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
   __user_cap_data_struct data[2] = {};
   Check(plan, syscall(SYS_capget, &header, data) == 0, "capget");
@@ -366,6 +371,12 @@ void RunSandboxChild(ChildPlan& plan) {
     n = read(plan.sync_read, &go, 1);
   } while (n < 0 && errno == EINTR);
   if (n != 1) _exit(125);  // the launcher gave up
+  // A session of its own (and so a process group, and no controlling
+  // terminal): kill(0, ...) from inside reaches only the sandbox, the
+  // terminal's job-control signals reach only the launcher (which forwards
+  // them), and TIOCSTI/TIOCSCTTY on an inherited terminal fail in the kernel
+  // itself. (CVE-2017-5226 in bubblewrap.)
+  Check(plan, setsid() >= 0, "setsid");
   if (plan.unshare_cgroup_ns) Check(plan, unshare(CLONE_NEWCGROUP) == 0, "unshare(CLONE_NEWCGROUP)");
 
   OpenBindSources(plan);
@@ -409,6 +420,29 @@ void RunSandboxChild(ChildPlan& plan) {
                        const_cast<sock_filter*>(plan.seccomp.data())};
     Check(plan, prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) == 0,
           "prctl(PR_SET_SECCOMP)");
+    if (!plan.seccomp_notify.empty()) {
+      program = {static_cast<unsigned short>(plan.seccomp_notify.size()),
+                 const_cast<sock_filter*>(plan.seccomp_notify.data())};
+      int listener = static_cast<int>(syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+                                              SECCOMP_FILTER_FLAG_NEW_LISTENER, &program));
+      Check(plan, listener >= 0, "seccomp(SECCOMP_FILTER_FLAG_NEW_LISTENER)");
+      // Hand-built: no allocation here. The launcher reads it after exec.
+      char byte = kSeccompListenerByte;
+      iovec iov{&byte, 1};
+      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+      msghdr msg{};
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof(control);
+      cmsghdr* header = CMSG_FIRSTHDR(&msg);
+      header->cmsg_level = SOL_SOCKET;
+      header->cmsg_type = SCM_RIGHTS;
+      header->cmsg_len = CMSG_LEN(sizeof(int));
+      memcpy(CMSG_DATA(header), &listener, sizeof(int));
+      Check(plan, sendmsg(kShimControlFd, &msg, MSG_NOSIGNAL) == 1, "sendmsg(seccomp listener)");
+      close(listener);
+    }
   }
   char arg0[] = "sandbox_shim";
   char* argv[] = {arg0, nullptr};

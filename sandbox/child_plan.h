@@ -71,8 +71,14 @@ struct ChildPlan {
   uid_t uid = 65534;
   gid_t gid = 65534;
   std::vector<sock_filter> seccomp;  // empty: none
+  // --seccomp=strict: loaded after `seccomp`, with a listener whose fd goes
+  // to the launcher on `control` (one byte, kSeccompListenerByte,
+  // SCM_RIGHTS). Empty: none.
+  std::vector<sock_filter> seccomp_notify;
   LandlockPlan landlock;             // abi 0: none
 };
+
+inline constexpr char kSeccompListenerByte = 'N';
 
 // Sent on error_write when a step fails; `what` names the call and path.
 struct ChildError {

@@ -46,11 +46,28 @@ struct BrokerRule {
 
 // Limits applied inside the sandbox (soft = hard); unset ones are inherited.
 struct Rlimits {
+  // RLIMIT_CORE, bytes. 0 by default: a core dump runs the host's
+  // core_pattern handler (as root, if it is a pipe). Raising it lets a crash
+  // inside write cores where core_pattern says.
+  std::optional<rlim_t> core = 0;
   std::optional<rlim_t> as;      // RLIMIT_AS, bytes
   std::optional<rlim_t> nofile;  // RLIMIT_NOFILE
   std::optional<rlim_t> nproc;   // RLIMIT_NPROC
   std::optional<rlim_t> cpu;     // RLIMIT_CPU, seconds
   std::optional<rlim_t> fsize;   // RLIMIT_FSIZE, bytes
+};
+
+// Where a root launcher takes each sandbox's outside uid/gid from: the
+// uid `first_uid + i` and gid `first_gid + i` for some i < count, the first
+// no live sandbox holds (a lock file per uid in `lock_dir`, held while the
+// sandbox lives). Empty `first_*`: the range /etc/subuid and /etc/subgid
+// give the user "sandbox_run", else the built-in default (outside_ids.h).
+// REQUIRES: no id in the range is 0 or used by anything else on the host.
+struct OutsideIds {
+  std::optional<uid_t> first_uid;
+  std::optional<gid_t> first_gid;
+  uint32_t count = 65536;
+  std::string lock_dir = "/run/sandbox_run/ids";
 };
 
 // Limits that hold for the whole sandbox tree, through a cgroup of its own
@@ -115,6 +132,17 @@ struct Policy {
   std::vector<PassFile> files;
   std::vector<BrokerRule> broker;  // empty: no broker
   bool seccomp = true;             // the default deny list (seccomp_filter.h)
+  // With `seccomp`: the allow list instead (BuildStrictFilter): default
+  // deny, each refused call answered EPERM and named on stderr by a thread
+  // of the launcher.
+  bool seccomp_strict = false;
+  // Socket families allowed besides unix, inet, inet6 and netlink's
+  // NETLINK_ROUTE (AF_NETLINK here allows every netlink protocol). Enforced
+  // by the seccomp filter. Each widening is a way out of the network
+  // namespace or into more kernel code: AF_VSOCK reaches the host whatever
+  // the namespace; AF_PACKET, AF_NETLINK (audit, uevents...) and the rest
+  // expose more of the kernel.
+  std::vector<int> extra_socket_families;
   Rlimits rlimits;
   CgroupLimits cgroup;
   LandlockMode landlock = LandlockMode::kAuto;
@@ -130,6 +158,10 @@ struct Policy {
   TimeNamespace time;
   uid_t uid = 65534;  // ids inside the sandbox
   gid_t gid = 65534;
+  // A root launcher maps those to an outside uid and gid of the sandbox's
+  // own (outside_ids.h); an unprivileged launcher can map them only to its
+  // own ids.
+  OutsideIds outside_ids;
   std::string hostname = "sandbox";
   std::string chdir = "/";
   // The command's environment ("K=V"); PATH defaults to

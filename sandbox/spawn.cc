@@ -28,14 +28,14 @@
 #include "sandbox/handoff.h"
 #include "sandbox/landlock.h"
 #include "sandbox/mount_plan.h"
+#include "sandbox/outside_ids.h"
 #include "sandbox/sandbox_path.h"
 #include "sandbox/seccomp_filter.h"
+#include "sandbox/seccomp_notifier.h"
+#include "lib/cmsg/cmsg.h"
 
 namespace cmsg::sandbox {
 namespace {
-
-// A root launcher maps the sandbox's ids to this unprivileged id outside.
-constexpr uid_t kOutsideIdWhenRoot = 65534;
 
 // struct clone_args, version 0 (the kernel's uapi header clashes with glibc's).
 struct CloneArgs {
@@ -128,6 +128,7 @@ std::vector<RlimitStep> RlimitSteps(const Rlimits& limits) {
   add(RLIMIT_NPROC, limits.nproc);
   add(RLIMIT_CPU, limits.cpu);
   add(RLIMIT_FSIZE, limits.fsize);
+  add(RLIMIT_CORE, limits.core);
   return steps;
 }
 
@@ -140,9 +141,10 @@ absl::Status WriteProcFile(pid_t pid, const char* name, absl::string_view text) 
   return absl::OkStatus();
 }
 
-absl::Status WriteIdMaps(pid_t pid, const Policy& policy, bool root) {
-  uid_t outside_uid = root ? kOutsideIdWhenRoot : geteuid();
-  gid_t outside_gid = root ? kOutsideIdWhenRoot : getegid();
+absl::Status WriteIdMaps(pid_t pid, const Policy& policy, const OutsideIdLease* lease) {
+  const bool root = lease != nullptr;
+  uid_t outside_uid = root ? lease->uid : geteuid();
+  gid_t outside_gid = root ? lease->gid : getegid();
   // Unprivileged id maps require setgroups to be denied first.
   if (!root) CMSGLIB_RETURN_IF_ERROR(WriteProcFile(pid, "setgroups", "deny"));
   CMSGLIB_RETURN_IF_ERROR(
@@ -171,6 +173,48 @@ std::vector<std::string> CommandEnv(const Policy& policy) {
   for (const std::string& kv : env) has_path |= absl::StartsWith(kv, "PATH=");
   if (!has_path) env.push_back("PATH=/usr/local/bin:/usr/bin:/bin");
   return env;
+}
+
+// stdio crosses into the sandbox as it is. A directory there (or an O_PATH
+// fd, which can be a directory's) resolves ".." on the host: runc's
+// CVE-2024-21626. Refused, naming the stream.
+absl::Status CheckStdio() {
+  constexpr const char* kNames[] = {"stdin", "stdout", "stderr"};
+  for (int fd = 0; fd < 3; ++fd) {
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0) continue;  // closed: nothing crosses
+    const std::string which = absl::StrCat(kNames[fd], " (fd ", fd, ")");
+    if (flags & O_PATH) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          which, " is an O_PATH fd: refused (it could name a host directory)"));
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) return ErrnoError(absl::StrCat("fstat ", which));
+    if (S_ISDIR(st.st_mode)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          which, " is a directory: refused (the command could open host files beside it "
+                 "with openat(", fd, ", \"../...\"))"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Waits until `fd` is readable or `deadline` passes (DeadlineExceeded).
+absl::Status PollUntil(int fd, absl::Time deadline, absl::string_view what) {
+  for (;;) {
+    int ms = -1;
+    if (deadline != absl::InfiniteFuture()) {
+      absl::Duration left = deadline - absl::Now();
+      if (left <= absl::ZeroDuration()) left = absl::ZeroDuration();
+      ms = static_cast<int>(std::min<int64_t>(
+          absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1))), INT_MAX));
+    }
+    pollfd p{fd, POLLIN, 0};
+    int ready = poll(&p, 1, ms);
+    if (ready > 0) return absl::OkStatus();
+    if (ready == 0) return absl::DeadlineExceededError(absl::StrCat("timed out ", what));
+    if (errno != EINTR) return ErrnoError("poll");
+  }
 }
 
 absl::StatusOr<std::pair<UniqueFd, UniqueFd>> Pipe() {
@@ -241,13 +285,22 @@ absl::StatusOr<std::string> FindShim() {
   return absl::NotFoundError("cannot find sandbox_shim (set SANDBOX_SHIM to its path)");
 }
 
-absl::StatusOr<Child> Spawn(const Policy& policy, absl::Span<const std::string> argv) {
-  return Spawn(policy, argv, {});
+absl::StatusOr<Child> Spawn(const Policy& policy, absl::Span<const std::string> argv,
+                            absl::Time setup_deadline) {
+  return Spawn(policy, argv, absl::Span<const InheritedFd>(), setup_deadline);
 }
 
 absl::StatusOr<Child> Spawn(const Policy& policy, absl::Span<const std::string> argv,
-                            absl::Span<const InheritedFd> inherited) {
+                            absl::Span<const InheritedFd> inherited, absl::Time setup_deadline) {
   CMSGLIB_RETURN_IF_ERROR(CheckPolicy(policy, argv, inherited.size()));
+  CMSGLIB_RETURN_IF_ERROR(CheckStdio());
+  SpawnTimings timings;
+  absl::Time last = absl::Now();
+  auto lap = [&last](absl::Duration& into) {
+    absl::Time now = absl::Now();
+    into = now - last;
+    last = now;
+  };
   std::string shim_path = policy.shim_path;
   if (shim_path.empty()) { CMSGLIB_ASSIGN_OR_RETURN(shim_path, FindShim()); }
   UniqueFd shim(open(shim_path.c_str(), O_PATH | O_CLOEXEC));
@@ -258,8 +311,15 @@ absl::StatusOr<Child> Spawn(const Policy& policy, absl::Span<const std::string> 
   std::optional<Broker> broker;
   if (!policy.broker.empty()) { CMSGLIB_ASSIGN_OR_RETURN(broker, Broker::Create(policy.broker)); }
   CMSGLIB_ASSIGN_OR_RETURN(PassedFds passed, OpenPassedFds(policy, inherited));
-  if (policy.seccomp) { CMSGLIB_ASSIGN_OR_RETURN(plan.seccomp, BuildDefaultFilter()); }
+  lap(timings.prepare);
+  if (policy.seccomp) {
+    CMSGLIB_ASSIGN_OR_RETURN(plan.seccomp, BuildDefaultFilter(policy.extra_socket_families));
+    if (policy.seccomp_strict) {
+      CMSGLIB_ASSIGN_OR_RETURN(plan.seccomp_notify, BuildStrictFilter(policy.extra_socket_families));
+    }
+  }
   CMSGLIB_ASSIGN_OR_RETURN(plan.landlock, BuildLandlockPlan(policy, LandlockAbi()));
+  lap(timings.seccomp);
   std::unique_ptr<SandboxCgroup> cgroup;
   if (policy.cgroup.any()) { CMSGLIB_ASSIGN_OR_RETURN(cgroup, SandboxCgroup::Create(policy.cgroup)); }
 
@@ -270,6 +330,9 @@ absl::StatusOr<Child> Spawn(const Policy& policy, absl::Span<const std::string> 
   CMSGLIB_ASSIGN_OR_RETURN(auto error, Pipe());
 
   const bool root = geteuid() == 0;
+  std::optional<OutsideIdLease> lease;
+  if (root) { CMSGLIB_ASSIGN_OR_RETURN(lease, AcquireOutsideIds(policy.outside_ids)); }
+  lap(timings.cgroup_and_ids);
   plan.sync_read = sync.first.get();
   plan.error_write = error.second.get();
   plan.control = control.second.get();
@@ -302,6 +365,7 @@ absl::StatusOr<Child> Spawn(const Policy& policy, absl::Span<const std::string> 
   if (pid < 0) return ErrnoError("clone3(new namespaces)");
   if (pid == 0) RunSandboxChild(plan);
 
+  lap(timings.clone);
   Child child;
   child.pid_ = static_cast<pid_t>(pid);
   child.reaped_ = false;
@@ -316,7 +380,8 @@ absl::StatusOr<Child> Spawn(const Policy& policy, absl::Span<const std::string> 
 
   // Before it runs anything of its own: all it starts is then inside too.
   if (child.cgroup_) CMSGLIB_RETURN_IF_ERROR(child.cgroup_->AddProcess(child.pid_));
-  CMSGLIB_RETURN_IF_ERROR(WriteIdMaps(child.pid_, policy, root));
+  if (lease) child.outside_id_lock_ = std::move(lease->lock);
+  CMSGLIB_RETURN_IF_ERROR(WriteIdMaps(child.pid_, policy, lease ? &*lease : nullptr));
   if (write(sync.second.get(), "g", 1) != 1) return ErrnoError("write(sync pipe)");
   child.keep_alive_ = std::move(sync.second);
   // The handoff waits in the socket while the child builds the sandbox. If
@@ -324,10 +389,19 @@ absl::StatusOr<Child> Spawn(const Policy& policy, absl::Span<const std::string> 
   // next, says why.
   std::vector<int> raw_fds;
   for (const UniqueFd& fd : passed.fds) raw_fds.push_back(fd.get());
+  if (setup_deadline != absl::InfiniteFuture()) {
+    // The handoff can fill the socket's buffer while the set-up hangs.
+    timeval tv = absl::ToTimeval(std::max(setup_deadline - absl::Now(), absl::Milliseconds(1)));
+    setsockopt(control.first.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  }
   absl::Status sent = SendHandoff(control.first.get(), raw_fds, passed.names,
                                   broker ? broker_pair.second.get() : -1, argv,
                                   CommandEnv(policy));
 
+  lap(timings.id_maps_and_handoff);
+  // Set-up runs under the deadline too: a bind target that blocks (a hung
+  // network file system) must not hold the launcher past it.
+  CMSGLIB_RETURN_IF_ERROR(PollUntil(error.first.get(), setup_deadline, "setting up the sandbox"));
   ChildError report;
   ssize_t got;
   do {
@@ -338,7 +412,20 @@ absl::StatusOr<Child> Spawn(const Policy& policy, absl::Span<const std::string> 
     return ErrnoStatus(report.error, absl::StrCat("sandbox setup: ", report.what));
   }
   if (got != 0) return absl::InternalError("sandbox setup died without a report");
+  lap(timings.child_setup);
+  child.timings_ = timings;
   CMSGLIB_RETURN_IF_ERROR(sent);
+  if (!plan.seccomp_notify.empty()) {
+    // Sent by the child right before exec, so already here.
+    ControlBuffer<Fds<1>> fd_space;
+    char byte = 0;
+    CMSGLIB_ASSIGN_OR_RETURN(ReceivedMessage m,
+                             RecvMsg(control.first.get(), absl::MakeSpan(&byte, 1), fd_space.span()));
+    auto* rights = m.Find<ScmRightsOwned>();
+    if (byte != kSeccompListenerByte || rights == nullptr || rights->fds.size() != 1)
+      return absl::InternalError("sandbox setup sent no seccomp listener");
+    CMSGLIB_ASSIGN_OR_RETURN(child.notifier_, SeccompNotifier::Start(std::move(rights->fds[0])));
+  }
 
   child.control_ = std::move(control.first);
   child.socket_files_ = std::move(passed.socket_files);
@@ -358,12 +445,15 @@ Child& Child::operator=(Child&& other) noexcept {
     pid_ = other.pid_;
     reaped_ = std::exchange(other.reaped_, true);
     shim_ready_ = other.shim_ready_;
+    outside_id_lock_ = std::move(other.outside_id_lock_);
     pidfd_ = std::move(other.pidfd_);
     control_ = std::move(other.control_);
     keep_alive_ = std::move(other.keep_alive_);
     socket_files_ = std::move(other.socket_files_);
     broker_ = std::move(other.broker_);
     cgroup_ = std::move(other.cgroup_);
+    notifier_ = std::move(other.notifier_);
+    timings_ = other.timings_;
   }
   return *this;
 }

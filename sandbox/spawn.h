@@ -12,7 +12,9 @@
 // Inside: new user, mount, pid, ipc, uts, cgroup (and unless Network::kHost,
 // net) namespaces; a tmpfs root holding only the policy's mounts, /proc and
 // a minimal /dev; no capabilities, no new privileges, the seccomp filter,
-// the rlimits; the ids of the policy (never root outside). Pid 1 is the shim,
+// the rlimits (no core dumps unless raised); the ids of the policy (never
+// root outside: a root launcher gives each sandbox outside ids of its own,
+// outside_ids.h); a session of its own, so no controlling terminal. Pid 1 is the shim,
 // which took the policy's fds over SCM_RIGHTS and runs the command as its
 // child; when pid 1 ends, the kernel kills everything left in the sandbox.
 #ifndef SANDBOX_SPAWN_H_
@@ -34,6 +36,7 @@
 namespace cmsg::sandbox {
 
 class BrokerServer;
+class SeccompNotifier;
 class SandboxCgroup;
 struct InheritedFd;
 
@@ -52,6 +55,16 @@ struct SocketFiles {
   // Remembers `path`, just bound; false (and nothing kept) if it cannot.
   bool Add(const std::string& path);
   ~SocketFiles();
+};
+
+// Where Spawn's time went, step by step (sandbox_run --verbose prints it).
+struct SpawnTimings {
+  absl::Duration prepare;             // checks, mount plan, broker, binds, passed fds
+  absl::Duration seccomp;             // compiling the filter (cached after the first)
+  absl::Duration cgroup_and_ids;      // cgroup, socketpairs, outside id lock
+  absl::Duration clone;               // clone3 with the new namespaces
+  absl::Duration id_maps_and_handoff; // uid/gid maps, "go", the handoff sent
+  absl::Duration child_setup;         // the child's mounts, pivot, drops, until exec
 };
 
 // How the command ended.
@@ -73,6 +86,8 @@ class Child {
   Child& operator=(Child&&) noexcept;
   ~Child();
 
+  [[nodiscard]] const SpawnTimings& timings() const { return timings_; }
+
   // The sandbox's pid 1 (the shim) as the launcher sees it.
   [[nodiscard]] pid_t pid() const { return pid_; }
   // Borrowed; readable when the sandbox has ended.
@@ -91,7 +106,7 @@ class Child {
 
  private:
   friend absl::StatusOr<Child> Spawn(const Policy&, absl::Span<const std::string>,
-                                     absl::Span<const InheritedFd>);
+                                     absl::Span<const InheritedFd>, absl::Time);
   Child() = default;
   void KillAndReap();
 
@@ -103,14 +118,22 @@ class Child {
   UniqueFd keep_alive_;  // the sync pipe's write end: hangs up if we die
   std::unique_ptr<BrokerServer> broker_;
   std::unique_ptr<SocketFiles> socket_files_;
+  UniqueFd outside_id_lock_;  // holds the sandbox's outside ids (outside_ids.h)
+  SpawnTimings timings_;
+  std::unique_ptr<SeccompNotifier> notifier_;  // --seccomp=strict's refusals
   std::unique_ptr<SandboxCgroup> cgroup_;  // removed once the sandbox is reaped
 };
 
 // Starts `argv` under `policy`. Errors (a bad path, a socket that cannot be
-// bound, a namespace the kernel refuses) come back before anything runs.
-// The calling thread must outlive the sandbox: its exit kills the sandbox.
+// bound, a namespace the kernel refuses) come back before anything runs;
+// DeadlineExceeded when the set-up is not done by `setup_deadline` (the
+// half-built sandbox is killed). The calling thread must outlive the
+// sandbox: its exit kills the sandbox.
+// REQUIRES: fds 0-2 are closed, or neither directories nor O_PATH fds (they
+// cross into the sandbox; FailedPrecondition names the one that is).
 [[nodiscard]] absl::StatusOr<Child> Spawn(const Policy& policy,
-                                          absl::Span<const std::string> argv);
+                                          absl::Span<const std::string> argv,
+                                          absl::Time setup_deadline = absl::InfiniteFuture());
 
 // An fd the launcher already holds (a socket bound once and shared by many
 // sandboxes), borrowed: Spawn passes a duplicate.
@@ -123,7 +146,8 @@ struct InheritedFd {
 // policy's own listen sockets and files.
 [[nodiscard]] absl::StatusOr<Child> Spawn(const Policy& policy,
                                           absl::Span<const std::string> argv,
-                                          absl::Span<const InheritedFd> inherited);
+                                          absl::Span<const InheritedFd> inherited,
+                                          absl::Time setup_deadline = absl::InfiniteFuture());
 
 // The sandbox_shim binary: $SANDBOX_SHIM, else sandbox_shim beside this
 // program, else in its Bazel runfiles.

@@ -107,5 +107,16 @@ TEST(SpawnTest, BadPolicyIsReportedBeforeAnythingRuns) {
   EXPECT_FALSE(Spawn(policy, {"/bin/true"}).ok());
 }
 
+// The set-up runs under the caller's deadline: one already past gives
+// DeadlineExceeded, with the half-built sandbox killed and reaped.
+TEST(SpawnTest, SetupDeadlineIsHonoured) {
+  prctl(PR_SET_CHILD_SUBREAPER, 1);
+  absl::StatusOr<Child> child =
+      Spawn(SystemPolicy(), {"/bin/true"}, absl::Now() - absl::Seconds(1));
+  ASSERT_FALSE(child.ok());
+  EXPECT_TRUE(absl::IsDeadlineExceeded(child.status())) << child.status();
+  EXPECT_EQ(waitpid(-1, nullptr, WNOHANG), -1);  // nothing left to reap
+}
+
 }  // namespace
 }  // namespace cmsg::sandbox

@@ -226,24 +226,56 @@ void Server::AcceptOne() {
     }
     return;
   }
+  // Who connects (SO_PEERCRED), for the slot limits only: rights are
+  // still decided by the first message's credentials (Serve).
+  ucred peer{};
+  socklen_t len = sizeof(peer);
+  if (getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &peer, &len) < 0) {
+    Log(ErrnoError("getsockopt(SO_PEERCRED)").message());
+    return;
+  }
   // Clients that hung up since the last poll still hold slots: reap them
   // before calling the server full.
-  if (clients_.size() >= static_cast<size_t>(options_.max_clients)) ServeReady(0);
-  if (clients_.size() >= static_cast<size_t>(options_.max_clients)) {
-    Log(absl::StrCat("refused a client: ", options_.max_clients, " clients connected"));
-    (void)SendRecord(fd.get(),
-                     ErrorMessage(Code::kBusy, absl::StrCat(options_.max_clients,
-                                                            " clients connected; try again")),
+  std::string busy = SlotRefusal(peer.uid);
+  if (!busy.empty()) {
+    ServeReady(0);
+    busy = SlotRefusal(peer.uid);
+  }
+  if (!busy.empty()) {
+    Log(absl::StrCat("refused pid ", peer.pid, ": ", busy));
+    (void)SendRecord(fd.get(), ErrorMessage(Code::kBusy, absl::StrCat(busy, "; try again")),
                      {});
     DiscardPending(fd.get());
     return;
   }
   clients_.push_back({std::move(fd), absl::Now() + options_.client_timeout});
+  clients_.back().peer_uid = peer.uid;
   // Most clients send their request right after connecting: answer it now
   // rather than after another trip through poll. Its SCM_CREDENTIALS then
   // attest the client, and no SO_PEERCRED is asked for; a client that has
   // not spoken yet is vetted by SO_PEERCRED in Serve().
   if (!Serve(clients_.back())) clients_.pop_back();
+}
+
+std::string Server::SlotRefusal(uid_t uid) const {
+  const size_t max = static_cast<size_t>(options_.max_clients);
+  if (clients_.size() >= max) return absl::StrCat(max, " clients connected");
+  if (uid == euid_) return "";
+  // Half the slots per other uid, and an eighth kept for the server's own
+  // uid: no reader can lock the admin (or every other reader) out.
+  const size_t per_uid = std::max<size_t>(1, max / 2);
+  const size_t others_max = max - max / 8;
+  size_t others = 0, mine = 0;
+  for (const Client& c : clients_) {
+    others += c.peer_uid != euid_;
+    mine += c.peer_uid == uid;
+  }
+  if (mine >= per_uid) return absl::StrCat("uid ", uid, " holds ", mine, " connections");
+  if (others >= others_max) {
+    return absl::StrCat(others, " clients of other uids connected; the rest are kept for uid ",
+                        euid_);
+  }
+  return "";
 }
 
 bool Server::Vet(Client& client) {
@@ -348,6 +380,18 @@ bool Server::Answer(Client& client, uid_t uid, const Message& request,
                       absl::StrCat("\"", name, "\" was stored by uid ", *owner, "; uid ", uid,
                                    " may not ",
                                    request.type == Type::kStore ? "replace" : "remove", " it"));
+        }
+      }
+      if (request.type == Type::kStore) {
+        // Each store uid gets its own share, so none can fill the table and
+        // leave the server's uid no room for new names.
+        size_t held = 0, added = 0;
+        for (const FdTable::Entry& e : table_.entries()) held += e.owner == uid;
+        for (const std::string& name : request.strings) added += !table_.OwnerOf(name).has_value();
+        if (held + added > kStoreUidQuota) {
+          return Fail(client, Code::kFull,
+                      absl::StrCat("uid ", uid, " holds ", held, " fds; ", added,
+                                   " more would exceed its quota of ", kStoreUidQuota));
         }
       }
     }

@@ -36,6 +36,11 @@
 
 namespace cmsg::fdstore {
 
+// How many entries one uid other than the server's may hold (a STORE that
+// would exceed it gets FULL): an eighth of kMaxNames, so one store uid
+// cannot fill the table and leave the server's uid no room.
+inline constexpr size_t kStoreUidQuota = kMaxNames / 8;
+
 struct ServerOptions {
   std::string socket_path;
   // In a user namespace that leaves uids unmapped (a container), neither
@@ -48,11 +53,13 @@ struct ServerOptions {
   // entry stored by another uid (or held from the start, owned by the
   // server's uid) is neither replaced nor removed by them. Granting this
   // lets that uid hand every future fetcher fds of its choosing under new
-  // names.
+  // names. Each holds at most kStoreUidQuota entries.
   std::vector<uid_t> store_uids;
   // A client silent this long (between requests) is dropped.
   absl::Duration client_timeout = absl::Seconds(10);
-  // Connections beyond this many get a BUSY reply and are closed.
+  // Connections beyond this many get a BUSY reply and are closed. Uids
+  // other than the server's get at most half of them each (at least 1) and
+  // seven eighths together: the rest are kept for the server's own uid.
   int max_clients = 64;
   // Run() returns once this fd is readable (a signalfd, an eventfd, a pipe);
   // -1 to run until an error. Borrowed.
@@ -94,6 +101,7 @@ class Server {
     bool vetted = false;
     pid_t pid = 0;
     uid_t uid = 0;
+    uid_t peer_uid = 0;  // SO_PEERCRED at accept: whose slot this is
   };
 
   enum class Access { kNone, kRead, kWrite, kAdmin };
@@ -105,6 +113,10 @@ class Server {
   // its own entries), kAdmin (the server's uid: anything).
   [[nodiscard]] Access AccessOf(uid_t uid) const;
   void AcceptOne();
+  // Why a new connection of `uid` gets BUSY ("" if it may have a slot):
+  // --max_clients in all; for uids other than the server's, at most half of
+  // them per uid and seven eighths together (the rest kept for the admin).
+  [[nodiscard]] std::string SlotRefusal(uid_t uid) const;
   // Polls the clients alone and serves those ready (ends of stream too).
   void ServeReady(int timeout_ms);
   // Asks SO_PEERCRED who a client that has not spoken is; refuses (and

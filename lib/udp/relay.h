@@ -27,6 +27,7 @@
 #include "lib/udp/arrival.h"
 #include "lib/udp/cidr.h"
 #include "lib/udp/prefix_rate_limiter.h"
+#include "lib/udp/source_ports.h"
 #include "lib/udp/stats.h"
 #include "lib/udp/udp_socket.h"
 #include "lib/udp/worker_threads.h"
@@ -51,6 +52,8 @@ struct RelayOptions {
   RateLimit new_sessions;         // per source prefix, per worker
   int rcvbuf = 0;                 // listening sockets' SO_RCVBUF (0: default)
   int sndbuf = 0;                 // listening sockets' SO_SNDBUF (0: default)
+  // Client datagrams from these source ports are dropped (drop_reflector_port).
+  SourcePortSet denied_source_ports = DefaultDeniedSourcePorts();
 };
 
 inline constexpr absl::Duration kUpstreamDownTime = absl::Seconds(10);

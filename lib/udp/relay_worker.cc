@@ -328,6 +328,12 @@ void RelayWorker::OnListener(int index, uint32_t events) {
         stats_.Add(Counter::kDropLoop, datagrams);
         continue;
       }
+      // Checked on every datagram, not only new sessions: a reflector's
+      // answers must not reach the upstream either.
+      if (options_.denied_source_ports.test(m.peer.port())) {
+        stats_.Add(Counter::kDropReflectorPort, datagrams);
+        continue;
+      }
       Session* s = SessionFor(SessionKey{index, m.peer, *at}, now, datagrams);
       if (s == nullptr) continue;
       // Spoke again after an answer: a real client (see SessionTable).

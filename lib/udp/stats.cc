@@ -17,7 +17,8 @@ absl::string_view CounterName(Counter c) {
       "drop_bad_control",    "drop_truncated",      "drop_upstream_send",
       "drop_client_send",    "drop_no_session",     "err_upstream_unreachable",
       "err_client_unreachable", "err_socket", "drop_loop", "drop_rx_queue_overflow",
-      "drop_draining", "drop_denied", "drop_rate_limited", "upstream_failovers",          "gso_fallbacks",
+      "drop_draining", "drop_denied", "drop_rate_limited", "drop_reflector_port",
+      "upstream_failovers", "gso_fallbacks",
   };
   static_assert(sizeof(kNames) / sizeof(kNames[0]) ==
                 static_cast<size_t>(Counter::kCount));

@@ -47,6 +47,7 @@ enum class Counter : size_t {
   kDropDraining,         // a new client while draining (SIGTERM, --drain_timeout)
   kDropDenied,           // a new client outside --allow or inside --deny
   kDropRateLimited,      // a new client over --new_session_rate for its prefix
+  kDropReflectorPort,    // from a source port in the deny set (Loop DoS)
   kUpstreamFailovers,    // sessions moved off an upstream that was unreachable
   kGsoFallbacks,         // GSO sends refused (EIO/EINVAL), resent plain
   kCount,

@@ -115,6 +115,49 @@ class RefusalTest(unittest.TestCase):
             self.assertEqual(rc, 0, err)
             self.assertEqual(server.stop(), 0)
 
+    def test_one_allowed_uid_cannot_take_every_slot(self):
+        # OTHER, a reader, opens --max_clients connections and keeps each
+        # one alive with a LIST: it gets at most half the slots (the rest
+        # BUSY), and the server's own uid is still served.
+        ctl = self.dir.join("ctl")
+        with ft.serve(ctl, "tcp:127.0.0.1:0=web",
+                      extra=["--max_clients=8", "--allow_uid=%d" % OTHER]) as server:
+            os.chmod(ctl, 0o666)
+            r, w = os.pipe()
+            hold_r, hold_w = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    os.close(r)
+                    os.close(hold_w)
+                    ft.drop_to(OTHER)
+                    conns, seen = [], []
+                    for _ in range(8):
+                        s = fc.connect(ctl)
+                        conns.append(s)
+                        reply = fc.call_raw(s, fc.encode(fc.LIST))
+                        seen.append("hung up" if reply is None else fc.CODES[reply[1]])
+                    os.write(w, " ".join(seen).encode())
+                    os.close(w)
+                    os.read(hold_r, 1)  # hold the connections until the test is done
+                except BaseException as e:
+                    os.write(w, ("error %r" % e).encode())
+                finally:
+                    os._exit(0)
+            os.close(w)
+            os.close(hold_r)
+            try:
+                with os.fdopen(r, "rb") as f:
+                    seen = f.read().decode()
+                self.assertEqual(seen, " ".join(["OK"] * 4 + ["BUSY"] * 4), server.text())
+                rc, out, err = ft.run(["list", "--socket=" + ctl, "--wait=0"])
+                self.assertEqual(rc, 0, err)
+                self.assertIn("web", out)
+            finally:
+                os.close(hold_w)
+                os.waitpid(pid, 0)
+            self.assertEqual(server.stop(), 0)
+
     def test_the_overflow_uid_cannot_be_allowed_in_a_user_namespace(self):
         # In a user namespace mapping one uid, every other uid of a peer
         # appears as 65534: allowing it would allow them all.
@@ -188,6 +231,41 @@ class RefusalTest(unittest.TestCase):
                 entries = fc.list_entries(s)
             self.assertEqual([e[:2] for e in entries], [("web", "tcp")])
             # The server's own uid may replace anyone's entry.
+            self.assertEqual(server.stop(), 0)
+
+    def test_a_store_uid_cannot_fill_the_table(self):
+        # A store uid gets 16 entries (it could take all 128 before, and the
+        # server's own uid could then store nothing new).
+        ctl = self.dir.join("ctl")
+        binary = self.dir.join("fdstore")  # a copy OTHER can run
+        shutil.copy(ft.TOOLS["fdstore"], binary)
+
+        def store_as_other(names):
+            p = subprocess.run(
+                [binary, "store", "--socket=" + ctl, "--name=" + ",".join(names),
+                 "--fd=" + ",".join(["0"] * len(names))],
+                stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=20,
+                preexec_fn=lambda: ft.drop_to(OTHER))
+            return p.returncode, p.stderr
+
+        with ft.serve(ctl, "tcp:127.0.0.1:0=web",
+                      extra=["--allow_store_uid=%d" % OTHER]) as server:
+            os.chmod(ctl, 0o666)
+            names = ["n%d" % i for i in range(17)]
+            rc, err = store_as_other(names)
+            self.assertEqual(rc, 1, err)
+            self.assertIn("FULL", err)
+            self.assertIn("quota of 16", err)
+            self.assertEqual(store_as_other(names[:16]), (0, ""))
+            # Replacing its own entries takes no more room.
+            self.assertEqual(store_as_other(names[:2]), (0, ""))
+            rc, err = store_as_other(["n16"])
+            self.assertEqual(rc, 1, err)
+            self.assertIn("FULL", err)
+            rc, _, err = ft.run(["store", "--socket=" + ctl, "--name=admin_new", "--fd=0"])
+            self.assertEqual(rc, 0, err)
+            with fc.connect(ctl) as s:
+                self.assertEqual(len(fc.list_entries(s)), 18)
             self.assertEqual(server.stop(), 0)
 
     def hold_flock_as_nobody(self, path, how):

@@ -22,10 +22,22 @@
 //   escape_probe remount_rw PATH [nested]  (tries to make the mount at PATH
 //                                writable, from a nested user and mount
 //                                namespace with "nested", then writes in it)
+//   escape_probe denied NAME...  (for each system call NAME, or clone:FLAG
+//                                for clone with that CLONE_NEW* flag: the
+//                                errno the sandbox's filter answers, the call
+//                                itself never made; see Denied())
+//   escape_probe killpg SIG      (kill(0, SIG): the probe's process group)
+//   escape_probe socket FAMILY [PROTOCOL]  (socket(FAMILY, SOCK_DGRAM or,
+//                                failing that, SOCK_STREAM, PROTOCOL))
+//   escape_probe socket_high FAMILY  (socket() with bit 32 of the family set)
+//   escape_probe rlimit_core | uid_map | sid (session and process group ids)
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/bpf.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <linux/keyctl.h>
 #include <linux/mount.h>
 #include <linux/perf_event.h>
@@ -38,6 +50,8 @@
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/ptrace.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -49,6 +63,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+
+#include <seccomp.h>
 
 #include "lib/status/errno_status.h"
 #include "sandbox/broker_client.h"
@@ -350,6 +366,92 @@ int RemountRw(const char* path, bool nested) {
   return Write(file.c_str());
 }
 
+// The errno the sandbox's own filter gives a call, without making the call:
+// the probe stacks a filter of its own that answers the call with
+// SECCOMP_RET_TRACE. With no tracer attached that fails the call with ENOSYS
+// before it runs - unless a filter installed earlier (the sandbox's) returns
+// SECCOMP_RET_ERRNO, which takes precedence. So "EPERM" means the sandbox
+// denies it, "ENOSYS" that it would have let it run. The call is made with
+// `arg0` and zeros (for clone, the flag under test). Each NAME is tried in a
+// child process, as the filters stack up.
+std::string DeniedOne(const std::string& what) {
+  long nr;
+  uint64_t arg0 = 0;
+  if (what.rfind("clone:", 0) == 0) {
+    static const struct {
+      const char* name;
+      uint64_t flag;
+    } kFlags[] = {{"CLONE_NEWNS", CLONE_NEWNS},         {"CLONE_NEWUTS", CLONE_NEWUTS},
+                  {"CLONE_NEWIPC", CLONE_NEWIPC},       {"CLONE_NEWUSER", CLONE_NEWUSER},
+                  {"CLONE_NEWPID", CLONE_NEWPID},       {"CLONE_NEWNET", CLONE_NEWNET},
+                  {"CLONE_NEWCGROUP", CLONE_NEWCGROUP}, {"CLONE_NEWTIME", CLONE_NEWTIME}};
+    nr = SYS_clone;
+    for (const auto& f : kFlags)
+      if (what.substr(6) == f.name) arg0 = f.flag | SIGCHLD;
+    if (arg0 == 0) return "unknown flag";
+  } else {
+    nr = seccomp_syscall_resolve_name(what.c_str());
+    if (nr == __NR_SCMP_ERROR) return "unknown call";
+  }
+  int out[2];
+  if (pipe(out) != 0) return "pipe failed";
+  pid_t pid = fork();
+  if (pid == 0) {
+    sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, static_cast<uint32_t>(nr), 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRACE),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    sock_fprog prog{sizeof(code) / sizeof(code[0]), code};
+    char answer[64] = "cannot stack a filter";
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 &&
+        prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) == 0) {
+      long rc = syscall(nr, arg0, 0, 0, 0, 0, 0);
+      snprintf(answer, sizeof(answer), "%s", rc < 0 ? strerrorname_np(errno) : "ran");
+    }
+    ssize_t ignored = write(out[1], answer, strlen(answer));
+    (void)ignored;
+    _exit(0);
+  }
+  close(out[1]);
+  char buf[64] = {};
+  ssize_t n = read(out[0], buf, sizeof(buf) - 1);
+  close(out[0]);
+  waitpid(pid, nullptr, 0);
+  return n > 0 ? std::string(buf, n) : "no answer";
+}
+
+int Denied(int argc, char** argv) {
+  for (int i = 2; i < argc; ++i) printf("%s %s\n", argv[i], DeniedOne(argv[i]).c_str());
+  return 0;
+}
+
+int Socket(int family, int protocol) {
+  int fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, protocol);
+  if (fd < 0 && errno != EAFNOSUPPORT && errno != EPERM)
+    fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, protocol);
+  return Report(fd);
+}
+
+int RlimitCore() {
+  rlimit limit;
+  if (getrlimit(RLIMIT_CORE, &limit) != 0) return Report(-1);
+  printf("ok %lld %lld\n", static_cast<long long>(limit.rlim_cur),
+         static_cast<long long>(limit.rlim_max));
+  return 0;
+}
+
+int UidMap() {
+  FILE* f = fopen("/proc/self/uid_map", "re");
+  if (f == nullptr) return Report(-1);
+  long long inside, outside, count;
+  if (fscanf(f, "%lld %lld %lld", &inside, &outside, &count) != 3) return Report(-1);
+  fclose(f);
+  printf("ok %lld\n", outside);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -400,6 +502,25 @@ int main(int argc, char** argv) {
   if (what == "readfd" && argc == 3) return ReadFd(atoi(argv[2]));
   if (what == "env") {
     for (char** e = environ; *e != nullptr; ++e) printf("%s\n", *e);
+    return 0;
+  }
+  if (what == "denied" && argc >= 3) return Denied(argc, argv);
+  if (what == "killpg" && argc == 3) {
+    fflush(stdout);
+    return Report(kill(0, atoi(argv[2])));
+  }
+  if (what == "socket" && (argc == 3 || argc == 4))
+    return Socket(atoi(argv[2]), argc == 4 ? atoi(argv[3]) : 0);
+  if (what == "socket_high" && argc == 3) {
+    // The family with a high bit set: the kernel reads only the low 32.
+    return Report(syscall(SYS_socket, (1UL << 32) | atoi(argv[2]), SOCK_STREAM | SOCK_CLOEXEC, 0));
+  }
+  if (what == "rlimit_core") return RlimitCore();
+  if (what == "uid_map") return UidMap();
+  if (what == "sid") {
+    // 1 when the shim (pid 1) leads the probe's session; 0 when the session
+    // is one from outside the sandbox's pid namespace.
+    printf("ok %d %d\n", getsid(0), getpgid(0));
     return 0;
   }
   if (what == "session_keyring")

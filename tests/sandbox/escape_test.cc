@@ -4,6 +4,7 @@
 #include <linux/keyctl.h>
 #include <sys/syscall.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <netinet/in.h>
 #include <pty.h>
 #include <signal.h>
@@ -13,11 +14,15 @@
 #include <sys/msg.h>
 #include <sys/wait.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <sys/un.h>
+#include <termios.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <cstddef>
 #include <cstring>
+#include <fstream>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -31,7 +36,22 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::testing::MatchesRegex;
+using ::testing::Not;
 using ::testing::StartsWith;
+
+// Built twice: as is, with the test's own uid (root on CI) as the launcher,
+// and with SANDBOX_TEST_LAUNCHER_UID set, with sandbox_run run as that uid.
+class LauncherEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override {
+#ifdef SANDBOX_TEST_LAUNCHER_UID
+    SetLauncherUid(SANDBOX_TEST_LAUNCHER_UID);
+    if (geteuid() != 0) GTEST_SKIP() << "the unprivileged variant runs as root to drop to a uid";
+#endif
+    if (std::string why = WhyNoUserNamespace(); !why.empty()) GTEST_SKIP() << why;
+  }
+};
+const auto* const kEnvironment = ::testing::AddGlobalTestEnvironment(new LauncherEnvironment);
 
 RunResult Probe(const std::vector<std::string>& flags, const std::vector<std::string>& args,
                 RunOptions options = {}) {
@@ -370,7 +390,9 @@ TEST(EscapeTest, RootInsideIsNotRootOutside) {
   ASSERT_EQ(stat(dir.File("owned").c_str(), &st), 0);
   EXPECT_NE(st.st_uid, 0u);
   EXPECT_NE(st.st_gid, 0u);
-  EXPECT_EQ(st.st_uid, geteuid() == 0 ? 65534u : geteuid());
+  if (UnprivilegedLauncher() || geteuid() != 0) {
+    EXPECT_EQ(st.st_uid, LauncherUid());
+  }
   // And root inside has no capabilities either.
   r = Probe({"--uid=0"}, {"status"});
   EXPECT_THAT(r.out, HasSubstr("CapEff:\t0000000000000000\n"));
@@ -511,6 +533,8 @@ TEST(EscapeTest, SocketFileCleanupFollowsNoSymlink) {
   TempDir dir;
   ASSERT_EQ(mkdir(dir.File("run").c_str(), 0777), 0);
   ASSERT_EQ(mkdir(dir.File("victim").c_str(), 0777), 0);
+  // Writable for an unprivileged launcher too (mkdir applied the umask).
+  ASSERT_EQ(chmod(dir.File("run").c_str(), 0777), 0);
   WriteFile(dir.File("victim/sock"), "keep me");
   Started s = Start(SandboxCommand({"--listen=unix:" + dir.File("run/sock")}, {"/probe", "tree"}));
   ASSERT_EQ(ReadLine(s.out_fd), "ready");
@@ -526,6 +550,350 @@ TEST(EscapeTest, SocketFileCleanupFollowsNoSymlink) {
 TEST(EscapeTest, HostnameIsTheSandboxes) {
   RunResult r = Probe({"--hostname=box"}, {"hostname"});
   EXPECT_EQ(r.out, "ok box\n") << r.err;
+}
+
+// A child of the test in a session of its own with a new pty as its
+// controlling terminal on 0-2, running `argv`; the test holds the master.
+struct OnTerminal {
+  pid_t pid = -1;
+  int master = -1;
+};
+OnTerminal StartOnTerminal(const std::vector<std::string>& argv) {
+  int master, slave;
+  if (openpty(&master, &slave, nullptr, nullptr, nullptr) != 0) return {};
+  termios t;
+  tcgetattr(slave, &t);
+  t.c_lflag &= ~ECHO;  // the test reads only the command's output back
+  tcsetattr(slave, TCSANOW, &t);
+  // Start() would put a pipe on stdout; the terminal is the point here.
+  pid_t pid = fork();
+  if (pid == 0) {
+    setsid();
+    ioctl(slave, TIOCSCTTY, 0);
+    dup2(slave, 0);
+    dup2(slave, 1);
+    dup2(slave, 2);
+    close(master);
+    if (slave > 2) close(slave);
+    if (UnprivilegedLauncher()) {
+      uid_t id = LauncherUid();
+      if (setgroups(0, nullptr) != 0 || setresgid(id, id, id) != 0 || setresuid(id, id, id) != 0)
+        _exit(126);
+    }
+    std::vector<char*> args;
+    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  close(slave);
+  return {pid, master};
+}
+
+// Reads the terminal until `text` appears (or EOF/EIO); returns all read.
+std::string ReadTerminalUntil(int master, const std::string& text) {
+  std::string seen;
+  char buf[256];
+  while (seen.find(text) == std::string::npos) {
+    ssize_t n = read(master, buf, sizeof(buf));
+    if (n <= 0) break;
+    seen.append(buf, n);
+  }
+  return seen;
+}
+
+// The command has a session (and process group) of its own, led by the
+// shim: kill(0, ...) and the terminal's job control cannot reach past it.
+TEST(EscapeTest, SandboxHasASessionOfItsOwn) {
+  RunResult r = Probe({}, {"sid"});
+  EXPECT_EQ(r.out, "ok 1 1\n") << r.err;
+}
+
+// kill(0, SIGKILL) inside one sandbox must not reach a second sandbox
+// started from the same process group (the test's) - same outside uid
+// before per-sandbox uids - nor, with an unprivileged launcher, the
+// launchers, which run as that uid.
+TEST(EscapeTest, KillZeroStaysInTheSandbox) {
+  Started other = Start(SandboxCommand({}, {"/probe", "tree"}));
+  ASSERT_EQ(ReadLine(other.out_fd), "ready");
+  RunResult r = Probe({}, {"killpg", std::to_string(SIGKILL)});
+  EXPECT_EQ(r.code, 128 + SIGKILL) << r.out << r.err;  // it killed itself
+  // The other sandbox and its launcher are alive: no EOF, no exit.
+  EXPECT_FALSE(WaitForEof(other.out_fd, 1));
+  EXPECT_EQ(waitpid(other.pid, nullptr, WNOHANG), 0);
+  kill(other.pid, SIGKILL);
+  WaitExit(other.pid);
+  close(other.out_fd);
+}
+
+// Ctrl-C on the terminal reaches the command although it is no longer in
+// the terminal's foreground process group: sandbox_run forwards it.
+TEST(EscapeTest, CtrlCOnTheTerminalReachesTheCommand) {
+  OnTerminal t = StartOnTerminal(
+      SandboxCommand({}, {"/bin/sh", "-c", "echo ready; exec /bin/sleep 30"}));
+  ASSERT_GT(t.pid, 0);
+  ASSERT_THAT(ReadTerminalUntil(t.master, "ready"), HasSubstr("ready"));
+  ASSERT_EQ(write(t.master, "\x03", 1), 1);
+  EXPECT_EQ(WaitExit(t.pid), 128 + SIGINT);
+  close(t.master);
+}
+
+// CVE-2017-5226 (bubblewrap): with the launcher's controlling terminal on
+// stdin, TIOCSTI pushes keystrokes into the shell that started it. The
+// filter denies it; without the filter the kernel refuses it too, because
+// the terminal is not the sandbox's controlling terminal.
+TEST(EscapeTest, TiocstiIntoTheLaunchersTerminalFailsWithoutTheFilter) {
+  OnTerminal t = StartOnTerminal(SandboxCommand({"--seccomp=off"}, {"/probe", "tiocsti", "0"}));
+  ASSERT_GT(t.pid, 0);
+  std::string seen = ReadTerminalUntil(t.master, "\n");
+  EXPECT_EQ(WaitExit(t.pid), 0);
+  EXPECT_THAT(seen, HasSubstr("EPERM")) << seen;
+  close(t.master);
+}
+
+// Only unix, inet, inet6 and netlink (route only) sockets; vsock ignores
+// network namespaces and reaches the host.
+TEST(EscapeTest, SocketFamiliesAreAnAllowList) {
+  constexpr int kVsock = 40, kPacket = 17, kNetlink = 16;
+  for (int family : {AF_UNIX, AF_INET, AF_INET6})
+    EXPECT_THAT(Probe({}, {"socket", std::to_string(family)}).out, StartsWith("ok ")) << family;
+  EXPECT_THAT(Probe({}, {"socket", std::to_string(kNetlink), "0"}).out, StartsWith("ok "));
+  EXPECT_EQ(Probe({}, {"socket", std::to_string(kNetlink), "15"}).out, "EPROTONOSUPPORT\n");
+  EXPECT_EQ(Probe({}, {"socket", std::to_string(kPacket)}).out, "EAFNOSUPPORT\n");
+  RunResult outside = RunProgram({::cmsg::sandbox_testing::Probe(), "socket", "40"});
+  if (outside.out.rfind("ok ", 0) != 0) {
+    GTEST_SKIP() << "no AF_VSOCK on this machine (outside the sandbox: " << outside.out << ")";
+  }
+  EXPECT_EQ(Probe({}, {"socket", std::to_string(kVsock)}).out, "EAFNOSUPPORT\n");
+  // Not with a high bit set either (the kernel would truncate it away).
+  EXPECT_EQ(Probe({}, {"socket_high", std::to_string(kVsock)}).out, "EAFNOSUPPORT\n");
+  EXPECT_THAT(Probe({"--seccomp=off"}, {"socket_high", std::to_string(kVsock)}).out,
+              StartsWith("ok "));
+  // The policy can widen the list.
+  RunResult r = Probe({"--allow_socket=vsock"}, {"socket", std::to_string(kVsock)});
+  EXPECT_THAT(r.out, StartsWith("ok ")) << r.err;
+}
+
+// A FIFO where a file is to be bound: set-up must not block opening it.
+TEST(EscapeTest, FifoAtABindTargetDoesNotHangSetup) {
+  TempDir dir;
+  ASSERT_EQ(mkdir(dir.File("data").c_str(), 0777), 0);
+  ASSERT_EQ(mkfifo(dir.File("data/f").c_str(), 0666), 0);
+  WriteFile(dir.File("file"), "bound");
+  // Binds are made in order: /data first, then the file on its FIFO.
+  RunResult r = Probe({"--timeout=20s",
+                       "--bind=" + dir.File("data") + ":/data," + dir.File("file") + ":/data/f"},
+                      {"read", "/data/f"});
+  EXPECT_EQ(r.out, "ok bound\n") << r.code << r.err;
+}
+
+// No core dumps by default: a crash inside must not run the host's core
+// handler (a pipe in core_pattern runs as root on the host).
+TEST(EscapeTest, CoreDumpsAreOffByDefault) {
+  rlimit saved;
+  getrlimit(RLIMIT_CORE, &saved);
+  rlimit unlimited{RLIM_INFINITY, RLIM_INFINITY};
+  if (setrlimit(RLIMIT_CORE, &unlimited) != 0) {
+    unlimited = {saved.rlim_max, saved.rlim_max};
+    setrlimit(RLIMIT_CORE, &unlimited);
+  }
+  RunResult r = Probe({}, {"rlimit_core"});
+  RunResult raised = Probe({"--rlimit_core=1M"}, {"rlimit_core"});
+  setrlimit(RLIMIT_CORE, &saved);
+  EXPECT_EQ(r.out, "ok 0 0\n") << r.err;
+  EXPECT_EQ(raised.out, "ok 1048576 1048576\n") << raised.err;
+}
+
+// CVE-2024-21626's pattern: a directory fd on stdio resolves ".." on the
+// host. Refused, and so is an O_PATH fd, naming the stream.
+TEST(EscapeTest, DirectoryOrOpathOnStdioIsRefused) {
+  TempDir dir;
+  ASSERT_EQ(mkdir(dir.File("d").c_str(), 0777), 0);
+  WriteFile(dir.File("secret.txt"), "host secret");
+  int d = open(dir.File("d").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  ASSERT_GE(d, 0);
+  RunResult r = Probe({}, {"walk", "0", "../secret.txt"}, {.stdin_fd = d});
+  EXPECT_EQ(r.code, 125) << r.out;
+  EXPECT_EQ(r.out, "");
+  EXPECT_THAT(r.err, HasSubstr("stdin (fd 0) is a directory"));
+  close(d);
+  int p = open(dir.File("secret.txt").c_str(), O_PATH | O_CLOEXEC);
+  ASSERT_GE(p, 0);
+  r = Probe({}, {"readfd", "0"}, {.stdin_fd = p});
+  EXPECT_EQ(r.code, 125) << r.out;
+  EXPECT_THAT(r.err, HasSubstr("stdin (fd 0) is an O_PATH fd"));
+  close(p);
+}
+
+// Each sandbox of a root launcher has an outside uid of its own: not 0, not
+// the host's nobody, and not another live sandbox's.
+TEST(EscapeTest, EachSandboxHasItsOwnOutsideUid) {
+  Started first = Start(SandboxCommand({}, {"/bin/sh", "-c",
+                                            "/probe uid_map; exec /bin/sleep 30"}));
+  std::string a = ReadLine(first.out_fd);
+  RunResult second = Probe({}, {"uid_map"});
+  kill(first.pid, SIGKILL);
+  WaitExit(first.pid);
+  close(first.out_fd);
+  ASSERT_THAT(a, StartsWith("ok "));
+  ASSERT_THAT(second.out, StartsWith("ok ")) << second.err;
+  uid_t outside_a = std::stoul(a.substr(3)), outside_b = std::stoul(second.out.substr(3));
+  if (UnprivilegedLauncher() || geteuid() != 0) {
+    // Only its own uid can be mapped.
+    EXPECT_EQ(outside_a, LauncherUid());
+    EXPECT_EQ(outside_b, LauncherUid());
+    return;
+  }
+  EXPECT_NE(outside_a, outside_b);
+  for (uid_t outside : {outside_a, outside_b}) {
+    EXPECT_NE(outside, 0u);
+    EXPECT_NE(outside, 65534u);
+  }
+}
+
+// A broker rule's root is opened without following symlinks: whoever can
+// write the directory holding it must not point a root launcher's rule at
+// "/" (and so /etc/shadow).
+TEST(EscapeTest, BrokerRuleRootFollowsNoSymlink) {
+  TempDir dir;
+  ASSERT_EQ(mkdir(dir.File("real").c_str(), 0777), 0);
+  WriteFile(dir.File("real/secret"), "elsewhere");
+  ASSERT_EQ(symlink(dir.File("real").c_str(), dir.File("data").c_str()), 0);
+  RunResult r = Probe({"--broker_allow=" + dir.File("data") + ":r"},
+                      {"broker", dir.File("data/secret"), "r"});
+  EXPECT_EQ(r.code, 125) << r.out;
+  EXPECT_EQ(r.out, "");
+  EXPECT_THAT(r.err, HasSubstr("symlinks are not followed"));
+  // A file rule's own name, likewise.
+  r = Probe({"--broker_allow=" + dir.File("data/secret") + ":r"},
+            {"broker", dir.File("data/secret"), "r"});
+  EXPECT_EQ(r.code, 125) << r.out;
+  EXPECT_THAT(r.err, HasSubstr("symlinks are not followed"));
+}
+
+// The rule that applies is the one of the path resolved, not of the path
+// asked for: a symlink inside a read-write tree that points into a
+// read-only subtree must not give write access there.
+TEST(EscapeTest, BrokerChoosesTheRuleOfTheResolvedPath) {
+  TempDir dir;
+  ASSERT_EQ(mkdir(dir.File("data").c_str(), 0777), 0);
+  ASSERT_EQ(mkdir(dir.File("data/keys").c_str(), 0777), 0);
+  // Writable by an unprivileged launcher too (mkdir applied the umask).
+  ASSERT_EQ(chmod(dir.File("data").c_str(), 0777), 0);
+  ASSERT_EQ(chmod(dir.File("data/keys").c_str(), 0777), 0);
+  WriteFile(dir.File("data/keys/k"), "key");
+  ASSERT_EQ(symlink("keys", dir.File("data/link").c_str()), 0);
+  const std::string rules =
+      "--broker_allow=" + dir.File("data") + ":rw," + dir.File("data/keys") + ":r";
+  RunResult r = Probe({rules}, {"broker", dir.File("data/link/k"), "w"});
+  EXPECT_EQ(r.out, "EACCES\n") << r.err;
+  r = Probe({rules}, {"broker", dir.File("data/link/new"), "w"});
+  EXPECT_EQ(r.out, "EACCES\n") << r.err;
+  EXPECT_NE(access(dir.File("data/keys/new").c_str(), F_OK), 0);
+  std::ifstream in(dir.File("data/keys/k"));
+  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(content, "key");
+  // Reading through the link is what the read-only rule allows.
+  r = Probe({rules}, {"broker", dir.File("data/link/k"), "r"});
+  EXPECT_EQ(r.out, "ok key\n") << r.err;
+  // And writing in the read-write tree still works.
+  r = Probe({rules}, {"broker", dir.File("data/other"), "w"});
+  EXPECT_EQ(r.out, "ok 8\n") << r.err;
+}
+
+// Every call the default filter denies, and clone with every CLONE_NEW*
+// flag: the filter answers EPERM, the call never runs (see Denied() in the
+// probe). The list is written out here, not taken from the filter, so that
+// dropping a call from the filter fails this test.
+constexpr const char* kDeniedCalls[] = {
+    "ptrace", "process_vm_readv", "process_vm_writev", "kcmp", "pidfd_getfd",
+    "mount", "umount2", "pivot_root", "chroot", "move_mount", "open_tree", "fsopen",
+    "fsconfig", "fsmount", "fspick", "mount_setattr", "unshare", "setns", "keyctl",
+    "add_key", "request_key", "bpf", "perf_event_open", "userfaultfd", "open_by_handle_at",
+    "name_to_handle_at", "kexec_load", "kexec_file_load", "init_module", "finit_module",
+    "delete_module", "reboot", "swapon", "swapoff", "acct", "syslog", "quotactl",
+    "quotactl_fd", "settimeofday", "clock_settime", "clock_adjtime", "adjtimex", "iopl",
+    "ioperm", "lookup_dcookie", "vhangup", "io_uring_setup", "io_uring_enter",
+    "io_uring_register", "modify_ldt", "move_pages", "migrate_pages", "process_madvise",
+    "clone:CLONE_NEWNS", "clone:CLONE_NEWUTS", "clone:CLONE_NEWIPC", "clone:CLONE_NEWUSER",
+    "clone:CLONE_NEWPID", "clone:CLONE_NEWNET", "clone:CLONE_NEWCGROUP",
+    "clone:CLONE_NEWTIME",
+};
+
+TEST(EscapeTest, EveryDeniedCallIsDenied) {
+  std::vector<std::string> args = {"denied"};
+  std::string expected, unfiltered;
+  for (const char* call : kDeniedCalls) {
+    args.push_back(call);
+    expected += std::string(call) + " EPERM\n";
+    unfiltered += std::string(call) + " ENOSYS\n";
+  }
+  RunResult r = Probe({}, args);
+  EXPECT_EQ(r.out, expected) << r.err;
+  // The probe can tell: without the filter every call would have run.
+  r = Probe({"--seccomp=off"}, args);
+  EXPECT_EQ(r.out, unfiltered) << r.err;
+  // And an ordinary call is not denied.
+  EXPECT_EQ(Probe({}, {"denied", "getppid"}).out, "getppid ENOSYS\n");
+}
+
+// --seccomp=strict runs ordinary workers: Python, a C server (the probe's
+// own socket calls), a shell pipeline; and refuses the rest, naming the
+// call on stderr.
+TEST(EscapeTest, StrictSeccompRunsOrdinaryWorkers) {
+  RunResult r = RunProgram(SandboxCommand(
+      {"--seccomp=strict"},
+      {"/usr/bin/python3", "-c",
+       "import json, socket, subprocess, threading, tempfile\n"
+       "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n"
+       "t = threading.Thread(target=lambda: s.accept()[0].sendall(b'hi')); t.start()\n"
+       "c = socket.create_connection(s.getsockname()); print(c.recv(2).decode()); t.join()\n"
+       "print(subprocess.run(['/bin/echo', 'child'], capture_output=True).stdout.decode().strip())\n"
+       "print(json.dumps({'ok': 1}))"}));
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "hi\nchild\n{\"ok\": 1}\n") << r.err;
+  r = RunProgram(SandboxCommand({"--seccomp=strict", "--tmpfs=/scratch"},
+                                {"/bin/sh", "-c",
+                                 "cd /scratch && printf 'b\\na\\nb\\n' > f && sort f | uniq -c | "
+                                 "wc -l && ls /proc/self/fd >/dev/null && echo done"}));
+  EXPECT_EQ(r.code, 0) << r.err;
+  EXPECT_EQ(r.out, "2\ndone\n") << r.err;
+  // The C server of activation_test's kind: the probe binds, connects, reads.
+  int server = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(server, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(server, 8), 0);
+  socklen_t len = sizeof(addr);
+  getsockname(server, reinterpret_cast<sockaddr*>(&addr), &len);
+  r = Probe({"--seccomp=strict", "--net=host"},
+            {"connect", "127.0.0.1", std::to_string(ntohs(addr.sin_port))});
+  EXPECT_EQ(r.out, "ok 0\n") << r.err;
+  close(server);
+}
+
+TEST(EscapeTest, StrictSeccompRefusesTheRestAndNamesIt) {
+  // Not on the allow list (and not on the deny list): refused, named.
+  RunResult r = Probe({"--seccomp=strict"}, {"denied", "sync", "setxattr", "acct"});
+  EXPECT_EQ(r.out, "sync EPERM\nsetxattr EPERM\nacct EPERM\n") << r.err;
+  EXPECT_THAT(r.err, HasSubstr("sandbox: --seccomp=strict refused system call sync (EPERM)"));
+  EXPECT_THAT(r.err, HasSubstr("refused system call setxattr"));
+  // acct is on the deny list, whose EPERM comes first, unreported.
+  EXPECT_THAT(r.err, Not(HasSubstr("acct")));
+  // The probe can tell: the default filter lets sync run.
+  EXPECT_EQ(Probe({}, {"denied", "sync"}).out, "sync ENOSYS\n");
+  // Every call of the deny list stays denied.
+  std::vector<std::string> args = {"denied"};
+  std::string expected;
+  for (const char* call : kDeniedCalls) {
+    args.push_back(call);
+    expected += std::string(call) + " EPERM\n";
+  }
+  EXPECT_EQ(Probe({"--seccomp=strict"}, args).out, expected);
+  // And the argument rules: vsock and TIOCSTI.
+  EXPECT_EQ(Probe({"--seccomp=strict"}, {"socket", "40"}).out, "EAFNOSUPPORT\n");
+  EXPECT_EQ(Probe({"--seccomp=strict"}, {"syscall", "clone3_newuser"}).out, "ENOSYS\n");
 }
 
 }  // namespace

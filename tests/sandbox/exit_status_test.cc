@@ -53,9 +53,11 @@ TEST(ExitStatusTest, HelpExitsZeroAndNamesEveryFlag) {
        {"ro_bind", "bind", "tmpfs", "net", "listen", "pass_file", "broker_allow", "seccomp",
         "timeout", "rlimit_as", "rlimit_nofile", "rlimit_nproc", "rlimit_cpu", "rlimit_fsize",
         "uid", "gid", "hostname", "chdir", "setenv", "verbose", "cgroup_memory", "cgroup_pids",
-        "cgroup_cpu", "landlock", "dev_shm", "dev_pts", "time_ns", "json_status_fd"})
+        "cgroup_cpu", "landlock", "dev_shm", "dev_pts", "time_ns", "json_status_fd",
+        "allow_socket", "kill_after", "rlimit_core", "outside_ids"})
     EXPECT_THAT(help, HasSubstr(std::string("-") + flag + " (")) << flag;
   EXPECT_THAT(help, HasSubstr("Exit status"));
+  EXPECT_THAT(help, HasSubstr("session of its own"));  // what happens to the terminal
   EXPECT_THAT(help, HasSubstr("--flagfile=PATH"));  // the policy file
   EXPECT_THAT(help, Not(HasSubstr("fromenv")));     // gflags' other flags are not accepted
 }
@@ -64,6 +66,33 @@ TEST(ExitStatusTest, TimeoutIs124) {
   RunResult r = RunProgram(SandboxCommand({"--timeout=200ms"}, {"/bin/sleep", "30"}));
   EXPECT_EQ(r.code, 124);
   EXPECT_EQ(r.err, "sandbox_run: timed out after 200ms; killed the sandbox\n");
+}
+
+// With --kill_after, a command that ignores the SIGTERM passed on to it is
+// killed (the whole sandbox) that much later.
+TEST(ExitStatusTest, KillAfterKillsACommandThatIgnoresSigterm) {
+  Started s = Start(SandboxCommand(
+      {"--kill_after=300ms"}, {"/bin/sh", "-c", "trap '' TERM; echo ready; while :; do :; done"}));
+  ASSERT_EQ(ReadLine(s.out_fd), "ready");
+  kill(s.pid, SIGTERM);
+  EXPECT_EQ(WaitExit(s.pid), 128 + SIGKILL);
+  close(s.out_fd);
+}
+
+// --timeout with --kill_after sends SIGTERM first: a command that handles it
+// ends on its own, and the exit status is still 124.
+TEST(ExitStatusTest, TimeoutWithKillAfterSendsSigtermFirst) {
+  RunResult r = RunProgram(SandboxCommand(
+      {"--timeout=300ms", "--kill_after=20s"},
+      {"/bin/sh", "-c", "trap 'echo got TERM; exit 3' TERM; while :; do sleep 0.05; done"}));
+  EXPECT_EQ(r.code, 124);
+  EXPECT_EQ(r.out, "got TERM\n");
+  EXPECT_EQ(r.err, "sandbox_run: timed out after 300ms; sent SIGTERM\n");
+  // And one that ignores it is killed after --kill_after.
+  r = RunProgram(SandboxCommand({"--timeout=200ms", "--kill_after=200ms"},
+                                {"/bin/sh", "-c", "trap '' TERM; while :; do sleep 0.05; done"}));
+  EXPECT_EQ(r.code, 124);
+  EXPECT_THAT(r.err, HasSubstr("killed the sandbox"));
 }
 
 }  // namespace

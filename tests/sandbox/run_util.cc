@@ -1,6 +1,8 @@
 #include "tests/sandbox/run_util.h"
 
 #include <fcntl.h>
+#include <grp.h>
+#include <sched.h>
 #include <limits.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -27,7 +29,81 @@ int ExitCode(int status) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+bool launcher_uid_set = false;
+uid_t launcher_uid = 0;
+
+// In a forked child about to exec `program`: sandbox_run becomes the
+// unprivileged launcher. Exits 126 if it cannot.
+void DropToLauncher(const char* program) {
+  if (!UnprivilegedLauncher() || SandboxRun() != program) return;
+  if (setgroups(0, nullptr) != 0 || setresgid(launcher_uid, launcher_uid, launcher_uid) != 0 ||
+      setresuid(launcher_uid, launcher_uid, launcher_uid) != 0)
+    _exit(126);
+}
+
+// A copy of a runfile in a directory every uid can read (the runfiles may be
+// under root's home).
+std::string Copied(const std::string& dir, const std::string& from, const std::string& name) {
+  std::string to = dir + "/" + name;
+  std::filesystem::copy_file(from, to, std::filesystem::copy_options::overwrite_existing);
+  chmod(to.c_str(), 0755);
+  return to;
+}
+
+struct Binaries {
+  std::string sandbox_run, probe;
+};
+
+const Binaries& GetBinaries() {
+  static const Binaries* binaries = [] {
+    auto* b = new Binaries;
+    b->sandbox_run = Runfile("tools/sandbox_run/sandbox_run");
+    b->probe = Runfile("tests/sandbox/escape_probe");
+    if (UnprivilegedLauncher()) {
+      char tmpl[] = "/tmp/sbx-bin.XXXXXX";
+      if (mkdtemp(tmpl) == nullptr) abort();
+      chmod(tmpl, 0755);
+      // sandbox_run finds the shim beside itself.
+      Copied(tmpl, Runfile("sandbox/sandbox_shim"), "sandbox_shim");
+      b->sandbox_run = Copied(tmpl, b->sandbox_run, "sandbox_run");
+      b->probe = Copied(tmpl, b->probe, "escape_probe");
+      // Removed when the test binary exits.
+      std::atexit([] {
+        std::error_code ignored;
+        std::filesystem::remove_all(
+            std::filesystem::path(GetBinaries().sandbox_run).parent_path(), ignored);
+      });
+    }
+    return b;
+  }();
+  return *binaries;
+}
+
 }  // namespace
+
+void SetLauncherUid(uid_t uid) {
+  launcher_uid = uid;
+  launcher_uid_set = uid != geteuid();
+}
+uid_t LauncherUid() { return launcher_uid_set ? launcher_uid : geteuid(); }
+bool UnprivilegedLauncher() { return launcher_uid_set; }
+
+std::string WhyNoUserNamespace() {
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (UnprivilegedLauncher() &&
+        (setgroups(0, nullptr) != 0 || setresgid(launcher_uid, launcher_uid, launcher_uid) != 0 ||
+         setresuid(launcher_uid, launcher_uid, launcher_uid) != 0))
+      _exit(2);
+    _exit(unshare(CLONE_NEWUSER) == 0 ? 0 : 1);
+  }
+  int code = WaitExit(pid);
+  if (code == 0) return "";
+  if (code == 2) return "cannot change to the launcher's uid";
+  return "unshare(CLONE_NEWUSER) fails for uid " + std::to_string(LauncherUid()) +
+         " (see sysctl user.max_user_namespaces, kernel.unprivileged_userns_clone, "
+         "kernel.apparmor_restrict_unprivileged_userns)";
+}
 
 int WaitExit(pid_t pid) {
   int status;
@@ -47,6 +123,7 @@ RunResult RunProgram(const std::vector<std::string>& argv, RunOptions options) {
     dup2(in, 0);
     dup2(out[1], 1);
     dup2(err[1], 2);
+    DropToLauncher(args[0]);
     execv(args[0], args.data());
     _exit(127);
   }
@@ -82,6 +159,7 @@ Started Start(const std::vector<std::string>& argv) {
   if (pid == 0) {
     dup2(open("/dev/null", O_RDONLY), 0);
     dup2(out[1], 1);
+    DropToLauncher(args[0]);
     execv(args[0], args.data());
     _exit(127);
   }
@@ -121,8 +199,8 @@ std::string Runfile(const std::string& path) {
   return resolved;
 }
 
-std::string SandboxRun() { return Runfile("tools/sandbox_run/sandbox_run"); }
-std::string Probe() { return Runfile("tests/sandbox/escape_probe"); }
+std::string SandboxRun() { return GetBinaries().sandbox_run; }
+std::string Probe() { return GetBinaries().probe; }
 
 std::vector<std::string> SandboxCommand(const std::vector<std::string>& flags,
                                         const std::vector<std::string>& command) {

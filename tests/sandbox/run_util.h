@@ -36,6 +36,18 @@ bool WaitForEof(int fd, int seconds);
 // waitpid; exit code or 128 + signal.
 int WaitExit(pid_t pid);
 
+// The uid sandbox_run runs as: the test's own (root on CI), or, for the
+// unprivileged variant of a suite, one it sets before any test runs. Then
+// sandbox_run (from RunProgram or Start) runs as that uid and gid with no
+// supplementary groups, and SandboxRun()/Probe() are copies of the binaries
+// that uid can execute.
+void SetLauncherUid(uid_t uid);
+uid_t LauncherUid();
+bool UnprivilegedLauncher();
+// Empty when a process of LauncherUid() can create a user namespace; else
+// why not (for GTEST_SKIP).
+std::string WhyNoUserNamespace();
+
 // Paths in the test's runfiles.
 std::string Runfile(const std::string& path);  // e.g. "tools/sandbox_run/sandbox_run"
 std::string SandboxRun();

@@ -117,6 +117,72 @@ class RobustnessTest(unittest.TestCase):
             self.assertEqual(stats["drop_loop"], 1)
             self.assertEqual(stats["sessions_created"], 0)
 
+    def bound_to_reflector_port(self, port):
+        """A socket on a random 127/8 address and a well-known port (root)."""
+        import random
+        for _ in range(20):
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            host = "127.%d.%d.%d" % (random.randint(1, 254), random.randint(0, 255),
+                                     random.randint(1, 254))
+            try:
+                s.bind((host, port))
+            except PermissionError:
+                s.close()
+                self.skipTest("binding port %d needs root or CAP_NET_BIND_SERVICE" % port)
+            except OSError:
+                s.close()
+                continue
+            self.addCleanup(s.close)
+            return s
+        self.skipTest("no free 127/8 address for port %d" % port)
+
+    def upstream_socket(self):
+        up = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        up.bind(("127.0.0.1", 0))
+        self.addCleanup(up.close)
+        return up
+
+    def test_a_client_on_a_reflector_port_is_dropped(self):
+        # Loop DoS (CVE-2024-2169): a datagram spoofed from a chargen/echo/DNS
+        # service makes the relay and that service answer each other forever.
+        # Source port 19 (chargen) stands for such a service.
+        reflector = self.bound_to_reflector_port(19)
+        up = self.upstream_socket()
+        with t.start_relay("127.0.0.1:0",
+                           "127.0.0.1:%d" % up.getsockname()[1]) as relay:
+            port = t.served_port(relay)
+            reflector.sendto(b"from chargen", ("127.0.0.1", port))
+            r, _, _ = select.select([up], [], [], 0.5)
+            self.assertEqual(r, [], "the relay forwarded a reflector's datagram")
+            stats = relay.stats()
+            self.assertEqual(stats.get("drop_reflector_port"), 1)
+            self.assertEqual(stats["sessions_created"], 0)
+            # An ordinary client (an ephemeral port) still gets through.
+            c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.addCleanup(c.close)
+            c.sendto(b"ordinary", ("127.0.0.1", port))
+            up.settimeout(5)
+            data, _ = up.recvfrom(100)
+            self.assertEqual(data, b"ordinary")
+
+    def test_allow_source_ports_accepts_a_reflector_port(self):
+        reflector = self.bound_to_reflector_port(19)
+        up = self.upstream_socket()
+        with t.start_relay("127.0.0.1:0", "127.0.0.1:%d" % up.getsockname()[1],
+                           ["--allow_source_ports=7,17-19"]) as relay:
+            reflector.sendto(b"allowed", ("127.0.0.1", t.served_port(relay)))
+            up.settimeout(5)
+            data, _ = up.recvfrom(100)
+            self.assertEqual(data, b"allowed")
+            self.assertEqual(relay.stats().get("drop_reflector_port"), 0)
+
+    def test_bad_allow_source_ports_is_a_usage_error(self):
+        for bad in ("x", "0", "65536", "20-19", "5,"):
+            p = self.run_relay("--listen=127.0.0.1:0", "--upstream=" + self.upstream,
+                               "--allow_source_ports=" + bad)
+            self.assertEqual(p.returncode, 2, (bad, p.stderr))
+            self.assertIn("--allow_source_ports", p.stderr)
+
 
 if __name__ == "__main__":
     t.take_tool_args()

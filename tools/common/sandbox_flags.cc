@@ -32,7 +32,24 @@ DEFINE_string(broker_allow, "",
               "may ask the file broker to open (regular files only); its socket's fd is in "
               "SANDBOX_BROKER_FD");
 DEFINE_string(seccomp, "default",
-              "default: deny dangerous system calls with EPERM (see sandbox/README.md); off");
+              "default: deny dangerous system calls with EPERM and socket families but unix, "
+              "inet, inet6 and netlink route with EAFNOSUPPORT (see sandbox/README.md); off: no "
+              "filter at all (the command may then use io_uring, keyctl, vsock...); strict: an "
+              "allow list (files, memory, processes, signals, time, polling, sockets, IPC; "
+              "see sandbox/README.md), every other call fails with EPERM and is named on "
+              "stderr (\"sandbox: --seccomp=strict refused system call NAME\")");
+DEFINE_string(allow_socket, "",
+              "FAMILY,...: socket families allowed besides unix, inet, inet6 and netlink "
+              "route: vsock (reaches the host whatever --net says), packet, netlink (every "
+              "protocol), bluetooth, can, alg, xdp, tipc, key, rds, qipcrtr, smc");
+DEFINE_string(rlimit_core, "0",
+              "core file size limit in bytes (K/M/G suffixes; unlimited); 0 by default: a "
+              "crash inside does not run the host's core_pattern handler");
+DEFINE_string(outside_ids, "",
+              "FIRST:COUNT: when run as root, the range each sandbox's outside uid and gid "
+              "come from (a free one; never 0; held by a lock file in /run/sandbox_run/ids "
+              "while the sandbox lives). Default: the /etc/subuid and /etc/subgid ranges of "
+              "the user sandbox_run, else 1879048192:65536");
 DEFINE_string(rlimit_as, "", "address space limit in bytes (K/M/G suffixes; unlimited)");
 DEFINE_string(rlimit_nofile, "", "open file limit");
 DEFINE_string(rlimit_nproc, "", "process limit (of the sandbox's user)");
@@ -65,7 +82,10 @@ DEFINE_string(time_ns, "",
               "CLOCK_BOOTTIME and /proc/uptime start near 0, hiding the host's uptime); or "
               "an offset added to those clocks (+1h, -30s; a negative one may not take them "
               "below 0). The wall clock stays the host's. Default: off (the host's)");
-DEFINE_string(uid, "65534", "user id inside the sandbox (outside it is never root)");
+DEFINE_string(uid, "65534",
+              "user id inside the sandbox. Outside it is never root: run by root, each "
+              "sandbox gets an outside uid and gid of its own (see --outside_ids); run by "
+              "anyone else, the launcher's own");
 DEFINE_string(gid, "65534", "group id inside the sandbox");
 DEFINE_string(hostname, "sandbox", "host name inside the sandbox");
 DEFINE_string(chdir, "/", "working directory inside the sandbox");
@@ -86,7 +106,9 @@ using sandbox_run::ParseLandlock;
 using sandbox_run::ParseNetwork;
 using sandbox_run::ParsePassFiles;
 using sandbox_run::ParseRlimit;
+using sandbox_run::ParseOutsideIds;
 using sandbox_run::ParseSeccomp;
+using sandbox_run::ParseSocketFamilies;
 using sandbox_run::ParseTimeNamespace;
 using sandbox_run::ParseTmpfs;
 
@@ -105,7 +127,10 @@ absl::StatusOr<sandbox::Policy> PolicyFromFlags() {
   policy.listen = std::move(*listen);
   CMSGLIB_ASSIGN_OR_RETURN(policy.files, ParsePassFiles(FLAGS_pass_file));
   CMSGLIB_ASSIGN_OR_RETURN(policy.broker, ParseBrokerRules(FLAGS_broker_allow));
-  CMSGLIB_ASSIGN_OR_RETURN(policy.seccomp, ParseSeccomp(FLAGS_seccomp));
+  CMSGLIB_RETURN_IF_ERROR(ParseSeccomp(FLAGS_seccomp, policy));
+  CMSGLIB_ASSIGN_OR_RETURN(policy.extra_socket_families, ParseSocketFamilies(FLAGS_allow_socket));
+  CMSGLIB_RETURN_IF_ERROR(ParseOutsideIds(FLAGS_outside_ids, policy.outside_ids));
+  CMSGLIB_ASSIGN_OR_RETURN(policy.rlimits.core, ParseRlimit("rlimit_core", FLAGS_rlimit_core));
   CMSGLIB_ASSIGN_OR_RETURN(policy.rlimits.as, ParseRlimit("rlimit_as", FLAGS_rlimit_as));
   CMSGLIB_ASSIGN_OR_RETURN(policy.rlimits.nofile, ParseRlimit("rlimit_nofile", FLAGS_rlimit_nofile));
   CMSGLIB_ASSIGN_OR_RETURN(policy.rlimits.nproc, ParseRlimit("rlimit_nproc", FLAGS_rlimit_nproc));

@@ -57,7 +57,8 @@ DEFINE_string(
     "serve: comma-separated numeric uids that may also store and remove, but "
     "only entries they stored themselves (never the --listen sockets, never "
     "another uid's). A uid here can offer every later fetcher fds of its "
-    "choosing under new names: grant it to trusted programs only.");
+    "choosing under new names: grant it to trusted programs only. Each such "
+    "uid holds at most 16 entries (of 128); more get FULL.");
 DEFINE_string(name, "",
               "store: comma-separated names to store the --fd fds under (each "
               "replaces an entry of that name this uid stored).");
@@ -72,7 +73,9 @@ DEFINE_string(client_timeout, "10s",
               "500ms, 10s).");
 DEFINE_int32(
     max_clients, 64,
-    "serve: clients connected at once (1-4096); more get a BUSY reply.");
+    "serve: clients connected at once (1-4096); more get a BUSY reply. "
+    "Each uid other than serve's own gets at most half of them (at least 1), "
+    "and such uids together seven eighths: the rest stay free for serve's uid.");
 DEFINE_string(names, "",
               "exec: comma-separated names to fetch, in the order they get fds "
               "3, 4, ...; "

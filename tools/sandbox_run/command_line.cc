@@ -131,8 +131,13 @@ class Splitter {
   CommandLine& out() { return out_; }
 
  private:
+  // gflags records __FILE__, which is "external/REPO/tools/..." when this
+  // repository is built as another workspace's dependency.
   bool DefinedHere(const gflags::CommandLineFlagInfo& info) const {
-    return std::find(defined_in_.begin(), defined_in_.end(), info.filename) != defined_in_.end();
+    for (const std::string& file : defined_in_) {
+      if (info.filename == file || absl::EndsWith(info.filename, absl::StrCat("/", file))) return true;
+    }
+    return false;
   }
 
   static absl::Status Error(const std::string& where, absl::string_view message) {

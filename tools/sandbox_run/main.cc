@@ -1,10 +1,13 @@
 // sandbox_run: runs a command in a sandbox, handing it listening sockets and
 // files as SCM_RIGHTS (systemd socket-activation layout). See --help.
+#include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <poll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -24,7 +27,13 @@
 #include "tools/sandbox_run/json_status.h"
 #include "tools/sandbox_run/parse.h"
 
-DEFINE_string(timeout, "", "kill the whole sandbox after this long (30s, 1.5m, 250ms) and exit 124");
+DEFINE_string(timeout, "",
+              "kill the whole sandbox after this long (30s, 1.5m, 250ms), set-up included, "
+              "and exit 124; with --kill_after, send the command SIGTERM first");
+DEFINE_string(kill_after, "",
+              "after sandbox_run passes SIGTERM on to the command (or sends it on --timeout), "
+              "kill the whole sandbox if it is still running this much later (10s, 500ms); "
+              "default: wait for it");
 DEFINE_string(json_status_fd, "",
               "FD: write the sandbox's life cycle to this open fd as JSON lines: "
               "{\"event\": \"start\", \"pid\": N} (the sandbox's pid 1 as the host sees it), "
@@ -60,12 +69,22 @@ sandbox_run outside the sandbox and handed in over a unix socket as
 SCM_RIGHTS; the command finds them at fd 3 onward with LISTEN_FDS, LISTEN_PID
 and LISTEN_FDNAMES set, as systemd socket activation would.
 
-Signals HUP INT QUIT TERM USR1 USR2 sent to sandbox_run go to the command.
+Signals HUP INT QUIT TERM USR1 USR2 sent to sandbox_run go to the command
+(with --kill_after, a command that ignores TERM is killed that much later).
 ALRM VTALRM PROF XCPU XFSZ PWR STKFLT IO and the real-time signals end
 sandbox_run as they would any program, but only after it killed the sandbox
 and removed its socket files and cgroup; PIPE is ignored. (SIGKILL, or a
 crash, leaves the socket files and an empty cgroup behind; the next
 sandbox_run with cgroup limits removes such empty cgroups.)
+
+The terminal: the sandbox runs in a session of its own, so it has no
+controlling terminal and is not in the terminal's process group. A terminal on
+its stdin/stdout/stderr can still be read and written; Ctrl-C and Ctrl-\ reach
+the command because sandbox_run (in the terminal's foreground group) passes
+them on; Ctrl-Z stops sandbox_run only; the command cannot push input into the
+terminal (TIOCSTI) or make it its own. kill(0, ...) inside reaches only the
+sandbox. stdin/stdout/stderr that are directories or O_PATH fds are refused
+(they would open host paths beside them).
 
 Resource limits for the whole process tree (--cgroup_memory, --cgroup_pids,
 --cgroup_cpu) use a cgroup of the sandbox's own below sandbox_run's (cgroup
@@ -163,10 +182,20 @@ int Run(int argc, char** argv) {
   if (!policy.ok()) Fail(policy.status().message());
   absl::StatusOr<std::optional<absl::Duration>> timeout = ParseTimeout(FLAGS_timeout);
   if (!timeout.ok()) Fail(timeout.status().message());
+  absl::StatusOr<std::optional<absl::Duration>> kill_after =
+      ParseDurationFlag("kill_after", FLAGS_kill_after);
+  if (!kill_after.ok()) Fail(kill_after.status().message());
   absl::StatusOr<int> status_fd = JsonStatus::ParseFd(FLAGS_json_status_fd);
   if (!status_fd.ok()) Fail(status_fd.status().message());
   JsonStatus json_status(*status_fd);
   status_lines = &json_status;
+
+  // A closed stdio fd would be taken by the next fd opened here (a passed
+  // file, the id lock) and so cross into the sandbox as stdio.
+  for (int fd = 0; fd < 3; ++fd) {
+    if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) != fd)
+      Fail(ErrnoError("open(/dev/null) for a closed stdio fd").message());
+  }
 
   // Signals for the command arrive on a signalfd, blocked meanwhile; the
   // sandbox starts with an empty mask regardless.
@@ -181,36 +210,72 @@ int Run(int argc, char** argv) {
   UniqueFd signals(signalfd(-1, &forwarded, SFD_CLOEXEC));
   if (!signals.ok()) Fail(ErrnoError("signalfd").message());
 
-  absl::StatusOr<sandbox::Child> child = sandbox::Spawn(*policy, command);
-  if (!child.ok()) Fail(child.status().message());
+  // The timeout covers the set-up too.
+  const absl::Time deadline = *timeout ? absl::Now() + **timeout : absl::InfiniteFuture();
+  absl::StatusOr<sandbox::Child> child = sandbox::Spawn(*policy, command, deadline);
+  if (!child.ok()) {
+    if (absl::IsDeadlineExceeded(child.status())) {
+      fprintf(stderr, "sandbox_run: timed out after %s while setting up; killed the sandbox\n",
+              FLAGS_timeout.c_str());
+      json_status.Exit(kTimedOut, "timeout");
+      return kTimedOut;
+    }
+    Fail(child.status().message());
+  }
   json_status.Start(child->pid());
   if (FLAGS_verbose) {
     fprintf(stderr, "sandbox_run: started %s as pid %d (%zu fds passed)\n",
             absl::StrJoin(command, " ").c_str(), child->pid(),
             policy->listen.size() + policy->files.size());
+    const sandbox::SpawnTimings& t = child->timings();
+    auto us = [](absl::Duration d) { return static_cast<long long>(absl::ToInt64Microseconds(d)); };
+    fprintf(stderr,
+            "sandbox_run: set-up in us: prepare %lld, seccomp %lld, cgroup+ids %lld, clone %lld, "
+            "id maps+handoff %lld, child set-up to exec %lld\n",
+            us(t.prepare), us(t.seccomp), us(t.cgroup_and_ids), us(t.clone),
+            us(t.id_maps_and_handoff), us(t.child_setup));
   }
 
-  const absl::Time deadline =
-      *timeout ? absl::Now() + **timeout : absl::InfiniteFuture();
+  bool timed_out = false;
+  absl::Time kill_at = absl::InfiniteFuture();  // set once SIGTERM is sent, with --kill_after
+  auto sent_term = [&] {
+    if (*kill_after && kill_at == absl::InfiniteFuture()) kill_at = absl::Now() + **kill_after;
+  };
   for (;;) {
     pollfd fds[] = {{child->pidfd(), POLLIN, 0}, {signals.get(), POLLIN, 0}};
+    absl::Time next = std::min(timed_out ? absl::InfiniteFuture() : deadline, kill_at);
     int ms = -1;
-    if (*timeout) {
-      absl::Duration left = deadline - absl::Now();
+    if (next != absl::InfiniteFuture()) {
+      absl::Duration left = next - absl::Now();
       ms = left <= absl::ZeroDuration()
                ? 0
-               : static_cast<int>(absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1))));
+               : static_cast<int>(std::min<int64_t>(
+                     absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1))), INT_MAX));
     }
     int ready = poll(fds, 2, ms);
     if (ready < 0 && errno == EINTR) continue;
     if (ready < 0) FailAfterSpawn(std::move(*child), ErrnoError("poll").message());
     if (ready == 0) {
-      (void)child->Kill();
-      (void)child->Wait();
-      fprintf(stderr, "sandbox_run: timed out after %s; killed the sandbox\n",
-              FLAGS_timeout.c_str());
-      json_status.Exit(kTimedOut, "timeout");
-      return kTimedOut;
+      const absl::Time now = absl::Now();
+      if (now >= kill_at) {
+        (void)child->Kill();
+        kill_at = absl::InfiniteFuture();
+        fprintf(stderr, "sandbox_run: the command outlived SIGTERM by %s; killed the sandbox\n",
+                FLAGS_kill_after.c_str());
+      } else if (!timed_out && now >= deadline) {
+        timed_out = true;
+        if (!*kill_after) {
+          (void)child->Kill();
+          (void)child->Wait();
+          fprintf(stderr, "sandbox_run: timed out after %s; killed the sandbox\n",
+                  FLAGS_timeout.c_str());
+          json_status.Exit(kTimedOut, "timeout");
+          return kTimedOut;
+        }
+        (void)child->Signal(SIGTERM);
+        sent_term();
+      }
+      continue;
     }
     if (fds[1].revents & POLLIN) {
       signalfd_siginfo info;
@@ -218,9 +283,16 @@ int Run(int argc, char** argv) {
         int signal = static_cast<int>(info.ssi_signo);
         if (EndsTheLauncher(signal)) DieOf(std::move(*child), signal);
         (void)child->Signal(signal);
+        if (signal == SIGTERM) sent_term();
       }
     }
     if (fds[0].revents) break;
+  }
+  if (timed_out) {
+    (void)child->Wait();
+    fprintf(stderr, "sandbox_run: timed out after %s; sent SIGTERM\n", FLAGS_timeout.c_str());
+    json_status.Exit(kTimedOut, "timeout");
+    return kTimedOut;
   }
   absl::StatusOr<sandbox::ExitStatus> status = child->Wait();
   if (!status.ok()) FailAfterSpawn(std::move(*child), status.status().message());

@@ -1,5 +1,7 @@
 #include "tools/sandbox_run/parse.h"
 
+#include <sys/socket.h>
+
 #include <cstdint>
 
 #include "absl/strings/numbers.h"
@@ -160,18 +162,65 @@ absl::StatusOr<std::vector<sandbox::BrokerRule>> ParseBrokerRules(absl::string_v
   return out;
 }
 
-absl::StatusOr<bool> ParseSeccomp(absl::string_view text) {
-  if (text == "default") return true;
-  if (text == "off") return false;
-  return Bad("seccomp", text, "want default or off");
+absl::Status ParseSeccomp(absl::string_view text, sandbox::Policy& policy) {
+  policy.seccomp = text != "off";
+  policy.seccomp_strict = text == "strict";
+  if (text == "default" || text == "off" || text == "strict") return absl::OkStatus();
+  return Bad("seccomp", text, "want default, strict or off");
 }
 
 absl::StatusOr<std::optional<absl::Duration>> ParseTimeout(absl::string_view text) {
+  return ParseDurationFlag("timeout", text);
+}
+
+absl::StatusOr<std::optional<absl::Duration>> ParseDurationFlag(absl::string_view flag,
+                                                                absl::string_view text) {
   if (text.empty() || text == "0") return std::optional<absl::Duration>();
   absl::Duration d;
   if (!absl::ParseDuration(text, &d) || d <= absl::ZeroDuration() || d == absl::InfiniteDuration())
-    return Bad("timeout", text, "want a positive duration such as 30s, 1.5m or 250ms");
+    return Bad(flag, text, "want a positive duration such as 30s, 1.5m or 250ms");
   return std::optional<absl::Duration>(d);
+}
+
+absl::StatusOr<std::vector<int>> ParseSocketFamilies(absl::string_view text) {
+  static constexpr struct {
+    const char* name;
+    int family;
+  } kFamilies[] = {{"vsock", AF_VSOCK},   {"packet", AF_PACKET}, {"netlink", AF_NETLINK},
+                   {"bluetooth", AF_BLUETOOTH}, {"can", AF_CAN}, {"alg", AF_ALG},
+                   {"xdp", AF_XDP},       {"tipc", AF_TIPC},     {"key", AF_KEY},
+                   {"rds", AF_RDS},       {"qipcrtr", AF_QIPCRTR}, {"smc", AF_SMC}};
+  std::vector<int> out;
+  for (absl::string_view item : Items(text)) {
+    bool found = false;
+    for (const auto& f : kFamilies) {
+      if (item == f.name) {
+        out.push_back(f.family);
+        found = true;
+      }
+    }
+    if (!found) {
+      return Bad("allow_socket", item,
+                 "want vsock, packet, netlink, bluetooth, can, alg, xdp, tipc, key, rds, "
+                 "qipcrtr or smc");
+    }
+  }
+  return out;
+}
+
+absl::Status ParseOutsideIds(absl::string_view text, sandbox::OutsideIds& ids) {
+  if (text.empty()) return absl::OkStatus();
+  std::vector<absl::string_view> parts = absl::StrSplit(text, ':');
+  uint32_t first = 0, count = 0;
+  if (parts.size() != 2 || parts[0].empty() || parts[0][0] == '+' || parts[1].empty() ||
+      parts[1][0] == '+' || !absl::SimpleAtoi(parts[0], &first) ||
+      !absl::SimpleAtoi(parts[1], &count) || first == 0 || count == 0 ||
+      uint64_t{first} + count > UINT32_MAX)
+    return Bad("outside_ids", text, "want FIRST:COUNT, FIRST > 0, FIRST + COUNT <= 4294967295");
+  ids.first_uid = first;
+  ids.first_gid = first;
+  ids.count = count;
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::optional<rlim_t>> ParseRlimit(absl::string_view flag,

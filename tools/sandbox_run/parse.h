@@ -37,10 +37,17 @@ absl::StatusOr<sandbox::Network> ParseNetwork(absl::string_view text);
 absl::StatusOr<std::vector<sandbox::PassFile>> ParsePassFiles(absl::string_view text);
 // "PATH[:r|rw],...".
 absl::StatusOr<std::vector<sandbox::BrokerRule>> ParseBrokerRules(absl::string_view text);
-// "default" (true) or "off" (false).
-absl::StatusOr<bool> ParseSeccomp(absl::string_view text);
+// "default", "strict" or "off": Policy::seccomp and seccomp_strict.
+absl::Status ParseSeccomp(absl::string_view text, sandbox::Policy& policy);
 // "30s", "1.5m", "250ms"; "" or "0" means none.
 absl::StatusOr<std::optional<absl::Duration>> ParseTimeout(absl::string_view text);
+// A duration for `flag` ("30s", "1.5m", "250ms"); "" or "0" means none.
+absl::StatusOr<std::optional<absl::Duration>> ParseDurationFlag(absl::string_view flag,
+                                                                absl::string_view text);
+// "vsock,packet,...": socket families allowed beyond the default ones.
+absl::StatusOr<std::vector<int>> ParseSocketFamilies(absl::string_view text);
+// "FIRST:COUNT" (the same FIRST for uids and gids); "" leaves `ids` as is.
+absl::Status ParseOutsideIds(absl::string_view text, sandbox::OutsideIds& ids);
 // "" (unset), "unlimited", or a count with an optional K/M/G (x1024) suffix.
 absl::StatusOr<std::optional<rlim_t>> ParseRlimit(absl::string_view flag,
                                                   absl::string_view text);

@@ -62,7 +62,12 @@ TEST(ParseTest, TimeoutIdsEnvNetSeccomp) {
   EXPECT_EQ(*ParseId("uid", "4294967294"), 4294967294u);
   EXPECT_EQ(ParseEnv("A=1,B=")->size(), 2u);
   EXPECT_EQ(*ParseNetwork("host"), sandbox::Network::kHost);
-  EXPECT_FALSE(*ParseSeccomp("off"));
+  sandbox::Policy seccomp;
+  ASSERT_TRUE(ParseSeccomp("off", seccomp).ok());
+  EXPECT_FALSE(seccomp.seccomp);
+  ASSERT_TRUE(ParseSeccomp("strict", seccomp).ok());
+  EXPECT_TRUE(seccomp.seccomp && seccomp.seccomp_strict);
+  EXPECT_FALSE(ParseSeccomp("lax", seccomp).ok());
   EXPECT_EQ(ParseTmpfs("/tmp,/var/tmp")->size(), 2u);
   auto tmpfs = ParseTmpfs("/a:16M,/b:4096,/c");
   ASSERT_TRUE(tmpfs.ok()) << tmpfs.status();

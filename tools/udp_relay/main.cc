@@ -21,6 +21,7 @@
 #include "lib/udp/metrics.h"
 #include "lib/udp/relay.h"
 #include "lib/udp/signals.h"
+#include "lib/udp/source_ports.h"
 #include "lib/udp/udp_socket.h"
 #include "tools/common/flags.h"
 
@@ -39,7 +40,9 @@ DEFINE_string(upstream, "",
               "(upstream_failovers). Required. One of the "
               "relay's own listening addresses is refused (exit 2: it would "
               "loop), and datagrams whose source is the upstream or a "
-              "listening socket of the relay are dropped (drop_loop).");
+              "listening socket of the relay are dropped (drop_loop). drop_loop "
+              "catches only these self-loops; see --allow_source_ports for "
+              "loops through other services.");
 DEFINE_int32(
     threads, 0,
     "Worker threads, each with its own SO_REUSEPORT sockets and "
@@ -85,6 +88,17 @@ DEFINE_string(allow, "",
               "Comma-separated CIDR prefixes (10.0.0.0/8,fd00::/8; a bare "
               "address is one host) whose clients may open sessions; empty: "
               "everyone. Others are dropped (drop_denied).");
+DEFINE_string(allow_source_ports, "",
+              "Client source ports to accept although they are dropped by "
+              "default (drop_reflector_port): comma-separated ports and "
+              "ranges, e.g. 123 or 1-1023. By default every source port "
+              "below 1024 and 1900 (SSDP), 5353 (mDNS), 11211 (memcached) "
+              "are dropped: one datagram spoofed from a service that answers "
+              "anything (echo 7, chargen 19, DNS 53, NTP 123, ...) would "
+              "otherwise make the relay and that service answer each other "
+              "forever (Loop DoS, CVE-2024-2169). The whole range below 1024 "
+              "rather than a list, because a client's kernel never picks a "
+              "port there and a list of services always misses some.");
 DEFINE_string(deny, "",
               "Comma-separated CIDR prefixes whose clients may not open "
               "sessions (drop_denied); wins over --allow.");
@@ -202,6 +216,10 @@ int main(int argc, char** argv) {
       UsageError(kTool, absl::StrCat("--", name, ": ", parsed.status().message()));
     *list = *std::move(parsed);
   }
+  if (absl::Status s = cmsg::udp::AllowSourcePorts(FLAGS_allow_source_ports,
+                                                   options.denied_source_ports);
+      !s.ok())
+    UsageError(kTool, absl::StrCat("--allow_source_ports: ", s.message()));
   if (!(FLAGS_new_session_rate >= 0) || !(FLAGS_new_session_burst >= 0))
     UsageError(kTool, "--new_session_rate and --new_session_burst must be 0 or more");
   options.new_sessions.per_second = FLAGS_new_session_rate;
