@@ -85,7 +85,7 @@ void VisitAndCompare(absl::Span<const std::byte> bytes) {
       cmsg::Decode(bytes);
   cmsg::ControlMessages visited;
   absl::Status s = cmsg::ForEachMessage(
-      bytes, [&](auto& v) {
+      bytes, [&](auto& v) -> void {
         using T = std::decay_t<decltype(v)>;
         if constexpr (std::is_same_v<T, cmsg::OwnedFdRange>) {
           if (v.size() > cmsg::kMaxFdsPerMessage) std::abort();
