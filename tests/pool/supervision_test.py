@@ -169,7 +169,13 @@ class SupervisionTest(unittest.TestCase):
                 pool = pt.Pool(["--workers=3", "--isolation=" + isolation, binds()],
                                ["/bin/sleep", "1000." + token])
                 pool.wait_for(r"event=ready", count=3)
-                pids = pt.pids_matching(token, comm="sleep")
+                # --ready=started: "ready" is the pool's word that it started
+                # the worker; the host's /proc may show the exec a moment later.
+                pids = []
+                deadline = time.monotonic() + 5
+                while len(pids) < 3 and time.monotonic() < deadline:
+                    pids = pt.pids_matching(token, comm="sleep")
+                    time.sleep(0.05)
                 self.assertEqual(len(pids), 3)
                 pool.proc.kill()
                 pool.wait_exit()
