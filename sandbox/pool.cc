@@ -26,6 +26,7 @@
 #include "lib/status/errno_status.h"
 #include "lib/status/status_macros.h"
 #include "sandbox/pool_protocol.h"
+#include "sandbox/spawn.h"
 
 namespace cmsg::sandbox {
 namespace {
@@ -33,7 +34,6 @@ namespace {
 constexpr int kMaxWorkers = 1024;
 constexpr int kHandled[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1};
 
-bool IsExecutable(const std::string& path) { return access(path.c_str(), X_OK) == 0; }
 
 // The pids /proc lists as `pid`'s children (CONFIG_PROC_CHILDREN).
 std::vector<pid_t> Children(pid_t pid) {
@@ -109,27 +109,7 @@ struct Pool::Slot {
   bool replacing = false;  // restart_at is for a replacement, not a restart
 };
 
-absl::StatusOr<std::string> FindAgent() {
-  constexpr char kName[] = "pool_agent";
-  if (const char* env = getenv("POOL_AGENT"); env != nullptr && *env != '\0') {
-    if (!IsExecutable(env)) return ErrnoError(absl::StrCat("POOL_AGENT=", env));
-    return std::string(env);
-  }
-  std::vector<std::string> candidates;
-  char exe[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-  if (n > 0) {
-    std::string self(exe, n);
-    candidates.push_back(absl::StrCat(self.substr(0, self.rfind('/') + 1), kName));
-    candidates.push_back(absl::StrCat(self, ".runfiles/cmsg/sandbox/", kName));
-  }
-  for (const char* var : {"RUNFILES_DIR", "TEST_SRCDIR"}) {
-    if (const char* dir = getenv(var)) candidates.push_back(absl::StrCat(dir, "/cmsg/sandbox/", kName));
-  }
-  for (const std::string& path : candidates)
-    if (IsExecutable(path)) return path;
-  return absl::NotFoundError("cannot find pool_agent (set POOL_AGENT to its path)");
-}
+absl::StatusOr<std::string> FindAgent() { return FindSandboxBinary("pool_agent", "POOL_AGENT"); }
 
 Pool::Pool(PoolOptions options) : options_(std::move(options)) {}
 

@@ -263,10 +263,9 @@ SocketFiles::~SocketFiles() {
   }
 }
 
-absl::StatusOr<std::string> FindShim() {
-  constexpr char kName[] = "sandbox_shim";
-  if (const char* env = getenv("SANDBOX_SHIM"); env != nullptr && *env != '\0') {
-    if (!IsExecutable(env)) return ErrnoError(absl::StrCat("SANDBOX_SHIM=", env));
+absl::StatusOr<std::string> FindSandboxBinary(const std::string& name, const char* env_var) {
+  if (const char* env = getenv(env_var); env != nullptr && *env != '\0') {
+    if (!IsExecutable(env)) return ErrnoError(absl::StrCat(env_var, "=", env));
     return std::string(env);
   }
   std::vector<std::string> candidates;
@@ -274,16 +273,19 @@ absl::StatusOr<std::string> FindShim() {
   ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
   if (n > 0) {
     std::string self(exe, n);
-    candidates.push_back(absl::StrCat(self.substr(0, self.rfind('/') + 1), kName));
-    candidates.push_back(absl::StrCat(self, ".runfiles/cmsg/sandbox/", kName));
+    candidates.push_back(absl::StrCat(self.substr(0, self.rfind('/') + 1), name));
+    candidates.push_back(absl::StrCat(self, ".runfiles/cmsg/sandbox/", name));
   }
   for (const char* var : {"RUNFILES_DIR", "TEST_SRCDIR"}) {
-    if (const char* dir = getenv(var)) candidates.push_back(absl::StrCat(dir, "/cmsg/sandbox/", kName));
+    if (const char* dir = getenv(var)) candidates.push_back(absl::StrCat(dir, "/cmsg/sandbox/", name));
   }
   for (const std::string& path : candidates)
     if (IsExecutable(path)) return path;
-  return absl::NotFoundError("cannot find sandbox_shim (set SANDBOX_SHIM to its path)");
+  return absl::NotFoundError(
+      absl::StrCat("cannot find ", name, " (set ", env_var, " to its path)"));
 }
+
+absl::StatusOr<std::string> FindShim() { return FindSandboxBinary("sandbox_shim", "SANDBOX_SHIM"); }
 
 absl::StatusOr<Child> Spawn(const Policy& policy, absl::Span<const std::string> argv,
                             absl::Time setup_deadline) {

@@ -153,6 +153,11 @@ struct InheritedFd {
 // program, else in its Bazel runfiles.
 [[nodiscard]] absl::StatusOr<std::string> FindShim();
 
+// A helper binary of the sandbox's (sandbox_shim, pool_agent): $ENV_VAR, else
+// NAME beside this program, else in its Bazel runfiles.
+[[nodiscard]] absl::StatusOr<std::string> FindSandboxBinary(const std::string& name,
+                                                           const char* env_var);
+
 }  // namespace cmsg::sandbox
 
 #endif  // SANDBOX_SPAWN_H_
