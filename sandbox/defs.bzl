@@ -149,10 +149,27 @@ _sandboxed_test = rule(
     test = True,
 )
 
+def _with_sanitizer_env(kwargs):
+    # LeakSanitizer needs ptrace, which the sandbox denies: in sanitized
+    # builds (--config=asan) the wrapped program runs without it.
+    kwargs["setenv"] = kwargs.get("setenv", []) + select({
+        str(Label("//sandbox:sanitized")): ["ASAN_OPTIONS=detect_leaks=0"],
+        "//conditions:default": [],
+    })
+    return kwargs
+
 def sandboxed_binary(name, tags = None, **kwargs):
     """`bazel run :name` runs `target` under sandbox_run (see the file's doc)."""
-    _sandboxed_binary(name = name, tags = tags if tags != None else ["no-sandbox"], **kwargs)
+    _sandboxed_binary(
+        name = name,
+        tags = tags if tags != None else ["no-sandbox"],
+        **_with_sanitizer_env(kwargs)
+    )
 
 def sandboxed_test(name, tags = None, **kwargs):
     """`bazel test :name` runs `target` under sandbox_run (see the file's doc)."""
-    _sandboxed_test(name = name, tags = tags if tags != None else ["no-sandbox"], **kwargs)
+    _sandboxed_test(
+        name = name,
+        tags = tags if tags != None else ["no-sandbox"],
+        **_with_sanitizer_env(kwargs)
+    )

@@ -35,7 +35,9 @@
 #include "sandbox/pool_protocol.h"
 
 #if defined(__SANITIZE_ADDRESS__)
-extern "C" const char* __asan_default_options() { return "detect_leaks=0"; }
+// As in the shim: no leak check (no ptrace), and the workers' RLIMIT_CORE
+// left as the policy set it.
+extern "C" const char* __asan_default_options() { return "detect_leaks=0:disable_coredump=0"; }
 #endif
 
 extern char** environ;

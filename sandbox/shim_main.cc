@@ -25,8 +25,9 @@
 
 #if defined(__SANITIZE_ADDRESS__)
 // LeakSanitizer stops the world with ptrace, which the sandbox's seccomp
-// filter denies; sanitizer builds of the shim skip the leak check.
-extern "C" const char* __asan_default_options() { return "detect_leaks=0"; }
+// filter denies; sanitizer builds of the shim skip the leak check. ASan would
+// also lower RLIMIT_CORE to 0, which the command inherits from the shim.
+extern "C" const char* __asan_default_options() { return "detect_leaks=0:disable_coredump=0"; }
 #endif
 
 namespace cmsg::sandbox {

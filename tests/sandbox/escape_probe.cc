@@ -70,8 +70,9 @@
 #include "sandbox/broker_client.h"
 
 #if defined(__SANITIZE_ADDRESS__)
-// LeakSanitizer needs ptrace, which the sandbox denies.
-extern "C" const char* __asan_default_options() { return "detect_leaks=0"; }
+// LeakSanitizer needs ptrace, which the sandbox denies; ASan also lowers
+// RLIMIT_CORE to 0 at start unless told not to, which the rlimit probe reads.
+extern "C" const char* __asan_default_options() { return "detect_leaks=0:disable_coredump=0"; }
 #endif
 
 namespace {
