@@ -3,41 +3,17 @@ hashing by client address, the same across restarts, moving only the
 clients of an upstream that is removed), and a client whose upstream
 answers with ICMP port unreachable is moved to another one."""
 
-import os
-import select
 import socket
-import threading
 import unittest
 
 import udp_testing as t
 
 
-class TaggedEcho:
-    """Answers every datagram with TAG + "|" + payload."""
-
-    def __init__(self, tag):
-        self.tag = tag.encode()
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.address = "127.0.0.1:%d" % self.sock.getsockname()[1]
-        self.stop_r, self.stop_w = os.pipe()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self):
-        while True:
-            r, _, _ = select.select([self.sock, self.stop_r], [], [])
-            if self.stop_r in r:
-                return
-            data, peer = self.sock.recvfrom(70000)
-            self.sock.sendto(self.tag + b"|" + data, peer)
-
-    def close(self):
-        os.write(self.stop_w, b"x")
-        self.thread.join()
-        self.sock.close()
-        os.close(self.stop_r)
-        os.close(self.stop_w)
+def TaggedEcho(tag):
+    """Answers every datagram with TAG + "|" + payload; .address is ADDR:PORT."""
+    echo = t.WhoAmI(tag=tag)
+    echo.address = "127.0.0.1:%d" % echo.port
+    return echo
 
 
 def ask(client_ip, port, timeout=1.0):

@@ -168,10 +168,12 @@ def rss_kib(pid):
 
 class WhoAmI:
     """An upstream that answers every datagram with "ADDR:PORT|payload",
-    where ADDR:PORT is the source it saw; runs in a thread."""
+    where ADDR:PORT is the source it saw (or with "TAG|payload" when given
+    a tag); runs in a thread."""
 
-    def __init__(self, host="127.0.0.1", family=socket.AF_INET):
+    def __init__(self, host="127.0.0.1", family=socket.AF_INET, tag=None):
         import threading
+        self.tag = tag
         self.sock = socket.socket(family, socket.SOCK_DGRAM)
         self.sock.bind((host, 0))
         self.port = self.sock.getsockname()[1]
@@ -185,7 +187,8 @@ class WhoAmI:
             if self.stop_r in r:
                 return
             data, peer = self.sock.recvfrom(70000)
-            self.sock.sendto(("%s:%d|" % peer[:2]).encode() + data, peer)
+            prefix = self.tag if self.tag is not None else "%s:%d" % peer[:2]
+            self.sock.sendto((prefix + "|").encode() + data, peer)
 
     def close(self):
         os.write(self.stop_w, b"x")
