@@ -38,13 +38,17 @@ namespace cmsg {
 [[nodiscard]] inline absl::StatusOr<size_t> Encode(
     absl::Span<const ControlMessage> messages, absl::Span<std::byte> buffer);
 
+namespace internal {
+template <typename T, typename Variant>
+inline constexpr bool kAlternativeOf = false;
+template <typename T, typename... Ts>
+inline constexpr bool kAlternativeOf<T, std::variant<Ts...>> = (std::is_same_v<T, Ts> || ...);
+}  // namespace internal
+
 // A kind the typed Encode and SendMsg take: every alternative of
 // ControlMessage (the send-side kinds).
 template <typename T>
-concept SendableKind = requires(const T& v, std::byte* out) {
-  wire::Wire<T>::Write(v, out);
-  wire::Wire<T>::Valid(v);
-};
+concept SendableKind = internal::kAlternativeOf<T, ControlMessage>;
 
 // Most IV bytes an AlgSetIv may carry through EncodeTyped's callers that size
 // their buffer with kMaxEncodedSize (the typed SendMsg); the list form takes

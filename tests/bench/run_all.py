@@ -121,10 +121,14 @@ def parse_cmsg(out):
             continue
         if not started or not line.strip():
             continue
-        m = re.match(r"^(.{30})\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)x\s+(\S+)\s+(\S+)\s+(.*)$", line)
+        # work, raw ns, cmsg ns, ratio, fast ns, ratio, raw/fast instructions
+        # and cycles per operation ("n/a" without hardware counters), target.
+        m = re.match(r"^(.{30})\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)x" + r"\s+(\S+)" * 6
+                     + r"\s+(.*)$", line)
         if m:
             rows.append([m.group(1).strip(), float(m.group(2)), float(m.group(3)),
-                         float(m.group(4)), m.group(5), m.group(6), m.group(7).strip()])
+                         float(m.group(4))] + [m.group(i) for i in range(5, 11)]
+                        + [m.group(11).strip()])
         else:
             unparsed.append(line)
     return rows, unparsed
@@ -142,10 +146,11 @@ def section_cmsg(bin_dir, quick, raw):
     if rc != 0 or not rows:
         md.append("**failed** (exit %d): see raw/cmsg.txt" % rc)
         return md, None, rows
-    md += ["| work | raw ns | cmsg ns | ratio | visit ns | visit ratio | target |",
-           "|---|---:|---:|---:|---:|---:|---|"]
+    md += ["| work | raw ns | cmsg ns | ratio | fast ns | fast ratio | raw ins | fast ins "
+           "| raw cyc | fast cyc | target |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for r in rows:
-        md.append("| %s | %.1f | %.1f | %.3fx | %s | %s | %s |" % tuple(r))
+        md.append("| %s | %.1f | %.1f | %.3fx | %s | %s | %s | %s | %s | %s | %s |" % tuple(r))
     for line in unparsed:
         md.append("\n(unparsed line kept as printed: `%s`)" % line.strip())
     chart = {"name": "cmsg", "title": "cmsg vs raw CMSG_* (ns, lower is better)",
