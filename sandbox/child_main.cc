@@ -21,6 +21,7 @@
 
 #include <cerrno>
 #include <climits>
+#include <cstdint>
 #include <cstring>
 
 #include "sandbox/child_plan.h"
@@ -58,6 +59,15 @@ void Append(char* buf, size_t size, const char* text) {
   ssize_t ignored = write(error_fd, &report, sizeof(report));
   (void)ignored;
   _exit(125);
+}
+
+// Records the end of `step` for sandbox_run --verbose (clock_gettime is a
+// vDSO read: no system call, nothing allocated).
+void Mark(const ChildPlan& plan, ChildStep step) {
+  if (plan.step_ns == nullptr) return;
+  timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  plan.step_ns[step] = static_cast<int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec;
 }
 
 // Checks a step whose `path` (if any) is inside the new root.
@@ -255,11 +265,14 @@ void BuildRoot(const ChildPlan& plan) {
   CheckHost(new_root_fd >= 0, "open", kNewRoot);
   for (const MountStep& step : plan.mounts) RunMountStep(plan, step);
   close(new_root_fd);
+  Mark(plan, kChildMounts);
   // Stack the new root over the old one and detach the old.
   Check(plan, chdir(kNewRoot) == 0, "chdir", kNewRoot);
   Check(plan, syscall(SYS_pivot_root, ".", ".") == 0, "pivot_root", kNewRoot);
+  Mark(plan, kChildPivot);
   Check(plan, umount2(".", MNT_DETACH) == 0, "umount2(old root)");
   Check(plan, chdir("/") == 0, "chdir", "/");
+  Mark(plan, kChildOldRootGone);
 }
 
 // Appends the decimal `value` (async-signal-safe).
@@ -363,6 +376,7 @@ void KeepOnlyNeededFds(const ChildPlan& plan, int* exe_fd) {
 }  // namespace
 
 void RunSandboxChild(ChildPlan& plan) {
+  Mark(plan, kChildRunning);
   error_fd = plan.error_write;
   for (int fd : plan.close_first) close(fd);
   char go;
@@ -371,6 +385,7 @@ void RunSandboxChild(ChildPlan& plan) {
     n = read(plan.sync_read, &go, 1);
   } while (n < 0 && errno == EINTR);
   if (n != 1) _exit(125);  // the launcher gave up
+  Mark(plan, kChildGo);
   // A session of its own (and so a process group, and no controlling
   // terminal): kill(0, ...) from inside reaches only the sandbox, the
   // terminal's job-control signals reach only the launcher (which forwards
@@ -378,23 +393,29 @@ void RunSandboxChild(ChildPlan& plan) {
   // itself. (CVE-2017-5226 in bubblewrap.)
   Check(plan, setsid() >= 0, "setsid");
   if (plan.unshare_cgroup_ns) Check(plan, unshare(CLONE_NEWCGROUP) == 0, "unshare(CLONE_NEWCGROUP)");
+  Mark(plan, kChildSession);
 
   OpenBindSources(plan);
+  Mark(plan, kChildSources);
   // While the child is still dumpable (changing ids makes it not, and then
   // its /proc files are no longer its own to write).
   if (plan.time_ns) NewTimeNamespace(plan);
   BecomeSandboxUser(plan);
+  Mark(plan, kChildIds);
   BuildRoot(plan);
   if (!plan.hostname.empty()) {
     Check(plan, sethostname(plan.hostname.data(), plan.hostname.size()) == 0,
           "sethostname");
   }
   if (plan.loopback_up) LoopbackUp(plan);
+  Mark(plan, kChildNetwork);
   Check(plan, chdir(plan.chdir.c_str()) == 0, "chdir", plan.chdir.c_str());
   DropPrivileges(plan);
   DieWithLauncher(plan);
+  Mark(plan, kChildPrivileges);
   int exe_fd;
   KeepOnlyNeededFds(plan, &exe_fd);
+  Mark(plan, kChildFds);
   // After NO_NEW_PRIVS and the pivot (the rules name paths in the new
   // root), before the rlimits (it opens a few fds) and seccomp.
   if (plan.landlock.abi > 0) {
@@ -402,6 +423,7 @@ void RunSandboxChild(ChildPlan& plan) {
     const char* failed = ApplyLandlock(plan.landlock, exe_fd, &path);
     Check(plan, failed == nullptr, failed, path);
   }
+  Mark(plan, kChildLandlock);
   // After the fds are down to a handful, so a low RLIMIT_NOFILE still fits.
   for (const RlimitStep& limit : plan.rlimits) {
     rlimit value{limit.value, limit.value};
@@ -415,6 +437,7 @@ void RunSandboxChild(ChildPlan& plan) {
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
+  Mark(plan, kChildLimits);
   if (!plan.seccomp.empty()) {
     sock_fprog program{static_cast<unsigned short>(plan.seccomp.size()),
                        const_cast<sock_filter*>(plan.seccomp.data())};
@@ -444,6 +467,7 @@ void RunSandboxChild(ChildPlan& plan) {
       close(listener);
     }
   }
+  Mark(plan, kChildSeccomp);
   char arg0[] = "sandbox_shim";
   char* argv[] = {arg0, nullptr};
   char* envp[] = {nullptr};

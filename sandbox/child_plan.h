@@ -43,6 +43,32 @@ struct MountStep {
   int source_fd = -1;
 };
 
+// The points of the child's set-up whose times `ChildPlan::step_ns` records
+// (sandbox_run --verbose), in order; each marks the end of its step.
+enum ChildStep {
+  kChildRunning,       // first thing the child does after clone3
+  kChildGo,            // the launcher's "go": id maps written (a wait)
+  kChildSession,       // setsid, [cgroup namespace]
+  kChildSources,       // bind sources opened with the launcher's ids
+  kChildIds,           // [time namespace], the sandbox's ids taken
+  kChildMounts,        // MS_PRIVATE, the root tmpfs and every mount step
+  kChildPivot,         // pivot_root
+  kChildOldRootGone,   // the old root detached (umount2 MNT_DETACH)
+  kChildNetwork,       // hostname, lo up
+  kChildPrivileges,    // chdir, keyring, capabilities, NO_NEW_PRIVS, PDEATHSIG
+  kChildFds,           // down to the shim's fds (close_range)
+  kChildLandlock,      // the Landlock ruleset built and applied
+  kChildLimits,        // rlimits, signal dispositions and mask
+  kChildSeccomp,       // the filter(s) loaded; execveat(sandbox_shim) next
+  kChildStepCount,
+};
+
+inline constexpr const char* kChildStepNames[kChildStepCount] = {
+    "clone3 -> child runs", "wait for id maps", "setsid", "open bind sources",
+    "take sandbox ids", "mounts", "pivot_root", "detach old root", "hostname+lo",
+    "drop privileges", "close fds", "landlock", "rlimits+signals", "seccomp load",
+};
+
 struct RlimitStep {
   int resource;
   rlim_t value;
@@ -76,6 +102,9 @@ struct ChildPlan {
   // SCM_RIGHTS). Empty: none.
   std::vector<sock_filter> seccomp_notify;
   LandlockPlan landlock;             // abi 0: none
+  // CLOCK_MONOTONIC nanoseconds at the end of each ChildStep, in memory
+  // shared with the launcher; null: not recorded.
+  int64_t* step_ns = nullptr;
 };
 
 inline constexpr char kSeccompListenerByte = 'N';

@@ -169,6 +169,9 @@ struct Policy {
   std::vector<std::string> env;
   // The sandbox_shim binary; empty: FindShim().
   std::string shim_path;
+  // Record the child's set-up step by step in Child::timings().child_steps
+  // (sandbox_run --verbose); costs one page shared with the child.
+  bool record_step_timings = false;
 };
 
 }  // namespace cmsg::sandbox

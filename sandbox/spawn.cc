@@ -6,6 +6,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <ctime>
 #include <cstring>
 #include <utility>
 
@@ -231,6 +233,13 @@ absl::StatusOr<std::pair<UniqueFd, UniqueFd>> SocketPair(int type) {
 
 bool IsExecutable(const std::string& path) { return access(path.c_str(), X_OK) == 0; }
 
+// The clock the child's step times are in.
+int64_t MonotonicNs() {
+  timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec;
+}
+
 }  // namespace
 
 bool SocketFiles::Add(const std::string& path) {
@@ -352,6 +361,18 @@ absl::StatusOr<Child> Spawn(const Policy& policy, absl::Span<const std::string> 
   plan.uid = policy.uid;
   plan.gid = policy.gid;
 
+  // Shared with the child, which writes its step times there.
+  void* steps_page = MAP_FAILED;
+  absl::Cleanup unmap_steps = [&steps_page] {
+    if (steps_page != MAP_FAILED) munmap(steps_page, sizeof(int64_t) * kChildStepCount);
+  };
+  if (policy.record_step_timings) {
+    steps_page = mmap(nullptr, sizeof(int64_t) * kChildStepCount, PROT_READ | PROT_WRITE,
+                      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (steps_page == MAP_FAILED) return ErrnoError("mmap(step timings)");
+    plan.step_ns = static_cast<int64_t*>(steps_page);
+  }
+
   int raw_pidfd = -1;
   CloneArgs args{};
   args.flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS |
@@ -363,6 +384,7 @@ absl::StatusOr<Child> Spawn(const Policy& policy, absl::Span<const std::string> 
   if (policy.network == Network::kNone) args.flags |= CLONE_NEWNET;
   args.pidfd = reinterpret_cast<uintptr_t>(&raw_pidfd);
   args.exit_signal = SIGCHLD;
+  const int64_t clone_started_ns = MonotonicNs();
   long pid = syscall(SYS_clone3, &args, sizeof(args));
   if (pid < 0) return ErrnoError("clone3(new namespaces)");
   if (pid == 0) RunSandboxChild(plan);
@@ -415,6 +437,14 @@ absl::StatusOr<Child> Spawn(const Policy& policy, absl::Span<const std::string> 
   }
   if (got != 0) return absl::InternalError("sandbox setup died without a report");
   lap(timings.child_setup);
+  if (plan.step_ns != nullptr) {
+    int64_t previous = clone_started_ns;
+    for (int step = 0; step < kChildStepCount; ++step) {
+      timings.child_steps.emplace_back(kChildStepNames[step],
+                                       absl::Nanoseconds(plan.step_ns[step] - previous));
+      previous = plan.step_ns[step];
+    }
+  }
   child.timings_ = timings;
   CMSGLIB_RETURN_IF_ERROR(sent);
   if (!plan.seccomp_notify.empty()) {

@@ -65,6 +65,10 @@ struct SpawnTimings {
   absl::Duration clone;               // clone3 with the new namespaces
   absl::Duration id_maps_and_handoff; // uid/gid maps, "go", the handoff sent
   absl::Duration child_setup;         // the child's mounts, pivot, drops, until exec
+  // With Policy::record_step_timings: the child's steps from clone3 to its
+  // execveat of the shim, in order (the first from the launcher's clone3
+  // call until the child runs).
+  std::vector<std::pair<std::string, absl::Duration>> child_steps;
 };
 
 // How the command ended.

@@ -180,6 +180,7 @@ int Run(int argc, char** argv) {
 
   absl::StatusOr<sandbox::Policy> policy = flags::PolicyFromFlags();
   if (!policy.ok()) Fail(policy.status().message());
+  policy->record_step_timings = FLAGS_verbose;
   absl::StatusOr<std::optional<absl::Duration>> timeout = ParseTimeout(FLAGS_timeout);
   if (!timeout.ok()) Fail(timeout.status().message());
   absl::StatusOr<std::optional<absl::Duration>> kill_after =
@@ -234,6 +235,10 @@ int Run(int argc, char** argv) {
             "id maps+handoff %lld, child set-up to exec %lld\n",
             us(t.prepare), us(t.seccomp), us(t.cgroup_and_ids), us(t.clone),
             us(t.id_maps_and_handoff), us(t.child_setup));
+    std::string steps;
+    for (const auto& [name, took] : t.child_steps)
+      absl::StrAppend(&steps, steps.empty() ? "" : ", ", name, " ", us(took));
+    if (!steps.empty()) fprintf(stderr, "sandbox_run: child steps in us: %s\n", steps.c_str());
   }
 
   bool timed_out = false;
