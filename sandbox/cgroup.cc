@@ -256,7 +256,14 @@ absl::StatusOr<std::unique_ptr<SandboxCgroup>> SandboxCgroup::CreateNamed(
       // From here on ~SandboxCgroup removes it.
       dir->dir.reset(openat(dir->parent.get(), cgroup->name_.c_str(),
                             O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
-      if (!dir->dir.ok()) return ErrnoError(absl::StrCat("open ", parent, "/", cgroup->name_));
+      if (!dir->dir.ok()) {
+        const int open_errno = errno;
+        absl::Status error = ErrnoError(absl::StrCat("open ", parent, "/", cgroup->name_));
+        // Swept by another launcher between our mkdir and this open (it was
+        // empty and not locked yet): start again under another name.
+        if (open_errno == ENOENT) return absl::AlreadyExistsError(error.message());
+        return error;
+      }
       // Held until this launcher ends (the fd stays open): SweepLeftovers in
       // other launchers leaves a locked directory alone. Taken by one of
       // them between our mkdir and here, it is being removed: start again.

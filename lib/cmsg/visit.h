@@ -332,21 +332,35 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status VisitChecked(
 }  // namespace internal
 
 namespace internal {
+// Whether ForEachMessage can hand a message of kind T (an alternative of
+// ControlMessageOwned) to the visitor, with the argument it would use:
+// `const T&` for values, OwnedFdRange& for SCM_RIGHTS, ScmPidfd& for
+// SCM_PIDFD, `const UnknownView&` for unknown kinds. Only those signatures
+// are tried, so a generic lambda's body is never instantiated with a type it
+// is not called with (`const ScmRightsOwned&`, say).
+template <typename Visitor, typename T>
+constexpr bool AcceptsKind() {
+  if constexpr (std::is_same_v<T, ScmRightsOwned>) {
+    return std::is_invocable_v<Visitor&, OwnedFdRange&>;
+  } else if constexpr (std::is_same_v<T, ScmPidfd>) {
+    return std::is_invocable_v<Visitor&, ScmPidfd&>;
+  } else if constexpr (std::is_same_v<T, Unknown>) {
+    return std::is_invocable_v<Visitor&, const UnknownView&>;
+  } else {
+    return std::is_invocable_v<Visitor&, const T&>;
+  }
+}
 template <typename Visitor, typename... Ts>
 constexpr bool AcceptsAnyOf(std::variant<Ts...>*) {
-  return (std::is_invocable_v<Visitor&, const Ts&> || ...);
+  return (AcceptsKind<Visitor, Ts>() || ...);
 }
 }  // namespace internal
 
 // A visitor that accepts at least one kind. One that accepts none would
 // skip every message and silently close every fd, so it does not compile.
 template <typename Visitor>
-concept VisitsSomeKind =
-    internal::AcceptsAnyOf<std::remove_reference_t<Visitor>>(
-        static_cast<ControlMessageOwned*>(nullptr)) ||
-    std::is_invocable_v<std::remove_reference_t<Visitor>&, OwnedFdRange&> ||
-    std::is_invocable_v<std::remove_reference_t<Visitor>&, ScmPidfd&> ||
-    std::is_invocable_v<std::remove_reference_t<Visitor>&, const UnknownView&>;
+concept VisitsSomeKind = internal::AcceptsAnyOf<std::remove_reference_t<Visitor>>(
+    static_cast<ControlMessageOwned*>(nullptr));
 
 // Calls `visitor` with each message in control data the kernel filled
 // (ReceivedControl, codec.h): `const T&` for each value type of

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "gmock/gmock.h"
@@ -409,6 +410,37 @@ static_assert(Visits<void (*)(OwnedFdRange&)>);
 static_assert(Visits<void (*)(const UnknownView&)>);
 static_assert(!Visits<void (*)(int)>);
 static_assert(!Visits<void (*)(const std::string&)>);
+
+// The "accepts some kind" check instantiates a generic visitor only with
+// what ForEachMessage calls it with: this one moves the pidfd out of
+// `ScmPidfd&` and copies every value, which would not compile for
+// `const ScmPidfd&`, `const ScmRightsOwned&` or `const Unknown&`.
+TEST(VisitTest, GenericVisitorIsCheckedOnlyWithWhatItIsCalledWith) {
+  Built b = Mixed();
+  ControlMessages values;
+  int unknown = 0, rights = 0;
+  absl::Status s = ForEachMessage(b.span(), [&](auto& v) {
+    using T = std::decay_t<decltype(v)>;
+    if constexpr (std::is_same_v<T, OwnedFdRange>) {
+      ++rights;
+    } else if constexpr (std::is_same_v<T, ScmPidfd>) {
+      UniqueFd taken = std::move(v.fd);
+    } else if constexpr (std::is_same_v<T, UnknownView>) {
+      ++unknown;
+    } else {
+      values.emplace_back(v);
+    }
+  });
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(values.size(), 6u);
+  EXPECT_EQ(unknown, 1);
+  EXPECT_EQ(rights, 0);
+  // And the bare forms.
+  int calls = 0;
+  EXPECT_TRUE(ForEachMessage(b.span(), [&](auto&&) { ++calls; }).ok());
+  EXPECT_TRUE(ForEachMessage(b.span(), [&](const auto&) { ++calls; }).ok());
+  EXPECT_EQ(calls, 14);
+}
 
 TEST(VisitTest, MoreFdsThanTheKernelSendsIsAnError) {
   std::vector<int> fds(kMaxFdsPerMessage + 1, -1);

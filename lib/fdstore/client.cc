@@ -24,12 +24,30 @@ absl::Status SetTimeout(int fd, int option, absl::Duration d) {
   return absl::OkStatus();
 }
 
+// Marks the statuses of a request the store dropped unanswered (see
+// StoreWentAway): a payload, so no message text is parsed to tell.
+constexpr char kWentAwayPayload[] = "cmsg.fdstore/went-away";
+
+absl::Status WentAway(absl::Status cause) {
+  absl::Status s = absl::UnavailableError(cause.message());
+  s.SetPayload(kWentAwayPayload, absl::Cord());
+  return s;
+}
+
 }  // namespace
+
+bool StoreWentAway(const absl::Status& status) {
+  return status.GetPayload(kWentAwayPayload).has_value();
+}
 
 absl::StatusOr<Client> Client::Connect(const std::string& socket_path, ClientOptions options) {
   if (options.wait < absl::ZeroDuration()) return absl::InvalidArgumentError("wait is negative");
+  return ConnectUntil(socket_path, options, absl::Now() + options.wait);
+}
+
+absl::StatusOr<Client> Client::ConnectUntil(const std::string& socket_path,
+                                            const ClientOptions& options, absl::Time give_up) {
   CMSGLIB_ASSIGN_OR_RETURN(SocketAddress address, SocketAddress::Unix(socket_path));
-  const absl::Time give_up = absl::Now() + options.wait;
   absl::Duration pause = absl::Milliseconds(1);
   UniqueFd fd;
   while (true) {
@@ -115,14 +133,18 @@ absl::StatusOr<Message> Client::Call(const Message& request, absl::Span<const in
     m = RecvMsg(fd_.get(), absl::MakeSpan(buffer_.get(), kMaxMessageSize), control.span());
   }
   if (!m.ok()) {
-    if (!sent.ok()) return sent;
-    if (ErrnoOf(m.status()) == EAGAIN)
+    // No reply after the connection broke: the store went away with our
+    // request (closed, killed, or its listener closed on our connection).
+    const int recv_errno = ErrnoOf(m.status());
+    if (!sent.ok()) return WentAway(sent);
+    if (recv_errno == EAGAIN)
       return absl::DeadlineExceededError(absl::StrCat("no reply from ", path_));
+    if (recv_errno == ECONNRESET) return WentAway(m.status());
     return m.status();
   }
   if (m->bytes == 0) {
-    if (!sent.ok()) return sent;
-    return absl::UnavailableError(absl::StrCat(path_, " hung up without a reply"));
+    if (!sent.ok()) return WentAway(sent);
+    return WentAway(absl::UnavailableError(absl::StrCat(path_, " hung up without a reply")));
   }
   if (m->data_truncated()) return absl::DataLossError("reply longer than the protocol allows");
   CMSGLIB_RETURN_IF_ERROR(m->control_status);
@@ -158,18 +180,48 @@ absl::StatusOr<std::vector<NamedFd>> Client::Fetch(absl::Span<const std::string>
   return out;
 }
 
+absl::Status Client::Retrying(const std::string& socket_path, const ClientOptions& options,
+                              absl::FunctionRef<absl::Status(Client&)> call) {
+  if (options.wait < absl::ZeroDuration()) return absl::InvalidArgumentError("wait is negative");
+  const absl::Time give_up = absl::Now() + options.wait;
+  absl::Duration pause = absl::Milliseconds(1);
+  while (true) {
+    // Connect's own waiting (ENOENT, ECONNREFUSED) shares the one bound.
+    absl::StatusOr<Client> client = ConnectUntil(socket_path, options, give_up);
+    if (!client.ok()) return client.status();
+    absl::Status s = call(*client);
+    if (!StoreWentAway(s)) return s;
+    const absl::Time now = absl::Now();
+    if (now >= give_up) {
+      if (options.wait == absl::ZeroDuration()) return s;
+      absl::Status last = absl::UnavailableError(
+          absl::StrCat(s.message(), " (the store went away; gave up after trying for ",
+                       absl::FormatDuration(options.wait), ")"));
+      last.SetPayload(kWentAwayPayload, absl::Cord());
+      return last;
+    }
+    absl::SleepFor(std::min(pause, give_up - now));
+    pause = std::min(pause * 2, absl::Milliseconds(50));
+  }
+}
+
 absl::StatusOr<std::vector<NamedFd>> Client::FetchOnce(const std::string& socket_path,
                                                         absl::Span<const std::string> names,
                                                         ClientOptions options) {
-  CMSGLIB_ASSIGN_OR_RETURN(Client client, Connect(socket_path, options));
-  absl::StatusOr<std::vector<NamedFd>> fds = client.Fetch(names, /*last=*/true);
-  // A server from before the LAST flag refuses it: ask again without.
-  if (fds.status().code() == absl::StatusCode::kInvalidArgument &&
-      absl::EndsWith(fds.status().message(), "requests carry code 0")) {
-    CMSGLIB_ASSIGN_OR_RETURN(Client again, Connect(socket_path, options));
-    return again.Fetch(names);
-  }
-  return fds;
+  std::vector<NamedFd> out;
+  CMSGLIB_RETURN_IF_ERROR(Retrying(socket_path, options, [&](Client& client) -> absl::Status {
+    absl::StatusOr<std::vector<NamedFd>> fds = client.Fetch(names, /*last=*/true);
+    // A server from before the LAST flag refuses it: ask again without.
+    if (fds.status().code() == absl::StatusCode::kInvalidArgument &&
+        absl::EndsWith(fds.status().message(), "requests carry code 0")) {
+      CMSGLIB_ASSIGN_OR_RETURN(Client again, Connect(socket_path, options));
+      fds = again.Fetch(names);
+    }
+    if (!fds.ok()) return fds.status();
+    out = std::move(*fds);
+    return absl::OkStatus();
+  }));
+  return out;
 }
 
 absl::Status Client::Store(absl::Span<const std::string> names, absl::Span<const int> fds) {

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
@@ -38,8 +39,19 @@ struct ClientOptions {
   // How long Connect keeps retrying while the socket is missing (ENOENT) or
   // nobody listens on it (ECONNREFUSED): a store that is still starting or
   // being replaced. Zero: one try. Other connect errors are never retried.
+  // FetchOnce and Retrying also ask again, within the same bound, when the
+  // store went away with the request (StoreWentAway).
   absl::Duration wait = absl::ZeroDuration();
 };
+
+// Whether a request failed because the store went away with it, unanswered:
+// the connection broke (EPIPE, ECONNRESET) or ended before any reply. That
+// is a store stopping or dying (its listener closed with our connection in
+// the backlog, or it closed ours); whichever store serves the path next can
+// be asked again. A reply, even an error (REFUSED, NOT_FOUND, BUSY), is
+// never this. A request that changes the store may or may not have been
+// carried out.
+[[nodiscard]] bool StoreWentAway(const absl::Status& status);
 
 // One line of List().
 struct ListEntry {
@@ -55,10 +67,21 @@ class Client {
 
   // Connect + Fetch on a connection used for nothing else: the hand-off of
   // a new instance (what `fdstore exec` does), one wakeup of the server
-  // cheaper than Connect + Fetch.
+  // cheaper than Connect + Fetch. Retrying: a store that goes away with
+  // the request is not a failed hand-off while options.wait lasts.
   [[nodiscard]] static absl::StatusOr<std::vector<NamedFd>> FetchOnce(
       const std::string& socket_path, absl::Span<const std::string> names = {},
       ClientOptions options = {});
+
+  // Connects and runs `call` on the new client. While it fails because the
+  // store went away (StoreWentAway) and options.wait, counted from now,
+  // lasts, connects again to the store serving the path by then (checked
+  // anew: a new connection) and calls again. Only for requests that may be
+  // repeated: FETCH, LIST, a STORE of the same fds. The last failure comes
+  // back, saying how long it was retried.
+  [[nodiscard]] static absl::Status Retrying(const std::string& socket_path,
+                                             const ClientOptions& options,
+                                             absl::FunctionRef<absl::Status(Client&)> call);
 
   // The named fds (close-on-exec, owned by the caller), in the order asked;
   // no names fetches every fd the server holds, in its order. `last`: no
@@ -79,6 +102,10 @@ class Client {
         timeout_(options.timeout),
         server_uid_(options.server_uid) {}
 
+  // Connect, retrying until `give_up` (options.wait is what errors quote).
+  [[nodiscard]] static absl::StatusOr<Client> ConnectUntil(const std::string& socket_path,
+                                                           const ClientOptions& options,
+                                                           absl::Time give_up);
   // The server's SO_PEERCRED uid against server_uid_ (or ours, or root);
   // then the receive timeout. Once per connection.
   [[nodiscard]] absl::Status CheckServer();

@@ -224,5 +224,61 @@ TEST(DatagramSenderTest, FlowZeroAndEmptyDatagramsAreNeverCoalesced) {
   EXPECT_EQ(counts.sent_packets, 4u);
 }
 
+
+// One sender for many sockets' replies: with `copies`, the caller's buffer
+// and destination are reused before Flush, and every datagram still goes to
+// its own client with its own bytes, GSO off and on, across automatic
+// flushes (queue full) and through a GRO read split into segments.
+TEST(DatagramSenderTest, CopiesLetTheCallerReuseBuffersBeforeFlush) {
+  for (bool gso : {false, true}) {
+    if (gso && !KernelHasUdpGso()) continue;
+    SCOPED_TRACE(gso ? "gso" : "no gso");
+    Pair p = MakePair();
+    constexpr int kClients = 5;
+    std::vector<UniqueFd> clients;
+    std::vector<SocketAddress> addresses;
+    for (int c = 0; c < kClients; ++c) {
+      absl::StatusOr<UniqueFd> fd = BindUdp(Addr("127.0.0.1:0"), {});
+      ASSERT_TRUE(fd.ok()) << fd.status();
+      addresses.push_back(*SocketAddress::LocalOf(fd->get()));
+      clients.push_back(*std::move(fd));
+    }
+    DatagramSender out(4, gso, /*copies=*/true);
+    DatagramSender::Counts counts;
+    std::string buffer;
+    SocketAddress to;
+    // Three rounds of one datagram per client, then one 3-segment GRO-style
+    // read for client 0: 18 datagrams through a queue of 4.
+    for (int round = 0; round < 3; ++round) {
+      for (int c = 0; c < kClients; ++c) {
+        buffer = absl::StrFormat("round %d client %d", round, c);
+        to = addresses[c];
+        out.Queue(p.server.get(), buffer, &to, std::nullopt, 0, counts, /*flow=*/c + 1);
+        buffer.assign(buffer.size(), 'X');  // reused before the flush
+        to = Addr("127.0.0.1:9");
+      }
+    }
+    buffer = "seg-0.seg-1.seg-2";
+    to = addresses[0];
+    out.Queue(p.server.get(), buffer, &to, std::nullopt, 6, counts, /*flow=*/1,
+              /*max_segment=*/3);  // segments larger than the path: split
+    buffer.assign(buffer.size(), 'X');
+    out.Flush(p.server.get(), counts);
+    EXPECT_EQ(counts.sent_packets, 18u);
+    EXPECT_EQ(counts.dropped_packets, 0u);
+    for (int c = 0; c < kClients; ++c) {
+      std::vector<std::string> want;
+      for (int round = 0; round < 3; ++round)
+        want.push_back(absl::StrFormat("round %d client %d", round, c));
+      if (c == 0) want.insert(want.end(), {"seg-0.", "seg-1.", "seg-2"});
+      for (const std::string& w : want) {
+        char got[64];
+        ReceivedMessage m = ReceiveOne(clients[c].get(), got, sizeof(got));
+        EXPECT_EQ(std::string(got, m.bytes), w);
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace cmsg::udp

@@ -23,12 +23,14 @@ Tos Tos::Of(const ReceivedMessage& m, bool ipv6_socket) {
   return Tos{0, ipv6_socket};
 }
 
-DatagramSender::DatagramSender(size_t capacity, bool gso)
+DatagramSender::DatagramSender(size_t capacity, bool gso, bool copies)
     : capacity_(std::max<size_t>(capacity, 1)),
       gso_(gso),
+      copies_(copies),
       batch_(capacity_, kSendControlSpace),
       arena_(new char[kArenaSize]) {
   items_.reserve(capacity_);
+  if (copies_) to_copies_.resize(capacity_);
 }
 
 uint64_t DatagramSender::Segments(const Item& item) {
@@ -72,9 +74,24 @@ bool DatagramSender::TryCoalesce(absl::string_view data, uint64_t flow, Tos tos)
   return true;
 }
 
-void DatagramSender::QueueSplit(int fd, const Item& item, Counts& counts) {
+void DatagramSender::Push(int fd, Item item, Counts& counts, bool copy) {
+  if (items_.size() >= capacity_ || (copy && arena_used_ + item.data.size() > kArenaSize))
+    Flush(fd, counts);
+  if (copy) {
+    std::memcpy(arena_.get() + arena_used_, item.data.data(), item.data.size());
+    item.data = absl::string_view(arena_.get() + arena_used_, item.data.size());
+    arena_used_ += item.data.size();
+    // One slot per item at most, and items_ is below capacity_ here.
+    if (copies_ && item.to != nullptr) {
+      to_copies_[to_used_] = *item.to;
+      item.to = &to_copies_[to_used_++];
+    }
+  }
+  items_.push_back(item);
+}
+
+void DatagramSender::QueueSplit(int fd, const Item& item, Counts& counts, bool copy) {
   for (size_t off = 0; off < item.data.size();) {
-    if (items_.size() >= capacity_) Flush(fd, counts);
     size_t len = std::min(item.segment_size, item.data.size() - off);
     Item part = item;
     part.data = item.data.substr(off, len);
@@ -82,7 +99,7 @@ void DatagramSender::QueueSplit(int fd, const Item& item, Counts& counts) {
     part.flow = 0;
     part.segments = 1;
     part.closed = false;
-    items_.push_back(part);
+    Push(fd, part, counts, copy);
     off += len;
   }
 }
@@ -101,26 +118,20 @@ void DatagramSender::Queue(int fd, absl::string_view data, const SocketAddress* 
                                   : std::min(max_segment, kMaxCoalescedDatagram);
   if (segment_size > 0 && data.size() > segment_size &&
       (!gso_ || (max_segment != 0 && segment_size > max_segment))) {
-    QueueSplit(fd, item, counts);
+    QueueSplit(fd, item, counts, copies_);
     return;
   }
   if (segment_size >= data.size()) item.segment_size = 0;
   bool coalesce = gso_ && flow != 0 && item.segment_size == 0 && !data.empty() &&
                   data.size() <= limit;
+  // The same flow has the same destination: the group's first item holds it.
   if (coalesce && TryCoalesce(data, flow, tos)) return;
-  if (items_.size() >= capacity_ ||
-      (coalesce && arena_used_ + data.size() > kArenaSize)) {
-    Flush(fd, counts);
-  }
   if (coalesce) {
-    // The first of a possible group: copy it where the next ones can follow.
-    std::memcpy(arena_.get() + arena_used_, data.data(), data.size());
-    item.data = absl::string_view(arena_.get() + arena_used_, data.size());
-    arena_used_ += data.size();
+    // The first of a possible group: copied where the next ones can follow.
     item.segment_size = data.size();
     item.flow = flow;
   }
-  items_.push_back(item);
+  Push(fd, item, counts, /*copy=*/copies_ || coalesce);
 }
 
 void DatagramSender::Flush(int fd, Counts& counts) {
@@ -152,12 +163,13 @@ void DatagramSender::Flush(int fd, Counts& counts) {
       items_.clear();
       for (size_t k = 0; k < rest.size(); ++k) {
         Item& item = rest[k];
+        // Their bytes are in the arena or the caller's (not copied again:
+        // the nested flushes below leave the arena alone until we return).
         if (Segments(item) > 1 && (k == 0 || !gso_)) {
-          QueueSplit(fd, item, counts);
+          QueueSplit(fd, item, counts, /*copy=*/false);
           continue;
         }
-        if (items_.size() >= capacity_) Flush(fd, counts);
-        items_.push_back(item);
+        Push(fd, item, counts, /*copy=*/false);
       }
       Flush(fd, counts);  // the arena stays untouched until it returns
       return;
@@ -185,6 +197,7 @@ void DatagramSender::Flush(int fd, Counts& counts) {
   batch_.Clear();
   items_.clear();
   arena_used_ = 0;
+  to_used_ = 0;
 }
 
 }  // namespace cmsg::udp

@@ -62,16 +62,21 @@ class DatagramSender {
   // Segments per GSO send (the kernel's UDP_MAX_SEGMENTS is 64 or more).
   static constexpr size_t kMaxSegments = 64;
 
-  DatagramSender(size_t capacity, bool gso);
+  // `copies`: every queued datagram and its destination are copied (into a
+  // 256 KiB arena, flushing first when it is full), so the caller may reuse
+  // its buffers and the address before Flush. That lets one sendmmsg carry
+  // datagrams read from many sockets (the relay's replies of all sessions
+  // that answer through one listening socket).
+  DatagramSender(size_t capacity, bool gso, bool copies = false);
   DatagramSender(const DatagramSender&) = delete;
   DatagramSender& operator=(const DatagramSender&) = delete;
 
   // Queues `data` for `fd` (every queued datagram must be for the same fd:
   // flush before changing sockets). `to` is borrowed until the next Flush
-  // (nullptr: connected socket); `from` sets the source address and
+  // (copied with `copies`; nullptr: connected socket); `from` sets the source address and
   // interface; `segment_size` > 0 with data longer than it means data holds
   // several datagrams of that size (the last may be shorter), as a GRO read
-  // returns them. `data` is borrowed until the next Flush. `flow` names the
+  // returns them. `data` is borrowed until the next Flush (copied with `copies`). `flow` names the
   // (destination, source) pair: datagrams of the same non-zero flow may be
   // coalesced. `max_segment` is the largest UDP payload the path carries
   // unfragmented (0: unknown, kMaxCoalescedDatagram is assumed); no GSO send
@@ -100,12 +105,21 @@ class DatagramSender {
     Tos tos;
   };
   bool TryCoalesce(absl::string_view data, uint64_t flow, Tos tos);
-  void QueueSplit(int fd, const Item& item, Counts& counts);
+  // Appends `item`, flushing first if the queue (or, to copy, the arena) is
+  // full. `copy`: its data goes to the arena and, with copies_, its
+  // destination to a slot of to_copies_.
+  void Push(int fd, Item item, Counts& counts, bool copy);
+  void QueueSplit(int fd, const Item& item, Counts& counts, bool copy);
   void AddToBatch(const Item& item);
   static uint64_t Segments(const Item& item);
 
   size_t capacity_;
   bool gso_;
+  bool copies_;
+  // Destinations of queued datagrams when copies_ (at most one per queued
+  // item), valid until Flush.
+  std::vector<SocketAddress> to_copies_;
+  size_t to_used_ = 0;
   SendBatch batch_;
   std::vector<Item> items_;
   // Copies of coalesced datagrams, reset by Flush.

@@ -72,6 +72,10 @@ absl::Status RelayWorker::Init() {
   if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wake_.get(), &ev) < 0)
     return ErrnoError("epoll_ctl(ADD eventfd)");
   for (size_t i = 0; i < listeners_.size(); ++i) {
+    // A round answers at most 64 events' sessions; each usually has one
+    // reply, so they fit one sendmmsg.
+    replies_.push_back(std::make_unique<DatagramSender>(
+        std::max<size_t>(options_.batch, 64), options_.gso, /*copies=*/true));
     absl::StatusOr<SocketAddress> local = SocketAddress::LocalOf(listeners_[i].get());
     listener_ports_.push_back(local.ok() ? local->port() : 0);
     rxq_dropped_.push_back(0);
@@ -100,13 +104,17 @@ void RelayWorker::Run() {
     }
     for (int i = 0; i < n; ++i) {
       uint64_t tag = events[i].data.u64;
-      if (tag == kWakeTag) return;
+      if (tag == kWakeTag) {
+        FlushReplies();
+        return;
+      }
       if (tag & kSessionBit) {
         OnUpstream(tag & ~kSessionBit, events[i].events);
       } else {
         OnListener(static_cast<int>(tag), events[i].events);
       }
     }
+    FlushReplies();
     ExpireIdle(NowNs());
   }
 }
@@ -128,6 +136,14 @@ void RelayWorker::ExpireIdle(int64_t now_ns) {
   }
 }
 
+void RelayWorker::FlushReplies() {
+  for (size_t i = 0; i < replies_.size(); ++i) {
+    if (replies_[i]->queued() == 0) continue;
+    replies_[i]->Flush(listeners_[i].get(), reply_counts_);
+  }
+  Account(reply_counts_, /*to_upstream=*/false);
+}
+
 void RelayWorker::CloseSession(Session& s) {
   if (&s == queued_for_) {
     out_.Flush(s.upstream.get(), counts_);
@@ -137,7 +153,7 @@ void RelayWorker::CloseSession(Session& s) {
   // Closing the only fd of the socket removes it from the epoll set too.
 }
 
-void RelayWorker::Account(const DatagramSender::Counts& c, bool to_upstream) {
+void RelayWorker::Account(DatagramSender::Counts& c, bool to_upstream) {
   stats_.Add(to_upstream ? Counter::kUpstreamTxPackets : Counter::kClientTxPackets,
              c.sent_packets);
   stats_.Add(to_upstream ? Counter::kUpstreamTxBytes : Counter::kClientTxBytes,
@@ -149,7 +165,7 @@ void RelayWorker::Account(const DatagramSender::Counts& c, bool to_upstream) {
   if (!c.last_error.ok()) {
     stats_.SetLastError(to_upstream ? "to upstream" : "to client", c.last_error.message());
   }
-  counts_ = DatagramSender::Counts();
+  c = DatagramSender::Counts();
 }
 
 // Rendezvous hashing needs a hash that is the same in every process (absl's
@@ -244,7 +260,10 @@ Session* RelayWorker::SessionFor(const SessionKey& key, int64_t now_ns,
     return nullptr;
   }
   int fd = up->get();
-  size_t max_segment = PathMaxPayload(fd);
+  // The path's limit matters only to GSO (what may be coalesced, which GRO
+  // reads may pass whole); without it, a call per session saved.
+  size_t max_segment =
+      out_.gso() ? PathMaxPayload(fd, options_.upstreams[index].family()) : 0;
   Session* s = sessions_.Insert(key, *std::move(up), now_ns, [this](Session& old) {
     CloseSession(old);
     stats_.Add(Counter::kSessionsEvicted);
@@ -373,6 +392,7 @@ void RelayWorker::OnUpstream(uint64_t session_id, uint32_t events) {
     return;
   }
   int listener = listeners_[s->key.listener].get();
+  DatagramSender& replies = *replies_[s->key.listener];
   ControlMessage from = s->reply_from.ReplyFrom(options_.reply_interface);
   size_t max_segment = ReplyMaxSegment(listener, s->reply_from, NowNs());
   for (int round = 0; round < kRoundsPerEvent; ++round) {
@@ -400,12 +420,11 @@ void RelayWorker::OnUpstream(uint64_t session_id, uint32_t events) {
                    datagrams);
         continue;
       }
-      out_.Queue(listener, absl::string_view(from_upstream_.data(i).data(), m.bytes),
-                 &s->key.client, from, segment, counts_, /*flow=*/s->id * 2 + 1,
-                 max_segment, Tos{Tos::Of(m, false).value, !s->reply_from.is_ipv4()});
+      // Copied: the next session's read reuses from_upstream_.
+      replies.Queue(listener, absl::string_view(from_upstream_.data(i).data(), m.bytes),
+                    &s->key.client, from, segment, reply_counts_, /*flow=*/s->id * 2 + 1,
+                    max_segment, Tos{Tos::Of(m, false).value, !s->reply_from.is_ipv4()});
     }
-    out_.Flush(listener, counts_);
-    Account(counts_, /*to_upstream=*/false);
     if (*n > 0) {
       s->replied = true;
       sessions_.Touch(s, NowNs());

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -65,8 +66,12 @@ class RelayWorker {
   // Reads `fd`'s error queue; ICMP errors count under `icmp`. Returns how
   // many ICMP errors it read.
   int DrainErrorQueue(int fd, Counter icmp);
+  // Sends the replies queued this loop round: one sendmmsg per listening
+  // socket for all the sessions that answered through it.
+  void FlushReplies();
   void CloseSession(Session& s);
-  void Account(const DatagramSender::Counts& c, bool to_upstream);
+  // Adds `c` to the stats and clears it.
+  void Account(DatagramSender::Counts& c, bool to_upstream);
   int EpollTimeoutMs(int64_t now_ns) const;
   void ExpireIdle(int64_t now_ns);
 
@@ -81,7 +86,11 @@ class RelayWorker {
   PrefixRateLimiter new_session_limit_;
   RecvBatch from_clients_;
   RecvBatch from_upstream_;
-  DatagramSender out_;
+  DatagramSender out_;  // client to upstream, one session at a time
+  // Upstream to client, one per listener: replies of every session are
+  // copied in as they are read and leave at the end of the loop round.
+  std::vector<std::unique_ptr<DatagramSender>> replies_;
+  DatagramSender::Counts reply_counts_;
   // The session whose datagrams are queued in out_ (client to upstream).
   Session* queued_for_ = nullptr;
   DatagramSender::Counts counts_;

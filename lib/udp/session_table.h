@@ -42,7 +42,7 @@ struct Session {
   SessionKey key;
   Arrival reply_from;   // where the client's latest datagram arrived
   UniqueFd upstream;    // connected to the upstream; owned
-  size_t upstream_max_segment = 0;  // PathMaxPayload(upstream); 0: unknown
+  size_t upstream_max_segment = 0;  // PathMaxPayload(upstream); 0: unknown or no GSO
   uint32_t upstream_index = 0;      // which of RelayOptions::upstreams
   int64_t last_active_ns = 0;
   bool replied = false;    // the upstream has answered at least once

@@ -142,16 +142,13 @@ size_t PayloadOf(int mtu, int family) {
 
 }  // namespace
 
-size_t PathMaxPayload(int fd) {
-  int domain = 0;
-  socklen_t len = sizeof(domain);
-  if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0) return 0;
+size_t PathMaxPayload(int fd, int family) {
   int mtu = 0;
-  len = sizeof(mtu);
-  int rc = domain == AF_INET6
+  socklen_t len = sizeof(mtu);
+  int rc = family == AF_INET6
                ? getsockopt(fd, IPPROTO_IPV6, IPV6_MTU, &mtu, &len)
                : getsockopt(fd, IPPROTO_IP, IP_MTU, &mtu, &len);
-  return rc == 0 ? PayloadOf(mtu, domain) : 0;
+  return rc == 0 ? PayloadOf(mtu, family) : 0;
 }
 
 size_t InterfaceMaxPayload(int fd, int ifindex, int family) {

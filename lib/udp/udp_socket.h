@@ -66,7 +66,8 @@ struct WorkerSockets {
 // The largest UDP payload the path of connected socket `fd` carries without
 // fragments: IP_MTU / IPV6_MTU (the route's MTU, lowered by path MTU
 // discovery) less the IP and UDP headers. 0 if the kernel does not say.
-[[nodiscard]] size_t PathMaxPayload(int fd);
+// `family` is the socket's (AF_INET or AF_INET6): one getsockopt.
+[[nodiscard]] size_t PathMaxPayload(int fd, int family);
 
 // The same for a datagram of `family` leaving by interface `ifindex`, from
 // the interface's MTU (SIOCGIFMTU through `fd`, any socket). 0 if unknown.

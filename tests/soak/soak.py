@@ -209,92 +209,195 @@ def soak_relay(tools, work):
 
 # --- spawn ---------------------------------------------------------------
 
-def cgroup_dirs():
-    return set(p for p in glob.glob("/sys/fs/cgroup/*/**/", recursive=True) if "sandbox" in p.lower())
+def cgroup_roots():
+    """The launcher's own cgroup in every mounted hierarchy (v1 and v2): the
+    sandbox's cgroups are made below it (sandbox/cgroup.h)."""
+    own = {}
+    for line in open("/proc/self/cgroup"):
+        _, controllers, path = line.rstrip("\n").split(":", 2)
+        own[controllers] = path
+    roots = []
+    for line in open("/proc/self/mountinfo"):
+        fields = line.split()
+        sep = fields.index("-")
+        fstype, options = fields[sep + 1], fields[sep + 3]
+        if fstype == "cgroup2":
+            key = ""
+        elif fstype == "cgroup":
+            names = [o for o in options.split(",") if o not in ("rw", "ro") and not o.startswith("release_agent")]
+            key = ",".join(sorted(names))
+            key = next((k for k in own if k and sorted(k.split(",")) == sorted(key.split(","))), None)
+            if key is None:
+                continue
+        else:
+            continue
+        if key in own:
+            roots.append(os.path.join(fields[4], own[key].lstrip("/")))
+    return sorted(set(r for r in roots if os.path.isdir(r)))
+
+
+def our_cgroups(roots, pids):
+    """cgroups named sandbox_run-<pid>-<random> below the roots whose pid is
+    one of this run's launchers."""
+    found = []
+    for root in roots:
+        for path in glob.glob(os.path.join(root, "sandbox_run-*")):
+            m = re.match(r"sandbox_run-(\d+)-", os.path.basename(path))
+            if m and int(m.group(1)) in pids:
+                found.append(path)
+    return found
 
 
 MARK = "SOAK_RUN=%d-%d" % (os.getpid(), random.randrange(1 << 30))
 
 
-def proc_names():
+def our_processes(sessions):
     """Processes of this run: the launchers carry MARK in their environment,
-    and the sandboxes get it through --setenv (other runs' sandboxes on the
-    machine do not count)."""
-    n = 0
-    for path in glob.glob("/proc/[0-9]*/environ"):
+    and the sandboxes get it through --setenv; also anything left in a
+    launcher's session (each launcher starts its own). Other runs' sandboxes
+    on the machine do not count. Returns their pids."""
+    found = set()
+    me = os.getpid()
+    for d in glob.glob("/proc/[0-9]*"):
         try:
-            with open(path, "rb") as f:
-                if MARK.encode() in f.read().split(b"\0") and int(path.split("/")[2]) != os.getpid():
-                    n += 1
+            pid = int(d[6:])
+            if pid == me:
+                continue
+            with open(d + "/environ", "rb") as f:
+                if MARK.encode() in f.read().split(b"\0"):
+                    found.add(pid)
+                    continue
+            with open(d + "/stat") as f:
+                stat = f.read()
+            sid = int(stat[stat.rindex(")") + 2:].split()[3])
+            if sid in sessions:
+                found.add(pid)
         except (OSError, ValueError):
             pass
-    return n
+    return found
+
+
+def own_fds():
+    fds = {}
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            fds[int(fd)] = os.readlink("/proc/self/fd/" + fd)
+        except OSError:
+            pass
+    return fds
+
+
+def snapshot(tmpdir):
+    return {
+        "mounts": set(l.split(" ", 2)[2] for l in open("/proc/self/mountinfo")),
+        "fds": own_fds(),
+        "tmpdir": set(os.listdir(tmpdir)),
+        "tmp": set(x for x in os.listdir("/tmp") if "sandbox" in x or "shim" in x),
+    }
 
 
 def soak_spawn(tools, work):
+    """Every sandbox gets a cgroup (--cgroup_pids, --cgroup_memory), so the
+    cgroup check is not blind; each launcher runs in a session of its own
+    with MARK in its environment and the sandbox's; every 100th sandbox runs
+    ls /proc/self/fd with a launcher fd open without CLOEXEC, which must not
+    reach it. While the spawns run a sampler must see this run's processes
+    and cgroups (or the checks are blind)."""
     part = "spawn"
     n = ARGS.spawns
-    say("spawn: %d sandboxes of /bin/true, 4 at a time" % n)
+    say("spawn: %d sandboxes of /bin/true, 4 at a time, each with a cgroup (pids, memory)" % n)
     tmpdir = os.path.join(work, "spawn-tmp")
     os.makedirs(tmpdir)
     env = dict(os.environ, TMPDIR=tmpdir)
     env[MARK.split("=")[0]] = MARK.split("=")[1]
-    before = {
-        "processes": proc_names(),
-        "mounts": len(open("/proc/self/mountinfo").read().splitlines()),
-        "fds": fd_count(os.getpid()),
-        "cgroups": cgroup_dirs(),
-        "tmp": set(os.listdir("/tmp")),
-    }
-    cmd = [tools["sandbox_run"], "--ro_bind=/usr,/lib,/lib64,/bin", "--setenv=" + MARK, "--", "/bin/true"]
+    roots = cgroup_roots()
+    before = snapshot(tmpdir)
+    policy = [tools["sandbox_run"], "--ro_bind=/usr,/lib,/lib64,/bin", "--setenv=" + MARK,
+              "--cgroup_pids=32", "--cgroup_memory=64M"]
+    # An fd the launcher inherits without CLOEXEC (as a careless caller would
+    # leave one): sandbox_run must not hand it to the sandbox.
+    stray_r, stray_w = os.pipe()
+    os.set_inheritable(stray_r, True)
     failures = []
+    fd_leaks = []
+    pids = set()
+    lock = threading.Lock()
     t = time.monotonic()
 
     def one(i):
-        p = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True)
-        return p.returncode, p.stderr
+        listing = i % 100 == 0
+        cmd = policy + (["--", "/bin/ls", "/proc/self/fd"] if listing else ["--", "/bin/true"])
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE if listing else subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, env=env, text=True, start_new_session=True,
+                             pass_fds=(stray_r,))
+        with lock:
+            pids.add(p.pid)
+        out, err = p.communicate()
+        if listing and p.returncode == 0:
+            # ls has its own directory fd open (3) while it lists.
+            extra = set(out.split()) - {"0", "1", "2", "3"}
+            if extra or len(out.split()) > 4:
+                with lock:
+                    fd_leaks.append(out.split())
+        return p.returncode, err
 
-    seen = [0]
+    seen = {"processes": 0, "cgroups": 0}
     running = threading.Event()
     running.set()
 
-    def sample():  # the leak check must see this run's sandboxes while they run
+    def sample():
         while running.is_set():
-            seen[0] = max(seen[0], proc_names())
+            with lock:
+                now_pids = set(pids)
+            seen["processes"] = max(seen["processes"], len(our_processes(now_pids)))
+            seen["cgroups"] = max(seen["cgroups"], len(our_cgroups(roots, now_pids)))
             time.sleep(0.05)
 
     sampler = threading.Thread(target=sample)
     sampler.start()
+    progress = max(1, n // 10)
+    done = 0
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         for rc, err in pool.map(one, range(n), chunksize=16):
+            done += 1
             if rc != 0:
                 failures.append((rc, err.strip()))
+            if done % progress == 0 and n >= 1000:
+                say("  %d/%d spawned (%.0f s)" % (done, n, time.monotonic() - t))
     running.clear()
     sampler.join()
     seconds = time.monotonic() - t
-    time.sleep(0.5)
-    after = {
-        "processes": proc_names(),
-        "mounts": len(open("/proc/self/mountinfo").read().splitlines()),
-        "fds": fd_count(os.getpid()),
-        "cgroups": cgroup_dirs(),
-        "tmp": set(os.listdir("/tmp")),
-    }
-    new_tmp = sorted(x for x in after["tmp"] - before["tmp"] if "sandbox" in x or "shim" in x)
-    new_cg = sorted(after["cgroups"] - before["cgroups"])
-    say("  %d spawns in %.1f s (%.1f ms each, 4 at a time), %d failed" % (n, seconds, 1000 * seconds / n, len(failures)))
-    say("  after: sandbox processes %d (before %d), mounts %d (%d), fds %d (%d), new cgroups %d, "
-        "files in its TMPDIR %d, new sandbox files in /tmp %d" % (
-            after["processes"], before["processes"], after["mounts"], before["mounts"],
-            after["fds"], before["fds"], len(new_cg), len(os.listdir(tmpdir)), len(new_tmp)))
-    check(seen[0] > 0, part, "never saw this run's sandboxes while they ran (the process check is blind)")
+    os.close(stray_r)
+    os.close(stray_w)
+    after = snapshot(tmpdir)
+    left_procs = our_processes(pids)
+    left_cg = our_cgroups(roots, pids)
+    if left_procs or left_cg:  # give a sandbox being torn down a moment
+        time.sleep(2)
+        left_procs = our_processes(pids)
+        left_cg = our_cgroups(roots, pids)
+    new_mounts = sorted(after["mounts"] - before["mounts"])
+    new_fds = {fd: target for fd, target in after["fds"].items() if before["fds"].get(fd) != target}
+    new_tmpdir = sorted(after["tmpdir"] - before["tmpdir"])
+    new_tmp = sorted(after["tmp"] - before["tmp"])
+    say("  %d spawns in %.1f s (%.1f ms each, 4 at a time), %d failed; %d sandboxes listed their fds"
+        % (n, seconds, 1000 * seconds / n, len(failures), (n + 99) // 100))
+    say("  seen while running: up to %d of this run's processes, %d of its cgroups (in %d cgroup roots)"
+        % (seen["processes"], seen["cgroups"], len(roots)))
+    say("  left afterwards: processes %d, new mounts %d, new fds %d (of %d), cgroups %d, "
+        "files in TMPDIR %d, new sandbox files in /tmp %d, sandboxes that saw a stray fd %d"
+        % (len(left_procs), len(new_mounts), len(new_fds), len(after["fds"]), len(left_cg),
+           len(new_tmpdir), len(new_tmp), len(fd_leaks)))
+    check(seen["processes"] > 0, part, "never saw this run's processes while they ran (the process check is blind)")
+    check(seen["cgroups"] > 0, part, "never saw this run's cgroups while they ran (the cgroup check is blind)")
     check(not failures, part, "%d spawns failed, first: %s" % (len(failures), failures[:1]))
-    check(after["processes"] <= before["processes"], part, "sandbox processes left")
-    check(after["mounts"] <= before["mounts"], part, "mounts left")
-    check(after["fds"] <= before["fds"], part, "fds left in the launcher's parent")
-    check(not new_cg, part, "cgroups left: %s" % new_cg[:5])
-    check(not os.listdir(tmpdir), part, "temporary files left: %s" % os.listdir(tmpdir)[:5])
+    check(not left_procs, part, "processes left: %s" % sorted(left_procs)[:10])
+    check(not new_mounts, part, "mounts left: %s" % new_mounts[:3])
+    check(not new_fds, part, "fds left in the launcher's parent: %s" % new_fds)
+    check(not left_cg, part, "cgroups left: %s" % left_cg[:5])
+    check(not new_tmpdir, part, "temporary files left in TMPDIR: %s" % new_tmpdir[:5])
     check(not new_tmp, part, "files left in /tmp: %s" % new_tmp[:5])
+    check(not fd_leaks, part, "a sandbox saw fds beyond 0-2: %s" % fd_leaks[:2])
 
 
 # --- fdstore -------------------------------------------------------------

@@ -87,7 +87,10 @@ DEFINE_string(
     wait, "5s",
     "exec, list, store, remove: wait up to this long for the store to come up: while the "
     "control socket is missing (ENOENT) or nobody listens on it "
-    "(ECONNREFUSED), retry; 0 tries once. Covers `fdstore serve ... &` "
+    "(ECONNREFUSED), retry; exec, list and store also ask again when the "
+    "store goes away with the request unanswered (EPIPE, ECONNRESET, end "
+    "of file: a store stopping or dying). A reply, even REFUSED, NOT_FOUND "
+    "or BUSY, is final. 0 tries once. Covers `fdstore serve ... &` "
     "followed at once by a client, and a store being replaced.");
 DEFINE_int32(
     ready_fd, -1,
@@ -432,9 +435,13 @@ std::string JsonString(absl::string_view text) {
 }
 
 int List() {
-  cmsg::fdstore::Client client = ConnectOrExit();
-  auto entries = client.List();
-  if (!entries.ok()) Fail(entries.status().message());
+  absl::StatusOr<std::vector<cmsg::fdstore::ListEntry>> entries;
+  absl::Status s = cmsg::fdstore::Client::Retrying(
+      FLAGS_socket, ClientOptionsOrExit(), [&](cmsg::fdstore::Client& client) {
+        entries = client.List();
+        return entries.status();
+      });
+  if (!s.ok()) Fail(s.message());
   if (FLAGS_json) {
     std::string out = "[";
     for (size_t i = 0; i < entries->size(); ++i) {
@@ -475,8 +482,12 @@ int Store() {
   }
   if (names.size() != fds.size())
     UsageError(kTool, absl::StrCat(names.size(), " names but ", fds.size(), " fds"));
-  cmsg::fdstore::Client client = ConnectOrExit();
-  if (absl::Status s = client.Store(names, fds); !s.ok()) Fail(s.message());
+  // A store that went away with the request is asked again: storing the
+  // same fds under the same names twice leaves one entry each.
+  absl::Status s = cmsg::fdstore::Client::Retrying(
+      FLAGS_socket, ClientOptionsOrExit(),
+      [&](cmsg::fdstore::Client& client) { return client.Store(names, fds); });
+  if (!s.ok()) Fail(s.message());
   return 0;
 }
 
