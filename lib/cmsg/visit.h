@@ -28,6 +28,7 @@
 #include "lib/cmsg/codec.h"
 #include "lib/cmsg/internal/decode.h"
 #include "lib/cmsg/internal/decode_table.h"
+#include "lib/cmsg/internal/kinds.h"
 #include "lib/cmsg/messages.h"
 #include "lib/fd/unique_fd.h"
 
@@ -185,7 +186,9 @@ Overloaded(Fs...) -> Overloaded<Fs...>;
 
 namespace internal {
 
-// Checks lengths, remembering the first error (as Decode reports it).
+// Checks lengths by the kinds' rules (kinds.h), remembering the first
+// error (as Decode reports it). Unlike Decode it also refuses more than
+// kMaxFdsPerMessage fds in one message.
 struct CheckSink {
   absl::Status error;
 
@@ -193,30 +196,15 @@ struct CheckSink {
     if (error.ok()) error = std::move(s);
   }
   template <typename T>
-  void Direct(absl::Span<const std::byte> p, const char* name) {
-    if (ABSL_PREDICT_FALSE(p.size() != T::kPayloadSize))
-      Fail(WrongLengthError(name, p.size(), T::kPayloadSize));
+  static bool Refused(absl::Span<const std::byte> p) {
+    return Kind<T>::kReceive.WrongSize(p.size()) || Kind<T>::kReceive.TooMany(p.size());
   }
-  template <typename T, typename Raw>
-  void Scalar(absl::Span<const std::byte> p, const char* name) {
-    if (ABSL_PREDICT_FALSE(p.size() != sizeof(Raw)))
-      Fail(WrongLengthError(name, p.size(), sizeof(Raw)));
+  template <typename T>
+  void Value(absl::Span<const std::byte> p) {
+    if (ABSL_PREDICT_FALSE(Refused<T>(p))) Fail(LengthError<T>(p.size()));
   }
-  template <typename T, typename Addr>
-  void RecvErr(absl::Span<const std::byte> p, const char* name) {
-    Direct<T>(p, name);
-  }
-  void Rights(absl::Span<const std::byte> p) {
-    if (ABSL_PREDICT_FALSE(p.size() % sizeof(int) != 0)) {
-      Fail(PartialFdError(p.size()));
-    } else if (ABSL_PREDICT_FALSE(p.size() / sizeof(int) > kMaxFdsPerMessage)) {
-      Fail(TooManyFdsError(p.size() / sizeof(int)));
-    }
-  }
-  void Pidfd(absl::Span<const std::byte> p) {
-    if (ABSL_PREDICT_FALSE(p.size() != sizeof(int)))
-      Fail(WrongLengthError("SCM_PIDFD", p.size(), sizeof(int)));
-  }
+  void Rights(absl::Span<const std::byte> p) { Value<ScmRightsOwned>(p); }
+  void Pidfd(absl::Span<const std::byte> p) { Value<ScmPidfd>(p); }
   void Other(int, int, absl::Span<const std::byte>) {}
 };
 
@@ -225,14 +213,10 @@ struct CheckSink {
 struct CloseSink {
   size_t closed = 0;
   template <typename T>
-  void Direct(absl::Span<const std::byte>, const char*) {}
-  template <typename T, typename Raw>
-  void Scalar(absl::Span<const std::byte>, const char*) {}
-  template <typename T, typename Addr>
-  void RecvErr(absl::Span<const std::byte>, const char*) {}
+  void Value(absl::Span<const std::byte>) {}
   void Rights(absl::Span<const std::byte> p) { closed += CloseAll(p); }
   void Pidfd(absl::Span<const std::byte> p) {
-    if (p.size() == sizeof(int)) closed += CloseAll(p);
+    if (!Kind<ScmPidfd>::kReceive.WrongSize(p.size())) closed += CloseAll(p);
   }
   void Other(int, int, absl::Span<const std::byte>) {}
 
@@ -256,46 +240,25 @@ struct VisitSink {
   CheckSink check;
 
   template <typename T>
-  ABSL_ATTRIBUTE_ALWAYS_INLINE void Direct(absl::Span<const std::byte> p,
-                                           const char* name) {
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void Value(absl::Span<const std::byte> p) {
+    using K = Kind<T>;
     if constexpr (kCheck) {
-      if (ABSL_PREDICT_FALSE(p.size() != T::kPayloadSize)) return check.Direct<T>(p, name);
+      if (ABSL_PREDICT_FALSE(CheckSink::Refused<T>(p))) return check.Value<T>(p);
     }
     if constexpr (std::is_invocable_v<Visitor&, const T&>) {
-      static_assert(std::is_trivially_copyable_v<T> && sizeof(T) == T::kPayloadSize);
-      T v;
-      std::memcpy(&v, p.data(), sizeof(T));
-      visitor(static_cast<const T&>(v));
-    }
-  }
-  template <typename T, typename Raw>
-  ABSL_ATTRIBUTE_ALWAYS_INLINE void Scalar(absl::Span<const std::byte> p,
-                                           const char* name) {
-    if constexpr (kCheck) {
-      if (ABSL_PREDICT_FALSE(p.size() != sizeof(Raw)))
-        return check.Scalar<T, Raw>(p, name);
-    }
-    if constexpr (std::is_invocable_v<Visitor&, const T&>) {
-      Raw raw;
-      std::memcpy(&raw, p.data(), sizeof(Raw));
-      const T v{raw};
-      visitor(v);
-    }
-  }
-  template <typename T, typename Addr>
-  void RecvErr(absl::Span<const std::byte> p, const char* name) {
-    if constexpr (kCheck) {
-      if (ABSL_PREDICT_FALSE(p.size() != T::kPayloadSize)) return check.Direct<T>(p, name);
-    }
-    if constexpr (std::is_invocable_v<Visitor&, const T&>) {
-      const T v = RecvErrFrom<T, Addr>(p.data());
-      visitor(v);
+      if constexpr (K::kCopiedWhole) {
+        T v;
+        std::memcpy(&v, p.data(), sizeof(T));
+        visitor(static_cast<const T&>(v));
+      } else {
+        const T v = K::Read(p.data(), p.size());
+        visitor(v);
+      }
     }
   }
   ABSL_ATTRIBUTE_ALWAYS_INLINE void Rights(absl::Span<const std::byte> p) {
     if constexpr (kCheck) {
-      if (ABSL_PREDICT_FALSE(p.size() % sizeof(int) != 0 ||
-                             p.size() / sizeof(int) > kMaxFdsPerMessage)) {
+      if (ABSL_PREDICT_FALSE(CheckSink::Refused<ScmRightsOwned>(p))) {
         check.Rights(p);
         if constexpr (kAdopt) CloseSink::CloseAll(p);
         return;
@@ -306,7 +269,7 @@ struct VisitSink {
   }
   void Pidfd(absl::Span<const std::byte> p) {
     if constexpr (kCheck) {
-      if (ABSL_PREDICT_FALSE(p.size() != sizeof(int))) return check.Pidfd(p);
+      if (ABSL_PREDICT_FALSE(CheckSink::Refused<ScmPidfd>(p))) return check.Pidfd(p);
     }
     int fd;
     std::memcpy(&fd, p.data(), sizeof(fd));
