@@ -127,7 +127,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool RawParse(unsigned char* buf, size_t len
 
 template <int kLevel, int kType, typename Raw>
 void RawBuildParse(benchmark::State& state, Raw value) {
-  alignas(cmsghdr) unsigned char buf[CMSG_SPACE(sizeof(Raw))];
+  alignas(cmsghdr) unsigned char buf[CMSG_SPACE(sizeof(Raw))] = {};
   Escape(buf);
   Raw out{};
   Counted counted(state);
@@ -143,7 +143,7 @@ void RawBuildParse(benchmark::State& state, Raw value) {
 
 template <int kLevel, int kType, typename Raw>
 void RawBuildOnly(benchmark::State& state, Raw value) {
-  alignas(cmsghdr) unsigned char buf[CMSG_SPACE(sizeof(Raw))];
+  alignas(cmsghdr) unsigned char buf[CMSG_SPACE(sizeof(Raw))] = {};
   Escape(buf);
   Counted counted(state);
   for (auto _ : state) {
@@ -158,7 +158,7 @@ void RawBuildOnly(benchmark::State& state, Raw value) {
 template <size_t N>
 void RawRights(benchmark::State& state) {
   FakeFds<N> in;
-  alignas(cmsghdr) unsigned char buf[CMSG_SPACE(sizeof(int) * N)];
+  alignas(cmsghdr) unsigned char buf[CMSG_SPACE(sizeof(int) * N)] = {};
   Escape(buf);
   int out[N] = {};
   Counted counted(state);
@@ -244,7 +244,7 @@ void TypedBuildParse(benchmark::State& state, T value, Raw) {
 // Kinds only the kernel builds: built with the raw macros on every side.
 template <typename T, int kLevel, int kType, typename Raw>
 void ListParse(benchmark::State& state, T, Raw value) {
-  alignas(cmsghdr) unsigned char buf[CMSG_SPACE(sizeof(Raw))];
+  alignas(cmsghdr) unsigned char buf[CMSG_SPACE(sizeof(Raw))] = {};
   Escape(buf);
   T out{};
   Counted counted(state);
@@ -268,7 +268,7 @@ void ListParse(benchmark::State& state, T, Raw value) {
 
 template <typename T, int kLevel, int kType, typename Raw>
 void TypedParse(benchmark::State& state, T, Raw value) {
-  alignas(cmsghdr) unsigned char buf[CMSG_SPACE(sizeof(Raw))];
+  alignas(cmsghdr) unsigned char buf[CMSG_SPACE(sizeof(Raw))] = {};
   Escape(buf);
   T out{};
   Counted counted(state);
@@ -292,7 +292,7 @@ void TypedParse(benchmark::State& state, T, Raw value) {
 // Kinds only a sender writes.
 template <typename T, int kLevel, int kType, typename Raw>
 void ListBuild(benchmark::State& state, T value, Raw) {
-  alignas(cmsghdr) std::byte buf[kMaxEncodedSize<T>];
+  alignas(cmsghdr) std::byte buf[kMaxEncodedSize<T>] = {};
   Escape(buf);
   Counted counted(state);
   for (auto _ : state) {
@@ -305,7 +305,7 @@ void ListBuild(benchmark::State& state, T value, Raw) {
 
 template <typename T, int kLevel, int kType, typename Raw>
 void TypedBuild(benchmark::State& state, T value, Raw) {
-  alignas(cmsghdr) std::byte buf[kMaxEncodedSize<T>];
+  alignas(cmsghdr) std::byte buf[kMaxEncodedSize<T>] = {};
   Escape(buf);
   Counted counted(state);
   for (auto _ : state) {
@@ -368,7 +368,7 @@ void TypedRights(benchmark::State& state) {
 
 // SCM_PIDFD is the kernel's; the pidfd (a fake number) is taken as a number.
 void RawPidfd(benchmark::State& state) {
-  alignas(cmsghdr) unsigned char buf[CMSG_SPACE(sizeof(int))];
+  alignas(cmsghdr) unsigned char buf[CMSG_SPACE(sizeof(int))] = {};
   Escape(buf);
   int fd = 100000, out = -1;
   Counted counted(state);
@@ -383,7 +383,7 @@ void RawPidfd(benchmark::State& state) {
 }
 
 void ListPidfd(benchmark::State& state) {
-  alignas(cmsghdr) unsigned char buf[CMSG_SPACE(sizeof(int))];
+  alignas(cmsghdr) unsigned char buf[CMSG_SPACE(sizeof(int))] = {};
   Escape(buf);
   int fd = 100000, out = -1;
   Counted counted(state);
@@ -406,7 +406,7 @@ void ListPidfd(benchmark::State& state) {
 }
 
 void TypedPidfd(benchmark::State& state) {
-  alignas(cmsghdr) unsigned char buf[CMSG_SPACE(sizeof(int))];
+  alignas(cmsghdr) unsigned char buf[CMSG_SPACE(sizeof(int))] = {};
   Escape(buf);
   int fd = 100000, out = -1;
   Counted counted(state);
@@ -432,7 +432,7 @@ void TypedPidfd(benchmark::State& state) {
 // on every side.
 void RawIv(benchmark::State& state) {
   uint8_t iv[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
-  alignas(cmsghdr) unsigned char buf[CMSG_SPACE(sizeof(af_alg_iv) + sizeof(iv))];
+  alignas(cmsghdr) unsigned char buf[CMSG_SPACE(sizeof(af_alg_iv) + sizeof(iv))] = {};
   Escape(buf);
   Counted counted(state);
   for (auto _ : state) {
@@ -456,7 +456,7 @@ void RawIv(benchmark::State& state) {
 template <bool kTyped>
 void LibIv(benchmark::State& state) {
   uint8_t iv[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
-  alignas(cmsghdr) std::byte buf[CMSG_SPACE(sizeof(af_alg_iv) + sizeof(iv))];
+  alignas(cmsghdr) std::byte buf[CMSG_SPACE(sizeof(af_alg_iv) + sizeof(iv))] = {};
   Escape(buf);
   Counted counted(state);
   for (auto _ : state) {
@@ -490,7 +490,7 @@ struct FdPassing {
 template <size_t N>
 void RawFdPassing(benchmark::State& state) {
   FdPassing<N> p;
-  alignas(cmsghdr) unsigned char buf[CMSG_SPACE(sizeof(int) * N)];
+  alignas(cmsghdr) unsigned char buf[CMSG_SPACE(sizeof(int) * N)] = {};
   Escape(buf);
   char byte = 'x';
   Counted counted(state);

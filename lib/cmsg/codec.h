@@ -58,7 +58,7 @@ inline constexpr size_t kMaxTypedIvBytes = 256;
 // The most payload one message of kind T has: its fixed size, or for the
 // kinds of variable size the most the typed path holds.
 template <typename T>
-inline constexpr size_t kMaxPayload = T::kPayloadSize;
+inline constexpr size_t kMaxPayload = internal::Kind<T>::kRoom;
 template <>
 inline constexpr size_t kMaxPayload<ScmRights> = kMaxFdsPerMessage * sizeof(int);
 template <>
