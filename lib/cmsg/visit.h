@@ -15,6 +15,7 @@
 
 #include <unistd.h>
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -185,6 +186,31 @@ Overloaded(Fs...) -> Overloaded<Fs...>;
 // ---------------------------------------------------------------- details
 
 namespace internal {
+// Whether ForEachMessage can hand a message of kind T (an alternative of
+// ControlMessageOwned) to the visitor, with the argument it would use:
+// `const T&` for values, OwnedFdRange& for SCM_RIGHTS, ScmPidfd& for
+// SCM_PIDFD, `const UnknownView&` for unknown kinds. Only those signatures
+// are tried, so a generic lambda's body is never instantiated with a type it
+// is not called with (`const ScmRightsOwned&`, say).
+template <typename Visitor, typename T>
+constexpr bool AcceptsKind() {
+  if constexpr (std::is_same_v<T, ScmRightsOwned>) {
+    return std::is_invocable_v<Visitor&, OwnedFdRange&>;
+  } else if constexpr (std::is_same_v<T, ScmPidfd>) {
+    return std::is_invocable_v<Visitor&, ScmPidfd&>;
+  } else if constexpr (std::is_same_v<T, Unknown>) {
+    return std::is_invocable_v<Visitor&, const UnknownView&>;
+  } else {
+    return std::is_invocable_v<Visitor&, const T&>;
+  }
+}
+template <typename Visitor, typename... Ts>
+constexpr bool AcceptsAnyOf(std::variant<Ts...>*) {
+  return (AcceptsKind<Visitor, Ts>() || ...);
+}
+}  // namespace internal
+
+namespace internal {
 
 // Checks lengths by the kinds' rules (kinds.h), remembering the first
 // error (as Decode reports it). Unlike Decode it also refuses more than
@@ -299,6 +325,59 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool OnlyMessage(absl::Span<const std::byte>
   return true;
 }
 
+// (level, type) as one 64-bit value, as they lie in a cmsghdr.
+struct LevelType {
+  int level;
+  int type;
+};
+constexpr uint64_t KeyOf(int level, int type) {
+  return std::bit_cast<uint64_t>(LevelType{level, type});
+}
+
+// For a visitor of a few kinds: if the lone message `h` is one of them,
+// hands it to the sink (which checks its length as the full dispatch would)
+// and returns true. One compare of (level, type) per kind instead of the
+// whole table's chain; other messages, and the _NEW timestamp types (the
+// table's kType is the _OLD one), go through DispatchMessage.
+inline constexpr size_t kMaxDirectKinds = 3;
+
+template <typename T, typename Sink>
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool TryKind(uint64_t key, absl::Span<const std::byte> payload,
+                                                 Sink& sink) {
+  if (key != KeyOf(Kind<T>::kLevel, Kind<T>::kType)) return false;
+  if constexpr (std::is_same_v<T, ScmRightsOwned>) {
+    sink.Rights(payload);
+  } else if constexpr (std::is_same_v<T, ScmPidfd>) {
+    sink.Pidfd(payload);
+  } else {
+    sink.template Value<T>(payload);
+  }
+  return true;
+}
+
+template <bool kAdopt, typename Visitor, typename... Ts>
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool TryAcceptedKinds(
+    const cmsghdr& h, absl::Span<const std::byte> payload,
+    VisitSink<kAdopt, /*kCheck=*/true, Visitor>& sink, std::variant<Ts...>*) {
+  // Unknown has no (level, type) of its own.
+  constexpr size_t kAccepted =
+      (size_t{0} + ... + (AcceptsKind<Visitor, Ts>() && !std::is_same_v<Ts, Unknown>));
+  if constexpr (kAccepted == 0 || kAccepted > kMaxDirectKinds) {
+    return false;
+  } else {
+    const uint64_t key = KeyOf(h.cmsg_level, h.cmsg_type);
+    auto one = [&](auto* kind) {
+      using T = std::remove_pointer_t<decltype(kind)>;
+      if constexpr (AcceptsKind<Visitor, T>() && !std::is_same_v<T, Unknown>) {
+        return TryKind<T>(key, payload, sink);
+      } else {
+        return false;
+      }
+    };
+    return (one(static_cast<Ts*>(nullptr)) || ...);
+  }
+}
+
 template <bool kAdopt, typename Visitor>
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status VisitChecked(
     absl::Span<const std::byte> control, Visitor& visitor) {
@@ -306,7 +385,9 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status VisitChecked(
   absl::Span<const std::byte> payload;
   if (ABSL_PREDICT_TRUE(OnlyMessage(control, h, payload))) {
     VisitSink<kAdopt, /*kCheck=*/true, Visitor> sink{visitor, {}};
-    DispatchMessage(h.cmsg_level, h.cmsg_type, payload, sink);
+    if (!TryAcceptedKinds(h, payload, sink, static_cast<ControlMessageOwned*>(nullptr))) {
+      DispatchMessage(h.cmsg_level, h.cmsg_type, payload, sink);
+    }
     return std::move(sink.check.error);
   }
   // Several messages (or none): check them all before visiting any.
@@ -347,30 +428,6 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status VisitReceived(ReceivedControl c
 
 }  // namespace internal
 
-namespace internal {
-// Whether ForEachMessage can hand a message of kind T (an alternative of
-// ControlMessageOwned) to the visitor, with the argument it would use:
-// `const T&` for values, OwnedFdRange& for SCM_RIGHTS, ScmPidfd& for
-// SCM_PIDFD, `const UnknownView&` for unknown kinds. Only those signatures
-// are tried, so a generic lambda's body is never instantiated with a type it
-// is not called with (`const ScmRightsOwned&`, say).
-template <typename Visitor, typename T>
-constexpr bool AcceptsKind() {
-  if constexpr (std::is_same_v<T, ScmRightsOwned>) {
-    return std::is_invocable_v<Visitor&, OwnedFdRange&>;
-  } else if constexpr (std::is_same_v<T, ScmPidfd>) {
-    return std::is_invocable_v<Visitor&, ScmPidfd&>;
-  } else if constexpr (std::is_same_v<T, Unknown>) {
-    return std::is_invocable_v<Visitor&, const UnknownView&>;
-  } else {
-    return std::is_invocable_v<Visitor&, const T&>;
-  }
-}
-template <typename Visitor, typename... Ts>
-constexpr bool AcceptsAnyOf(std::variant<Ts...>*) {
-  return (AcceptsKind<Visitor, Ts>() || ...);
-}
-}  // namespace internal
 
 // A visitor that accepts at least one kind. One that accepts none would
 // skip every message and silently close every fd, so it does not compile.

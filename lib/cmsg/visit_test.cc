@@ -442,6 +442,39 @@ TEST(VisitTest, GenericVisitorIsCheckedOnlyWithWhatItIsCalledWith) {
   EXPECT_EQ(calls, 14);
 }
 
+// A visitor of one to three kinds has its kinds tried first on a lone
+// message: the same values and the same errors as the full table.
+TEST(VisitTest, LoneMessageOfAVisitorsFewKindsAsTheTableSaysIt) {
+  for (size_t n : {size_t{0}, size_t{3}, sizeof(int), size_t{8}}) {
+    Built b;
+    int ttl = 9;
+    char payload[8] = {};
+    std::memcpy(payload, &ttl, sizeof(ttl));
+    b.Add(IPPROTO_IP, IP_TTL, payload, n);
+    absl::StatusOr<ControlMessages> decoded = Decode(b.span());
+    int seen = 0;
+    absl::Status s = ForEachMessage(b.span(), Overloaded{[&](const Ipv4Ttl& v) { seen = v.ttl; },
+                                                         [&](const Ipv4Tos&) { seen = -1; }});
+    EXPECT_EQ(s, decoded.status()) << n;
+    EXPECT_EQ(seen, decoded.ok() ? 9 : 0) << n;
+  }
+  // Another kind is skipped; a _NEW timestamp (not the table's kType) is
+  // still found through the table.
+  Built other;
+  int tos = 1;
+  other.Add(IPPROTO_IP, IP_TOS, &tos, 1);
+  int calls = 0;
+  EXPECT_TRUE(ForEachMessage(other.span(), [&](const Ipv4Ttl&) { ++calls; }).ok());
+  EXPECT_EQ(calls, 0);
+  Built stamp;
+  timespec t{1700000000, 7};
+  stamp.Add(SOL_SOCKET, SO_TIMESTAMPNS_NEW, &t, sizeof(t));
+  long ns = 0;
+  EXPECT_TRUE(
+      ForEachMessage(stamp.span(), [&](const ScmTimestampns& v) { ns = v.time.tv_nsec; }).ok());
+  EXPECT_EQ(ns, 7);
+}
+
 TEST(VisitTest, MoreFdsThanTheKernelSendsIsAnError) {
   std::vector<int> fds(kMaxFdsPerMessage + 1, -1);
   Built b;
