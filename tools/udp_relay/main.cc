@@ -43,7 +43,9 @@ DEFINE_string(upstream, "",
               "loop), and datagrams whose source is the upstream or a "
               "listening socket of the relay are dropped (drop_loop). drop_loop "
               "catches only these self-loops; see --allow_source_ports for "
-              "loops through other services.");
+              "loops through other services. Two relays as each other's "
+              "upstream are not detected (UDP has no hop count): --deny the "
+              "other relay's address, or set --new_session_rate.");
 DEFINE_int32(
     threads, 0,
     "Worker threads, each with its own SO_REUSEPORT sockets and "
