@@ -267,7 +267,7 @@ def section_spawn(workspace, quick, raw):
 
 
 def section_pool(workspace, bin_dir, quick, raw):
-    runs = "20" if quick else "60"
+    runs = "16" if quick else "40"
     cmd = [sys.executable, "-B", workspace + "/tests/bench/pool/pool_bench.py",
            "--worker_pool=" + bin_dir + "/tools/worker_pool/worker_pool",
            "--sandbox_run=" + bin_dir + "/tools/sandbox_run/sandbox_run",
