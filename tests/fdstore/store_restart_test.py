@@ -77,12 +77,14 @@ class DroppedRequestTest(unittest.TestCase):
     def tearDown(self):
         self.dir.close()
 
-    def handoff_through(self, die):
-        """Starts exec, lets a fake store at the path die in the way `die`
-        does, then starts a real store there; returns exec's (code, stderr)."""
+    def handoff_through(self, die, argv=None, pass_fds=()):
+        """Starts exec (or `argv`), lets a fake store at the path die in the
+        way `die` does, then starts a real store there; returns the
+        client's (code, stderr)."""
         fake = FakeStore(self.ctl)
-        client = subprocess.Popen(exec_argv(self.ctl), stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        client = subprocess.Popen(argv or exec_argv(self.ctl), stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                  pass_fds=pass_fds)
         try:
             die(fake)
             if os.path.lexists(self.ctl):
@@ -122,6 +124,31 @@ class DroppedRequestTest(unittest.TestCase):
             conn.close()  # end of file where the reply should be
         rc, err = self.handoff_through(die)
         self.assertEqual(rc, 0, err)
+
+    def test_list_and_store_are_asked_again_too(self):
+        def die(fake):
+            fake.accept().close()
+        rc, err = self.handoff_through(
+            die, [ft.TOOLS["fdstore"], "list", "--socket=" + self.ctl, "--wait=20s"])
+        self.assertEqual(rc, 0, err)
+        r, w = os.pipe()
+        try:
+            rc, err = self.handoff_through(
+                die, [ft.TOOLS["fdstore"], "store", "--socket=" + self.ctl, "--wait=20s",
+                      "--name=pipe", "--fd=%d" % r], pass_fds=(r,))
+        finally:
+            os.close(r)
+            os.close(w)
+        self.assertEqual(rc, 0, err)
+
+    def test_remove_is_not_asked_again(self):
+        # A store that removed the names and died before answering would
+        # make a second REMOVE fail with NOT_FOUND: remove reports the loss.
+        def die(fake):
+            fake.accept().close()
+        rc, err = self.handoff_through(
+            die, [ft.TOOLS["fdstore"], "remove", "--socket=" + self.ctl, "--wait=20s", "x"])
+        self.assertEqual(rc, 1, err)
 
     def test_several_dying_stores_in_a_row(self):
         def die(fake):
