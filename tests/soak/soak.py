@@ -527,7 +527,7 @@ def soak_fdstore(tools, work):
     path = os.path.join(work, "fds.sock")
     log = os.path.join(work, "fdstore.log")
     serve_cmd = [tools["fdstore"], "serve", "--socket=" + path, "--listen=udp:127.0.0.1:0=dns",
-                 "--max_clients=4096", "--client_timeout=30s"]
+                 "--max_clients=4096", "--client_timeout=120s"]
     server = start(serve_cmd, open(log, "w"))
     wait_for = time.monotonic() + 10
     while not os.path.exists(path) and time.monotonic() < wait_for:
