@@ -32,11 +32,18 @@ absl::Status InvalidMessageError(absl::Span<const ControlMessage> messages) {
         }
       }
     }
-    if (const auto* iv = std::get_if<AlgSetIv>(&m); iv && iv->iv.size() > 0xffff) {
+    if (const auto* iv = std::get_if<AlgSetIv>(&m); iv && !Kind<AlgSetIv>::Valid(*iv)) {
       return absl::InvalidArgumentError("AlgSetIv: IV longer than 65535 bytes");
     }
   }
   return absl::InvalidArgumentError("invalid control message");
+}
+
+absl::Status TypedIvTooLongError(size_t bytes) {
+  return absl::InvalidArgumentError(absl::StrFormat(
+      "AlgSetIv: IV of %d bytes exceeds the typed path's %d (send it in a "
+      "ControlMessage list)",
+      bytes, kMaxTypedIvBytes));
 }
 
 absl::Status BufferTooSmallError(size_t messages, size_t need, size_t have) {
@@ -82,8 +89,8 @@ absl::Status BufferTooSmallError(size_t messages, size_t need, size_t have) {
 namespace {
 
 // A WalkControl sink that appends to a ControlMessages list, copying payloads
-// (never casting) after an exact length check so the buffer may be
-// misaligned. Direct relies on the layout checks in wire.h.
+// (never casting) after the length check of the kind's rule (kinds.h), so
+// the buffer may be misaligned.
 class Decoder {
  public:
   Decoder(ControlMessages& out, bool adopt) : out_(out), adopt_(adopt) {}
@@ -92,44 +99,22 @@ class Decoder {
   // the buffer is adopted (and then closed).
   absl::Status& error() { return error_; }
 
-  template <typename Raw>
-  bool Copy(absl::Span<const std::byte> p, Raw& raw, const char* name) {
-    if (ABSL_PREDICT_FALSE(p.size() != sizeof(Raw))) {
-      if (error_.ok()) error_ = internal::WrongLengthError(name, p.size(), sizeof(Raw));
-      return false;
-    }
-    std::memcpy(&raw, p.data(), sizeof(Raw));
-    return true;
-  }
-
-  // For types laid out exactly as their kernel payload: one copy straight
-  // into the new element, with the same access widths the reader will use
-  // (field-by-field stores read back as wider loads stall the CPU).
   template <typename T>
-  void Direct(absl::Span<const std::byte> p, const char* name) {
-    static_assert(std::is_trivially_copyable_v<T> && sizeof(T) == T::kPayloadSize);
-    if (ABSL_PREDICT_FALSE(p.size() != sizeof(T))) {
-      if (error_.ok()) error_ = internal::WrongLengthError(name, p.size(), sizeof(T));
+  void Value(absl::Span<const std::byte> p) {
+    using K = internal::Kind<T>;
+    if (ABSL_PREDICT_FALSE(K::kReceive.WrongSize(p.size()))) {
+      if (error_.ok()) error_ = internal::LengthError<T>(p.size());
       return;
     }
-    T& v = std::get<T>(out_.emplace_back(std::in_place_type<T>));
-    std::memcpy(&v, p.data(), sizeof(T));
-  }
-
-  // One scalar payload into T's single field.
-  template <typename T, typename Raw>
-  void Scalar(absl::Span<const std::byte> p, const char* name) {
-    Raw raw;
-    if (Copy(p, raw, name)) out_.emplace_back(std::in_place_type<T>, T{raw});
-  }
-
-  template <typename T, typename Addr>
-  void RecvErr(absl::Span<const std::byte> p, const char* name) {
-    if (ABSL_PREDICT_FALSE(p.size() != T::kPayloadSize)) {
-      if (error_.ok()) error_ = internal::WrongLengthError(name, p.size(), T::kPayloadSize);
-      return;
+    if constexpr (K::kCopiedWhole) {
+      // One copy straight into the new element, with the same access
+      // widths the reader will use (field-by-field stores read back as
+      // wider loads stall the CPU).
+      T& v = std::get<T>(out_.emplace_back(std::in_place_type<T>));
+      std::memcpy(&v, p.data(), sizeof(T));
+    } else {
+      out_.emplace_back(std::in_place_type<T>, K::Read(p.data(), p.size()));
     }
-    out_.emplace_back(std::in_place_type<T>, internal::RecvErrFrom<T, Addr>(p.data()));
   }
 
   void Rights(absl::Span<const std::byte> p) {
@@ -144,14 +129,20 @@ class Decoder {
       std::memcpy(&fd, p.data() + i * sizeof(int), sizeof(int));
       rights.fds.emplace_back(adopt_ ? fd : -1);
     }
-    if (ABSL_PREDICT_FALSE(p.size() % sizeof(int) != 0) && error_.ok()) {
-      error_ = internal::PartialFdError(p.size());
+    // Decode keeps any count of fds (the kernel never sends more than 253).
+    if (ABSL_PREDICT_FALSE(internal::Kind<ScmRightsOwned>::kReceive.WrongSize(p.size())) &&
+        error_.ok()) {
+      error_ = internal::LengthError<ScmRightsOwned>(p.size());
     }
   }
 
   void Pidfd(absl::Span<const std::byte> p) {
+    if (ABSL_PREDICT_FALSE(internal::Kind<ScmPidfd>::kReceive.WrongSize(p.size()))) {
+      if (error_.ok()) error_ = internal::LengthError<ScmPidfd>(p.size());
+      return;  // not a whole fd: nothing to own
+    }
     int fd;
-    if (!Copy(p, fd, "SCM_PIDFD")) return;  // not a whole fd: nothing to own
+    std::memcpy(&fd, p.data(), sizeof(fd));
     out_.emplace_back(std::in_place_type<ScmPidfd>, ScmPidfd{UniqueFd(adopt_ ? fd : -1)});
   }
 

@@ -1,6 +1,8 @@
 #include "lib/cmsg/sockopts.h"
 
+#include <linux/net_tstamp.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <netinet/udp.h>
 #include <sys/socket.h>
 
@@ -67,8 +69,9 @@ absl::Status ReceiveTimestampNs(int fd) {
   return SetIntOption(fd, SOL_SOCKET, SO_TIMESTAMPNS, 1, "SO_TIMESTAMPNS");
 }
 
-absl::Status ReceiveTimestamping(int fd, int flags) {
-  return SetIntOption(fd, SOL_SOCKET, SO_TIMESTAMPING, flags, "SO_TIMESTAMPING");
+absl::Status ReceiveTimestamping(int fd, TimestampingFlags flags) {
+  return SetIntOption(fd, SOL_SOCKET, SO_TIMESTAMPING, static_cast<int>(flags.bits()),
+                      "SO_TIMESTAMPING");
 }
 
 absl::Status ReceiveGro(int fd) {
@@ -121,6 +124,43 @@ absl::Status ReceiveRxqOvfl(int fd) {
 
 absl::Status ReceiveMark(int fd) {
   return SetIntOption(fd, SOL_SOCKET, SO_RCVMARK, 1, "SO_RCVMARK");
+}
+
+absl::Status ReceivePriority(int fd) {
+  int on = 1;
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVPRIORITY, &on, sizeof(on)) == 0) return absl::OkStatus();
+  if (errno == ENOPROTOOPT) {
+    return absl::UnimplementedError(
+        "setsockopt(SO_RCVPRIORITY): ENOPROTOOPT: needs Linux 6.14 or later");
+  }
+  return ErrnoError("setsockopt(SO_RCVPRIORITY)");
+}
+
+absl::Status ReceiveSecurity(int fd) {
+  return SetIntOption(fd, SOL_SOCKET, SO_PASSSEC, 1, "SO_PASSSEC");
+}
+
+absl::Status ReceiveFragsize(int fd) {
+  return PerFamily(
+      fd, [&] { return SetIntOption(fd, IPPROTO_IP, IP_RECVFRAGSIZE, 1, "IP_RECVFRAGSIZE"); },
+      [&] {
+        return SetIntOption(fd, IPPROTO_IPV6, IPV6_RECVFRAGSIZE, 1, "IPV6_RECVFRAGSIZE");
+      });
+}
+
+absl::Status ReceivePathMtu(int fd) {
+  return SetIntOption(fd, IPPROTO_IPV6, IPV6_RECVPATHMTU, 1, "IPV6_RECVPATHMTU");
+}
+
+absl::Status ReceiveInq(int fd) { return SetIntOption(fd, SOL_TCP, TCP_INQ, 1, "TCP_INQ"); }
+
+absl::Status EnableTxTime(int fd, TxTimeConfig config) {
+  sock_txtime txtime{};
+  txtime.clockid = config.clock;
+  txtime.flags = config.flags.bits();
+  if (setsockopt(fd, SOL_SOCKET, SO_TXTIME, &txtime, sizeof(txtime)) < 0)
+    return ErrnoError("setsockopt(SO_TXTIME)");
+  return absl::OkStatus();
 }
 
 absl::Status RefuseRights(int fd) {

@@ -9,6 +9,11 @@
 #ifndef LIB_CMSG_SOCKOPTS_H_
 #define LIB_CMSG_SOCKOPTS_H_
 
+#include <linux/net_tstamp.h>
+#include <time.h>
+
+#include <cstdint>
+
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "lib/cmsg/messages.h"
@@ -26,9 +31,10 @@ namespace cmsg {
 [[nodiscard]] absl::Status ReceiveTimestamp(int fd);
 // SO_TIMESTAMPNS -> ScmTimestampns (timespec).
 [[nodiscard]] absl::Status ReceiveTimestampNs(int fd);
-// SO_TIMESTAMPING with `flags` (SOF_TIMESTAMPING_*) -> ScmTimestamping; with
-// transmit flags, stamps come back on the error queue (MSG_ERRQUEUE).
-[[nodiscard]] absl::Status ReceiveTimestamping(int fd, int flags);
+// SO_TIMESTAMPING with `flags` -> ScmTimestamping; with transmit flags,
+// stamps come back on the error queue (MSG_ERRQUEUE). A SoTimestamping
+// message asks for transmit stamps per packet instead.
+[[nodiscard]] absl::Status ReceiveTimestamping(int fd, TimestampingFlags flags);
 // UDP_GRO -> UdpGroSegments on coalesced reads.
 [[nodiscard]] absl::Status ReceiveGro(int fd);
 // IP_RECVERR / IPV6_RECVERR -> Ipv4RecvErr / Ipv6RecvErr (MSG_ERRQUEUE).
@@ -45,6 +51,41 @@ namespace cmsg {
 [[nodiscard]] absl::Status ReceiveRxqOvfl(int fd);
 // SO_RCVMARK -> SoMark (Linux 6.1+).
 [[nodiscard]] absl::Status ReceiveMark(int fd);
+// SO_RCVPRIORITY -> SoPriority (Linux 6.14+; elsewhere UNIMPLEMENTED).
+[[nodiscard]] absl::Status ReceivePriority(int fd);
+// SO_PASSSEC -> ScmSecurity (unix sockets; only with an LSM that labels
+// sockets, such as SELinux or Smack: without one the kernel sends nothing).
+[[nodiscard]] absl::Status ReceiveSecurity(int fd);
+// IP_RECVFRAGSIZE / IPV6_RECVFRAGSIZE -> Ipv4RecvFragsize / Ipv6RecvFragsize
+// (Linux 4.10+), on datagrams that arrived fragmented.
+[[nodiscard]] absl::Status ReceiveFragsize(int fd);
+// IPV6_RECVPATHMTU -> Ipv6PathMtu (IPv6 sockets), after a send with
+// IPV6_DONTFRAG that was too big for the path.
+[[nodiscard]] absl::Status ReceivePathMtu(int fd);
+// TCP_INQ -> TcpInq on every recvmsg (Linux 4.18+).
+[[nodiscard]] absl::Status ReceiveInq(int fd);
+
+// SOF_TXTIME_* (linux/net_tstamp.h): how SO_TXTIME treats TxTime messages.
+class TxTimeFlags : public BitFlags<TxTimeFlags, uint32_t> {
+ public:
+  using BitFlags::BitFlags;
+  // The time is a deadline, not the moment to send (the etf qdisc).
+  static const TxTimeFlags kDeadlineMode;
+  // Report packets dropped for a missed time on the error queue.
+  static const TxTimeFlags kReportErrors;
+};
+inline constexpr TxTimeFlags TxTimeFlags::kDeadlineMode{SOF_TXTIME_DEADLINE_MODE};
+inline constexpr TxTimeFlags TxTimeFlags::kReportErrors{SOF_TXTIME_REPORT_ERRORS};
+
+// SO_TXTIME (struct sock_txtime): lets this socket send TxTime messages,
+// read against `clock`. Linux 4.19+. The fq qdisc reads CLOCK_MONOTONIC;
+// etf reads CLOCK_TAI, and any clock but CLOCK_MONOTONIC needs
+// CAP_NET_ADMIN (EPERM otherwise).
+struct TxTimeConfig {
+  clockid_t clock = CLOCK_MONOTONIC;
+  TxTimeFlags flags{};
+};
+[[nodiscard]] absl::Status EnableTxTime(int fd, TxTimeConfig config);
 
 // SO_PASSRIGHTS = 0: the kernel refuses SCM_RIGHTS sent to this unix socket,
 // so no fd can be pushed into the receiver. Needs Linux 6.16+; elsewhere an

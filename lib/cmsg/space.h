@@ -11,6 +11,7 @@
 #include <cstddef>
 
 #include "absl/types/span.h"
+#include "lib/cmsg/internal/kinds.h"
 #include "lib/cmsg/messages.h"
 
 namespace cmsg {
@@ -31,9 +32,11 @@ struct IvBytes {
 // CMSG_SPACE of one message of payload `n`, as a constant expression.
 constexpr size_t Space(size_t payload) { return CMSG_SPACE(payload); }
 
-// The bytes a control buffer needs to hold one message of each of Ts.
+// The bytes a control buffer needs to hold one message of each of Ts
+// (message types, sized by the library's table of kinds, or the sizing
+// tags above).
 template <typename... Ts>
-inline constexpr size_t kSpaceFor = (size_t{0} + ... + Space(Ts::kPayloadSize));
+inline constexpr size_t kSpaceFor = (size_t{0} + ... + Space(internal::RoomFor<Ts>()));
 
 // An aligned, reusable control buffer for one message of each of Ts.
 template <typename... Ts>

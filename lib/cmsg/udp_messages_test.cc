@@ -9,12 +9,14 @@
 #include <netinet/ip.h>
 #include <netinet/udp.h>
 #include <poll.h>
+#include <sys/utsname.h>
 #include <time.h>
 
 #include <cstring>
 #include <string>
 #include <vector>
 
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "lib/cmsg/cmsg.h"
 #include "lib/cmsg/testing/test_sockets.h"
@@ -53,7 +55,7 @@ struct UdpPair {
 using AllMessages =
     ControlBuffer<Ipv6PacketInfo, Ipv4PacketInfo, ScmTimestamping, Ipv4RecvErr,
                   Ipv6RecvErr, Ipv6OrigDstAddr, Ipv4Ttl, Ipv4Tos, UdpGroSegments,
-                  RxqOvfl, SoMark, ScmTimestampns>;
+                  RxqOvfl, SoMark, ScmTimestampns, SoPriority>;
 
 struct Received {
   ReceivedMessage message;
@@ -261,8 +263,8 @@ TEST(UdpMessagesTest, ScmTimestampnsLiesBetweenTwoClockReadings) {
 
 TEST(UdpMessagesTest, ScmTimestampingReceiveSoftwareStamp) {
   UdpPair p(AF_INET);
-  ASSERT_TRUE(ReceiveTimestamping(p.rx.get(), SOF_TIMESTAMPING_RX_SOFTWARE |
-                                                  SOF_TIMESTAMPING_SOFTWARE)
+  ASSERT_TRUE(ReceiveTimestamping(p.rx.get(), TimestampingFlags::kRxSoftware |
+                                                  TimestampingFlags::kSoftware)
                   .ok());
   // The kernel turns receive stamping on globally from a work queue, so the
   // first datagrams after the setsockopt may arrive unstamped (without the
@@ -289,10 +291,10 @@ TEST(UdpMessagesTest, ScmTimestampingReceiveSoftwareStamp) {
 
 TEST(UdpMessagesTest, ScmTimestampingTransmitStampComesBackOnTheErrorQueue) {
   UdpPair p(AF_INET);
-  ASSERT_TRUE(ReceiveTimestamping(p.tx.get(), SOF_TIMESTAMPING_TX_SOFTWARE |
-                                                  SOF_TIMESTAMPING_SOFTWARE |
-                                                  SOF_TIMESTAMPING_OPT_ID |
-                                                  SOF_TIMESTAMPING_OPT_TSONLY)
+  ASSERT_TRUE(ReceiveTimestamping(p.tx.get(), TimestampingFlags::kTxSoftware |
+                                                  TimestampingFlags::kSoftware |
+                                                  TimestampingFlags::kOptId |
+                                                  TimestampingFlags::kOptTsonly)
                   .ok());
   timespec before = Now();
   ASSERT_TRUE(p.Send("t").ok());
@@ -310,6 +312,85 @@ TEST(UdpMessagesTest, ScmTimestampingTransmitStampComesBackOnTheErrorQueue) {
   EXPECT_EQ(err->error.ee_origin, SO_EE_ORIGIN_TIMESTAMPING);
   EXPECT_EQ(err->error.ee_errno, ENOMSG);
   EXPECT_EQ(err->error.ee_data, 0u);  // OPT_ID: the first send
+}
+
+// True if the running kernel is at least major.minor.
+bool KernelAtLeast(int major, int minor) {
+  utsname u;
+  if (uname(&u) != 0) return false;
+  int have_major = 0, have_minor = 0;
+  if (sscanf(u.release, "%d.%d", &have_major, &have_minor) != 2) return false;
+  return have_major > major || (have_major == major && have_minor >= minor);
+}
+
+// SO_TIMESTAMPING as a message: the socket reports software stamps but
+// generates none; one packet asks for its own transmit stamp.
+TEST(UdpMessagesTest, SoTimestampingMessageStampsOnlyItsPacket) {
+  UdpPair p(AF_INET);
+  ASSERT_TRUE(ReceiveTimestamping(p.tx.get(), TimestampingFlags::kSoftware).ok());
+  ASSERT_TRUE(p.Send("a").ok());
+  auto sent = p.Send("b", {SoTimestamping{TimestampingFlags::kTxSoftware}});
+  ASSERT_TRUE(sent.ok()) << sent.status();
+  ASSERT_TRUE(WaitForError(p.tx.get()));
+  auto r = Receive(p.tx.get(), MSG_ERRQUEUE);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_NE(r->message.Find<ScmTimestamping>(), nullptr);
+  const auto* err = r->message.Find<Ipv4RecvErr>();
+  ASSERT_NE(err, nullptr);
+  EXPECT_EQ(err->error.ee_origin, SO_EE_ORIGIN_TIMESTAMPING);
+  // The stamped packet comes back with it: "b", not "a".
+  ASSERT_FALSE(r->data.empty());
+  EXPECT_EQ(r->data.back(), 'b');
+  // And "a" was not stamped: nothing else is queued.
+  EXPECT_EQ(ErrnoOf(Receive(p.tx.get(), MSG_ERRQUEUE | MSG_DONTWAIT).status()), EAGAIN);
+}
+
+// SCM_TS_OPT_ID (Linux 6.13+): the transmit stamp carries the given id.
+TEST(UdpMessagesTest, ScmTsOptIdSetsTheIdOfTheStamp) {
+  UdpPair p(AF_INET);
+  ASSERT_TRUE(ReceiveTimestamping(p.tx.get(), TimestampingFlags::kTxSoftware |
+                                                  TimestampingFlags::kSoftware |
+                                                  TimestampingFlags::kOptId |
+                                                  TimestampingFlags::kOptTsonly)
+                  .ok());
+  auto sent = p.Send("t", {ScmTsOptId{0xabcd}});
+  if (!sent.ok() && ErrnoOf(sent.status()) == EINVAL && !KernelAtLeast(6, 13)) {
+    GTEST_SKIP() << sent.status() << " (SCM_TS_OPT_ID needs Linux 6.13+)";
+  }
+  ASSERT_TRUE(sent.ok()) << sent.status();
+  ASSERT_TRUE(WaitForError(p.tx.get()));
+  auto r = Receive(p.tx.get(), MSG_ERRQUEUE);
+  ASSERT_TRUE(r.ok()) << r.status();
+  const auto* err = r->message.Find<Ipv4RecvErr>();
+  ASSERT_NE(err, nullptr);
+  EXPECT_EQ(err->error.ee_origin, SO_EE_ORIGIN_TIMESTAMPING);
+  EXPECT_EQ(err->error.ee_data, 0xabcdu);  // not the socket's counter (0)
+}
+
+// SO_PRIORITY per packet (Linux 6.14+), read back with SO_RCVPRIORITY.
+TEST(UdpMessagesTest, SoPriorityMessageSetsThePacketsPriority) {
+  UdpPair p(AF_INET);
+  absl::Status on = ReceivePriority(p.rx.get());
+  if (on.code() == absl::StatusCode::kUnimplemented) GTEST_SKIP() << on;
+  ASSERT_TRUE(on.ok()) << on;
+  auto sent = p.Send("p", {SoPriority{5}});
+  if (!sent.ok() && ErrnoOf(sent.status()) == EINVAL && !KernelAtLeast(6, 14)) {
+    GTEST_SKIP() << sent.status() << " (SO_PRIORITY as a message needs Linux 6.14+)";
+  }
+  ASSERT_TRUE(sent.ok()) << sent.status();
+  auto r = Receive(p.rx.get());
+  ASSERT_TRUE(r.ok()) << r.status();
+  const auto* priority = r->message.Find<SoPriority>();
+  ASSERT_NE(priority, nullptr);
+  EXPECT_EQ(priority->priority, 5u);
+  // The next packet, without the message, has the socket's priority.
+  ASSERT_TRUE(SetIntOption(p.tx.get(), SOL_SOCKET, SO_PRIORITY, 3, "SO_PRIORITY").ok());
+  ASSERT_TRUE(p.Send("q").ok());
+  r = Receive(p.rx.get());
+  ASSERT_TRUE(r.ok()) << r.status();
+  priority = r->message.Find<SoPriority>();
+  ASSERT_NE(priority, nullptr);
+  EXPECT_EQ(priority->priority, 3u);
 }
 
 TEST(UdpMessagesTest, GsoSplitsOneSendIntoSegments) {
@@ -420,17 +501,34 @@ TEST(UdpMessagesTest, TxTimeIsAcceptedOnlyWithSoTxtime) {
   // Without SO_TXTIME the kernel rejects the message it parsed.
   auto refused = p.Send("x", {TxTime{at}});
   EXPECT_EQ(ErrnoOf(refused.status()), EINVAL) << refused.status();
-  sock_txtime config{};
-  config.clockid = CLOCK_MONOTONIC;
-  if (setsockopt(p.tx.get(), SOL_SOCKET, SO_TXTIME, &config, sizeof(config)) < 0) {
-    GTEST_SKIP() << ErrnoError("setsockopt(SO_TXTIME)");
-  }
+  absl::Status enabled = EnableTxTime(p.tx.get(), {});
+  if (!enabled.ok()) GTEST_SKIP() << enabled;
   auto sent = p.Send("x", {TxTime{at}});
   ASSERT_TRUE(sent.ok()) << sent.status();
   // No ETF qdisc on loopback: the datagram goes out at once.
   auto r = Receive(p.rx.get());
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(r->data, "x");
+}
+
+// The typed SO_TXTIME option sets the clock and flags the kernel reads back.
+TEST(UdpMessagesTest, EnableTxTimeSetsClockAndFlags) {
+  UdpPair p(AF_INET);
+  absl::Status enabled =
+      EnableTxTime(p.tx.get(), {.clock = CLOCK_MONOTONIC,
+                                .flags = TxTimeFlags::kDeadlineMode | TxTimeFlags::kReportErrors});
+  if (ErrnoOf(enabled) == ENOPROTOOPT) GTEST_SKIP() << enabled << " (needs Linux 4.19+)";
+  ASSERT_TRUE(enabled.ok()) << enabled;
+  sock_txtime back{};
+  socklen_t len = sizeof(back);
+  ASSERT_EQ(getsockopt(p.tx.get(), SOL_SOCKET, SO_TXTIME, &back, &len), 0)
+      << ErrnoError("getsockopt(SO_TXTIME)");
+  EXPECT_EQ(back.clockid, CLOCK_MONOTONIC);
+  EXPECT_EQ(back.flags, uint32_t{SOF_TXTIME_DEADLINE_MODE | SOF_TXTIME_REPORT_ERRORS});
+  // A flag the kernel does not know is refused, with the call named.
+  absl::Status bad = EnableTxTime(p.tx.get(), {.clock = CLOCK_MONOTONIC, .flags = TxTimeFlags(1u << 30)});
+  EXPECT_EQ(ErrnoOf(bad), EINVAL) << bad;
+  EXPECT_THAT(std::string(bad.message()), ::testing::HasSubstr("SO_TXTIME"));
 }
 
 TEST(UdpMessagesTest, RxqOvflOnSendIsRefusedByTheKernel) {

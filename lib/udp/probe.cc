@@ -231,8 +231,8 @@ absl::StatusOr<ProbeResult> RunProbe(const ProbeOptions& options) {
   if (!fd.ok()) return ErrnoError("socket(SOCK_DGRAM)");
   CMSGLIB_RETURN_IF_ERROR(ReceiveTimestampNs(fd.get()));
   CMSGLIB_RETURN_IF_ERROR(ReceiveTimestamping(
-      fd.get(), SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE |
-                    SOF_TIMESTAMPING_OPT_ID | SOF_TIMESTAMPING_OPT_TSONLY));
+      fd.get(), TimestampingFlags::kTxSoftware | TimestampingFlags::kSoftware |
+                    TimestampingFlags::kOptId | TimestampingFlags::kOptTsonly));
   CMSGLIB_RETURN_IF_ERROR(ReceiveErrors(fd.get()));
   auto prober = std::make_unique<Prober>(options, std::move(fd));
   CMSGLIB_RETURN_IF_ERROR(prober->Run());

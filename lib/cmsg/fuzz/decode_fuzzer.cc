@@ -65,6 +65,8 @@ bool SameMessage(const cmsg::ControlMessageOwned& a, const cmsg::ControlMessageO
           return x.fd.get() == y.fd.get();
         } else if constexpr (std::is_same_v<T, cmsg::Unknown>) {
           return x.level == y.level && x.type == y.type && x.data == y.data;
+        } else if constexpr (std::is_same_v<T, cmsg::ScmSecurity>) {
+          return x.context == y.context;
         } else if constexpr (std::is_same_v<T, cmsg::Ipv4RecvErr> ||
                              std::is_same_v<T, cmsg::Ipv6RecvErr>) {
           return std::memcmp(&x.error, &y.error, sizeof(x.error)) == 0 &&

@@ -4,10 +4,12 @@
 #include <arpa/inet.h>
 #include <linux/net_tstamp.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -32,6 +34,19 @@ void Encoded(std::vector<cmsg::ControlMessage> messages) {
   auto n = cmsg::Encode(messages, buf);
   if (!n.ok()) return;
   for (uint8_t mode : {0x00, 0x21, 0x10, 0x08}) Write(mode, buf, *n);
+}
+
+// One message of `n` payload bytes, laid out as the kernel does.
+void Raw(int level, int type, const void* payload, size_t n) {
+  alignas(cmsghdr) std::byte buf[512] = {};
+  if (CMSG_SPACE(n) > sizeof(buf)) return;
+  cmsghdr h{};
+  h.cmsg_len = CMSG_LEN(n);
+  h.cmsg_level = level;
+  h.cmsg_type = type;
+  std::memcpy(buf, &h, sizeof(h));
+  std::memcpy(buf + CMSG_LEN(0), payload, n);
+  for (uint8_t mode : {0x00, 0x10}) Write(mode, buf, CMSG_SPACE(n));
 }
 
 // Receives one datagram on `fd` (flags) and writes its raw control buffer.
@@ -74,7 +89,7 @@ void KernelBuffers(int family) {
   (void)cmsg::SendMsg(tx.get(), "seed", {}, {.to = &*to});
   Captured(rx.get(), 0);
   (void)cmsg::ReceiveTimestamping(
-      rx.get(), SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE);
+      rx.get(), cmsg::TimestampingFlags::kRxSoftware | cmsg::TimestampingFlags::kSoftware);
   (void)cmsg::SendMsg(tx.get(), "seed", {}, {.to = &*to});
   Captured(rx.get(), 0);
   // An error-queue entry: a send to a port nobody listens on.
@@ -105,6 +120,22 @@ int main(int argc, char** argv) {
   Encoded({p6, cmsg::Ipv6HopLimit{3}, cmsg::Ipv6TClass{4}});
   Encoded({cmsg::UdpGsoSegments{1400}, cmsg::TxTime{5}, cmsg::RxqOvfl{6}});
   Encoded({cmsg::AlgSetOp{1}, cmsg::AlgSetIv{iv}, cmsg::AlgSetAeadAssoclen{8}});
+  Encoded({cmsg::SoMark{7}, cmsg::SoPriority{3}, cmsg::ScmTsOptId{9},
+           cmsg::SoTimestamping{cmsg::TimestampingFlags::kTxSoftware}});
+  Encoded({cmsg::Ipv6DontFrag{1}, p6});
+  // Receive-only kinds, assembled by hand as the kernel lays them out.
+  {
+    const char context[] = "system_u:object_r:unlabeled_t:s0";
+    Raw(SOL_SOCKET, SCM_SECURITY, context, sizeof(context));
+    ip6_mtuinfo mtu{};
+    mtu.ip6m_addr.sin6_family = AF_INET6;
+    mtu.ip6m_mtu = 1280;
+    Raw(IPPROTO_IPV6, IPV6_PATHMTU, &mtu, sizeof(mtu));
+    int value = 1280;
+    Raw(IPPROTO_IP, IP_RECVFRAGSIZE, &value, sizeof(value));
+    Raw(IPPROTO_IPV6, IPV6_RECVFRAGSIZE, &value, sizeof(value));
+    Raw(SOL_TCP, TCP_CM_INQ, &value, sizeof(value));
+  }
   KernelBuffers(AF_INET);
   KernelBuffers(AF_INET6);
   std::printf("make_seeds: wrote %d seeds to %s\n", g_count, g_dir.c_str());

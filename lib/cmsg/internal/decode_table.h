@@ -1,21 +1,21 @@
-// Internal: the one walk over a received control buffer and the one table
+// Internal: the one walk over a received control buffer and the one map
 // from (level, type) to message type, shared by Decode (which builds a
-// ControlMessages list) and ForEachMessage (which builds nothing). Header-only
-// so each caller's sink is inlined into the walk. Not part of the API.
+// ControlMessages list) and ForEachMessage (which builds nothing). Each
+// kind's length rule and reading come from the table in kinds.h.
+// Header-only so each caller's sink is inlined into the walk. Not part of
+// the API.
 //
 // A sink provides:
-//   template <typename T> void Direct(payload, name);   // T laid out as payload
-//   template <typename T, typename Raw> void Scalar(payload, name);
-//   template <typename T, typename Addr> void RecvErr(payload, name);
-//   void Rights(payload);                               // SCM_RIGHTS
-//   void Pidfd(payload);                                // SCM_PIDFD
-//   void Other(level, type, payload);                   // anything else
+//   template <typename T> void Value(payload);   // any kind with a value type
+//   void Rights(payload);                        // SCM_RIGHTS
+//   void Pidfd(payload);                         // SCM_PIDFD
+//   void Other(level, type, payload);            // anything else
 #ifndef LIB_CMSG_INTERNAL_DECODE_TABLE_H_
 #define LIB_CMSG_INTERNAL_DECODE_TABLE_H_
 
-#include <linux/errqueue.h>
 #include <linux/tls.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <netinet/udp.h>
 #include <sys/socket.h>
 
@@ -26,6 +26,7 @@
 #include "absl/base/optimization.h"
 #include "absl/status/status.h"
 #include "absl/types/span.h"
+#include "lib/cmsg/internal/kinds.h"
 #include "lib/cmsg/messages.h"
 
 namespace cmsg::internal {
@@ -38,25 +39,15 @@ namespace cmsg::internal {
 [[nodiscard]] absl::Status PartialFdError(size_t payload);
 [[nodiscard]] absl::Status TooManyFdsError(size_t fds);
 
-// IP(V6)_RECVERR: sock_extended_err, then the offender's address
-// (SO_EE_OFFENDER), always there and zeroed when unknown. `p` has exactly
-// kPayloadSize bytes.
-template <typename T, typename Addr>
-T RecvErrFrom(const std::byte* p) {
-  struct {
-    sock_extended_err err;
-    Addr from;
-  } raw;
-  static_assert(sizeof(raw) == T::kPayloadSize);
-  std::memcpy(&raw, p, sizeof(raw));
-  T e;
-  e.error = raw.err;
-  constexpr sa_family_t kFamily =
-      sizeof(Addr) == sizeof(sockaddr_in) ? AF_INET : AF_INET6;
-  sa_family_t family;
-  std::memcpy(&family, &raw.from, sizeof(family));
-  if (family == kFamily) e.offender = raw.from;
-  return e;
+// The error for a payload of `n` bytes that T's length rule refuses.
+template <typename T>
+[[nodiscard]] absl::Status LengthError(size_t n) {
+  constexpr LengthRule kRule = Kind<T>::kReceive;
+  if constexpr (kRule.shape == LengthRule::kWholeUnits) {
+    return n % kRule.size != 0 ? PartialFdError(n) : TooManyFdsError(n / kRule.size);
+  } else {
+    return WrongLengthError(Kind<T>::kName, n, kRule.size);
+  }
 }
 
 // Hands one non-SCM_RIGHTS payload to the sink as its message type.
@@ -65,53 +56,44 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void DispatchPayload(
     int level, int type, absl::Span<const std::byte> p, Sink& sink) {
   if (level == SOL_SOCKET) {
     switch (type) {
-      case SCM_CREDENTIALS:
-        return sink.template Direct<ScmCredentials>(p, "SCM_CREDENTIALS");
+      case SCM_CREDENTIALS: return sink.template Value<ScmCredentials>(p);
       // The _OLD and _NEW forms share one layout on 64-bit Linux.
       case SO_TIMESTAMP_OLD:
-      case SO_TIMESTAMP_NEW:
-        return sink.template Direct<ScmTimestamp>(p, "SCM_TIMESTAMP");
+      case SO_TIMESTAMP_NEW: return sink.template Value<ScmTimestamp>(p);
       case SO_TIMESTAMPNS_OLD:
-      case SO_TIMESTAMPNS_NEW:
-        return sink.template Direct<ScmTimestampns>(p, "SCM_TIMESTAMPNS");
+      case SO_TIMESTAMPNS_NEW: return sink.template Value<ScmTimestampns>(p);
       case SO_TIMESTAMPING_OLD:
-      case SO_TIMESTAMPING_NEW:
-        return sink.template Direct<ScmTimestamping>(p, "SCM_TIMESTAMPING");
-      case SO_RXQ_OVFL:
-        return sink.template Scalar<RxqOvfl, uint32_t>(p, "SO_RXQ_OVFL");
-      case SO_MARK:
-        return sink.template Scalar<SoMark, uint32_t>(p, "SO_MARK");
+      case SO_TIMESTAMPING_NEW: return sink.template Value<ScmTimestamping>(p);
+      case SO_RXQ_OVFL: return sink.template Value<RxqOvfl>(p);
+      case SO_MARK: return sink.template Value<SoMark>(p);
+      case SO_PRIORITY: return sink.template Value<SoPriority>(p);
+      case SCM_SECURITY: return sink.template Value<ScmSecurity>(p);
     }
   } else if (level == IPPROTO_IP) {
     switch (type) {
-      case IP_PKTINFO:
-        return sink.template Direct<Ipv4PacketInfo>(p, "IP_PKTINFO");
-      case IP_TOS:
-        return sink.template Scalar<Ipv4Tos, uint8_t>(p, "IP_TOS");
-      case IP_TTL:
-        return sink.template Scalar<Ipv4Ttl, int>(p, "IP_TTL");
-      case IP_ORIGDSTADDR:
-        return sink.template Direct<Ipv4OrigDstAddr>(p, "IP_ORIGDSTADDR");
-      case IP_RECVERR:
-        return sink.template RecvErr<Ipv4RecvErr, sockaddr_in>(p, "IP_RECVERR");
+      case IP_PKTINFO: return sink.template Value<Ipv4PacketInfo>(p);
+      case IP_TOS: return sink.template Value<Ipv4Tos>(p);
+      case IP_TTL: return sink.template Value<Ipv4Ttl>(p);
+      case IP_ORIGDSTADDR: return sink.template Value<Ipv4OrigDstAddr>(p);
+      case IP_RECVERR: return sink.template Value<Ipv4RecvErr>(p);
+      case IP_RECVFRAGSIZE: return sink.template Value<Ipv4RecvFragsize>(p);
     }
   } else if (level == IPPROTO_IPV6) {
     switch (type) {
-      case IPV6_PKTINFO:
-        return sink.template Direct<Ipv6PacketInfo>(p, "IPV6_PKTINFO");
-      case IPV6_TCLASS:
-        return sink.template Scalar<Ipv6TClass, int>(p, "IPV6_TCLASS");
-      case IPV6_HOPLIMIT:
-        return sink.template Scalar<Ipv6HopLimit, int>(p, "IPV6_HOPLIMIT");
-      case IPV6_ORIGDSTADDR:
-        return sink.template Direct<Ipv6OrigDstAddr>(p, "IPV6_ORIGDSTADDR");
-      case IPV6_RECVERR:
-        return sink.template RecvErr<Ipv6RecvErr, sockaddr_in6>(p, "IPV6_RECVERR");
+      case IPV6_PKTINFO: return sink.template Value<Ipv6PacketInfo>(p);
+      case IPV6_TCLASS: return sink.template Value<Ipv6TClass>(p);
+      case IPV6_HOPLIMIT: return sink.template Value<Ipv6HopLimit>(p);
+      case IPV6_ORIGDSTADDR: return sink.template Value<Ipv6OrigDstAddr>(p);
+      case IPV6_RECVERR: return sink.template Value<Ipv6RecvErr>(p);
+      case IPV6_PATHMTU: return sink.template Value<Ipv6PathMtu>(p);
+      case IPV6_RECVFRAGSIZE: return sink.template Value<Ipv6RecvFragsize>(p);
     }
   } else if (level == SOL_UDP && type == UDP_GRO) {
-    return sink.template Scalar<UdpGroSegments, int>(p, "UDP_GRO");
+    return sink.template Value<UdpGroSegments>(p);
+  } else if (level == SOL_TCP && type == TCP_CM_INQ) {
+    return sink.template Value<TcpInq>(p);
   } else if (level == SOL_TLS && type == TLS_GET_RECORD_TYPE) {
-    return sink.template Scalar<TlsGetRecordType, uint8_t>(p, "TLS_GET_RECORD_TYPE");
+    return sink.template Value<TlsGetRecordType>(p);
   }
   sink.Other(level, type, p);
 }

@@ -2,12 +2,18 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <netinet/in.h>
+#include <sched.h>
+#include <stdio.h>
+#include <sys/ioctl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <string>
 #include <set>
 
 namespace cmsg::testing {
@@ -28,7 +34,55 @@ bool ForEachOpenFd(F f) {
   return true;
 }
 
+bool WriteFile(const char* path, const char* text) {
+  UniqueFd fd(open(path, O_WRONLY | O_CLOEXEC));
+  return fd.ok() && write(fd.get(), text, strlen(text)) == static_cast<ssize_t>(strlen(text));
+}
+
+std::string Errno(const char* what) { return std::string(what) + ": " + strerror(errno); }
+
+std::string BringLoopbackUp() {
+  UniqueFd s(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  ifreq ifr{};
+  strcpy(ifr.ifr_name, "lo");
+  if (ioctl(s.get(), SIOCGIFFLAGS, &ifr) < 0) return Errno("SIOCGIFFLAGS(lo)");
+  ifr.ifr_flags |= IFF_UP;
+  if (ioctl(s.get(), SIOCSIFFLAGS, &ifr) < 0) return Errno("SIOCSIFFLAGS(lo)");
+  return "";
+}
+
+std::string EnterNamespaces() {
+  if (unshare(CLONE_NEWNET) == 0) return BringLoopbackUp();
+  const std::string plain = Errno("unshare(CLONE_NEWNET)");
+  uid_t uid = getuid();
+  gid_t gid = getgid();
+  if (unshare(CLONE_NEWUSER | CLONE_NEWNET) < 0) {
+    return plain + "; " + Errno("unshare(CLONE_NEWUSER|CLONE_NEWNET)");
+  }
+  char map[64];
+  snprintf(map, sizeof(map), "0 %u 1", uid);
+  if (!WriteFile("/proc/self/uid_map", map)) return Errno("writing uid_map");
+  WriteFile("/proc/self/setgroups", "deny");
+  snprintf(map, sizeof(map), "0 %u 1", gid);
+  if (!WriteFile("/proc/self/gid_map", map)) return Errno("writing gid_map");
+  return BringLoopbackUp();
+}
+
 }  // namespace
+
+std::string EnterOwnNetworkNamespace() {
+  static const std::string* const result = new std::string(EnterNamespaces());
+  return *result;
+}
+
+std::string SetLoopbackMtu(int mtu) {
+  UniqueFd s(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  ifreq ifr{};
+  strcpy(ifr.ifr_name, "lo");
+  ifr.ifr_mtu = mtu;
+  if (ioctl(s.get(), SIOCSIFMTU, &ifr) < 0) return Errno("SIOCSIFMTU(lo)");
+  return "";
+}
 
 int CountOpenFds() {
   int n = 0;

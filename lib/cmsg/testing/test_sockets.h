@@ -38,6 +38,17 @@ UniqueFd BoundUdpSocket(int family);
 // The local address of `fd` (empty on failure).
 SocketAddress LocalAddress(int fd);
 
+// Moves the process into a network namespace of its own with loopback up
+// (a new user namespace too when CLONE_NEWNET alone is not permitted), so
+// a test may change interfaces and socket marks with CAP_NET_ADMIN over it.
+// Once per process, before any thread starts; later calls return the first
+// result. Empty on success, else why not.
+std::string EnterOwnNetworkNamespace();
+
+// Sets the MTU of the loopback interface (in a namespace of our own). Empty
+// on success, else why not.
+std::string SetLoopbackMtu(int mtu);
+
 // A file (unlinked, close-on-exec) holding `contents` at offset 0.
 UniqueFd TempFileWith(const char* contents);
 
