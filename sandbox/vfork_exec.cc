@@ -14,6 +14,10 @@
 #include "absl/strings/str_split.h"
 #include "lib/activation/activation.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#endif
+
 namespace cmsg::sandbox {
 namespace {
 
@@ -57,6 +61,11 @@ alignas(64) char child_stack[64 * 1024];
 
 pid_t StartFromPlan(const ExecPlan& plan, void (*prepare)(), int* exec_error) {
   StartArgs args{&plan, prepare, 0};
+#if defined(__SANITIZE_ADDRESS__)
+  // The last child's frames never returned (it exec'd or _exit'ed): the
+  // redzones they poisoned on this stack are still poisoned.
+  ASAN_UNPOISON_MEMORY_REGION(child_stack, sizeof(child_stack));
+#endif
   const pid_t pid = clone(ChildMain, child_stack + sizeof(child_stack),
                           CLONE_VM | CLONE_VFORK | SIGCHLD, &args);
   *exec_error = pid > 0 ? args.error : 0;
