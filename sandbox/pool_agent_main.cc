@@ -28,11 +28,11 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
-#include "absl/strings/str_split.h"
 #include "lib/activation/activation.h"
 #include "lib/fd/unique_fd.h"
 #include "lib/status/errno_status.h"
 #include "sandbox/pool_protocol.h"
+#include "sandbox/vfork_exec.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 // As in the shim: no leak check (no ptrace), and the workers' RLIMIT_CORE
@@ -67,69 +67,17 @@ void Send(int control, const AgentEvent& event) {
   } while (n < 0 && errno == EINTR);
 }
 
-// Everything a worker's exec needs, built before the fork so that the child
-// (a vfork child, sharing the agent's memory until it execs) only makes
-// system calls: no allocation, no locks.
-struct ExecPlan {
-  std::vector<std::string> env_strings;
-  std::vector<char*> envp;
-  std::vector<char*> argvp;
-  std::vector<std::string> candidates;  // argv[0], or its PATH search
-  std::vector<const char*> candidatep;
-  std::vector<int> sources;  // fds to put at 3, 4, ... (all above them)
-  char* listen_pid = nullptr;    // "LISTEN_PID=" + room for the digits
-  char* watchdog_pid = nullptr;  // likewise, or null
-};
-
-constexpr char kListenPid[] = "LISTEN_PID=";
-constexpr char kWatchdogPid[] = "WATCHDOG_PID=";
-constexpr int kPidDigits = 12;
-
-ExecPlan PlanExec(Agent& agent, uint32_t id, int slot) {
-  ExecPlan plan;
-  plan.env_strings = agent.env;
-  plan.env_strings.push_back(absl::StrCat(kWorkerSlotEnv, "=", slot));
-  plan.env_strings.push_back(absl::StrCat(kWorkerInstanceEnv, "=", id));
+ExecPlan PlanWorkerExec(Agent& agent, uint32_t id, int slot) {
+  std::vector<std::string> env = agent.env;
+  env.push_back(absl::StrCat(kWorkerSlotEnv, "=", slot));
+  env.push_back(absl::StrCat(kWorkerInstanceEnv, "=", id));
   bool watchdog = false;
   for (const std::string& kv : agent.env) watchdog |= absl::StartsWith(kv, "WATCHDOG_USEC=");
-  for (const std::string& kv : ListenEnv(agent.names, 0)) {
-    if (!absl::StartsWith(kv, kListenPid)) plan.env_strings.push_back(kv);
-  }
-  const size_t first_pid_var = plan.env_strings.size();
-  plan.env_strings.push_back(std::string(kListenPid) + std::string(kPidDigits, '\0'));
-  // sd_watchdog_enabled() wants the pid it sees itself as.
-  if (watchdog) plan.env_strings.push_back(std::string(kWatchdogPid) + std::string(kPidDigits, '\0'));
-  for (std::string& kv : plan.env_strings) plan.envp.push_back(kv.data());
-  plan.envp.push_back(nullptr);
-  plan.listen_pid = plan.env_strings[first_pid_var].data() + strlen(kListenPid);
-  if (watchdog) plan.watchdog_pid = plan.env_strings[first_pid_var + 1].data() + strlen(kWatchdogPid);
-  for (std::string& a : agent.argv) plan.argvp.push_back(a.data());
-  plan.argvp.push_back(nullptr);
-  const std::string& command = agent.argv[0];
-  if (command.find('/') != std::string::npos) {
-    plan.candidates.push_back(command);
-  } else {
-    std::string path = "/usr/local/bin:/usr/bin:/bin";
-    for (const std::string& kv : agent.env)
-      if (absl::StartsWith(kv, "PATH=")) path = kv.substr(5);
-    for (absl::string_view dir : absl::StrSplit(path, ':'))
-      plan.candidates.push_back(absl::StrCat(dir.empty() ? "." : dir, "/", command));
-  }
-  for (const std::string& c : plan.candidates) plan.candidatep.push_back(c.c_str());
-  for (const ActivatedFd& fd : agent.fds) plan.sources.push_back(fd.fd.get());
-  return plan;
-}
-
-// Writes `value` in decimal at `out` (room for kPidDigits, NUL-terminated).
-void FormatPid(char* out, pid_t value) {
-  char digits[kPidDigits];
-  int n = 0;
-  do {
-    digits[n++] = static_cast<char>('0' + value % 10);
-    value /= 10;
-  } while (value > 0 && n < kPidDigits - 1);
-  for (int i = 0; i < n; ++i) out[i] = digits[n - 1 - i];
-  out[n] = '\0';
+  std::vector<const char*> pid_vars = {kListenPidVar};
+  if (watchdog) pid_vars.push_back(kWatchdogPidVar);
+  std::vector<int> sources;
+  for (const ActivatedFd& fd : agent.fds) sources.push_back(fd.fd.get());
+  return PlanExec(agent.argv, std::move(env), agent.names, std::move(sources), pid_vars);
 }
 
 // The vfork child: its own process group, no blocked signals (the agent
@@ -140,36 +88,14 @@ void FormatPid(char* out, pid_t value) {
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
-  // The sources sit above 3 + n (the agent put them there), so no dup2
-  // lands on one still to be moved; dup2 clears close-on-exec.
-  for (size_t i = 0; i < plan.sources.size(); ++i) {
-    if (dup2(plan.sources[i], kListenFdsStart + static_cast<int>(i)) < 0) {
-      *error = errno;
-      _exit(127);
-    }
-  }
-  const pid_t self = static_cast<pid_t>(syscall(SYS_getpid));
-  FormatPid(plan.listen_pid, self);
-  if (plan.watchdog_pid != nullptr) FormatPid(plan.watchdog_pid, self);
-  int last = ENOENT;
-  for (const char* candidate : plan.candidatep) {
-    execve(candidate, plan.argvp.data(), plan.envp.data());
-    // As execvp: look past a missing or refused file (remembering the
-    // refusal); any other error is the answer.
-    if (errno == EACCES) {
-      last = EACCES;
-    } else if (errno != ENOENT && errno != ENOTDIR) {
-      last = errno;
-      break;
-    }
-  }
-  *error = last;
+  // The sources sit above 3 + n (the agent put them there).
+  *error = ExecFromPlan(plan);
   _exit(127);
 }
 
 void Start(Agent& agent, uint32_t id, int slot) {
   AgentEvent event{.op = AgentEvent::kExecFailed, .id = id};
-  ExecPlan plan = PlanExec(agent, id, slot);
+  ExecPlan plan = PlanWorkerExec(agent, id, slot);
   // Written by the child before it exits if the exec fails: with vfork the
   // agent waits until the child has exec'd or exited, so it is read after.
   volatile int error = 0;

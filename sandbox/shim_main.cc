@@ -1,8 +1,8 @@
 // sandbox_shim: pid 1 of a sandbox. Receives the command, its environment
 // and its fds over the control socket (fd 3) as SCM_RIGHTS, runs the command
-// as its child with the fds at 3.. in the systemd socket-activation layout,
-// passes on the signals the launcher sends it, reaps orphans, and reports
-// how the command ended. When it exits the kernel kills whatever is left.
+// as its child (started with vfork) with the fds at 3.. in the systemd
+// socket-activation layout, passes on the signals the launcher sends it,
+// reaps orphans, and reports how the command ended. When it exits the kernel kills whatever is left.
 //
 // Exit codes of its own: 125 when the handoff fails; the command's child
 // exits 127 (not found) or 126 (cannot execute) as a shell would.
@@ -22,6 +22,7 @@
 #include "lib/status/errno_status.h"
 #include "sandbox/broker_protocol.h"
 #include "sandbox/handoff.h"
+#include "sandbox/vfork_exec.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 // LeakSanitizer stops the world with ptrace, which the sandbox's seccomp
@@ -37,6 +38,9 @@ constexpr int kForwarded[] = {SIGHUP,  SIGINT,  SIGQUIT, SIGTERM, SIGUSR1,
                               SIGUSR2, SIGWINCH, SIGCONT, SIGALRM};
 
 volatile sig_atomic_t command_pid = 0;
+// Written by the vfork child when the exec fails, read by the shim after it
+// (vfork returns only once the child has exec'd or exited).
+volatile int exec_error = 0;
 
 void Forward(int signal) {
   if (command_pid > 0) kill(command_pid, signal);
@@ -48,39 +52,17 @@ void Die(absl::string_view what, const absl::Status& status) {
   (void)ignored;
 }
 
-// In the command's process: put the broker socket right after the activation
-// fds, then exec. Only returns on failure.
-[[noreturn]] void RunCommand(Handoff handoff) {
+// The command's process, a vfork child sharing the shim's memory: default
+// handlers for the forwarded signals (one arriving before the exec must not
+// run Forward here), nothing blocked, then the plan's exec. On failure it
+// leaves errno in exec_error and exits as a shell would.
+[[noreturn]] void ExecCommand(const ExecPlan& plan) {
+  for (int signal : kForwarded) ::signal(signal, SIG_DFL);
   sigset_t none;
   sigemptyset(&none);
-  for (int signal : kForwarded) ::signal(signal, SIG_DFL);
   sigprocmask(SIG_SETMASK, &none, nullptr);
-  const int first_free = kListenFdsStart + static_cast<int>(handoff.fds.size());
-  if (handoff.broker.ok()) {
-    // Move everything above the broker's slot first so no dup3 lands on a
-    // received fd (or on the broker itself).
-    handoff.fds.push_back(std::move(handoff.broker));
-    for (UniqueFd& fd : handoff.fds) {
-      fd.reset(fcntl(fd.get(), F_DUPFD_CLOEXEC, first_free + 1));
-      if (!fd.ok()) {
-        Die("placing fds", ErrnoError("fcntl(F_DUPFD_CLOEXEC)"));
-        _exit(125);
-      }
-    }
-    handoff.broker = std::move(handoff.fds.back());
-    handoff.fds.pop_back();
-    if (dup3(handoff.broker.get(), first_free, 0) < 0) {
-      Die("placing the broker socket", ErrnoError("dup3"));
-      _exit(125);
-    }
-    handoff.broker.reset();
-    handoff.env.push_back(absl::StrCat(kBrokerFdEnv, "=", first_free));
-  }
-  std::string command = handoff.argv.empty() ? "" : handoff.argv[0];
-  absl::Status status = ExecWithListenFds(std::move(handoff.fds), handoff.names,
-                                          handoff.argv, handoff.env);
-  const int error = ErrnoOf(status);
-  Die(absl::StrCat("cannot execute ", command), status);
+  const int error = ExecFromPlan(plan);
+  exec_error = error;
   _exit(error == ENOENT || error == ENOTDIR ? 127 : 126);
 }
 
@@ -100,7 +82,39 @@ int Main() {
     Die("receiving the command and its fds", handoff.status());
     return 125;
   }
-  // Block the forwarded signals across fork so none is lost before the
+  if (handoff->argv.empty()) {
+    Die("receiving the command and its fds", absl::InvalidArgumentError("no command"));
+    return 125;
+  }
+  // The command's fds at 3.. with the broker socket right after them: first
+  // all moved above those slots (close-on-exec: only the command's copies
+  // cross), so no dup2 lands on one still to be moved.
+  const bool has_broker = handoff->broker.ok();
+  const int slots = static_cast<int>(handoff->fds.size()) + (has_broker ? 1 : 0);
+  std::vector<UniqueFd> high;
+  std::vector<int> sources;
+  auto move_high = [&](const UniqueFd& fd) {
+    high.emplace_back(fcntl(fd.get(), F_DUPFD_CLOEXEC, kListenFdsStart + slots));
+    sources.push_back(high.back().get());
+    return high.back().ok();
+  };
+  for (const UniqueFd& fd : handoff->fds) {
+    if (!move_high(fd)) {
+      Die("placing fds", ErrnoError("fcntl(F_DUPFD_CLOEXEC)"));
+      return 125;
+    }
+  }
+  std::vector<std::string> env = handoff->env;
+  if (has_broker) {
+    if (!move_high(handoff->broker)) {
+      Die("placing the broker socket", ErrnoError("fcntl(F_DUPFD_CLOEXEC)"));
+      return 125;
+    }
+    env.push_back(absl::StrCat(kBrokerFdEnv, "=", kListenFdsStart + handoff->fds.size()));
+  }
+  const ExecPlan plan =
+      PlanExec(handoff->argv, std::move(env), handoff->names, std::move(sources), {kListenPidVar});
+  // Block the forwarded signals across vfork so none is lost before the
   // command's pid is known; handlers make them deliverable to pid 1.
   sigset_t forwarded, old;
   sigemptyset(&forwarded);
@@ -112,16 +126,22 @@ int Main() {
     sigaction(signal, &action, nullptr);
   }
   sigprocmask(SIG_BLOCK, &forwarded, &old);
-  pid_t pid = fork();
+  pid_t pid = vfork();
+  if (pid == 0) ExecCommand(plan);
   if (pid < 0) {
-    Die("fork", ErrnoError("fork"));
+    Die("vfork", ErrnoError("vfork"));
     return 125;
   }
-  if (pid == 0) RunCommand(std::move(*handoff));
   command_pid = pid;
+  high.clear();
   handoff->fds.clear();
   handoff->broker.reset();
   sigprocmask(SIG_SETMASK, &old, nullptr);
+  if (exec_error != 0) {
+    const std::string& command = handoff->argv[0];
+    Die(absl::StrCat("cannot execute ", command),
+        ErrnoStatus(exec_error, absl::StrCat("execvp(", command, ")")));
+  }
   // From here a signal the launcher sends reaches the command.
   (void)SendShimReady(kShimControlFd);
 

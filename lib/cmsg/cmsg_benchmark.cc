@@ -1,119 +1,187 @@
-// The library beside the same work done with raw CMSG_* macros, in one run:
-// build+parse of ScmRights (1 and 16 fds), Ipv4PacketInfo, Ipv6PacketInfo
-// and ScmTimestampns, and fd passing over a socketpair (1 and 64 fds per
-// message). After the usual table it prints each pair side by side with the
-// ratio and the target; build+parse is measured both through Decode (an
-// owning list) and through ForEachMessage (no list).
+// The library beside the same work written with the raw CMSG_* macros, in
+// one run, one core, with ratios:
 //
 //   tools/bazel run -c opt //lib/cmsg:cmsg_benchmark
 //
-// The raw side is written as cmsg(3) shows: CMSG_FIRSTHDR/CMSG_NXTHDR, a
-// level/type/length check per message and memcpy out of CMSG_DATA.
+// Rows: build+parse of ScmRights (1 and 16 fds) and of every kind both
+// sides have; parse only for the kinds only the kernel builds (both sides
+// build those with the raw macros, standing in for the kernel); build only
+// for the kinds only a sender writes; fd passing over a socketpair (1 and
+// 64 fds per message). Three columns per row: `raw` (cmsg(3) code, sizes
+// known at compile time, a plain CMSG_FIRSTHDR/CMSG_NXTHDR loop that stops
+// at the message it wants), `cmsg` (the list: Encode / Decode + Find, or
+// SendMsg / RecvMsg) and `fast` (the typed path: EncodeTyped /
+// ForEachMessage, or the typed SendMsg / RecvMsg with a visitor). Each
+// library side ends where the raw side does: the value copied out, or the
+// fds held as plain numbers (build+parse) or closed (fd passing).
+//
+// Medians of --benchmark_repetitions (default 5), CPU time per operation,
+// and instructions and cycles per operation where the machine has hardware
+// counters (else "n/a", and the first lines say why).
 #include <fcntl.h>
+#include <linux/errqueue.h>
+#include <linux/if_alg.h>
+#include <linux/tls.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
-#include <map>
-#include <set>
 #include <string>
 #include <vector>
 
 #include "benchmark/benchmark.h"
+#include "lib/cmsg/bench/cpu_counters.h"
+#include "lib/cmsg/bench/ratio_report.h"
 #include "lib/cmsg/cmsg.h"
+
+#ifndef SOL_ALG
+#define SOL_ALG 279
+#endif
 
 namespace cmsg {
 namespace {
 
-// ---------------------------------------------------------------- raw side
+using ::cmsg::bench::CpuCounters;
+using ::cmsg::bench::CpuCounts;
 
-// Builds one message of `n` payload bytes; returns msg_controllen.
-size_t RawBuild(void* buf, size_t cap, int level, int type, const void* payload,
-                size_t n) {
-  msghdr msg{};
-  msg.msg_control = buf;
-  msg.msg_controllen = cap;
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = level;
-  c->cmsg_type = type;
-  c->cmsg_len = CMSG_LEN(n);
-  std::memcpy(CMSG_DATA(c), payload, n);
-  return CMSG_SPACE(n);
+CpuCounters* g_counters = nullptr;
+
+// Counts instructions and cycles over a benchmark's timed loop and reports
+// them per iteration beside its time.
+class Counted {
+ public:
+  explicit Counted(benchmark::State& state) : state_(state) { g_counters->Start(); }
+  ~Counted() {
+    CpuCounts c = g_counters->Stop();
+    if (!g_counters->ok()) return;
+    state_.counters["ins"] = benchmark::Counter(static_cast<double>(c.instructions),
+                                                benchmark::Counter::kAvgIterations);
+    state_.counters["cyc"] = benchmark::Counter(static_cast<double>(c.cycles),
+                                                benchmark::Counter::kAvgIterations);
+  }
+
+ private:
+  benchmark::State& state_;
+};
+
+// Makes `buffer` visible outside the function, as handing it to sendmsg or
+// recvmsg does: from then on ClobberMemory() makes the compiler write it and
+// read it back (the kernel reads what was built and writes what is parsed),
+// rather than forward the values through registers.
+inline void Escape(void* buffer) { asm volatile("" : : "g"(buffer) : "memory"); }
+
+// Stands for the kernel between build and parse: the buffer is written out
+// and read back, and its length (msg_controllen) is not known in advance.
+template <typename Len>
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Kernel(Len& len) {
+  benchmark::ClobberMemory();
+  benchmark::DoNotOptimize(len);
 }
 
-// Finds the first level/type message of exactly `n` payload bytes and copies
-// it out; false if there is none.
-bool RawParse(void* buf, size_t len, int level, int type, void* out, size_t n) {
+// Fd numbers that are never open: build+parse only moves numbers, and the
+// library sides release them (as a caller taking them would), never close.
+template <size_t N>
+struct FakeFds {
+  FakeFds() {
+    for (size_t i = 0; i < N; ++i) fds[i] = 100000 + static_cast<int>(i);
+  }
+  int fds[N];
+};
+
+// ------------------------------------------------------- raw side (cmsg(3))
+
+// One message of `value` written as cmsg(3) shows, into `buf` of exactly
+// CMSG_SPACE(sizeof(Raw)); returns msg_controllen.
+template <int kLevel, int kType, typename Raw>
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline size_t RawBuild(unsigned char (&buf)[CMSG_SPACE(sizeof(Raw))],
+                                                    const Raw& value) {
+  msghdr msg{};
+  msg.msg_control = buf;
+  msg.msg_controllen = sizeof(buf);
+  cmsghdr* c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = kLevel;
+  c->cmsg_type = kType;
+  c->cmsg_len = CMSG_LEN(sizeof(Raw));
+  std::memcpy(CMSG_DATA(c), &value, sizeof(Raw));
+  return sizeof(buf);
+}
+
+// The first kLevel/kType message of the right length, copied into `out`.
+template <int kLevel, int kType, typename Raw>
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool RawParse(unsigned char* buf, size_t len, Raw& out) {
   msghdr msg{};
   msg.msg_control = buf;
   msg.msg_controllen = len;
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level == level && c->cmsg_type == type && c->cmsg_len == CMSG_LEN(n)) {
-      std::memcpy(out, CMSG_DATA(c), n);
+    if (c->cmsg_level == kLevel && c->cmsg_type == kType && c->cmsg_len == CMSG_LEN(sizeof(Raw))) {
+      std::memcpy(&out, CMSG_DATA(c), sizeof(Raw));
       return true;
     }
   }
   return false;
 }
 
-// Parses SCM_RIGHTS of any count into `fds`; returns the count.
-size_t RawParseRights(void* buf, size_t len, int* fds) {
-  msghdr msg{};
-  msg.msg_control = buf;
-  msg.msg_controllen = len;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-        c->cmsg_len >= CMSG_LEN(0)) {
-      size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-      std::memcpy(fds, CMSG_DATA(c), n * sizeof(int));
-      return n;
-    }
-  }
-  return 0;
-}
-
-// Fds that are never open: build+parse only moves numbers, and the library
-// side releases them (as a caller taking them would) so nothing is closed.
-std::vector<int> FakeFds(size_t n) {
-  std::vector<int> fds(n);
-  for (size_t i = 0; i < n; ++i) fds[i] = 100000 + static_cast<int>(i);
-  return fds;
-}
-
-void RawRights(benchmark::State& state) {
-  std::vector<int> fds = FakeFds(state.range(0));
-  alignas(cmsghdr) unsigned char buf[CMSG_SPACE(16 * sizeof(int))];
-  int out[16];
+template <int kLevel, int kType, typename Raw>
+void RawBuildParse(benchmark::State& state, Raw value) {
+  alignas(cmsghdr) unsigned char buf[CMSG_SPACE(sizeof(Raw))];
+  Escape(buf);
+  Raw out{};
+  Counted counted(state);
   for (auto _ : state) {
-    benchmark::DoNotOptimize(fds.data());
-    size_t len = RawBuild(buf, sizeof(buf), SOL_SOCKET, SCM_RIGHTS, fds.data(),
-                          fds.size() * sizeof(int));
-    benchmark::ClobberMemory();
-    size_t n = RawParseRights(buf, len, out);
-    benchmark::DoNotOptimize(n);
+    benchmark::DoNotOptimize(value);
+    size_t len = RawBuild<kLevel, kType>(buf, value);
+    Kernel(len);
+    bool found = RawParse<kLevel, kType>(buf, len, out);
+    benchmark::DoNotOptimize(found);
     benchmark::DoNotOptimize(out);
   }
 }
 
-void LibRights(benchmark::State& state) {
-  std::vector<int> fds = FakeFds(state.range(0));
-  ControlBuffer<Fds<16>> buf;
-  int out[16];
+template <int kLevel, int kType, typename Raw>
+void RawBuildOnly(benchmark::State& state, Raw value) {
+  alignas(cmsghdr) unsigned char buf[CMSG_SPACE(sizeof(Raw))];
+  Escape(buf);
+  Counted counted(state);
   for (auto _ : state) {
-    benchmark::DoNotOptimize(fds.data());
-    absl::StatusOr<size_t> len = Encode({ScmRights{fds}}, buf.span());
+    benchmark::DoNotOptimize(value);
+    size_t len = RawBuild<kLevel, kType>(buf, value);
+    benchmark::DoNotOptimize(len);
     benchmark::ClobberMemory();
-    // Adopting, as received control data is (the fake fds are released
-    // below, never closed).
-    absl::StatusOr<ControlMessages> m =
-        Decode(ReceivedControl::AdoptBytes(buf.span().first(*len)));
+  }
+}
+
+// SCM_RIGHTS of up to N fds, as a receiver expecting up to N writes it.
+template <size_t N>
+void RawRights(benchmark::State& state) {
+  FakeFds<N> in;
+  alignas(cmsghdr) unsigned char buf[CMSG_SPACE(sizeof(int) * N)];
+  Escape(buf);
+  int out[N] = {};
+  Counted counted(state);
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(in.fds);
+    msghdr msg{};
+    msg.msg_control = buf;
+    msg.msg_controllen = sizeof(buf);
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * N);
+    std::memcpy(CMSG_DATA(c), in.fds, sizeof(int) * N);
+    size_t len = sizeof(buf);
+    Kernel(len);
+    msg.msg_controllen = len;
     size_t n = 0;
-    if (m.ok()) {
-      if (auto* r = Find<ScmRightsOwned>(*m)) {
-        for (UniqueFd& fd : r->fds) out[n++] = fd.release();
+    for (c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+        n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        if (n > N) n = N;
+        std::memcpy(out, CMSG_DATA(c), n * sizeof(int));
+        break;
       }
     }
     benchmark::DoNotOptimize(n);
@@ -121,48 +189,22 @@ void LibRights(benchmark::State& state) {
   }
 }
 
-// The same through ForEachMessage: no list is built.
-void VisitRights(benchmark::State& state) {
-  std::vector<int> fds = FakeFds(state.range(0));
-  ControlBuffer<Fds<16>> buf;
-  int out[16];
-  for (auto _ : state) {
-    benchmark::DoNotOptimize(fds.data());
-    absl::StatusOr<size_t> len = Encode({ScmRights{fds}}, buf.span());
-    benchmark::ClobberMemory();
-    size_t n = 0;
-    // Takes them all as numbers, as the raw side and LibRights end up.
-    absl::Status s = ForEachMessage(ReceivedControl::AdoptBytes(buf.span().first(*len)),
-                                    [&](OwnedFdRange& r) { n = r.ReleaseAll(out); });
-    benchmark::DoNotOptimize(s.ok());
-    benchmark::DoNotOptimize(n);
-    benchmark::DoNotOptimize(out);
-  }
-}
+// ---------------------------------------------------------- library side
 
-template <typename Raw, int kLevel, int kType>
-void RawValue(benchmark::State& state, const Raw& value) {
-  alignas(cmsghdr) unsigned char buf[CMSG_SPACE(sizeof(Raw))];
-  Raw out;
-  for (auto _ : state) {
-    benchmark::DoNotOptimize(&value);
-    size_t len = RawBuild(buf, sizeof(buf), kLevel, kType, &value, sizeof(value));
-    benchmark::ClobberMemory();
-    bool found = RawParse(buf, len, kLevel, kType, &out, sizeof(out));
-    benchmark::DoNotOptimize(found);
-    benchmark::DoNotOptimize(out);
-  }
-}
-
-template <typename T>
-void LibValue(benchmark::State& state, const T& value) {
+// Build with Encode (a ControlMessage list) and/or parse with Decode + Find.
+template <typename T, int kLevel, int kType, typename Raw>
+void ListBuildParse(benchmark::State& state, T value, Raw) {
   ControlBuffer<T> buf;
-  T out;
+  Escape(buf.span().data());
+  T out{};
+  Counted counted(state);
   for (auto _ : state) {
-    benchmark::DoNotOptimize(&value);
+    benchmark::DoNotOptimize(value);
     absl::StatusOr<size_t> len = Encode({value}, buf.span());
-    benchmark::ClobberMemory();
-    absl::StatusOr<ControlMessages> m = Decode(buf.span().first(*len));
+    if (!len.ok()) continue;
+    size_t got = *len;
+    Kernel(got);
+    absl::StatusOr<ControlMessages> m = Decode(buf.span().first(got));
     bool found = false;
     if (m.ok()) {
       if (const T* p = Find<T>(*m)) {
@@ -175,16 +217,21 @@ void LibValue(benchmark::State& state, const T& value) {
   }
 }
 
-template <typename T>
-void VisitValue(benchmark::State& state, const T& value) {
+// The typed path: EncodeTyped and ForEachMessage.
+template <typename T, int kLevel, int kType, typename Raw>
+void TypedBuildParse(benchmark::State& state, T value, Raw) {
   ControlBuffer<T> buf;
-  T out;
+  Escape(buf.span().data());
+  T out{};
+  Counted counted(state);
   for (auto _ : state) {
-    benchmark::DoNotOptimize(&value);
-    absl::StatusOr<size_t> len = Encode({value}, buf.span());
-    benchmark::ClobberMemory();
+    benchmark::DoNotOptimize(value);
+    absl::StatusOr<size_t> len = EncodeTyped(buf.span(), value);
+    if (!len.ok()) continue;
+    size_t got = *len;
+    Kernel(got);
     bool found = false;
-    absl::Status s = ForEachMessage(buf.span().first(*len), [&](const T& v) {
+    absl::Status s = ForEachMessage(buf.span().first(got), [&](const T& v) {
       out = v;
       found = true;
     });
@@ -194,64 +241,23 @@ void VisitValue(benchmark::State& state, const T& value) {
   }
 }
 
-in_pktinfo RawPktinfo4() {
-  in_pktinfo p{};
-  p.ipi_ifindex = 1;
-  p.ipi_spec_dst.s_addr = htonl(INADDR_LOOPBACK);
-  p.ipi_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return p;
-}
-in6_pktinfo RawPktinfo6() {
-  in6_pktinfo p{};
-  p.ipi6_addr = in6addr_loopback;
-  p.ipi6_ifindex = 1;
-  return p;
-}
-
-void RawPacketInfo4(benchmark::State& s) {
-  RawValue<in_pktinfo, IPPROTO_IP, IP_PKTINFO>(s, RawPktinfo4());
-}
-void LibPacketInfo4(benchmark::State& s) {
-  in_pktinfo r = RawPktinfo4();
-  LibValue(s, Ipv4PacketInfo{r.ipi_ifindex, r.ipi_spec_dst, r.ipi_addr});
-}
-void VisitPacketInfo4(benchmark::State& s) {
-  in_pktinfo r = RawPktinfo4();
-  VisitValue(s, Ipv4PacketInfo{r.ipi_ifindex, r.ipi_spec_dst, r.ipi_addr});
-}
-void RawPacketInfo6(benchmark::State& s) {
-  RawValue<in6_pktinfo, IPPROTO_IPV6, IPV6_PKTINFO>(s, RawPktinfo6());
-}
-void LibPacketInfo6(benchmark::State& s) {
-  in6_pktinfo r = RawPktinfo6();
-  LibValue(s, Ipv6PacketInfo{r.ipi6_addr, r.ipi6_ifindex});
-}
-
-void VisitPacketInfo6(benchmark::State& s) {
-  in6_pktinfo r = RawPktinfo6();
-  VisitValue(s, Ipv6PacketInfo{r.ipi6_addr, r.ipi6_ifindex});
-}
-
-// SCM_TIMESTAMPNS is only ever built by the kernel: both sides build it with
-// the raw macros (standing in for the kernel) and differ in the parse.
-void RawTimestampns(benchmark::State& state) {
-  timespec t{1700000000, 123456789};
-  RawValue<timespec, SOL_SOCKET, SCM_TIMESTAMPNS>(state, t);
-}
-void LibTimestampns(benchmark::State& state) {
-  timespec t{1700000000, 123456789};
-  alignas(cmsghdr) unsigned char buf[CMSG_SPACE(sizeof(timespec))];
-  timespec out;
+// Kinds only the kernel builds: built with the raw macros on every side.
+template <typename T, int kLevel, int kType, typename Raw>
+void ListParse(benchmark::State& state, T, Raw value) {
+  alignas(cmsghdr) unsigned char buf[CMSG_SPACE(sizeof(Raw))];
+  Escape(buf);
+  T out{};
+  Counted counted(state);
   for (auto _ : state) {
-    benchmark::DoNotOptimize(&t);
-    size_t len = RawBuild(buf, sizeof(buf), SOL_SOCKET, SCM_TIMESTAMPNS, &t, sizeof(t));
-    benchmark::ClobberMemory();
+    benchmark::DoNotOptimize(value);
+    size_t len = RawBuild<kLevel, kType>(buf, value);
+    Kernel(len);
     absl::StatusOr<ControlMessages> m =
         Decode(absl::MakeConstSpan(reinterpret_cast<const std::byte*>(buf), len));
     bool found = false;
     if (m.ok()) {
-      if (const auto* p = Find<ScmTimestampns>(*m)) {
-        out = p->time;
+      if (const T* p = Find<T>(*m)) {
+        out = *p;
         found = true;
       }
     }
@@ -260,19 +266,21 @@ void LibTimestampns(benchmark::State& state) {
   }
 }
 
-void VisitTimestampns(benchmark::State& state) {
-  timespec t{1700000000, 123456789};
-  alignas(cmsghdr) unsigned char buf[CMSG_SPACE(sizeof(timespec))];
-  timespec out;
+template <typename T, int kLevel, int kType, typename Raw>
+void TypedParse(benchmark::State& state, T, Raw value) {
+  alignas(cmsghdr) unsigned char buf[CMSG_SPACE(sizeof(Raw))];
+  Escape(buf);
+  T out{};
+  Counted counted(state);
   for (auto _ : state) {
-    benchmark::DoNotOptimize(&t);
-    size_t len = RawBuild(buf, sizeof(buf), SOL_SOCKET, SCM_TIMESTAMPNS, &t, sizeof(t));
-    benchmark::ClobberMemory();
+    benchmark::DoNotOptimize(value);
+    size_t len = RawBuild<kLevel, kType>(buf, value);
+    Kernel(len);
     bool found = false;
     absl::Status s =
         ForEachMessage(absl::MakeConstSpan(reinterpret_cast<const std::byte*>(buf), len),
-                       [&](const ScmTimestampns& v) {
-                         out = v.time;
+                       [&](const T& v) {
+                         out = v;
                          found = true;
                        });
     benchmark::DoNotOptimize(s.ok());
@@ -281,171 +289,444 @@ void VisitTimestampns(benchmark::State& state) {
   }
 }
 
+// Kinds only a sender writes.
+template <typename T, int kLevel, int kType, typename Raw>
+void ListBuild(benchmark::State& state, T value, Raw) {
+  alignas(cmsghdr) std::byte buf[kMaxEncodedSize<T>];
+  Escape(buf);
+  Counted counted(state);
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(value);
+    absl::StatusOr<size_t> len = Encode({value}, buf);
+    benchmark::DoNotOptimize(len.ok() ? *len : 0);
+    benchmark::ClobberMemory();
+  }
+}
+
+template <typename T, int kLevel, int kType, typename Raw>
+void TypedBuild(benchmark::State& state, T value, Raw) {
+  alignas(cmsghdr) std::byte buf[kMaxEncodedSize<T>];
+  Escape(buf);
+  Counted counted(state);
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(value);
+    absl::StatusOr<size_t> len = EncodeTyped(buf, value);
+    benchmark::DoNotOptimize(len.ok() ? *len : 0);
+    benchmark::ClobberMemory();
+  }
+}
+
+// SCM_RIGHTS through the list: Encode, Decode (adopting, as received data
+// is), then each UniqueFd released as a number.
+template <size_t N>
+void ListRights(benchmark::State& state) {
+  FakeFds<N> in;
+  ControlBuffer<Fds<N>> buf;
+  Escape(buf.span().data());
+  int out[N] = {};
+  Counted counted(state);
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(in.fds);
+    absl::StatusOr<size_t> len = Encode({ScmRights{in.fds}}, buf.span());
+    if (!len.ok()) continue;
+    size_t got = *len;
+    Kernel(got);
+    absl::StatusOr<ControlMessages> m = Decode(ReceivedControl::AdoptBytes(buf.span().first(got)));
+    size_t n = 0;
+    if (m.ok()) {
+      if (auto* r = Find<ScmRightsOwned>(*m)) {
+        for (UniqueFd& fd : r->fds) out[n++] = fd.release();
+      }
+    }
+    benchmark::DoNotOptimize(n);
+    benchmark::DoNotOptimize(out);
+  }
+}
+
+// SCM_RIGHTS through the typed path: EncodeTyped, ForEachMessage, ReleaseAll.
+template <size_t N>
+void TypedRights(benchmark::State& state) {
+  FakeFds<N> in;
+  ControlBuffer<Fds<N>> buf;
+  Escape(buf.span().data());
+  int out[N] = {};
+  Counted counted(state);
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(in.fds);
+    absl::StatusOr<size_t> len = EncodeTyped(buf.span(), ScmRights{in.fds});
+    if (!len.ok()) continue;
+    size_t got = *len;
+    Kernel(got);
+    size_t n = 0;
+    absl::Status s = ForEachMessage(ReceivedControl::AdoptBytes(buf.span().first(got)),
+                                    [&](OwnedFdRange& r) { n = r.ReleaseAll(out); });
+    benchmark::DoNotOptimize(s.ok());
+    benchmark::DoNotOptimize(n);
+    benchmark::DoNotOptimize(out);
+  }
+}
+
+// SCM_PIDFD is the kernel's; the pidfd (a fake number) is taken as a number.
+void RawPidfd(benchmark::State& state) {
+  alignas(cmsghdr) unsigned char buf[CMSG_SPACE(sizeof(int))];
+  Escape(buf);
+  int fd = 100000, out = -1;
+  Counted counted(state);
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(fd);
+    size_t len = RawBuild<SOL_SOCKET, SCM_PIDFD>(buf, fd);
+    Kernel(len);
+    bool found = RawParse<SOL_SOCKET, SCM_PIDFD>(buf, len, out);
+    benchmark::DoNotOptimize(found);
+    benchmark::DoNotOptimize(out);
+  }
+}
+
+void ListPidfd(benchmark::State& state) {
+  alignas(cmsghdr) unsigned char buf[CMSG_SPACE(sizeof(int))];
+  Escape(buf);
+  int fd = 100000, out = -1;
+  Counted counted(state);
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(fd);
+    size_t len = RawBuild<SOL_SOCKET, SCM_PIDFD>(buf, fd);
+    Kernel(len);
+    absl::StatusOr<ControlMessages> m = Decode(ReceivedControl::AdoptBytes(
+        absl::MakeConstSpan(reinterpret_cast<const std::byte*>(buf), len)));
+    bool found = false;
+    if (m.ok()) {
+      if (auto* p = Find<ScmPidfd>(*m)) {
+        out = p->fd.release();
+        found = true;
+      }
+    }
+    benchmark::DoNotOptimize(found);
+    benchmark::DoNotOptimize(out);
+  }
+}
+
+void TypedPidfd(benchmark::State& state) {
+  alignas(cmsghdr) unsigned char buf[CMSG_SPACE(sizeof(int))];
+  Escape(buf);
+  int fd = 100000, out = -1;
+  Counted counted(state);
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(fd);
+    size_t len = RawBuild<SOL_SOCKET, SCM_PIDFD>(buf, fd);
+    Kernel(len);
+    bool found = false;
+    absl::Status s = ForEachMessage(
+        ReceivedControl::AdoptBytes(
+            absl::MakeConstSpan(reinterpret_cast<const std::byte*>(buf), len)),
+        [&](ScmPidfd& p) {
+          out = p.fd.release();
+          found = true;
+        });
+    benchmark::DoNotOptimize(s.ok());
+    benchmark::DoNotOptimize(found);
+    benchmark::DoNotOptimize(out);
+  }
+}
+
+// ALG_SET_IV of a 16-byte IV (an AES block), a size known at compile time
+// on every side.
+void RawIv(benchmark::State& state) {
+  uint8_t iv[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+  alignas(cmsghdr) unsigned char buf[CMSG_SPACE(sizeof(af_alg_iv) + sizeof(iv))];
+  Escape(buf);
+  Counted counted(state);
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(iv);
+    msghdr msg{};
+    msg.msg_control = buf;
+    msg.msg_controllen = sizeof(buf);
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_ALG;
+    c->cmsg_type = ALG_SET_IV;
+    c->cmsg_len = CMSG_LEN(sizeof(af_alg_iv) + sizeof(iv));
+    auto* alg_iv = reinterpret_cast<af_alg_iv*>(CMSG_DATA(c));
+    alg_iv->ivlen = sizeof(iv);
+    std::memcpy(alg_iv->iv, iv, sizeof(iv));
+    size_t len = sizeof(buf);
+    benchmark::DoNotOptimize(len);
+    benchmark::ClobberMemory();
+  }
+}
+
+template <bool kTyped>
+void LibIv(benchmark::State& state) {
+  uint8_t iv[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+  alignas(cmsghdr) std::byte buf[CMSG_SPACE(sizeof(af_alg_iv) + sizeof(iv))];
+  Escape(buf);
+  Counted counted(state);
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(iv);
+    absl::StatusOr<size_t> len =
+        kTyped ? EncodeTyped(buf, AlgSetIv{iv}) : Encode({AlgSetIv{iv}}, buf);
+    size_t got = len.ok() ? *len : 0;
+    benchmark::DoNotOptimize(got);
+    benchmark::ClobberMemory();
+  }
+}
+
 // ------------------------------------------------------------ fd passing
 
-// A socketpair and `n` open fds (dups of one file) to pass each round.
+// A socketpair and N open fds (one file) to pass each round.
+template <size_t N>
 struct FdPassing {
-  explicit FdPassing(size_t n) {
+  FdPassing() {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0) {
       a.reset(sv[0]);
       b.reset(sv[1]);
     }
     file.reset(open("/dev/null", O_RDONLY | O_CLOEXEC));
-    fds.assign(n, file.get());
+    for (int& fd : fds) fd = file.get();
   }
   UniqueFd a, b, file;
-  std::vector<int> fds;
+  int fds[N];
 };
 
+template <size_t N>
 void RawFdPassing(benchmark::State& state) {
-  FdPassing p(state.range(0));
-  const size_t n = p.fds.size();
-  std::vector<unsigned char> space(CMSG_SPACE(kMaxFdsPerMessage * sizeof(int)) + 16);
-  // A cmsghdr-aligned view into the vector.
-  auto* buf = reinterpret_cast<unsigned char*>(
-      (reinterpret_cast<uintptr_t>(space.data()) + 15) & ~uintptr_t{15});
-  std::vector<int> received(n);
+  FdPassing<N> p;
+  alignas(cmsghdr) unsigned char buf[CMSG_SPACE(sizeof(int) * N)];
+  Escape(buf);
   char byte = 'x';
+  Counted counted(state);
   for (auto _ : state) {
     iovec iov{&byte, 1};
     msghdr out{};
     out.msg_iov = &iov;
     out.msg_iovlen = 1;
     out.msg_control = buf;
-    out.msg_controllen =
-        RawBuild(buf, CMSG_SPACE(n * sizeof(int)), SOL_SOCKET, SCM_RIGHTS,
-                 p.fds.data(), n * sizeof(int));
+    out.msg_controllen = sizeof(buf);
+    cmsghdr* c = CMSG_FIRSTHDR(&out);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * N);
+    std::memcpy(CMSG_DATA(c), p.fds, sizeof(int) * N);
     if (sendmsg(p.a.get(), &out, MSG_NOSIGNAL) != 1) state.SkipWithError("sendmsg");
     msghdr in{};
     in.msg_iov = &iov;
     in.msg_iovlen = 1;
     in.msg_control = buf;
-    in.msg_controllen = CMSG_SPACE(n * sizeof(int));
-    if (recvmsg(p.b.get(), &in, MSG_CMSG_CLOEXEC) != 1 || (in.msg_flags & MSG_CTRUNC))
-      state.SkipWithError("recvmsg");
-    size_t got = RawParseRights(buf, in.msg_controllen, received.data());
-    for (size_t i = 0; i < got; ++i) close(received[i]);
+    in.msg_controllen = sizeof(buf);
+    if (recvmsg(p.b.get(), &in, MSG_CMSG_CLOEXEC) != 1) state.SkipWithError("recvmsg");
+    for (c = CMSG_FIRSTHDR(&in); c != nullptr; c = CMSG_NXTHDR(&in, c)) {
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
+        const size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < n; ++i) {
+          int fd;
+          std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+          close(fd);
+        }
+      }
+    }
+    if (in.msg_flags & MSG_CTRUNC) state.SkipWithError("MSG_CTRUNC");
   }
-  state.SetItemsProcessed(state.iterations() * n);
+  state.SetItemsProcessed(state.iterations() * N);
 }
 
-void LibFdPassing(benchmark::State& state) {
-  FdPassing p(state.range(0));
-  ControlBuffer<Fds<kMaxFdsPerMessage>> control;
+template <size_t N>
+void ListFdPassing(benchmark::State& state) {
+  FdPassing<N> p;
+  ControlBuffer<Fds<N>> control;
   char byte;
+  Counted counted(state);
   for (auto _ : state) {
     if (!SendMsg(p.a.get(), "x", {ScmRights{p.fds}}).ok()) state.SkipWithError("SendMsg");
     absl::StatusOr<ReceivedMessage> m =
         RecvMsg(p.b.get(), absl::MakeSpan(&byte, 1), control.span());
-    if (!m.ok()) state.SkipWithError("RecvMsg");
+    if (!m.ok() || !m->control_status.ok()) state.SkipWithError("RecvMsg");
     // Dropping `m` closes the received fds.
   }
-  state.SetItemsProcessed(state.iterations() * p.fds.size());
+  state.SetItemsProcessed(state.iterations() * N);
+}
+
+template <size_t N>
+void TypedFdPassing(benchmark::State& state) {
+  FdPassing<N> p;
+  ControlBuffer<Fds<N>> control;
+  char byte;
+  Counted counted(state);
+  for (auto _ : state) {
+    if (!SendMsg(p.a.get(), "x", ScmRights{p.fds}).ok()) state.SkipWithError("SendMsg");
+    // The range closes the fds the visitor does not take.
+    absl::StatusOr<ReceivedInfo> m =
+        RecvMsg(p.b.get(), absl::MakeSpan(&byte, 1), control.span(), [](OwnedFdRange&) {});
+    if (!m.ok() || !m->control_status.ok()) state.SkipWithError("RecvMsg");
+  }
+  state.SetItemsProcessed(state.iterations() * N);
 }
 
 // ---------------------------------------------------------------- report
 
-struct Pair {
-  const char* name;
-  bool throughput;  // compare as throughput (fd passing) rather than time
+using bench::Row;
+using Fn = void (*)(benchmark::State&);
+
+std::vector<Row>& Rows() {
+  static auto* rows = new std::vector<Row>;
+  return *rows;
+}
+
+void Add(const char* name, Row::Goal goal, double target, Fn raw, Fn list, Fn typed) {
+  Rows().push_back({name, goal, target});
+  benchmark::RegisterBenchmark((std::string(name) + " | raw").c_str(), raw);
+  benchmark::RegisterBenchmark((std::string(name) + " | cmsg").c_str(), list);
+  benchmark::RegisterBenchmark((std::string(name) + " | fast").c_str(), typed);
+}
+
+// One row per kind: `kMode` says which of build and parse the row has.
+enum Mode { kBuildParse, kParse, kBuild };
+template <Mode kMode, typename T, int kLevel, int kType, typename Raw>
+void AddKind(const char* name, T value, Raw raw) {
+  // Captureless wrappers (RegisterBenchmark takes a function pointer or a
+  // lambda; these keep the values in statics per instantiation).
+  static T v;
+  static Raw r;
+  v = value;
+  r = raw;
+  constexpr double kTarget = 1.05;
+  if constexpr (kMode == kBuildParse) {
+    Add(name, Row::kTime, kTarget,
+        [](benchmark::State& s) { RawBuildParse<kLevel, kType>(s, r); },
+        [](benchmark::State& s) { ListBuildParse<T, kLevel, kType>(s, v, r); },
+        [](benchmark::State& s) { TypedBuildParse<T, kLevel, kType>(s, v, r); });
+  } else if constexpr (kMode == kParse) {
+    Add(name, Row::kTime, kTarget,
+        [](benchmark::State& s) { RawBuildParse<kLevel, kType>(s, r); },
+        [](benchmark::State& s) { ListParse<T, kLevel, kType>(s, v, r); },
+        [](benchmark::State& s) { TypedParse<T, kLevel, kType>(s, v, r); });
+  } else {
+    Add(name, Row::kTime, kTarget,
+        [](benchmark::State& s) { RawBuildOnly<kLevel, kType>(s, r); },
+        [](benchmark::State& s) { ListBuild<T, kLevel, kType>(s, v, r); },
+        [](benchmark::State& s) { TypedBuild<T, kLevel, kType>(s, v, r); });
+  }
+}
+
+// Raw payloads the kinds are laid out as.
+struct RecvErr4 {
+  sock_extended_err err;
+  sockaddr_in from;
 };
-constexpr Pair kPairs[] = {
-    {"build+parse ScmRights 1 fd", false},
-    {"build+parse ScmRights 16 fds", false},
-    {"build+parse Ipv4PacketInfo", false},
-    {"build+parse Ipv6PacketInfo", false},
-    {"parse ScmTimestampns", false},
-    {"fd passing 1 fd/msg", true},
-    {"fd passing 64 fds/msg", true},
+struct RecvErr6 {
+  sock_extended_err err;
+  sockaddr_in6 from;
 };
 
 void Register() {
-  // `visit` (ForEachMessage) is registered for the build+parse pairs only.
-  auto both = [](const char* name, auto raw, auto lib, int arg = -1,
-                 void (*visit)(benchmark::State&) = nullptr) {
-    std::vector<benchmark::internal::Benchmark*> all = {
-        benchmark::RegisterBenchmark((std::string(name) + " | raw").c_str(), raw),
-        benchmark::RegisterBenchmark((std::string(name) + " | cmsg").c_str(), lib)};
-    if (visit != nullptr) {
-      all.push_back(
-          benchmark::RegisterBenchmark((std::string(name) + " | visit").c_str(), visit));
-    }
-    for (auto* b : all) {
-      if (arg >= 0) b->Arg(arg);
-      b->Repetitions(5)->ReportAggregatesOnly(true);
-    }
+  Add("build+parse ScmRights 1 fd", Row::kTime, 1.0, RawRights<1>, ListRights<1>,
+      TypedRights<1>);
+  Add("build+parse ScmRights 16 fds", Row::kTime, 1.0, RawRights<16>, ListRights<16>,
+      TypedRights<16>);
+
+  const in_addr lo{htonl(INADDR_LOOPBACK)};
+  const ucred cred{1234, 1000, 1000};
+  AddKind<kBuildParse, ScmCredentials, SOL_SOCKET, SCM_CREDENTIALS>(
+      "build+parse ScmCredentials", ScmCredentials{cred.pid, cred.uid, cred.gid}, cred);
+  AddKind<kBuildParse, Ipv4PacketInfo, IPPROTO_IP, IP_PKTINFO>(
+      "build+parse Ipv4PacketInfo", Ipv4PacketInfo{1, lo, lo}, in_pktinfo{1, lo, lo});
+  AddKind<kBuildParse, Ipv6PacketInfo, IPPROTO_IPV6, IPV6_PKTINFO>(
+      "build+parse Ipv6PacketInfo", Ipv6PacketInfo{in6addr_loopback, 1},
+      in6_pktinfo{in6addr_loopback, 1});
+  AddKind<kBuildParse, Ipv6TClass, IPPROTO_IPV6, IPV6_TCLASS>("build+parse Ipv6TClass",
+                                                              Ipv6TClass{0x20}, int{0x20});
+  AddKind<kBuildParse, Ipv4Ttl, IPPROTO_IP, IP_TTL>("build+parse Ipv4Ttl", Ipv4Ttl{9}, int{9});
+  AddKind<kBuildParse, Ipv6HopLimit, IPPROTO_IPV6, IPV6_HOPLIMIT>("build+parse Ipv6HopLimit",
+                                                                  Ipv6HopLimit{9}, int{9});
+  AddKind<kBuildParse, RxqOvfl, SOL_SOCKET, SO_RXQ_OVFL>("build+parse RxqOvfl", RxqOvfl{7},
+                                                         uint32_t{7});
+
+  const timespec ts{1700000000, 123456789};
+  AddKind<kParse, ScmTimestamp, SOL_SOCKET, SCM_TIMESTAMP>(
+      "parse ScmTimestamp", ScmTimestamp{}, timeval{1700000000, 123456});
+  AddKind<kParse, ScmTimestampns, SOL_SOCKET, SCM_TIMESTAMPNS>("parse ScmTimestampns",
+                                                               ScmTimestampns{}, ts);
+  struct Stamps {
+    timespec t[3];
   };
-  both(kPairs[0].name, RawRights, LibRights, 1, VisitRights);
-  both(kPairs[1].name, RawRights, LibRights, 16, VisitRights);
-  both(kPairs[2].name, RawPacketInfo4, LibPacketInfo4, -1, VisitPacketInfo4);
-  both(kPairs[3].name, RawPacketInfo6, LibPacketInfo6, -1, VisitPacketInfo6);
-  both(kPairs[4].name, RawTimestampns, LibTimestampns, -1, VisitTimestampns);
-  both(kPairs[5].name, RawFdPassing, LibFdPassing, 1);
-  both(kPairs[6].name, RawFdPassing, LibFdPassing, 64);
+  AddKind<kParse, ScmTimestamping, SOL_SOCKET, SCM_TIMESTAMPING>(
+      "parse ScmTimestamping", ScmTimestamping{}, Stamps{{ts, {}, ts}});
+  sockaddr_in sin{};
+  sin.sin_family = AF_INET;
+  sin.sin_addr = lo;
+  sin.sin_port = htons(53);
+  AddKind<kParse, Ipv4OrigDstAddr, IPPROTO_IP, IP_ORIGDSTADDR>("parse Ipv4OrigDstAddr",
+                                                               Ipv4OrigDstAddr{}, sin);
+  sockaddr_in6 sin6{};
+  sin6.sin6_family = AF_INET6;
+  sin6.sin6_addr = in6addr_loopback;
+  sin6.sin6_port = htons(53);
+  AddKind<kParse, Ipv6OrigDstAddr, IPPROTO_IPV6, IPV6_ORIGDSTADDR>("parse Ipv6OrigDstAddr",
+                                                                   Ipv6OrigDstAddr{}, sin6);
+  AddKind<kParse, UdpGroSegments, SOL_UDP, UDP_GRO>("parse UdpGroSegments", UdpGroSegments{},
+                                                    int{1400});
+  sock_extended_err ee{};
+  ee.ee_errno = ECONNREFUSED;
+  ee.ee_origin = SO_EE_ORIGIN_ICMP;
+  AddKind<kParse, Ipv4RecvErr, IPPROTO_IP, IP_RECVERR>("parse Ipv4RecvErr", Ipv4RecvErr{},
+                                                       RecvErr4{ee, sin});
+  AddKind<kParse, Ipv6RecvErr, IPPROTO_IPV6, IPV6_RECVERR>("parse Ipv6RecvErr", Ipv6RecvErr{},
+                                                           RecvErr6{ee, sin6});
+  AddKind<kParse, Ipv4Tos, IPPROTO_IP, IP_TOS>("parse Ipv4Tos", Ipv4Tos{}, uint8_t{0x10});
+  AddKind<kParse, SoMark, SOL_SOCKET, SO_MARK>("parse SoMark", SoMark{}, uint32_t{42});
+  AddKind<kParse, TlsGetRecordType, SOL_TLS, TLS_GET_RECORD_TYPE>(
+      "parse TlsGetRecordType", TlsGetRecordType{}, uint8_t{23});
+  Add("parse ScmPidfd", Row::kTime, 1.05, RawPidfd, ListPidfd, TypedPidfd);
+
+  AddKind<kBuild, Ipv4Tos, IPPROTO_IP, IP_TOS>("build Ipv4Tos", Ipv4Tos{0x10}, int{0x10});
+  AddKind<kBuild, UdpGsoSegments, SOL_UDP, UDP_SEGMENT>("build UdpGsoSegments",
+                                                        UdpGsoSegments{1200}, uint16_t{1200});
+  AddKind<kBuild, TxTime, SOL_SOCKET, SCM_TXTIME>("build TxTime", TxTime{1700000000000000000},
+                                                  uint64_t{1700000000000000000});
+  Add("build AlgSetIv 16 bytes", Row::kTime, 1.05, RawIv, LibIv<false>, LibIv<true>);
+  AddKind<kBuild, AlgSetOp, SOL_ALG, ALG_SET_OP>("build AlgSetOp", AlgSetOp{ALG_OP_ENCRYPT},
+                                                 uint32_t{ALG_OP_ENCRYPT});
+  AddKind<kBuild, AlgSetAeadAssoclen, SOL_ALG, ALG_SET_AEAD_ASSOCLEN>(
+      "build AlgSetAeadAssoclen", AlgSetAeadAssoclen{16}, uint32_t{16});
+
+  Add("fd passing 1 fd/msg", Row::kThroughput, 0.98, RawFdPassing<1>, ListFdPassing<1>,
+      TypedFdPassing<1>);
+  Add("fd passing 64 fds/msg", Row::kThroughput, 0.98, RawFdPassing<64>, ListFdPassing<64>,
+      TypedFdPassing<64>);
 }
-
-// Keeps each run's CPU time per iteration, keyed by its name.
-class RatioReporter : public benchmark::ConsoleReporter {
- public:
-  void ReportRuns(const std::vector<Run>& runs) override {
-    ConsoleReporter::ReportRuns(runs);
-    // With repetitions the median is kept, else the single run.
-    for (const Run& run : runs) {
-      if (run.error_occurred) continue;
-      bool median = run.run_type == Run::RT_Aggregate && run.aggregate_name == "median";
-      if (run.run_type == Run::RT_Aggregate && !median) continue;
-      std::string name = run.run_name.function_name;
-      if (median || !medians_.count(name)) ns_[name] = run.GetAdjustedCPUTime();
-      if (median) medians_.insert(name);
-    }
-  }
-  void PrintRatios() const {
-    // cmsg = Decode into a ControlMessages list (or SendMsg/RecvMsg);
-    // visit = ForEachMessage. The target is judged on the faster of the two.
-    std::printf("\n%-30s %8s %8s %8s %8s %8s  %s\n", "work", "raw ns", "cmsg ns",
-                "ratio", "visit ns", "ratio", "target");
-    for (const Pair& p : kPairs) {
-      auto raw = ns_.find(std::string(p.name) + " | raw");
-      auto lib = ns_.find(std::string(p.name) + " | cmsg");
-      auto visit = ns_.find(std::string(p.name) + " | visit");
-      if (raw == ns_.end() || lib == ns_.end()) continue;
-      if (p.throughput) {
-        double ratio = raw->second / lib->second;  // cmsg throughput / raw
-        std::printf("%-30s %8.1f %8.1f %7.3fx %8s %8s  throughput >= 0.95x raw: %s\n",
-                    p.name, raw->second, lib->second, ratio, "-", "-",
-                    ratio >= 0.95 ? "met" : "MISSED");
-      } else {
-        double ratio = lib->second / raw->second;  // cmsg time / raw
-        double best = ratio;
-        char visit_ns[16] = "-", visit_ratio[16] = "-";
-        if (visit != ns_.end()) {
-          double r = visit->second / raw->second;
-          best = std::min(best, r);
-          std::snprintf(visit_ns, sizeof(visit_ns), "%.1f", visit->second);
-          std::snprintf(visit_ratio, sizeof(visit_ratio), "%.3fx", r);
-        }
-        std::printf("%-30s %8.1f %8.1f %7.3fx %8s %8s  time <= 1.15x raw: %s\n",
-                    p.name, raw->second, lib->second, ratio, visit_ns, visit_ratio,
-                    best <= 1.15 ? "met" : "MISSED");
-      }
-    }
-  }
-
- private:
-  std::map<std::string, double> ns_;
-  std::set<std::string> medians_;
-};
 
 }  // namespace
 }  // namespace cmsg
 
 int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
+  // Defaults a command line can override: five repetitions, medians only.
+  std::vector<char*> args(argv, argv + argc);
+  auto given = [&](const char* flag) {
+    for (int i = 1; i < argc; ++i)
+      if (std::strncmp(argv[i], flag, std::strlen(flag)) == 0) return true;
+    return false;
+  };
+  static char reps[] = "--benchmark_repetitions=5";
+  static char aggregates[] = "--benchmark_report_aggregates_only=true";
+  static char min_time[] = "--benchmark_min_time=0.1";
+  if (!given("--benchmark_repetitions")) args.push_back(reps);
+  if (!given("--benchmark_report_aggregates_only")) args.push_back(aggregates);
+  if (!given("--benchmark_min_time")) args.push_back(min_time);
+  int n = static_cast<int>(args.size());
+  benchmark::Initialize(&n, args.data());
+  if (benchmark::ReportUnrecognizedArguments(n, args.data())) return 2;
+
+  const std::string pinned = cmsg::bench::PinToOneCore();
+  cmsg::bench::CpuCounters counters;
+  cmsg::g_counters = &counters;
+  double load[3] = {};
+  getloadavg(load, 3);
+  std::printf("pinned: %s\ninstructions/cycles: %s\nload average at start: %.2f %.2f %.2f\n",
+              pinned.c_str(), counters.ok() ? "perf_event_open" : counters.why_not().c_str(),
+              load[0], load[1], load[2]);
   cmsg::Register();
-  cmsg::RatioReporter reporter;
+  cmsg::bench::RatioReporter reporter(cmsg::Rows());
   benchmark::RunSpecifiedBenchmarks(&reporter);
+  getloadavg(load, 3);
+  std::printf("\nload average at end: %.2f %.2f %.2f\n", load[0], load[1], load[2]);
   reporter.PrintRatios();
   benchmark::Shutdown();
   return 0;

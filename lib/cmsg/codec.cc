@@ -39,6 +39,13 @@ absl::Status InvalidMessageError(absl::Span<const ControlMessage> messages) {
   return absl::InvalidArgumentError("invalid control message");
 }
 
+absl::Status TypedIvTooLongError(size_t bytes) {
+  return absl::InvalidArgumentError(absl::StrFormat(
+      "AlgSetIv: IV of %d bytes exceeds the typed path's %d (send it in a "
+      "ControlMessage list)",
+      bytes, kMaxTypedIvBytes));
+}
+
 absl::Status BufferTooSmallError(size_t messages, size_t need, size_t have) {
   return absl::ResourceExhaustedError(absl::StrFormat(
       "control buffer too small: %d messages need %d bytes, have %d", messages,

@@ -14,6 +14,8 @@
 #include <sys/socket.h>
 
 #include <cstddef>
+#include <cstdint>
+#include <type_traits>
 #include <variant>
 
 #include "absl/base/attributes.h"
@@ -21,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "lib/cmsg/internal/decode.h"
+#include "lib/cmsg/internal/kinds.h"
 #include "lib/cmsg/internal/wire.h"
 #include "lib/cmsg/messages.h"
 
@@ -35,6 +38,47 @@ namespace cmsg {
 // buffer is too small or a message is invalid (e.g. more than 253 fds).
 [[nodiscard]] inline absl::StatusOr<size_t> Encode(
     absl::Span<const ControlMessage> messages, absl::Span<std::byte> buffer);
+
+namespace internal {
+template <typename T, typename Variant>
+inline constexpr bool kAlternativeOf = false;
+template <typename T, typename... Ts>
+inline constexpr bool kAlternativeOf<T, std::variant<Ts...>> = (std::is_same_v<T, Ts> || ...);
+}  // namespace internal
+
+// A kind the typed Encode and SendMsg take: every alternative of
+// ControlMessage (the send-side kinds).
+template <typename T>
+concept SendableKind = internal::kAlternativeOf<T, ControlMessage>;
+
+// Most IV bytes an AlgSetIv may carry through EncodeTyped's callers that size
+// their buffer with kMaxEncodedSize (the typed SendMsg); the list form takes
+// up to 65535. AF_ALG ciphers use 8 to 32.
+inline constexpr size_t kMaxTypedIvBytes = 256;
+
+// The most payload one message of kind T has: its fixed size, or for the
+// kinds of variable size the most the typed path holds.
+template <typename T>
+inline constexpr size_t kMaxPayload = internal::Kind<T>::kSendSize;
+template <>
+inline constexpr size_t kMaxPayload<ScmRights> = kMaxFdsPerMessage * sizeof(int);
+template <>
+inline constexpr size_t kMaxPayload<AlgSetIv> = sizeof(uint32_t) + kMaxTypedIvBytes;
+
+// The control-buffer bytes one message of each of Ms needs at most (the sum
+// of their CMSG_SPACE), as a constant expression.
+template <typename... Ms>
+inline constexpr size_t kMaxEncodedSize = (size_t{0} + ... + CMSG_SPACE(kMaxPayload<Ms>));
+
+// Encode for messages whose kinds are known at compile time: no variant,
+// and with constant sizes the compiler reduces it to the raw macros' stores.
+// Same bytes, same checks and same errors as the list form.
+//
+//   ControlBuffer<Fds<2>, Ipv4Ttl> buf;
+//   CMSGLIB_ASSIGN_OR_RETURN(size_t len, cmsg::EncodeTyped(buf.span(), ScmRights{fds}, Ipv4Ttl{3}));
+template <SendableKind... Ms>
+[[nodiscard]] absl::StatusOr<size_t> EncodeTyped(absl::Span<std::byte> buffer,
+                                                 const Ms&... messages);
 
 // Control data that recvmsg or recvmmsg filled. The kernel installed every
 // fd in it into this process, so decoding it takes ownership of them: only
@@ -125,6 +169,42 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::StatusOr<size_t> Encode(
       return wire::WriteMessage(v, out);
     });
   }
+  return need;
+}
+
+namespace internal {
+[[nodiscard]] absl::Status TypedIvTooLongError(size_t bytes);
+
+// The typed form's errors: the list form's (cold path).
+template <typename... Ms>
+[[gnu::cold, gnu::noinline]] absl::Status InvalidTypedError(const Ms&... messages) {
+  size_t long_iv = 0;
+  (
+      [&](const auto& m) {
+        if constexpr (std::is_same_v<std::decay_t<decltype(m)>, AlgSetIv>) {
+          if (m.iv.size() > kMaxTypedIvBytes) long_iv = m.iv.size();
+        }
+      }(messages),
+      ...);
+  if (long_iv != 0) return TypedIvTooLongError(long_iv);
+  const ControlMessage all[] = {ControlMessage(messages)...};
+  return InvalidMessageError(all);
+}
+}  // namespace internal
+
+template <SendableKind... Ms>
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::StatusOr<size_t> EncodeTyped(
+    absl::Span<std::byte> buffer, const Ms&... messages) {
+  const bool valid = ((wire::Wire<Ms>::Valid(messages) &&
+                       wire::Wire<Ms>::Size(messages) <= kMaxPayload<Ms>) &&
+                      ...);
+  if (ABSL_PREDICT_FALSE(!valid)) return internal::InvalidTypedError(messages...);
+  const size_t need = (size_t{0} + ... + CMSG_SPACE(wire::Wire<Ms>::Size(messages)));
+  if (ABSL_PREDICT_FALSE(need > buffer.size())) {
+    return internal::BufferTooSmallError(sizeof...(Ms), need, buffer.size());
+  }
+  std::byte* out = buffer.data();
+  ((out += wire::WriteMessage(messages, out)), ...);
   return need;
 }
 

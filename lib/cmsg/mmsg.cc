@@ -29,6 +29,19 @@ RecvBatch::RecvBatch(size_t capacity, size_t max_datagram, size_t control_space)
 }
 
 absl::StatusOr<size_t> RecvBatch::Recv(int fd, int flags) {
+  absl::StatusOr<size_t> n = ReceiveHeaders(fd, flags);
+  if (!n.ok()) return n;
+  for (size_t i = 0; i < *n; ++i) {
+    const msghdr& h = headers_[i].msg_hdr;
+    ReceivedMessage& m = messages_[i];
+    m.control_status = internal::DecodeReceivedInto(ReceivedControl::Adopt(h).bytes(),
+                                                    h.msg_flags, control_space_,
+                                                    /*adopt_fds=*/true, m.control);
+  }
+  return n;
+}
+
+absl::StatusOr<size_t> RecvBatch::ReceiveHeaders(int fd, int flags) {
   // Drop the previous batch first (closing any fds nobody took).
   for (size_t i = 0; i < received_; ++i) messages_[i].control.clear();
   received_ = 0;
@@ -58,9 +71,6 @@ absl::StatusOr<size_t> RecvBatch::Recv(int fd, int flags) {
     m.bytes = headers_[i].msg_len;
     m.flags = h.msg_flags;
     m.peer.set_size(h.msg_namelen);
-    m.control_status = internal::DecodeReceivedInto(ReceivedControl::Adopt(h).bytes(),
-                                                    h.msg_flags, control_space_,
-                                                    /*adopt_fds=*/true, m.control);
   }
   return received_;
 }

@@ -19,15 +19,30 @@
 #include <type_traits>
 #include <vector>
 
+#include "absl/base/optimization.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "lib/cmsg/messages.h"
 #include "lib/cmsg/socket_io.h"
+#include "lib/cmsg/visit.h"
 #include "lib/net/socket_address.h"
 
 namespace cmsg {
+
+namespace internal {
+// A batch visitor seen as a ForEachMessage visitor for datagram `index`.
+template <typename Visitor>
+struct WithDatagramIndex {
+  Visitor& visitor;
+  size_t index;
+  template <typename M>
+  auto operator()(M& m) -> decltype(visitor(index, m)) {
+    return visitor(index, m);
+  }
+};
+}  // namespace internal
 
 // Receives up to `capacity` datagrams per call.
 class RecvBatch {
@@ -41,6 +56,30 @@ class RecvBatch {
   // One recvmmsg (MSG_CMSG_CLOEXEC added; EINTR retried). Returns how many
   // datagrams arrived. Messages from the previous call are dropped first.
   [[nodiscard]] absl::StatusOr<size_t> Recv(int fd, int flags = 0);
+
+  // The same, handing each datagram's control messages to `visitor` instead
+  // of keeping them: visitor(i, m) for each message m of datagram i, in
+  // order, with the arguments ForEachMessage (visit.h) uses (`const T&`,
+  // `OwnedFdRange&` whose fds not taken are closed when the call returns,
+  // `ScmPidfd&`, `const UnknownView&`). data(i) and message(i)'s bytes,
+  // flags and peer are set when datagram i is visited; message(i).control
+  // stays empty. A datagram whose control data was truncated or malformed is
+  // not visited: control_status(i) says why and its fds are closed.
+  // Allocates nothing.
+  //
+  //   batch.Recv(fd, [&](size_t i, const cmsg::Ipv4PacketInfo& p) { local[i] = p.spec_dst; });
+  template <typename Visitor>
+    requires VisitsSomeKind<internal::WithDatagramIndex<Visitor>>
+  [[nodiscard]] absl::StatusOr<size_t> Recv(int fd, Visitor&& visitor, int flags = 0) {
+    absl::StatusOr<size_t> n = ReceiveHeaders(fd, flags);
+    if (ABSL_PREDICT_FALSE(!n.ok())) return n;
+    for (size_t i = 0; i < *n; ++i) {
+      internal::WithDatagramIndex<Visitor> bound{visitor, i};
+      messages_[i].control_status = internal::VisitReceived(
+          ReceivedControl::Adopt(headers_[i].msg_hdr), control_space_, bound);
+    }
+    return n;
+  }
 
   [[nodiscard]] size_t size() const { return received_; }
   [[nodiscard]] size_t capacity() const { return headers_.size(); }
@@ -66,6 +105,11 @@ class RecvBatch {
   // Moving keeps every pointer the headers hold valid: they point into heap
   // blocks (data_, control_, iov_, messages_, to_) that move with the batch,
   // and Recv re-points each header on every call anyway.
+  // Drops the previous datagrams, receives new ones and sets their bytes,
+  // flags and peer; returns how many arrived. Their control data is left
+  // for the caller to decode.
+  absl::StatusOr<size_t> ReceiveHeaders(int fd, int flags);
+
   size_t max_datagram_;
   size_t control_space_;
   std::unique_ptr<char[]> data_;

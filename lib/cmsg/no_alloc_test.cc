@@ -1,5 +1,7 @@
-// The send and receive paths do not touch the heap for up to kInlineFds fds:
-// every global operator new in this binary is counted.
+// The send and receive paths, the list form and the fast path (typed
+// SendMsg, RecvMsg and RecvBatch::Recv with a visitor), do not touch the heap
+// for up to kInlineFds fds, also when they would block: every global
+// operator new in this binary is counted.
 #include <sys/socket.h>
 
 #include <atomic>
@@ -192,6 +194,64 @@ TEST(NoAllocTest, BatchesReuseTheirBuffers) {
   EXPECT_EQ(allocations, 0);
 }
 
+// The fast path: the typed SendMsg and RecvMsg with a visitor, from one to
+// kInlineFds fds per message (and further: neither keeps a list).
+TEST(NoAllocTest, FastPathFdPassingWithoutTheHeap) {
+  auto pair = MakeUnixPair(SOCK_SEQPACKET);
+  UniqueFd file = TempFileWith("x");
+  int fds[kInlineFds];
+  for (int& fd : fds) fd = file.get();
+  ControlBuffer<Fds<kInlineFds>, ScmCredentials> control;
+  char data[16];
+  ASSERT_TRUE(ReceiveCredentials(pair.b.get()).ok());
+  bool ok = true;
+  size_t received = 0;
+  long allocations = AllocationsIn([&] {
+    for (size_t n = 1; n <= kInlineFds; ++n) {
+      auto sent = SendMsg(pair.a.get(), "fast", ScmRights{absl::MakeConstSpan(fds, n)});
+      UniqueFd taken;
+      auto m = RecvMsg(pair.b.get(), absl::MakeSpan(data), control.span(),
+                       Overloaded{[&](OwnedFdRange& r) {
+                                    received += r.size();
+                                    taken = r.Take(0);  // taking one is free too
+                                  },
+                                  [&](const ScmCredentials&) {}});
+      ok = ok && sent.ok() && m.ok() && m->control_status.ok() && taken.ok();
+    }
+  });
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(received, kInlineFds * (kInlineFds + 1) / 2);
+  EXPECT_EQ(allocations, 0);
+}
+
+TEST(NoAllocTest, FastPathUdpAndBatchWithoutTheHeap) {
+  UniqueFd rx = BoundUdpSocket(AF_INET), tx = BoundUdpSocket(AF_INET);
+  ASSERT_TRUE(ReceivePacketInfo(rx.get()).ok());
+  ASSERT_TRUE(ReceiveTtl(rx.get()).ok());
+  SocketAddress to = LocalAddress(rx.get());
+  ControlBuffer<Ipv4PacketInfo, Ipv4Ttl> control;
+  RecvBatch in(8, 64, kSpaceFor<Ipv4PacketInfo, Ipv4Ttl>);
+  char data[16];
+  int seen = 0;
+  bool ok = true;
+  long allocations = AllocationsIn([&] {
+    for (int i = 0; i < 10; ++i) {
+      Ipv4PacketInfo from;
+      from.spec_dst.s_addr = htonl(INADDR_LOOPBACK);
+      ok = ok && SendMsg(tx.get(), "dgram", from, Ipv4Ttl{9}, SendOptions{.to = &to}).ok();
+      auto m = RecvMsg(rx.get(), absl::MakeSpan(data), control.span(),
+                       [&](const Ipv4Ttl& t) { seen += t.ttl == 9; });
+      ok = ok && m.ok();
+      for (int j = 0; j < 4; ++j) ok = ok && SendMsg(tx.get(), "b", SendOptions{.to = &to}).ok();
+      auto n = in.Recv(rx.get(), [&](size_t, const Ipv4PacketInfo&) { ++seen; }, MSG_DONTWAIT);
+      ok = ok && n.ok() && *n == 4;
+    }
+  });
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(seen, 50);
+  EXPECT_EQ(allocations, 0);
+}
+
 // Would-block is the common result of a non-blocking read and of a send
 // into a full buffer: returning it and testing for it touch no heap.
 TEST(NoAllocTest, WouldBlockCostsNoAllocation) {
@@ -204,6 +264,9 @@ TEST(NoAllocTest, WouldBlockCostsNoAllocation) {
   RecvBatch in(4, 64, kSpaceFor<Ipv4PacketInfo>);
   ControlBuffer<Ipv4PacketInfo> control;
   char data[16];
+  UniqueFd file = TempFileWith("x");
+  int fds[kInlineFds];
+  for (int& fd : fds) fd = file.get();
   // Warm up once: the first would-block may set up shared state.
   (void)RecvMsg(rx.get(), absl::MakeSpan(data), control.span(), MSG_DONTWAIT);
   int would_block = 0;
@@ -212,11 +275,17 @@ TEST(NoAllocTest, WouldBlockCostsNoAllocation) {
       auto m = RecvMsg(rx.get(), absl::MakeSpan(data), control.span(), MSG_DONTWAIT);
       auto n = in.Recv(rx.get(), MSG_DONTWAIT);
       auto sent = SendMsg(pair.a.get(), "more", {}, {.flags = MSG_DONTWAIT});
+      // The fast path's entry points.
+      auto visited = RecvMsg(rx.get(), absl::MakeSpan(data), control.span(),
+                             [](const Ipv4PacketInfo&) {}, MSG_DONTWAIT);
+      auto batch = in.Recv(rx.get(), [](size_t, const Ipv4PacketInfo&) {}, MSG_DONTWAIT);
+      auto typed = SendMsg(pair.a.get(), "more", ScmRights{fds}, SendOptions{.flags = MSG_DONTWAIT});
       would_block += IsWouldBlock(m.status()) + IsWouldBlock(n.status()) +
-                     IsWouldBlock(sent.status());
+                     IsWouldBlock(sent.status()) + IsWouldBlock(visited.status()) +
+                     IsWouldBlock(batch.status()) + IsWouldBlock(typed.status());
     }
   });
-  EXPECT_EQ(would_block, 30);
+  EXPECT_EQ(would_block, 60);
   EXPECT_EQ(allocations, 0);
 }
 

@@ -2,12 +2,44 @@
 
 #include <cerrno>
 
-#include "absl/strings/str_format.h"
 #include "lib/cmsg/codec.h"
 #include "lib/cmsg/internal/decode.h"
 #include "lib/status/errno_status.h"
 
 namespace cmsg {
+
+namespace internal {
+
+absl::Status RecvInto(int fd, msghdr& msg, int flags, ReceivedInfo& info) {
+  const size_t control_size = msg.msg_controllen;
+  for (;;) {
+    msg.msg_name = info.peer.mutable_addr();
+    msg.msg_namelen = SocketAddress::capacity();
+    msg.msg_controllen = control_size;
+    ssize_t n = recvmsg(fd, &msg, flags | MSG_CMSG_CLOEXEC);
+    if (ABSL_PREDICT_TRUE(n >= 0)) {
+      info.peer.set_size(msg.msg_namelen);
+      info.bytes = static_cast<size_t>(n);
+      info.flags = msg.msg_flags;
+      return absl::OkStatus();
+    }
+    if (errno != EINTR) return ErrnoError("recvmsg");
+  }
+}
+
+absl::StatusOr<size_t> SendWith(int fd, msghdr& msg, const SendOptions& options) {
+  if (options.to != nullptr && !options.to->empty()) {
+    msg.msg_name = const_cast<sockaddr*>(options.to->addr());
+    msg.msg_namelen = options.to->size();
+  }
+  for (;;) {
+    ssize_t n = sendmsg(fd, &msg, options.flags | MSG_NOSIGNAL);
+    if (ABSL_PREDICT_TRUE(n >= 0)) return static_cast<size_t>(n);
+    if (errno != EINTR) return ErrnoError("sendmsg");
+  }
+}
+
+}  // namespace internal
 
 absl::StatusOr<size_t> SendMsg(int fd, absl::Span<const iovec> iov,
                                absl::Span<const ControlMessage> control,
@@ -16,19 +48,11 @@ absl::StatusOr<size_t> SendMsg(int fd, absl::Span<const iovec> iov,
   absl::StatusOr<size_t> control_len = Encode(control, buffer);
   if (!control_len.ok()) return control_len.status();
   msghdr msg{};
-  if (options.to != nullptr && !options.to->empty()) {
-    msg.msg_name = const_cast<sockaddr*>(options.to->addr());
-    msg.msg_namelen = options.to->size();
-  }
   msg.msg_iov = const_cast<iovec*>(iov.data());
   msg.msg_iovlen = iov.size();
   msg.msg_control = *control_len > 0 ? buffer : nullptr;
   msg.msg_controllen = *control_len;
-  for (;;) {
-    ssize_t n = sendmsg(fd, &msg, options.flags | MSG_NOSIGNAL);
-    if (n >= 0) return static_cast<size_t>(n);
-    if (errno != EINTR) return ErrnoError("sendmsg");
-  }
+  return internal::SendWith(fd, msg, options);
 }
 
 absl::StatusOr<size_t> SendMsg(int fd, absl::string_view data,
@@ -47,22 +71,12 @@ absl::StatusOr<ReceivedMessage> RecvMsg(int fd, absl::Span<const iovec> iov,
   msghdr msg{};
   msg.msg_iov = const_cast<iovec*>(iov.data());
   msg.msg_iovlen = iov.size();
-  ssize_t n;
-  for (;;) {
-    msg.msg_name = out.peer.mutable_addr();
-    msg.msg_namelen = SocketAddress::capacity();
-    msg.msg_control = control.empty() ? nullptr : control.data();
-    msg.msg_controllen = control.size();
-    n = recvmsg(fd, &msg, flags | MSG_CMSG_CLOEXEC);
-    if (ABSL_PREDICT_TRUE(n >= 0)) break;
-    if (errno != EINTR) {
-      result = ErrnoError("recvmsg");
-      return result;
-    }
+  msg.msg_control = control.empty() ? nullptr : control.data();
+  msg.msg_controllen = control.size();
+  if (absl::Status s = internal::RecvInto(fd, msg, flags, out); ABSL_PREDICT_FALSE(!s.ok())) {
+    result = std::move(s);
+    return result;
   }
-  out.peer.set_size(msg.msg_namelen);
-  out.bytes = static_cast<size_t>(n);
-  out.flags = msg.msg_flags;
   out.control_status = internal::DecodeReceivedInto(ReceivedControl::Adopt(msg).bytes(),
                                                     msg.msg_flags, control.size(),
                                                     /*adopt_fds=*/true, out.control);

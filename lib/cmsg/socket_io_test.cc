@@ -20,6 +20,7 @@
 #include "lib/cmsg/space.h"
 #include "lib/cmsg/testing/test_sockets.h"
 #include "lib/status/errno_status.h"
+#include "lib/status/status_macros.h"
 
 namespace cmsg {
 namespace {
@@ -292,7 +293,10 @@ TEST(SocketIoTest, InvalidFdToSendIsRejectedBeforeTheCall) {
 volatile sig_atomic_t g_alarms = 0;
 void CountAlarm(int) { g_alarms = g_alarms + 1; }
 
-TEST(SocketIoTest, RecvMsgRetriesWhenASignalInterruptsIt) {
+// Receives one message with `receive(fd, data)` (which returns the bytes
+// received) while a SIGALRM interrupts it; checks that it was retried.
+template <typename Receive>
+void ExpectRetriedAfterASignal(Receive receive) {
   UnixPair pair = MakeUnixPair(SOCK_DGRAM);
   struct sigaction action {}, saved{};
   action.sa_handler = CountAlarm;  // no SA_RESTART: recvmsg sees EINTR
@@ -311,14 +315,28 @@ TEST(SocketIoTest, RecvMsgRetriesWhenASignalInterruptsIt) {
   alarm.it_value.tv_usec = 50 * 1000;
   ASSERT_EQ(setitimer(ITIMER_REAL, &alarm, nullptr), 0);
   char data[8];
-  auto m = RecvMsg(pair.b.get(), absl::MakeSpan(data), {});
+  absl::StatusOr<size_t> bytes = receive(pair.b.get(), absl::MakeSpan(data));
   sigaction(SIGALRM, &saved, nullptr);
   int status = 0;
   waitpid(child, &status, 0);
-  ASSERT_TRUE(m.ok()) << m.status();
-  EXPECT_EQ(std::string(data, m->bytes), "late");
+  ASSERT_TRUE(bytes.ok()) << bytes.status();
+  EXPECT_EQ(std::string(data, *bytes), "late");
   EXPECT_EQ(g_alarms, 1);
   EXPECT_EQ(status, 0);
+}
+
+TEST(SocketIoTest, RecvMsgRetriesWhenASignalInterruptsIt) {
+  ExpectRetriedAfterASignal([](int fd, absl::Span<char> data) -> absl::StatusOr<size_t> {
+    CMSGLIB_ASSIGN_OR_RETURN(ReceivedMessage m, RecvMsg(fd, data, {}));
+    return m.bytes;
+  });
+}
+
+TEST(SocketIoTest, RecvMsgWithAVisitorRetriesWhenASignalInterruptsIt) {
+  ExpectRetriedAfterASignal([](int fd, absl::Span<char> data) -> absl::StatusOr<size_t> {
+    CMSGLIB_ASSIGN_OR_RETURN(ReceivedInfo m, RecvMsg(fd, data, {}, [](OwnedFdRange&) {}));
+    return m.bytes;
+  });
 }
 
 }  // namespace

@@ -285,11 +285,25 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status VisitChecked(
   return absl::OkStatus();
 }
 
-// MSG_CTRUNC: closes every fd that arrived and says so; visits nothing.
-[[gnu::cold]] inline absl::Status CloseTruncated(absl::Span<const std::byte> control) {
+// MSG_CTRUNC: closes every fd that arrived and says so (`capacity`: the
+// control buffer's size); visits nothing.
+[[gnu::cold]] inline absl::Status CloseTruncated(absl::Span<const std::byte> control,
+                                                 size_t capacity) {
   CloseSink close;
   (void)WalkControl(control, close);
-  return TruncatedError(control.size(), close.closed);
+  return TruncatedError(capacity, close.closed);
+}
+
+// ForEachMessage of received control data whose buffer had `capacity`
+// bytes.
+template <typename Visitor>
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status VisitReceived(ReceivedControl control,
+                                                               size_t capacity,
+                                                               Visitor& visitor) {
+  if (ABSL_PREDICT_FALSE(control.truncated())) {
+    return CloseTruncated(control.bytes(), capacity);
+  }
+  return VisitChecked</*kAdopt=*/true>(control.bytes(), visitor);
 }
 
 }  // namespace internal
@@ -342,10 +356,7 @@ template <typename Visitor>
   requires VisitsSomeKind<Visitor>
 [[nodiscard]] ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status ForEachMessage(
     ReceivedControl control, Visitor&& visitor) {
-  if (ABSL_PREDICT_FALSE(control.truncated())) {
-    return internal::CloseTruncated(control.bytes());
-  }
-  return internal::VisitChecked</*kAdopt=*/true>(control.bytes(), visitor);
+  return internal::VisitReceived(control, control.bytes().size(), visitor);
 }
 
 // The same over any buffer (one Encode wrote, say), adopting nothing: an

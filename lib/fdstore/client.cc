@@ -166,6 +166,7 @@ absl::StatusOr<std::vector<NamedFd>> Client::Fetch(absl::Span<const std::string>
   Message request{Type::kFetch, last ? static_cast<Code>(kLastRequest) : Code::kOk,
                   {names.begin(), names.end()}};
   std::vector<UniqueFd> fds;
+  fds.reserve(names.size());
   CMSGLIB_ASSIGN_OR_RETURN(Message reply, Call(request, {}, &fds));
   if (reply.strings.size() != fds.size()) {
     return absl::DataLossError(absl::StrCat("reply names ", reply.strings.size(),
@@ -176,7 +177,9 @@ absl::StatusOr<std::vector<NamedFd>> Client::Fetch(absl::Span<const std::string>
     return absl::DataLossError("reply names other fds than asked for");
   }
   std::vector<NamedFd> out;
-  for (size_t i = 0; i < fds.size(); ++i) out.push_back({reply.strings[i], std::move(fds[i])});
+  out.reserve(fds.size());
+  for (size_t i = 0; i < fds.size(); ++i)
+    out.push_back({std::move(reply.strings[i]), std::move(fds[i])});
   return out;
 }
 

@@ -227,29 +227,30 @@ void Server::AcceptOne() {
     return;
   }
   // Who connects (SO_PEERCRED), for the slot limits only: rights are
-  // still decided by the first message's credentials (Serve).
-  ucred peer{};
-  socklen_t len = sizeof(peer);
-  if (getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &peer, &len) < 0) {
-    Log(ErrnoError("getsockopt(SO_PEERCRED)").message());
-    return;
+  // still decided by the first message's credentials (Serve). While fewer
+  // clients than one uid's share are connected, no uid can be over a
+  // limit, so the question waits until a limit could bite (a call saved
+  // on nearly every hand-off).
+  Client client{std::move(fd), absl::Now() + options_.client_timeout};
+  if (clients_.size() >= PerUidSlots()) {
+    std::optional<uid_t> uid = PeerUid(client);
+    if (!uid.has_value()) return;
+    // Clients that hung up since the last poll still hold slots: reap them
+    // before calling the server full.
+    std::string busy = SlotRefusal(*uid);
+    if (!busy.empty()) {
+      ServeReady(0);
+      busy = SlotRefusal(*uid);
+    }
+    if (!busy.empty()) {
+      Log(absl::StrCat("refused pid ", client.peer_pid, ": ", busy));
+      (void)SendRecord(client.fd.get(),
+                       ErrorMessage(Code::kBusy, absl::StrCat(busy, "; try again")), {});
+      DiscardPending(client.fd.get());
+      return;
+    }
   }
-  // Clients that hung up since the last poll still hold slots: reap them
-  // before calling the server full.
-  std::string busy = SlotRefusal(peer.uid);
-  if (!busy.empty()) {
-    ServeReady(0);
-    busy = SlotRefusal(peer.uid);
-  }
-  if (!busy.empty()) {
-    Log(absl::StrCat("refused pid ", peer.pid, ": ", busy));
-    (void)SendRecord(fd.get(), ErrorMessage(Code::kBusy, absl::StrCat(busy, "; try again")),
-                     {});
-    DiscardPending(fd.get());
-    return;
-  }
-  clients_.push_back({std::move(fd), absl::Now() + options_.client_timeout});
-  clients_.back().peer_uid = peer.uid;
+  clients_.push_back(std::move(client));
   // Most clients send their request right after connecting: answer it now
   // rather than after another trip through poll. Its SCM_CREDENTIALS then
   // attest the client, and no SO_PEERCRED is asked for; a client that has
@@ -257,18 +258,40 @@ void Server::AcceptOne() {
   if (!Serve(clients_.back())) clients_.pop_back();
 }
 
-std::string Server::SlotRefusal(uid_t uid) const {
+size_t Server::PerUidSlots() const {
+  return std::max<size_t>(1, static_cast<size_t>(options_.max_clients) / 2);
+}
+
+std::optional<uid_t> Server::PeerUid(Client& client) {
+  if (!client.peer_known) {
+    ucred peer{};
+    socklen_t len = sizeof(peer);
+    if (getsockopt(client.fd.get(), SOL_SOCKET, SO_PEERCRED, &peer, &len) < 0) {
+      Log(ErrnoError("getsockopt(SO_PEERCRED)").message());
+      return std::nullopt;
+    }
+    client.peer_known = true;
+    client.peer_uid = peer.uid;
+    client.peer_pid = peer.pid;
+  }
+  return client.peer_uid;
+}
+
+std::string Server::SlotRefusal(uid_t uid) {
   const size_t max = static_cast<size_t>(options_.max_clients);
   if (clients_.size() >= max) return absl::StrCat(max, " clients connected");
   if (uid == euid_) return "";
   // Half the slots per other uid, and an eighth kept for the server's own
   // uid: no reader can lock the admin (or every other reader) out.
-  const size_t per_uid = std::max<size_t>(1, max / 2);
+  const size_t per_uid = PerUidSlots();
   const size_t others_max = max - max / 8;
   size_t others = 0, mine = 0;
-  for (const Client& c : clients_) {
-    others += c.peer_uid != euid_;
-    mine += c.peer_uid == uid;
+  for (Client& c : clients_) {
+    // A client whose uid the kernel no longer tells is gone: no slot.
+    std::optional<uid_t> peer = PeerUid(c);
+    if (!peer.has_value()) continue;
+    others += *peer != euid_;
+    mine += *peer == uid;
   }
   if (mine >= per_uid) return absl::StrCat("uid ", uid, " holds ", mine, " connections");
   if (others >= others_max) {

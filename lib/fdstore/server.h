@@ -21,6 +21,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -101,7 +102,12 @@ class Server {
     bool vetted = false;
     pid_t pid = 0;
     uid_t uid = 0;
-    uid_t peer_uid = 0;  // SO_PEERCRED at accept: whose slot this is
+    // SO_PEERCRED's uid (set at connect, fixed for the socket's life):
+    // whose slot this is. Asked at accept only once the slots are half
+    // taken, else when a later accept first needs it (PeerUid).
+    bool peer_known = false;
+    uid_t peer_uid = 0;
+    pid_t peer_pid = 0;
   };
 
   enum class Access { kNone, kRead, kWrite, kAdmin };
@@ -116,7 +122,12 @@ class Server {
   // Why a new connection of `uid` gets BUSY ("" if it may have a slot):
   // --max_clients in all; for uids other than the server's, at most half of
   // them per uid and seven eighths together (the rest kept for the admin).
-  [[nodiscard]] std::string SlotRefusal(uid_t uid) const;
+  [[nodiscard]] std::string SlotRefusal(uid_t uid);
+  // Slots one uid other than the server's may hold: half (at least 1).
+  [[nodiscard]] size_t PerUidSlots() const;
+  // `client`'s SO_PEERCRED uid, asked once; std::nullopt if the kernel
+  // will not say (the connection is then dead).
+  [[nodiscard]] std::optional<uid_t> PeerUid(Client& client);
   // Polls the clients alone and serves those ready (ends of stream too).
   void ServeReady(int timeout_ms);
   // Asks SO_PEERCRED who a client that has not spoken is; refuses (and

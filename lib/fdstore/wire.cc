@@ -60,7 +60,10 @@ absl::string_view CodeName(Code code) {
 
 absl::StatusOr<std::string> Encode(const Message& m) {
   if (m.strings.size() > 0xffff) return absl::InvalidArgumentError("more than 65535 strings");
+  size_t size = kHeaderSize;
+  for (const std::string& s : m.strings) size += 2 + s.size();
   std::string out;
+  out.reserve(size);  // one allocation (a FETCH reply carries many names)
   PutLe(out, kVersion, 1);
   PutLe(out, static_cast<uint8_t>(m.type), 1);
   PutLe(out, m.strings.size(), 2);

@@ -402,81 +402,205 @@ def soak_spawn(tools, work):
 
 # --- fdstore -------------------------------------------------------------
 
-def hostile(path, kind, stop_at):
-    """One hostile client; returns what it did."""
-    try:
+class Hostile:
+    """The hostile share, as threads: `silent` connections held open at
+    once (each reconnects when the store drops it: --client_timeout, a
+    restart), and 4 threads churning garbage, oversized records and
+    connect-and-close. Counts what it did."""
+
+    def __init__(self, path, silent):
+        self.path = path
+        self.silent = silent
+        self.stopping = threading.Event()
+        self.counts = {"silent": 0, "garbage": 0, "oversized": 0, "close": 0}
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self.hold)] + [
+            threading.Thread(target=self.churn, args=(i,)) for i in range(4)]
+
+    def connect(self, timeout):
         s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        s.settimeout(2)
-        s.connect(path)
-        if kind == "garbage":
-            s.send(os.urandom(random.randint(1, 512)))
-        elif kind == "oversized":
+        try:
+            s.settimeout(timeout)
+            s.connect(self.path)
+            return s
+        except OSError:
+            s.close()
+            return None
+
+    def count(self, kind):
+        with self.lock:
+            self.counts[kind] += 1
+
+    def hold(self):
+        held = []
+        while not self.stopping.is_set():
+            # Drop the ones the store hung up on, then top up to `silent`.
+            alive = []
+            for s in held:
+                try:
+                    if s.recv(1, socket.MSG_DONTWAIT | socket.MSG_PEEK) == b"":
+                        s.close()
+                        continue
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    s.close()
+                    continue
+                alive.append(s)
+            held = alive
+            while len(held) < self.silent and not self.stopping.is_set():
+                s = self.connect(0.5)
+                if s is None:
+                    break
+                held.append(s)
+                self.count("silent")
+            self.stopping.wait(0.2)
+        for s in held:
+            s.close()
+
+    def churn(self, i):
+        kinds = ["garbage", "oversized", "close"]
+        rnd = random.Random(i)
+        while not self.stopping.is_set():
+            kind = kinds[rnd.randrange(3)]
+            s = self.connect(2)
+            if s is None:
+                self.stopping.wait(0.05)
+                continue
             try:
-                s.send(b"\xff" * 200000)
+                if kind == "garbage":
+                    s.send(os.urandom(rnd.randint(1, 512)))
+                elif kind == "oversized":
+                    s.send(b"\xff" * 200000)
             except OSError:
                 pass
-        elif kind == "silent":
-            while time.monotonic() < stop_at:
-                time.sleep(0.2)
-        s.close()
-    except OSError:
-        pass
-    return kind
+            s.close()
+            self.count(kind)
+            self.stopping.wait(0.02)
+
+    def __enter__(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stopping.set()
+        for t in self.threads:
+            t.join()
+
+
+def raise_fd_limit(want):
+    """The store holds a connection per client and this process one per
+    silent client: a fresh machine's 1024 is too few (root may raise it)."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (max(want, soft), max(want, hard)))
+        except (ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 def soak_fdstore(tools, work):
+    """Legitimate clients are `fdstore exec --wait` processes that must get
+    the store's socket and run their command; up to --concurrency run at
+    once beside the hostile share, so the store has thousands of clients
+    connected at a time (its fd count, sampled, says how many). With
+    --restart the store is stopped and a new one started half-way; a failed
+    hand-off is reported with whether it was in flight during the restart."""
     part = "fdstore"
     n = ARGS.clients
-    say("fdstore: %d legitimate clients (fdstore exec --wait), 256 at a time, %d hostile ones%s"
-        % (n, n // 5, ", a restart half-way" if ARGS.restart else ""))
+    concurrency = min(ARGS.concurrency, n)
+    silent = min(ARGS.silent, n // 2)
+    limit = raise_fd_limit(16384)
+    say("fdstore: %d legitimate clients (fdstore exec --wait), %d at a time, beside %d silent "
+        "connections held open and 4 threads of garbage, oversized and connect-and-close "
+        "clients%s (fd limit %d)" % (n, concurrency, silent, ", a store restart half-way" if ARGS.restart else "", limit))
     path = os.path.join(work, "fds.sock")
     log = os.path.join(work, "fdstore.log")
     serve_cmd = [tools["fdstore"], "serve", "--socket=" + path, "--listen=udp:127.0.0.1:0=dns",
-                 "--max_clients=4096"]
+                 "--max_clients=4096", "--client_timeout=30s"]
     server = start(serve_cmd, open(log, "w"))
-    ok = failed = 0
-    errors = []
-    restarted = threading.Event()
-    done = [0]
+    wait_for = time.monotonic() + 10
+    while not os.path.exists(path) and time.monotonic() < wait_for:
+        time.sleep(0.01)
+    base_fds = fd_count(server.pid)
+    results = []
     lock = threading.Lock()
+    done = [0]
+    restart = {}
+    peak = [0]
+    sampling = threading.Event()
+    sampling.set()
+    servers = [server]
+
+    def sample():  # connections at the store = its fds beyond those at start
+        while sampling.is_set():
+            try:
+                peak[0] = max(peak[0], fd_count(servers[-1].pid) - base_fds)
+            except OSError:
+                pass
+            time.sleep(0.02)
 
     def legit(i):
-        p = subprocess.run([tools["fdstore"], "exec", "--socket=" + path, "--wait=20s", "--timeout=20s",
-                            "--names=dns", "--", "/bin/sh", "-c", 'test "$LISTEN_FDNAMES" = dns -a "$LISTEN_FDS" = 1'],
+        t0 = time.monotonic()
+        p = subprocess.run([tools["fdstore"], "exec", "--socket=" + path, "--wait=30s", "--timeout=30s",
+                            "--names=dns", "--", "/bin/sh", "-c",
+                            'test "$LISTEN_FDNAMES" = dns -a "$LISTEN_FDS" = 1'],
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         with lock:
             done[0] += 1
-        return p.returncode, p.stderr.strip()
+            results.append((p.returncode, p.stderr.strip(), t0, time.monotonic()))
 
-    stop_at = time.monotonic() + 600
-    kinds = ["garbage", "oversized", "silent", "close"]
+    sampler = threading.Thread(target=sample)
+    sampler.start()
     t = time.monotonic()
-    with concurrent.futures.ThreadPoolExecutor(256) as pool, \
-         concurrent.futures.ThreadPoolExecutor(64) as bad:
-        futures = [pool.submit(legit, i) for i in range(n)]
-        hostile_futures = [bad.submit(hostile, path, kinds[i % 4], time.monotonic() + 3) for i in range(n // 5)]
-        while ARGS.restart and done[0] < n // 2 and server.poll() is None:
-            time.sleep(0.01)
-        if ARGS.restart:
-            stop(server)
-            server = start(serve_cmd, open(log, "a"))
-            restarted.set()
-        for f in futures:
-            rc, err = f.result()
-            if rc == 0:
-                ok += 1
-            else:
-                failed += 1
-                errors.append((rc, err))
-        for f in hostile_futures:
-            f.result()
+    with Hostile(path, silent) as hostile:
+        # Let the silent ones take their places first.
+        settle = time.monotonic() + 10
+        while hostile.counts["silent"] < silent and time.monotonic() < settle:
+            time.sleep(0.05)
+        with concurrent.futures.ThreadPoolExecutor(concurrency) as pool:
+            futures = [pool.submit(legit, i) for i in range(n)]
+            while ARGS.restart and done[0] < n // 2 and server.poll() is None:
+                time.sleep(0.01)
+            if ARGS.restart:
+                restart["from"] = time.monotonic()
+                stop(server)
+                server = start(serve_cmd, open(log, "a"))
+                servers.append(server)
+                while not os.path.exists(path) and server.poll() is None:
+                    time.sleep(0.005)
+                restart["to"] = time.monotonic()
+            for f in futures:
+                f.result()
+    sampling.clear()
+    sampler.join()
     seconds = time.monotonic() - t
     alive = server.poll() is None
     code = stop(server)
-    say("  %d of %d hand-offs done, %d failed, in %.1f s; %d hostile clients; store restarted %s; "
-        "the store %s" % (ok, n, failed, seconds, n // 5, "once" if ARGS.restart else "never",
-                          "stayed up" if alive else "DIED"))
-    check(failed == 0, part, "%d legitimate hand-offs failed, first: %s" % (failed, errors[:2]))
+    failed = [r for r in results if r[0] != 0]
+    ok = len(results) - len(failed)
+    during = [r for r in failed if restart and r[2] <= restart["to"] and r[3] >= restart["from"]]
+    say("  %d of %d hand-offs done, %d failed, in %.1f s; up to %d clients connected to the store at once"
+        % (ok, n, len(failed), seconds, peak[0]))
+    say("  hostile: %s" % ", ".join("%d %s" % (v, k) for k, v in sorted(hostile.counts.items())))
+    if ARGS.restart:
+        say("  store restarted once (down %.0f ms); %d of the failed hand-offs were in flight then, "
+            "%d were not" % (1000 * (restart["to"] - restart["from"]), len(during), len(failed) - len(during)))
+    say("  the last store %s" % ("stayed up" if alive else "DIED"))
+    if failed:
+        kinds = {}
+        for r in failed:
+            key = "exit %d: %s" % (r[0], re.sub(r"\d+", "N", (r[1].splitlines() or [""])[-1])[:160])
+            kinds[key] = kinds.get(key, 0) + 1
+        for key, count in sorted(kinds.items(), key=lambda kv: -kv[1])[:4]:
+            say("    %dx %s" % (count, key))
+    check(not failed, part, "%d legitimate hand-offs failed (%d in flight during the restart)"
+          % (len(failed), len(during)))
+    check(peak[0] >= min(1000, silent), part, "the store never had %d clients at once (peak %d): "
+          "the load was not what it says" % (min(1000, silent), peak[0]))
     check(alive and code == 0, part, "fdstore serve exited %s" % code)
     check(not os.path.exists(path), part, "the control socket was left behind")
 
@@ -486,7 +610,10 @@ def main():
     p = argparse.ArgumentParser()
     p.add_argument("--minutes", type=float, default=2.0)
     p.add_argument("--spawns", type=int, default=10000)
-    p.add_argument("--clients", type=int, default=2000)
+    p.add_argument("--clients", type=int, default=3000, help="fdstore: legitimate clients")
+    p.add_argument("--concurrency", type=int, default=200, help="fdstore: legitimate clients at once")
+    p.add_argument("--silent", type=int, default=1500,
+                   help="fdstore: hostile connections held open at once (at most clients/2)")
     p.add_argument("--only", default="relay,spawn,fdstore")
     p.add_argument("--restart", type=int, default=1, help="fdstore: restart the store half-way (0: no)")
     for tool in ("udp_relay", "udp_echo", "udp_probe", "sandbox_run", "fdstore"):

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the tools for users who do not use Bazel:
 #   tools/bazel run -c opt //:install -- --prefix=/usr/local
-# PREFIX/bin          sandbox_run (and sandbox_shim beside it), fdstore,
-#                     udp_relay, udp_echo, udp_probe
+# PREFIX/bin          sandbox_run and worker_pool (sandbox_shim and pool_agent
+#                     beside them), fdstore, udp_relay, udp_echo, udp_probe
 # PREFIX/share/man/man1  a man page per tool, made from its --help (help2man)
 # UNITDIR             udp_relay@.service + udp_relay@.socket, fdstore.service
 #                     (default PREFIX/lib/systemd/system)
@@ -37,19 +37,23 @@ declare -A summary=(
   [udp_relay]="relay UDP, replying from the address each client sent to"
   [udp_echo]="echo UDP datagrams from the address they were sent to"
   [udp_probe]="measure UDP round trips with kernel timestamps"
+  [worker_pool]="run and supervise sandboxed workers that share sockets"
 )
+readonly tools=(sandbox_run worker_pool fdstore udp_relay udp_echo udp_probe)
 mkdir -p "$prefix/bin" "$unitdir"
-for tool in sandbox_run fdstore udp_relay udp_echo udp_probe; do
+for tool in "${tools[@]}"; do
   install -m 0755 "$r/tools/$tool/$tool" "$prefix/bin/$tool"
 done
-# sandbox_run looks for its shim beside itself.
+# sandbox_run and worker_pool look for the shim (and worker_pool for the
+# agent it runs in each sandbox) beside themselves.
 install -m 0755 "$r/sandbox/sandbox_shim" "$prefix/bin/sandbox_shim"
+install -m 0755 "$r/sandbox/pool_agent" "$prefix/bin/pool_agent"
 
 if ((man)); then
   command -v help2man >/dev/null ||
     { echo "install: help2man is missing (apt-get install help2man, or --no_man)" >&2; exit 1; }
   mkdir -p "$prefix/share/man/man1"
-  for tool in sandbox_run fdstore udp_relay udp_echo udp_probe; do
+  for tool in "${tools[@]}"; do
     help2man --no-info --version-string="$VERSION" --name="${summary[$tool]}" \
       --section=1 --output="$prefix/share/man/man1/$tool.1" "$prefix/bin/$tool" ||
       { echo "install: help2man failed for $tool" >&2; exit 1; }
@@ -61,4 +65,4 @@ for unit in "udp_relay@.service" "udp_relay@.socket" "fdstore.service"; do
     "$r/dist/systemd/$unit" >"$unitdir/$unit"
   chmod 0644 "$unitdir/$unit"
 done
-echo "install: installed 5 tools and sandbox_shim in $prefix/bin$( ((man)) && echo ", man pages in $prefix/share/man/man1"), units in $unitdir"
+echo "install: installed ${#tools[@]} tools, sandbox_shim and pool_agent in $prefix/bin$( ((man)) && echo ", man pages in $prefix/share/man/man1"), units in $unitdir"

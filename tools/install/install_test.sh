@@ -16,15 +16,16 @@ p="$work/prefix"; etc="$work/etc"
 
 out="$("$install" --prefix="$p" --sysconfdir="$etc" 2>&1)" || { echo "FAIL: install: $out"; exit 1; }
 echo "$out"
-for t in sandbox_run sandbox_shim fdstore udp_relay udp_echo udp_probe; do
+for t in sandbox_run sandbox_shim worker_pool pool_agent fdstore udp_relay udp_echo udp_probe; do
   [[ -x "$p/bin/$t" && ! -L "$p/bin/$t" ]] || fail "$p/bin/$t is not an installed executable"
 done
-for t in sandbox_run fdstore udp_relay udp_echo udp_probe; do
+for t in sandbox_run worker_pool fdstore udp_relay udp_echo udp_probe; do
   m="$p/share/man/man1/$t.1"
   grep -q "^\.TH ${t^^} \"1\"" "$m" 2>/dev/null || fail "$m has no .TH header"
 done
 grep -q 'upstream' "$p/share/man/man1/udp_relay.1" || fail "udp_relay.1 lacks --upstream"
 grep -q 'ro_bind' "$p/share/man/man1/sandbox_run.1" || fail "sandbox_run.1 lacks --ro_bind"
+grep -q 'isolation' "$p/share/man/man1/worker_pool.1" || fail "worker_pool.1 lacks --isolation"
 u="$p/lib/systemd/system"
 grep -q "^ExecStart=$p/bin/udp_relay " "$u/udp_relay@.service" || fail "relay unit ExecStart: $(grep ExecStart "$u/udp_relay@.service")"
 grep -q "^EnvironmentFile=$etc/udp_relay/%i.conf$" "$u/udp_relay@.service" || fail "relay unit EnvironmentFile"
@@ -32,6 +33,21 @@ grep -rq '@PREFIX@\|@SYSCONFDIR@' "$u" && fail "placeholders left in the units"
 grep -q '^Type=notify$' "$u/udp_relay@.service" || fail "the relay unit is not Type=notify"
 "$install" --bogus >/dev/null 2>&1; [[ $? -eq 2 ]] || fail "a bad flag does not exit 2"
 "$install" >/dev/null 2>&1; [[ $? -eq 2 ]] || fail "a missing --prefix does not exit 2"
+
+# --- The installed sandbox tools find their helpers beside themselves, not
+# in Bazel's runfiles (the variables that point there are unset).
+clean_env=(env -u RUNFILES_DIR -u TEST_SRCDIR -u RUNFILES_MANIFEST_FILE -u SANDBOX_SHIM -u POOL_AGENT)
+out="$("${clean_env[@]}" "$p/bin/sandbox_run" --ro_bind=/usr,/lib,/lib64,/bin -- /bin/echo sandboxed 2>&1)"
+[[ "$out" == sandboxed ]] || fail "installed sandbox_run: $out"
+mkdir -m 0777 "$work/pool_out"
+"${clean_env[@]}" "$p/bin/worker_pool" --workers=2 --ro_bind=/usr,/lib,/lib64,/bin \
+  --bind="$work/pool_out:/out" -- /bin/sh -c 'echo up >/out/$WORKER_POOL_SLOT; exec sleep 60' \
+  >"$work/pool.log" 2>&1 &
+pool=$!; pids+=($pool)
+for _ in $(seq 1000); do [[ -e "$work/pool_out/0" && -e "$work/pool_out/1" ]] && break; sleep 0.01; done
+[[ -e "$work/pool_out/0" && -e "$work/pool_out/1" ]] || fail "installed worker_pool started no 2 workers: $(tail -5 "$work/pool.log")"
+kill -TERM "$pool"; wait "$pool"; rc=$?
+[[ $rc -eq 0 ]] || fail "installed worker_pool exited $rc on SIGTERM: $(tail -5 "$work/pool.log")"
 
 # --- udp_relay@PORT: the socket unit's address, the service's command line.
 "$p/bin/udp_echo" --listen=127.0.0.1:0 2>"$work/echo.log" & pids+=($!)

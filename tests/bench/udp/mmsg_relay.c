@@ -4,7 +4,9 @@
  * datagrams for one session; recvmmsg of 32 from an upstream socket and one
  * sendmmsg of the replies with IP_PKTINFO from the arrival address. No GSO or
  * GRO, one thread, sessions in an open-addressing table of 65536 that is
- * never evicted (a benchmark peer, not a server).
+ * never evicted (a benchmark peer, not a server). Like any server with many
+ * clients it raises its fd limit to the hard one (one socket per session),
+ * and drops a datagram it cannot open a session for.
  *
  *   mmsg_relay --listen=0.0.0.0:5300 --upstream=127.0.0.1:7000   (IPv4 only) */
 #define _GNU_SOURCE
@@ -16,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -72,6 +75,11 @@ int main(int argc, char** argv) {
   if (!have_l || !have_u) {
     fprintf(stderr, "mmsg_relay: want --listen=IPv4:PORT --upstream=IPv4:PORT\n");
     return 2;
+  }
+  struct rlimit nofile;
+  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0) {
+    nofile.rlim_cur = nofile.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &nofile);
   }
   int lfd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   int one = 1;
@@ -133,7 +141,11 @@ int main(int argc, char** argv) {
             s = (s + 1) % SLOTS;
           if (!table[s].used) {
             int up = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-            connect(up, (struct sockaddr*)&upstream, sizeof(upstream));
+            if (up < 0 || connect(up, (struct sockaddr*)&upstream, sizeof(upstream)) != 0) {
+              if (up >= 0) close(up);
+              slot_of[i] = SLOTS;  /* dropped */
+              continue;
+            }
             table[s] = (struct session){1, peers[i], info.ipi_spec_dst, info.ipi_ifindex, up};
             struct epoll_event uev = {.events = EPOLLIN, .data.u64 = s};
             epoll_ctl(ep, EPOLL_CTL_ADD, up, &uev);
@@ -147,7 +159,7 @@ int main(int argc, char** argv) {
         for (int i = 0; i < got;) {
           int j = i;
           while (j < got && slot_of[j] == slot_of[i]) ++j;
-          sendmmsg(table[slot_of[i]].upstream, &out[i], j - i, MSG_DONTWAIT);
+          if (slot_of[i] != SLOTS) sendmmsg(table[slot_of[i]].upstream, &out[i], j - i, MSG_DONTWAIT);
           i = j;
         }
       } else {

@@ -122,6 +122,13 @@ def relay_under_test(kind, tmp, port, sink_port):
     if kind == "mmsg":
         return Peer(RELAY_CPU + [ARGS.mmsg, "--listen=" + listen, up], tmp,
                     ready="serving")
+    if kind == "socat-many":
+        # socat's way to serve many UDP clients: a child per datagram
+        # (UDP4-RECVFROM,fork; a UDP4-LISTEN child serves one client only),
+        # which sends it on, waits for the answer and returns it.
+        return Peer(RELAY_CPU + ["socat", "-b", "65536", "-T", "0.2",
+                                 "UDP4-RECVFROM:%d,reuseaddr,fork" % port,
+                                 "UDP4:127.0.0.1:%d" % sink_port], tmp)
     if kind == "socat":
         return Peer(RELAY_CPU + ["socat", "-b", "65536",
                                  "UDP4-LISTEN:%d,reuseaddr" % port,
@@ -131,13 +138,16 @@ def relay_under_test(kind, tmp, port, sink_port):
     raise ValueError(kind)
 
 
-def one_run(kind, size, gso_generator, flows, gro_sink):
+def one_run(kind, size, gso_generator, flows, gro_sink, clients=0):
+    """clients > 0: the many-clients row; the sink echoes and pps counts the
+    replies that get back to the generator's clients."""
     with tempfile.TemporaryDirectory(prefix="udpbench.") as tmp:
         sink_port = free_port()
         # Without a relay the sink takes the relay's core.
         sink = Peer((RELAY_CPU if kind == "none" else LOAD_CPU) +
                     [ARGS.sink, "--listen=127.0.0.1:%d" % sink_port,
-                     "--gro=%d" % (1 if gro_sink else 0)], tmp, ready="serving",
+                     "--gro=%d" % (1 if gro_sink else 0),
+                     "--echo=%d" % (1 if clients else 0)], tmp, ready="serving",
                     settle=0.1)
         relay = None
         try:
@@ -148,7 +158,9 @@ def one_run(kind, size, gso_generator, flows, gro_sink):
             before = cpu_times()
             gens = [subprocess.Popen(
                 LOAD_CPU + [ARGS.blast, "--target=127.0.0.1:%d" % port, "--size=%d" % size,
-                 "--seconds=%g" % ARGS.seconds, "--gso=%d" % (1 if gso_generator else 0)],
+                 "--seconds=%g" % ARGS.seconds] +
+                (["--clients=%d" % clients] if clients else
+                 ["--gso=%d" % (1 if gso_generator else 0)]),
                 stdout=subprocess.PIPE, text=True) for _ in range(flows)]
             outs = [g.communicate()[0] for g in gens]
             after = cpu_times()
@@ -160,8 +172,13 @@ def one_run(kind, size, gso_generator, flows, gro_sink):
         sent = sum(int(o.split("sent=")[1].split()[0]) for o in outs)
         seconds = max(float(o.split("seconds=")[1].split()[0]) for o in outs)
         received = int(sink_out.split("received=")[1].split()[0])
+        setup = 0.0
+        if clients:
+            received = sum(int(o.split(" replies=")[1].split()[0]) for o in outs)
+            warm = float(outs[0].split("warmup_seconds=")[1].split()[0])
+            setup = int(outs[0].split("warmup_replies=")[1].split()[0]) / max(warm, 1e-9)
         return {"pps": received / seconds, "loss": max(0.0, 1 - received / max(sent, 1)),
-                "cpu": cpu_load(before, after)}
+                "cpu": cpu_load(before, after), "setup": setup}
 
 
 ROWS = [
@@ -185,6 +202,46 @@ ROWS = [
 ]
 
 
+# Many clients at once (CLIENTS source addresses, round-robin, every batch
+# of the generator from 32+ of them): the sink echoes, and pps counts the
+# replies back at the clients, so each datagram crosses the relay twice and
+# every reply leaves by the listening socket for a different session.
+CLIENTS = 10000
+MANY_ROWS = [
+    # (label, kind)
+    ("no relay, echo (the limit here)", "none"),
+    ("udp_relay 1 thread, GSO/GRO off", "relay:1:off"),
+    ("udp_relay 1 thread, GSO/GRO on", "relay:1:on"),
+    ("hand-written C mmsg relay (32/call, pktinfo)", "mmsg"),
+    ("socat UDP4-RECVFROM,fork (a child per datagram)", "socat-many"),
+]
+
+
+def many_clients(size):
+    results = {}
+    for label, kind in MANY_ROWS:
+        runs = [one_run(kind, size, False, 1, False, clients=CLIENTS) for _ in range(ARGS.runs)]
+        pps = statistics.median(r["pps"] for r in runs)
+        loss = statistics.median(r["loss"] for r in runs)
+        cpu = [statistics.median(r["cpu"][i] for r in runs) for i in range(os.cpu_count())]
+        setup = statistics.median(r["setup"] for r in runs)
+        results[label] = max(pps, 1e-9)
+        print("  %4dB  %dk clients: %-48s %10.0f pps  loss %5.1f%%  cpu %s  warm-up %6.0f "
+              "new clients/s" % (size, CLIENTS // 1000, label, pps, 100 * loss,
+                                 " ".join("%3.0f%%" % c for c in cpu), setup), flush=True)
+    off = results["udp_relay 1 thread, GSO/GRO off"]
+    on = results["udp_relay 1 thread, GSO/GRO on"]
+    mmsg = results["hand-written C mmsg relay (32/call, pktinfo)"]
+    socat = results["socat UDP4-RECVFROM,fork (a child per datagram)"]
+    def ratio(a, b):
+        return "%.2fx" % (a / b) if b >= 1 else "inf (it answered none)"
+
+    print("  %4dB  ratios, %d clients, 1 thread: vs socat %s (GSO/GRO off), %s (on) "
+          "(target >= 2x); vs the C mmsg relay %s (off), %s (on) (target >= 1.0x)" % (
+              size, CLIENTS, ratio(off, socat), ratio(on, socat), ratio(off, mmsg),
+              ratio(on, mmsg)), flush=True)
+
+
 def main():
     global ARGS
     p = argparse.ArgumentParser()
@@ -193,6 +250,8 @@ def main():
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--seconds", type=float, default=2.0)
     p.add_argument("--sizes", default="64,1200")
+    p.add_argument("--only", default="one-flow,many-clients",
+                   help="which tables: one-flow, many-clients or both")
     ARGS = p.parse_args()
     ncpu = os.cpu_count()
     print("UDP relay benchmark: loopback, sendmmsg generator -> relay -> recvmmsg sink;"
@@ -201,7 +260,12 @@ def main():
           " unpinned); without a relay the sink runs on CPU 1." % ncpu)
     print("pps = datagrams a second reaching the sink; loss = 1 - received/sent;"
           " cpu = each core's busy share.")
+    print("Load average at start: %s" % " ".join(open("/proc/loadavg").read().split()[:3]))
     for size in [int(s) for s in ARGS.sizes.split(",")]:
+        if "many-clients" in ARGS.only:
+            many_clients(size)
+        if "one-flow" not in ARGS.only:
+            continue
         results = {}
         for label, kind, gso, flows, gro_sink in ROWS:
             kind = kind.replace(":N:", ":%d:" % ncpu)

@@ -1,6 +1,7 @@
 // The benchmark's receiving end: recvmmsg (optionally with UDP_GRO) on one
 // socket, counting datagrams until SIGTERM/SIGINT, then printing
-// "received=N bytes=B".
+// "received=N bytes=B". With --echo=1 it also sends each datagram back to
+// its sender (one sendmmsg per batch): the upstream of the many-clients row.
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -19,7 +20,7 @@ void OnSignal(int) { stop = 1; }
 }  // namespace
 
 int main(int argc, char** argv) {
-  cmsg::bench::Args args(argc, argv, {"listen", "gro", "batch"});
+  cmsg::bench::Args args(argc, argv, {"listen", "gro", "batch", "echo"});
   absl::StatusOr<cmsg::SocketAddress> listen =
       cmsg::SocketAddress::Parse(args.Get("listen", "127.0.0.1:0"));
   if (!listen.ok()) return 2;
@@ -43,6 +44,8 @@ int main(int argc, char** argv) {
   setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   int batch = args.Int("batch", 64);
   cmsg::RecvBatch in(batch, gro ? 65536 : 2048, cmsg::kSpaceFor<cmsg::UdpGroSegments>);
+  const bool echo = args.Int("echo", 0) != 0;
+  cmsg::SendBatch out(batch, 0);
   unsigned long long packets = 0, bytes = 0;
   while (!stop) {
     absl::StatusOr<size_t> n = in.Recv(fd.get());
@@ -53,6 +56,11 @@ int main(int argc, char** argv) {
       size_t seg = g && g->segment_size > 0 ? g->segment_size : 0;
       packets += seg && len > seg ? (len + seg - 1) / seg : 1;
       bytes += len;
+      if (echo) (void)out.Add(absl::string_view(in.data(i).data(), len), &in.message(i).peer);
+    }
+    if (echo) {
+      (void)out.Send(fd.get(), MSG_DONTWAIT);  // a full buffer drops: counted as loss
+      out.Clear();
     }
   }
   printf("received=%llu bytes=%llu\n", packets, bytes);

@@ -1,0 +1,98 @@
+#include "sandbox/vfork_exec.h"
+
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "lib/activation/activation.h"
+
+namespace cmsg::sandbox {
+namespace {
+
+constexpr int kPidDigits = 12;
+
+// Writes `value` in decimal at `out` (room for kPidDigits, NUL-terminated).
+void FormatPid(char* out, pid_t value) {
+  char digits[kPidDigits];
+  int n = 0;
+  do {
+    digits[n++] = static_cast<char>('0' + value % 10);
+    value /= 10;
+  } while (value > 0 && n < kPidDigits - 1);
+  for (int i = 0; i < n; ++i) out[i] = digits[n - 1 - i];
+  out[n] = '\0';
+}
+
+}  // namespace
+
+ExecPlan PlanExec(absl::Span<const std::string> argv, std::vector<std::string> env,
+                  absl::Span<const std::string> names, std::vector<int> sources,
+                  absl::Span<const char* const> pid_vars) {
+  ExecPlan plan;
+  std::string path = "/usr/local/bin:/usr/bin:/bin";
+  for (const std::string& kv : env)
+    if (absl::StartsWith(kv, "PATH=")) path = kv.substr(5);
+  plan.env_strings = std::move(env);
+  // ListenEnv's order, with LISTEN_PID (if asked for) where it puts it; the
+  // other pid variables after them.
+  std::vector<std::pair<size_t, size_t>> slots;  // env index, var length
+  auto add_pid_var = [&](absl::string_view var) {
+    slots.emplace_back(plan.env_strings.size(), var.size());
+    plan.env_strings.push_back(absl::StrCat(var, std::string(kPidDigits, '\0')));
+  };
+  for (const std::string& kv : ListenEnv(names, 0)) {
+    if (!absl::StartsWith(kv, kListenPidVar)) {
+      plan.env_strings.push_back(kv);
+      continue;
+    }
+    for (const char* var : pid_vars)
+      if (absl::string_view(var) == kListenPidVar) add_pid_var(var);
+  }
+  for (const char* var : pid_vars)
+    if (absl::string_view(var) != kListenPidVar) add_pid_var(var);
+  // Pointers only once the vector no longer grows.
+  for (std::string& kv : plan.env_strings) plan.envp.push_back(kv.data());
+  plan.envp.push_back(nullptr);
+  for (const auto& [index, length] : slots)
+    plan.pid_slots.push_back(plan.env_strings[index].data() + length);
+  for (const std::string& a : argv) plan.argvp.push_back(const_cast<char*>(a.c_str()));
+  plan.argvp.push_back(nullptr);
+  const std::string& command = argv[0];
+  if (command.find('/') != std::string::npos) {
+    plan.candidates.push_back(command);
+  } else {
+    for (absl::string_view dir : absl::StrSplit(path, ':'))
+      plan.candidates.push_back(absl::StrCat(dir.empty() ? "." : dir, "/", command));
+  }
+  for (const std::string& c : plan.candidates) plan.candidatep.push_back(c.c_str());
+  plan.sources = std::move(sources);
+  return plan;
+}
+
+int ExecFromPlan(const ExecPlan& plan) {
+  for (size_t i = 0; i < plan.sources.size(); ++i) {
+    if (dup2(plan.sources[i], kListenFdsStart + static_cast<int>(i)) < 0) return errno;
+  }
+  const pid_t self = static_cast<pid_t>(syscall(SYS_getpid));
+  for (char* slot : plan.pid_slots) FormatPid(slot, self);
+  int last = ENOENT;
+  for (const char* candidate : plan.candidatep) {
+    execve(candidate, plan.argvp.data(), plan.envp.data());
+    // As execvp: look past a missing or refused file (remembering the
+    // refusal); any other error is the answer.
+    if (errno == EACCES) {
+      last = EACCES;
+    } else if (errno != ENOENT && errno != ENOTDIR) {
+      return errno;
+    }
+  }
+  return last;
+}
+
+}  // namespace cmsg::sandbox
