@@ -80,27 +80,21 @@ ExecPlan PlanWorkerExec(Agent& agent, uint32_t id, int slot) {
   return PlanExec(agent.argv, std::move(env), agent.names, std::move(sources), pid_vars);
 }
 
-// The vfork child: its own process group, no blocked signals (the agent
-// installs no handlers, so none can run here), the activation fds at 3..,
-// exec. On failure it leaves errno in *error for the waiting parent.
-[[noreturn]] void ExecWorker(const ExecPlan& plan, int* error) {
+// In the worker's process before its exec: its own process group, no
+// blocked signals (the agent installs no handlers, so none can run here).
+void PrepareWorker() {
   setpgid(0, 0);
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
-  // The sources sit above 3 + n (the agent put them there).
-  *error = ExecFromPlan(plan);
-  _exit(127);
 }
 
 void Start(Agent& agent, uint32_t id, int slot) {
   AgentEvent event{.op = AgentEvent::kExecFailed, .id = id};
   ExecPlan plan = PlanWorkerExec(agent, id, slot);
-  // Written by the child before it exits if the exec fails: with vfork the
-  // agent waits until the child has exec'd or exited, so it is read after.
-  volatile int error = 0;
-  pid_t pid = vfork();
-  if (pid == 0) ExecWorker(plan, const_cast<int*>(&error));
+  // Returns once the child has exec'd or exited (then with its errno).
+  int error;
+  const pid_t pid = StartFromPlan(plan, &PrepareWorker, &error);
   if (pid < 0) {
     event.value = errno;
     Send(agent.control.get(), event);

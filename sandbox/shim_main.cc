@@ -38,9 +38,6 @@ constexpr int kForwarded[] = {SIGHUP,  SIGINT,  SIGQUIT, SIGTERM, SIGUSR1,
                               SIGUSR2, SIGWINCH, SIGCONT, SIGALRM};
 
 volatile sig_atomic_t command_pid = 0;
-// Written by the vfork child when the exec fails, read by the shim after it
-// (vfork returns only once the child has exec'd or exited).
-volatile int exec_error = 0;
 
 void Forward(int signal) {
   if (command_pid > 0) kill(command_pid, signal);
@@ -52,18 +49,14 @@ void Die(absl::string_view what, const absl::Status& status) {
   (void)ignored;
 }
 
-// The command's process, a vfork child sharing the shim's memory: default
-// handlers for the forwarded signals (one arriving before the exec must not
-// run Forward here), nothing blocked, then the plan's exec. On failure it
-// leaves errno in exec_error and exits as a shell would.
-[[noreturn]] void ExecCommand(const ExecPlan& plan) {
+// In the command's process (sharing the shim's memory until it execs):
+// default handlers for the forwarded signals (one arriving before the exec
+// must not run Forward here) and nothing blocked.
+void ResetSignals() {
   for (int signal : kForwarded) ::signal(signal, SIG_DFL);
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
-  const int error = ExecFromPlan(plan);
-  exec_error = error;
-  _exit(error == ENOENT || error == ENOTDIR ? 127 : 126);
 }
 
 int Main() {
@@ -126,10 +119,10 @@ int Main() {
     sigaction(signal, &action, nullptr);
   }
   sigprocmask(SIG_BLOCK, &forwarded, &old);
-  pid_t pid = vfork();
-  if (pid == 0) ExecCommand(plan);
+  int exec_error;
+  const pid_t pid = StartFromPlan(plan, &ResetSignals, &exec_error);
   if (pid < 0) {
-    Die("vfork", ErrnoError("vfork"));
+    Die("clone", ErrnoError("clone(CLONE_VM | CLONE_VFORK)"));
     return 125;
   }
   command_pid = pid;

@@ -6,10 +6,15 @@
 // child only makes system calls.
 //
 //   ExecPlan plan = PlanExec(argv, env, names, sources, {kListenPidVar});
-//   volatile int error = 0;
-//   pid_t pid = vfork();
-//   if (pid == 0) { /* signal set-up */ error = ExecFromPlan(plan); _exit(127); }
-//   // error != 0: the exec failed (the child has exited).
+//   int error;
+//   pid_t pid = StartFromPlan(plan, &ResetSignals, &error);
+//   // pid < 0: clone failed (errno); error != 0: the exec failed (the child
+//   // has exited, 127 or 126).
+//
+// Not vfork() itself: its child returns into the caller's stack frame,
+// which the compiler may use for its own spills (with -c opt the caller of
+// a plain vfork read its local error variable back as 0 after a failed
+// exec). The child here runs on a stack of its own, as posix_spawn's does.
 #ifndef SANDBOX_VFORK_EXEC_H_
 #define SANDBOX_VFORK_EXEC_H_
 
@@ -51,7 +56,14 @@ struct ExecPlan {
                                 absl::Span<const std::string> names, std::vector<int> sources,
                                 absl::Span<const char* const> pid_vars);
 
-// In the vfork child: moves the sources into place (dup2 clears
+// Starts the plan's command: `prepare` (may be null; system calls only)
+// runs first in the child, then ExecFromPlan; the child exits 127 (not
+// found) or 126 if the exec fails. Returns once the child has exec'd or
+// exited: its pid (with *exec_error 0, or the exec's errno), or -1 with
+// errno if no child could be made. Not thread-safe: one stack is shared.
+pid_t StartFromPlan(const ExecPlan& plan, void (*prepare)(), int* exec_error);
+
+// In the child: moves the sources into place (dup2 clears
 // close-on-exec), fills in the pid variables with its own pid and execs the
 // first candidate as execvp would (a missing or refused file is passed
 // over). Returns the errno execvp would report; never returns on success.

@@ -43,6 +43,7 @@ TARGETS = [
     "//tests/bench/udp:udp_blast",
     "//tests/bench/udp:udp_sink",
     "//tests/bench/udp:naive_relay",
+    "//tests/bench/udp:mmsg_relay",
     "//tools/udp_relay",
     "//tools/sandbox_run",
     "//tools/worker_pool",
@@ -266,7 +267,7 @@ def section_spawn(workspace, quick, raw):
 
 
 def section_pool(workspace, bin_dir, quick, raw):
-    runs = "20" if quick else "60"
+    runs = "16" if quick else "40"
     cmd = [sys.executable, "-B", workspace + "/tests/bench/pool/pool_bench.py",
            "--worker_pool=" + bin_dir + "/tools/worker_pool/worker_pool",
            "--sandbox_run=" + bin_dir + "/tools/sandbox_run/sandbox_run",
@@ -312,15 +313,17 @@ def section_relay(workspace, bin_dir, quick, raw):
            "--relay=" + bin_dir + "/tools/udp_relay/udp_relay",
            "--blast=" + bin_dir + "/tests/bench/udp/udp_blast",
            "--sink=" + bin_dir + "/tests/bench/udp/udp_sink",
-           "--naive=" + bin_dir + "/tests/bench/udp/naive_relay"] + args
-    rc, out = sh(cmd, 420)
+           "--naive=" + bin_dir + "/tests/bench/udp/naive_relay",
+           "--mmsg=" + bin_dir + "/tests/bench/udp/mmsg_relay"] + args
+    rc, out = sh(cmd, 900)  # the many-clients rows warm 10,000 clients up first
     raw["relay"] = out
     md = ["## UDP relay vs no relay, naive relay, socat, nginx",
           "", "`tests/bench/udp/run_benchmark.py %s` (loopback; datagrams a second "
           "reaching the sink, higher is better; loss = 1 - received/sent)." % " ".join(args), ""]
     rows, notes = [], []
     for line in out.splitlines():
-        m = re.match(r"^\s*(\d+)B\s+(.*?)\s+([\d.]+) pps\s+loss\s+([\d.]+)%\s+cpu\s+(.*)$", line)
+        m = re.match(r"^\s*(\d+)B\s+(.*?)\s+([\d.]+) pps\s+loss\s+([\d.]+)%\s+cpu\s+(.*?)"
+                     r"(?:\s+warm-up.*)?$", line)
         if m:
             rows.append((int(m.group(1)), m.group(2).strip(), float(m.group(3)),
                          float(m.group(4)), m.group(5).strip()))

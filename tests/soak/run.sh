@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Soak and fault tests (see soak.py): bounded, loopback only, stop by themselves.
-#   tests/soak/run.sh                      relay 2 min, 10,000 spawns, 2,000 clients
-#   tests/soak/run.sh --minutes=0.3 --spawns=500 --clients=300   (CI's short run)
+#   tests/soak/run.sh                      relay 2 min, 10,000 spawns, 3,000 fdstore clients
+#   tests/soak/run.sh --minutes=0.3 --spawns=300 --clients=200   (CI's short run)
 #   tests/soak/run.sh --only=spawn --spawns=100
 # Builds the tools first. Needs root (sandboxes, namespaces).
 set -euo pipefail

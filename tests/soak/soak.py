@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Soak and fault tests, bounded, loopback only; each stops by itself.
 
-    tests/soak/run.sh [--minutes=N] [--spawns=N] [--clients=N] [--only=relay,spawn,fdstore]
+    tests/soak/run.sh [--minutes=N] [--spawns=N] [--clients=N] [--concurrency=N]
+                      [--silent=N] [--restart=0|1] [--only=relay,spawn,fdstore]
 
 relay    udp_relay (GSO/GRO off, so counters count datagrams) in front of
          udp_echo for --minutes: clients churn (a new udp_probe, so a new
@@ -12,13 +13,19 @@ relay    udp_relay (GSO/GRO off, so counters count datagrams) in front of
          counters must reconcile: client_rx = upstream_tx + counted drops,
          upstream_rx = client_tx + counted drops, and client_rx = what the
          clients sent (no datagram unaccounted).
-spawn    --spawns sandboxes of /bin/true, 4 at a time: afterwards no process,
-         mount, fd (of this process), cgroup or temporary file more than
-         before.
+spawn    --spawns sandboxes of /bin/true, 4 at a time, each with a cgroup:
+         afterwards no process of this run (environment marker, launcher
+         sessions), no new mount (mountinfo), no new fd in this process, no
+         sandbox_run-PID-* cgroup of its launchers under any hierarchy, no
+         file in its TMPDIR; every 100th sandbox lists its fds beside a stray
+         inheritable fd of the launcher (only 0-2 may cross). A sampler must
+         see the run's processes and cgroups while they run.
 fdstore  fdstore serve under --clients legitimate clients (fdstore exec
-         --wait), 256 at a time, and hostile ones at the same time (garbage,
-         oversized records, silent connections, connect-and-close), with the
-         store restarted half-way: zero failed legitimate hand-offs.
+         --wait), --concurrency at a time, beside --silent hostile
+         connections held open and threads of garbage, oversized records and
+         connect-and-close; with --restart=1 the store is restarted half-way.
+         Zero failed legitimate hand-offs; each failure is listed by error
+         and by whether it was in flight during the restart.
 Prints each part's figures; exits 1 if any part failed, naming it.
 """
 

@@ -226,6 +226,35 @@ class SystemdTest(unittest.TestCase):
         self.assertEqual(final["drop_draining"], 1)
         self.assertEqual(final["client_tx_packets"], 2)
 
+    def test_a_stuck_notification_socket_does_not_block_the_relay(self):
+        # systemd busy or hung: its notification socket's queue is full, and
+        # libsystemd's sd_notify blocks. The relay must still relay, print
+        # stats on SIGUSR1 and stop on SIGTERM.
+        stuck_path = os.path.join(self.dir.name, "stuck")
+        stuck = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        stuck.bind(stuck_path)
+        self.addCleanup(stuck.close)
+        filler = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.addCleanup(filler.close)
+        filled = 0
+        while True:  # until the receiver's queue (net.unix.max_dgram_qlen) is full
+            try:
+                filler.sendto(b"x", socket.MSG_DONTWAIT, stuck_path)
+                filled += 1
+            except BlockingIOError:
+                break
+        self.assertGreater(filled, 0)
+        env = dict(os.environ, NOTIFY_SOCKET=stuck_path, WATCHDOG_USEC="200000")
+        relay = t.start_relay("127.0.0.1:0", self.upstream, ["--threads=1"], env=env)
+        self.addCleanup(relay.__exit__)
+        c = t.connected_client("127.0.0.1", t.served_port(relay))
+        self.addCleanup(c.close)
+        self.assertEqual(t.exchange(c, b"relayed"), b"relayed")
+        self.assertEqual(relay.stats()["client_tx_packets"], 1)
+        code, final = relay.stop(timeout=5)
+        self.assertEqual(code, 0, relay.text())
+        self.assertEqual(final["client_tx_packets"], 1)
+
     def test_drain_ends_when_no_session_is_left(self):
         relay = t.start_relay("127.0.0.1:0", self.upstream,
                               ["--threads=1", "--drain_timeout=60s",

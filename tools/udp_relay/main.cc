@@ -19,6 +19,7 @@
 #include "lib/net/socket_address.h"
 #include "lib/udp/loop_guard.h"
 #include "lib/udp/metrics.h"
+#include "lib/udp/systemd_notifier.h"
 #include "lib/udp/relay.h"
 #include "lib/udp/signals.h"
 #include "lib/udp/source_ports.h"
@@ -42,7 +43,9 @@ DEFINE_string(upstream, "",
               "loop), and datagrams whose source is the upstream or a "
               "listening socket of the relay are dropped (drop_loop). drop_loop "
               "catches only these self-loops; see --allow_source_ports for "
-              "loops through other services.");
+              "loops through other services. Two relays as each other's "
+              "upstream are not detected (UDP has no hop count): --deny the "
+              "other relay's address, or set --new_session_rate.");
 DEFINE_int32(
     threads, 0,
     "Worker threads, each with its own SO_REUSEPORT sockets and "
@@ -304,9 +307,11 @@ int main(int argc, char** argv) {
   (*relay)->Start();
   // systemd (Type=notify): ready once serving; WATCHDOG=1 while healthy, at
   // half the interval systemd asked for.
-  (void)sd_notifyf(0, "READY=1\nSTATUS=serving %s -> %s",
-                   absl::StrJoin(served, ",").c_str(),
-                   upstreams.c_str());
+  // Sent from the notifier's thread: a full notification socket (systemd
+  // busy or hung) must not stop this thread from handling signals.
+  cmsg::udp::SystemdNotifier notifier;
+  notifier.Notify(absl::StrCat("READY=1\nSTATUS=serving ", absl::StrJoin(served, ","), " -> ",
+                               upstreams));
   uint64_t watchdog_usec = 0;
   absl::Duration watchdog = absl::ZeroDuration();
   if (sd_watchdog_enabled(0, &watchdog_usec) > 0 && watchdog_usec > 0)
@@ -315,7 +320,7 @@ int main(int argc, char** argv) {
   auto healthy = [&] {
     if (!(*relay)->Healthy()) return false;
     if (watchdog > absl::ZeroDuration() && absl::Now() >= next_ping) {
-      (void)sd_notify(0, "WATCHDOG=1");
+      notifier.Notify("WATCHDOG=1");
       next_ping = absl::Now() + watchdog;
     }
     return true;
@@ -324,7 +329,7 @@ int main(int argc, char** argv) {
     fprintf(stderr, "%s\n", (*relay)->StatsLine("udp_relay: stats").c_str());
   };
   int sig = cmsg::udp::WaitForStop(stats_interval, print, healthy, watchdog);
-  if (sig != 0) (void)sd_notify(0, "STOPPING=1");
+  if (sig != 0) notifier.Notify("STOPPING=1");
   if (sig == SIGTERM && drain_timeout > absl::ZeroDuration()) {
     (*relay)->Drain();
     absl::Time until = absl::Now() + drain_timeout;

@@ -9,6 +9,9 @@
 #
 # Usage: tests/bench/sandbox/spawn_latency.sh [ROUNDS] [RUNS_PER_ROUND]
 #        (default 5 rounds of 200 runs of each)
+# BASELINE=DIR adds DIR/sandbox_run (with DIR/sandbox_shim beside it: copy
+# both out of bazel-bin before a change) as "baseline", to compare two builds
+# in one run.
 # The rounds rotate the order of the commands, so load from other processes
 # on the machine falls on all of them alike. Builds sandbox_run with -c opt;
 # set BAZEL_OUTPUT_BASE to use your own output base. Installs hyperfine and
@@ -44,6 +47,10 @@ commands=(
   "bwrap --unshare-all --die-with-parent ${bwrap_binds[*]} --proc /proc --dev /dev -- /bin/true"
   "/bin/true"
 )
+if [[ -n "${BASELINE:-}" ]]; then
+  names+=("baseline")
+  commands+=("${BASELINE}/sandbox_run --ro_bind=${ro_bind} -- /bin/true")
+fi
 
 out="$(mktemp -d /tmp/spawn_latency.XXXXXX)"
 trap 'rm -rf "$out"' EXIT
@@ -54,7 +61,7 @@ for ((round = 0; round < rounds; round++)); do
     k=$(((i + round) % n))
     args+=(-n "${names[k]}" "${commands[k]}")
   done
-  echo "round $((round + 1))/${rounds}" >&2
+  echo "round $((round + 1))/${rounds} (load average $(cut -d' ' -f1 /proc/loadavg))" >&2
   hyperfine -N --style none --warmup 20 --runs "$runs" \
     --export-json "${out}/round${round}.json" "${args[@]}" >/dev/null
 done
@@ -66,8 +73,10 @@ for path in sorted(glob.glob(sys.argv[1] + "/round*.json")):
     for r in json.load(open(path))["results"]:
         times.setdefault(r["command"], []).extend(r["times"])
 order = ["sandbox_run", "sandbox_run --seccomp=off", "bwrap --unshare-all", "fork+exec"]
+order += [name for name in ("baseline",) if name in times]
 median = {name: statistics.median(times[name]) for name in order}
-print(f"spawn latency of /bin/true ({len(times['fork+exec'])} runs each; ms)")
+print(f"spawn latency of /bin/true ({len(times['fork+exec'])} runs each; ms; load average "
+      f"{open('/proc/loadavg').read().split()[0]} at the end)")
 print(f"{'':27}{'mean':>7}{'median':>8}{'min':>7}{'median vs bwrap':>17}{'vs fork+exec':>14}")
 for name in order:
     t = times[name]
