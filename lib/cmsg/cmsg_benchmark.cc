@@ -72,7 +72,7 @@ class Counted {
 // recvmsg does: from then on ClobberMemory() makes the compiler write it and
 // read it back (the kernel reads what was built and writes what is parsed),
 // rather than forward the values through registers.
-inline void Escape(const void* buffer) { asm volatile("" : : "g"(buffer) : "memory"); }
+inline void Escape(void* buffer) { asm volatile("" : : "g"(buffer) : "memory"); }
 
 // Stands for the kernel between build and parse: the buffer is written out
 // and read back, and its length (msg_controllen) is not known in advance.

@@ -23,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "lib/cmsg/internal/decode.h"
+#include "lib/cmsg/internal/kinds.h"
 #include "lib/cmsg/internal/wire.h"
 #include "lib/cmsg/messages.h"
 
@@ -58,7 +59,7 @@ inline constexpr size_t kMaxTypedIvBytes = 256;
 // The most payload one message of kind T has: its fixed size, or for the
 // kinds of variable size the most the typed path holds.
 template <typename T>
-inline constexpr size_t kMaxPayload = internal::Kind<T>::kRoom;
+inline constexpr size_t kMaxPayload = internal::Kind<T>::kSendSize;
 template <>
 inline constexpr size_t kMaxPayload<ScmRights> = kMaxFdsPerMessage * sizeof(int);
 template <>

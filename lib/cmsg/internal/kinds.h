@@ -90,6 +90,7 @@ inline void Put(std::byte* out, const T& value) {
 //   kCopiedWhole               the type is laid out as its payload
 //   Read(p, n) -> T            a received payload (its length checked)
 //   Size(v), Write(v, out), Valid(v)   a sent payload
+//   kSendSize                  Size(v) of the kinds of fixed size
 template <typename T>
 struct Kind;
 
@@ -112,7 +113,8 @@ struct WholeStruct : Place<L, K, N> {
     std::memcpy(&v, p, sizeof(T));
     return v;
   }
-  static constexpr size_t Size(const T&) { return sizeof(T); }
+  static constexpr size_t kSendSize = sizeof(T);
+  static constexpr size_t Size(const T&) { return kSendSize; }
   // Copied whole, in the widths it was stored with (field-wise rebuilding
   // stalls store forwarding).
   static void Write(const T& v, std::byte* out) { Put(out, v); }
@@ -135,7 +137,8 @@ struct OneScalar : Place<L, K, N> {
     v.*Member = static_cast<Field>(raw);
     return v;
   }
-  static constexpr size_t Size(const T&) { return sizeof(SendRaw); }
+  static constexpr size_t kSendSize = sizeof(SendRaw);
+  static constexpr size_t Size(const T&) { return kSendSize; }
   static void Write(const T& v, std::byte* out) { Put(out, static_cast<SendRaw>(v.*Member)); }
   static constexpr bool Valid(const T&) { return true; }
 };
