@@ -226,7 +226,9 @@ def section_handoff(bin_dir, quick, raw):
           "client connecting and fetching N sockets (higher is better).", ""]
     rows = []
     for line in out.splitlines():
-        m = re.match(r"^\s*(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s*$", line)
+        # N, fdstore/s, raw/s, fdstore/raw, then (ignored here) the kept-connection
+        # columns and the target verdict.
+        m = re.match(r"^\s*(\d+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)(\s|$)", line)
         if m:
             rows.append((int(m.group(1)), float(m.group(2)), float(m.group(3)), float(m.group(4))))
     if rc != 0 or not rows:
