@@ -148,7 +148,7 @@ class MetricsTest(unittest.TestCase):
             self.assertEqual(len(per_worker), 2)
             self.assertEqual(sum(per_worker), 3)
             # The same figures as the stats line.
-            self.assertEqual(relay.stats()["client_tx_packets"], 3)
+            self.assertEqual(relay.stats_reaching("client_tx_packets", 3)["client_tx_packets"], 3)
 
     def test_unusable_metrics_address_is_an_error(self):
         p = subprocess.run([t.TOOLS["relay"], "--listen=127.0.0.1:0",
@@ -250,7 +250,7 @@ class SystemdTest(unittest.TestCase):
         c = t.connected_client("127.0.0.1", t.served_port(relay))
         self.addCleanup(c.close)
         self.assertEqual(t.exchange(c, b"relayed"), b"relayed")
-        self.assertEqual(relay.stats()["client_tx_packets"], 1)
+        self.assertEqual(relay.stats_reaching("client_tx_packets", 1)["client_tx_packets"], 1)
         code, final = relay.stop(timeout=5)
         self.assertEqual(code, 0, relay.text())
         self.assertEqual(final["client_tx_packets"], 1)

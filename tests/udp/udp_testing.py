@@ -77,6 +77,20 @@ class Server:
         return parse_stats(self.wait_for_line(": stats ", after=before,
                                               timeout=timeout))
 
+    def stats_reaching(self, key, value, timeout=10.0):
+        """Stats once counter `key` reaches `value` (the last ones seen if never).
+
+        A reply can reach the client before the worker that sent it adds it to
+        its counters, so a count read right after an exchange may lag by one
+        round of the loop.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            now = self.stats()
+            if now[key] >= value or time.monotonic() > deadline:
+                return now
+            time.sleep(0.02)
+
     def stop(self, sig=signal.SIGTERM, timeout=10.0):
         """Stops the process; returns (exit code, final counters or None)."""
         if self.proc.poll() is None:
