@@ -104,6 +104,9 @@ ExecPlan PlanExec(absl::Span<const std::string> argv, std::vector<std::string> e
     plan.pid_slots.push_back(plan.env_strings[index].data() + length);
   for (const std::string& a : argv) plan.argvp.push_back(const_cast<char*>(a.c_str()));
   plan.argvp.push_back(nullptr);
+  static char kShell[] = "/bin/sh";
+  plan.script_argvp = {kShell, nullptr};
+  plan.script_argvp.insert(plan.script_argvp.end(), plan.argvp.begin() + 1, plan.argvp.end());
   const std::string& command = argv[0];
   if (command.find('/') != std::string::npos) {
     plan.candidates.push_back(command);
@@ -125,11 +128,18 @@ int ExecFromPlan(const ExecPlan& plan) {
   int last = ENOENT;
   for (const char* candidate : plan.candidatep) {
     execve(candidate, plan.argvp.data(), plan.envp.data());
-    // As execvp: look past a missing or refused file (remembering the
-    // refusal); any other error is the answer.
+    // As execvp: a file the kernel cannot run is a shell script; look past a
+    // missing or refused file (remembering the refusal); any other error is
+    // the answer.
+    if (errno == ENOEXEC) {
+      plan.script_argvp[1] = const_cast<char*>(candidate);
+      execve(plan.script_argvp[0], plan.script_argvp.data(), plan.envp.data());
+      return ENOEXEC;
+    }
     if (errno == EACCES) {
       last = EACCES;
-    } else if (errno != ENOENT && errno != ENOTDIR) {
+    } else if (errno != ENOENT && errno != ENOTDIR && errno != ESTALE && errno != ENODEV &&
+               errno != ETIMEDOUT) {
       return errno;
     }
   }

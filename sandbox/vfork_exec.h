@@ -37,6 +37,9 @@ struct ExecPlan {
   std::vector<char*> argvp;
   std::vector<std::string> candidates;  // argv[0], or its PATH search
   std::vector<const char*> candidatep;
+  // {"/bin/sh", <candidate>, argv[1...], nullptr}: for a file the kernel
+  // cannot run (ENOEXEC), as execvp(3) does; slot 1 is set in the child.
+  mutable std::vector<char*> script_argvp;
   std::vector<int> sources;       // fds to put at 3, 4, ... (all above them)
   std::vector<char*> pid_slots;   // "VAR=" + room for the digits of the pid
 };
@@ -66,7 +69,7 @@ pid_t StartFromPlan(const ExecPlan& plan, void (*prepare)(), int* exec_error);
 // In the child: moves the sources into place (dup2 clears
 // close-on-exec), fills in the pid variables with its own pid and execs the
 // first candidate as execvp would (a missing or refused file is passed
-// over). Returns the errno execvp would report; never returns on success.
+// over; a file without a "#!" line is run by /bin/sh). Returns the errno execvp would report; never returns on success.
 // Only system calls: no allocation, no locks.
 int ExecFromPlan(const ExecPlan& plan);
 

@@ -2,6 +2,7 @@
 // and signals sent to sandbox_run reach the command.
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -33,6 +34,18 @@ TEST(ExitStatusTest, LikeAShell) {
   EXPECT_EQ(r.code, 126);
   EXPECT_THAT(r.err, HasSubstr("EACCES"));
   EXPECT_EQ(waitpid(-1, nullptr, WNOHANG), -1);
+}
+
+// As execvp(3) and a shell: an executable file the kernel cannot run
+// (ENOEXEC: no "#!" line) is run by /bin/sh.
+TEST(ExitStatusTest, ScriptWithoutInterpreterLineRunsUnderSh) {
+  TempDir dir;
+  WriteFile(dir.File("script"), "echo from-script \"$1\"\nexit 5\n");
+  ASSERT_EQ(chmod(dir.File("script").c_str(), 0755), 0);
+  RunResult r = RunProgram(
+      SandboxCommand({"--ro_bind=" + dir.File("script") + ":/script"}, {"/script", "arg"}));
+  EXPECT_EQ(r.code, 5) << r.err;
+  EXPECT_EQ(r.out, "from-script arg\n");
 }
 
 TEST(ExitStatusTest, SignalsToTheLauncherReachTheCommand) {
