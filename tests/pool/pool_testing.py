@@ -134,6 +134,16 @@ def pids_matching(token, comm=None):
     return out
 
 
+def wait_for_pids(pids_fn, count, timeout=10.0):
+    """pids_fn() once it returns `count` pids (or what it last returned)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pids = pids_fn()
+        if len(pids) == count or time.monotonic() > deadline:
+            return pids
+        time.sleep(0.05)
+
+
 def wait_gone(pids_fn, timeout=10.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -205,7 +205,10 @@ class SupervisionTest(unittest.TestCase):
                                     for p in pt.pids_matching(t + token, comm="sleep")
                                     if pt.alive(p)]
                     self.assertTrue(pt.wait_gone(left), "orphans left: %s" % left())
-                    self.assertEqual(len(pt.pids_matching("1002." + token, comm="sleep")), 1)
+                    # "ready" comes when /bin/sh is exec'd; it execs sleep a moment later.
+                    stays = pt.wait_for_pids(
+                        lambda: pt.pids_matching("1002." + token, comm="sleep"), 1)
+                    self.assertEqual(len(stays), 1)
                 finally:
                     pool.stop()
 
