@@ -50,7 +50,12 @@ class NotifyTest(unittest.TestCase):
                         order = [l.split("event=")[1].split()[0] for l in mine
                                  if "event=status" in l or "event=ready" in l]
                         self.assertEqual(order, ["status", "status", "ready"])
-                    self.assertEqual(pool.events("notify_ignored"), [])
+                    # None of a live worker's messages was ignored. systemd-notify
+                    # ends with a BARRIER=1 it waits on for at most 5 s; on a slow
+                    # (ASan, loaded) run it can be read after systemd-notify has
+                    # exited, and is then rightly ignored as "(gone)".
+                    ignored = [l for l in pool.events("notify_ignored") if "(gone)" not in l]
+                    self.assertEqual(ignored, [])
                 finally:
                     pool.stop()
 
