@@ -22,7 +22,7 @@ class Hammer:
         self.kind, self.port = kind, port
         self.ok = 0
         self.failures = []
-        self.instances = []  # (time, instance) of every reply
+        self.instances = []  # (time the request was sent, instance) of every reply
         self.stopped = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
         self.thread.start()
@@ -38,12 +38,15 @@ class Hammer:
     def run(self):
         while not self.stopped.is_set():
             try:
+                # The send time, not the reply's: a reply an old worker sent just
+                # before it exited can be read after the test saw the exit.
+                sent = time.monotonic()
                 reply = self.one()
                 m = re.match(r"slot \d+ pid \d+ instance (\d+)\n", reply)
                 if not m:
                     raise ValueError("bad reply %r" % reply)
                 self.ok += 1
-                self.instances.append((time.monotonic(), int(m.group(1))))
+                self.instances.append((sent, int(m.group(1))))
             except (OSError, ValueError) as e:
                 self.failures.append(repr(e))
 
