@@ -131,6 +131,33 @@ TEST_F(ClientServerTest, ClientsThatHungUpDoNotFillTheServer) {
   }
 }
 
+TEST_F(ClientServerTest, ABurstOfConnectsUpToTheClientCapIsQueuedNotRefused) {
+  // A unix socket connect does not wait for a full backlog: it fails with
+  // EAGAIN at once. Clients arriving together (instances started at once,
+  // a store restarted under load) must find room up to --max_clients.
+  constexpr int kBurst = 400;  // past the old backlog of 128; two fds each here
+  StartServer({}, /*max_clients=*/kBurst + 8);
+  auto address = SocketAddress::Unix(path_);
+  ASSERT_TRUE(address.ok());
+  std::vector<UniqueFd> held;
+  int refused = 0;
+  for (int i = 0; i < kBurst; ++i) {
+    UniqueFd c(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+    ASSERT_TRUE(c.ok());
+    if (connect(c.get(), address->addr(), address->size()) < 0) {
+      ASSERT_EQ(errno, EAGAIN) << strerror(errno);
+      ++refused;
+      continue;
+    }
+    held.push_back(std::move(c));
+  }
+  EXPECT_EQ(refused, 0) << "of " << kBurst << " connects at once";
+  // With all of them in, the store still answers a newcomer.
+  auto client = Client::Connect(path_);
+  ASSERT_TRUE(client.ok()) << client.status();
+  EXPECT_TRUE(client->List().ok());
+}
+
 TEST_F(ClientServerTest, ClientRefusesAServerOfAnotherUid) {
   StartServer();
   ClientOptions options;

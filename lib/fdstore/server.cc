@@ -128,7 +128,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Create(ServerOptions options,
     }
     CMSGLIB_RETURN_IF_ERROR(table.Store(names, std::move(fds), geteuid()));
   }
-  CMSGLIB_ASSIGN_OR_RETURN(ControlSocket control, ControlSocket::Listen(options.socket_path));
+  CMSGLIB_ASSIGN_OR_RETURN(ControlSocket control, ControlSocket::Listen(options.socket_path, options.max_clients));
   std::unique_ptr<Server> server(new Server(std::move(options), std::move(control)));
   server->table_ = std::move(table);
   server->euid_ = geteuid();
@@ -190,7 +190,10 @@ absl::Status Server::Run() {
       kept += keep;
     }
     clients_.resize(kept);
-    if (pollfds_[1].revents != 0) AcceptOne();
+    if (pollfds_[1].revents != 0) {
+      for (int i = 0; i < kAcceptsPerRound && AcceptOne(); ++i) {
+      }
+    }
   }
   clients_.clear();
   return absl::OkStatus();
@@ -209,14 +212,11 @@ void Server::ServeReady(int timeout_ms) {
   clients_.resize(kept);
 }
 
-void Server::AcceptOne() {
-  // One connection per poll round: fair to the clients already in, and the
-  // next poll says whether more wait for no more than the accept4 that
-  // would say EAGAIN (which every round would otherwise pay).
+bool Server::AcceptOne() {
   UniqueFd fd(accept4(control_.fd(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
   if (!fd.ok()) {
     const int err = errno;
-    if (err == EINTR || err == ECONNABORTED) return;  // a peer gone before accept
+    if (err == EINTR || err == ECONNABORTED) return true;  // a peer gone before accept
     if (err != EAGAIN) {
       // Out of fds (EMFILE, ENFILE, ENOBUFS): the pending connection stays
       // queued and the listener readable. Rest the listener briefly rather
@@ -224,7 +224,7 @@ void Server::AcceptOne() {
       Log(ErrnoStatus(err, "accept4").message());
       accept_paused_until_ = absl::Now() + absl::Milliseconds(100);
     }
-    return;
+    return false;
   }
   // Who connects (SO_PEERCRED), for the slot limits only: rights are
   // still decided by the first message's credentials (Serve). While fewer
@@ -234,7 +234,7 @@ void Server::AcceptOne() {
   Client client{std::move(fd), absl::Now() + options_.client_timeout};
   if (clients_.size() >= PerUidSlots()) {
     std::optional<uid_t> uid = PeerUid(client);
-    if (!uid.has_value()) return;
+    if (!uid.has_value()) return true;
     // Clients that hung up since the last poll still hold slots: reap them
     // before calling the server full.
     std::string busy = SlotRefusal(*uid);
@@ -247,7 +247,7 @@ void Server::AcceptOne() {
       (void)SendRecord(client.fd.get(),
                        ErrorMessage(Code::kBusy, absl::StrCat(busy, "; try again")), {});
       DiscardPending(client.fd.get());
-      return;
+      return true;
     }
   }
   clients_.push_back(std::move(client));
@@ -256,6 +256,7 @@ void Server::AcceptOne() {
   // attest the client, and no SO_PEERCRED is asked for; a client that has
   // not spoken yet is vetted by SO_PEERCRED in Serve().
   if (!Serve(clients_.back())) clients_.pop_back();
+  return true;
 }
 
 size_t Server::PerUidSlots() const {

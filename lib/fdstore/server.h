@@ -61,6 +61,9 @@ struct ServerOptions {
   // Connections beyond this many get a BUSY reply and are closed. Uids
   // other than the server's get at most half of them each (at least 1) and
   // seven eighths together: the rest are kept for the server's own uid.
+  // Also the listen backlog (the kernel caps it at net.core.somaxconn): a
+  // unix connect fails with EAGAIN at once when the backlog is full, so
+  // clients arriving together queue up to this many rather than bounce.
   int max_clients = 64;
   // Run() returns once this fd is readable (a signalfd, an eventfd, a pipe);
   // -1 to run until an error. Borrowed.
@@ -118,7 +121,12 @@ class Server {
   // What `uid` may do: kRead (FETCH, LIST), kWrite (also STORE and REMOVE
   // its own entries), kAdmin (the server's uid: anything).
   [[nodiscard]] Access AccessOf(uid_t uid) const;
-  void AcceptOne();
+  // Accepts one waiting connection (served at once if it has spoken);
+  // false once none waits or accept4 failed. Run() takes up to
+  // kAcceptsPerRound per poll round: a burst gets in quickly while the
+  // clients already in are still served every round.
+  bool AcceptOne();
+  static constexpr int kAcceptsPerRound = 64;
   // Why a new connection of `uid` gets BUSY ("" if it may have a slot):
   // --max_clients in all; for uids other than the server's, at most half of
   // them per uid and seven eighths together (the rest kept for the admin).
