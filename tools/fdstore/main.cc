@@ -73,7 +73,7 @@ DEFINE_string(client_timeout, "10s",
               "500ms, 10s).");
 DEFINE_int32(
     max_clients, 64,
-    "serve: clients connected at once (1-4096); more get a BUSY reply. "
+    "serve: clients connected at once (1-4096), also the listen backlog; more get a BUSY reply. "
     "Each uid other than serve's own gets at most half of them (at least 1), "
     "and such uids together seven eighths: the rest stay free for serve's uid.");
 DEFINE_string(names, "",
