@@ -96,6 +96,34 @@ class ReadinessTest(unittest.TestCase):
             self.assertEqual(serve.stop(), 0, serve.text())
             self.assertIn("STOPPING=1", notify.recv(4096).decode().split("\n"))
 
+    def test_a_stuck_notify_socket_does_not_stop_serving(self):
+        # systemd busy or hung: its queue (net.unix.max_dgram_qlen) is full
+        # and sd_notify would wait. The store must serve and stop anyway.
+        stuck_path = self.dir.join("notify")
+        stuck = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        stuck.bind(stuck_path)
+        filler = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        with stuck, filler:
+            filled = 0
+            while True:
+                try:
+                    filler.sendto(b"x", socket.MSG_DONTWAIT, stuck_path)
+                    filled += 1
+                except BlockingIOError:
+                    break
+            self.assertGreater(filled, 0)
+            ctl = self.dir.join("ctl")
+            env = dict(os.environ, NOTIFY_SOCKET=stuck_path)
+            with ft.Proc([ft.TOOLS["fdstore"], "serve", "--socket=" + ctl,
+                          "--listen=tcp:127.0.0.1:0=web"], env=env) as serve:
+                rc, out, err = ft.run(["list", "--wait=5s", "--socket=" + ctl])
+                self.assertEqual(rc, 0, err)
+                self.assertTrue(out.startswith("web tcp 127.0.0.1:"), out)
+                start = time.monotonic()
+                self.assertEqual(serve.stop(), 0, serve.text())
+                self.assertLess(time.monotonic() - start, 5, "STOPPING=1 held the exit")
+            self.assertFalse(os.path.exists(ctl))
+
     def test_wait_gives_up_after_the_bound(self):
         ctl = self.dir.join("ctl")
         start = time.monotonic()

@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
-#include <systemd/sd-daemon.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -21,6 +20,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "lib/activation/activation.h"
+#include "lib/activation/systemd_notifier.h"
 #include "lib/fdstore/client.h"
 #include "lib/fdstore/server.h"
 #include "lib/net/listen_spec.h"
@@ -262,7 +262,7 @@ cmsg::UniqueFd ReadyFdOrExit() {
 
 // Readiness, once the control socket answers: a line on --ready_fd (then
 // closed, so a reader also sees end of file) and READY=1 to systemd.
-void TellReady(cmsg::UniqueFd ready, absl::string_view status) {
+void TellReady(cmsg::UniqueFd ready, absl::string_view status, cmsg::SystemdNotifier& notifier) {
   if (ready.ok()) {
     static constexpr char kLine[] = "ready\n";
     ssize_t n;
@@ -273,10 +273,9 @@ void TellReady(cmsg::UniqueFd ready, absl::string_view status) {
     if (n != static_cast<ssize_t>(sizeof(kLine) - 1))
       fprintf(stderr, "%s: --ready_fd: write failed: %s\n", kTool, strerror(errno));
   }
-  // Returns 0 without $NOTIFY_SOCKET; a failure to notify is not fatal.
-  const std::string message = absl::StrCat("READY=1\nSTATUS=", status);
-  if (int rc = sd_notify(0, message.c_str()); rc < 0)
-    fprintf(stderr, "%s: sd_notify: %s\n", kTool, strerror(-rc));
+  // From the notifier's thread: a busy or hung systemd must not keep the
+  // store from serving.
+  notifier.Notify(absl::StrCat("READY=1\nSTATUS=", status));
 }
 
 int Serve() {
@@ -356,14 +355,15 @@ int Serve() {
   if (!server.ok()) fail_startup(server.status().message());
   fprintf(stderr, "%s: serving %zu fds on %s\n", kTool, held,
           FLAGS_socket.c_str());
-  TellReady(std::move(ready), absl::StrCat("serving ", held, " fds on ", FLAGS_socket));
+  cmsg::SystemdNotifier notifier;  // after Create: its bind sets the umask
+  TellReady(std::move(ready), absl::StrCat("serving ", held, " fds on ", FLAGS_socket), notifier);
   if (absl::Status s = (*server)->Run(); !s.ok()) {
     (*server)->Unlink();
     Fail(s.message());
   }
   signalfd_siginfo info{};
   const bool got = read(stop.get(), &info, sizeof(info)) == sizeof(info);
-  (void)sd_notify(0, "STOPPING=1");
+  notifier.Notify("STOPPING=1");
   (*server)->Unlink();
   fprintf(stderr, "%s: stopped by %s\n", kTool,
           got ? strsignal(info.ssi_signo) : "a signal");

@@ -16,10 +16,10 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "lib/activation/activation.h"
+#include "lib/activation/systemd_notifier.h"
 #include "lib/net/socket_address.h"
 #include "lib/udp/loop_guard.h"
 #include "lib/udp/metrics.h"
-#include "lib/udp/systemd_notifier.h"
 #include "lib/udp/relay.h"
 #include "lib/udp/signals.h"
 #include "lib/udp/source_ports.h"
@@ -309,7 +309,7 @@ int main(int argc, char** argv) {
   // half the interval systemd asked for.
   // Sent from the notifier's thread: a full notification socket (systemd
   // busy or hung) must not stop this thread from handling signals.
-  cmsg::udp::SystemdNotifier notifier;
+  cmsg::SystemdNotifier notifier;
   notifier.Notify(absl::StrCat("READY=1\nSTATUS=serving ", absl::StrJoin(served, ","), " -> ",
                                upstreams));
   uint64_t watchdog_usec = 0;

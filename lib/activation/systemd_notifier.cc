@@ -1,4 +1,4 @@
-#include "lib/udp/systemd_notifier.h"
+#include "lib/activation/systemd_notifier.h"
 
 #include <systemd/sd-daemon.h>
 
@@ -10,7 +10,7 @@
 #include <mutex>
 #include <thread>
 
-namespace cmsg::udp {
+namespace cmsg {
 
 struct SystemdNotifier::State {
   std::mutex mu;
@@ -64,4 +64,4 @@ void SystemdNotifier::Notify(std::string message) {
   state_->cv.notify_all();
 }
 
-}  // namespace cmsg::udp
+}  // namespace cmsg

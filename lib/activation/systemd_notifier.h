@@ -7,13 +7,13 @@
 //   SystemdNotifier notifier;           // no thread without $NOTIFY_SOCKET
 //   notifier.Notify("READY=1\nSTATUS=serving");
 //   notifier.Notify("WATCHDOG=1");      // never blocks
-#ifndef LIB_UDP_SYSTEMD_NOTIFIER_H_
-#define LIB_UDP_SYSTEMD_NOTIFIER_H_
+#ifndef LIB_ACTIVATION_SYSTEMD_NOTIFIER_H_
+#define LIB_ACTIVATION_SYSTEMD_NOTIFIER_H_
 
 #include <memory>
 #include <string>
 
-namespace cmsg::udp {
+namespace cmsg {
 
 class SystemdNotifier {
  public:
@@ -35,6 +35,6 @@ class SystemdNotifier {
   std::shared_ptr<State> state_;  // shared with the thread, which may outlive us
 };
 
-}  // namespace cmsg::udp
+}  // namespace cmsg
 
-#endif  // LIB_UDP_SYSTEMD_NOTIFIER_H_
+#endif  // LIB_ACTIVATION_SYSTEMD_NOTIFIER_H_
