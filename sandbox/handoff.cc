@@ -14,25 +14,11 @@
 namespace cmsg::sandbox {
 namespace {
 
-constexpr uint32_t kMaxBlob = 4 << 20;
-
 absl::Status WriteAll(int fd, const char* data, size_t size) {
   while (size > 0) {
     ssize_t n = send(fd, data, size, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return ErrnoError("send");
-    data += n;
-    size -= n;
-  }
-  return absl::OkStatus();
-}
-
-absl::Status ReadAll(int fd, char* data, size_t size) {
-  while (size > 0) {
-    ssize_t n = read(fd, data, size);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoError("read");
-    if (n == 0) return absl::DataLossError("control socket closed mid-message");
     data += n;
     size -= n;
   }
@@ -64,7 +50,7 @@ absl::Status SendHandoff(int sock, absl::Span<const int> fds,
   Append(blob, names);
   Append(blob, argv);
   Append(blob, env);
-  if (blob.size() > kMaxBlob)
+  if (blob.size() > kMaxHandoffBlob)
     return absl::InvalidArgumentError("command line and environment too large");
   HandoffHeader header;
   header.fd_count = fds.size();
@@ -81,50 +67,6 @@ absl::Status SendHandoff(int sock, absl::Span<const int> fds,
   return WriteAll(sock, blob.data(), blob.size());
 }
 
-absl::StatusOr<Handoff> ReceiveHandoff(int sock) {
-  HandoffHeader header;
-  ControlBuffer<Fds<kMaxPassedFds>> control;
-  iovec iov{&header, sizeof(header)};
-  CMSGLIB_ASSIGN_OR_RETURN(ReceivedMessage message,
-                        RecvMsg(sock, absl::MakeConstSpan(&iov, 1), control.span(),
-                                MSG_WAITALL));
-  CMSGLIB_RETURN_IF_ERROR(message.control_status);  // more fds than promised
-  if (message.bytes != sizeof(header) || header.magic != kHandoffMagic)
-    return absl::DataLossError("bad handoff header");
-  Handoff out;
-  if (auto* rights = message.Find<ScmRightsOwned>()) {
-    for (UniqueFd& fd : rights->fds) out.fds.push_back(std::move(fd));
-  }
-  if (out.fds.size() != header.fd_count + header.has_broker) {
-    return absl::DataLossError(absl::StrCat("handoff promised ",
-                                            header.fd_count + header.has_broker,
-                                            " fds, carried ", out.fds.size()));
-  }
-  if (header.has_broker) {
-    out.broker = std::move(out.fds.back());
-    out.fds.pop_back();
-  }
-  if (header.blob_size > kMaxBlob) return absl::DataLossError("handoff too large");
-  std::string blob(header.blob_size, '\0');
-  CMSGLIB_RETURN_IF_ERROR(ReadAll(sock, blob.data(), blob.size()));
-  size_t pos = 0;
-  auto take = [&](uint32_t count, std::vector<std::string>& into) -> absl::Status {
-    for (uint32_t i = 0; i < count; ++i) {
-      size_t end = blob.find('\0', pos);
-      if (end == std::string::npos) return absl::DataLossError("handoff strings cut short");
-      into.push_back(blob.substr(pos, end - pos));
-      pos = end + 1;
-    }
-    return absl::OkStatus();
-  };
-  CMSGLIB_RETURN_IF_ERROR(take(header.fd_count, out.names));
-  CMSGLIB_RETURN_IF_ERROR(take(header.argc, out.argv));
-  CMSGLIB_RETURN_IF_ERROR(take(header.envc, out.env));
-  return out;
-}
-
-absl::Status SendShimReady(int sock) { return WriteAll(sock, &kShimReady, 1); }
-
 bool AwaitShimReady(int sock, int pidfd) {
   for (;;) {
     pollfd fds[] = {{sock, POLLIN, 0}, {pidfd, POLLIN, 0}};
@@ -139,10 +81,6 @@ bool AwaitShimReady(int sock, int pidfd) {
     if (n < 0 && errno == EINTR) continue;
     return n == 1 && byte == kShimReady;
   }
-}
-
-absl::Status SendCommandStatus(int sock, CommandStatus status) {
-  return WriteAll(sock, reinterpret_cast<const char*>(&status), sizeof(status));
 }
 
 std::optional<CommandStatus> TryReceiveCommandStatus(int sock) {

@@ -1,8 +1,8 @@
 """Link options for the sandbox's binaries, which are linked statically.
 
-The shim must run whatever the policy mounts (maybe no libc at all), and a
-static launcher starts several times faster than one that loads some thirty
-shared libraries. A static link needs every archive reached, in one group:
+The shim must run whatever the policy mounts (maybe no libc at all; it
+links none: NOLIBC_*), and a static launcher starts several times faster
+than one that loads some thirty shared libraries. A static link needs every archive reached, in one group:
 shared libraries name their own dependencies, archives do not. Sanitizer
 builds cannot link statically; they select the default (dynamic) link.
 """
@@ -50,4 +50,22 @@ STATIC_LINKOPTS = ["-static", "-Wl,--start-group"] + ["-labsl_" + lib for lib in
     "-lseccomp",
     "-lpthread",
     "-Wl,--end-group",
+]
+
+# sandbox_shim links no C library: its own _start, raw system calls, no
+# stack protector (its canary lives in libc's thread block), and no loops
+# turned into calls to the memset/memcpy it defines itself.
+NOLIBC_COPTS = [
+    "-ffreestanding",
+    "-fno-builtin",
+    "-fno-stack-protector",
+    "-fno-tree-loop-distribute-patterns",
+    "-fno-exceptions",
+    "-fno-rtti",
+    "-fno-asynchronous-unwind-tables",
+]
+
+NOLIBC_LINKOPTS = [
+    "-static",
+    "-nostdlib",
 ]

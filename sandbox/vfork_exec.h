@@ -1,7 +1,7 @@
 // Starting a command with vfork in the socket-activation layout, for the
-// sandbox's pid 1 (sandbox_shim) and the pool's agent. vfork copies no page
-// tables (a fork of the shim cost about 15 page faults more, each a trap to
-// the hypervisor on these VMs); in exchange the child shares the caller's
+// pool's agent (sandbox_shim, which links no C library, does the same with
+// raw system calls). vfork copies no page tables (a fork cost about 15 page
+// faults more, each a trap to the hypervisor on these VMs); in exchange the child shares the caller's
 // memory until it execs, so everything it needs is built beforehand and the
 // child only makes system calls.
 //
