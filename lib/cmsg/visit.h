@@ -123,7 +123,7 @@ class OwnedFdRange {
     copy.left_ = 0;  // its fds are this range's
     return result;
   }
-  void CopyStateTo(OwnedFdRange& to) const {
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void CopyStateTo(OwnedFdRange& to) const {
     to.left_ = left_;
     to.taken_state_ = taken_state_;
     if (taken_state_ == kSomeTaken) std::memcpy(to.taken_, taken_, sizeof(taken_));
@@ -142,7 +142,7 @@ class OwnedFdRange {
   ABSL_ATTRIBUTE_ALWAYS_INLINE static void CopyFds(int* dst, const std::byte* src, size_t n) {
     auto* out = reinterpret_cast<std::byte*>(dst);
     const size_t bytes = n * sizeof(int);
-    auto two = [&](auto block) {
+    auto two = [&](auto block) ABSL_ATTRIBUTE_ALWAYS_INLINE {
       constexpr size_t k = sizeof(block);
       std::memcpy(&block, src, k);
       std::memcpy(out, &block, k);
@@ -457,7 +457,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool VisitAloneAccepted(absl::Span<const std
   if constexpr (kAlone == 0 || kAlone != kAccepted || kAlone > kMaxAloneKinds) {
     return false;
   } else {
-    auto one = [&](auto* kind) {
+    auto one = [&](auto* kind) ABSL_ATTRIBUTE_ALWAYS_INLINE {
       using T = std::remove_pointer_t<decltype(kind)>;
       if constexpr (kAloneKind<Visitor, T>) {
         return VisitAlone<kAdopt, T>(control, visitor);
