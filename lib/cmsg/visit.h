@@ -106,7 +106,7 @@ class OwnedFdRange {
   OwnedFdRange(const std::byte* data, size_t size, bool owns)
       : data_(data), size_(size), left_(size), owns_(owns) {}
 
-  // Runs f (an out-of-line helper) on a copy of the range and takes the
+  // Runs f (an out-of-line function) on a copy of the range and takes the
   // copy's state back, so that this range's address is never taken: on the
   // usual path its fields stay in registers instead of being stored.
   template <typename F>
