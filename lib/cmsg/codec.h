@@ -26,6 +26,7 @@
 #include "lib/cmsg/internal/kinds.h"
 #include "lib/cmsg/internal/wire.h"
 #include "lib/cmsg/messages.h"
+#include "lib/cmsg/space.h"
 
 namespace cmsg {
 
@@ -79,6 +80,21 @@ inline constexpr size_t kMaxEncodedSize = (size_t{0} + ... + CMSG_SPACE(kMaxPayl
 template <SendableKind... Ms>
 [[nodiscard]] absl::StatusOr<size_t> EncodeTyped(absl::Span<std::byte> buffer,
                                                  const Ms&... messages);
+
+// A kind every value of which is valid and of one size (all but ScmRights
+// and AlgSetIv): encoding it cannot fail given the room.
+template <typename T>
+concept FixedSizeKind = SendableKind<T> && requires { internal::Kind<T>::kSendSize; };
+
+// EncodeTyped into a ControlBuffer that has room for the messages by its
+// type: nothing can fail, so it returns the bytes used (msg_controllen)
+// and checks nothing at run time.
+//
+//   ControlBuffer<Ipv4PacketInfo, Ipv4Ttl> buf;
+//   size_t len = cmsg::EncodeTyped(buf, Ipv4PacketInfo{...}, Ipv4Ttl{3});
+template <typename... Ts, FixedSizeKind... Ms>
+  requires(sizeof...(Ms) > 0 && kMaxEncodedSize<Ms...> <= ControlBuffer<Ts...>::kSize)
+[[nodiscard]] size_t EncodeTyped(ControlBuffer<Ts...>& buffer, const Ms&... messages);
 
 // Control data that recvmsg or recvmmsg filled. The kernel installed every
 // fd in it into this process, so decoding it takes ownership of them: only
@@ -206,6 +222,16 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::StatusOr<size_t> EncodeTyped(
   std::byte* out = buffer.data();
   ((out += wire::WriteMessage(messages, out)), ...);
   return need;
+}
+
+template <typename... Ts, FixedSizeKind... Ms>
+  requires(sizeof...(Ms) > 0 && kMaxEncodedSize<Ms...> <= ControlBuffer<Ts...>::kSize)
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline size_t EncodeTyped(ControlBuffer<Ts...>& buffer,
+                                                       const Ms&... messages) {
+  static_assert((wire::Wire<Ms>::Valid(Ms{}) && ...));
+  std::byte* out = buffer.span().data();
+  ((out += wire::WriteMessage(messages, out)), ...);
+  return kMaxEncodedSize<Ms...>;
 }
 
 // Inline so the result is built straight in the caller's frame with one call

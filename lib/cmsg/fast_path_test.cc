@@ -5,6 +5,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <concepts>
+#include <cstring>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -69,6 +71,32 @@ TEST(EncodeTypedTest, SameBytesAsTheListEncoding) {
   ASSERT_TRUE(b.ok()) << b.status();
   ASSERT_EQ(*a, *b);
   EXPECT_EQ(std::memcmp(typed, listed, *a), 0);
+}
+
+template <typename Buffer, typename... Ms>
+concept EncodesUnchecked = requires(Buffer& b, const Ms&... ms) {
+  { EncodeTyped(b, ms...) } -> std::same_as<size_t>;
+};
+
+// Into a ControlBuffer with room for its kinds by type: the size, and the
+// span form's bytes, padding zeroed (the buffer starts dirty).
+TEST(EncodeTypedTest, IntoAControlBufferOfRoomEnoughReturnsTheSize) {
+  using Buffer = ControlBuffer<Ipv4PacketInfo, Ipv4Ttl, Ipv4Tos, UdpGsoSegments>;
+  Ipv4PacketInfo info{.ifindex = 2, .spec_dst = Loopback(), .addr = {}};
+  Buffer buf;
+  std::memset(buf.span().data(), 0xaa, buf.span().size());
+  size_t n = EncodeTyped(buf, info, Ipv4Ttl{7}, Ipv4Tos{0x10}, UdpGsoSegments{1200});
+  alignas(cmsghdr) std::byte spanned[256];
+  std::memset(spanned, 0x55, sizeof(spanned));
+  auto want = EncodeTyped(spanned, info, Ipv4Ttl{7}, Ipv4Tos{0x10}, UdpGsoSegments{1200});
+  ASSERT_TRUE(want.ok()) << want.status();
+  ASSERT_EQ(n, *want);
+  EXPECT_EQ(n, (kMaxEncodedSize<Ipv4PacketInfo, Ipv4Ttl, Ipv4Tos, UdpGsoSegments>));
+  EXPECT_EQ(std::memcmp(buf.span().data(), spanned, n), 0);
+  // Only kinds of one size, and only into a buffer with room for them.
+  static_assert(EncodesUnchecked<Buffer, Ipv4Ttl, Ipv4PacketInfo>);
+  static_assert(!EncodesUnchecked<ControlBuffer<Fds<4>>, ScmRights>);
+  static_assert(!EncodesUnchecked<ControlBuffer<Ipv4Ttl>, Ipv4Ttl, Ipv4Tos>);
 }
 
 TEST(EncodeTypedTest, RejectsWhatTheListEncodingRejects) {

@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <new>
 #include <type_traits>
 #include <variant>
 
@@ -47,10 +48,13 @@ class OwnedFdRange {
  public:
   OwnedFdRange(const OwnedFdRange&) = delete;
   OwnedFdRange& operator=(const OwnedFdRange&) = delete;
-  ~OwnedFdRange() {
-    if (!owns_ || left_ == 0) return;
-    for (size_t i = 0; i < size_; ++i) {
-      if (!Taken(i)) ::close(Read(i));
+  ABSL_ATTRIBUTE_ALWAYS_INLINE ~OwnedFdRange() {
+    if (owns_ && left_ != 0) {
+      // A copy of the taken set, so that the range's address is not taken
+      // (see OnCopy).
+      uint64_t taken[kTakenWords] = {};
+      if (taken_state_ == kSomeTaken) std::memcpy(taken, taken_, sizeof(taken));
+      CloseUntaken(data_, size_, taken);
     }
   }
 
@@ -65,12 +69,7 @@ class OwnedFdRange {
   // i >= size().
   [[nodiscard]] UniqueFd Take(size_t i) {
     if (i >= size_ || Taken(i)) return UniqueFd();
-    if (taken_state_ == kNoneTaken) {
-      // The set is cleared only now: a range whose fds are all released at
-      // once, or all closed, never touches it.
-      for (size_t w = 0; w <= (size_ - 1) / 64; ++w) taken_[w] = 0;
-      taken_state_ = kSomeTaken;
-    }
+    if (taken_state_ == kNoneTaken) taken_state_ = kSomeTaken;
     taken_[i / 64] |= uint64_t{1} << (i % 64);
     --left_;
     return UniqueFd(owns_ ? Read(i) : -1);
@@ -88,23 +87,15 @@ class OwnedFdRange {
   // (as UniqueFd::release does): the caller must close them. Fds that do
   // not fit stay owned by the range. Returns how many were written.
   [[nodiscard]] ABSL_ATTRIBUTE_ALWAYS_INLINE size_t ReleaseAll(absl::Span<int> out) {
-    if (taken_state_ == kNoneTaken && out.size() >= size_) {  // the usual case: one copy
-      const size_t n = size_;
-      int* dst = out.data();
-      if (owns_) {
-        CopyFds(dst, data_, n);
-      } else {
-        for (size_t i = 0; i < n; ++i) dst[i] = -1;
-      }
+    // The usual case, one copy; anything else (fds taken before, too little
+    // room, a range that owns nothing) goes out of line.
+    if (owns_ && taken_state_ == kNoneTaken && out.size() >= size_) {
+      CopyFds(out.data(), data_, size_);
       taken_state_ = kAllTaken;
       left_ = 0;
       return size_;
     }
-    size_t n = 0;
-    for (size_t i = 0; i < size_ && n < out.size(); ++i) {
-      if (!Taken(i)) out[n++] = Take(i).release();
-    }
-    return n;
+    return OnCopy([out](OwnedFdRange& r) { return r.ReleaseLeft(out); });
   }
 
  private:
@@ -115,20 +106,38 @@ class OwnedFdRange {
   OwnedFdRange(const std::byte* data, size_t size, bool owns)
       : data_(data), size_(size), left_(size), owns_(owns) {}
 
+  // Runs f (an out-of-line function) on a copy of the range and takes the
+  // copy's state back, so that this range's address is never taken: on the
+  // usual path its fields stay in registers instead of being stored.
+  template <typename F>
+  ABSL_ATTRIBUTE_ALWAYS_INLINE size_t OnCopy(F f) {
+    OwnedFdRange copy(data_, size_, owns_);
+    CopyStateTo(copy);
+    const size_t result = f(copy);
+    copy.CopyStateTo(*this);
+    copy.left_ = 0;  // its fds are this range's
+    return result;
+  }
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void CopyStateTo(OwnedFdRange& to) const {
+    to.left_ = left_;
+    to.taken_state_ = taken_state_;
+    if (taken_state_ == kSomeTaken) std::memcpy(to.taken_, taken_, sizeof(taken_));
+  }
+
   enum TakenState : uint8_t {
-    kNoneTaken,  // taken_ not in use (not even cleared)
+    kNoneTaken,  // taken_ not in use
     kSomeTaken,  // taken_ says which
     kAllTaken,   // ReleaseAll took them all; taken_ not in use
   };
 
-  // Copies n fds. Up to kInlineFds, two overlapping fixed-size copies
-  // (first and last 4, 8, 16 or 32 bytes) instead of a loop, which GCC
-  // turns into `rep movsq` (a slow start: it was 60% of a 16-fd parse), or
-  // a memcpy of a runtime size (a call).
+  // Copies n fds. Up to kInlineFds, two overlapping fixed-size copies (the
+  // first and last 4, 8, 16 or 32 bytes): a few moves, where a loop or a
+  // copy of a bounded size is a loop of 8-byte moves (or, for one fd, of
+  // bytes) and a memcpy of a runtime size is a call.
   ABSL_ATTRIBUTE_ALWAYS_INLINE static void CopyFds(int* dst, const std::byte* src, size_t n) {
     auto* out = reinterpret_cast<std::byte*>(dst);
     const size_t bytes = n * sizeof(int);
-    auto two = [&](auto block) {
+    auto two = [&](auto block) ABSL_ATTRIBUTE_ALWAYS_INLINE {
       constexpr size_t k = sizeof(block);
       std::memcpy(&block, src, k);
       std::memcpy(out, &block, k);
@@ -137,17 +146,40 @@ class OwnedFdRange {
     };
     struct B16 { uint64_t a, b; };
     struct B32 { uint64_t a, b, c, d; };
-    if (n > 16) {
-      std::memcpy(out, src, bytes);
+    if (ABSL_PREDICT_FALSE(n > kInlineFds)) {
+      CopyManyFds(dst, src, n);
     } else if (n > 8) {
       two(B32{});
     } else if (n > 4) {
       two(B16{});
-    } else if (n > 2) {
+    } else if (n > 1) {
       two(uint64_t{});
-    } else if (n > 0) {
-      two(uint32_t{});
+    } else if (n == 1) {
+      std::memcpy(dst, src, sizeof(int));
     }
+  }
+  [[gnu::noinline]] static void CopyManyFds(int* dst, const std::byte* src, size_t n) {
+    std::memcpy(dst, src, n * sizeof(int));
+  }
+
+  // The uncommon halves of ~OwnedFdRange and ReleaseAll, out of line so
+  // that a visitor calling ReleaseAll stays small enough to be inlined.
+  [[gnu::noinline]] static void CloseUntaken(const std::byte* data, size_t size,
+                                             const uint64_t* taken) {
+    for (size_t i = 0; i < size; ++i) {
+      if (((taken[i / 64] >> (i % 64)) & 1) == 0) {
+        int fd;
+        std::memcpy(&fd, data + i * sizeof(int), sizeof(int));
+        ::close(fd);
+      }
+    }
+  }
+  [[gnu::noinline]] size_t ReleaseLeft(absl::Span<int> out) {
+    size_t n = 0;
+    for (size_t i = 0; i < size_ && n < out.size(); ++i) {
+      if (!Taken(i)) out[n++] = Take(i).release();
+    }
+    return n;
   }
 
   int Read(size_t i) const {
@@ -165,7 +197,10 @@ class OwnedFdRange {
   size_t left_;
   bool owns_;
   TakenState taken_state_ = kNoneTaken;
-  uint64_t taken_[(kMaxFdsPerMessage + 63) / 64];  // cleared by the first Take
+  static constexpr size_t kTakenWords = (kMaxFdsPerMessage + 63) / 64;
+  // Zeroed, which costs nothing where the range stays in registers (the
+  // set is never read unless some fd was taken one by one).
+  uint64_t taken_[kTakenWords] = {};
 };
 
 // A message of a kind this library has no type for, viewed in the buffer.
@@ -276,6 +311,12 @@ struct VisitSink {
         T v;
         std::memcpy(&v, p.data(), sizeof(T));
         visitor(static_cast<const T&>(v));
+      } else if constexpr (requires { K::kHasImage; }) {
+        // Written as bytes (which begins T's lifetime: T is trivially
+        // copyable), in the widths the visitor's copy reads them.
+        alignas(T) std::byte image[sizeof(T)];
+        K::ReadImage(p.data(), image);
+        visitor(*std::launder(reinterpret_cast<const T*>(image)));
       } else {
         const T v = K::Read(p.data(), p.size());
         visitor(v);
@@ -333,43 +374,90 @@ struct LevelType {
 constexpr uint64_t KeyOf(int level, int type) {
   return std::bit_cast<uint64_t>(LevelType{level, type});
 }
+static_assert(offsetof(cmsghdr, cmsg_type) == offsetof(cmsghdr, cmsg_level) + sizeof(int));
 
-// For a visitor of a few kinds: if the lone message `h` is one of them,
-// hands it to the sink (which checks its length as the full dispatch would)
-// and returns true. One compare of (level, type) per kind instead of the
-// whole table's chain; other messages, and the _NEW timestamp types (the
-// table's kType is the _OLD one), go through DispatchMessage.
-inline constexpr size_t kMaxDirectKinds = 3;
+inline uint64_t LoadKey(const std::byte* header) {
+  uint64_t key;
+  std::memcpy(&key, header + offsetof(cmsghdr, cmsg_level), sizeof(key));
+  return key;
+}
+inline size_t LoadLen(const std::byte* header) {
+  decltype(cmsghdr::cmsg_len) len;
+  std::memcpy(&len, header + offsetof(cmsghdr, cmsg_len), sizeof(len));
+  return len;
+}
 
-template <typename T, typename Sink>
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool TryKind(uint64_t key, absl::Span<const std::byte> payload,
-                                                 Sink& sink) {
-  if (key != KeyOf(Kind<T>::kLevel, Kind<T>::kType)) return false;
-  if constexpr (std::is_same_v<T, ScmRightsOwned>) {
-    sink.Rights(payload);
-  } else if constexpr (std::is_same_v<T, ScmPidfd>) {
-    sink.Pidfd(payload);
+// Whether the one-message fast path below can take kind T: an accepted kind
+// with its own (level, type) and a payload of exact size, or SCM_RIGHTS.
+template <typename Visitor, typename T>
+constexpr bool AloneKind() {
+  if constexpr (!AcceptsKind<Visitor, T>() || std::is_same_v<T, Unknown>) {
+    return false;
   } else {
-    sink.template Value<T>(payload);
+    return std::is_same_v<T, ScmRightsOwned> || Kind<T>::kReceive.shape == LengthRule::kExact;
+  }
+}
+template <typename Visitor, typename T>
+inline constexpr bool kAloneKind = AloneKind<Visitor, T>();
+
+// If `control` is one message of kind T whose length T's rule accepts, and
+// nothing after it but padding and less than a header (what the full walk
+// would accept as that one message), visits it and returns true; otherwise
+// returns false having read nothing past the buffer and visited nothing.
+// Every comparison is against constants of T, so the usual datagram costs
+// what the raw macros' loop does when the first message is the one wanted.
+template <bool kAdopt, typename T, typename Visitor>
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool VisitAlone(absl::Span<const std::byte> control,
+                                                    Visitor& visitor) {
+  constexpr size_t kHeader = CMSG_LEN(0);
+  const std::byte* p = control.data();
+  const size_t size = control.size();
+  VisitSink<kAdopt, /*kCheck=*/false, Visitor> sink{visitor, {}};
+  if constexpr (std::is_same_v<T, ScmRightsOwned>) {
+    if (size < sizeof(cmsghdr) || LoadKey(p) != KeyOf(SOL_SOCKET, SCM_RIGHTS)) return false;
+    const size_t len = LoadLen(p);
+    // len - kHeader is a whole number of fds, at most kMaxFdsPerMessage:
+    // rotated right by 2 it is the fd count only if the low bits were 0.
+    const size_t units = len - kHeader;
+    static_assert(sizeof(int) == 4);
+    if (std::rotr(units, 2) > kMaxFdsPerMessage) return false;
+    // In bounds, and less than a header after it (the kernel's own padding
+    // to CMSG_SPACE included); a longer tail takes the full walk.
+    if (size - len >= sizeof(cmsghdr)) return false;
+    sink.Rights(absl::MakeConstSpan(p + kHeader, units));
+  } else {
+    constexpr size_t kPayload = Kind<T>::kReceive.size;
+    constexpr size_t kLen = CMSG_LEN(kPayload);
+    // In bounds, and nothing but padding and less than a header after it.
+    if (size - kLen >= CMSG_SPACE(kPayload) - kLen + sizeof(cmsghdr)) return false;
+    if (LoadKey(p) != KeyOf(Kind<T>::kLevel, Kind<T>::kType) || LoadLen(p) != kLen) return false;
+    const auto payload = absl::MakeConstSpan(p + kHeader, kPayload);
+    if constexpr (std::is_same_v<T, ScmPidfd>) {
+      sink.Pidfd(payload);
+    } else {
+      sink.template Value<T>(payload);
+    }
   }
   return true;
 }
 
+// VisitAlone for each kind the visitor takes, if it takes a few (and none
+// of them by a length the kernel chooses); false if none matched.
+inline constexpr size_t kMaxAloneKinds = 3;
+
 template <bool kAdopt, typename Visitor, typename... Ts>
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool TryAcceptedKinds(
-    const cmsghdr& h, absl::Span<const std::byte> payload,
-    VisitSink<kAdopt, /*kCheck=*/true, Visitor>& sink, std::variant<Ts...>*) {
-  // Unknown has no (level, type) of its own.
-  constexpr size_t kAccepted =
-      (size_t{0} + ... + (AcceptsKind<Visitor, Ts>() && !std::is_same_v<Ts, Unknown>));
-  if constexpr (kAccepted == 0 || kAccepted > kMaxDirectKinds) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool VisitAloneAccepted(absl::Span<const std::byte> control,
+                                                            Visitor& visitor,
+                                                            std::variant<Ts...>*) {
+  constexpr size_t kAccepted = (size_t{0} + ... + AcceptsKind<Visitor, Ts>());
+  constexpr size_t kAlone = (size_t{0} + ... + kAloneKind<Visitor, Ts>);
+  if constexpr (kAlone == 0 || kAlone != kAccepted || kAlone > kMaxAloneKinds) {
     return false;
   } else {
-    const uint64_t key = KeyOf(h.cmsg_level, h.cmsg_type);
-    auto one = [&](auto* kind) {
+    auto one = [&](auto* kind) ABSL_ATTRIBUTE_ALWAYS_INLINE {
       using T = std::remove_pointer_t<decltype(kind)>;
-      if constexpr (AcceptsKind<Visitor, T>() && !std::is_same_v<T, Unknown>) {
-        return TryKind<T>(key, payload, sink);
+      if constexpr (kAloneKind<Visitor, T>) {
+        return VisitAlone<kAdopt, T>(control, visitor);
       } else {
         return false;
       }
@@ -378,16 +466,17 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool TryAcceptedKinds(
   }
 }
 
+// Everything VisitAlone does not take: several messages, a kind the visitor
+// does not take, a bad length. Out of line, so the fast path stays a few
+// compares in the caller.
 template <bool kAdopt, typename Visitor>
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status VisitChecked(
-    absl::Span<const std::byte> control, Visitor& visitor) {
+[[gnu::noinline]] absl::Status VisitWalking(absl::Span<const std::byte> control,
+                                            Visitor& visitor) {
   cmsghdr h;
   absl::Span<const std::byte> payload;
-  if (ABSL_PREDICT_TRUE(OnlyMessage(control, h, payload))) {
+  if (OnlyMessage(control, h, payload)) {
     VisitSink<kAdopt, /*kCheck=*/true, Visitor> sink{visitor, {}};
-    if (!TryAcceptedKinds(h, payload, sink, static_cast<ControlMessageOwned*>(nullptr))) {
-      DispatchMessage(h.cmsg_level, h.cmsg_type, payload, sink);
-    }
+    DispatchMessage(h.cmsg_level, h.cmsg_type, payload, sink);
     return std::move(sink.check.error);
   }
   // Several messages (or none): check them all before visiting any.
@@ -403,6 +492,20 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status VisitChecked(
   VisitSink<kAdopt, /*kCheck=*/false, Visitor> sink{visitor, {}};
   (void)WalkControl(control, sink);  // checked above: cannot fail
   return absl::OkStatus();
+}
+
+template <bool kAdopt, typename Visitor>
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status VisitChecked(
+    absl::Span<const std::byte> control, Visitor& visitor) {
+  if (ABSL_PREDICT_TRUE(VisitAloneAccepted<kAdopt>(control, visitor,
+                                                   static_cast<ControlMessageOwned*>(nullptr)))) {
+    return absl::OkStatus();
+  }
+  // Moved into a new Status rather than returned as is: only `walked`'s
+  // address escapes (into the call), so the caller's Status can live in a
+  // register and, on the fast path, its ok() and destructor fold away.
+  absl::Status walked = VisitWalking<kAdopt>(control, visitor);
+  return absl::Status(std::move(walked));
 }
 
 // MSG_CTRUNC: closes every fd that arrived and says so (`capacity`: the

@@ -475,6 +475,103 @@ TEST(VisitTest, LoneMessageOfAVisitorsFewKindsAsTheTableSaysIt) {
   EXPECT_EQ(ns, 7);
 }
 
+// A lone message of a kind the visitor takes is visited without the walk
+// when nothing but padding and less than a header follows it. Every buffer
+// length around that edge (cut short, exact, with its padding, with a tail
+// of zeros) gives Decode's status, and the value exactly when Decode has it.
+TEST(VisitTest, LoneMessageAtEveryLengthAsDecodeSaysIt) {
+  int ttl = 9;
+  int fds[3] = {100, 101, 102};
+  struct Case {
+    int level, type;
+    const void* payload;
+    size_t n;
+  };
+  for (const Case& c : {Case{IPPROTO_IP, IP_TTL, &ttl, sizeof(ttl)},
+                        Case{SOL_SOCKET, SCM_RIGHTS, fds, sizeof(int)},
+                        Case{SOL_SOCKET, SCM_RIGHTS, fds, 2 * sizeof(int)},
+                        Case{SOL_SOCKET, SCM_RIGHTS, fds, 3 * sizeof(int)}}) {
+    Built b;
+    b.Add(c.level, c.type, c.payload, c.n);
+    for (size_t len = 0; len <= CMSG_SPACE(c.n) + 2 * sizeof(cmsghdr); ++len) {
+      // Past the message: zeros (a header of cmsg_len 0 once there is room
+      // for one).
+      auto bytes = absl::MakeConstSpan(b.bytes, len);
+      absl::StatusOr<ControlMessages> decoded = Decode(bytes);
+      int seen_ttl = 0;
+      size_t seen_fds = 0;
+      int last_fd = 0;
+      absl::Status s = ForEachMessage(
+          bytes, Overloaded{[&](const Ipv4Ttl& v) { seen_ttl = v.ttl; },
+                            [&](OwnedFdRange& r) {
+                              seen_fds = r.size();
+                              last_fd = r.get(r.size() - 1);
+                            }});
+      SCOPED_TRACE(::testing::Message() << "type " << c.type << ", " << c.n << " bytes in "
+                                        << len);
+      EXPECT_EQ(s, decoded.status());
+      if (!decoded.ok() || decoded->empty()) {
+        EXPECT_EQ(seen_ttl + seen_fds, 0u);
+        continue;
+      }
+      if (c.type == IP_TTL) {
+        EXPECT_EQ(seen_ttl, 9);
+      } else {
+        EXPECT_EQ(seen_fds, c.n / sizeof(int));
+        EXPECT_EQ(last_fd, fds[seen_fds - 1]);
+      }
+    }
+  }
+}
+
+// IP(V6)_RECVERR's offender is there exactly when its family is the
+// message's, through ForEachMessage as through Decode.
+TEST(VisitTest, RecvErrOffenderAsDecodeGivesIt) {
+  for (sa_family_t family : {sa_family_t{AF_INET}, sa_family_t{AF_UNSPEC}}) {
+    struct {
+      sock_extended_err err;
+      sockaddr_in from;
+    } raw4{};
+    raw4.err.ee_errno = ECONNREFUSED;
+    raw4.from.sin_family = family;
+    raw4.from.sin_addr.s_addr = htonl(0x7f000001);
+    Built b;
+    b.Add(IPPROTO_IP, IP_RECVERR, &raw4, sizeof(raw4));
+    Ipv4RecvErr seen;
+    ASSERT_TRUE(ForEachMessage(b.span(), [&](const Ipv4RecvErr& e) { seen = e; }).ok());
+    absl::StatusOr<ControlMessages> decoded = Decode(b.span());
+    ASSERT_TRUE(decoded.ok());
+    const Ipv4RecvErr* want = Find<Ipv4RecvErr>(*decoded);
+    ASSERT_NE(want, nullptr);
+    EXPECT_EQ(seen.error.ee_errno, ECONNREFUSED);
+    EXPECT_EQ(seen.offender.has_value(), family == AF_INET);
+    EXPECT_EQ(seen.offender.has_value(), want->offender.has_value());
+    if (seen.offender) {
+      EXPECT_EQ(seen.offender->sin_addr.s_addr, htonl(0x7f000001));
+    }
+  }
+  for (sa_family_t family : {sa_family_t{AF_INET6}, sa_family_t{AF_INET}}) {
+    struct {
+      sock_extended_err err;
+      sockaddr_in6 from;
+    } raw6{};
+    raw6.err.ee_errno = EHOSTUNREACH;
+    raw6.from.sin6_family = family;
+    raw6.from.sin6_addr = in6addr_loopback;
+    raw6.from.sin6_scope_id = 5;
+    Built b;
+    b.Add(IPPROTO_IPV6, IPV6_RECVERR, &raw6, sizeof(raw6));
+    Ipv6RecvErr seen;
+    ASSERT_TRUE(ForEachMessage(b.span(), [&](const Ipv6RecvErr& e) { seen = e; }).ok());
+    EXPECT_EQ(seen.error.ee_errno, EHOSTUNREACH);
+    ASSERT_EQ(seen.offender.has_value(), family == AF_INET6);
+    if (seen.offender) {
+      EXPECT_EQ(std::memcmp(&seen.offender->sin6_addr, &in6addr_loopback, 16), 0);
+      EXPECT_EQ(seen.offender->sin6_scope_id, 5u);
+    }
+  }
+}
+
 TEST(VisitTest, MoreFdsThanTheKernelSendsIsAnError) {
   std::vector<int> fds(kMaxFdsPerMessage + 1, -1);
   Built b;

@@ -25,6 +25,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <type_traits>
 
 #include "lib/cmsg/messages.h"
@@ -155,15 +156,37 @@ struct RecvErrKind : Place<L, K, N> {
   static constexpr size_t kRoom = sizeof(Raw);
   static constexpr bool kCopiedWhole = false;
   static T Read(const std::byte* p, size_t) {
-    Raw raw;
-    std::memcpy(&raw, p, sizeof(raw));
     T e;
-    e.error = raw.err;
+    std::memcpy(&e.error, p, sizeof(e.error));
+    if (Engaged(p)) {
+      Addr from;
+      std::memcpy(&from, p + sizeof(sock_extended_err), sizeof(from));
+      e.offender = from;
+    }
+    return e;
+  }
+  // T's object representation, written at `out` (sizeof(T) bytes, aligned
+  // for T) as libstdc++ lays T out: the error, the optional's address, then
+  // its engaged flag (a bool) and padding as one 32-bit word. The payload
+  // goes in as one copy and the flag as one store, as wide as the copies a
+  // visitor makes of T: built field by field, the flag is a 1-byte store
+  // that a 4-byte copy of it cannot forward from (a stall of several ns,
+  // 7x the raw macros' parse).
+  static constexpr bool kHasImage = true;
+  static_assert(std::is_trivially_copyable_v<T> && sizeof(T) == sizeof(Raw) + sizeof(uint32_t) &&
+                sizeof(std::optional<Addr>) == sizeof(Addr) + sizeof(uint32_t));
+  static void ReadImage(const std::byte* p, std::byte* out) {
+    std::memcpy(out, p, sizeof(Raw));
+    const uint32_t engaged = Engaged(p);
+    std::memcpy(out + sizeof(Raw), &engaged, sizeof(engaged));
+  }
+
+ private:
+  static bool Engaged(const std::byte* p) {
     constexpr sa_family_t kFamily = sizeof(Addr) == sizeof(sockaddr_in) ? AF_INET : AF_INET6;
     sa_family_t family;
-    std::memcpy(&family, &raw.from, sizeof(family));
-    if (family == kFamily) e.offender = raw.from;
-    return e;
+    std::memcpy(&family, p + sizeof(sock_extended_err), sizeof(family));
+    return family == kFamily;
   }
 };
 
@@ -204,6 +227,9 @@ struct Kind<ScmRights> : Place<SOL_SOCKET, SCM_RIGHTS, "SCM_RIGHTS"> {
     uint64_t bits = 0;
     const int* fds = v.fds.data();
     size_t i = 0;
+    // Unrolled: a count known at the call site (16 fds: 4 steps) leaves no
+    // loop at all.
+#pragma GCC unroll 4
     for (; i + 4 <= v.fds.size(); i += 4) {
       uint64_t four[2];
       std::memcpy(four, fds + i, sizeof(four));

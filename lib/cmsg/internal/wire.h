@@ -40,12 +40,36 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline size_t WriteMessage(const T& v, std::byte* o
   Put(out + offsetof(cmsghdr, cmsg_len), static_cast<decltype(cmsghdr::cmsg_len)>(CMSG_LEN(n)));
   Put(out + offsetof(cmsghdr, cmsg_level), static_cast<int>(W::kLevel));
   Put(out + offsetof(cmsghdr, cmsg_type), static_cast<int>(W::kType));
-  // Zero the padding so no stale bytes reach the kernel. The padding is
-  // under 8 bytes: zeroing the message's last 8 (before the payload is
-  // written over them) is one store instead of a memset of a runtime size.
+  // Zero the padding so no stale bytes reach the kernel, without a store
+  // of its own where the payload's last store can carry it.
+  std::byte* payload = out + CMSG_LEN(0);
+  if constexpr (requires { W::kSendSize; }) {
+    constexpr size_t kPadded = CMSG_SPACE(W::kSendSize) - CMSG_LEN(0);
+    if constexpr (kPadded == sizeof(uint64_t)) {
+      // A scalar: written zero-extended, one 8-byte store.
+      uint64_t word = 0;
+      W::Write(v, reinterpret_cast<std::byte*>(&word));
+      Put(payload, word);
+      return CMSG_SPACE(n);
+    } else if constexpr (W::kCopiedWhole && W::kSendSize % 8 == 4) {
+      // A struct of 12 or 20 bytes: its last 4 bytes zero-extended (a
+      // block built on the stack would be stored narrow and read back
+      // wide, stalling store forwarding).
+      constexpr size_t kHead = W::kSendSize - sizeof(uint32_t);
+      const auto* src = reinterpret_cast<const std::byte*>(&v);
+      std::memcpy(payload, src, kHead);
+      uint32_t tail;
+      std::memcpy(&tail, src + kHead, sizeof(tail));
+      Put(payload + kHead, uint64_t{tail});
+      return CMSG_SPACE(n);
+    }
+  }
+  // The padding is under 8 bytes: zeroing the message's last 8 (before the
+  // payload is written over them) is one store instead of a memset of a
+  // runtime size.
   static_assert(CMSG_SPACE(1) - CMSG_LEN(1) < 8 && CMSG_LEN(0) >= 8);
   if (CMSG_SPACE(n) != CMSG_LEN(n)) Put(out + CMSG_SPACE(n) - 8, uint64_t{0});
-  W::Write(v, out + CMSG_LEN(0));
+  W::Write(v, payload);
   return CMSG_SPACE(n);
 }
 
