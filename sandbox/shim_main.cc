@@ -295,7 +295,11 @@ int Main() {
     return 125;
   }
   if ((message.msg_flags & MSG_CTRUNC) != 0) {
-    Report(kReceiving, "", 0, "more fds than a handoff carries");
+    // The launcher never sends more than a hand-off carries: the kernel
+    // dropped fds because this process's RLIMIT_NOFILE had no room.
+    Report(kReceiving, "", 0,
+           "control data truncated (MSG_CTRUNC): the passed fds exceed RLIMIT_NOFILE "
+           "(raise --rlimit_nofile)");
     return 125;
   }
   if (received != sizeof(header) || header.magic != kHandoffMagic) {

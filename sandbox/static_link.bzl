@@ -68,4 +68,7 @@ NOLIBC_COPTS = [
 NOLIBC_LINKOPTS = [
     "-static",
     "-nostdlib",
+    # Never static-pie: nothing in the shim relocates itself, so its tables
+    # of pointers (errno names) are right only at the linked address.
+    "-no-pie",
 ]

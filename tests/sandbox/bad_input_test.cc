@@ -148,6 +148,19 @@ TEST(BadInputTest, FailureAfterBindingRemovesTheSocketFile) {
   EXPECT_NE(access(sock.c_str(), F_OK), 0);
 }
 
+// The shim receives the passed fds under the sandbox's own RLIMIT_NOFILE:
+// when they do not fit, the error says so rather than blaming the hand-off.
+TEST(BadInputTest, AnFdLimitTooLowForThePassedFdsIsNamed) {
+  TempDir dir;
+  const std::string file = dir.File("f");
+  WriteFile(file, "x");
+  RunResult r = RunProgram({SandboxRun(), "--ro_bind=/usr,/lib,/lib64,/bin", "--rlimit_nofile=4",
+                            "--pass_file=" + file + "=a", "--", "/bin/true"});
+  EXPECT_EQ(r.code, 125) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("RLIMIT_NOFILE"));
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+}
+
 // An existing socket file is not the launcher's to delete.
 TEST(BadInputTest, ExistingUnixPathIsNotTouched) {
   TempDir dir;
