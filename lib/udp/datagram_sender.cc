@@ -15,14 +15,6 @@ constexpr size_t kSendControlSpace =
 
 }  // namespace
 
-Tos Tos::Of(const ReceivedMessage& m, bool ipv6_socket) {
-  // A dual-stack socket reports an IPv4 datagram's TOS as IP_TOS.
-  if (const auto* v4 = m.Find<Ipv4Tos>()) return Tos{v4->tos, false};
-  if (const auto* v6 = m.Find<Ipv6TClass>())
-    return Tos{static_cast<uint8_t>(v6->tclass), true};
-  return Tos{0, ipv6_socket};
-}
-
 DatagramSender::DatagramSender(size_t capacity, bool gso, bool copies)
     : capacity_(std::max<size_t>(capacity, 1)),
       gso_(gso),

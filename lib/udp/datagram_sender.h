@@ -39,8 +39,6 @@ struct Tos {
   uint8_t value = 0;
   bool ipv6 = false;  // IPV6_TCLASS rather than IP_TOS
 
-  // From a received message's Ipv4Tos / Ipv6TClass; 0 if it has none.
-  static Tos Of(const ReceivedMessage& m, bool ipv6_socket);
   friend bool operator==(Tos a, Tos b) { return a.value == b.value && a.ipv6 == b.ipv6; }
 };
 

@@ -13,8 +13,7 @@ namespace {
 SocketOptions ListenerOptions(const RelayOptions& options) {
   return {.gro = options.gro,
           .rcvbuf = options.rcvbuf,
-          .sndbuf = options.sndbuf,
-          .rxq_ovfl = true};
+          .sndbuf = options.sndbuf};
 }
 
 }  // namespace

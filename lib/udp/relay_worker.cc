@@ -12,6 +12,7 @@
 #include "lib/status/errno_status.h"
 #include "lib/udp/arrival.h"
 #include "lib/udp/cidr.h"
+#include "lib/udp/datagram_info.h"
 #include "lib/udp/loop_guard.h"
 #include "lib/udp/udp_socket.h"
 
@@ -26,8 +27,9 @@ constexpr uint64_t kSessionBit = uint64_t{1} << 63;
 constexpr int kRoundsPerEvent = 8;
 
 constexpr size_t kClientControlSpace =
-    kSpaceFor<Ipv6PacketInfo, Ipv4PacketInfo, UdpGroSegments, Ipv4Tos, Ipv6TClass,
-              RxqOvfl> + 64;
+    kSpaceFor<Ipv6PacketInfo, Ipv4PacketInfo, UdpGroSegments, Ipv4Tos, Ipv6TClass> + 64;
+// How often the listeners' kernel drop counts are read.
+constexpr int64_t kDropsPollNs = 10 * 1000 * 1000;
 constexpr size_t kUpstreamControlSpace =
     kSpaceFor<UdpGroSegments, Ipv4Tos, Ipv6TClass> + 64;
 
@@ -43,11 +45,6 @@ uint64_t DatagramsIn(size_t bytes, size_t segment_size) {
   return (bytes + segment_size - 1) / segment_size;
 }
 
-size_t GroSegmentSize(const ReceivedMessage& m) {
-  const auto* gro = m.Find<UdpGroSegments>();
-  return gro && gro->segment_size > 0 ? static_cast<size_t>(gro->segment_size) : 0;
-}
-
 }  // namespace
 
 RelayWorker::RelayWorker(std::vector<UniqueFd> listeners, const RelayOptions& options,
@@ -59,6 +56,7 @@ RelayWorker::RelayWorker(std::vector<UniqueFd> listeners, const RelayOptions& op
       new_session_limit_(options.new_sessions),
       from_clients_(options.batch, kMaxReadSize, kClientControlSpace),
       from_upstream_(options.batch, kMaxReadSize, kUpstreamControlSpace),
+      info_(options.batch),
       out_(options.batch, options.gso) {}
 
 absl::Status RelayWorker::Init() {
@@ -78,7 +76,9 @@ absl::Status RelayWorker::Init() {
         std::max<size_t>(options_.batch, 64), options_.gso, /*copies=*/true));
     absl::StatusOr<SocketAddress> local = SocketAddress::LocalOf(listeners_[i].get());
     listener_ports_.push_back(local.ok() ? local->port() : 0);
-    rxq_dropped_.push_back(0);
+    // Drops before this worker took the socket are not its own.
+    absl::StatusOr<uint32_t> drops = ReceiveQueueDrops(listeners_[i].get());
+    listener_drops_.push_back(drops.ok() ? *drops : 0);
     ev.events = EPOLLIN;
     ev.data.u64 = i;
     if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, listeners_[i].get(), &ev) < 0)
@@ -106,6 +106,7 @@ void RelayWorker::Run() {
       uint64_t tag = events[i].data.u64;
       if (tag == kWakeTag) {
         FlushReplies();
+        CountListenerDrops();
         return;
       }
       if (tag & kSessionBit) {
@@ -115,7 +116,22 @@ void RelayWorker::Run() {
       }
     }
     FlushReplies();
-    ExpireIdle(NowNs());
+    int64_t now = NowNs();
+    ExpireIdle(now);
+    if (now - drops_polled_ns_ >= kDropsPollNs) {
+      drops_polled_ns_ = now;
+      CountListenerDrops();
+    }
+  }
+}
+
+void RelayWorker::CountListenerDrops() {
+  for (size_t i = 0; i < listeners_.size(); ++i) {
+    absl::StatusOr<uint32_t> drops = ReceiveQueueDrops(listeners_[i].get());
+    if (!drops.ok()) continue;
+    // Unsigned: right across the counter's wrap.
+    stats_.Add(Counter::kDropRxQueueOverflow, static_cast<uint32_t>(*drops - listener_drops_[i]));
+    listener_drops_[i] = *drops;
   }
 }
 
@@ -309,7 +325,8 @@ void RelayWorker::OnListener(int index, uint32_t events) {
   if (events & EPOLLERR) (void)DrainErrorQueue(fd, Counter::kErrClientUnreachable);
   if (!(events & EPOLLIN)) return;
   for (int round = 0; round < kRoundsPerEvent; ++round) {
-    absl::StatusOr<size_t> n = from_clients_.Recv(fd);
+    ResetInfo(info_);
+    absl::StatusOr<size_t> n = from_clients_.Recv(fd, CollectInfo{info_});
     if (!n.ok()) {
       if (!IsWouldBlock(n.status())) {
         stats_.Add(Counter::kErrSocket);
@@ -319,14 +336,9 @@ void RelayWorker::OnListener(int index, uint32_t events) {
     }
     int64_t now = NowNs();
     for (size_t i = 0; i < *n; ++i) {
-      ReceivedMessage& m = from_clients_.message(i);
-      if (const auto* ovfl = m.Find<RxqOvfl>()) {
-        // The socket's running total of drops when this datagram was queued.
-        uint32_t& seen = rxq_dropped_[index];
-        stats_.Add(Counter::kDropRxQueueOverflow, static_cast<uint32_t>(ovfl->dropped - seen));
-        seen = ovfl->dropped;
-      }
-      size_t segment = GroSegmentSize(m);
+      const ReceivedMessage& m = from_clients_.message(i);
+      const DatagramInfo& info = info_[i];
+      size_t segment = info.gro_segment;
       uint64_t datagrams = DatagramsIn(m.bytes, segment);
       stats_.Add(Counter::kClientRxPackets, datagrams);
       stats_.Add(Counter::kClientRxBytes, m.bytes);
@@ -338,7 +350,7 @@ void RelayWorker::OnListener(int index, uint32_t events) {
         stats_.Add(Counter::kDropTruncated, datagrams);
         continue;
       }
-      std::optional<Arrival> at = Arrival::Of(m);
+      const std::optional<Arrival>& at = info.at;
       if (!at.has_value()) {
         stats_.Add(Counter::kDropNoPacketInfo, datagrams);
         continue;
@@ -368,8 +380,7 @@ void RelayWorker::OnListener(int index, uint32_t events) {
                  absl::string_view(from_clients_.data(i).data(), m.bytes), nullptr,
                  std::nullopt, segment, counts_, /*flow=*/s->id * 2,
                  s->upstream_max_segment,
-                 Tos{Tos::Of(m, false).value,
-                     options_.upstreams[s->upstream_index].family() == AF_INET6});
+                 Tos{info.tos, options_.upstreams[s->upstream_index].family() == AF_INET6});
     }
     if (queued_for_ != nullptr) {
       out_.Flush(queued_for_->upstream.get(), counts_);
@@ -396,7 +407,8 @@ void RelayWorker::OnUpstream(uint64_t session_id, uint32_t events) {
   ControlMessage from = s->reply_from.ReplyFrom(options_.reply_interface);
   size_t max_segment = ReplyMaxSegment(listener, s->reply_from, NowNs());
   for (int round = 0; round < kRoundsPerEvent; ++round) {
-    absl::StatusOr<size_t> n = from_upstream_.Recv(fd);
+    ResetInfo(info_);
+    absl::StatusOr<size_t> n = from_upstream_.Recv(fd, CollectInfo{info_});
     if (!n.ok()) {
       // ECONNREFUSED here is the pending ICMP error, already counted from
       // the error queue.
@@ -409,8 +421,8 @@ void RelayWorker::OnUpstream(uint64_t session_id, uint32_t events) {
       break;
     }
     for (size_t i = 0; i < *n; ++i) {
-      ReceivedMessage& m = from_upstream_.message(i);
-      size_t segment = GroSegmentSize(m);
+      const ReceivedMessage& m = from_upstream_.message(i);
+      size_t segment = info_[i].gro_segment;
       uint64_t datagrams = DatagramsIn(m.bytes, segment);
       stats_.Add(Counter::kUpstreamRxPackets, datagrams);
       stats_.Add(Counter::kUpstreamRxBytes, m.bytes);
@@ -423,7 +435,7 @@ void RelayWorker::OnUpstream(uint64_t session_id, uint32_t events) {
       // Copied: the next session's read reuses from_upstream_.
       replies.Queue(listener, absl::string_view(from_upstream_.data(i).data(), m.bytes),
                     &s->key.client, from, segment, reply_counts_, /*flow=*/s->id * 2 + 1,
-                    max_segment, Tos{Tos::Of(m, false).value, !s->reply_from.is_ipv4()});
+                    max_segment, Tos{info_[i].tos, !s->reply_from.is_ipv4()});
     }
     if (*n > 0) {
       s->replied = true;

@@ -15,6 +15,7 @@
 #include "lib/cmsg/mmsg.h"
 #include "lib/fd/unique_fd.h"
 #include "lib/net/socket_address.h"
+#include "lib/udp/datagram_info.h"
 #include "lib/udp/datagram_sender.h"
 #include "lib/udp/relay.h"
 #include "lib/udp/session_table.h"
@@ -70,6 +71,8 @@ class RelayWorker {
   // socket for all the sessions that answered through it.
   void FlushReplies();
   void CloseSession(Session& s);
+  // Adds the kernel's drops on the listening sockets since the last look.
+  void CountListenerDrops();
   // Adds `c` to the stats and clears it.
   void Account(DatagramSender::Counts& c, bool to_upstream);
   int EpollTimeoutMs(int64_t now_ns) const;
@@ -77,7 +80,8 @@ class RelayWorker {
 
   std::vector<UniqueFd> listeners_;
   std::vector<uint16_t> listener_ports_;
-  std::vector<uint32_t> rxq_dropped_;  // per listener, SO_RXQ_OVFL seen last
+  std::vector<uint32_t> listener_drops_;  // per listener, kernel drops seen last
+  int64_t drops_polled_ns_ = 0;
   RelayOptions options_;
   std::vector<int64_t> upstream_down_until_ns_;  // per upstream
   UniqueFd epoll_;
@@ -86,6 +90,8 @@ class RelayWorker {
   PrefixRateLimiter new_session_limit_;
   RecvBatch from_clients_;
   RecvBatch from_upstream_;
+  // The control data of the datagrams of the last read, either batch.
+  std::vector<DatagramInfo> info_;
   DatagramSender out_;  // client to upstream, one session at a time
   // Upstream to client, one per listener: replies of every session are
   // copied in as they are read and leave at the end of the loop round.

@@ -4,6 +4,7 @@
 #include <net/if.h>
 #include <sys/ioctl.h>
 #include <netinet/in.h>
+#include <linux/sock_diag.h>
 #include <netinet/udp.h>
 #include <sys/socket.h>
 
@@ -46,7 +47,6 @@ absl::Status ApplyOptions(int fd, const SocketOptions& options) {
       set_buffer(SO_RCVBUFFORCE, SO_RCVBUF, options.rcvbuf, "SO_RCVBUF"));
   CMSGLIB_RETURN_IF_ERROR(
       set_buffer(SO_SNDBUFFORCE, SO_SNDBUF, options.sndbuf, "SO_SNDBUF"));
-  if (options.rxq_ovfl) CMSGLIB_RETURN_IF_ERROR(ReceiveRxqOvfl(fd));
   return absl::OkStatus();
 }
 
@@ -118,6 +118,10 @@ absl::Status PrepareServerSocket(int fd, const SocketOptions& options) {
     int one = 1;
     (void)setsockopt(fd, IPPROTO_IP, IP_RECVTOS, &one, sizeof(one));
   }
+  // Drops are read with SO_MEMINFO when wanted (ReceiveQueueDrops), not
+  // attached to every datagram; a socket handed over may have it on.
+  int zero = 0;
+  (void)setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &zero, sizeof(zero));
   return ApplyOptions(fd, options);
 }
 
@@ -157,6 +161,16 @@ size_t InterfaceMaxPayload(int fd, int ifindex, int family) {
   if (ifindex <= 0 || ioctl(fd, SIOCGIFNAME, &req) < 0) return 0;
   if (ioctl(fd, SIOCGIFMTU, &req) < 0) return 0;
   return PayloadOf(req.ifr_mtu, family);
+}
+
+absl::StatusOr<uint32_t> ReceiveQueueDrops(int fd) {
+  uint32_t meminfo[SK_MEMINFO_VARS] = {};
+  socklen_t len = sizeof(meminfo);
+  if (getsockopt(fd, SOL_SOCKET, SO_MEMINFO, meminfo, &len) < 0)
+    return ErrnoError("getsockopt(SO_MEMINFO)");
+  if (len <= SK_MEMINFO_DROPS * sizeof(uint32_t))
+    return absl::UnimplementedError("SO_MEMINFO without a drop count");
+  return meminfo[SK_MEMINFO_DROPS];
 }
 
 bool KernelHasUdpGso() { return Accepts(SOL_UDP, UDP_SEGMENT, 1200); }

@@ -7,6 +7,7 @@
 #ifndef LIB_UDP_UDP_SOCKET_H_
 #define LIB_UDP_UDP_SOCKET_H_
 
+#include <cstdint>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -24,7 +25,6 @@ struct SocketOptions {
   // (CAP_NET_ADMIN), else capped by the kernel.
   int rcvbuf = 0;
   int sndbuf = 0;
-  bool rxq_ovfl = false;    // SO_RXQ_OVFL: drops reported with each datagram
 };
 
 // A non-blocking, close-on-exec UDP socket bound to `address`, prepared as
@@ -72,6 +72,13 @@ struct WorkerSockets {
 // The same for a datagram of `family` leaving by interface `ifindex`, from
 // the interface's MTU (SIOCGIFMTU through `fd`, any socket). 0 if unknown.
 [[nodiscard]] size_t InterfaceMaxPayload(int fd, int ifindex, int family);
+
+// How many datagrams the kernel has dropped on `fd` since it was made (a
+// full receive queue, mostly): SO_MEMINFO's SK_MEMINFO_DROPS, one getsockopt.
+// It wraps at 2^32. The same count SO_RXQ_OVFL attaches to datagrams, read
+// when asked rather than as a control message on every datagram queued
+// after a drop (a cost paid exactly when the socket is overloaded).
+[[nodiscard]] absl::StatusOr<uint32_t> ReceiveQueueDrops(int fd);
 
 // Whether this kernel accepts UDP_SEGMENT (GSO) / UDP_GRO on a socket.
 [[nodiscard]] bool KernelHasUdpGso();
