@@ -25,7 +25,20 @@ RecvBatch::RecvBatch(size_t capacity, size_t max_datagram, size_t control_space)
       messages_(capacity) {
   for (size_t i = 0; i < capacity; ++i) {
     iov_[i] = {data_.get() + i * max_datagram_, max_datagram_};
+    Arm(i);
   }
+}
+
+void RecvBatch::Arm(size_t i) {
+  msghdr& h = headers_[i].msg_hdr;
+  h.msg_name = messages_[i].peer.mutable_addr();
+  h.msg_namelen = SocketAddress::capacity();
+  h.msg_iov = &iov_[i];
+  h.msg_iovlen = 1;
+  h.msg_control = control_space_ ? control_.get() + i * control_space_ : nullptr;
+  h.msg_controllen = control_space_;
+  h.msg_flags = 0;
+  headers_[i].msg_len = 0;
 }
 
 absl::StatusOr<size_t> RecvBatch::Recv(int fd, int flags) {
@@ -44,19 +57,13 @@ absl::StatusOr<size_t> RecvBatch::Recv(int fd, int flags) {
 absl::StatusOr<size_t> RecvBatch::ReceiveHeaders(int fd, int flags) {
   // Drop the previous batch first (closing any fds nobody took).
   for (size_t i = 0; i < received_; ++i) messages_[i].control.clear();
+  // recvmmsg overwrites msg_namelen / msg_controllen / msg_flags / msg_len
+  // of the slots it fills, and only those: re-arm the ones the last call
+  // filled (slot 0 at least, in case a failed call touched it). A read of
+  // one datagram then costs one slot, not the whole batch.
+  size_t used = std::min(std::max<size_t>(received_, 1), headers_.size());
+  for (size_t i = 0; i < used; ++i) Arm(i);
   received_ = 0;
-  // recvmmsg overwrites msg_namelen / msg_controllen: reset every slot.
-  for (size_t i = 0; i < headers_.size(); ++i) {
-    msghdr& h = headers_[i].msg_hdr;
-    h.msg_name = messages_[i].peer.mutable_addr();
-    h.msg_namelen = SocketAddress::capacity();
-    h.msg_iov = &iov_[i];
-    h.msg_iovlen = 1;
-    h.msg_control = control_space_ ? control_.get() + i * control_space_ : nullptr;
-    h.msg_controllen = control_space_;
-    h.msg_flags = 0;
-    headers_[i].msg_len = 0;
-  }
   int n;
   for (;;) {
     n = recvmmsg(fd, headers_.data(), headers_.size(), flags | MSG_CMSG_CLOEXEC,

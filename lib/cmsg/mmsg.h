@@ -103,12 +103,13 @@ class RecvBatch {
 
  private:
   // Moving keeps every pointer the headers hold valid: they point into heap
-  // blocks (data_, control_, iov_, messages_, to_) that move with the batch,
-  // and Recv re-points each header on every call anyway.
+  // blocks (data_, control_, iov_, messages_) that move with the batch.
   // Drops the previous datagrams, receives new ones and sets their bytes,
   // flags and peer; returns how many arrived. Their control data is left
   // for the caller to decode.
   absl::StatusOr<size_t> ReceiveHeaders(int fd, int flags);
+  // Points header i at its slot's buffers and resets its lengths.
+  void Arm(size_t i);
 
   size_t max_datagram_;
   size_t control_space_;

@@ -101,6 +101,53 @@ TEST(RecvBatchTest, ReuseResetsAddressAndControlLengths) {
   rmdir(dir);
 }
 
+TEST(RecvBatchTest, EverySlotIsReArmedAfterReadsOfDifferentSizes) {
+  // Only the slots a call filled are re-armed by the next one: a slot used
+  // two calls ago, then left alone, must still take a full address and
+  // control block.
+  char dir[] = "/tmp/cmsg_mmsg.XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  std::string rx_path = std::string(dir) + "/rx";
+  std::string tx_path = std::string(dir) + "/a-rather-long-sender-name-for-namelen";
+  auto rx_addr = SocketAddress::Unix(rx_path);
+  auto tx_addr = SocketAddress::Unix(tx_path);
+  UniqueFd rx(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  ASSERT_EQ(bind(rx.get(), rx_addr->addr(), rx_addr->size()), 0);
+  UniqueFd unnamed(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  UniqueFd named(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  ASSERT_EQ(bind(named.get(), tx_addr->addr(), tx_addr->size()), 0);
+  UniqueFd file = TempFileWith("f");
+  int fds[] = {file.get(), file.get()};
+
+  RecvBatch batch(3, 16, kSpaceFor<Fds<2>>);
+  // Reads of 3, 1, 2 and 3 plain datagrams (every slot shrunk at some
+  // point), then 3 with fds from the long name.
+  for (int n : {3, 1, 2, 3}) {
+    for (int i = 0; i < n; ++i)
+      ASSERT_TRUE(SendMsg(unnamed.get(), "plain", {}, {.to = &*rx_addr}).ok());
+    auto got = batch.Recv(rx.get(), MSG_DONTWAIT);
+    ASSERT_TRUE(got.ok()) << got.status();
+    ASSERT_EQ(*got, static_cast<size_t>(n));
+  }
+  ASSERT_TRUE(SendMsg(unnamed.get(), "plain", {}, {.to = &*rx_addr}).ok());
+  ASSERT_EQ(*batch.Recv(rx.get(), MSG_DONTWAIT), 1u);
+  for (int i = 0; i < 3; ++i)
+    ASSERT_TRUE(SendMsg(named.get(), "fds", {ScmRights{fds}}, {.to = &*rx_addr}).ok());
+  auto got = batch.Recv(rx.get(), MSG_DONTWAIT);
+  ASSERT_TRUE(got.ok()) << got.status();
+  ASSERT_EQ(*got, 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    SCOPED_TRACE(i);
+    ASSERT_TRUE(batch.control_status(i).ok()) << batch.control_status(i);
+    EXPECT_EQ(batch.message(i).peer.ToString(), "unix:" + tx_path);
+    ASSERT_NE(batch.message(i).Find<ScmRightsOwned>(), nullptr);
+    EXPECT_EQ(batch.message(i).Find<ScmRightsOwned>()->fds.size(), 2u);
+  }
+  unlink(rx_path.c_str());
+  unlink(tx_path.c_str());
+  rmdir(dir);
+}
+
 TEST(RecvBatchTest, LongDatagramsAreFlaggedTruncated) {
   UniqueFd rx = BoundUdpSocket(AF_INET), tx = BoundUdpSocket(AF_INET);
   SocketAddress to = LocalAddress(rx.get());

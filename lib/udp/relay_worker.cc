@@ -94,14 +94,16 @@ void RelayWorker::Stop() {
 
 void RelayWorker::Run() {
   epoll_event events[64];
+  int64_t now = NowNs();
   for (;;) {
-    int n = epoll_wait(epoll_.get(), events, 64, EpollTimeoutMs(NowNs()));
+    int n = epoll_wait(epoll_.get(), events, 64, EpollTimeoutMs(now));
     if (n < 0) {
       if (errno == EINTR) continue;
       error_ = ErrnoError("epoll_wait");
       failed_ = true;
       return;
     }
+    round_ns_ = NowNs();
     for (int i = 0; i < n; ++i) {
       uint64_t tag = events[i].data.u64;
       if (tag == kWakeTag) {
@@ -116,7 +118,7 @@ void RelayWorker::Run() {
       }
     }
     FlushReplies();
-    int64_t now = NowNs();
+    now = NowNs();
     ExpireIdle(now);
     if (now - drops_polled_ns_ >= kDropsPollNs) {
       drops_polled_ns_ = now;
@@ -334,7 +336,7 @@ void RelayWorker::OnListener(int index, uint32_t events) {
       }
       break;
     }
-    int64_t now = NowNs();
+    int64_t now = round_ns_;
     for (size_t i = 0; i < *n; ++i) {
       const ReceivedMessage& m = from_clients_.message(i);
       const DatagramInfo& info = info_[i];
@@ -405,7 +407,8 @@ void RelayWorker::OnUpstream(uint64_t session_id, uint32_t events) {
   int listener = listeners_[s->key.listener].get();
   DatagramSender& replies = *replies_[s->key.listener];
   ControlMessage from = s->reply_from.ReplyFrom(options_.reply_interface);
-  size_t max_segment = ReplyMaxSegment(listener, s->reply_from, NowNs());
+  // Only GSO coalesces up to a segment size: without it, no lookup.
+  size_t max_segment = replies.gso() ? ReplyMaxSegment(listener, s->reply_from, round_ns_) : 0;
   for (int round = 0; round < kRoundsPerEvent; ++round) {
     ResetInfo(info_);
     absl::StatusOr<size_t> n = from_upstream_.Recv(fd, CollectInfo{info_});
@@ -439,7 +442,7 @@ void RelayWorker::OnUpstream(uint64_t session_id, uint32_t events) {
     }
     if (*n > 0) {
       s->replied = true;
-      sessions_.Touch(s, NowNs());
+      sessions_.Touch(s, round_ns_);
     }
     if (*n < from_upstream_.capacity()) break;
   }

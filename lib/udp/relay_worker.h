@@ -82,6 +82,10 @@ class RelayWorker {
   std::vector<uint16_t> listener_ports_;
   std::vector<uint32_t> listener_drops_;  // per listener, kernel drops seen last
   int64_t drops_polled_ns_ = 0;
+  // The clock read once per loop round, after epoll_wait: the time every
+  // datagram of the round is taken to have arrived (idle timeouts and rate
+  // limits need no finer).
+  int64_t round_ns_ = 0;
   RelayOptions options_;
   std::vector<int64_t> upstream_down_until_ns_;  // per upstream
   UniqueFd epoll_;

@@ -19,15 +19,14 @@ Session* SessionTable::FindById(uint64_t id) {
 
 void SessionTable::Touch(Session* s, int64_t now_ns) {
   s->last_active_ns = now_ns;
-  auto it = by_id_.find(s->id);
   Lru& list = ListOf(*s);
-  if (it->second != list.begin()) list.splice(list.begin(), list, it->second);
+  // splice keeps iterators valid: s->self still names the moved node.
+  if (s->self != list.begin()) list.splice(list.begin(), list, s->self);
 }
 
 void SessionTable::Confirm(Session* s) {
   if (s->confirmed) return;
-  auto it = by_id_.find(s->id);
-  confirmed_.splice(confirmed_.begin(), probation_, it->second);
+  confirmed_.splice(confirmed_.begin(), probation_, s->self);
   s->confirmed = true;
 }
 
@@ -47,12 +46,13 @@ Session* SessionTable::InsertFresh(const SessionKey& key, UniqueFd upstream,
   s.reply_from = key.local;
   s.upstream = std::move(upstream);
   s.last_active_ns = now_ns;
+  s.self = probation_.begin();
   by_key_.emplace(key, probation_.begin());
   by_id_.emplace(s.id, probation_.begin());
   return &s;
 }
 
-void SessionTable::Remove(Session* s) { Erase(by_id_.find(s->id)->second); }
+void SessionTable::Remove(Session* s) { Erase(s->self); }
 
 void SessionTable::Erase(Lru::iterator it) {
   by_key_.erase(it->key);
