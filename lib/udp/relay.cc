@@ -13,7 +13,8 @@ namespace {
 SocketOptions ListenerOptions(const RelayOptions& options) {
   return {.gro = options.gro,
           .rcvbuf = options.rcvbuf,
-          .sndbuf = options.sndbuf};
+          .sndbuf = options.sndbuf,
+          .receive_tos = options.carry_tos};
 }
 
 }  // namespace

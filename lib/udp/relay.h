@@ -52,6 +52,10 @@ struct RelayOptions {
   RateLimit new_sessions;         // per source prefix, per worker
   int rcvbuf = 0;                 // listening sockets' SO_RCVBUF (0: default)
   int sndbuf = 0;                 // listening sockets' SO_SNDBUF (0: default)
+  // Each datagram leaves with the TOS byte / traffic class (DSCP and ECN)
+  // it arrived with; off, with the sockets' default (one control message
+  // fewer per datagram received).
+  bool carry_tos = true;
   // Client datagrams from these source ports are dropped (drop_reflector_port).
   SourcePortSet denied_source_ports = DefaultDeniedSourcePorts();
 };

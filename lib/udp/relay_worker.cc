@@ -231,7 +231,7 @@ void RelayWorker::UpstreamFailed(Session& s) {
 
 absl::StatusOr<UniqueFd> RelayWorker::ConnectUpstream(size_t index) {
   const SocketAddress& upstream = options_.upstreams[index];
-  absl::StatusOr<UniqueFd> up = ConnectUdp(upstream, {.gro = options_.gro});
+  absl::StatusOr<UniqueFd> up = ConnectUdp(upstream, {.gro = options_.gro, .receive_tos = options_.carry_tos});
   // Out of ephemeral ports (connect's autobind: EAGAIN; EADDRNOTAVAIL on
   // some paths) or fds: the longest-idle session gives its own up, once,
   // and the connect is tried again. The table's cap alone does not bound
@@ -249,7 +249,7 @@ absl::StatusOr<UniqueFd> RelayWorker::ConnectUpstream(size_t index) {
     if (!sessions_.EvictOldest([this](Session& old) { CloseSession(old); })) break;
     stats_.Add(reason);
     stats_.SetSessions(sessions_.size());
-    up = ConnectUdp(upstream, {.gro = options_.gro});
+    up = ConnectUdp(upstream, {.gro = options_.gro, .receive_tos = options_.carry_tos});
   }
   return up;
 }

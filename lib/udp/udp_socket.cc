@@ -34,6 +34,23 @@ absl::Status SetNonBlocking(int fd) {
   return absl::OkStatus();
 }
 
+absl::Status SetReceiveTos(int fd, int family, bool on) {
+  if (on) {
+    CMSGLIB_RETURN_IF_ERROR(ReceiveTos(fd));
+  } else {
+    CMSGLIB_RETURN_IF_ERROR(SetIntOption(
+        fd, family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP,
+        family == AF_INET6 ? IPV6_RECVTCLASS : IP_RECVTOS, 0, "IP_RECVTOS"));
+  }
+  if (family == AF_INET6) {
+    // IPv4 clients of a dual-stack socket: their TOS as IP_TOS. Fails
+    // harmlessly on an IPv6-only socket.
+    int value = on ? 1 : 0;
+    (void)setsockopt(fd, IPPROTO_IP, IP_RECVTOS, &value, sizeof(value));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ApplyOptions(int fd, const SocketOptions& options) {
   if (options.gro) CMSGLIB_RETURN_IF_ERROR(ReceiveGro(fd));
   auto set_buffer = [fd](int force, int plain, int bytes,
@@ -110,14 +127,7 @@ absl::Status PrepareServerSocket(int fd, const SocketOptions& options) {
   }
   CMSGLIB_RETURN_IF_ERROR(SetNonBlocking(fd));
   CMSGLIB_RETURN_IF_ERROR(ReceivePacketInfo(fd));
-  // ECN and DSCP are carried through: the relay sends what it received.
-  CMSGLIB_RETURN_IF_ERROR(ReceiveTos(fd));
-  if (domain == AF_INET6) {
-    // IPv4 clients of a dual-stack socket: their TOS as IP_TOS. Fails
-    // harmlessly on an IPv6-only socket.
-    int one = 1;
-    (void)setsockopt(fd, IPPROTO_IP, IP_RECVTOS, &one, sizeof(one));
-  }
+  CMSGLIB_RETURN_IF_ERROR(SetReceiveTos(fd, domain, options.receive_tos));
   // Drops are read with SO_MEMINFO when wanted (ReceiveQueueDrops), not
   // attached to every datagram; a socket handed over may have it on.
   int zero = 0;
@@ -129,7 +139,7 @@ absl::StatusOr<UniqueFd> ConnectUdp(const SocketAddress& peer,
                                     const SocketOptions& options) {
   CMSGLIB_ASSIGN_OR_RETURN(UniqueFd fd, NewUdpSocket(peer.family()));
   CMSGLIB_RETURN_IF_ERROR(ReceiveErrors(fd.get()));
-  CMSGLIB_RETURN_IF_ERROR(ReceiveTos(fd.get()));
+  CMSGLIB_RETURN_IF_ERROR(SetReceiveTos(fd.get(), peer.family(), options.receive_tos));
   CMSGLIB_RETURN_IF_ERROR(ApplyOptions(fd.get(), options));
   if (connect(fd.get(), peer.addr(), peer.size()) < 0) {
     return ErrnoError(absl::StrCat("connect(", peer.ToString(), ")"));

@@ -25,6 +25,9 @@ struct SocketOptions {
   // (CAP_NET_ADMIN), else capped by the kernel.
   int rcvbuf = 0;
   int sndbuf = 0;
+  // IP_RECVTOS / IPV6_RECVTCLASS: each datagram's TOS byte or traffic class
+  // as a control message. Off: turned off (a handed-over socket may have it).
+  bool receive_tos = true;
 };
 
 // A non-blocking, close-on-exec UDP socket bound to `address`, prepared as
