@@ -367,7 +367,13 @@ void RelayWorker::OnListener(int index, uint32_t events) {
         stats_.Add(Counter::kDropReflectorPort, datagrams);
         continue;
       }
-      Session* s = SessionFor(SessionKey{index, m.peer, *at}, now, datagrams);
+      // A run of datagrams from one client (a burst) finds its session
+      // without hashing the key again: the one being queued for.
+      Session* s = queued_for_;
+      if (s == nullptr || s->key.listener != index || !(s->key.client == m.peer) ||
+          !(s->key.local == *at)) {
+        s = SessionFor(SessionKey{index, m.peer, *at}, now, datagrams);
+      }
       if (s == nullptr) continue;
       // Spoke again after an answer: a real client (see SessionTable).
       if (s->replied) sessions_.Confirm(s);
