@@ -37,7 +37,7 @@
 namespace cmsg {
 
 namespace internal {
-template <bool kAdopt, bool kCheck, typename Visitor>
+template <bool kAdopt, typename Visitor>
 struct VisitSink;
 }  // namespace internal
 
@@ -99,7 +99,7 @@ class OwnedFdRange {
   }
 
  private:
-  template <bool kAdopt, bool kCheck, typename Visitor>
+  template <bool kAdopt, typename Visitor>
   friend struct internal::VisitSink;
 
   // `size` is at most kMaxFdsPerMessage (checked before visiting).
@@ -291,21 +291,16 @@ struct CloseSink {
   }
 };
 
-// Hands each message to the visitor; copies a payload out only if the
-// visitor takes its type. With kCheck it first checks each message as
-// CheckSink does and, on error, skips it (closing its fds); without, the
-// buffer has been checked already.
-template <bool kAdopt, bool kCheck, typename Visitor>
+// Hands each message of a checked buffer (CheckForVisit) to the visitor;
+// copies a payload out only if the visitor takes its type. Messages of
+// other kinds are skipped, their fds closed (kAdopt).
+template <bool kAdopt, typename Visitor>
 struct VisitSink {
   Visitor& visitor;
-  CheckSink check;
 
   template <typename T>
   ABSL_ATTRIBUTE_ALWAYS_INLINE void Value(absl::Span<const std::byte> p) {
     using K = Kind<T>;
-    if constexpr (kCheck) {
-      if (ABSL_PREDICT_FALSE(CheckSink::Refused<T>(p))) return check.Value<T>(p);
-    }
     if constexpr (std::is_invocable_v<Visitor&, const T&>) {
       if constexpr (K::kCopiedWhole) {
         T v;
@@ -324,47 +319,22 @@ struct VisitSink {
     }
   }
   ABSL_ATTRIBUTE_ALWAYS_INLINE void Rights(absl::Span<const std::byte> p) {
-    if constexpr (kCheck) {
-      if (ABSL_PREDICT_FALSE(CheckSink::Refused<ScmRightsOwned>(p))) {
-        check.Rights(p);
-        if constexpr (kAdopt) CloseSink::CloseAll(p);
-        return;
-      }
-    }
     OwnedFdRange fds(p.data(), p.size() / sizeof(int), kAdopt);
     if constexpr (std::is_invocable_v<Visitor&, OwnedFdRange&>) visitor(fds);
   }
-  void Pidfd(absl::Span<const std::byte> p) {
-    if constexpr (kCheck) {
-      if (ABSL_PREDICT_FALSE(CheckSink::Refused<ScmPidfd>(p))) return check.Pidfd(p);
-    }
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void Pidfd(absl::Span<const std::byte> p) {
     int fd;
     std::memcpy(&fd, p.data(), sizeof(fd));
     ScmPidfd v{UniqueFd(kAdopt ? fd : -1)};  // owned before anything else runs
     if constexpr (std::is_invocable_v<Visitor&, ScmPidfd&>) visitor(v);
   }
-  void Other(int level, int type, absl::Span<const std::byte> p) {
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void Other(int level, int type, absl::Span<const std::byte> p) {
     if constexpr (std::is_invocable_v<Visitor&, const UnknownView&>) {
       const UnknownView v{level, type, p};
       visitor(v);
     }
   }
 };
-
-// If walking `control` meets exactly one message (as a datagram's control
-// data usually holds), sets its header and payload and returns true, so
-// checking and visiting it can be one step.
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool OnlyMessage(absl::Span<const std::byte> control,
-                                                     cmsghdr& h,
-                                                     absl::Span<const std::byte>& payload) {
-  if (control.size() < sizeof(cmsghdr)) return false;
-  std::memcpy(&h, control.data(), sizeof(h));
-  if (h.cmsg_len < CMSG_LEN(0) || h.cmsg_len > control.size()) return false;
-  const size_t step = CMSG_ALIGN(h.cmsg_len);
-  if (step < control.size() && control.size() - step >= sizeof(cmsghdr)) return false;
-  payload = absl::MakeConstSpan(control.data() + CMSG_LEN(0), h.cmsg_len - CMSG_LEN(0));
-  return true;
-}
 
 // (level, type) as one 64-bit value, as they lie in a cmsghdr.
 struct LevelType {
@@ -412,7 +382,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool VisitAlone(absl::Span<const std::byte> 
   constexpr size_t kHeader = CMSG_LEN(0);
   const std::byte* p = control.data();
   const size_t size = control.size();
-  VisitSink<kAdopt, /*kCheck=*/false, Visitor> sink{visitor, {}};
+  VisitSink<kAdopt, Visitor> sink{visitor};
   if constexpr (std::is_same_v<T, ScmRightsOwned>) {
     if (size < sizeof(cmsghdr) || LoadKey(p) != KeyOf(SOL_SOCKET, SCM_RIGHTS)) return false;
     const size_t len = LoadLen(p);
@@ -466,31 +436,56 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool VisitAloneAccepted(absl::Span<const std
   }
 }
 
-// Everything VisitAlone does not take: several messages, a kind the visitor
-// does not take, a bad length. Out of line, so the fast path stays a few
-// compares in the caller.
-template <bool kAdopt, typename Visitor>
-[[gnu::noinline]] absl::Status VisitWalking(absl::Span<const std::byte> control,
-                                            Visitor& visitor) {
-  cmsghdr h;
-  absl::Span<const std::byte> payload;
-  if (OnlyMessage(control, h, payload)) {
-    VisitSink<kAdopt, /*kCheck=*/true, Visitor> sink{visitor, {}};
-    DispatchMessage(h.cmsg_level, h.cmsg_type, payload, sink);
-    return std::move(sink.check.error);
-  }
-  // Several messages (or none): check them all before visiting any.
+// Checks all of `control` as ForEachMessage must before the visitor sees
+// anything: every header walkable, every payload of a length its kind's
+// rule takes (CheckSink). On error closes every fd in it (with `adopt`) and
+// returns the first error. Out of line, and no template of the visitor, so
+// the visitor's address never leaves its caller: its captures, and what
+// they point to, can stay in registers.
+[[gnu::noinline]] inline absl::Status CheckForVisit(absl::Span<const std::byte> control,
+                                                    bool adopt) {
   CheckSink check;
   absl::Status s = WalkControl(control, check);
-  if (ABSL_PREDICT_FALSE(!s.ok() || !check.error.ok())) {
-    if constexpr (kAdopt) {
-      CloseSink close;
-      (void)WalkControl(control, close);
-    }
-    return s.ok() ? std::move(check.error) : s;
+  if (ABSL_PREDICT_TRUE(s.ok() && check.error.ok())) return absl::OkStatus();
+  if (adopt) {
+    CloseSink close;
+    (void)WalkControl(control, close);
   }
-  VisitSink<kAdopt, /*kCheck=*/false, Visitor> sink{visitor, {}};
-  (void)WalkControl(control, sink);  // checked above: cannot fail
+  return s.ok() ? std::move(check.error) : s;
+}
+
+// WalkControl of a buffer CheckForVisit accepted: no error to report, so
+// nothing but the sink is called out of line. Bounds are still kept.
+template <typename Sink>
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void WalkChecked(absl::Span<const std::byte> buffer,
+                                                     Sink& sink) {
+  constexpr size_t kHeader = CMSG_LEN(0);
+  const size_t size = buffer.size();
+  size_t offset = 0;
+  while (size - offset >= sizeof(cmsghdr)) {
+    const std::byte* h = buffer.data() + offset;
+    const size_t len = LoadLen(h);
+    const size_t remaining = size - offset;
+    if (ABSL_PREDICT_FALSE(len < kHeader || len > remaining)) return;  // checked: never
+    const LevelType lt = std::bit_cast<LevelType>(LoadKey(h));
+    DispatchMessage(lt.level, lt.type, absl::MakeConstSpan(h + kHeader, len - kHeader), sink);
+    const size_t step = CMSG_ALIGN(len);
+    if (step >= remaining) break;
+    offset += step;
+  }
+}
+
+// Everything VisitAlone does not take: several messages, a kind the visitor
+// does not take, a bad length. The check is out of line; the walk that
+// follows is inline, so that the visitor is only ever called here, in its
+// caller, and never has its address taken.
+template <bool kAdopt, typename Visitor>
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status VisitWalking(absl::Span<const std::byte> control,
+                                                              Visitor& visitor) {
+  absl::Status checked = CheckForVisit(control, kAdopt);
+  if (ABSL_PREDICT_FALSE(!checked.ok())) return absl::Status(std::move(checked));
+  VisitSink<kAdopt, Visitor> sink{visitor};
+  WalkChecked(control, sink);
   return absl::OkStatus();
 }
 
@@ -501,11 +496,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status VisitChecked(
                                                    static_cast<ControlMessageOwned*>(nullptr)))) {
     return absl::OkStatus();
   }
-  // Moved into a new Status rather than returned as is: only `walked`'s
-  // address escapes (into the call), so the caller's Status can live in a
-  // register and, on the fast path, its ok() and destructor fold away.
-  absl::Status walked = VisitWalking<kAdopt>(control, visitor);
-  return absl::Status(std::move(walked));
+  return VisitWalking<kAdopt>(control, visitor);
 }
 
 // MSG_CTRUNC: closes every fd that arrived and says so (`capacity`: the
