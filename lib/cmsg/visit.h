@@ -19,7 +19,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <new>
 #include <type_traits>
 #include <variant>
 
@@ -307,11 +306,12 @@ struct VisitSink {
         std::memcpy(&v, p.data(), sizeof(T));
         visitor(static_cast<const T&>(v));
       } else if constexpr (requires { K::kHasImage; }) {
-        // Written as bytes (which begins T's lifetime: T is trivially
-        // copyable), in the widths the visitor's copy reads them.
-        alignas(T) std::byte image[sizeof(T)];
-        K::ReadImage(p.data(), image);
-        visitor(*std::launder(reinterpret_cast<const T*>(image)));
+        // T's bytes written over a T (T is trivially copyable), in the
+        // widths the visitor's copy reads them, so that the copy either
+        // comes straight from registers or forwards from those stores.
+        T v;
+        K::ReadImage(p.data(), reinterpret_cast<std::byte*>(&v));
+        visitor(static_cast<const T&>(v));
       } else {
         const T v = K::Read(p.data(), p.size());
         visitor(v);
