@@ -129,11 +129,22 @@ class OwnedFdRange {
     kAllTaken,   // ReleaseAll took them all; taken_ not in use
   };
 
-  // Copies n fds. Up to kInlineFds, two overlapping fixed-size copies (the
-  // first and last 4, 8, 16 or 32 bytes): a few moves, where a loop or a
-  // copy of a bounded size is a loop of 8-byte moves (or, for one fd, of
-  // bytes) and a memcpy of a runtime size is a call.
+  // Copies n fds: one inline, more in CopyFdsOutOfLine. The copy of a few
+  // fds written inline would make a visitor that calls ReleaseAll too big
+  // for GCC to inline, which costs more (the range built in memory, a call)
+  // than this call does.
   ABSL_ATTRIBUTE_ALWAYS_INLINE static void CopyFds(int* dst, const std::byte* src, size_t n) {
+    if (n == 1) {
+      std::memcpy(dst, src, sizeof(int));
+    } else if (n > 1) {
+      CopyFdsOutOfLine(dst, src, n);
+    }
+  }
+  // Up to kInlineFds, two overlapping fixed-size copies (the first and
+  // last 8, 16 or 32 bytes): a few moves, where a loop or a copy of a
+  // bounded size is a loop of 8-byte moves and a memcpy of a runtime size
+  // is a call through the PLT.
+  [[gnu::noinline]] static void CopyFdsOutOfLine(int* dst, const std::byte* src, size_t n) {
     auto* out = reinterpret_cast<std::byte*>(dst);
     const size_t bytes = n * sizeof(int);
     auto two = [&](auto block) ABSL_ATTRIBUTE_ALWAYS_INLINE {
@@ -146,19 +157,14 @@ class OwnedFdRange {
     struct B16 { uint64_t a, b; };
     struct B32 { uint64_t a, b, c, d; };
     if (ABSL_PREDICT_FALSE(n > kInlineFds)) {
-      CopyManyFds(dst, src, n);
+      std::memcpy(dst, src, bytes);
     } else if (n > 8) {
       two(B32{});
     } else if (n > 4) {
       two(B16{});
-    } else if (n > 1) {
+    } else {
       two(uint64_t{});
-    } else if (n == 1) {
-      std::memcpy(dst, src, sizeof(int));
     }
-  }
-  [[gnu::noinline]] static void CopyManyFds(int* dst, const std::byte* src, size_t n) {
-    std::memcpy(dst, src, n * sizeof(int));
   }
 
   // The uncommon halves of ~OwnedFdRange and ReleaseAll, out of line so
