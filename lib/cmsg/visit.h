@@ -1,6 +1,8 @@
 // Decoding a received control buffer without building a list: each message
-// is handed to a visitor as a value on the stack, so nothing is allocated
-// and no variant is built or destroyed.
+// is handed to a visitor by reference, to a value on the stack or (for the
+// types laid out as their payload, where it is aligned for them) to the
+// payload in the buffer, so nothing is allocated and no variant is built
+// or destroyed. The reference is good for the call only.
 //
 //   absl::Status s = cmsg::ForEachMessage(cmsg::ReceivedControl::Adopt(msg), Overloaded{
 //       [&](const cmsg::Ipv4PacketInfo& p) { arrived_on = p.addr; },
@@ -19,6 +21,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <new>
 #include <type_traits>
 #include <variant>
 
@@ -308,9 +311,21 @@ struct VisitSink {
     using K = Kind<T>;
     if constexpr (std::is_invocable_v<Visitor&, const T&>) {
       if constexpr (K::kCopiedWhole) {
-        T v;
-        std::memcpy(&v, p.data(), sizeof(T));
-        visitor(static_cast<const T&>(v));
+        // The payload is a T (its bytes were written by the kernel or by
+        // memcpy, which create such an object): handed over in place when
+        // aligned for T, as the payload of a control buffer aligned for
+        // cmsghdr is; else copied to the stack first. A copy on the stack is
+        // a second copy of the value, and where the type's size is not a
+        // multiple of 16 (sockaddr_in6: 28) the visitor's copy of it reads
+        // back a 16-byte block that spans two of the first copy's stores,
+        // which stalls store forwarding.
+        const T* value = std::launder(reinterpret_cast<const T*>(p.data()));
+        alignas(T) std::byte copy[sizeof(T)];
+        if (ABSL_PREDICT_FALSE(reinterpret_cast<uintptr_t>(p.data()) % alignof(T) != 0)) {
+          std::memcpy(copy, p.data(), sizeof(T));
+          value = std::launder(reinterpret_cast<const T*>(copy));
+        }
+        visitor(*value);
       } else if constexpr (requires { K::kHasImage; }) {
         // T's bytes written over a T (T is trivially copyable), in the
         // widths the visitor's copy reads them, so that the copy either
