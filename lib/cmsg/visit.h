@@ -91,7 +91,7 @@ class OwnedFdRange {
   [[nodiscard]] ABSL_ATTRIBUTE_ALWAYS_INLINE size_t ReleaseAll(absl::Span<int> out) {
     // The usual case, one copy; anything else (fds taken before, too little
     // room, a range that owns nothing) goes out of line.
-    if (owns_ && taken_state_ == kNoneTaken && out.size() >= size_) {
+    if (ABSL_PREDICT_TRUE(owns_ && taken_state_ == kNoneTaken && out.size() >= size_)) {
       CopyFds(out.data(), data_, size_);
       taken_state_ = kAllTaken;
       left_ = 0;
@@ -397,6 +397,9 @@ inline constexpr bool kAloneKind = AloneKind<Visitor, T>();
 // returns false having read nothing past the buffer and visited nothing.
 // Every comparison is against constants of T, so the usual datagram costs
 // what the raw macros' loop does when the first message is the one wanted.
+// Each refusal is marked unlikely so that the visit is laid out as the
+// fall-through path (GCC otherwise moved it out of the loop, behind two
+// taken jumps).
 template <bool kAdopt, typename T, typename Visitor>
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool VisitAlone(absl::Span<const std::byte> control,
                                                     Visitor& visitor) {
@@ -405,23 +408,30 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool VisitAlone(absl::Span<const std::byte> 
   const size_t size = control.size();
   VisitSink<kAdopt, Visitor> sink{visitor};
   if constexpr (std::is_same_v<T, ScmRightsOwned>) {
-    if (size < sizeof(cmsghdr) || LoadKey(p) != KeyOf(SOL_SOCKET, SCM_RIGHTS)) return false;
+    if (ABSL_PREDICT_FALSE(size < sizeof(cmsghdr) || LoadKey(p) != KeyOf(SOL_SOCKET, SCM_RIGHTS))) {
+      return false;
+    }
     const size_t len = LoadLen(p);
     // len - kHeader is a whole number of fds, at most kMaxFdsPerMessage:
     // rotated right by 2 it is the fd count only if the low bits were 0.
     const size_t units = len - kHeader;
     static_assert(sizeof(int) == 4);
-    if (std::rotr(units, 2) > kMaxFdsPerMessage) return false;
+    if (ABSL_PREDICT_FALSE(std::rotr(units, 2) > kMaxFdsPerMessage)) return false;
     // In bounds, and less than a header after it (the kernel's own padding
     // to CMSG_SPACE included); a longer tail takes the full walk.
-    if (size - len >= sizeof(cmsghdr)) return false;
+    if (ABSL_PREDICT_FALSE(size - len >= sizeof(cmsghdr))) return false;
     sink.Rights(absl::MakeConstSpan(p + kHeader, units));
   } else {
     constexpr size_t kPayload = Kind<T>::kReceive.size;
     constexpr size_t kLen = CMSG_LEN(kPayload);
     // In bounds, and nothing but padding and less than a header after it.
-    if (size - kLen >= CMSG_SPACE(kPayload) - kLen + sizeof(cmsghdr)) return false;
-    if (LoadKey(p) != KeyOf(Kind<T>::kLevel, Kind<T>::kType) || LoadLen(p) != kLen) return false;
+    if (ABSL_PREDICT_FALSE(size - kLen >= CMSG_SPACE(kPayload) - kLen + sizeof(cmsghdr))) {
+      return false;
+    }
+    if (ABSL_PREDICT_FALSE(LoadKey(p) != KeyOf(Kind<T>::kLevel, Kind<T>::kType) ||
+                           LoadLen(p) != kLen)) {
+      return false;
+    }
     const auto payload = absl::MakeConstSpan(p + kHeader, kPayload);
     if constexpr (std::is_same_v<T, ScmPidfd>) {
       sink.Pidfd(payload);
