@@ -191,9 +191,12 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::StatusOr<size_t> Encode(
 namespace internal {
 [[nodiscard]] absl::Status TypedIvTooLongError(size_t bytes);
 
-// The typed form's errors: the list form's (cold path).
+// The typed form's errors: the list form's (cold path). The messages are
+// taken by value (each is a few words): by reference, the caller's
+// messages would have their addresses passed out of line and so be built
+// in memory on every call, not only on this path.
 template <typename... Ms>
-[[gnu::cold, gnu::noinline]] absl::Status InvalidTypedError(const Ms&... messages) {
+[[gnu::cold, gnu::noinline]] absl::Status InvalidTypedError(Ms... messages) {
   size_t long_iv = 0;
   (
       [&](const auto& m) {

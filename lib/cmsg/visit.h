@@ -1,6 +1,8 @@
 // Decoding a received control buffer without building a list: each message
-// is handed to a visitor as a value on the stack, so nothing is allocated
-// and no variant is built or destroyed.
+// is handed to a visitor by reference, to a value on the stack or (for the
+// types laid out as their payload, where it is aligned for them) to the
+// payload in the buffer, so nothing is allocated and no variant is built
+// or destroyed. The reference is good for the call only.
 //
 //   absl::Status s = cmsg::ForEachMessage(cmsg::ReceivedControl::Adopt(msg), Overloaded{
 //       [&](const cmsg::Ipv4PacketInfo& p) { arrived_on = p.addr; },
@@ -37,7 +39,7 @@
 namespace cmsg {
 
 namespace internal {
-template <bool kAdopt, bool kCheck, typename Visitor>
+template <bool kAdopt, typename Visitor>
 struct VisitSink;
 }  // namespace internal
 
@@ -89,7 +91,7 @@ class OwnedFdRange {
   [[nodiscard]] ABSL_ATTRIBUTE_ALWAYS_INLINE size_t ReleaseAll(absl::Span<int> out) {
     // The usual case, one copy; anything else (fds taken before, too little
     // room, a range that owns nothing) goes out of line.
-    if (owns_ && taken_state_ == kNoneTaken && out.size() >= size_) {
+    if (ABSL_PREDICT_TRUE(owns_ && taken_state_ == kNoneTaken && out.size() >= size_)) {
       CopyFds(out.data(), data_, size_);
       taken_state_ = kAllTaken;
       left_ = 0;
@@ -99,7 +101,7 @@ class OwnedFdRange {
   }
 
  private:
-  template <bool kAdopt, bool kCheck, typename Visitor>
+  template <bool kAdopt, typename Visitor>
   friend struct internal::VisitSink;
 
   // `size` is at most kMaxFdsPerMessage (checked before visiting).
@@ -130,11 +132,22 @@ class OwnedFdRange {
     kAllTaken,   // ReleaseAll took them all; taken_ not in use
   };
 
-  // Copies n fds. Up to kInlineFds, two overlapping fixed-size copies (the
-  // first and last 4, 8, 16 or 32 bytes): a few moves, where a loop or a
-  // copy of a bounded size is a loop of 8-byte moves (or, for one fd, of
-  // bytes) and a memcpy of a runtime size is a call.
+  // Copies n fds: one inline, more in CopyFdsOutOfLine. The copy of a few
+  // fds written inline would make a visitor that calls ReleaseAll too big
+  // for GCC to inline, which costs more (the range built in memory, a call)
+  // than this call does.
   ABSL_ATTRIBUTE_ALWAYS_INLINE static void CopyFds(int* dst, const std::byte* src, size_t n) {
+    if (n == 1) {
+      std::memcpy(dst, src, sizeof(int));
+    } else if (n > 1) {
+      CopyFdsOutOfLine(dst, src, n);
+    }
+  }
+  // Up to kInlineFds, two overlapping fixed-size copies (the first and
+  // last 8, 16 or 32 bytes): a few moves, where a loop or a copy of a
+  // bounded size is a loop of 8-byte moves and a memcpy of a runtime size
+  // is a call through the PLT.
+  [[gnu::noinline]] static void CopyFdsOutOfLine(int* dst, const std::byte* src, size_t n) {
     auto* out = reinterpret_cast<std::byte*>(dst);
     const size_t bytes = n * sizeof(int);
     auto two = [&](auto block) ABSL_ATTRIBUTE_ALWAYS_INLINE {
@@ -147,19 +160,14 @@ class OwnedFdRange {
     struct B16 { uint64_t a, b; };
     struct B32 { uint64_t a, b, c, d; };
     if (ABSL_PREDICT_FALSE(n > kInlineFds)) {
-      CopyManyFds(dst, src, n);
+      std::memcpy(dst, src, bytes);
     } else if (n > 8) {
       two(B32{});
     } else if (n > 4) {
       two(B16{});
-    } else if (n > 1) {
+    } else {
       two(uint64_t{});
-    } else if (n == 1) {
-      std::memcpy(dst, src, sizeof(int));
     }
-  }
-  [[gnu::noinline]] static void CopyManyFds(int* dst, const std::byte* src, size_t n) {
-    std::memcpy(dst, src, n * sizeof(int));
   }
 
   // The uncommon halves of ~OwnedFdRange and ReleaseAll, out of line so
@@ -291,32 +299,40 @@ struct CloseSink {
   }
 };
 
-// Hands each message to the visitor; copies a payload out only if the
-// visitor takes its type. With kCheck it first checks each message as
-// CheckSink does and, on error, skips it (closing its fds); without, the
-// buffer has been checked already.
-template <bool kAdopt, bool kCheck, typename Visitor>
+// Hands each message of a checked buffer (CheckForVisit) to the visitor;
+// copies a payload out only if the visitor takes its type. Messages of
+// other kinds are skipped, their fds closed (kAdopt).
+template <bool kAdopt, typename Visitor>
 struct VisitSink {
   Visitor& visitor;
-  CheckSink check;
 
   template <typename T>
   ABSL_ATTRIBUTE_ALWAYS_INLINE void Value(absl::Span<const std::byte> p) {
     using K = Kind<T>;
-    if constexpr (kCheck) {
-      if (ABSL_PREDICT_FALSE(CheckSink::Refused<T>(p))) return check.Value<T>(p);
-    }
     if constexpr (std::is_invocable_v<Visitor&, const T&>) {
       if constexpr (K::kCopiedWhole) {
-        T v;
-        std::memcpy(&v, p.data(), sizeof(T));
-        visitor(static_cast<const T&>(v));
+        // The payload is a T (its bytes were written by the kernel or by
+        // memcpy, which create such an object): handed over in place when
+        // aligned for T, as the payload of a control buffer aligned for
+        // cmsghdr is; else copied to the stack first. A copy on the stack is
+        // a second copy of the value, and where the type's size is not a
+        // multiple of 16 (sockaddr_in6: 28) the visitor's copy of it reads
+        // back a 16-byte block that spans two of the first copy's stores,
+        // which stalls store forwarding.
+        const T* value = std::launder(reinterpret_cast<const T*>(p.data()));
+        alignas(T) std::byte copy[sizeof(T)];
+        if (ABSL_PREDICT_FALSE(reinterpret_cast<uintptr_t>(p.data()) % alignof(T) != 0)) {
+          std::memcpy(copy, p.data(), sizeof(T));
+          value = std::launder(reinterpret_cast<const T*>(copy));
+        }
+        visitor(*value);
       } else if constexpr (requires { K::kHasImage; }) {
-        // Written as bytes (which begins T's lifetime: T is trivially
-        // copyable), in the widths the visitor's copy reads them.
-        alignas(T) std::byte image[sizeof(T)];
-        K::ReadImage(p.data(), image);
-        visitor(*std::launder(reinterpret_cast<const T*>(image)));
+        // T's bytes written over a T (T is trivially copyable), in the
+        // widths the visitor's copy reads them, so that the copy either
+        // comes straight from registers or forwards from those stores.
+        T v;
+        K::ReadImage(p.data(), reinterpret_cast<std::byte*>(&v));
+        visitor(static_cast<const T&>(v));
       } else {
         const T v = K::Read(p.data(), p.size());
         visitor(v);
@@ -324,47 +340,22 @@ struct VisitSink {
     }
   }
   ABSL_ATTRIBUTE_ALWAYS_INLINE void Rights(absl::Span<const std::byte> p) {
-    if constexpr (kCheck) {
-      if (ABSL_PREDICT_FALSE(CheckSink::Refused<ScmRightsOwned>(p))) {
-        check.Rights(p);
-        if constexpr (kAdopt) CloseSink::CloseAll(p);
-        return;
-      }
-    }
     OwnedFdRange fds(p.data(), p.size() / sizeof(int), kAdopt);
     if constexpr (std::is_invocable_v<Visitor&, OwnedFdRange&>) visitor(fds);
   }
-  void Pidfd(absl::Span<const std::byte> p) {
-    if constexpr (kCheck) {
-      if (ABSL_PREDICT_FALSE(CheckSink::Refused<ScmPidfd>(p))) return check.Pidfd(p);
-    }
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void Pidfd(absl::Span<const std::byte> p) {
     int fd;
     std::memcpy(&fd, p.data(), sizeof(fd));
     ScmPidfd v{UniqueFd(kAdopt ? fd : -1)};  // owned before anything else runs
     if constexpr (std::is_invocable_v<Visitor&, ScmPidfd&>) visitor(v);
   }
-  void Other(int level, int type, absl::Span<const std::byte> p) {
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void Other(int level, int type, absl::Span<const std::byte> p) {
     if constexpr (std::is_invocable_v<Visitor&, const UnknownView&>) {
       const UnknownView v{level, type, p};
       visitor(v);
     }
   }
 };
-
-// If walking `control` meets exactly one message (as a datagram's control
-// data usually holds), sets its header and payload and returns true, so
-// checking and visiting it can be one step.
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool OnlyMessage(absl::Span<const std::byte> control,
-                                                     cmsghdr& h,
-                                                     absl::Span<const std::byte>& payload) {
-  if (control.size() < sizeof(cmsghdr)) return false;
-  std::memcpy(&h, control.data(), sizeof(h));
-  if (h.cmsg_len < CMSG_LEN(0) || h.cmsg_len > control.size()) return false;
-  const size_t step = CMSG_ALIGN(h.cmsg_len);
-  if (step < control.size() && control.size() - step >= sizeof(cmsghdr)) return false;
-  payload = absl::MakeConstSpan(control.data() + CMSG_LEN(0), h.cmsg_len - CMSG_LEN(0));
-  return true;
-}
 
 // (level, type) as one 64-bit value, as they lie in a cmsghdr.
 struct LevelType {
@@ -406,31 +397,41 @@ inline constexpr bool kAloneKind = AloneKind<Visitor, T>();
 // returns false having read nothing past the buffer and visited nothing.
 // Every comparison is against constants of T, so the usual datagram costs
 // what the raw macros' loop does when the first message is the one wanted.
+// Each refusal is marked unlikely so that the visit is laid out as the
+// fall-through path (GCC otherwise moved it out of the loop, behind two
+// taken jumps).
 template <bool kAdopt, typename T, typename Visitor>
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool VisitAlone(absl::Span<const std::byte> control,
                                                     Visitor& visitor) {
   constexpr size_t kHeader = CMSG_LEN(0);
   const std::byte* p = control.data();
   const size_t size = control.size();
-  VisitSink<kAdopt, /*kCheck=*/false, Visitor> sink{visitor, {}};
+  VisitSink<kAdopt, Visitor> sink{visitor};
   if constexpr (std::is_same_v<T, ScmRightsOwned>) {
-    if (size < sizeof(cmsghdr) || LoadKey(p) != KeyOf(SOL_SOCKET, SCM_RIGHTS)) return false;
+    if (ABSL_PREDICT_FALSE(size < sizeof(cmsghdr) || LoadKey(p) != KeyOf(SOL_SOCKET, SCM_RIGHTS))) {
+      return false;
+    }
     const size_t len = LoadLen(p);
     // len - kHeader is a whole number of fds, at most kMaxFdsPerMessage:
     // rotated right by 2 it is the fd count only if the low bits were 0.
     const size_t units = len - kHeader;
     static_assert(sizeof(int) == 4);
-    if (std::rotr(units, 2) > kMaxFdsPerMessage) return false;
+    if (ABSL_PREDICT_FALSE(std::rotr(units, 2) > kMaxFdsPerMessage)) return false;
     // In bounds, and less than a header after it (the kernel's own padding
     // to CMSG_SPACE included); a longer tail takes the full walk.
-    if (size - len >= sizeof(cmsghdr)) return false;
+    if (ABSL_PREDICT_FALSE(size - len >= sizeof(cmsghdr))) return false;
     sink.Rights(absl::MakeConstSpan(p + kHeader, units));
   } else {
     constexpr size_t kPayload = Kind<T>::kReceive.size;
     constexpr size_t kLen = CMSG_LEN(kPayload);
     // In bounds, and nothing but padding and less than a header after it.
-    if (size - kLen >= CMSG_SPACE(kPayload) - kLen + sizeof(cmsghdr)) return false;
-    if (LoadKey(p) != KeyOf(Kind<T>::kLevel, Kind<T>::kType) || LoadLen(p) != kLen) return false;
+    if (ABSL_PREDICT_FALSE(size - kLen >= CMSG_SPACE(kPayload) - kLen + sizeof(cmsghdr))) {
+      return false;
+    }
+    if (ABSL_PREDICT_FALSE(LoadKey(p) != KeyOf(Kind<T>::kLevel, Kind<T>::kType) ||
+                           LoadLen(p) != kLen)) {
+      return false;
+    }
     const auto payload = absl::MakeConstSpan(p + kHeader, kPayload);
     if constexpr (std::is_same_v<T, ScmPidfd>) {
       sink.Pidfd(payload);
@@ -466,31 +467,56 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool VisitAloneAccepted(absl::Span<const std
   }
 }
 
-// Everything VisitAlone does not take: several messages, a kind the visitor
-// does not take, a bad length. Out of line, so the fast path stays a few
-// compares in the caller.
-template <bool kAdopt, typename Visitor>
-[[gnu::noinline]] absl::Status VisitWalking(absl::Span<const std::byte> control,
-                                            Visitor& visitor) {
-  cmsghdr h;
-  absl::Span<const std::byte> payload;
-  if (OnlyMessage(control, h, payload)) {
-    VisitSink<kAdopt, /*kCheck=*/true, Visitor> sink{visitor, {}};
-    DispatchMessage(h.cmsg_level, h.cmsg_type, payload, sink);
-    return std::move(sink.check.error);
-  }
-  // Several messages (or none): check them all before visiting any.
+// Checks all of `control` as ForEachMessage must before the visitor sees
+// anything: every header walkable, every payload of a length its kind's
+// rule takes (CheckSink). On error closes every fd in it (with `adopt`) and
+// returns the first error. Out of line, and no template of the visitor, so
+// the visitor's address never leaves its caller: its captures, and what
+// they point to, can stay in registers.
+[[gnu::noinline]] inline absl::Status CheckForVisit(absl::Span<const std::byte> control,
+                                                    bool adopt) {
   CheckSink check;
   absl::Status s = WalkControl(control, check);
-  if (ABSL_PREDICT_FALSE(!s.ok() || !check.error.ok())) {
-    if constexpr (kAdopt) {
-      CloseSink close;
-      (void)WalkControl(control, close);
-    }
-    return s.ok() ? std::move(check.error) : s;
+  if (ABSL_PREDICT_TRUE(s.ok() && check.error.ok())) return absl::OkStatus();
+  if (adopt) {
+    CloseSink close;
+    (void)WalkControl(control, close);
   }
-  VisitSink<kAdopt, /*kCheck=*/false, Visitor> sink{visitor, {}};
-  (void)WalkControl(control, sink);  // checked above: cannot fail
+  return s.ok() ? std::move(check.error) : s;
+}
+
+// WalkControl of a buffer CheckForVisit accepted: no error to report, so
+// nothing but the sink is called out of line. Bounds are still kept.
+template <typename Sink>
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void WalkChecked(absl::Span<const std::byte> buffer,
+                                                     Sink& sink) {
+  constexpr size_t kHeader = CMSG_LEN(0);
+  const size_t size = buffer.size();
+  size_t offset = 0;
+  while (size - offset >= sizeof(cmsghdr)) {
+    const std::byte* h = buffer.data() + offset;
+    const size_t len = LoadLen(h);
+    const size_t remaining = size - offset;
+    if (ABSL_PREDICT_FALSE(len < kHeader || len > remaining)) return;  // checked: never
+    const LevelType lt = std::bit_cast<LevelType>(LoadKey(h));
+    DispatchMessage(lt.level, lt.type, absl::MakeConstSpan(h + kHeader, len - kHeader), sink);
+    const size_t step = CMSG_ALIGN(len);
+    if (step >= remaining) break;
+    offset += step;
+  }
+}
+
+// Everything VisitAlone does not take: several messages, a kind the visitor
+// does not take, a bad length. The check is out of line; the walk that
+// follows is inline, so that the visitor is only ever called here, in its
+// caller, and never has its address taken.
+template <bool kAdopt, typename Visitor>
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status VisitWalking(absl::Span<const std::byte> control,
+                                                              Visitor& visitor) {
+  absl::Status checked = CheckForVisit(control, kAdopt);
+  if (ABSL_PREDICT_FALSE(!checked.ok())) return absl::Status(std::move(checked));
+  VisitSink<kAdopt, Visitor> sink{visitor};
+  WalkChecked(control, sink);
   return absl::OkStatus();
 }
 
@@ -501,11 +527,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status VisitChecked(
                                                    static_cast<ControlMessageOwned*>(nullptr)))) {
     return absl::OkStatus();
   }
-  // Moved into a new Status rather than returned as is: only `walked`'s
-  // address escapes (into the call), so the caller's Status can live in a
-  // register and, on the fast path, its ok() and destructor fold away.
-  absl::Status walked = VisitWalking<kAdopt>(control, visitor);
-  return absl::Status(std::move(walked));
+  return VisitWalking<kAdopt>(control, visitor);
 }
 
 // MSG_CTRUNC: closes every fd that arrived and says so (`capacity`: the

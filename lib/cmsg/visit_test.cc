@@ -331,6 +331,35 @@ TEST(VisitTest, MisalignedBufferIsFine) {
   EXPECT_EQ(calls, 7);
 }
 
+// A type laid out as its payload is handed over in place when the payload
+// is aligned for it, else copied: the same value either way, alone (the
+// one-message path) or after another message (the walk).
+TEST(VisitTest, WholeStructValuesAtEveryAlignment) {
+  sockaddr_in6 sin6{};
+  sin6.sin6_family = AF_INET6;
+  sin6.sin6_port = htons(53);
+  sin6.sin6_addr = in6addr_loopback;
+  sin6.sin6_scope_id = 5;
+  timespec t{1700000000, 42};
+  for (bool alone : {true, false}) {
+    Built b;
+    if (!alone) b.Add(SOL_SOCKET, SCM_TIMESTAMPNS, &t, sizeof(t));
+    b.Add(IPPROTO_IPV6, IPV6_ORIGDSTADDR, &sin6, sizeof(sin6));
+    for (size_t shift = 0; shift < 8; ++shift) {
+      std::vector<std::byte> shifted(b.size + shift);
+      std::memcpy(shifted.data() + shift, b.bytes, b.size);
+      int calls = 0;
+      absl::Status s = ForEachMessage(absl::MakeConstSpan(shifted).subspan(shift),
+                                      [&](const Ipv6OrigDstAddr& v) {
+                                        ++calls;
+                                        EXPECT_EQ(std::memcmp(&v, &sin6, sizeof(sin6)), 0);
+                                      });
+      ASSERT_TRUE(s.ok()) << s;
+      EXPECT_EQ(calls, 1) << "alone " << alone << " shift " << shift;
+    }
+  }
+}
+
 // Every hostile buffer: the same error as Decode, and no visit.
 TEST(VisitTest, MalformedBuffersGiveDecodesErrors) {
   std::vector<Built> cases;

@@ -175,10 +175,29 @@ struct RecvErrKind : Place<L, K, N> {
   static constexpr bool kHasImage = true;
   static_assert(std::is_trivially_copyable_v<T> && sizeof(T) == sizeof(Raw) + sizeof(uint32_t) &&
                 sizeof(std::optional<Addr>) == sizeof(Addr) + sizeof(uint32_t));
+  //
+  // The copy reads 16-byte blocks, so the image is stored as such: the
+  // payload's whole blocks, then (IPv6: 44 bytes) its last 12 bytes and the
+  // flag as one block. A copy of 44 bytes is two overlapping blocks, the
+  // second ending where the flag's store begins: the copy's last block
+  // would span both stores, which stalls store forwarding.
   static void ReadImage(const std::byte* p, std::byte* out) {
-    std::memcpy(out, p, sizeof(Raw));
+    constexpr size_t kWhole = sizeof(Raw) / 16 * 16;
+    std::memcpy(out, p, kWhole);
     const uint32_t engaged = Engaged(p);
-    std::memcpy(out + sizeof(Raw), &engaged, sizeof(engaged));
+    if constexpr (sizeof(Raw) == kWhole) {
+      std::memcpy(out + kWhole, &engaged, sizeof(engaged));
+    } else {
+      static_assert(sizeof(Raw) - kWhole == 12);
+      uint64_t low;
+      uint32_t high;
+      std::memcpy(&low, p + kWhole, sizeof(low));
+      std::memcpy(&high, p + kWhole + sizeof(low), sizeof(high));
+      // A vector, so that the block is built in a register and stored once.
+      using Block = uint64_t __attribute__((vector_size(16)));
+      const Block block = {low, uint64_t{high} | uint64_t{engaged} << 32};
+      std::memcpy(out + kWhole, &block, sizeof(block));
+    }
   }
 
  private:
