@@ -15,9 +15,9 @@
 // library side ends where the raw side does: the value copied out, or the
 // fds held as plain numbers (build+parse) or closed (fd passing).
 //
-// Medians of --benchmark_repetitions (default 5), CPU time per operation,
-// and instructions and cycles per operation where the machine has hardware
-// counters (else "n/a", and the first lines say why).
+// Medians of --benchmark_repetitions (default 5, shuffled across rows), CPU
+// time per operation, and instructions and cycles per operation where the
+// machine has hardware counters (else "n/a", and the first lines say why).
 #include <fcntl.h>
 #include <linux/errqueue.h>
 #include <linux/if_alg.h>
@@ -685,7 +685,10 @@ void Register() {
 }  // namespace cmsg
 
 int main(int argc, char** argv) {
-  // Defaults a command line can override: five repetitions, medians only.
+  // Defaults a command line can override: five repetitions, medians only,
+  // and the repetitions of all rows shuffled together, so that a machine
+  // whose speed drifts during the run moves the raw and the library sides
+  // alike instead of whichever ran later.
   std::vector<char*> args(argv, argv + argc);
   auto given = [&](const char* flag) {
     for (int i = 1; i < argc; ++i)
@@ -695,9 +698,11 @@ int main(int argc, char** argv) {
   static char reps[] = "--benchmark_repetitions=5";
   static char aggregates[] = "--benchmark_report_aggregates_only=true";
   static char min_time[] = "--benchmark_min_time=0.1";
+  static char interleave[] = "--benchmark_enable_random_interleaving=true";
   if (!given("--benchmark_repetitions")) args.push_back(reps);
   if (!given("--benchmark_report_aggregates_only")) args.push_back(aggregates);
   if (!given("--benchmark_min_time")) args.push_back(min_time);
+  if (!given("--benchmark_enable_random_interleaving")) args.push_back(interleave);
   int n = static_cast<int>(args.size());
   benchmark::Initialize(&n, args.data());
   if (benchmark::ReportUnrecognizedArguments(n, args.data())) return 2;
