@@ -1,6 +1,7 @@
 #include "lib/cmsg/mmsg.h"
 
 #include <cerrno>
+#include <utility>
 
 #include "absl/strings/str_format.h"
 #include "lib/cmsg/codec.h"
@@ -27,6 +28,37 @@ RecvBatch::RecvBatch(size_t capacity, size_t max_datagram, size_t control_space)
     iov_[i] = {data_.get() + i * max_datagram_, max_datagram_};
     Arm(i);
   }
+}
+
+RecvBatch::RecvBatch(RecvBatch&& other) noexcept
+    : max_datagram_(other.max_datagram_),
+      control_space_(other.control_space_),
+      data_(std::move(other.data_)),
+      control_(std::move(other.control_)),
+      iov_(std::move(other.iov_)),
+      headers_(std::move(other.headers_)),
+      messages_(std::move(other.messages_)),
+      received_(std::exchange(other.received_, 0)) {
+  other.iov_.clear();
+  other.headers_.clear();
+  other.messages_.clear();
+}
+
+RecvBatch& RecvBatch::operator=(RecvBatch&& other) noexcept {
+  if (this != &other) {
+    max_datagram_ = other.max_datagram_;
+    control_space_ = other.control_space_;
+    data_ = std::move(other.data_);
+    control_ = std::move(other.control_);
+    iov_ = std::move(other.iov_);
+    headers_ = std::move(other.headers_);
+    messages_ = std::move(other.messages_);
+    received_ = std::exchange(other.received_, 0);
+    other.iov_.clear();
+    other.headers_.clear();
+    other.messages_.clear();
+  }
+  return *this;
 }
 
 void RecvBatch::Arm(size_t i) {

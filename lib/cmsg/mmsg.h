@@ -50,8 +50,9 @@ class RecvBatch {
   RecvBatch(size_t capacity, size_t max_datagram, size_t control_space);
   RecvBatch(const RecvBatch&) = delete;
   RecvBatch& operator=(const RecvBatch&) = delete;
-  RecvBatch(RecvBatch&&) noexcept = default;
-  RecvBatch& operator=(RecvBatch&&) noexcept = default;
+  // A moved-from batch is empty: no datagram, no slot (Recv returns 0).
+  RecvBatch(RecvBatch&& other) noexcept;
+  RecvBatch& operator=(RecvBatch&& other) noexcept;
 
   // One recvmmsg (MSG_CMSG_CLOEXEC added; EINTR retried). Returns how many
   // datagrams arrived. Messages from the previous call are dropped first.

@@ -195,6 +195,29 @@ TEST(RecvBatchTest, BatchesAreMovable) {
   EXPECT_EQ(Str(in.data(0)), "moved");
 }
 
+TEST(RecvBatchTest, AMovedFromBatchIsEmptyAndSafeToUse) {
+  // Moved from after a read: it holds no datagram and no slot, and reading
+  // with it again receives nothing instead of touching the slots it gave up.
+  UniqueFd rx = BoundUdpSocket(AF_INET), tx = BoundUdpSocket(AF_INET);
+  SocketAddress to = LocalAddress(rx.get());
+  ASSERT_TRUE(SendMsg(tx.get(), "one", {}, {.to = &to}).ok());
+  RecvBatch first(2, 16, 0);
+  ASSERT_EQ(*first.Recv(rx.get(), MSG_DONTWAIT), 1u);
+  RecvBatch second = std::move(first);
+  EXPECT_EQ(first.size(), 0u);
+  ASSERT_TRUE(SendMsg(tx.get(), "two", {}, {.to = &to}).ok());
+  auto n = first.Recv(rx.get(), MSG_DONTWAIT);
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, 0u);
+  RecvBatch third(1, 16, 0);
+  third = std::move(second);
+  EXPECT_EQ(second.size(), 0u);
+  n = third.Recv(rx.get(), MSG_DONTWAIT);
+  ASSERT_TRUE(n.ok()) << n.status();
+  ASSERT_EQ(*n, 1u);
+  EXPECT_EQ(Str(third.data(0)), "two");
+}
+
 // Add borrows `data` until the send: a temporary string would dangle, so
 // passing one does not compile.
 template <typename T>

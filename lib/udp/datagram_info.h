@@ -4,16 +4,18 @@
 // path, so nothing is decoded into a message list.
 //
 //   std::vector<udp::DatagramInfo> info(batch.capacity());
-//   udp::ResetInfo(info);
 //   CMSGLIB_ASSIGN_OR_RETURN(size_t n, batch.Recv(fd, udp::CollectInfo{info}));
-//   if (info[i].at.has_value()) reply_from(*info[i].at);
+//   for (size_t i = 0; i < n; ++i) {
+//     udp::DatagramInfo d = udp::TakeInfo(info, i);
+//     if (d.at.has_value()) reply_from(*d.at);
+//   }
 #ifndef LIB_UDP_DATAGRAM_INFO_H_
 #define LIB_UDP_DATAGRAM_INFO_H_
 
-#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "lib/cmsg/messages.h"
@@ -35,12 +37,16 @@ struct DatagramInfo {
   bool tos_from_ipv4 = false;
 };
 
-inline void ResetInfo(std::vector<DatagramInfo>& info) {
-  std::fill(info.begin(), info.end(), DatagramInfo{});
+// Datagram i's info, leaving its slot empty for the next read: every slot
+// starts empty, and taking each datagram's keeps it so at the cost of the
+// slots used (not the whole batch on every read).
+inline DatagramInfo TakeInfo(std::vector<DatagramInfo>& info, size_t i) {
+  return std::exchange(info[i], DatagramInfo{});
 }
 
 // The RecvBatch visitor that fills `info[i]` for datagram i (info holds the
-// batch's capacity). Other kinds are skipped (and any fds they carry closed).
+// batch's capacity, all empty or taken). Other kinds are skipped (and any
+// fds they carry closed).
 struct CollectInfo {
   std::vector<DatagramInfo>& info;
 

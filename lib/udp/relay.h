@@ -56,6 +56,9 @@ struct RelayOptions {
   // it arrived with; off, with the sockets' default (one control message
   // fewer per datagram received).
   bool carry_tos = true;
+  // The monotonic clock in nanoseconds; nullptr: CLOCK_MONOTONIC. Tests
+  // stand in their own to play out stalls.
+  int64_t (*now_ns)() = nullptr;
   // Client datagrams from these source ports are dropped (drop_reflector_port).
   SourcePortSet denied_source_ports = DefaultDeniedSourcePorts();
 };

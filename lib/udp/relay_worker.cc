@@ -33,7 +33,7 @@ constexpr int64_t kDropsPollNs = 10 * 1000 * 1000;
 constexpr size_t kUpstreamControlSpace =
     kSpaceFor<UdpGroSegments, Ipv4Tos, Ipv6TClass> + 64;
 
-int64_t NowNs() {
+int64_t MonotonicNs() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
@@ -57,7 +57,9 @@ RelayWorker::RelayWorker(std::vector<UniqueFd> listeners, const RelayOptions& op
       from_clients_(options.batch, kMaxReadSize, kClientControlSpace),
       from_upstream_(options.batch, kMaxReadSize, kUpstreamControlSpace),
       info_(options.batch),
-      out_(options.batch, options.gso) {}
+      out_(options.batch, options.gso) {
+  if (options_.now_ns == nullptr) options_.now_ns = &MonotonicNs;
+}
 
 absl::Status RelayWorker::Init() {
   epoll_.reset(epoll_create1(EPOLL_CLOEXEC));
@@ -78,6 +80,10 @@ absl::Status RelayWorker::Init() {
     listener_ports_.push_back(local.ok() ? local->port() : 0);
     // Drops before this worker took the socket are not its own.
     absl::StatusOr<uint32_t> drops = ReceiveQueueDrops(listeners_[i].get());
+    if (!drops.ok()) {
+      // drop_rx_queue_overflow stays 0: say why where the counters are read.
+      stats_.SetLastError("counting kernel drops", drops.status().message());
+    }
     listener_drops_.push_back(drops.ok() ? *drops : 0);
     ev.events = EPOLLIN;
     ev.data.u64 = i;
@@ -118,8 +124,11 @@ void RelayWorker::Run() {
       }
     }
     FlushReplies();
+    // Idle by the round's clock, the one its sessions were touched with: a
+    // round that outlasts the timeout (a stall) must not expire the
+    // sessions it served before their answers are read.
+    ExpireIdle(round_ns_);
     now = NowNs();
-    ExpireIdle(now);
     if (now - drops_polled_ns_ >= kDropsPollNs) {
       drops_polled_ns_ = now;
       CountListenerDrops();
@@ -327,7 +336,6 @@ void RelayWorker::OnListener(int index, uint32_t events) {
   if (events & EPOLLERR) (void)DrainErrorQueue(fd, Counter::kErrClientUnreachable);
   if (!(events & EPOLLIN)) return;
   for (int round = 0; round < kRoundsPerEvent; ++round) {
-    ResetInfo(info_);
     absl::StatusOr<size_t> n = from_clients_.Recv(fd, CollectInfo{info_});
     if (!n.ok()) {
       if (!IsWouldBlock(n.status())) {
@@ -339,7 +347,7 @@ void RelayWorker::OnListener(int index, uint32_t events) {
     int64_t now = round_ns_;
     for (size_t i = 0; i < *n; ++i) {
       const ReceivedMessage& m = from_clients_.message(i);
-      const DatagramInfo& info = info_[i];
+      const DatagramInfo info = TakeInfo(info_, i);
       size_t segment = info.gro_segment;
       uint64_t datagrams = DatagramsIn(m.bytes, segment);
       stats_.Add(Counter::kClientRxPackets, datagrams);
@@ -416,7 +424,6 @@ void RelayWorker::OnUpstream(uint64_t session_id, uint32_t events) {
   // Only GSO coalesces up to a segment size: without it, no lookup.
   size_t max_segment = replies.gso() ? ReplyMaxSegment(listener, s->reply_from, round_ns_) : 0;
   for (int round = 0; round < kRoundsPerEvent; ++round) {
-    ResetInfo(info_);
     absl::StatusOr<size_t> n = from_upstream_.Recv(fd, CollectInfo{info_});
     if (!n.ok()) {
       // ECONNREFUSED here is the pending ICMP error, already counted from
@@ -431,7 +438,8 @@ void RelayWorker::OnUpstream(uint64_t session_id, uint32_t events) {
     }
     for (size_t i = 0; i < *n; ++i) {
       const ReceivedMessage& m = from_upstream_.message(i);
-      size_t segment = info_[i].gro_segment;
+      const DatagramInfo info = TakeInfo(info_, i);
+      size_t segment = info.gro_segment;
       uint64_t datagrams = DatagramsIn(m.bytes, segment);
       stats_.Add(Counter::kUpstreamRxPackets, datagrams);
       stats_.Add(Counter::kUpstreamRxBytes, m.bytes);
@@ -444,7 +452,7 @@ void RelayWorker::OnUpstream(uint64_t session_id, uint32_t events) {
       // Copied: the next session's read reuses from_upstream_.
       replies.Queue(listener, absl::string_view(from_upstream_.data(i).data(), m.bytes),
                     &s->key.client, from, segment, reply_counts_, /*flow=*/s->id * 2 + 1,
-                    max_segment, Tos{info_[i].tos, !s->reply_from.is_ipv4()});
+                    max_segment, Tos{info.tos, !s->reply_from.is_ipv4()});
     }
     if (*n > 0) {
       s->replied = true;

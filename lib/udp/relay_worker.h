@@ -76,6 +76,7 @@ class RelayWorker {
   // Adds `c` to the stats and clears it.
   void Account(DatagramSender::Counts& c, bool to_upstream);
   int EpollTimeoutMs(int64_t now_ns) const;
+  int64_t NowNs() const { return options_.now_ns(); }
   void ExpireIdle(int64_t now_ns);
 
   std::vector<UniqueFd> listeners_;

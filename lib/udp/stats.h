@@ -43,7 +43,7 @@ enum class Counter : size_t {
   kErrClientUnreachable,  // ICMP errors for replies, read from a listener
   kErrSocket,            // other socket errors
   kDropLoop,             // from the upstream's own address: would loop
-  kDropRxQueueOverflow,  // dropped by the kernel, listener queue full (SO_RXQ_OVFL)
+  kDropRxQueueOverflow,  // dropped by the kernel, listener queue full (SO_MEMINFO)
   kDropDraining,         // a new client while draining (SIGTERM, --drain_timeout)
   kDropDenied,           // a new client outside --allow or inside --deny
   kDropRateLimited,      // a new client over --new_session_rate for its prefix

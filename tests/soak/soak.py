@@ -206,7 +206,7 @@ def soak_relay(tools, work):
     check(c["upstream_rx_packets"] == c["client_tx_packets"] + drops_out, part,
           "upstream_rx != client_tx + drops")
     # Datagrams the kernel dropped on a full receive queue never reach the
-    # relay; it counts them (SO_RXQ_OVFL) where it can.
+    # relay; it counts them (the listener's SO_MEMINFO drop count).
     overflow = c.get("drop_rx_queue_overflow", 0)
     check(c["client_rx_packets"] + overflow == sent, part,
           "the relay read %d datagrams (+%d dropped by the kernel, counted), the clients sent %d"

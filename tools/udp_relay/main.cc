@@ -124,13 +124,15 @@ DEFINE_int32(rcvbuf, 0,
              "default). Beyond net.core.rmem_max when run with "
              "CAP_NET_ADMIN (SO_RCVBUFFORCE). Datagrams the kernel drops "
              "because the queue is full are counted (drop_rx_queue_overflow, "
-             "read with SO_MEMINFO every 10 ms).");
+             "read with SO_MEMINFO at most 10 ms apart while busy, within a "
+             "second when idle, and at stop).");
 DEFINE_bool(carry_tos, true,
             "Send each datagram, both ways, with the TOS byte (IPv4) or "
             "traffic class (IPv6) it arrived with: DSCP and ECN marks carried "
-            "through. false: sent with the sockets' default (0), one control "
-            "message fewer per datagram received (2-5% of the relay's CPU "
-            "with GSO/GRO off).");
+            "through. false: sent with the socket's own IP_TOS/IPV6_TCLASS "
+            "(0 unless set on a handed-over socket), one control message "
+            "fewer per datagram received (2-7% of the relay's CPU with "
+            "GSO/GRO off).");
 DEFINE_int32(sndbuf, 0,
              "SO_SNDBUF of the listening sockets in bytes (0: the kernel's "
              "default); as --rcvbuf.");
