@@ -224,10 +224,24 @@ MANY_ROWS = [
 ]
 
 
+def interleaved(jobs):
+    """Runs each (key, thunk) ARGS.runs times, one run of every job per pass,
+    so that a machine whose speed drifts during the table moves every row
+    alike; returns {key: [results]}."""
+    out = {key: [] for key, _ in jobs}
+    for _ in range(ARGS.runs):
+        for key, thunk in jobs:
+            out[key].append(thunk())
+    return out
+
+
 def many_clients(size):
     results = {}
+    all_runs = interleaved([(label, lambda kind=kind: one_run(kind, size, False, 1, False,
+                                                              clients=CLIENTS))
+                            for label, kind in MANY_ROWS])
     for label, kind in MANY_ROWS:
-        runs = [one_run(kind, size, False, 1, False, clients=CLIENTS) for _ in range(ARGS.runs)]
+        runs = all_runs[label]
         pps = statistics.median(r["pps"] for r in runs)
         loss = statistics.median(r["loss"] for r in runs)
         cpu = [statistics.median(r["cpu"][i] for r in runs) for i in range(os.cpu_count())]
@@ -264,7 +278,8 @@ def main():
     ARGS = p.parse_args()
     ncpu = os.cpu_count()
     print("UDP relay benchmark: loopback, sendmmsg generator -> relay -> recvmmsg sink;"
-          " %d CPUs, %d runs of %gs each, medians" % (ncpu, ARGS.runs, ARGS.seconds))
+          " %d CPUs, %d runs of %gs each, medians; each table's rows take turns, one run"
+          " of each per pass" % (ncpu, ARGS.runs, ARGS.seconds))
     print("Generator and sink pinned to CPU 0, the relay to CPU 1 (N threads = %d:"
           " unpinned); without a relay the sink runs on CPU 1." % ncpu)
     print("pps = datagrams a second reaching the sink; loss = 1 - received/sent;"
@@ -276,9 +291,12 @@ def main():
         if "one-flow" not in ARGS.only:
             continue
         results = {}
+        all_runs = interleaved([
+            (label, lambda kind=kind, gso=gso, flows=flows, gro_sink=gro_sink: one_run(
+                kind.replace(":N:", ":%d:" % ncpu), size, gso, flows, gro_sink))
+            for label, kind, gso, flows, gro_sink in ROWS])
         for label, kind, gso, flows, gro_sink in ROWS:
-            kind = kind.replace(":N:", ":%d:" % ncpu)
-            runs = [one_run(kind, size, gso, flows, gro_sink) for _ in range(ARGS.runs)]
+            runs = all_runs[label]
             pps = statistics.median(r["pps"] for r in runs)
             loss = statistics.median(r["loss"] for r in runs)
             cpu = [statistics.median(r["cpu"][i] for r in runs) for i in range(ncpu)]
