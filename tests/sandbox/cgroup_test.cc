@@ -122,7 +122,11 @@ TEST_F(CgroupTest, OutOfMemoryKillsTheTreeAndHasItsOwnExitStatus) {
   EXPECT_THAT(r.err, HasSubstr("out of memory"));
   r = RunProgram(SandboxCommand(
       {"--cgroup_memory=64M", "--ro_bind=" + FeatureProbe() + ":/fprobe"},
-      {"/bin/sh", "-c", "/fprobe alloc 40 & /fprobe alloc 40 & /fprobe alloc 40 & wait"}));
+      // Each holds its 40 MiB for 3 s: the three overlap however slowly
+      // they start (without the hold, on a loaded machine one could end
+      // before the next began and all three fit).
+      {"/bin/sh", "-c",
+       "/fprobe alloc 40 3000 & /fprobe alloc 40 3000 & /fprobe alloc 40 3000 & wait"}));
   EXPECT_EQ(r.code, kOutOfMemory) << r.out << r.err;
   // Under the limit: the command's own status.
   r = RunProgram(Sandboxed({"--cgroup_memory=64M"}, {"alloc", "16"}));

@@ -2,7 +2,7 @@
 // Landlock, /dev/shm, /dev/pts and the time namespace let it do: "ok ..."
 // when the thing worked, else the errno's name. The tests outside decide.
 //
-//   feature_probe alloc MB        (allocates and touches MB MiB)
+//   feature_probe alloc MB [MS]   (allocates and touches MB MiB, then holds it MS ms)
 //   feature_probe forks N         (starts N children that stay alive; prints
 //                                  how many it got)
 //   feature_probe spin MS         (burns MS ms of CPU time)
@@ -39,7 +39,7 @@ int Errno() {
   return 0;
 }
 
-int Alloc(long mb) {
+int Alloc(long mb, long hold_ms) {
   std::vector<char*> blocks;
   for (long i = 0; i < mb; ++i) {
     char* block = static_cast<char*>(malloc(1 << 20));
@@ -48,6 +48,9 @@ int Alloc(long mb) {
     blocks.push_back(block);
   }
   printf("ok %ld\n", mb);
+  fflush(stdout);
+  // Held, so that several allocating at once do overlap.
+  if (hold_ms > 0) usleep(static_cast<useconds_t>(hold_ms) * 1000);
   return 0;
 }
 
@@ -175,7 +178,8 @@ int main(int argc, char** argv) {
   setvbuf(stdout, nullptr, _IONBF, 0);
   if (argc < 2) return 2;
   std::string cmd = argv[1];
-  if (cmd == "alloc" && argc == 3) return Alloc(atol(argv[2]));
+  if (cmd == "alloc" && (argc == 3 || argc == 4))
+    return Alloc(atol(argv[2]), argc == 4 ? atol(argv[3]) : 0);
   if (cmd == "forks" && argc == 3) return Forks(atoi(argv[2]));
   if (cmd == "spin" && argc == 3) return Spin(atol(argv[2]));
   if (cmd == "fill" && argc == 4) return Fill(argv[2], atol(argv[3]));
