@@ -146,8 +146,10 @@ TEST_F(CgroupTest, PidsLimitHoldsForTheTree) {
 TEST_F(CgroupTest, LimitsAreWrittenAndCpuIsThrottled) {
   std::string cpu = OwnCgroupDir("cpu");
   if (cpu.empty()) GTEST_SKIP() << "no cpu controller";
+  // The probe holds after spinning until we close its stdout: its cgroups
+  // live until they are read (else sandbox_run may have removed them).
   Started s = Start(Sandboxed({"--cgroup_memory=100M", "--cgroup_pids=50", "--cgroup_cpu=0.1"},
-                              {"spin", "300"}));
+                              {"spin", "300", "hold"}));
   ASSERT_EQ(ReadLine(s.out_fd), "ok spun");
   std::vector<std::string> mem = SandboxCgroups(memory_, s.pid);
   std::vector<std::string> pids = SandboxCgroups(pids_, s.pid);
@@ -168,9 +170,9 @@ TEST_F(CgroupTest, LimitsAreWrittenAndCpuIsThrottled) {
   std::string stat = ReadText(cpus[0] + "/cpu.stat");
   EXPECT_THAT(stat, Not(HasSubstr("nr_throttled 0\n"))) << stat;
   EXPECT_THAT(stat, HasSubstr("nr_throttled ")) << stat;
-  // The probe has exited; sandbox_run has too, and its cgroups are gone.
-  EXPECT_EQ(WaitExit(s.pid), 0);
+  // Let the probe go; once sandbox_run has exited its cgroups are gone.
   close(s.out_fd);
+  EXPECT_EQ(WaitExit(s.pid), 0);
   EXPECT_THAT(SandboxCgroups(memory_, s.pid), ::testing::IsEmpty());
   EXPECT_THAT(SandboxCgroups(pids_, s.pid), ::testing::IsEmpty());
   EXPECT_THAT(SandboxCgroups(cpu, s.pid), ::testing::IsEmpty());

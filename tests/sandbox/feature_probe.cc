@@ -5,7 +5,8 @@
 //   feature_probe alloc MB [MS]   (allocates and touches MB MiB, then holds it MS ms)
 //   feature_probe forks N         (starts N children that stay alive; prints
 //                                  how many it got)
-//   feature_probe spin MS         (burns MS ms of CPU time)
+//   feature_probe spin MS [hold]  (burns MS ms of CPU time; hold: then waits
+//                                 until the reader closes stdout)
 //   feature_probe fill PATH BYTES (writes a file of BYTES bytes)
 //   feature_probe open PATH r|w|rw|dir|x  (open(2) with that access; x: execve)
 //   feature_probe reopen FD r|w|rw  (open("/proc/self/fd/FD") with that access)
@@ -15,6 +16,7 @@
 //   feature_probe clocks          (CLOCK_MONOTONIC and CLOCK_BOOTTIME, seconds)
 //   feature_probe ns NAME         (readlink /proc/self/ns/NAME)
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -87,11 +89,18 @@ double CpuSeconds() {
   return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-int Spin(long ms) {
+int Spin(long ms, bool hold) {
   double end = CpuSeconds() + ms / 1000.0;
   volatile unsigned long x = 0;
   while (CpuSeconds() < end) x = x + 1;
   printf("ok spun\n");
+  fflush(stdout);
+  if (hold) {
+    // Until the reader of stdout closes it (POLLERR on a pipe's write end),
+    // so the sandbox, and its cgroups, last until the test has looked.
+    pollfd p{STDOUT_FILENO, 0, 0};
+    poll(&p, 1, 30000);
+  }
   return 0;
 }
 
@@ -181,7 +190,8 @@ int main(int argc, char** argv) {
   if (cmd == "alloc" && (argc == 3 || argc == 4))
     return Alloc(atol(argv[2]), argc == 4 ? atol(argv[3]) : 0);
   if (cmd == "forks" && argc == 3) return Forks(atoi(argv[2]));
-  if (cmd == "spin" && argc == 3) return Spin(atol(argv[2]));
+  if (cmd == "spin" && (argc == 3 || (argc == 4 && std::strcmp(argv[3], "hold") == 0)))
+    return Spin(atol(argv[2]), argc == 4);
   if (cmd == "fill" && argc == 4) return Fill(argv[2], atol(argv[3]));
   if (cmd == "open" && argc == 4) return Open(argv[2], argv[3]);
   if (cmd == "reopen" && argc == 4) {
