@@ -32,6 +32,10 @@ namespace cmsg::sandbox {
 namespace {
 
 constexpr int kMaxWorkers = 1024;
+// How long a notification from inside a sandbox waits for its worker's
+// "started" before it is ignored, and how many wait at most.
+constexpr absl::Duration kHeldNotify = absl::Seconds(5);
+constexpr size_t kMaxHeldNotify = 64;
 constexpr int kHandled[] = {SIGTERM, SIGINT, SIGHUP, SIGUSR1};
 
 
@@ -325,6 +329,8 @@ void Pool::OnAgentEvent(Sandbox& sandbox, const AgentEvent& event) {
             absl::StrCat("event=started pid=", instance.outer_pid, " sandbox_pid=", event.pid,
                          absl::StrFormat(" start_ms=%.3f", absl::ToDoubleMilliseconds(absl::Now() - instance.start_time))));
       if (options_.ready == ReadyMode::kStarted && !instance.stop_requested) OnReady(instance);
+      // Its notifications may have been read before this event.
+      RetryHeldNotify();
       return;
     }
     case AgentEvent::kExecFailed:
@@ -429,57 +435,90 @@ void Pool::OnSandboxEnd(uint64_t sandbox_id) {
   if (pool_sandbox_ == sandbox_id) pool_sandbox_ = 0;
 }
 
-Pool::Instance* Pool::FindSender(pid_t pid) {
+Pool::SenderTrace Pool::TraceSender(pid_t pid) {
   // Walk from the sender up to a sandbox's pid 1, noting each process's pid
   // inside; the worker is the sandbox's instance whose main pid is among them.
-  std::vector<pid_t> inner;
+  SenderTrace trace;
   for (int steps = 0; pid > 1 && steps < 64; ++steps) {
     for (auto& [id, sandbox] : sandboxes_) {
       if (sandbox->child && sandbox->child->pid() == pid) {
-        for (uint32_t instance_id : sandbox->instances) {
-          auto it = instances_.find(instance_id);
-          if (it == instances_.end()) continue;
-          Instance& instance = *it->second;
-          if (instance.inner_pid != 0 &&
-              std::find(inner.begin(), inner.end(), instance.inner_pid) != inner.end())
-            return &instance;
-        }
-        return nullptr;
+        trace.sandbox = id;
+        return trace;
       }
     }
     std::optional<ProcInfo> info = ReadProcInfo(pid);
-    if (!info) return nullptr;
-    inner.push_back(info->innermost_pid);
+    if (!info) break;
+    trace.inner.push_back(info->innermost_pid);
     pid = info->ppid;
+  }
+  trace.inner.clear();
+  return trace;
+}
+
+Pool::Instance* Pool::MatchSender(const SenderTrace& trace) {
+  auto sandbox = sandboxes_.find(trace.sandbox);
+  if (trace.sandbox == 0 || sandbox == sandboxes_.end()) return nullptr;
+  for (uint32_t instance_id : sandbox->second->instances) {
+    auto it = instances_.find(instance_id);
+    if (it == instances_.end()) continue;
+    Instance& instance = *it->second;
+    if (instance.inner_pid != 0 &&
+        std::find(trace.inner.begin(), trace.inner.end(), instance.inner_pid) != trace.inner.end())
+      return &instance;
   }
   return nullptr;
 }
 
 void Pool::OnNotify(const NotifyMessage& message) {
-  Instance* instance = FindSender(message.pid);
-  if (instance == nullptr) {
-    if (options_.on_event) {
-      std::optional<ProcInfo> info = ReadProcInfo(message.pid);
-      options_.on_event(absl::StrCat("event=notify_ignored sender_pid=", message.pid,
-                                     info ? absl::StrCat(" parent=", info->ppid) : " (gone)",
-                                     " fields=", message.fields.size(), " (no worker's)"));
-    }
+  SenderTrace trace = TraceSender(message.pid);
+  if (Instance* instance = MatchSender(trace)) {
+    ApplyNotify(*instance, message);
     return;
   }
-  if (std::optional<std::string> status = message.Get("STATUS")) {
-    instance->status_text = *status;
-    Event(instance->slot, instance, absl::StrCat("event=status text=", JsonString(*status)));
+  if (trace.sandbox != 0 && held_notify_.size() < kMaxHeldNotify) {
+    held_notify_.push_back({std::move(trace), message, absl::Now() + kHeldNotify});
+    return;
   }
-  if (message.Get("STOPPING") == "1" && !instance->self_stopping) {
-    instance->self_stopping = true;
-    Event(instance->slot, instance, "event=stopping_notified");
+  if (options_.on_event) {
+    std::optional<ProcInfo> info = ReadProcInfo(message.pid);
+    options_.on_event(absl::StrCat("event=notify_ignored sender_pid=", message.pid,
+                                   info ? absl::StrCat(" parent=", info->ppid) : " (gone)",
+                                   " fields=", message.fields.size(), " (no worker's)"));
+  }
+}
+
+void Pool::RetryHeldNotify() {
+  const absl::Time now = absl::Now();
+  std::vector<HeldNotify> held;
+  held.swap(held_notify_);
+  for (HeldNotify& h : held) {
+    if (Instance* instance = MatchSender(h.trace)) {
+      ApplyNotify(*instance, h.message);
+    } else if (h.until > now) {
+      held_notify_.push_back(std::move(h));
+    } else if (options_.on_event) {
+      options_.on_event(absl::StrCat("event=notify_ignored sender_pid=", h.message.pid,
+                                     " fields=", h.message.fields.size(),
+                                     " (no worker's in ", absl::FormatDuration(kHeldNotify), ")"));
+    }
+  }
+}
+
+void Pool::ApplyNotify(Instance& instance, const NotifyMessage& message) {
+  if (std::optional<std::string> status = message.Get("STATUS")) {
+    instance.status_text = *status;
+    Event(instance.slot, &instance, absl::StrCat("event=status text=", JsonString(*status)));
+  }
+  if (message.Get("STOPPING") == "1" && !instance.self_stopping) {
+    instance.self_stopping = true;
+    Event(instance.slot, &instance, "event=stopping_notified");
   }
   if (message.Get("WATCHDOG") == "1" && options_.watchdog > absl::ZeroDuration() &&
-      instance->state == Instance::State::kReady)
-    instance->watchdog_deadline = absl::Now() + options_.watchdog;
-  if (message.Get("READY") == "1" && options_.ready == ReadyMode::kNotify && !instance->stop_requested &&
-      instance->state == Instance::State::kStarted)
-    OnReady(*instance);
+      instance.state == Instance::State::kReady)
+    instance.watchdog_deadline = absl::Now() + options_.watchdog;
+  if (message.Get("READY") == "1" && options_.ready == ReadyMode::kNotify && !instance.stop_requested &&
+      instance.state == Instance::State::kStarted)
+    OnReady(instance);
 }
 
 void Pool::AdvanceRolling() {
@@ -521,11 +560,13 @@ absl::Time Pool::NextTimer() const {
     for (const Slot& slot : slots_) next = std::min(next, slot.restart_at);
   for (const auto& [id, i] : instances_)
     next = std::min({next, i->kill_at, i->sandbox_kill_at, i->ready_deadline, i->watchdog_deadline});
+  for (const HeldNotify& h : held_notify_) next = std::min(next, h.until);
   return next;
 }
 
 void Pool::RunTimers() {
   const absl::Time now = absl::Now();
+  if (!held_notify_.empty()) RetryHeldNotify();
   std::vector<uint32_t> ids;
   for (const auto& [id, i] : instances_) ids.push_back(id);
   for (uint32_t id : ids) {

@@ -126,7 +126,26 @@ class Pool {
   void OnExit(Instance& instance, bool signaled, int value);
   void OnSandboxEnd(uint64_t sandbox_id);
   void OnNotify(const NotifyMessage& message);
-  Instance* FindSender(pid_t pid);
+  // Where a notification came from: the sandbox whose pid 1 is an ancestor
+  // of the sender (0: none of ours), and the pids inside it of the sender
+  // and its ancestors, read from /proc when it arrives.
+  struct SenderTrace {
+    uint64_t sandbox = 0;
+    std::vector<pid_t> inner;
+  };
+  SenderTrace TraceSender(pid_t pid);
+  // The instance of the trace's sandbox whose main pid is among its pids.
+  Instance* MatchSender(const SenderTrace& trace);
+  void ApplyNotify(Instance& instance, const NotifyMessage& message);
+  // Notifications from inside a sandbox that match no worker yet: a worker
+  // can notify before its agent's "started" (its pid inside) is read. They
+  // are matched again as each worker starts, and ignored after kHeldNotify.
+  struct HeldNotify {
+    SenderTrace trace;
+    NotifyMessage message;
+    absl::Time until;
+  };
+  void RetryHeldNotify();
   void AdvanceRolling();
   void Fatal(absl::Status status);
   void Event(int slot, const Instance* instance, const std::string& text);
@@ -149,6 +168,7 @@ class Pool {
   uint32_t next_instance_id_ = 1;
   std::vector<Slot> slots_;
   std::vector<int> rolling_;  // slots still to replace, in order
+  std::vector<HeldNotify> held_notify_;  // at most kMaxHeldNotify
   int consecutive_failures_ = 0;
   bool shutting_down_ = false;
   std::optional<absl::Status> fatal_;
