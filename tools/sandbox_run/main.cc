@@ -36,7 +36,9 @@ DEFINE_string(kill_after, "",
               "default: wait for it");
 DEFINE_string(json_status_fd, "",
               "FD: write the sandbox's life cycle to this open fd as JSON lines: "
-              "{\"event\": \"start\", \"pid\": N} (the sandbox's pid 1 as the host sees it), "
+              "{\"event\": \"start\", \"pid\": N} (the sandbox's pid 1 as the host sees it; "
+              "written once the sandbox runs, so on an fd the command also writes to, its "
+              "first output may come before it), "
               "then {\"event\": \"exit\", \"exit_code\": N, \"cause\": C} with C one of exited, "
               "signaled (+ signal), oom (+ oom_kills), timeout, setup_failed (+ error; no start "
               "line), launcher_failed (+ error), launcher_signal (+ signal). A reader that goes "
