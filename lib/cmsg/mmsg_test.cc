@@ -60,92 +60,90 @@ TEST(RecvBatchTest, EachDatagramHasItsOwnSenderAndPacketInfo) {
   }
 }
 
-TEST(RecvBatchTest, ReuseResetsAddressAndControlLengths) {
+// A bound unix datagram socket `rx`, an unnamed sender and one bound to a
+// long name (a long msg_namelen), and two fds to send.
+class UnixSendersTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_NE(mkdtemp(dir_), nullptr);
+    rx_path_ = std::string(dir_) + "/rx";
+    tx_path_ = std::string(dir_) + "/a-rather-long-sender-name-for-namelen";
+    rx_addr_ = *SocketAddress::Unix(rx_path_);
+    SocketAddress tx_addr = *SocketAddress::Unix(tx_path_);
+    rx_.reset(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    ASSERT_EQ(bind(rx_.get(), rx_addr_.addr(), rx_addr_.size()), 0);
+    unnamed_.reset(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    named_.reset(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    ASSERT_EQ(bind(named_.get(), tx_addr.addr(), tx_addr.size()), 0);
+    file_ = TempFileWith("f");
+    fds_[0] = fds_[1] = file_.get();
+  }
+  void TearDown() override {
+    unlink(rx_path_.c_str());
+    unlink(tx_path_.c_str());
+    rmdir(dir_);
+  }
+  bool SendPlain() { return SendMsg(unnamed_.get(), "plain", {}, {.to = &rx_addr_}).ok(); }
+  bool SendFds() {
+    return SendMsg(named_.get(), "fds", {ScmRights{fds_}}, {.to = &rx_addr_}).ok();
+  }
+
+  char dir_[32] = "/tmp/cmsg_mmsg.XXXXXX";
+  std::string rx_path_, tx_path_;
+  SocketAddress rx_addr_;
+  UniqueFd rx_, unnamed_, named_, file_;
+  int fds_[2] = {-1, -1};
+};
+
+TEST_F(UnixSendersTest, ReuseResetsAddressAndControlLengths) {
   // recvmmsg shrinks msg_namelen and msg_controllen; a batch that forgot to
   // reset them would truncate a longer address or control block next time.
-  char dir[] = "/tmp/cmsg_mmsg.XXXXXX";
-  ASSERT_NE(mkdtemp(dir), nullptr);
-  std::string rx_path = std::string(dir) + "/rx";
-  std::string tx_path = std::string(dir) + "/a-rather-long-sender-name-for-namelen";
-  auto rx_addr = SocketAddress::Unix(rx_path);
-  auto tx_addr = SocketAddress::Unix(tx_path);
-  UniqueFd rx(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  ASSERT_EQ(bind(rx.get(), rx_addr->addr(), rx_addr->size()), 0);
-  UniqueFd unnamed(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  UniqueFd named(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  ASSERT_EQ(bind(named.get(), tx_addr->addr(), tx_addr->size()), 0);
-  UniqueFd file = TempFileWith("f");
-  int fds[] = {file.get(), file.get()};
-
   RecvBatch batch(2, 16, kSpaceFor<Fds<2>>);
   for (int round = 0; round < 3; ++round) {
     SCOPED_TRACE(round);
-    ASSERT_TRUE(SendMsg(unnamed.get(), "plain", {}, {.to = &*rx_addr}).ok());
-    auto n = batch.Recv(rx.get(), MSG_DONTWAIT);
+    ASSERT_TRUE(SendPlain());
+    auto n = batch.Recv(rx_.get(), MSG_DONTWAIT);
     ASSERT_TRUE(n.ok()) << n.status();
     ASSERT_EQ(*n, 1u);
     EXPECT_TRUE(batch.message(0).control.empty());
 
-    ASSERT_TRUE(
-        SendMsg(named.get(), "fds", {ScmRights{fds}}, {.to = &*rx_addr}).ok());
-    n = batch.Recv(rx.get(), MSG_DONTWAIT);
+    ASSERT_TRUE(SendFds());
+    n = batch.Recv(rx_.get(), MSG_DONTWAIT);
     ASSERT_TRUE(n.ok()) << n.status();
     ASSERT_EQ(*n, 1u);
     ASSERT_TRUE(batch.control_status(0).ok()) << batch.control_status(0);
-    EXPECT_EQ(batch.message(0).peer.ToString(), "unix:" + tx_path);
+    EXPECT_EQ(batch.message(0).peer.ToString(), "unix:" + tx_path_);
     ASSERT_NE(batch.message(0).Find<ScmRightsOwned>(), nullptr);
     EXPECT_EQ(batch.message(0).Find<ScmRightsOwned>()->fds.size(), 2u);
   }
-  unlink(rx_path.c_str());
-  unlink(tx_path.c_str());
-  rmdir(dir);
 }
 
-TEST(RecvBatchTest, EverySlotIsReArmedAfterReadsOfDifferentSizes) {
+TEST_F(UnixSendersTest, EverySlotIsReArmedAfterReadsOfDifferentSizes) {
   // Only the slots a call filled are re-armed by the next one: a slot used
   // two calls ago, then left alone, must still take a full address and
   // control block.
-  char dir[] = "/tmp/cmsg_mmsg.XXXXXX";
-  ASSERT_NE(mkdtemp(dir), nullptr);
-  std::string rx_path = std::string(dir) + "/rx";
-  std::string tx_path = std::string(dir) + "/a-rather-long-sender-name-for-namelen";
-  auto rx_addr = SocketAddress::Unix(rx_path);
-  auto tx_addr = SocketAddress::Unix(tx_path);
-  UniqueFd rx(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  ASSERT_EQ(bind(rx.get(), rx_addr->addr(), rx_addr->size()), 0);
-  UniqueFd unnamed(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  UniqueFd named(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  ASSERT_EQ(bind(named.get(), tx_addr->addr(), tx_addr->size()), 0);
-  UniqueFd file = TempFileWith("f");
-  int fds[] = {file.get(), file.get()};
-
   RecvBatch batch(3, 16, kSpaceFor<Fds<2>>);
   // Reads of 3, 1, 2 and 3 plain datagrams (every slot shrunk at some
   // point), then 3 with fds from the long name.
   for (int n : {3, 1, 2, 3}) {
-    for (int i = 0; i < n; ++i)
-      ASSERT_TRUE(SendMsg(unnamed.get(), "plain", {}, {.to = &*rx_addr}).ok());
-    auto got = batch.Recv(rx.get(), MSG_DONTWAIT);
+    for (int i = 0; i < n; ++i) ASSERT_TRUE(SendPlain());
+    auto got = batch.Recv(rx_.get(), MSG_DONTWAIT);
     ASSERT_TRUE(got.ok()) << got.status();
     ASSERT_EQ(*got, static_cast<size_t>(n));
   }
-  ASSERT_TRUE(SendMsg(unnamed.get(), "plain", {}, {.to = &*rx_addr}).ok());
-  ASSERT_EQ(*batch.Recv(rx.get(), MSG_DONTWAIT), 1u);
-  for (int i = 0; i < 3; ++i)
-    ASSERT_TRUE(SendMsg(named.get(), "fds", {ScmRights{fds}}, {.to = &*rx_addr}).ok());
-  auto got = batch.Recv(rx.get(), MSG_DONTWAIT);
+  ASSERT_TRUE(SendPlain());
+  ASSERT_EQ(*batch.Recv(rx_.get(), MSG_DONTWAIT), 1u);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(SendFds());
+  auto got = batch.Recv(rx_.get(), MSG_DONTWAIT);
   ASSERT_TRUE(got.ok()) << got.status();
   ASSERT_EQ(*got, 3u);
   for (size_t i = 0; i < 3; ++i) {
     SCOPED_TRACE(i);
     ASSERT_TRUE(batch.control_status(i).ok()) << batch.control_status(i);
-    EXPECT_EQ(batch.message(i).peer.ToString(), "unix:" + tx_path);
+    EXPECT_EQ(batch.message(i).peer.ToString(), "unix:" + tx_path_);
     ASSERT_NE(batch.message(i).Find<ScmRightsOwned>(), nullptr);
     EXPECT_EQ(batch.message(i).Find<ScmRightsOwned>()->fds.size(), 2u);
   }
-  unlink(rx_path.c_str());
-  unlink(tx_path.c_str());
-  rmdir(dir);
 }
 
 TEST(RecvBatchTest, LongDatagramsAreFlaggedTruncated) {
