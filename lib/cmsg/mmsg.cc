@@ -30,19 +30,7 @@ RecvBatch::RecvBatch(size_t capacity, size_t max_datagram, size_t control_space)
   }
 }
 
-RecvBatch::RecvBatch(RecvBatch&& other) noexcept
-    : max_datagram_(other.max_datagram_),
-      control_space_(other.control_space_),
-      data_(std::move(other.data_)),
-      control_(std::move(other.control_)),
-      iov_(std::move(other.iov_)),
-      headers_(std::move(other.headers_)),
-      messages_(std::move(other.messages_)),
-      received_(std::exchange(other.received_, 0)) {
-  other.iov_.clear();
-  other.headers_.clear();
-  other.messages_.clear();
-}
+RecvBatch::RecvBatch(RecvBatch&& other) noexcept { *this = std::move(other); }
 
 RecvBatch& RecvBatch::operator=(RecvBatch&& other) noexcept {
   if (this != &other) {

@@ -112,8 +112,8 @@ class RecvBatch {
   // Points header i at its slot's buffers and resets its lengths.
   void Arm(size_t i);
 
-  size_t max_datagram_;
-  size_t control_space_;
+  size_t max_datagram_ = 0;
+  size_t control_space_ = 0;
   std::unique_ptr<char[]> data_;
   std::unique_ptr<std::byte[]> control_;  // aligned: new[] of max_align_t
   std::vector<iovec> iov_;

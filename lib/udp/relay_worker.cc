@@ -344,7 +344,6 @@ void RelayWorker::OnListener(int index, uint32_t events) {
       }
       break;
     }
-    int64_t now = round_ns_;
     for (size_t i = 0; i < *n; ++i) {
       const ReceivedMessage& m = from_clients_.message(i);
       const DatagramInfo info = TakeInfo(info_, i);
@@ -380,7 +379,7 @@ void RelayWorker::OnListener(int index, uint32_t events) {
       Session* s = queued_for_;
       if (s == nullptr || s->key.listener != index || !(s->key.client == m.peer) ||
           !(s->key.local == *at)) {
-        s = SessionFor(SessionKey{index, m.peer, *at}, now, datagrams);
+        s = SessionFor(SessionKey{index, m.peer, *at}, round_ns_, datagrams);
       }
       if (s == nullptr) continue;
       // Spoke again after an answer: a real client (see SessionTable).
@@ -391,7 +390,7 @@ void RelayWorker::OnListener(int index, uint32_t events) {
       }
       queued_for_ = s;
       s->reply_from = *at;
-      sessions_.Touch(s, now);
+      sessions_.Touch(s, round_ns_);
       out_.Queue(s->upstream.get(),
                  absl::string_view(from_clients_.data(i).data(), m.bytes), nullptr,
                  std::nullopt, segment, counts_, /*flow=*/s->id * 2,
