@@ -25,12 +25,16 @@ absl::Status SendRecord(int fd, const Message& m, absl::Span<const int> fds) {
   return SendMsg(fd, bytes, {ScmRights{fds}}, {.flags = MSG_DONTWAIT}).status();
 }
 
-// Reads and drops what a refused peer already sent: closing a unix socket
-// with unread data makes the peer's next recv fail with ECONNRESET ahead of
-// the reply it should read. (Clients still retry once; see README.md.)
-void DiscardPending(int fd) {
+// Ends a connection whose request may be unread (a refusal at connect):
+// closing a unix socket with unread data makes the peer's next recv fail
+// with ECONNRESET, ahead of the reply or after it. Shutting down first
+// makes the peer's further sends fail (EPIPE), so once what it already
+// sent is read and dropped, the close leaves it the reply and a clean end
+// of stream. The caller closes the fd.
+void HangUp(int fd) {
+  (void)shutdown(fd, SHUT_RDWR);
   char sink[256];
-  for (int i = 0; i < 8 && recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0; ++i) {
+  while (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) > 0) {
   }
 }
 
@@ -246,7 +250,7 @@ bool Server::AcceptOne() {
       Log(absl::StrCat("refused pid ", client.peer_pid, ": ", busy));
       (void)SendRecord(client.fd.get(),
                        ErrorMessage(Code::kBusy, absl::StrCat(busy, "; try again")), {});
-      DiscardPending(client.fd.get());
+      HangUp(client.fd.get());
       return true;
     }
   }
@@ -316,6 +320,7 @@ bool Server::Vet(Client& client) {
   const std::string why = absl::StrCat("uid ", peer.uid, " is not allowed");
   Log(absl::StrCat("refused pid ", peer.pid, ": ", why));
   (void)SendRecord(client.fd.get(), ErrorMessage(Code::kRefused, why), {});
+  HangUp(client.fd.get());
   return false;
 }
 

@@ -4,6 +4,7 @@ credentials even when the socket file lets it connect; `serve` will not
 replace a path it does not own or a live server; `list`/`exec` refuse a
 control socket served by another uid."""
 
+import collections
 import os
 import shutil
 import socket
@@ -55,6 +56,38 @@ def as_nobody(ctl, request, fds=(), uid=65534):
     return out.decode()
 
 
+def after_refusals_as_nobody(ctl, tries):
+    """Forks a child that drops to uid 65534 and, `tries` times, connects,
+    asks to FETCH and reads the reply and what follows it; returns how each
+    try ended, counted ({"REFUSED then eof": n, ...})."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(r)
+            ft.drop_to_nobody()
+            seen = collections.Counter()
+            for _ in range(tries):
+                with fc.connect(ctl) as s:
+                    reply = fc.call_raw(s, fc.encode(fc.FETCH))
+                    how = "hung up" if reply is None else fc.CODES[reply[1]]
+                    try:
+                        how += " then eof" if s.recv(100) == b"" else " then data"
+                    except OSError as e:
+                        how += " then %s" % type(e).__name__
+                    seen[how] += 1
+            os.write(w, repr(dict(seen)).encode())
+        except BaseException as e:  # report anything, never return into the test
+            os.write(w, ("error %r" % e).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        out = f.read().decode()
+    os.waitpid(pid, 0)
+    return out
+
+
 class RefusalTest(unittest.TestCase):
 
     def setUp(self):
@@ -85,6 +118,18 @@ class RefusalTest(unittest.TestCase):
             # The server still answers its own uid.
             with fc.connect(ctl) as s:
                 self.assertEqual(len(fc.list_entries(s)), 1)
+            self.assertEqual(server.stop(), 0)
+
+    def test_a_refused_client_reads_the_reply_then_a_clean_end(self):
+        # The refusal comes before the request is read; the server hangs up
+        # so that the request it never read does not turn into a reset
+        # (ECONNRESET) after the reply: every try ends in end of stream.
+        ctl = self.dir.join("ctl")
+        with ft.serve(ctl, "tcp:127.0.0.1:0=web") as server:
+            os.chmod(ctl, 0o666)
+            tries = 2000
+            self.assertEqual(after_refusals_as_nobody(ctl, tries),
+                             repr({"REFUSED then eof": tries}))
             self.assertEqual(server.stop(), 0)
 
     def test_a_silent_refused_client_holds_no_slot(self):
