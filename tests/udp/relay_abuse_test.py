@@ -81,9 +81,16 @@ class AbuseTest(unittest.TestCase):
                 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
                 s.sendto(b"x", ("127.0.0.1", port))
                 s.close()
-            time.sleep(0.5)
+            # Every datagram is counted one way or the other within a loop
+            # round; wait for the count rather than a fixed time.
+            deadline = time.monotonic() + 10
+            while True:
+                stats = relay.stats()
+                if (stats["upstream_tx_packets"] + stats["drop_rate_limited"] >= 200 or
+                        time.monotonic() > deadline):
+                    break
+                time.sleep(0.05)
             elapsed = time.monotonic() - started
-            stats = relay.stats()
             # Every datagram either went up or was counted; two clients may
             # get the same ephemeral port in turn (and so one session).
             self.assertEqual(stats["upstream_tx_packets"] + stats["drop_rate_limited"], 200,
