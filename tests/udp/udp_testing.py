@@ -2,6 +2,7 @@
 read their stats lines, talk to them with plain sockets."""
 
 import os
+import random
 import re
 import select
 import signal
@@ -28,13 +29,24 @@ def take_tool_args():
     sys.argv = rest
 
 
-def free_port(family=socket.AF_INET, host="127.0.0.1"):
-    """A UDP port nobody is bound to on `host` right now."""
-    s = socket.socket(family, socket.SOCK_DGRAM)
-    s.bind((host, 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+def free_port(family=socket.AF_INET):
+    """A UDP port nobody is bound to on any address right now, from below the
+    ephemeral range: a port the kernel hands out for port 0 would be free
+    only until the next socket that binds implicitly (a relay's session
+    socket, another test's client) draws the same one, which a test that
+    binds it later (or counts on nobody answering there) cannot allow."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        low = int(f.read().split()[0])
+    ports = list(range(10000, min(low, 20000)))
+    random.shuffle(ports)
+    for port in ports:
+        with socket.socket(family, socket.SOCK_DGRAM) as s:
+            try:
+                s.bind(("", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no free UDP port below %d" % low)
 
 
 class Server:
@@ -76,6 +88,22 @@ class Server:
         self.proc.send_signal(signal.SIGUSR1)
         return parse_stats(self.wait_for_line(": stats ", after=before,
                                               timeout=timeout))
+
+    def settled_stats(self, timeout=10.0):
+        """Stats once two reads 50 ms apart agree (the last ones if never).
+
+        The stats line is read while the workers run, counter by counter, so
+        while datagrams are still being handled two counters may be one
+        event apart (a session created but its eviction not yet counted).
+        """
+        deadline = time.monotonic() + timeout
+        last = self.stats()
+        while True:
+            time.sleep(0.05)
+            now = self.stats()
+            if now == last or time.monotonic() > deadline:
+                return now
+            last = now
 
     def stats_reaching(self, key, value, timeout=10.0):
         """Stats once counter `key` reaches `value` (the last ones seen if never).
