@@ -21,62 +21,16 @@ import fdstore_testing as ft
 OTHER = 65533
 
 
-def as_nobody(ctl, request, fds=(), uid=65534):
-    """Forks a child that drops to uid 65534 and sends `request`; returns
-    what it saw: a reply tuple or an error string."""
+def in_child_as(uid, work):
+    """Runs `work()` in a forked child dropped to `uid` (and gid `uid`, no
+    groups); returns the string it returned, or the error it raised."""
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
         try:
             os.close(r)
             ft.drop_to(uid)
-            s = fc.connect(ctl)
-            reply = fc.call_raw(s, request, fds)
-            if reply is None:
-                out = "hung up"
-            else:
-                rtype, code, strings, fds = reply
-                out = "%#x %s %s fds=%d" % (rtype, fc.CODES[code], "|".join(strings), len(fds))
-                if rtype == fc.ERROR:
-                    out += " then eof=%s" % (s.recv(100) == b"")
-            os.write(w, out.encode())
-        except BaseException as e:  # report anything, never return into the test
-            os.write(w, ("error %r" % e).encode())
-        finally:
-            os._exit(0)
-    os.close(w)
-    out = b""
-    while True:
-        chunk = os.read(r, 4096)
-        if not chunk:
-            break
-        out += chunk
-    os.close(r)
-    os.waitpid(pid, 0)
-    return out.decode()
-
-
-def after_refusals_as_nobody(ctl, tries):
-    """Forks a child that drops to uid 65534 and, `tries` times, connects,
-    asks to FETCH and reads the reply and what follows it; returns how each
-    try ended, counted ({"REFUSED then eof": n, ...})."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.close(r)
-            ft.drop_to_nobody()
-            seen = collections.Counter()
-            for _ in range(tries):
-                with fc.connect(ctl) as s:
-                    reply = fc.call_raw(s, fc.encode(fc.FETCH))
-                    how = "hung up" if reply is None else fc.CODES[reply[1]]
-                    try:
-                        how += " then eof" if s.recv(100) == b"" else " then data"
-                    except OSError as e:
-                        how += " then %s" % type(e).__name__
-                    seen[how] += 1
-            os.write(w, repr(dict(seen)).encode())
+            os.write(w, work().encode())
         except BaseException as e:  # report anything, never return into the test
             os.write(w, ("error %r" % e).encode())
         finally:
@@ -86,6 +40,41 @@ def after_refusals_as_nobody(ctl, tries):
         out = f.read().decode()
     os.waitpid(pid, 0)
     return out
+
+
+def as_nobody(ctl, request, fds=(), uid=65534):
+    """Sends `request` as `uid` (65534 unless told); returns what came back:
+    a reply tuple or an error string."""
+    def work():
+        s = fc.connect(ctl)
+        reply = fc.call_raw(s, request, fds)
+        if reply is None:
+            return "hung up"
+        rtype, code, strings, got = reply
+        out = "%#x %s %s fds=%d" % (rtype, fc.CODES[code], "|".join(strings), len(got))
+        if rtype == fc.ERROR:
+            out += " then eof=%s" % (s.recv(100) == b"")
+        return out
+    return in_child_as(uid, work)
+
+
+def after_refusals_as_nobody(ctl, tries):
+    """As uid 65534, `tries` times: connects, asks to FETCH and reads the
+    reply and what follows it; returns how each try ended, counted
+    ({"REFUSED then eof": n, ...})."""
+    def work():
+        seen = collections.Counter()
+        for _ in range(tries):
+            with fc.connect(ctl) as s:
+                reply = fc.call_raw(s, fc.encode(fc.FETCH))
+                how = "hung up" if reply is None else fc.CODES[reply[1]]
+                try:
+                    how += " then eof" if s.recv(100) == b"" else " then data"
+                except OSError as e:
+                    how += " then %s" % type(e).__name__
+                seen[how] += 1
+        return repr(dict(seen))
+    return in_child_as(65534, work)
 
 
 class RefusalTest(unittest.TestCase):
@@ -138,23 +127,10 @@ class RefusalTest(unittest.TestCase):
         ctl = self.dir.join("ctl")
         with ft.serve(ctl, "tcp:127.0.0.1:0=web", extra=["--max_clients=1"]) as server:
             os.chmod(ctl, 0o666)
-            r, w = os.pipe()
-            pid = os.fork()
-            if pid == 0:
-                try:
-                    os.close(r)
-                    ft.drop_to_nobody()
-                    s = fc.connect(ctl)
-                    data = s.recv(fc.MAX_MESSAGE)  # without sending anything
-                    os.write(w, repr(fc.decode(data)).encode())
-                except BaseException as e:
-                    os.write(w, ("error %r" % e).encode())
-                finally:
-                    os._exit(0)
-            os.close(w)
-            with os.fdopen(r, "rb") as f:
-                seen = f.read().decode()
-            os.waitpid(pid, 0)
+            def silent():
+                s = fc.connect(ctl)
+                return repr(fc.decode(s.recv(fc.MAX_MESSAGE)))  # without sending anything
+            seen = in_child_as(65534, silent)
             self.assertEqual(seen, "(129, 2, ['uid 65534 is not allowed'])")
             rc, out, err = ft.run(["list", "--socket=" + ctl])
             self.assertEqual(rc, 0, err)
