@@ -322,8 +322,8 @@ TEST(VisitTest, UnvisitedKindsAreSkipped) {
 
 TEST(VisitTest, MisalignedBufferIsFine) {
   Built b = Mixed();
-  std::vector<std::byte> shifted(b.size + 3);
-  std::memcpy(shifted.data() + 3, b.bytes, b.size);
+  std::vector<std::byte> shifted(3);
+  shifted.insert(shifted.end(), b.bytes, b.bytes + b.size);
   int calls = 0;
   absl::Status s = ForEachMessage(absl::MakeConstSpan(shifted).subspan(3),
                                   [&](const auto&) { ++calls; });

@@ -132,8 +132,9 @@ TEST(JsonStatusTest, TheStartPidIsTheSandboxes) {
   int pid = 0;
   ASSERT_EQ(sscanf(line.c_str(), "{\"event\": \"start\", \"pid\": %d}", &pid), 1) << line;
   char mine[64] = {}, theirs[64] = {};
-  readlink("/proc/self/ns/pid", mine, sizeof(mine) - 1);
-  readlink(("/proc/" + std::to_string(pid) + "/ns/pid").c_str(), theirs, sizeof(theirs) - 1);
+  ASSERT_GT(readlink("/proc/self/ns/pid", mine, sizeof(mine) - 1), 0);
+  const std::string their_ns = "/proc/" + std::to_string(pid) + "/ns/pid";
+  ASSERT_GT(readlink(their_ns.c_str(), theirs, sizeof(theirs) - 1), 0) << their_ns;
   EXPECT_STRNE(mine, theirs);
   EXPECT_THAT(std::string(theirs), StartsWith("pid:["));
   kill(launcher, SIGTERM);
