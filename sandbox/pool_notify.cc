@@ -80,7 +80,7 @@ NotifySocket::~NotifySocket() {
 absl::StatusOr<std::optional<NotifyMessage>> NotifySocket::Receive() {
   char data[4096];
   ControlBuffer<Fds<8>, ScmCredentials> control;
-  absl::StatusOr<ReceivedMessage> m = RecvMsg(fd_.get(), data, control.span(), MSG_DONTWAIT | MSG_TRUNC);
+  absl::StatusOr<ReceivedMessage> m = RecvMsg(fd_.get(), data, control.span(), {.flags = MSG_DONTWAIT | MSG_TRUNC});
   if (!m.ok()) {
     if (ErrnoOf(m.status()) == EAGAIN) return std::optional<NotifyMessage>();
     return m.status();

@@ -174,7 +174,7 @@ TEST(TypedSendTest, InvalidFdsAreRejectedBeforeTheCall) {
   auto sent = SendMsg(pair.a.get(), "x", ScmRights{negative});
   EXPECT_EQ(sent.status().code(), absl::StatusCode::kInvalidArgument);
   char data[4];
-  auto nothing = RecvMsg(pair.b.get(), absl::MakeSpan(data), {}, MSG_DONTWAIT);
+  auto nothing = RecvMsg(pair.b.get(), absl::MakeSpan(data), {}, {.flags = MSG_DONTWAIT});
   EXPECT_TRUE(IsWouldBlock(nothing.status())) << nothing.status();
   int closed_fd[] = {1000000};
   auto ebadf = SendMsg(pair.a.get(), "x", ScmRights{closed_fd});
@@ -301,7 +301,7 @@ TEST(VisitRecvTest, IovecsAndDataTruncation) {
   char a[2], b[3];
   iovec iov[] = {{a, 2}, {b, 3}};
   auto m = RecvMsg(pair.b.get(), absl::MakeConstSpan(iov), {}, [](const UnknownView&) {},
-                   MSG_TRUNC);
+                   {.flags = MSG_TRUNC});
   ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_TRUE(m->data_truncated());
   EXPECT_EQ(m->bytes, 10u);
@@ -314,7 +314,7 @@ TEST(VisitRecvTest, ErrorsAndWouldBlock) {
   EXPECT_THAT(bad.status().message(), HasSubstr("recvmsg: EBADF"));
   UnixPair pair = MakeUnixPair(SOCK_DGRAM);
   auto again = RecvMsg(pair.b.get(), absl::MakeSpan(data), {}, [](OwnedFdRange&) {},
-                       MSG_DONTWAIT);
+                       {.flags = MSG_DONTWAIT});
   EXPECT_TRUE(IsWouldBlock(again.status())) << again.status();
 }
 

@@ -104,7 +104,7 @@ TEST_F(FragmentTest, Ipv6DontFragRefusesABigPacketAndPathMtuSaysWhy) {
 
   auto refused = SendMsg(tx.get(), payload, {Ipv6DontFrag{1}}, {.to = &to});
   EXPECT_EQ(ErrnoOf(refused.status()), EMSGSIZE) << refused.status();
-  auto report = RecvMsg(tx.get(), absl::MakeSpan(data), control.span(), MSG_DONTWAIT);
+  auto report = RecvMsg(tx.get(), absl::MakeSpan(data), control.span(), {.flags = MSG_DONTWAIT});
   ASSERT_TRUE(report.ok()) << report.status();
   const auto* mtu = report->Find<Ipv6PathMtu>();
   ASSERT_NE(mtu, nullptr);

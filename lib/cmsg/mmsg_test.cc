@@ -299,7 +299,7 @@ TEST(SendBatchTest, AFailingDatagramStaysFirstUntilSkipped) {
   ASSERT_TRUE(sent.ok()) << sent.status();
   EXPECT_EQ(*sent, 1u);
   char data[8];
-  auto m = RecvMsg(rx.get(), absl::MakeSpan(data), {}, MSG_DONTWAIT);
+  auto m = RecvMsg(rx.get(), absl::MakeSpan(data), {}, {.flags = MSG_DONTWAIT});
   ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_EQ(std::string(data, m->bytes), "good");
 }

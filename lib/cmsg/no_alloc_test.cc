@@ -268,16 +268,16 @@ TEST(NoAllocTest, WouldBlockCostsNoAllocation) {
   int fds[kInlineFds];
   for (int& fd : fds) fd = file.get();
   // Warm up once: the first would-block may set up shared state.
-  (void)RecvMsg(rx.get(), absl::MakeSpan(data), control.span(), MSG_DONTWAIT);
+  (void)RecvMsg(rx.get(), absl::MakeSpan(data), control.span(), {.flags = MSG_DONTWAIT});
   int would_block = 0;
   long allocations = AllocationsIn([&] {
     for (int i = 0; i < 10; ++i) {
-      auto m = RecvMsg(rx.get(), absl::MakeSpan(data), control.span(), MSG_DONTWAIT);
+      auto m = RecvMsg(rx.get(), absl::MakeSpan(data), control.span(), {.flags = MSG_DONTWAIT});
       auto n = in.Recv(rx.get(), MSG_DONTWAIT);
       auto sent = SendMsg(pair.a.get(), "more", {}, {.flags = MSG_DONTWAIT});
       // The fast path's entry points.
       auto visited = RecvMsg(rx.get(), absl::MakeSpan(data), control.span(),
-                             [](const Ipv4PacketInfo&) {}, MSG_DONTWAIT);
+                             [](const Ipv4PacketInfo&) {}, {.flags = MSG_DONTWAIT});
       auto batch = in.Recv(rx.get(), [](size_t, const Ipv4PacketInfo&) {}, MSG_DONTWAIT);
       auto typed = SendMsg(pair.a.get(), "more", ScmRights{fds}, SendOptions{.flags = MSG_DONTWAIT});
       would_block += IsWouldBlock(m.status()) + IsWouldBlock(n.status()) +

@@ -10,15 +10,15 @@ namespace cmsg {
 
 namespace internal {
 
-absl::Status RecvInto(int fd, msghdr& msg, int flags, ReceivedInfo& info) {
+absl::Status RecvInto(int fd, msghdr& msg, const RecvOptions& options, ReceivedInfo& info) {
   const size_t control_size = msg.msg_controllen;
   for (;;) {
-    msg.msg_name = info.peer.mutable_addr();
-    msg.msg_namelen = SocketAddress::capacity();
+    msg.msg_name = options.peer ? info.peer.mutable_addr() : nullptr;
+    msg.msg_namelen = options.peer ? SocketAddress::capacity() : 0;
     msg.msg_controllen = control_size;
-    ssize_t n = recvmsg(fd, &msg, flags | MSG_CMSG_CLOEXEC);
+    ssize_t n = recvmsg(fd, &msg, options.flags | MSG_CMSG_CLOEXEC);
     if (ABSL_PREDICT_TRUE(n >= 0)) {
-      info.peer.set_size(msg.msg_namelen);
+      if (options.peer) info.peer.set_size(msg.msg_namelen);
       info.bytes = static_cast<size_t>(n);
       info.flags = msg.msg_flags;
       return absl::OkStatus();
@@ -64,7 +64,7 @@ absl::StatusOr<size_t> SendMsg(int fd, absl::string_view data,
 
 absl::StatusOr<ReceivedMessage> RecvMsg(int fd, absl::Span<const iovec> iov,
                                         absl::Span<std::byte> control,
-                                        int flags) {
+                                        RecvOptions options) {
   // Built in place: the message (and its fds) is never moved.
   absl::StatusOr<ReceivedMessage> result(absl::in_place);
   ReceivedMessage& out = *result;
@@ -73,7 +73,7 @@ absl::StatusOr<ReceivedMessage> RecvMsg(int fd, absl::Span<const iovec> iov,
   msg.msg_iovlen = iov.size();
   msg.msg_control = control.empty() ? nullptr : control.data();
   msg.msg_controllen = control.size();
-  if (absl::Status s = internal::RecvInto(fd, msg, flags, out); ABSL_PREDICT_FALSE(!s.ok())) {
+  if (absl::Status s = internal::RecvInto(fd, msg, options, out); ABSL_PREDICT_FALSE(!s.ok())) {
     result = std::move(s);
     return result;
   }
@@ -85,9 +85,9 @@ absl::StatusOr<ReceivedMessage> RecvMsg(int fd, absl::Span<const iovec> iov,
 
 absl::StatusOr<ReceivedMessage> RecvMsg(int fd, absl::Span<char> data,
                                         absl::Span<std::byte> control,
-                                        int flags) {
+                                        RecvOptions options) {
   iovec iov{data.data(), data.size()};
-  return RecvMsg(fd, absl::MakeConstSpan(&iov, 1), control, flags);
+  return RecvMsg(fd, absl::MakeConstSpan(&iov, 1), control, options);
 }
 
 }  // namespace cmsg

@@ -58,6 +58,17 @@ struct SendOptions {
     int fd, absl::string_view data, absl::Span<const ControlMessage> control,
     SendOptions options = {});
 
+// How RecvMsg calls recvmsg.
+struct RecvOptions {
+  // MSG_* flags for recvmsg (MSG_CMSG_CLOEXEC is always added).
+  int flags = 0;
+  // Whether to ask for the sender's address (ReceivedInfo::peer). A
+  // connected socket (stream, seqpacket, a socketpair) knows its peer
+  // already: false spares the kernel the address copy on every receive,
+  // which is what a hand-written recvmsg with no msg_name does.
+  bool peer = true;
+};
+
 // What recvmsg reported about one message: its size, flags, sender and
 // whether its control data arrived whole.
 struct ReceivedInfo {
@@ -65,7 +76,8 @@ struct ReceivedInfo {
   size_t bytes = 0;
   // msg_flags as the kernel set them (MSG_TRUNC, MSG_ERRQUEUE, MSG_EOR, ...).
   int flags = 0;
-  // The sender, where the socket reports one; empty otherwise.
+  // The sender, where the socket reports one and the call asked for it
+  // (RecvOptions::peer); empty otherwise.
   SocketAddress peer;
   // OK when every control message the kernel had for this message was
   // decoded. Otherwise (MSG_CTRUNC: the control buffer was too small or the
@@ -104,10 +116,10 @@ struct ReceivedMessage : ReceivedInfo {
 // bytes (end of stream).
 [[nodiscard]] absl::StatusOr<ReceivedMessage> RecvMsg(
     int fd, absl::Span<const iovec> iov, absl::Span<std::byte> control,
-    int flags = 0);
+    RecvOptions options = {});
 [[nodiscard]] absl::StatusOr<ReceivedMessage> RecvMsg(
     int fd, absl::Span<char> data, absl::Span<std::byte> control,
-    int flags = 0);
+    RecvOptions options = {});
 
 // ------------------------------------------------------------ fast path
 
@@ -129,12 +141,12 @@ template <typename Visitor>
   requires VisitsSomeKind<Visitor>
 [[nodiscard]] absl::StatusOr<ReceivedInfo> RecvMsg(int fd, absl::Span<const iovec> iov,
                                                    absl::Span<std::byte> control,
-                                                   Visitor&& visitor, int flags = 0);
+                                                   Visitor&& visitor, RecvOptions options = {});
 template <typename Visitor>
   requires VisitsSomeKind<Visitor>
 [[nodiscard]] absl::StatusOr<ReceivedInfo> RecvMsg(int fd, absl::Span<char> data,
                                                    absl::Span<std::byte> control,
-                                                   Visitor&& visitor, int flags = 0);
+                                                   Visitor&& visitor, RecvOptions options = {});
 
 namespace internal {
 template <typename T>
@@ -175,10 +187,12 @@ template <typename... Args>
 
 namespace internal {
 
-// recvmsg(fd, msg, flags | MSG_CMSG_CLOEXEC) with EINTR retried, the sender
-// into `info.peer` (msg_name is set here); fills info's bytes, flags, peer.
+// recvmsg(fd, msg, options.flags | MSG_CMSG_CLOEXEC) with EINTR retried,
+// the sender into `info.peer` if options.peer (msg_name is set here); fills
+// info's bytes, flags, peer.
 // On success msg_controllen and msg_flags are as the kernel left them.
-[[nodiscard]] absl::Status RecvInto(int fd, msghdr& msg, int flags, ReceivedInfo& info);
+[[nodiscard]] absl::Status RecvInto(int fd, msghdr& msg, const RecvOptions& options,
+                                    ReceivedInfo& info);
 
 // sendmsg with MSG_NOSIGNAL and options.to, EINTR retried.
 [[nodiscard]] absl::StatusOr<size_t> SendWith(int fd, msghdr& msg, const SendOptions& options);
@@ -219,7 +233,7 @@ template <typename Visitor>
   requires VisitsSomeKind<Visitor>
 absl::StatusOr<ReceivedInfo> RecvMsg(int fd, absl::Span<const iovec> iov,
                                      absl::Span<std::byte> control, Visitor&& visitor,
-                                     int flags) {
+                                     RecvOptions options) {
   // Built in place: the result is never moved.
   absl::StatusOr<ReceivedInfo> result(absl::in_place);
   msghdr msg{};
@@ -227,7 +241,7 @@ absl::StatusOr<ReceivedInfo> RecvMsg(int fd, absl::Span<const iovec> iov,
   msg.msg_iovlen = iov.size();
   msg.msg_control = control.empty() ? nullptr : control.data();
   msg.msg_controllen = control.size();
-  if (absl::Status s = internal::RecvInto(fd, msg, flags, *result); ABSL_PREDICT_FALSE(!s.ok())) {
+  if (absl::Status s = internal::RecvInto(fd, msg, options, *result); ABSL_PREDICT_FALSE(!s.ok())) {
     result = std::move(s);
     return result;
   }
@@ -240,9 +254,9 @@ template <typename Visitor>
   requires VisitsSomeKind<Visitor>
 absl::StatusOr<ReceivedInfo> RecvMsg(int fd, absl::Span<char> data,
                                      absl::Span<std::byte> control, Visitor&& visitor,
-                                     int flags) {
+                                     RecvOptions options) {
   iovec iov{data.data(), data.size()};
-  return RecvMsg(fd, absl::MakeConstSpan(&iov, 1), control, visitor, flags);
+  return RecvMsg(fd, absl::MakeConstSpan(&iov, 1), control, visitor, options);
 }
 
 template <typename... Args>

@@ -227,11 +227,57 @@ TEST(SocketIoTest, PeerAddressOfUnnamedAndNamedUnixSockets) {
   rmdir(dir);
 }
 
+// RecvOptions::peer = false: no msg_name, so the sender's address is not
+// filled in, and everything else arrives as before (both receive entries).
+TEST(SocketIoTest, ThePeerAddressIsLeftOutWhenNotAskedFor) {
+  char dir[] = "/tmp/cmsg_io.XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string path = std::string(dir) + "/rx", tx_path = std::string(dir) + "/tx";
+  auto addr = SocketAddress::Unix(path);
+  auto tx_addr = SocketAddress::Unix(tx_path);
+  ASSERT_TRUE(addr.ok() && tx_addr.ok());
+  UniqueFd rx(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  UniqueFd tx(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  ASSERT_EQ(bind(rx.get(), addr->addr(), addr->size()), 0);
+  ASSERT_EQ(bind(tx.get(), tx_addr->addr(), tx_addr->size()), 0);
+  UniqueFd file = TempFileWith("passed");
+  int fds[] = {file.get()};
+  ASSERT_TRUE(SendMsg(tx.get(), "one", {ScmRights{fds}}, {.to = &*addr}).ok());
+  ASSERT_TRUE(SendMsg(tx.get(), "two", ScmRights{fds}, SendOptions{.to = &*addr}).ok());
+
+  ControlBuffer<Fds<1>> control;
+  char data[16];
+  auto listed = RecvMsg(rx.get(), absl::MakeSpan(data), control.span(), {.peer = false});
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  EXPECT_EQ(std::string(data, listed->bytes), "one");
+  EXPECT_TRUE(listed->peer.empty()) << listed->peer.ToString();
+  ASSERT_TRUE(listed->control_status.ok()) << listed->control_status;
+  const ScmRightsOwned* rights = listed->Find<ScmRightsOwned>();
+  ASSERT_NE(rights, nullptr);
+  EXPECT_EQ(ReadFromStart(rights->fds.at(0).get()), "passed");
+
+  UniqueFd taken;
+  auto visited = RecvMsg(rx.get(), absl::MakeSpan(data), control.span(),
+                         [&](OwnedFdRange& r) { taken = r.Take(0); },
+                         {.flags = MSG_DONTWAIT, .peer = false});
+  ASSERT_TRUE(visited.ok()) << visited.status();
+  EXPECT_EQ(std::string(data, visited->bytes), "two");
+  EXPECT_TRUE(visited->peer.empty()) << visited->peer.ToString();
+  EXPECT_EQ(ReadFromStart(taken.get()), "passed");
+
+  // The flags still reach recvmsg: nothing is left, so MSG_DONTWAIT says so.
+  auto none = RecvMsg(rx.get(), absl::MakeSpan(data), {}, {.flags = MSG_DONTWAIT, .peer = false});
+  EXPECT_TRUE(IsWouldBlock(none.status())) << none.status();
+  unlink(path.c_str());
+  unlink(tx_path.c_str());
+  rmdir(dir);
+}
+
 TEST(SocketIoTest, DataTruncationIsReportedInFlags) {
   UnixPair pair = MakeUnixPair(SOCK_DGRAM);
   ASSERT_TRUE(SendMsg(pair.a.get(), "0123456789", {}).ok());
   char data[4];
-  auto m = RecvMsg(pair.b.get(), absl::MakeSpan(data), {}, MSG_TRUNC);
+  auto m = RecvMsg(pair.b.get(), absl::MakeSpan(data), {}, {.flags = MSG_TRUNC});
   ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_TRUE(m->data_truncated());
   EXPECT_EQ(m->bytes, 10u);
@@ -253,7 +299,7 @@ TEST(SocketIoTest, ErrorsNameTheCallAndErrno) {
   auto s = SendMsg(-1, "x", {});
   EXPECT_THAT(std::string(s.status().message()), HasSubstr("sendmsg: EBADF"));
   UnixPair pair = MakeUnixPair(SOCK_DGRAM);
-  auto again = RecvMsg(pair.b.get(), absl::MakeSpan(data), {}, MSG_DONTWAIT);
+  auto again = RecvMsg(pair.b.get(), absl::MakeSpan(data), {}, {.flags = MSG_DONTWAIT});
   EXPECT_EQ(ErrnoOf(again.status()), EAGAIN);
   EXPECT_TRUE(IsWouldBlock(again.status()));
 }

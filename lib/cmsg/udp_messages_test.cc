@@ -66,7 +66,7 @@ absl::StatusOr<Received> Receive(int fd, int flags = 0) {
   AllMessages control;
   std::vector<char> data(65536);
   absl::StatusOr<ReceivedMessage> m =
-      RecvMsg(fd, absl::MakeSpan(data), control.span(), flags);
+      RecvMsg(fd, absl::MakeSpan(data), control.span(), {.flags = flags});
   if (!m.ok()) return m.status();
   Received r;
   r.data.assign(data.data(), std::min(m->bytes, data.size()));

@@ -114,7 +114,7 @@ class Prober {
     for (;;) {
       int64_t now = MonotonicNs();
       absl::StatusOr<ReceivedMessage> m =
-          RecvMsg(fd_.get(), absl::MakeSpan(buffer_), control_.span(), MSG_DONTWAIT);
+          RecvMsg(fd_.get(), absl::MakeSpan(buffer_), control_.span(), {.flags = MSG_DONTWAIT});
       if (!m.ok()) {
         if (IsWouldBlock(m.status())) return absl::OkStatus();
         if (ErrnoOf(m.status()) == ECONNREFUSED) {
@@ -159,7 +159,7 @@ class Prober {
     for (;;) {
       char data[64];
       absl::StatusOr<ReceivedMessage> m = RecvMsg(
-          fd_.get(), absl::MakeSpan(data), control_.span(), MSG_ERRQUEUE | MSG_DONTWAIT);
+          fd_.get(), absl::MakeSpan(data), control_.span(), {.flags = MSG_ERRQUEUE | MSG_DONTWAIT});
       if (!m.ok()) {
         if (IsWouldBlock(m.status())) return absl::OkStatus();
         return m.status();

@@ -478,7 +478,7 @@ int RelayWorker::DrainErrorQueue(int fd, Counter icmp) {
   char data[64];
   for (int i = 0; i < 64; ++i) {
     absl::StatusOr<ReceivedMessage> m =
-        RecvMsg(fd, absl::MakeSpan(data), control.span(), MSG_ERRQUEUE | MSG_DONTWAIT);
+        RecvMsg(fd, absl::MakeSpan(data), control.span(), {.flags = MSG_ERRQUEUE | MSG_DONTWAIT});
     if (!m.ok()) {
       if (!IsWouldBlock(m.status())) stats_.Add(Counter::kErrSocket);
       return icmp_errors;

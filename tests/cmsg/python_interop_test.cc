@@ -158,7 +158,7 @@ TEST_F(PythonInteropTest, PythonSendsUdpWithTtlAndPacketInfo) {
   ASSERT_EQ(peer.Wait(), 0);
   ControlBuffer<Ipv4Ttl, Ipv4PacketInfo> control;
   char data[32];
-  auto m = RecvMsg(rx.get(), absl::MakeSpan(data), control.span(), MSG_DONTWAIT);
+  auto m = RecvMsg(rx.get(), absl::MakeSpan(data), control.span(), {.flags = MSG_DONTWAIT});
   ASSERT_TRUE(m.ok()) << m.status();
   EXPECT_EQ(std::string(data, m->bytes), "from python");
   ASSERT_NE(m->Find<Ipv4Ttl>(), nullptr);
