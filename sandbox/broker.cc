@@ -184,7 +184,7 @@ absl::StatusOr<UniqueFd> Broker::Open(absl::string_view path, uint32_t flags,
 bool Broker::ServeOne(int sock) const {
   char buffer[sizeof(BrokerRequest) + PATH_MAX];
   // No control space: fds a client attaches are dropped by the kernel.
-  absl::StatusOr<ReceivedMessage> message = RecvMsg(sock, absl::MakeSpan(buffer), {});
+  absl::StatusOr<ReceivedMessage> message = RecvMsg(sock, absl::MakeSpan(buffer), {}, {.peer = false});
   BrokerReply reply;
   UniqueFd opened;
   if (!message.ok()) {

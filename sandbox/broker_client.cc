@@ -36,7 +36,8 @@ absl::StatusOr<UniqueFd> BrokerClient::Open(absl::string_view path, int flags, m
   ControlBuffer<Fds<1>> control;
   iovec in{&reply, sizeof(reply)};
   CMSGLIB_ASSIGN_OR_RETURN(ReceivedMessage message,
-                        RecvMsg(sock_.get(), absl::MakeConstSpan(&in, 1), control.span()));
+                        RecvMsg(sock_.get(), absl::MakeConstSpan(&in, 1), control.span(),
+                                                {.peer = false}));
   CMSGLIB_RETURN_IF_ERROR(message.control_status);
   if (message.bytes != sizeof(reply))
     return absl::UnavailableError("broker closed the connection");

@@ -452,7 +452,8 @@ absl::StatusOr<Child> Spawn(const Policy& policy, absl::Span<const std::string> 
     ControlBuffer<Fds<1>> fd_space;
     char byte = 0;
     CMSGLIB_ASSIGN_OR_RETURN(ReceivedMessage m,
-                             RecvMsg(control.first.get(), absl::MakeSpan(&byte, 1), fd_space.span()));
+                             RecvMsg(control.first.get(), absl::MakeSpan(&byte, 1),
+                                                     fd_space.span(), {.peer = false}));
     auto* rights = m.Find<ScmRightsOwned>();
     if (byte != kSeccompListenerByte || rights == nullptr || rights->fds.size() != 1)
       return absl::InternalError("sandbox setup sent no seccomp listener");

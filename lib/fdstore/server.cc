@@ -328,7 +328,7 @@ bool Server::Serve(Client& client) {
   ControlBuffer<Fds<kMaxNames>, ScmCredentials> control;
   absl::StatusOr<ReceivedMessage> m = RecvMsg(
       client.fd.get(), absl::MakeSpan(receive_buffer_.get(), kMaxMessageSize), control.span(),
-      {.flags = MSG_DONTWAIT});
+      {.flags = MSG_DONTWAIT, .peer = false});
   if (!m.ok()) {
     if (ErrnoOf(m.status()) == EAGAIN) return client.vetted || Vet(client);
     // A broken connection: say why if the peer still listens, then hang up.

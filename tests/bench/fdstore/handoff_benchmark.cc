@@ -1,11 +1,21 @@
 // Hand-offs per second: a new client connects and fetches N named listening
-// sockets, for N = 1 and 16, through //lib/fdstore (Client::Connect +
-// Fetch against a Server) and through the hand-written CMSG_* equivalent
+// sockets, for N = 1 and 16, through //lib/fdstore (Client::FetchOnce
+// against a Server) and through the hand-written CMSG_* equivalent
 // (raw_handoff.cc), side by side with their ratio. Each server runs on its
-// own thread; the two take turns (median of 7 half-second turns each).
+// own thread; the cases take turns (median of 7 half-second turns each).
+//
+// Every N is measured three times, with the threads placed three ways,
+// because where the scheduler puts them moves the rate by 2x here:
+//   free     the scheduler's choice (the placement a user gets);
+//   split    servers on one CPU, the client on another: every hand-off
+//            waits on cross-CPU wake-ups (latency-bound);
+//   one-cpu  all on one CPU: a hand-off costs the CPU time of both sides
+//            (CPU-bound), so the ratio is the ratio of work done.
 //
 //   tools/bazel run -c opt //tests/bench/fdstore:handoff_benchmark
 #include <netinet/in.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
@@ -80,6 +90,43 @@ std::vector<double> InterleavedRates(const std::vector<std::function<void()>>& h
   return medians;
 }
 
+// A thread placement: the CPUs the client (the calling thread) and the
+// server threads may run on.
+struct Placement {
+  const char* name;
+  cpu_set_t client;
+  cpu_set_t servers;
+};
+
+cpu_set_t OneCpu(int cpu) {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu, &set);
+  return set;
+}
+
+// free, then split and one-cpu on the first two CPUs this process may use
+// (split is left out, and says so, with only one).
+std::vector<Placement> Placements() {
+  cpu_set_t allowed;
+  if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0) Die("sched_getaffinity failed");
+  std::vector<int> cpus;
+  for (int c = 0; c < CPU_SETSIZE && cpus.size() < 2; ++c)
+    if (CPU_ISSET(c, &allowed)) cpus.push_back(c);
+  std::vector<Placement> out = {{"free", allowed, allowed}};
+  if (cpus.size() == 2) {
+    out.push_back({"split", OneCpu(cpus[0]), OneCpu(cpus[1])});
+  } else {
+    printf("split: skipped, this process may use one CPU only\n");
+  }
+  out.push_back({"one-cpu", OneCpu(cpus[0]), OneCpu(cpus[0])});
+  return out;
+}
+
+void PinThisThread(const cpu_set_t& set) {
+  if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) != 0) Die("cannot pin a thread");
+}
+
 class StopFd {
  public:
   StopFd() : fd_(eventfd(0, EFD_CLOEXEC)) {}
@@ -97,7 +144,8 @@ class StopFd {
 // through Client::Connect + Fetch of all n by name.
 class FdstoreCase {
  public:
-  FdstoreCase(const std::string& dir, int n) : path_(dir + "/fdstore.sock"), n_(n) {
+  FdstoreCase(const std::string& dir, int n, const cpu_set_t& cpus)
+      : path_(dir + "/fdstore.sock"), n_(n) {
     std::vector<cmsg::fdstore::NamedFd> initial;
     for (cmsg::UniqueFd& fd : TcpListeners(n)) {
       names_.push_back(absl::StrCat("listener", names_.size()));
@@ -109,7 +157,8 @@ class FdstoreCase {
     auto server = cmsg::fdstore::Server::Create(std::move(options), std::move(initial));
     if (!server.ok()) Die(std::string(server.status().message()));
     server_ = std::move(*server);
-    thread_ = std::thread([this] {
+    thread_ = std::thread([this, cpus] {
+      PinThisThread(cpus);
       if (absl::Status s = server_->Run(); !s.ok()) Die(std::string(s.message()));
     });
   }
@@ -144,7 +193,8 @@ class FdstoreCase {
 // The raw CMSG_* server on its own thread holding n TCP listeners.
 class RawCase {
  public:
-  RawCase(const std::string& dir, int n) : path_(dir + "/raw.sock"), n_(n) {
+  RawCase(const std::string& dir, int n, const cpu_set_t& cpus)
+      : path_(dir + "/raw.sock"), n_(n) {
     owned_ = TcpListeners(n);
     for (const cmsg::UniqueFd& fd : owned_) fds_.push_back(fd.get());
     listener_.reset(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
@@ -154,7 +204,8 @@ class RawCase {
         listen(listener_.get(), 128) < 0) {
       Die("cannot create the raw control socket");
     }
-    thread_ = std::thread([this] {
+    thread_ = std::thread([this, cpus] {
+      PinThisThread(cpus);
       if (RawServe(listener_.get(), stop_.get(), fds_) < 0) Die("raw server failed");
     });
   }
@@ -184,19 +235,24 @@ int main() {
   if (mkdtemp(dir) == nullptr) Die("mkdtemp failed");
   printf("Hand-offs per second: a new client connects and fetches N listening\n"
          "sockets (servers on their own thread; median of 7 half-second turns,\n"
-         "the two taking turns so both see the same machine load).\n\n");
+         "the cases taking turns so all see the same machine load).\n\n");
   printf("fdstore: Client::FetchOnce (what `fdstore exec` does); kept: Client::Connect +\n"
-         "Fetch on a connection that may carry more requests. Target: fdstore/raw >= 0.95.\n\n");
-  printf("%4s  %12s  %14s  %12s  %12s  %9s  %s\n", "N", "fdstore/s", "raw CMSG_* C/s",
-         "fdstore/raw", "kept/s", "kept/raw", "target");
-  for (int n : {1, 16}) {
-    FdstoreCase ours(dir, n);
-    RawCase raw(dir, n);
-    std::vector<double> r = InterleavedRates(
-        {[&] { ours.Handoff(); }, [&] { raw.Handoff(); }, [&] { ours.ConnectAndFetch(); }});
-    printf("%4d  %12.0f  %14.0f  %12.2f  %12.0f  %9.2f  %s\n", n, r[0], r[1], r[0] / r[1], r[2],
-           r[2] / r[1], r[0] / r[1] >= 0.95 ? "met" : "MISSED");
-    fflush(stdout);
+         "Fetch on a connection that may carry more requests. Placement: free (the\n"
+         "scheduler's), split (client and servers on two CPUs: wake-up-bound), one-cpu\n"
+         "(all on one: CPU-bound). Target: fdstore/raw >= 0.95.\n\n");
+  printf("%-9s %4s  %12s  %14s  %12s  %12s  %9s  %s\n", "placement", "N", "fdstore/s",
+         "raw CMSG_* C/s", "fdstore/raw", "kept/s", "kept/raw", "target");
+  for (const Placement& where : Placements()) {
+    PinThisThread(where.client);
+    for (int n : {1, 16}) {
+      FdstoreCase ours(dir, n, where.servers);
+      RawCase raw(dir, n, where.servers);
+      std::vector<double> r = InterleavedRates(
+          {[&] { ours.Handoff(); }, [&] { raw.Handoff(); }, [&] { ours.ConnectAndFetch(); }});
+      printf("%-9s %4d  %12.0f  %14.0f  %12.2f  %12.0f  %9.2f  %s\n", where.name, n, r[0], r[1],
+             r[0] / r[1], r[2], r[2] / r[1], r[0] / r[1] >= 0.95 ? "met" : "MISSED");
+      fflush(stdout);
+    }
   }
   rmdir(dir);
   return 0;
