@@ -123,8 +123,9 @@ class Server {
   [[nodiscard]] Access AccessOf(uid_t uid) const;
   // Accepts one waiting connection (served at once if it has spoken);
   // false once none waits or accept4 failed. Run() takes up to
-  // kAcceptsPerRound per poll round: a burst gets in quickly while the
-  // clients already in are still served every round.
+  // kAcceptsPerRound per poll round while connections stay open: a burst
+  // gets in quickly while the clients already in are still served every
+  // round; with none open it takes one per round.
   bool AcceptOne();
   static constexpr int kAcceptsPerRound = 64;
   // Why a new connection of `uid` gets BUSY ("" if it may have a slot):
