@@ -4,7 +4,10 @@ Prints datagrams per second delivered to the sink, loss, and how busy each
 CPU was, as medians of several runs, with ratios against the peers."""
 
 import argparse
+import collections
+import math
 import os
+import re
 import signal
 import statistics
 import subprocess
@@ -146,7 +149,9 @@ def one_run(kind, size, gso_generator, flows, gro_sink, clients=0):
     replies that get back to the generator's clients."""
     with tempfile.TemporaryDirectory(prefix="udpbench.") as tmp:
         sink_port = free_port()
-        # Without a relay the sink takes the relay's core.
+        # "none": no relay, the sink on the relay's core (two cores for the
+        # two ends, which no relay row has); "none-beside": no relay, the
+        # sink sharing CPU 0 with the generator as in every relay row.
         sink = Peer((RELAY_CPU if kind == "none" else LOAD_CPU) +
                     [ARGS.sink, "--listen=127.0.0.1:%d" % sink_port,
                      "--gro=%d" % (1 if gro_sink else 0),
@@ -155,7 +160,7 @@ def one_run(kind, size, gso_generator, flows, gro_sink, clients=0):
         relay = None
         try:
             port = sink_port
-            if kind != "none":
+            if not kind.startswith("none"):
                 port = free_port()
                 relay = relay_under_test(kind, tmp, port, sink_port)
             before = cpu_times()
@@ -187,6 +192,7 @@ def one_run(kind, size, gso_generator, flows, gro_sink, clients=0):
 ROWS = [
     # (label, kind, generator uses GSO, generator flows, sink reads with GRO)
     ("no relay (the limit here)", "none", False, 1, False),
+    ("no relay, sink beside the generator", "none-beside", False, 1, False),
     ("udp_relay 1 thread, GSO/GRO off", "relay:1:off", False, 1, False),
     ("udp_relay 1 thread, GSO/GRO on", "relay:1:on", False, 1, False),
     # What the C relay does: no TOS carried (one control message fewer).
@@ -275,13 +281,17 @@ def main():
     p.add_argument("--sizes", default="64,1200")
     p.add_argument("--only", default="one-flow,many-clients",
                    help="which tables: one-flow, many-clients or both")
+    p.add_argument("--rows", default="",
+                   help="a regular expression: only the one-flow rows whose label it finds "
+                        "(a ratio that needs a row left out reads nan)")
     ARGS = p.parse_args()
     ncpu = os.cpu_count()
     print("UDP relay benchmark: loopback, sendmmsg generator -> relay -> recvmmsg sink;"
           " %d CPUs, %d runs of %gs each, medians; each table's rows take turns, one run"
           " of each per pass" % (ncpu, ARGS.runs, ARGS.seconds))
     print("Generator and sink pinned to CPU 0, the relay to CPU 1 (N threads = %d:"
-          " unpinned); without a relay the sink runs on CPU 1." % ncpu)
+          " unpinned); without a relay the sink runs on CPU 1, or beside the generator"
+          " on CPU 0 (\"sink beside the generator\")." % ncpu)
     print("pps = datagrams a second reaching the sink; loss = 1 - received/sent;"
           " cpu = each core's busy share.")
     print("Load average at start: %s" % " ".join(open("/proc/loadavg").read().split()[:3]))
@@ -291,11 +301,12 @@ def main():
         if "one-flow" not in ARGS.only:
             continue
         results = {}
+        rows = [row for row in ROWS if re.search(ARGS.rows, row[0])]
         all_runs = interleaved([
             (label, lambda kind=kind, gso=gso, flows=flows, gro_sink=gro_sink: one_run(
                 kind.replace(":N:", ":%d:" % ncpu), size, gso, flows, gro_sink))
-            for label, kind, gso, flows, gro_sink in ROWS])
-        for label, kind, gso, flows, gro_sink in ROWS:
+            for label, kind, gso, flows, gro_sink in rows])
+        for label, kind, gso, flows, gro_sink in rows:
             runs = all_runs[label]
             pps = statistics.median(r["pps"] for r in runs)
             loss = statistics.median(r["loss"] for r in runs)
@@ -304,7 +315,8 @@ def main():
             print("  %4dB  %-50s %10.0f pps  loss %5.1f%%  cpu %s" % (
                 size, label, pps, 100 * loss, " ".join("%3.0f%%" % c for c in cpu)),
                 flush=True)
-        r = {k: max(v, 1e-9) for k, v in results.items()}
+        r = collections.defaultdict(lambda: math.nan,
+                                    {k: max(v, 1e-9) for k, v in results.items()})
         relay1 = r["udp_relay 1 thread, GSO/GRO off"]
         gso_row = r["udp_relay 1 thread, GSO/GRO on, GSO sender"]
         socat = r["socat UDP4-LISTEN -> UDP4"]
@@ -320,10 +332,12 @@ def main():
         mmsg = r["hand-written C mmsg relay (32/call, pktinfo)"]
         print("  %4dB  ratios, 1 thread: GSO/GRO off vs the C mmsg relay %.2fx, %.2fx with "
               "--carry_tos=false as the C relay (target >= 1.0x); GSO/GRO on vs no relay "
-              "%.2fx (target >= 0.9x)" % (
+              "%.2fx, vs no relay with the sink beside the generator %.2fx (target >= 0.9x)" % (
                   size, relay1 / mmsg,
                   r["udp_relay 1 thread, GSO/GRO off, --carry_tos=false"] / mmsg,
-                  r["udp_relay 1 thread, GSO/GRO on"] / r["no relay (the limit here)"]),
+                  r["udp_relay 1 thread, GSO/GRO on"] / r["no relay (the limit here)"],
+                  r["udp_relay 1 thread, GSO/GRO on"] /
+                  r["no relay, sink beside the generator"]),
               flush=True)
 
 
