@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <fstream>
 #include <thread>
 
@@ -43,7 +44,9 @@ class ClientServerTest : public ::testing::Test {
     rmdir(dir_.c_str());
   }
 
-  void StartServer(std::vector<NamedFd> initial = {}, int max_clients = 64) {
+  // Creates the server (its socket listens from here on) and, if `run`,
+  // runs it on a thread; RunServer() runs one created with run = false.
+  void StartServer(std::vector<NamedFd> initial = {}, int max_clients = 64, bool run = true) {
     stop_ = UniqueFd(eventfd(0, EFD_CLOEXEC));
     ServerOptions options;
     options.socket_path = path_;
@@ -52,6 +55,9 @@ class ClientServerTest : public ::testing::Test {
     auto server = Server::Create(std::move(options), std::move(initial));
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
+    if (run) RunServer();
+  }
+  void RunServer() {
     thread_ = std::thread([this] { EXPECT_TRUE(server_->Run().ok()); });
   }
   void StopServer() {
@@ -156,6 +162,34 @@ TEST_F(ClientServerTest, ABurstOfConnectsUpToTheClientCapIsQueuedNotRefused) {
   auto client = Client::Connect(path_);
   ASSERT_TRUE(client.ok()) << client.status();
   EXPECT_TRUE(client->List().ok());
+}
+
+TEST_F(ClientServerTest, QueuedLastFetchesAreAllServed) {
+  // Fetches flagged LAST (answered, then closed at once) queued before the
+  // server runs, with a silent client that stays open among them: a round
+  // ends after an accept that leaves no connection open, so the following
+  // rounds must take the rest, none left waiting for its reply.
+  std::vector<NamedFd> initial;
+  initial.push_back({"web", UniqueFd(open("/dev/null", O_RDONLY | O_CLOEXEC))});
+  StartServer(std::move(initial), /*max_clients=*/64, /*run=*/false);
+  constexpr int kFetchers = 40;
+  std::atomic<int> served{0};
+  std::vector<std::thread> fetchers;
+  absl::StatusOr<Client> silent = absl::UnknownError("not connected");
+  for (int i = 0; i < kFetchers; ++i) {
+    if (i == kFetchers / 2) silent = Client::Connect(path_);
+    fetchers.emplace_back([&] {
+      absl::StatusOr<std::vector<NamedFd>> fds = Client::FetchOnce(path_, {"web"});
+      if (fds.ok() && fds->size() == 1 && fds->front().fd.ok()) ++served;
+    });
+  }
+  ASSERT_TRUE(silent.ok()) << silent.status();
+  absl::SleepFor(absl::Milliseconds(300));  // the fetchers connect and send
+  RunServer();
+  for (std::thread& t : fetchers) t.join();
+  EXPECT_EQ(served.load(), kFetchers);
+  // The silent client is still served when it speaks.
+  EXPECT_TRUE(silent->List().ok());
 }
 
 TEST_F(ClientServerTest, ClientRefusesAServerOfAnotherUid) {
