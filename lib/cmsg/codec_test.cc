@@ -401,7 +401,7 @@ TEST(CodecTest, RecvErrWithoutAnOffenderHasNone) {
   auto d = Decode(h.span());
   ASSERT_TRUE(d.ok()) << d.status();
   EXPECT_EQ(Find<Ipv4RecvErr>(*d)->error.ee_errno, uint32_t{ECONNREFUSED});
-  EXPECT_FALSE(Find<Ipv4RecvErr>(*d)->offender.has_value());
+  EXPECT_FALSE(Find<Ipv4RecvErr>(*d)->offender().has_value());
 }
 
 TEST(CodecTest, UnknownMessagesOfAnySizeAreCopied) {

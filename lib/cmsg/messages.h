@@ -234,16 +234,30 @@ struct RxqOvfl {
 };
 
 // IPPROTO_IP/IP_RECVERR: an error-queue entry (MSG_ERRQUEUE) and, where the
-// kernel knows it, the address of the node that reported it.
+// kernel knows it, the address of the node that reported it. Laid out as
+// the kernel's payload, so that the typed path hands it over in place.
 struct Ipv4RecvErr {
   sock_extended_err error{};
-  std::optional<sockaddr_in> offender;
+  // SO_EE_OFFENDER as the kernel wrote it: family AF_INET when the
+  // reporting node is known, all zero when not. Read it with offender().
+  sockaddr_in offender_addr{};
+
+  [[nodiscard]] std::optional<sockaddr_in> offender() const {
+    if (offender_addr.sin_family != AF_INET) return std::nullopt;
+    return offender_addr;
+  }
 };
 
 // IPPROTO_IPV6/IPV6_RECVERR: as Ipv4RecvErr, for IPv6 sockets.
 struct Ipv6RecvErr {
   sock_extended_err error{};
-  std::optional<sockaddr_in6> offender;
+  // As Ipv4RecvErr's: family AF_INET6 when known, all zero when not.
+  sockaddr_in6 offender_addr{};
+
+  [[nodiscard]] std::optional<sockaddr_in6> offender() const {
+    if (offender_addr.sin6_family != AF_INET6) return std::nullopt;
+    return offender_addr;
+  }
 };
 
 // IPPROTO_IP/IP_TOS: received with IP_RECVTOS; sent to set one datagram's TOS.

@@ -480,15 +480,15 @@ TEST(UdpMessagesTest, RecvErrFromASendToAClosedPort) {
       ASSERT_NE(e, nullptr);
       EXPECT_EQ(e->error.ee_errno, static_cast<uint32_t>(ECONNREFUSED));
       EXPECT_EQ(e->error.ee_origin, SO_EE_ORIGIN_ICMP);
-      ASSERT_TRUE(e->offender.has_value());
-      EXPECT_EQ(e->offender->sin_addr.s_addr, V4("127.0.0.1").s_addr);
+      ASSERT_TRUE(e->offender().has_value());
+      EXPECT_EQ(e->offender()->sin_addr.s_addr, V4("127.0.0.1").s_addr);
     } else {
       const auto* e = r->message.Find<Ipv6RecvErr>();
       ASSERT_NE(e, nullptr);
       EXPECT_EQ(e->error.ee_errno, static_cast<uint32_t>(ECONNREFUSED));
       EXPECT_EQ(e->error.ee_origin, SO_EE_ORIGIN_ICMP6);
-      ASSERT_TRUE(e->offender.has_value());
-      EXPECT_EQ(std::memcmp(&e->offender->sin6_addr, &in6addr_loopback, 16), 0);
+      ASSERT_TRUE(e->offender().has_value());
+      EXPECT_EQ(std::memcmp(&e->offender()->sin6_addr, &in6addr_loopback, 16), 0);
     }
   }
 }

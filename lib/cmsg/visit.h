@@ -329,13 +329,6 @@ struct VisitSink {
           value = std::launder(reinterpret_cast<const T*>(copy));
         }
         visitor(*value);
-      } else if constexpr (requires { K::kHasImage; }) {
-        // T's bytes written over a T (T is trivially copyable), in the
-        // widths the visitor's copy reads them, so that the copy either
-        // comes straight from registers or forwards from those stores.
-        T v;
-        K::ReadImage(p.data(), reinterpret_cast<std::byte*>(&v));
-        visitor(static_cast<const T&>(v));
       } else {
         const T v = K::Read(p.data(), p.size());
         visitor(v);

@@ -573,10 +573,10 @@ TEST(VisitTest, RecvErrOffenderAsDecodeGivesIt) {
     const Ipv4RecvErr* want = Find<Ipv4RecvErr>(*decoded);
     ASSERT_NE(want, nullptr);
     EXPECT_EQ(seen.error.ee_errno, ECONNREFUSED);
-    EXPECT_EQ(seen.offender.has_value(), family == AF_INET);
-    EXPECT_EQ(seen.offender.has_value(), want->offender.has_value());
-    if (seen.offender) {
-      EXPECT_EQ(seen.offender->sin_addr.s_addr, htonl(0x7f000001));
+    EXPECT_EQ(seen.offender().has_value(), family == AF_INET);
+    EXPECT_EQ(seen.offender().has_value(), want->offender().has_value());
+    if (seen.offender()) {
+      EXPECT_EQ(seen.offender()->sin_addr.s_addr, htonl(0x7f000001));
     }
   }
   for (sa_family_t family : {sa_family_t{AF_INET6}, sa_family_t{AF_INET}}) {
@@ -593,10 +593,10 @@ TEST(VisitTest, RecvErrOffenderAsDecodeGivesIt) {
     Ipv6RecvErr seen;
     ASSERT_TRUE(ForEachMessage(b.span(), [&](const Ipv6RecvErr& e) { seen = e; }).ok());
     EXPECT_EQ(seen.error.ee_errno, EHOSTUNREACH);
-    ASSERT_EQ(seen.offender.has_value(), family == AF_INET6);
-    if (seen.offender) {
-      EXPECT_EQ(std::memcmp(&seen.offender->sin6_addr, &in6addr_loopback, 16), 0);
-      EXPECT_EQ(seen.offender->sin6_scope_id, 5u);
+    ASSERT_EQ(seen.offender().has_value(), family == AF_INET6);
+    if (seen.offender()) {
+      EXPECT_EQ(std::memcmp(&seen.offender()->sin6_addr, &in6addr_loopback, 16), 0);
+      EXPECT_EQ(seen.offender()->sin6_scope_id, 5u);
     }
   }
 }

@@ -67,12 +67,6 @@ bool SameMessage(const cmsg::ControlMessageOwned& a, const cmsg::ControlMessageO
           return x.level == y.level && x.type == y.type && x.data == y.data;
         } else if constexpr (std::is_same_v<T, cmsg::ScmSecurity>) {
           return x.context == y.context;
-        } else if constexpr (std::is_same_v<T, cmsg::Ipv4RecvErr> ||
-                             std::is_same_v<T, cmsg::Ipv6RecvErr>) {
-          return std::memcmp(&x.error, &y.error, sizeof(x.error)) == 0 &&
-                 x.offender.has_value() == y.offender.has_value() &&
-                 (!x.offender || std::memcmp(&*x.offender, &*y.offender,
-                                             sizeof(*x.offender)) == 0);
         } else {
           static_assert(std::is_trivially_copyable_v<T>);
           return std::memcmp(&x, &y, sizeof(T)) == 0;

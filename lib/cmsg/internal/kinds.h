@@ -144,69 +144,12 @@ struct OneScalar : Place<L, K, N> {
   static constexpr bool Valid(const T&) { return true; }
 };
 
-// IP(V6)_RECVERR: sock_extended_err, then the offender's address
+// IP(V6)_RECVERR's payload: sock_extended_err, then the offender's address
 // (SO_EE_OFFENDER), always there and zeroed when unknown.
-template <typename T, typename Addr, int L, int K, KindName N>
-struct RecvErrKind : Place<L, K, N> {
-  struct Raw {
-    sock_extended_err err;
-    Addr from;
-  };
-  static constexpr LengthRule kReceive = LengthRule::Exact(sizeof(Raw));
-  static constexpr size_t kRoom = sizeof(Raw);
-  static constexpr bool kCopiedWhole = false;
-  static T Read(const std::byte* p, size_t) {
-    T e;
-    std::memcpy(&e.error, p, sizeof(e.error));
-    if (Engaged(p)) {
-      Addr from;
-      std::memcpy(&from, p + sizeof(sock_extended_err), sizeof(from));
-      e.offender = from;
-    }
-    return e;
-  }
-  // T's object representation, written at `out` (sizeof(T) bytes, aligned
-  // for T) as libstdc++ lays T out: the error, the optional's address, then
-  // its engaged flag (a bool) and padding as one 32-bit word. The payload
-  // goes in as one copy and the flag as one store, as wide as the copies a
-  // visitor makes of T: built field by field, the flag is a 1-byte store
-  // that a 4-byte copy of it cannot forward from (a stall of several ns,
-  // 7x the raw macros' parse).
-  static constexpr bool kHasImage = true;
-  static_assert(std::is_trivially_copyable_v<T> && sizeof(T) == sizeof(Raw) + sizeof(uint32_t) &&
-                sizeof(std::optional<Addr>) == sizeof(Addr) + sizeof(uint32_t));
-  //
-  // The copy reads 16-byte blocks, so the image is stored as such: the
-  // payload's whole blocks, then (IPv6: 44 bytes) its last 12 bytes and the
-  // flag as one block. A copy of 44 bytes is two overlapping blocks, the
-  // second ending where the flag's store begins: the copy's last block
-  // would span both stores, which stalls store forwarding.
-  static void ReadImage(const std::byte* p, std::byte* out) {
-    constexpr size_t kWhole = sizeof(Raw) / 16 * 16;
-    std::memcpy(out, p, kWhole);
-    const uint32_t engaged = Engaged(p);
-    if constexpr (sizeof(Raw) == kWhole) {
-      std::memcpy(out + kWhole, &engaged, sizeof(engaged));
-    } else {
-      static_assert(sizeof(Raw) - kWhole == 12);
-      uint64_t low;
-      uint32_t high;
-      std::memcpy(&low, p + kWhole, sizeof(low));
-      std::memcpy(&high, p + kWhole + sizeof(low), sizeof(high));
-      // A vector, so that the block is built in a register and stored once.
-      using Block = uint64_t __attribute__((vector_size(16)));
-      const Block block = {low, uint64_t{high} | uint64_t{engaged} << 32};
-      std::memcpy(out + kWhole, &block, sizeof(block));
-    }
-  }
-
- private:
-  static bool Engaged(const std::byte* p) {
-    constexpr sa_family_t kFamily = sizeof(Addr) == sizeof(sockaddr_in) ? AF_INET : AF_INET6;
-    sa_family_t family;
-    std::memcpy(&family, p + sizeof(sock_extended_err), sizeof(family));
-    return family == kFamily;
-  }
+template <typename Addr>
+struct RecvErrPayload {
+  sock_extended_err err;
+  Addr from;
 };
 
 // The types copied whole have their kernel struct's layout.
@@ -220,6 +163,10 @@ static_assert(offsetof(ScmCredentials, pid) == offsetof(ucred, pid) &&
               offsetof(ScmCredentials, gid) == offsetof(ucred, gid));
 static_assert(offsetof(Ipv6PathMtu, addr) == offsetof(ip6_mtuinfo, ip6m_addr) &&
               offsetof(Ipv6PathMtu, mtu) == offsetof(ip6_mtuinfo, ip6m_mtu));
+static_assert(offsetof(Ipv4RecvErr, offender_addr) ==
+              offsetof(RecvErrPayload<sockaddr_in>, from));
+static_assert(offsetof(Ipv6RecvErr, offender_addr) ==
+              offsetof(RecvErrPayload<sockaddr_in6>, from));
 
 // ------------------------------------------------------------ the table
 
@@ -329,7 +276,8 @@ struct Kind<Ipv4OrigDstAddr>
     : WholeStruct<Ipv4OrigDstAddr, sockaddr_in, IPPROTO_IP, IP_ORIGDSTADDR, "IP_ORIGDSTADDR"> {};
 template <>
 struct Kind<Ipv4RecvErr>
-    : RecvErrKind<Ipv4RecvErr, sockaddr_in, IPPROTO_IP, IP_RECVERR, "IP_RECVERR"> {};
+    : WholeStruct<Ipv4RecvErr, RecvErrPayload<sockaddr_in>, IPPROTO_IP, IP_RECVERR, "IP_RECVERR"> {
+};
 // IP_TOS is one byte on receive and an int on send.
 template <>
 struct Kind<Ipv4Tos>
@@ -349,7 +297,8 @@ struct Kind<Ipv6OrigDstAddr>
     : WholeStruct<Ipv6OrigDstAddr, sockaddr_in6, IPPROTO_IPV6, IPV6_ORIGDSTADDR, "IPV6_ORIGDSTADDR"> {};
 template <>
 struct Kind<Ipv6RecvErr>
-    : RecvErrKind<Ipv6RecvErr, sockaddr_in6, IPPROTO_IPV6, IPV6_RECVERR, "IPV6_RECVERR"> {};
+    : WholeStruct<Ipv6RecvErr, RecvErrPayload<sockaddr_in6>, IPPROTO_IPV6, IPV6_RECVERR,
+                  "IPV6_RECVERR"> {};
 template <>
 struct Kind<Ipv6TClass>
     : OneScalar<Ipv6TClass, IPPROTO_IPV6, IPV6_TCLASS, "IPV6_TCLASS", &Ipv6TClass::tclass, int> {
