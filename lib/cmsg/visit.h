@@ -72,7 +72,7 @@ class OwnedFdRange {
   [[nodiscard]] UniqueFd Take(size_t i) {
     if (i >= size_ || Taken(i)) return UniqueFd();
     if (taken_state_ == kNoneTaken) taken_state_ = kSomeTaken;
-    taken_[(i / 64) % kTakenWords] |= uint64_t{1} << (i % 64);
+    taken_[WordOf(i)] |= uint64_t{1} << (i % 64);
     --left_;
     return UniqueFd(owns_ ? Read(i) : -1);
   }
@@ -175,7 +175,7 @@ class OwnedFdRange {
   [[gnu::noinline]] static void CloseUntaken(const std::byte* data, size_t size,
                                              const uint64_t* taken) {
     for (size_t i = 0; i < size; ++i) {
-      if (((taken[i / 64] >> (i % 64)) & 1) == 0) {
+      if (((taken[WordOf(i)] >> (i % 64)) & 1) == 0) {
         int fd;
         std::memcpy(&fd, data + i * sizeof(int), sizeof(int));
         ::close(fd);
@@ -197,11 +197,13 @@ class OwnedFdRange {
   }
   bool Taken(size_t i) const {
     if (taken_state_ != kSomeTaken) return taken_state_ == kAllTaken;
-    // The word index is reduced into the array (an AND), so that no index
-    // can reach past it even where a caller's bounds check is out of the
-    // compiler's view (GCC's -Warray-bounds at -O2 warns on such a path).
-    return (taken_[(i / 64) % kTakenWords] >> (i % 64)) & 1;
+    return (taken_[WordOf(i)] >> (i % 64)) & 1;
   }
+  // The word of the taken set that holds fd `i`, reduced into the array (an
+  // AND: kTakenWords is a power of two), so that no index can reach past it
+  // even where a caller's bounds check is out of the compiler's view (GCC's
+  // -Warray-bounds at -O2 warns on such a path).
+  static size_t WordOf(size_t i) { return (i / 64) % kTakenWords; }
 
   const std::byte* data_;
   size_t size_;
@@ -209,6 +211,7 @@ class OwnedFdRange {
   bool owns_;
   TakenState taken_state_ = kNoneTaken;
   static constexpr size_t kTakenWords = (kMaxFdsPerMessage + 63) / 64;
+  static_assert((kTakenWords & (kTakenWords - 1)) == 0, "WordOf reduces by a mask");
   // Zeroed, which costs nothing where the range stays in registers (the
   // set is never read unless some fd was taken one by one).
   uint64_t taken_[kTakenWords] = {};

@@ -125,14 +125,15 @@ absl::StatusOr<Message> Client::Call(const Message& request, absl::Span<const in
   const int send_errno = ErrnoOf(sent);
   if (!sent.ok() && send_errno != EPIPE && send_errno != ECONNRESET) return sent;
   ControlBuffer<Fds<kMaxNames>> control;
-  absl::StatusOr<ReceivedMessage> m =
-      RecvMsg(fd_.get(), absl::MakeSpan(buffer_.get(), kMaxMessageSize), control.span(),
-              {.peer = false});
+  auto receive = [&] {
+    return RecvMsg(fd_.get(), absl::MakeSpan(buffer_.get(), kMaxMessageSize), control.span(),
+                   {.peer = false});
+  };
+  absl::StatusOr<ReceivedMessage> m = receive();
   if (!m.ok() && ErrnoOf(m.status()) == ECONNRESET) {
     // The server hung up with our request unread; the kernel reports that
     // once, ahead of the reply still queued for us.
-    m = RecvMsg(fd_.get(), absl::MakeSpan(buffer_.get(), kMaxMessageSize), control.span(),
-                {.peer = false});
+    m = receive();
   }
   if (!m.ok()) {
     // No reply after the connection broke: the store went away with our
