@@ -13,6 +13,10 @@
 //            (CPU-bound), so the ratio is the ratio of work done.
 //
 //   tools/bazel run -c opt //tests/bench/fdstore:handoff_benchmark
+//
+// --only=fdstore|raw|kept runs that case alone, for --seconds, with one
+// --n and one --placement, and prints its rate: a loop to run under
+// `perf record` or `strace -c`, one side at a time.
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sched.h>
@@ -31,10 +35,16 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "gflags/gflags.h"
 #include "lib/fdstore/client.h"
 #include "lib/fdstore/server.h"
 #include "lib/net/socket_address.h"
 #include "tests/bench/fdstore/raw_handoff.h"
+
+DEFINE_string(only, "", "run one case alone (fdstore, raw or kept), for profiling");
+DEFINE_int32(n, 16, "with --only: fds per hand-off");
+DEFINE_string(placement, "one-cpu", "with --only: free, split or one-cpu");
+DEFINE_double(seconds, 5, "with --only: how long to run");
 
 namespace {
 
@@ -228,11 +238,46 @@ class RawCase {
   std::thread thread_;
 };
 
+// --only: one case, one N, one placement, for FLAGS_seconds.
+int RunOnly(const std::string& dir) {
+  const std::vector<Placement> placements = Placements();
+  auto where = std::find_if(placements.begin(), placements.end(),
+                            [](const Placement& p) { return FLAGS_placement == p.name; });
+  if (where == placements.end()) Die("--placement: not free, split or one-cpu here");
+  if (FLAGS_n < 1 || FLAGS_n > 253) Die("--n: 1 to 253");
+  PinThisThread(where->client);
+  std::function<void()> handoff;
+  std::unique_ptr<FdstoreCase> ours;
+  std::unique_ptr<RawCase> raw;
+  if (FLAGS_only == "raw") {
+    raw = std::make_unique<RawCase>(dir, FLAGS_n, where->servers);
+    handoff = [&] { raw->Handoff(); };
+  } else if (FLAGS_only == "fdstore" || FLAGS_only == "kept") {
+    ours = std::make_unique<FdstoreCase>(dir, FLAGS_n, where->servers);
+    if (FLAGS_only == "fdstore") {
+      handoff = [&] { ours->Handoff(); };
+    } else {
+      handoff = [&] { ours->ConnectAndFetch(); };
+    }
+  } else {
+    Die("--only: fdstore, raw or kept");
+  }
+  std::vector<double> r = InterleavedRates({handoff}, 1, FLAGS_seconds);
+  printf("%s %s N=%d: %.0f hand-offs/s\n", FLAGS_only.c_str(), where->name, FLAGS_n, r[0]);
+  return 0;
+}
+
 }  // namespace
 
-int main() {
+int main(int argc, char** argv) {
+  gflags::ParseCommandLineFlags(&argc, &argv, true);
   char dir[] = "/tmp/fdstore_bench.XXXXXX";
   if (mkdtemp(dir) == nullptr) Die("mkdtemp failed");
+  if (!FLAGS_only.empty()) {
+    const int rc = RunOnly(dir);
+    rmdir(dir);
+    return rc;
+  }
   printf("Hand-offs per second: a new client connects and fetches N listening\n"
          "sockets (servers on their own thread; median of 7 half-second turns,\n"
          "the cases taking turns so all see the same machine load).\n\n");
