@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "absl/container/fixed_array.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "lib/cmsg/cmsg.h"
@@ -27,6 +28,11 @@ absl::Status SetTimeout(int fd, int option, absl::Duration d) {
 // Marks the statuses of a request the store dropped unanswered (see
 // StoreWentAway): a payload, so no message text is parsed to tell.
 constexpr char kWentAwayPayload[] = "cmsg.fdstore/went-away";
+
+// The names as views, on the stack for up to kMaxNames of them.
+absl::FixedArray<absl::string_view, kMaxNames> Views(absl::Span<const std::string> names) {
+  return absl::FixedArray<absl::string_view, kMaxNames>(names.begin(), names.end());
+}
 
 absl::Status WentAway(absl::Status cause) {
   absl::Status s = absl::UnavailableError(cause.message());
@@ -110,9 +116,10 @@ absl::Status Client::Send(absl::string_view bytes, absl::Span<const int> fds) {
   }
 }
 
-absl::StatusOr<Message> Client::Call(const Message& request, absl::Span<const int> fds,
-                                     std::vector<UniqueFd>* received) {
-  CMSGLIB_ASSIGN_OR_RETURN(std::string bytes, Encode(request));
+absl::StatusOr<Message> Client::Call(Type type, Code code,
+                                     absl::Span<const absl::string_view> strings,
+                                     absl::Span<const int> fds, std::vector<UniqueFd>* received) {
+  CMSGLIB_ASSIGN_OR_RETURN(std::string bytes, Encode(type, code, strings));
   // Fds go only to a server we trust: check it before sending any.
   if (!checked_ && !fds.empty()) CMSGLIB_RETURN_IF_ERROR(CheckServer());
   absl::Status sent = Send(bytes, fds);
@@ -155,7 +162,7 @@ absl::StatusOr<Message> Client::Call(const Message& request, absl::Span<const in
   if (ScmRightsOwned* rights = m->Find<ScmRightsOwned>()) {
     if (received == nullptr) {
       return absl::DataLossError(absl::StrCat(
-          "server sent ", rights->fds.size(), " fds with a ", TypeName(request.type), " reply"));
+          "server sent ", rights->fds.size(), " fds with a ", TypeName(type), " reply"));
     }
     for (UniqueFd& fd : rights->fds) received->push_back(std::move(fd));
   }
@@ -165,12 +172,12 @@ absl::StatusOr<Message> Client::Call(const Message& request, absl::Span<const in
 
 absl::StatusOr<std::vector<NamedFd>> Client::Fetch(absl::Span<const std::string> names,
                                                     bool last) {
-  // LAST spares the server a wakeup to see us go (FetchOnce).
-  Message request{Type::kFetch, last ? static_cast<Code>(kLastRequest) : Code::kOk,
-                  {names.begin(), names.end()}};
   std::vector<UniqueFd> fds;
   fds.reserve(names.size());
-  CMSGLIB_ASSIGN_OR_RETURN(Message reply, Call(request, {}, &fds));
+  // LAST spares the server a wakeup to see us go (FetchOnce).
+  CMSGLIB_ASSIGN_OR_RETURN(
+      Message reply, Call(Type::kFetch, last ? static_cast<Code>(kLastRequest) : Code::kOk,
+                          Views(names), {}, &fds));
   if (reply.strings.size() != fds.size()) {
     return absl::DataLossError(absl::StrCat("reply names ", reply.strings.size(),
                                             " fds but carries ", fds.size()));
@@ -236,15 +243,15 @@ absl::Status Client::Store(absl::Span<const std::string> names, absl::Span<const
         absl::StrCat(names.size(), " names but ", fds.size(), " fds"));
   }
   if (names.empty()) return absl::InvalidArgumentError("nothing to store");
-  return Call({Type::kStore, Code::kOk, {names.begin(), names.end()}}, fds, nullptr).status();
+  return Call(Type::kStore, Code::kOk, Views(names), fds, nullptr).status();
 }
 
 absl::Status Client::Remove(absl::Span<const std::string> names) {
-  return Call({Type::kRemove, Code::kOk, {names.begin(), names.end()}}, {}, nullptr).status();
+  return Call(Type::kRemove, Code::kOk, Views(names), {}, nullptr).status();
 }
 
 absl::StatusOr<std::vector<ListEntry>> Client::List() {
-  CMSGLIB_ASSIGN_OR_RETURN(Message reply, Call({Type::kList, Code::kOk, {}}, {}, nullptr));
+  CMSGLIB_ASSIGN_OR_RETURN(Message reply, Call(Type::kList, Code::kOk, {}, {}, nullptr));
   if (reply.strings.size() % 3 != 0) {
     return absl::DataLossError(
         absl::StrCat("LIST reply has ", reply.strings.size(), " strings, not 3 per entry"));

@@ -111,9 +111,12 @@ class Client {
   [[nodiscard]] absl::Status CheckServer();
   // Sends one record, waiting at most timeout_ for room.
   [[nodiscard]] absl::Status Send(absl::string_view bytes, absl::Span<const int> fds);
-  // Sends `request` with `fds`, waits for the reply record; fds that came
-  // with it go to `received`.
-  [[nodiscard]] absl::StatusOr<Message> Call(const Message& request, absl::Span<const int> fds,
+  // Sends a request of `type` (with `code`: 0 or kLastRequest) naming
+  // `strings`, with `fds`; waits for the reply record. Fds that came with it
+  // go to `received`.
+  [[nodiscard]] absl::StatusOr<Message> Call(Type type, Code code,
+                                             absl::Span<const absl::string_view> strings,
+                                             absl::Span<const int> fds,
                                              std::vector<UniqueFd>* received);
 
   UniqueFd fd_;

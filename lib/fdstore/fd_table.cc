@@ -19,10 +19,9 @@ absl::Status CheckDistinct(absl::Span<const std::string> names) {
 
 }  // namespace
 
-int FdTable::IndexOf(const std::string& name) const {
-  for (size_t i = 0; i < entries_.size(); ++i)
-    if (entries_[i].name == name) return static_cast<int>(i);
-  return -1;
+int FdTable::IndexOf(absl::string_view name) const {
+  const auto it = index_.find(name);
+  return it == index_.end() ? -1 : static_cast<int>(it->second);
 }
 
 std::optional<uid_t> FdTable::OwnerOf(const std::string& name) const {
@@ -54,6 +53,7 @@ absl::Status FdTable::Store(absl::Span<const std::string> names, std::vector<Uni
       entries_[at].fd = std::move(fds[i]);
       entries_[at].owner = owner;
     } else {
+      index_.emplace(names[i], entries_.size());
       entries_.push_back({names[i], std::move(fds[i]), owner});
     }
   }
@@ -72,6 +72,8 @@ absl::Status FdTable::Remove(absl::Span<const std::string> names) {
   for (Entry& e : entries_)
     if (!doomed.contains(e.name)) kept.push_back(std::move(e));
   entries_ = std::move(kept);
+  index_.clear();
+  for (size_t i = 0; i < entries_.size(); ++i) index_.emplace(entries_[i].name, i);
   return absl::OkStatus();
 }
 
@@ -79,11 +81,13 @@ absl::StatusOr<std::vector<const FdTable::Entry*>> FdTable::Find(
     absl::Span<const std::string> names) const {
   std::vector<const Entry*> out;
   if (names.empty()) {
+    out.reserve(entries_.size());
     for (const Entry& e : entries_) out.push_back(&e);
     return out;
   }
   if (names.size() > kMaxNames)
     return absl::InvalidArgumentError(absl::StrCat("more than ", kMaxNames, " names"));
+  out.reserve(names.size());
   for (const std::string& name : names) {
     const int at = IndexOf(name);
     if (at < 0) return absl::NotFoundError(absl::StrCat("no fd named \"", name, "\""));

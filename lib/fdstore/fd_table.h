@@ -15,8 +15,10 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "lib/fd/unique_fd.h"
 
@@ -47,9 +49,12 @@ class FdTable {
 
  private:
   // Index of the entry named `name`, or -1.
-  [[nodiscard]] int IndexOf(const std::string& name) const;
+  [[nodiscard]] int IndexOf(absl::string_view name) const;
 
   std::vector<Entry> entries_;
+  // Name -> index into entries_: a FETCH of all 128 names looks each up in
+  // constant time, not by a scan of the table.
+  absl::flat_hash_map<std::string, size_t> index_;
 };
 
 }  // namespace cmsg::fdstore

@@ -57,6 +57,27 @@ TEST(FdTableTest, RemoveIsAllOrNothing) {
   EXPECT_EQ(t.Find({"a"}).status().code(), absl::StatusCode::kNotFound);
 }
 
+TEST(FdTableTest, FindsEachNameAfterRemovesAndReplaces) {
+  FdTable t;
+  ASSERT_TRUE(t.Store({"a", "b", "c", "d"}, Pipes(4), 1).ok());
+  ASSERT_TRUE(t.Remove({"b"}).ok());
+  ASSERT_TRUE(t.Store({"b", "a"}, Pipes(2), 2).ok());
+  EXPECT_THAT(Names(t), ::testing::ElementsAre("a", "c", "d", "b"));
+  auto found = t.Find({"d", "b", "a", "c"});
+  ASSERT_TRUE(found.ok()) << found.status();
+  for (size_t i = 0; i < found->size(); ++i) {
+    // Each pointer is the table's entry of that name, with its own fd.
+    EXPECT_EQ((*found)[i]->name, (std::vector<std::string>{"d", "b", "a", "c"}[i]));
+    EXPECT_TRUE((*found)[i]->fd.ok());
+  }
+  EXPECT_EQ(t.OwnerOf("a"), 2u);
+  EXPECT_EQ(t.OwnerOf("c"), 1u);
+  EXPECT_EQ(t.OwnerOf("zz"), std::nullopt);
+  ASSERT_TRUE(t.Remove({"a", "d"}).ok());
+  EXPECT_EQ(t.Find({"c", "b"}).value()[1]->name, "b");
+  EXPECT_EQ(t.Find({"a"}).status().code(), absl::StatusCode::kNotFound);
+}
+
 TEST(FdTableTest, HoldsAtMostMaxNames) {
   FdTable t;
   for (size_t i = 0; i < kMaxNames; ++i)

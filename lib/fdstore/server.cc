@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <optional>
 
+#include "absl/container/fixed_array.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "lib/cmsg/cmsg.h"
@@ -19,10 +20,14 @@ namespace cmsg::fdstore {
 namespace {
 
 // Sends one record without ever waiting; a full peer is the peer's problem.
-absl::Status SendRecord(int fd, const Message& m, absl::Span<const int> fds) {
-  CMSGLIB_ASSIGN_OR_RETURN(std::string bytes, Encode(m));
+absl::Status SendBytes(int fd, absl::string_view bytes, absl::Span<const int> fds) {
   if (fds.empty()) return SendMsg(fd, bytes, {}, {.flags = MSG_DONTWAIT}).status();
   return SendMsg(fd, bytes, {ScmRights{fds}}, {.flags = MSG_DONTWAIT}).status();
+}
+
+absl::Status SendRecord(int fd, const Message& m) {
+  CMSGLIB_ASSIGN_OR_RETURN(std::string bytes, Encode(m));
+  return SendBytes(fd, bytes, {});
 }
 
 // Ends a connection whose request may be unread (a refusal at connect):
@@ -252,7 +257,7 @@ bool Server::AcceptOne() {
     if (!busy.empty()) {
       Log(absl::StrCat("refused pid ", client.peer_pid, ": ", busy));
       (void)SendRecord(client.fd.get(),
-                       ErrorMessage(Code::kBusy, absl::StrCat(busy, "; try again")), {});
+                       ErrorMessage(Code::kBusy, absl::StrCat(busy, "; try again")));
       HangUp(client.fd.get());
       return true;
     }
@@ -322,7 +327,7 @@ bool Server::Vet(Client& client) {
   if (AccessOf(peer.uid) != Access::kNone) return true;
   const std::string why = absl::StrCat("uid ", peer.uid, " is not allowed");
   Log(absl::StrCat("refused pid ", peer.pid, ": ", why));
-  (void)SendRecord(client.fd.get(), ErrorMessage(Code::kRefused, why), {});
+  (void)SendRecord(client.fd.get(), ErrorMessage(Code::kRefused, why));
   HangUp(client.fd.get());
   return false;
 }
@@ -432,13 +437,16 @@ bool Server::Answer(Client& client, uid_t uid, const Message& request,
     case Type::kFetch: {
       absl::StatusOr<std::vector<const FdTable::Entry*>> found = table_.Find(request.strings);
       if (!found.ok()) return Fail(client, CodeOf(found.status()), found.status().message());
-      Message reply{Type::kOk, Code::kOk, {}};
-      std::vector<int> raw;
-      for (const FdTable::Entry* e : *found) {
-        reply.strings.push_back(e->name);
-        raw.push_back(e->fd.get());
+      // The reply names the table's own strings: nothing is copied but
+      // into the record.
+      absl::FixedArray<absl::string_view, kMaxNames> names(found->size());
+      absl::FixedArray<int, kMaxNames> fds_out(found->size());
+      for (size_t i = 0; i < found->size(); ++i) {
+        names[i] = (*found)[i]->name;
+        fds_out[i] = (*found)[i]->fd.get();
       }
-      return Reply(client, reply, raw);
+      absl::StatusOr<std::string> bytes = Encode(Type::kOk, Code::kOk, names);
+      return Reply(client, bytes.ok() ? SendBytes(client.fd.get(), *bytes, fds_out) : bytes.status());
     }
     case Type::kStore: {
       absl::Status s = table_.Store(request.strings, std::move(fds), uid);
@@ -469,8 +477,11 @@ bool Server::Answer(Client& client, uid_t uid, const Message& request,
               absl::StrCat(TypeName(request.type), " is a reply, not a request"));
 }
 
-bool Server::Reply(Client& client, const Message& reply, absl::Span<const int> fds) {
-  absl::Status s = SendRecord(client.fd.get(), reply, fds);
+bool Server::Reply(Client& client, const Message& reply) {
+  return Reply(client, SendRecord(client.fd.get(), reply));
+}
+
+bool Server::Reply(Client& client, const absl::Status& s) {
   if (!s.ok()) {
     Log(absl::StrCat("dropped client pid ", client.pid, ": ", s.message()));
     return false;

@@ -147,7 +147,11 @@ class Server {
   // Answers a decoded request from `uid` (its message credentials); `fds`
   // came with it.
   bool Answer(Client& client, uid_t uid, const Message& request, std::vector<UniqueFd> fds);
-  bool Reply(Client& client, const Message& reply, absl::Span<const int> fds = {});
+  // Sends `reply`; false (the client logged and to be dropped) if that
+  // fails.
+  bool Reply(Client& client, const Message& reply);
+  // The same for a reply already sent, given how its send went.
+  bool Reply(Client& client, const absl::Status& sent);
   // Sends an ERROR reply; false when the code means hanging up.
   bool Fail(Client& client, Code code, absl::string_view message);
   void Log(absl::string_view line) const;

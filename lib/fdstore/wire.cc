@@ -2,13 +2,16 @@
 
 #include <cstring>
 
+#include "absl/container/fixed_array.h"
 #include "absl/strings/str_cat.h"
 
 namespace cmsg::fdstore {
 namespace {
 
-void PutLe(std::string& out, uint64_t v, int bytes) {
-  for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+// Writes the low `bytes` bytes of v at `out`, little-endian.
+char* PutLe(char* out, uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i) *out++ = static_cast<char>((v >> (8 * i)) & 0xff);
+  return out;
 }
 
 uint64_t GetLe(absl::string_view in, size_t at, int bytes) {
@@ -58,26 +61,35 @@ absl::string_view CodeName(Code code) {
   return "UNKNOWN";
 }
 
-absl::StatusOr<std::string> Encode(const Message& m) {
-  if (m.strings.size() > 0xffff) return absl::InvalidArgumentError("more than 65535 strings");
+absl::StatusOr<std::string> Encode(Type type, Code code,
+                                   absl::Span<const absl::string_view> strings) {
+  if (strings.size() > 0xffff) return absl::InvalidArgumentError("more than 65535 strings");
   size_t size = kHeaderSize;
-  for (const std::string& s : m.strings) size += 2 + s.size();
-  std::string out;
-  out.reserve(size);  // one allocation (a FETCH reply carries many names)
-  PutLe(out, kVersion, 1);
-  PutLe(out, static_cast<uint8_t>(m.type), 1);
-  PutLe(out, m.strings.size(), 2);
-  PutLe(out, static_cast<uint32_t>(m.code), 4);
-  for (const std::string& s : m.strings) {
+  for (absl::string_view s : strings) {
     if (s.size() > 0xffff) return absl::InvalidArgumentError("string longer than 65535 bytes");
-    PutLe(out, s.size(), 2);
-    out += s;
+    size += 2 + s.size();
   }
-  if (out.size() > kMaxMessageSize) {
+  if (size > kMaxMessageSize) {
     return absl::InvalidArgumentError(
-        absl::StrCat("message of ", out.size(), " bytes exceeds ", kMaxMessageSize));
+        absl::StrCat("message of ", size, " bytes exceeds ", kMaxMessageSize));
+  }
+  std::string out(size, '\0');
+  char* at = out.data();
+  at = PutLe(at, kVersion, 1);
+  at = PutLe(at, static_cast<uint8_t>(type), 1);
+  at = PutLe(at, strings.size(), 2);
+  at = PutLe(at, static_cast<uint32_t>(code), 4);
+  for (absl::string_view s : strings) {
+    at = PutLe(at, s.size(), 2);
+    if (!s.empty()) std::memcpy(at, s.data(), s.size());
+    at += s.size();
   }
   return out;
+}
+
+absl::StatusOr<std::string> Encode(const Message& m) {
+  const absl::FixedArray<absl::string_view, kMaxNames> views(m.strings.begin(), m.strings.end());
+  return Encode(m.type, m.code, views);
 }
 
 absl::StatusOr<Message> Decode(absl::string_view record) {

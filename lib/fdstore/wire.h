@@ -16,6 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 
 namespace cmsg::fdstore {
 
@@ -65,6 +66,10 @@ struct Message {
 // Encodes `m`. Strings longer than 65535 bytes or more than 65535 strings are
 // a caller bug and give an InvalidArgument error.
 [[nodiscard]] absl::StatusOr<std::string> Encode(const Message& m);
+// The same for a message given by its parts: no Message (and no copy of
+// its strings) need be built to send names held elsewhere.
+[[nodiscard]] absl::StatusOr<std::string> Encode(Type type, Code code,
+                                                 absl::Span<const absl::string_view> strings);
 
 // Decodes one whole record: the version must be kVersion (else a
 // FailedPrecondition naming it), the type known, every string inside the

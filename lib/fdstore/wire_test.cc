@@ -75,6 +75,21 @@ TEST(WireTest, RefusesToEncodeOversizedMessages) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST(WireTest, EncodingFromPartsGivesTheMessagesBytes) {
+  const Message m{Type::kOk, Code::kNotFound, {"web", "", std::string(300, 'b')}};
+  const absl::string_view views[] = {"web", "", m.strings[2]};
+  absl::StatusOr<std::string> whole = Encode(m);
+  absl::StatusOr<std::string> parts = Encode(Type::kOk, Code::kNotFound, views);
+  ASSERT_TRUE(whole.ok() && parts.ok());
+  EXPECT_EQ(*parts, *whole);
+  EXPECT_EQ(Encode(Type::kFetch, Code::kOk, {}).value(),
+            std::string("\x01\x01\x00\x00\x00\x00\x00\x00", 8));
+  const std::string big(70000, 'x');
+  const absl::string_view too_long[] = {big};
+  EXPECT_EQ(Encode(Type::kFetch, Code::kOk, too_long).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST(WireTest, ReplyStatusMapsCodes) {
   EXPECT_TRUE(ReplyStatus({Type::kOk, Code::kOk, {}}).ok());
   absl::Status s = ReplyStatus({Type::kError, Code::kNotFound, {"no fd named \"x\""}});
