@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <linux/errqueue.h>
+#include <linux/if_alg.h>
 #include <linux/net_tstamp.h>
 #include <netinet/udp.h>
 #include <unistd.h>
@@ -182,6 +183,36 @@ TEST(CodecTest, EncodeZeroesPadding) {
   auto n = Encode({UdpGsoSegments{1}}, buf);
   ASSERT_TRUE(n.ok());
   for (size_t i = CMSG_LEN(2); i < *n; ++i) EXPECT_EQ(buf[i], std::byte{0}) << i;
+}
+
+// An IV whose length the compiler knows (folded into the stores when
+// optimized) and one it does not: both give the raw macros' bytes over a
+// dirty buffer, padding zeroed, through the list and the typed Encode.
+TEST(CodecTest, AlgSetIvOfAKnownAndARuntimeLengthZeroesItsPadding) {
+  const uint8_t fixed[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+  std::vector<uint8_t> sized(fixed, fixed + 12);
+  for (absl::Span<const uint8_t> iv :
+       {absl::Span<const uint8_t>(fixed), absl::Span<const uint8_t>(sized)}) {
+    const size_t payload = sizeof(uint32_t) + iv.size();
+    alignas(cmsghdr) std::byte raw[64] = {};
+    auto* c = reinterpret_cast<cmsghdr*>(raw);
+    c->cmsg_len = CMSG_LEN(payload);
+    c->cmsg_level = SOL_ALG;
+    c->cmsg_type = ALG_SET_IV;
+    const uint32_t len = iv.size();
+    std::memcpy(CMSG_DATA(c), &len, sizeof(len));
+    std::memcpy(CMSG_DATA(c) + sizeof(len), iv.data(), iv.size());
+    alignas(cmsghdr) std::byte listed[64], typed[64];
+    std::memset(listed, 0xee, sizeof(listed));
+    std::memset(typed, 0xee, sizeof(typed));
+    auto n = Encode({AlgSetIv{iv}}, listed);
+    auto t = iv.size() == 16 ? EncodeTyped(typed, AlgSetIv{fixed}) : EncodeTyped(typed, AlgSetIv{iv});
+    ASSERT_TRUE(n.ok() && t.ok());
+    ASSERT_EQ(*n, CMSG_SPACE(payload));
+    ASSERT_EQ(*t, CMSG_SPACE(payload));
+    EXPECT_EQ(std::memcmp(listed, raw, *n), 0) << iv.size();
+    EXPECT_EQ(std::memcmp(typed, raw, *t), 0) << iv.size();
+  }
 }
 
 // The fd writes and the padding store take different paths by count.
