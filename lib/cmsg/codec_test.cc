@@ -206,7 +206,8 @@ TEST(CodecTest, AlgSetIvOfAKnownAndARuntimeLengthZeroesItsPadding) {
     std::memset(listed, 0xee, sizeof(listed));
     std::memset(typed, 0xee, sizeof(typed));
     auto n = Encode({AlgSetIv{iv}}, listed);
-    auto t = iv.size() == 16 ? EncodeTyped(typed, AlgSetIv{fixed}) : EncodeTyped(typed, AlgSetIv{iv});
+    auto t = iv.size() == 16 ? EncodeTyped(typed, AlgSetIv{fixed})
+                             : EncodeTyped(typed, AlgSetIv{iv});
     ASSERT_TRUE(n.ok() && t.ok());
     ASSERT_EQ(*n, CMSG_SPACE(payload));
     ASSERT_EQ(*t, CMSG_SPACE(payload));

@@ -446,7 +446,8 @@ bool Server::Answer(Client& client, uid_t uid, const Message& request,
         fds_out[i] = (*found)[i]->fd.get();
       }
       absl::StatusOr<std::string> bytes = Encode(Type::kOk, Code::kOk, names);
-      return Reply(client, bytes.ok() ? SendBytes(client.fd.get(), *bytes, fds_out) : bytes.status());
+      if (!bytes.ok()) return Reply(client, bytes.status());
+      return Reply(client, SendBytes(client.fd.get(), *bytes, fds_out));
     }
     case Type::kStore: {
       absl::Status s = table_.Store(request.strings, std::move(fds), uid);

@@ -88,7 +88,8 @@ absl::StatusOr<std::string> Encode(Type type, Code code,
 }
 
 absl::StatusOr<std::string> Encode(const Message& m) {
-  const absl::FixedArray<absl::string_view, kMaxNames> views(m.strings.begin(), m.strings.end());
+  const absl::FixedArray<absl::string_view, kMaxNames> views(m.strings.begin(),
+                                                             m.strings.end());
   return Encode(m.type, m.code, views);
 }
 

@@ -244,7 +244,9 @@ int RunOnly(const std::string& dir) {
   auto where = std::find_if(placements.begin(), placements.end(),
                             [](const Placement& p) { return FLAGS_placement == p.name; });
   if (where == placements.end()) Die("--placement: not free, split or one-cpu here");
-  if (FLAGS_n < 1 || FLAGS_n > 253) Die("--n: 1 to 253");
+  if (FLAGS_n < 1 || FLAGS_n > static_cast<int>(cmsg::fdstore::kMaxNames))
+    Die(absl::StrCat("--n: 1 to ", cmsg::fdstore::kMaxNames, " (the most a store holds)"));
+  if (!(FLAGS_seconds > 0)) Die("--seconds: more than 0");
   PinThisThread(where->client);
   std::function<void()> handoff;
   std::unique_ptr<FdstoreCase> ours;
