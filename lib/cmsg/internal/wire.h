@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <utility>
 #include <variant>
 
@@ -34,6 +35,26 @@ template <typename T>
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline size_t WriteMessage(const T& v, std::byte* out) {
   using W = Wire<T>;
   const size_t n = W::Size(v);
+  if constexpr (std::is_same_v<T, AlgSetIv>) {
+    if (__builtin_constant_p(n)) {
+      // An IV of a length the compiler knows: the header is a constant,
+      // stored as one 16-byte block, which leaves the padding its own store
+      // at no extra cost. Only for a kind that nothing reads back soon (the
+      // kernel reads it a system call later): a parser's 8-byte loads of a
+      // header just stored as one block miss store forwarding (SCM_RIGHTS
+      // built and parsed in one loop ran up to 1.5x slower).
+      static_assert(sizeof(cmsghdr) == 2 * sizeof(uint64_t));
+      const int level_type[2] = {W::kLevel, W::kType};
+      uint64_t second;
+      std::memcpy(&second, level_type, sizeof(second));
+      // A vector store, or GCC splits the header into two 8-byte stores.
+      using Block [[gnu::vector_size(16), gnu::aligned(1), gnu::may_alias]] = uint64_t;
+      *reinterpret_cast<Block*>(out) = Block{CMSG_LEN(n), second};
+      if (CMSG_SPACE(n) != CMSG_LEN(n)) Put(out + CMSG_SPACE(n) - 8, uint64_t{0});
+      W::Write(v, out + CMSG_LEN(0));
+      return CMSG_SPACE(n);
+    }
+  }
   // Field by field, in the widths the parser reads them with: a header
   // built on the stack and copied as one 16-byte block stalls store
   // forwarding when the payload size is not a constant.
