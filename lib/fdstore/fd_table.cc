@@ -53,8 +53,8 @@ absl::Status FdTable::Store(absl::Span<const std::string> names, std::vector<Uni
       entries_[at].fd = std::move(fds[i]);
       entries_[at].owner = owner;
     } else {
-      index_.emplace(names[i], entries_.size());
       entries_.push_back({names[i], std::move(fds[i]), owner});
+      index_.emplace(names[i], entries_.size() - 1);
     }
   }
   return absl::OkStatus();

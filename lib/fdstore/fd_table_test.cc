@@ -45,6 +45,11 @@ TEST(FdTableTest, BadStoresChangeNothing) {
   EXPECT_THAT(t.Store({"x:y"}, Pipes(1)).message(), HasSubstr("printable ASCII"));
   EXPECT_THAT(t.Store({"x"}, Pipes(2)).message(), HasSubstr("1 names but 2 fds"));
   EXPECT_THAT(Names(t), ::testing::ElementsAre("a"));
+  // Nor is a name of a failed store found afterwards.
+  for (const char* name : {"x", "x:y"}) {
+    EXPECT_EQ(t.Find({name}).status().code(), absl::StatusCode::kNotFound) << name;
+    EXPECT_EQ(t.OwnerOf(name), std::nullopt) << name;
+  }
 }
 
 TEST(FdTableTest, RemoveIsAllOrNothing) {

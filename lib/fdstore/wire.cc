@@ -68,10 +68,11 @@ absl::StatusOr<std::string> Encode(Type type, Code code,
   for (absl::string_view s : strings) {
     if (s.size() > 0xffff) return absl::InvalidArgumentError("string longer than 65535 bytes");
     size += 2 + s.size();
+    if (size > kMaxMessageSize) break;  // stop before the sum could wrap
   }
   if (size > kMaxMessageSize) {
     return absl::InvalidArgumentError(
-        absl::StrCat("message of ", size, " bytes exceeds ", kMaxMessageSize));
+        absl::StrCat("message exceeds ", kMaxMessageSize, " bytes"));
   }
   std::string out(size, '\0');
   char* at = out.data();
