@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cerrno>
 
-#include "absl/container/fixed_array.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "lib/cmsg/cmsg.h"
@@ -28,11 +27,6 @@ absl::Status SetTimeout(int fd, int option, absl::Duration d) {
 // Marks the statuses of a request the store dropped unanswered (see
 // StoreWentAway): a payload, so no message text is parsed to tell.
 constexpr char kWentAwayPayload[] = "cmsg.fdstore/went-away";
-
-// The names as views, on the stack for up to kMaxNames of them.
-absl::FixedArray<absl::string_view, kMaxNames> Views(absl::Span<const std::string> names) {
-  return absl::FixedArray<absl::string_view, kMaxNames>(names.begin(), names.end());
-}
 
 absl::Status WentAway(absl::Status cause) {
   absl::Status s = absl::UnavailableError(cause.message());
@@ -116,8 +110,7 @@ absl::Status Client::Send(absl::string_view bytes, absl::Span<const int> fds) {
   }
 }
 
-absl::StatusOr<Message> Client::Call(Type type, Code code,
-                                     absl::Span<const absl::string_view> strings,
+absl::StatusOr<Message> Client::Call(Type type, Code code, absl::Span<const std::string> strings,
                                      absl::Span<const int> fds, std::vector<UniqueFd>* received) {
   CMSGLIB_ASSIGN_OR_RETURN(std::string bytes, Encode(type, code, strings));
   // Fds go only to a server we trust: check it before sending any.
@@ -177,7 +170,7 @@ absl::StatusOr<std::vector<NamedFd>> Client::Fetch(absl::Span<const std::string>
   // LAST spares the server a wakeup to see us go (FetchOnce).
   CMSGLIB_ASSIGN_OR_RETURN(
       Message reply, Call(Type::kFetch, last ? static_cast<Code>(kLastRequest) : Code::kOk,
-                          Views(names), {}, &fds));
+                          names, {}, &fds));
   if (reply.strings.size() != fds.size()) {
     return absl::DataLossError(absl::StrCat("reply names ", reply.strings.size(),
                                             " fds but carries ", fds.size()));
@@ -243,11 +236,11 @@ absl::Status Client::Store(absl::Span<const std::string> names, absl::Span<const
         absl::StrCat(names.size(), " names but ", fds.size(), " fds"));
   }
   if (names.empty()) return absl::InvalidArgumentError("nothing to store");
-  return Call(Type::kStore, Code::kOk, Views(names), fds, nullptr).status();
+  return Call(Type::kStore, Code::kOk, names, fds, nullptr).status();
 }
 
 absl::Status Client::Remove(absl::Span<const std::string> names) {
-  return Call(Type::kRemove, Code::kOk, Views(names), {}, nullptr).status();
+  return Call(Type::kRemove, Code::kOk, names, {}, nullptr).status();
 }
 
 absl::StatusOr<std::vector<ListEntry>> Client::List() {

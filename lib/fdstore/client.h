@@ -115,7 +115,7 @@ class Client {
   // `strings`, with `fds`; waits for the reply record. Fds that came with it
   // go to `received`.
   [[nodiscard]] absl::StatusOr<Message> Call(Type type, Code code,
-                                             absl::Span<const absl::string_view> strings,
+                                             absl::Span<const std::string> strings,
                                              absl::Span<const int> fds,
                                              std::vector<UniqueFd>* received);
 

@@ -88,10 +88,14 @@ absl::StatusOr<std::string> Encode(Type type, Code code,
   return out;
 }
 
+absl::StatusOr<std::string> Encode(Type type, Code code, absl::Span<const std::string> strings) {
+  // As views, on the stack for up to kMaxNames of them.
+  const absl::FixedArray<absl::string_view, kMaxNames> views(strings.begin(), strings.end());
+  return Encode(type, code, views);
+}
+
 absl::StatusOr<std::string> Encode(const Message& m) {
-  const absl::FixedArray<absl::string_view, kMaxNames> views(m.strings.begin(),
-                                                             m.strings.end());
-  return Encode(m.type, m.code, views);
+  return Encode(m.type, m.code, m.strings);
 }
 
 absl::StatusOr<Message> Decode(absl::string_view record) {

@@ -70,6 +70,8 @@ struct Message {
 // its strings) need be built to send names held elsewhere.
 [[nodiscard]] absl::StatusOr<std::string> Encode(Type type, Code code,
                                                  absl::Span<const absl::string_view> strings);
+[[nodiscard]] absl::StatusOr<std::string> Encode(Type type, Code code,
+                                                 absl::Span<const std::string> strings);
 
 // Decodes one whole record: the version must be kVersion (else a
 // FailedPrecondition naming it), the type known, every string inside the

@@ -82,7 +82,7 @@ TEST(WireTest, EncodingFromPartsGivesTheMessagesBytes) {
   absl::StatusOr<std::string> parts = Encode(Type::kOk, Code::kNotFound, views);
   ASSERT_TRUE(whole.ok() && parts.ok());
   EXPECT_EQ(*parts, *whole);
-  EXPECT_EQ(Encode(Type::kFetch, Code::kOk, {}).value(),
+  EXPECT_EQ(Encode(Type::kFetch, Code::kOk, absl::Span<const absl::string_view>()).value(),
             std::string("\x01\x01\x00\x00\x00\x00\x00\x00", 8));
   const std::string big(70000, 'x');
   const absl::string_view too_long[] = {big};

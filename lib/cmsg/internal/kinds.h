@@ -341,6 +341,9 @@ struct Kind<AlgSetAeadAssoclen>
 template <>
 struct Kind<AlgSetIv> : Place<SOL_ALG, ALG_SET_IV, "ALG_SET_IV"> {
   static constexpr size_t kMaxIv = 0xffff;
+  // Read by nothing but the kernel, a system call after it is written: its
+  // header may go as one 16-byte store (WriteMessage).
+  static constexpr bool kHeaderAsOneStore = true;
   static size_t Size(const AlgSetIv& v) { return sizeof(uint32_t) + v.iv.size(); }
   static void Write(const AlgSetIv& v, std::byte* out) {
     Put(out, static_cast<uint32_t>(v.iv.size()));

@@ -10,7 +10,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <type_traits>
 #include <utility>
 #include <variant>
 
@@ -35,11 +34,11 @@ template <typename T>
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline size_t WriteMessage(const T& v, std::byte* out) {
   using W = Wire<T>;
   const size_t n = W::Size(v);
-  if constexpr (std::is_same_v<T, AlgSetIv>) {
+  if constexpr (requires { W::kHeaderAsOneStore; }) {
     if (__builtin_constant_p(n)) {
-      // An IV of a length the compiler knows: the header is a constant,
-      // stored as one 16-byte block, which leaves the padding its own store
-      // at no extra cost. Only for a kind that nothing reads back soon (the
+      // A size the compiler knows (an IV of a fixed length): the header is
+      // a constant, stored as one 16-byte block, which leaves the padding
+      // its own store at no extra cost. Only for a kind that nothing reads back soon (the
       // kernel reads it a system call later): a parser's 8-byte loads of a
       // header just stored as one block miss store forwarding (SCM_RIGHTS
       // built and parsed in one loop ran up to 1.5x slower).
