@@ -169,7 +169,7 @@ absl::Status Server::Run() {
     absl::Time next = accepting ? absl::InfiniteFuture() : accept_paused_until_;
     for (const Client& c : clients_) {
       pollfds_.push_back({c.fd.get(), POLLIN, 0});
-      next = std::min(next, c.deadline);
+      next = std::min(next, c.vetted ? c.deadline : c.vet_by);
     }
     int timeout_ms = -1;
     if (next != absl::InfiniteFuture()) {
@@ -190,6 +190,8 @@ absl::Status Server::Run() {
       bool keep = true;
       if (pollfds_[2 + i].revents != 0) {
         keep = Serve(c);
+      } else if (!c.vetted && now >= c.vet_by) {
+        keep = Vet(c);
       } else if (now >= c.deadline) {
         Log(absl::StrCat("dropped client pid ", c.pid, ": silent for ",
                          absl::FormatDuration(options_.client_timeout)));
@@ -200,10 +202,11 @@ absl::Status Server::Run() {
     }
     clients_.resize(kept);
     if (pollfds_[1].revents != 0) {
-      // A connection answered and closed at once (a LAST fetch) leaves no
-      // client: the round ends there rather than with an accept4 that
-      // finds nothing, and a queued one is seen by the next (cheap) poll.
-      for (int i = 0; i < kAcceptsPerRound && AcceptOne() && !clients_.empty(); ++i) {
+      // Only a connection left open having spoken leads to another accept4
+      // this round (see AcceptOne): a queued one is seen by the next poll.
+      for (int i = 0; i < kAcceptsPerRound && AcceptOne() && !clients_.empty() &&
+                      clients_.back().vetted;
+           ++i) {
       }
     }
   }
@@ -243,15 +246,20 @@ bool Server::AcceptOne() {
   // clients than one uid's share are connected, no uid can be over a
   // limit, so the question waits until a limit could bite (a call saved
   // on nearly every hand-off).
-  Client client{std::move(fd), absl::Now() + options_.client_timeout};
+  const absl::Time now = absl::Now();
+  Client client;
+  client.fd = std::move(fd);
+  client.deadline = now + options_.client_timeout;
+  client.vet_by = now + kVetDelay;
   if (clients_.size() >= PerUidSlots()) {
     std::optional<uid_t> uid = PeerUid(client);
     if (!uid.has_value()) return true;
-    // Clients that hung up since the last poll still hold slots: reap them
-    // before calling the server full.
+    // Clients that hung up since the last poll, or whose uid has no access,
+    // still hold slots: reap and vet them before calling the server full.
     std::string busy = SlotRefusal(*uid);
     if (!busy.empty()) {
       ServeReady(0);
+      VetAll();
       busy = SlotRefusal(*uid);
     }
     if (!busy.empty()) {
@@ -265,10 +273,20 @@ bool Server::AcceptOne() {
   clients_.push_back(std::move(client));
   // Most clients send their request right after connecting: answer it now
   // rather than after another trip through poll. Its SCM_CREDENTIALS then
-  // attest the client, and no SO_PEERCRED is asked for; a client that has
-  // not spoken yet is vetted by SO_PEERCRED in Serve().
-  if (!Serve(clients_.back())) clients_.pop_back();
+  // attest the client, and no SO_PEERCRED is asked for; one that has not
+  // spoken yet is vetted at vet_by if it still has not.
+  if (!Serve(clients_.back(), /*vet_if_silent=*/false)) clients_.pop_back();
   return true;
+}
+
+void Server::VetAll() {
+  size_t kept = 0;
+  for (size_t i = 0; i < clients_.size(); ++i) {
+    const bool keep = clients_[i].vetted || Vet(clients_[i]);
+    if (keep && kept != i) clients_[kept] = std::move(clients_[i]);
+    kept += keep;
+  }
+  clients_.resize(kept);
 }
 
 size_t Server::PerUidSlots() const {
@@ -332,13 +350,13 @@ bool Server::Vet(Client& client) {
   return false;
 }
 
-bool Server::Serve(Client& client) {
+bool Server::Serve(Client& client, bool vet_if_silent) {
   ControlBuffer<Fds<kMaxNames>, ScmCredentials> control;
   absl::StatusOr<ReceivedMessage> m = RecvMsg(
       client.fd.get(), absl::MakeSpan(receive_buffer_.get(), kMaxMessageSize), control.span(),
       {.flags = MSG_DONTWAIT, .peer = false});
   if (!m.ok()) {
-    if (ErrnoOf(m.status()) == EAGAIN) return client.vetted || Vet(client);
+    if (ErrnoOf(m.status()) == EAGAIN) return client.vetted || !vet_if_silent || Vet(client);
     // A broken connection: say why if the peer still listens, then hang up.
     return Fail(client, Code::kBadRequest, m.status().message());
   }

@@ -101,8 +101,9 @@ class Server {
     UniqueFd fd;
     absl::Time deadline;
     // Who connected: the first message's SCM_CREDENTIALS, or SO_PEERCRED
-    // if the client was silent when first looked at (Vet).
+    // if the client is still silent at vet_by (Vet).
     bool vetted = false;
+    absl::Time vet_by;
     pid_t pid = 0;
     uid_t uid = 0;
     // SO_PEERCRED's uid (set at connect, fixed for the socket's life):
@@ -123,11 +124,20 @@ class Server {
   [[nodiscard]] Access AccessOf(uid_t uid) const;
   // Accepts one waiting connection (served at once if it has spoken);
   // false once none waits or accept4 failed. Run() takes up to
-  // kAcceptsPerRound per poll round while connections stay open: a burst
-  // gets in quickly while the clients already in are still served every
-  // round; with none open it takes one per round.
+  // kAcceptsPerRound per poll round while the connections taken stay open
+  // having spoken (kept connections): a burst gets in quickly while the
+  // clients already in are still served every round. After one that
+  // closed (a LAST fetch) or has not spoken yet, the round ends: its
+  // request, or the next connection, wakes the next poll, and nothing is
+  // asked of the kernel meanwhile.
   bool AcceptOne();
   static constexpr int kAcceptsPerRound = 64;
+  // A client silent this long after its accept is vetted (SO_PEERCRED),
+  // so that a uid with no access holds no slot; sooner when the slots run
+  // short. Most clients speak at once and are attested by their message.
+  static constexpr absl::Duration kVetDelay = absl::Milliseconds(10);
+  // Vets every client not yet vetted (see Vet), dropping those refused.
+  void VetAll();
   // Why a new connection of `uid` gets BUSY ("" if it may have a slot):
   // --max_clients in all; for uids other than the server's, at most half of
   // them per uid and seven eighths together (the rest kept for the admin).
@@ -143,7 +153,8 @@ class Server {
   // returns false for) a uid with no access, so such clients hold no slot.
   bool Vet(Client& client);
   // Reads and answers one request; false when the client must be dropped.
-  bool Serve(Client& client);
+  // A client with nothing to read is vetted if `vet_if_silent`.
+  bool Serve(Client& client, bool vet_if_silent = true);
   // Answers a decoded request from `uid` (its message credentials); `fds`
   // came with it.
   bool Answer(Client& client, uid_t uid, const Message& request, std::vector<UniqueFd> fds);

@@ -136,6 +136,43 @@ class RefusalTest(unittest.TestCase):
             self.assertEqual(rc, 0, err)
             self.assertEqual(server.stop(), 0)
 
+    def test_the_owner_is_served_at_once_beside_a_silent_refused_client(self):
+        # uid 65534 connects, says nothing and stays, holding the only slot;
+        # the owner connecting right after is served, not told BUSY: a
+        # client that has not spoken is vetted at once when slots run short.
+        ctl = self.dir.join("ctl")
+        with ft.serve(ctl, "tcp:127.0.0.1:0=web", extra=["--max_clients=1"]) as server:
+            os.chmod(ctl, 0o666)
+            connected_r, connected_w = os.pipe()
+            done_r, done_w = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    os.close(connected_r)
+                    os.close(done_w)
+                    ft.drop_to(65534)
+                    s = fc.connect(ctl)
+                    os.write(connected_w, b"c")
+                    os.read(done_r, 1)
+                    s.close()
+                finally:
+                    os._exit(0)
+            os.close(connected_w)
+            os.close(done_r)
+            try:
+                self.assertEqual(os.read(connected_r, 1), b"c")
+                s = fc.connect(ctl)
+                try:
+                    entries = fc.list_entries(s)
+                finally:
+                    s.close()
+                self.assertEqual([e[0] for e in entries], ["web"])
+            finally:
+                os.close(done_w)
+                os.close(connected_r)
+                os.waitpid(pid, 0)
+            self.assertEqual(server.stop(), 0)
+
     def test_one_allowed_uid_cannot_take_every_slot(self):
         # OTHER, a reader, opens --max_clients connections and keeps each
         # one alive with a LIST: it gets at most half the slots (the rest
