@@ -216,6 +216,40 @@ TEST(CodecTest, AlgSetIvOfAKnownAndARuntimeLengthZeroesItsPadding) {
   }
 }
 
+// Kinds whose constant header is stored as one block (kinds.h): each, on
+// its own and between others, gives the raw macros' bytes over a dirty
+// buffer, padding zeroed, through the list and the typed Encode.
+template <typename T, typename Raw>
+void ExpectRawBytesOverJunk(const T& value, int level, int type, Raw raw_value) {
+  alignas(cmsghdr) std::byte raw[3 * CMSG_SPACE(sizeof(Raw))] = {};
+  for (int i = 0; i < 3; ++i) {
+    auto* c = reinterpret_cast<cmsghdr*>(raw + i * CMSG_SPACE(sizeof(Raw)));
+    c->cmsg_len = CMSG_LEN(sizeof(Raw));
+    c->cmsg_level = level;
+    c->cmsg_type = type;
+    std::memcpy(CMSG_DATA(c), &raw_value, sizeof(raw_value));
+  }
+  alignas(cmsghdr) std::byte listed[sizeof(raw)], typed[sizeof(raw)];
+  std::memset(listed, 0xee, sizeof(listed));
+  std::memset(typed, 0xee, sizeof(typed));
+  auto n = Encode({value, value, value}, listed);
+  auto t = EncodeTyped(typed, value, value, value);
+  ASSERT_TRUE(n.ok() && t.ok());
+  ASSERT_EQ(*n, sizeof(raw));
+  ASSERT_EQ(*t, sizeof(raw));
+  EXPECT_EQ(std::memcmp(listed, raw, sizeof(raw)), 0) << type;
+  EXPECT_EQ(std::memcmp(typed, raw, sizeof(raw)), 0) << type;
+}
+
+TEST(CodecTest, KindsWithAOneStoreHeaderEncodeLikeTheRawMacrosOverJunk) {
+  ExpectRawBytesOverJunk(Ipv4Tos{0xb8}, IPPROTO_IP, IP_TOS, int{0xb8});
+  ExpectRawBytesOverJunk(UdpGsoSegments{1452}, SOL_UDP, UDP_SEGMENT, uint16_t{1452});
+  ExpectRawBytesOverJunk(SoTimestamping{TimestampingFlags::kTxSoftware}, SOL_SOCKET,
+                         SO_TIMESTAMPING_OLD, uint32_t{SOF_TIMESTAMPING_TX_SOFTWARE});
+  ExpectRawBytesOverJunk(ScmTsOptId{0x89abcdef}, SOL_SOCKET, SCM_TS_OPT_ID,
+                         uint32_t{0x89abcdef});
+}
+
 // The fd writes and the padding store take different paths by count.
 TEST(CodecTest, ScmRightsOfEveryCountEncodesLikeTheRawMacrosOverJunk) {
   for (size_t count = 0; count <= 17; ++count) {

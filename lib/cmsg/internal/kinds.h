@@ -250,10 +250,14 @@ struct Kind<ScmTimestamping>
 // On send the same (level, type) carries the per-packet tsflags.
 template <>
 struct Kind<SoTimestamping> : OneScalar<SoTimestamping, SOL_SOCKET, SO_TIMESTAMPING_OLD,
-                                        "SO_TIMESTAMPING", &SoTimestamping::flags, uint32_t> {};
+                                        "SO_TIMESTAMPING", &SoTimestamping::flags, uint32_t> {
+  static constexpr bool kHeaderAsOneStore = true;  // as AlgSetIv's, below
+};
 template <>
 struct Kind<ScmTsOptId> : OneScalar<ScmTsOptId, SOL_SOCKET, SCM_TS_OPT_ID, "SCM_TS_OPT_ID",
-                                    &ScmTsOptId::id, uint32_t> {};
+                                    &ScmTsOptId::id, uint32_t> {
+  static constexpr bool kHeaderAsOneStore = true;  // as AlgSetIv's, below
+};
 template <>
 struct Kind<RxqOvfl> : OneScalar<RxqOvfl, SOL_SOCKET, SO_RXQ_OVFL, "SO_RXQ_OVFL",
                                  &RxqOvfl::dropped, uint32_t> {};
@@ -280,7 +284,9 @@ struct Kind<Ipv4RecvErr>
 // IP_TOS is one byte on receive and an int on send.
 template <>
 struct Kind<Ipv4Tos>
-    : OneScalar<Ipv4Tos, IPPROTO_IP, IP_TOS, "IP_TOS", &Ipv4Tos::tos, uint8_t, int> {};
+    : OneScalar<Ipv4Tos, IPPROTO_IP, IP_TOS, "IP_TOS", &Ipv4Tos::tos, uint8_t, int> {
+  static constexpr bool kHeaderAsOneStore = true;  // as AlgSetIv's, below
+};
 template <>
 struct Kind<Ipv4Ttl> : OneScalar<Ipv4Ttl, IPPROTO_IP, IP_TTL, "IP_TTL", &Ipv4Ttl::ttl, int> {};
 template <>
@@ -317,7 +323,9 @@ struct Kind<Ipv6DontFrag> : OneScalar<Ipv6DontFrag, IPPROTO_IPV6, IPV6_DONTFRAG,
 // SOL_UDP, SOL_TCP, SOL_TLS
 template <>
 struct Kind<UdpGsoSegments> : OneScalar<UdpGsoSegments, SOL_UDP, UDP_SEGMENT, "UDP_SEGMENT",
-                                        &UdpGsoSegments::segment_size, uint16_t> {};
+                                        &UdpGsoSegments::segment_size, uint16_t> {
+  static constexpr bool kHeaderAsOneStore = true;  // as AlgSetIv's, below
+};
 template <>
 struct Kind<UdpGroSegments> : OneScalar<UdpGroSegments, SOL_UDP, UDP_GRO, "UDP_GRO",
                                         &UdpGroSegments::segment_size, int> {};
@@ -342,7 +350,7 @@ template <>
 struct Kind<AlgSetIv> : Place<SOL_ALG, ALG_SET_IV, "ALG_SET_IV"> {
   static constexpr size_t kMaxIv = 0xffff;
   // Read by nothing but the kernel, a system call after it is written: its
-  // header may go as one 16-byte store (WriteMessage).
+  // header may go as one 16-byte store (WriteHeader in wire.h).
   static constexpr bool kHeaderAsOneStore = true;
   static size_t Size(const AlgSetIv& v) { return sizeof(uint32_t) + v.iv.size(); }
   static void Write(const AlgSetIv& v, std::byte* out) {

@@ -28,17 +28,13 @@ using internal::Put;
 template <typename T>
 using Wire = internal::Kind<T>;
 
-// Writes one message (header, payload, zeroed padding) at `out`, which has
-// room for CMSG_SPACE of its payload; returns that space.
-template <typename T>
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline size_t WriteMessage(const T& v, std::byte* out) {
-  using W = Wire<T>;
-  const size_t n = W::Size(v);
+// Writes one message's header for a payload of `n` bytes at `out`.
+template <typename W>
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void WriteHeader(size_t n, std::byte* out) {
   if constexpr (requires { W::kHeaderAsOneStore; }) {
     if (__builtin_constant_p(n)) {
-      // A size the compiler knows (an IV of a fixed length): the header is
-      // a constant, stored as one 16-byte block, which leaves the padding
-      // its own store at no extra cost. Only for a kind that nothing reads back soon (the
+      // A size the compiler knows: the header is a constant, stored as one
+      // 16-byte block. Only for a kind that nothing reads back soon (the
       // kernel reads it a system call later): a parser's 8-byte loads of a
       // header just stored as one block miss store forwarding (SCM_RIGHTS
       // built and parsed in one loop ran up to 1.5x slower).
@@ -49,9 +45,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline size_t WriteMessage(const T& v, std::byte* o
       // A vector store, or GCC splits the header into two 8-byte stores.
       using Block [[gnu::vector_size(16), gnu::aligned(1), gnu::may_alias]] = uint64_t;
       *reinterpret_cast<Block*>(out) = Block{CMSG_LEN(n), second};
-      if (CMSG_SPACE(n) != CMSG_LEN(n)) Put(out + CMSG_SPACE(n) - 8, uint64_t{0});
-      W::Write(v, out + CMSG_LEN(0));
-      return CMSG_SPACE(n);
+      return;
     }
   }
   // Field by field, in the widths the parser reads them with: a header
@@ -60,6 +54,15 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline size_t WriteMessage(const T& v, std::byte* o
   Put(out + offsetof(cmsghdr, cmsg_len), static_cast<decltype(cmsghdr::cmsg_len)>(CMSG_LEN(n)));
   Put(out + offsetof(cmsghdr, cmsg_level), static_cast<int>(W::kLevel));
   Put(out + offsetof(cmsghdr, cmsg_type), static_cast<int>(W::kType));
+}
+
+// Writes one message (header, payload, zeroed padding) at `out`, which has
+// room for CMSG_SPACE of its payload; returns that space.
+template <typename T>
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline size_t WriteMessage(const T& v, std::byte* out) {
+  using W = Wire<T>;
+  const size_t n = W::Size(v);
+  WriteHeader<W>(n, out);
   // Zero the padding so no stale bytes reach the kernel, without a store
   // of its own where the payload's last store can carry it.
   std::byte* payload = out + CMSG_LEN(0);
