@@ -3,6 +3,7 @@ follow its event lines, serve and hammer real sockets."""
 
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -32,11 +33,22 @@ def take_tool_args():
 
 
 def free_port(kind=socket.SOCK_STREAM):
-    s = socket.socket(socket.AF_INET, kind)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    """A port of `kind` nobody is bound to on 127.0.0.1 right now, from below
+    the ephemeral range: one the kernel hands out for port 0 would be free
+    only until the next socket that binds implicitly (another test's client
+    connection) draws it, before the pool binds it."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        low = int(f.read().split()[0])
+    ports = list(range(20000, min(low, 30000)))
+    random.shuffle(ports)
+    for port in ports:
+        with socket.socket(socket.AF_INET, kind) as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no free port below %d" % low)
 
 
 def worker_script(name):
