@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -11,6 +12,7 @@
 #include <fstream>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "lib/fdstore/client.h"
@@ -162,6 +164,48 @@ TEST_F(ClientServerTest, ABurstOfConnectsUpToTheClientCapIsQueuedNotRefused) {
   auto client = Client::Connect(path_);
   ASSERT_TRUE(client.ok()) << client.status();
   EXPECT_TRUE(client->List().ok());
+}
+
+TEST_F(ClientServerTest, AFullTableIsFetchedInAnyOrderWithRepeats) {
+  // The server's reply is built from its own entries in the order asked,
+  // a name asked twice giving the fd twice; a 129th store is FULL.
+  std::vector<NamedFd> initial;
+  std::vector<ino_t> inode;
+  for (size_t i = 0; i < kMaxNames; ++i) {
+    UniqueFd fd(memfd_create("entry", MFD_CLOEXEC));
+    ASSERT_TRUE(fd.ok());
+    inode.push_back(InodeOf(fd.get()));
+    initial.push_back({absl::StrCat("e", i), std::move(fd)});
+  }
+  StartServer(std::move(initial));
+  auto client = Client::Connect(path_);
+  ASSERT_TRUE(client.ok()) << client.status();
+
+  std::vector<std::string> reversed;
+  for (size_t i = kMaxNames; i-- > 0;) reversed.push_back(absl::StrCat("e", i));
+  auto all = client->Fetch(reversed);
+  ASSERT_TRUE(all.ok()) << all.status();
+  ASSERT_EQ(all->size(), kMaxNames);
+  for (size_t k = 0; k < kMaxNames; ++k) {
+    EXPECT_EQ((*all)[k].name, reversed[k]);
+    EXPECT_EQ(InodeOf((*all)[k].fd.get()), inode[kMaxNames - 1 - k]) << k;
+  }
+
+  auto repeats = client->Fetch({"e5", "e127", "e5"});
+  ASSERT_TRUE(repeats.ok()) << repeats.status();
+  ASSERT_EQ(repeats->size(), 3u);
+  EXPECT_EQ(InodeOf((*repeats)[0].fd.get()), inode[5]);
+  EXPECT_EQ(InodeOf((*repeats)[1].fd.get()), inode[127]);
+  EXPECT_EQ(InodeOf((*repeats)[2].fd.get()), inode[5]);
+  EXPECT_NE((*repeats)[0].fd.get(), (*repeats)[2].fd.get());
+
+  UniqueFd extra(memfd_create("extra", MFD_CLOEXEC));
+  ASSERT_TRUE(extra.ok());
+  absl::Status full = client->Store({"e128"}, {extra.get()});
+  EXPECT_EQ(full.code(), absl::StatusCode::kResourceExhausted) << full;
+  // Nothing changed: the table still answers for its 128 names only.
+  EXPECT_EQ(client->Fetch({"e128"}).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(client->Fetch()->size(), kMaxNames);
 }
 
 TEST_F(ClientServerTest, QueuedLastFetchesAreAllServed) {
