@@ -204,9 +204,7 @@ absl::Status Server::Run() {
     if (pollfds_[1].revents != 0) {
       // Only a connection left open having spoken leads to another accept4
       // this round (see AcceptOne): a queued one is seen by the next poll.
-      for (int i = 0; i < kAcceptsPerRound && AcceptOne() && !clients_.empty() &&
-                      clients_.back().vetted;
-           ++i) {
+      for (int i = 0; i < kAcceptsPerRound && AcceptOne() == Accepted::kKept; ++i) {
       }
     }
   }
@@ -227,11 +225,11 @@ void Server::ServeReady(int timeout_ms) {
   clients_.resize(kept);
 }
 
-bool Server::AcceptOne() {
+Server::Accepted Server::AcceptOne() {
   UniqueFd fd(accept4(control_.fd(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK));
   if (!fd.ok()) {
     const int err = errno;
-    if (err == EINTR || err == ECONNABORTED) return true;  // a peer gone before accept
+    if (err == EINTR || err == ECONNABORTED) return Accepted::kDone;  // a peer gone first
     if (err != EAGAIN) {
       // Out of fds (EMFILE, ENFILE, ENOBUFS): the pending connection stays
       // queued and the listener readable. Rest the listener briefly rather
@@ -239,7 +237,7 @@ bool Server::AcceptOne() {
       Log(ErrnoStatus(err, "accept4").message());
       accept_paused_until_ = absl::Now() + absl::Milliseconds(100);
     }
-    return false;
+    return Accepted::kNothing;
   }
   // Who connects (SO_PEERCRED), for the slot limits only: rights are
   // still decided by the first message's credentials (Serve). While fewer
@@ -253,7 +251,12 @@ bool Server::AcceptOne() {
   client.vet_by = now + kVetDelay;
   if (clients_.size() >= PerUidSlots()) {
     std::optional<uid_t> uid = PeerUid(client);
-    if (!uid.has_value()) return true;
+    if (!uid.has_value()) return Accepted::kDone;
+    // Known now to have no access: refused at once, holding no slot.
+    if (AccessOf(*uid) == Access::kNone) {
+      (void)Vet(client);
+      return Accepted::kDone;
+    }
     // Clients that hung up since the last poll, or whose uid has no access,
     // still hold slots: reap and vet them before calling the server full.
     std::string busy = SlotRefusal(*uid);
@@ -267,7 +270,7 @@ bool Server::AcceptOne() {
       (void)SendRecord(client.fd.get(),
                        ErrorMessage(Code::kBusy, absl::StrCat(busy, "; try again")));
       HangUp(client.fd.get());
-      return true;
+      return Accepted::kDone;
     }
   }
   clients_.push_back(std::move(client));
@@ -275,8 +278,11 @@ bool Server::AcceptOne() {
   // rather than after another trip through poll. Its SCM_CREDENTIALS then
   // attest the client, and no SO_PEERCRED is asked for; one that has not
   // spoken yet is vetted at vet_by if it still has not.
-  if (!Serve(clients_.back(), /*vet_if_silent=*/false)) clients_.pop_back();
-  return true;
+  if (!Serve(clients_.back(), /*vet_if_silent=*/false)) {
+    clients_.pop_back();
+    return Accepted::kDone;
+  }
+  return clients_.back().vetted ? Accepted::kKept : Accepted::kWaiting;
 }
 
 void Server::VetAll() {
@@ -333,18 +339,13 @@ std::string Server::SlotRefusal(uid_t uid) {
 }
 
 bool Server::Vet(Client& client) {
-  ucred peer{};
-  socklen_t len = sizeof(peer);
-  if (getsockopt(client.fd.get(), SOL_SOCKET, SO_PEERCRED, &peer, &len) < 0) {
-    Log(ErrnoError("getsockopt(SO_PEERCRED)").message());
-    return false;
-  }
+  const std::optional<uid_t> uid = PeerUid(client);
+  if (!uid.has_value()) return false;
   client.vetted = true;
-  client.uid = peer.uid;
-  client.pid = peer.pid;
-  if (AccessOf(peer.uid) != Access::kNone) return true;
-  const std::string why = absl::StrCat("uid ", peer.uid, " is not allowed");
-  Log(absl::StrCat("refused pid ", peer.pid, ": ", why));
+  client.pid = client.peer_pid;
+  if (AccessOf(*uid) != Access::kNone) return true;
+  const std::string why = absl::StrCat("uid ", *uid, " is not allowed");
+  Log(absl::StrCat("refused pid ", client.pid, ": ", why));
   (void)SendRecord(client.fd.get(), ErrorMessage(Code::kRefused, why));
   HangUp(client.fd.get());
   return false;
@@ -374,9 +375,8 @@ bool Server::Serve(Client& client, bool vet_if_silent) {
     return Fail(client, Code::kBadRequest, "message carried no SCM_CREDENTIALS");
   }
   if (!client.vetted) {
-    // The first message's kernel-attested sender is the connection's uid.
+    // The first message's kernel-attested sender: whom the logs name.
     client.vetted = true;
-    client.uid = creds->uid;
     client.pid = creds->pid;
   }
   if (AccessOf(creds->uid) == Access::kNone) {
@@ -414,12 +414,15 @@ bool Server::Answer(Client& client, uid_t uid, const Message& request,
     return Fail(client, Code::kBadRequest, absl::StrCat("more than ", kMaxNames, " names"));
   }
   if (request.type == Type::kStore || request.type == Type::kRemove) {
-    // Both the connection's uid and the message's must be allowed to write:
-    // a connection handed to another process speaks with the rights of the
-    // lesser of the two.
-    const Access access = std::min(AccessOf(uid), AccessOf(client.uid));
+    // Both the uid that opened the connection (SO_PEERCRED, asked here
+    // once: writes are rare) and the message's must be allowed to write: a
+    // connection handed to another process speaks with the rights of the
+    // lesser of the two, however soon after the connect it speaks.
+    const std::optional<uid_t> opener = PeerUid(client);
+    if (!opener.has_value()) return false;
+    const Access access = std::min(AccessOf(uid), AccessOf(*opener));
     if (access < Access::kWrite) {
-      const uid_t who = AccessOf(uid) < Access::kWrite ? uid : client.uid;
+      const uid_t who = AccessOf(uid) < Access::kWrite ? uid : *opener;
       Log(absl::StrCat("refused pid ", client.pid, ": uid ", who, " may not ",
                        TypeName(request.type)));
       return Fail(client, Code::kRefused,

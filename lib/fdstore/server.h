@@ -9,9 +9,10 @@
 // is dropped when it stays silent past `client_timeout`, sends something
 // malformed, is not allowed, or does not take its reply (its socket buffer is
 // full). Clients are authenticated by the kernel: SCM_CREDENTIALS on every
-// message (SO_PASSCRED), and SO_PEERCRED for a client that connected but has
-// not spoken when the server first looks (so a uid with no access holds no
-// slot while silent). A connection's uid is its first attested sender.
+// message (SO_PASSCRED), and SO_PEERCRED for a client still silent kVetDelay
+// after its accept or when the slots run short (so a uid with no access holds
+// no slot while silent). A connection's uid is the one that opened it
+// (SO_PEERCRED); its writes take the lesser rights of that and the message's.
 #ifndef LIB_FDSTORE_SERVER_H_
 #define LIB_FDSTORE_SERVER_H_
 
@@ -100,15 +101,15 @@ class Server {
   struct Client {
     UniqueFd fd;
     absl::Time deadline;
-    // Who connected: the first message's SCM_CREDENTIALS, or SO_PEERCRED
-    // if the client is still silent at vet_by (Vet).
+    // Spoken (its first message's SCM_CREDENTIALS name `pid`), or vetted
+    // by SO_PEERCRED if still silent at vet_by (Vet).
     bool vetted = false;
     absl::Time vet_by;
     pid_t pid = 0;
-    uid_t uid = 0;
-    // SO_PEERCRED's uid (set at connect, fixed for the socket's life):
-    // whose slot this is. Asked at accept only once the slots are half
-    // taken, else when a later accept first needs it (PeerUid).
+    // SO_PEERCRED's uid (set at connect, fixed for the socket's life): who
+    // opened the connection, whose slot it is and whose rights cap its
+    // writes. Asked only when needed: once the slots are half taken, to
+    // vet a silent client, or for a STORE or REMOVE (PeerUid).
     bool peer_known = false;
     uid_t peer_uid = 0;
     pid_t peer_pid = 0;
@@ -122,15 +123,20 @@ class Server {
   // What `uid` may do: kRead (FETCH, LIST), kWrite (also STORE and REMOVE
   // its own entries), kAdmin (the server's uid: anything).
   [[nodiscard]] Access AccessOf(uid_t uid) const;
-  // Accepts one waiting connection (served at once if it has spoken);
-  // false once none waits or accept4 failed. Run() takes up to
-  // kAcceptsPerRound per poll round while the connections taken stay open
-  // having spoken (kept connections): a burst gets in quickly while the
-  // clients already in are still served every round. After one that
-  // closed (a LAST fetch) or has not spoken yet, the round ends: its
-  // request, or the next connection, wakes the next poll, and nothing is
-  // asked of the kernel meanwhile.
-  bool AcceptOne();
+  // Accepts one waiting connection (served at once if it has spoken) and
+  // says what became of it. Run() takes up to kAcceptsPerRound per poll
+  // round while each stays open having spoken (kKept): a burst gets in
+  // quickly while the clients already in are still served every round.
+  // After one that is done with (a LAST fetch, a refusal) or has not
+  // spoken yet, the round ends: its request, or the next connection,
+  // wakes the next poll, and nothing is asked of the kernel meanwhile.
+  enum class Accepted {
+    kNothing,  // none waiting, or accept4 failed
+    kDone,     // accepted, and already answered and closed, or refused
+    kWaiting,  // accepted and open, not yet spoken
+    kKept,     // accepted, answered and open for more requests
+  };
+  Accepted AcceptOne();
   static constexpr int kAcceptsPerRound = 64;
   // A client silent this long after its accept is vetted (SO_PEERCRED),
   // so that a uid with no access holds no slot; sooner when the slots run

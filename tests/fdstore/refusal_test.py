@@ -263,6 +263,64 @@ class RefusalTest(unittest.TestCase):
                 self.assertEqual([e[0] for e in fc.list_entries(s)], ["web"])
             self.assertEqual(server.stop(), 0)
 
+    def test_a_passed_on_connection_writes_with_no_more_than_its_openers_rights(self):
+        # A connection opened by a reader (or a uid with no access) and
+        # handed to a store uid, which speaks on it at once: STORE and
+        # REMOVE take the lesser rights of the two, whenever it speaks.
+        ctl = self.dir.join("ctl")
+        storer = OTHER - 1
+        with ft.serve(ctl, "tcp:127.0.0.1:0=web",
+                      extra=["--allow_uid=%d" % OTHER, "--allow_store_uid=%d" % storer]) as server:
+            os.chmod(ctl, 0o666)
+            for opener in (OTHER, 65534):
+                for request in (fc.STORE, fc.REMOVE):
+                    seen = self.speak_on_a_connection_from(ctl, opener, storer, request)
+                    self.assertTrue(seen.startswith("0x81 REFUSED"), (opener, seen))
+            # The store uid on a connection of its own may store.
+            r, w = os.pipe()
+            try:
+                self.assertEqual(as_nobody(ctl, fc.encode(fc.STORE, ["own"]), [r], uid=storer),
+                                 "0x80 OK  fds=0")
+            finally:
+                os.close(r)
+                os.close(w)
+            self.assertEqual(server.stop(), 0)
+
+    def speak_on_a_connection_from(self, ctl, opener, speaker, request):
+        """`opener` connects and passes the connection to `speaker`, which
+        at once sends a STORE of a pipe named "planted" or a REMOVE of
+        "web" (`request`); returns what came back, as as_nobody does."""
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                b.close()
+                ft.drop_to(opener)
+                s = fc.connect(ctl)
+                socket.send_fds(a, [b"c"], [s.fileno()])
+                a.recv(1)  # keep our end until the speaker is done
+            finally:
+                os._exit(0)
+        a.close()
+        try:
+            def work():
+                _, fds, _, _ = socket.recv_fds(b, 1, 1)
+                s = socket.socket(fileno=fds[0])
+                s.settimeout(5)
+                r, w = os.pipe()
+                if request == fc.STORE:
+                    reply = fc.call_raw(s, fc.encode(fc.STORE, ["planted"]), [r])
+                else:
+                    reply = fc.call_raw(s, fc.encode(fc.REMOVE, ["web"]))
+                if reply is None:
+                    return "hung up"
+                rtype, code, strings, got = reply
+                return "%#x %s %s fds=%d" % (rtype, fc.CODES[code], "|".join(strings), len(got))
+            return in_child_as(speaker, work)
+        finally:
+            b.close()
+            os.waitpid(pid, 0)
+
     def test_allow_store_uid_may_store_and_remove_only_its_own(self):
         ctl = self.dir.join("ctl")
         with ft.serve(ctl, "tcp:127.0.0.1:0=web",
