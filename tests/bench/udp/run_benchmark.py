@@ -242,11 +242,12 @@ def interleaved(jobs):
 
 
 def many_clients(size):
-    results = {}
+    results = collections.defaultdict(lambda: float("nan"))
+    rows = [row for row in MANY_ROWS if re.search(ARGS.rows, row[0])]
     all_runs = interleaved([(label, lambda kind=kind: one_run(kind, size, False, 1, False,
                                                               clients=CLIENTS))
-                            for label, kind in MANY_ROWS])
-    for label, kind in MANY_ROWS:
+                            for label, kind in rows])
+    for label, kind in rows:
         runs = all_runs[label]
         pps = statistics.median(r["pps"] for r in runs)
         loss = statistics.median(r["loss"] for r in runs)
@@ -262,6 +263,8 @@ def many_clients(size):
     mmsg = results["hand-written C mmsg relay (32/call, pktinfo)"]
     socat = results["socat UDP4-RECVFROM,fork (a child per datagram)"]
     def ratio(a, b):
+        if math.isnan(a) or math.isnan(b):
+            return "nan"  # a row left out by --rows
         return "%.2fx" % (a / b) if b >= 1 else "inf (it answered none)"
 
     print("  %4dB  ratios, %d clients, 1 thread: vs socat %s (GSO/GRO off), %s (on) "
@@ -282,7 +285,7 @@ def main():
     p.add_argument("--only", default="one-flow,many-clients",
                    help="which tables: one-flow, many-clients or both")
     p.add_argument("--rows", default="",
-                   help="a regular expression: only the one-flow rows whose label it finds "
+                   help="a regular expression: only the rows whose label it finds "
                         "(a ratio that needs a row left out reads nan)")
     ARGS = p.parse_args()
     ncpu = os.cpu_count()
