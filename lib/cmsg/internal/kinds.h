@@ -323,9 +323,7 @@ struct Kind<Ipv6DontFrag> : OneScalar<Ipv6DontFrag, IPPROTO_IPV6, IPV6_DONTFRAG,
 // SOL_UDP, SOL_TCP, SOL_TLS
 template <>
 struct Kind<UdpGsoSegments> : OneScalar<UdpGsoSegments, SOL_UDP, UDP_SEGMENT, "UDP_SEGMENT",
-                                        &UdpGsoSegments::segment_size, uint16_t> {
-  static constexpr bool kHeaderAsOneStore = true;  // as AlgSetIv's, below
-};
+                                        &UdpGsoSegments::segment_size, uint16_t> {};
 template <>
 struct Kind<UdpGroSegments> : OneScalar<UdpGroSegments, SOL_UDP, UDP_GRO, "UDP_GRO",
                                         &UdpGroSegments::segment_size, int> {};
