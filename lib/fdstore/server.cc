@@ -239,8 +239,9 @@ Server::Accepted Server::AcceptOne() {
     }
     return Accepted::kNothing;
   }
-  // Who connects (SO_PEERCRED), for the slot limits only: rights are
-  // still decided by the first message's credentials (Serve). While fewer
+  // Who connects (SO_PEERCRED), for the slot limits: rights are decided
+  // by each message's credentials and, for writes, the opener's (Answer),
+  // which are asked for then. While fewer
   // clients than one uid's share are connected, no uid can be over a
   // limit, so the question waits until a limit could bite (a call saved
   // on nearly every hand-off).

@@ -5,6 +5,7 @@ replace a path it does not own or a live server; `list`/`exec` refuse a
 control socket served by another uid."""
 
 import collections
+import contextlib
 import os
 import shutil
 import socket
@@ -40,6 +41,37 @@ def in_child_as(uid, work):
         out = f.read().decode()
     os.waitpid(pid, 0)
     return out
+
+
+@contextlib.contextmanager
+def holding_child_as(uid, work):
+    """Runs `work(keep)` in a forked child dropped to `uid`; yields the
+    string it returned (or the error it raised) while the child lives on,
+    holding what `work` put in `keep`, until the block ends."""
+    r, w = os.pipe()
+    hold_r, hold_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(r)
+            os.close(hold_w)
+            ft.drop_to(uid)
+            keep = []
+            os.write(w, work(keep).encode())
+            os.close(w)
+            os.read(hold_r, 1)
+        except BaseException as e:  # report anything, never return into the test
+            os.write(w, ("error %r" % e).encode())
+        finally:
+            os._exit(0)
+    os.close(w)
+    os.close(hold_r)
+    try:
+        with os.fdopen(r, "rb") as f:
+            yield f.read().decode()
+    finally:
+        os.close(hold_w)
+        os.waitpid(pid, 0)
 
 
 def as_nobody(ctl, request, fds=(), uid=65534):
@@ -143,34 +175,17 @@ class RefusalTest(unittest.TestCase):
         ctl = self.dir.join("ctl")
         with ft.serve(ctl, "tcp:127.0.0.1:0=web", extra=["--max_clients=1"]) as server:
             os.chmod(ctl, 0o666)
-            connected_r, connected_w = os.pipe()
-            done_r, done_w = os.pipe()
-            pid = os.fork()
-            if pid == 0:
-                try:
-                    os.close(connected_r)
-                    os.close(done_w)
-                    ft.drop_to(65534)
-                    s = fc.connect(ctl)
-                    os.write(connected_w, b"c")
-                    os.read(done_r, 1)
-                    s.close()
-                finally:
-                    os._exit(0)
-            os.close(connected_w)
-            os.close(done_r)
-            try:
-                self.assertEqual(os.read(connected_r, 1), b"c")
+            def silent(keep):
+                keep.append(fc.connect(ctl))
+                return "connected"
+            with holding_child_as(65534, silent) as seen:
+                self.assertEqual(seen, "connected")
                 s = fc.connect(ctl)
                 try:
                     entries = fc.list_entries(s)
                 finally:
                     s.close()
                 self.assertEqual([e[0] for e in entries], ["web"])
-            finally:
-                os.close(done_w)
-                os.close(connected_r)
-                os.waitpid(pid, 0)
             self.assertEqual(server.stop(), 0)
 
     def test_one_allowed_uid_cannot_take_every_slot(self):
@@ -181,39 +196,19 @@ class RefusalTest(unittest.TestCase):
         with ft.serve(ctl, "tcp:127.0.0.1:0=web",
                       extra=["--max_clients=8", "--allow_uid=%d" % OTHER]) as server:
             os.chmod(ctl, 0o666)
-            r, w = os.pipe()
-            hold_r, hold_w = os.pipe()
-            pid = os.fork()
-            if pid == 0:
-                try:
-                    os.close(r)
-                    os.close(hold_w)
-                    ft.drop_to(OTHER)
-                    conns, seen = [], []
-                    for _ in range(8):
-                        s = fc.connect(ctl)
-                        conns.append(s)
-                        reply = fc.call_raw(s, fc.encode(fc.LIST))
-                        seen.append("hung up" if reply is None else fc.CODES[reply[1]])
-                    os.write(w, " ".join(seen).encode())
-                    os.close(w)
-                    os.read(hold_r, 1)  # hold the connections until the test is done
-                except BaseException as e:
-                    os.write(w, ("error %r" % e).encode())
-                finally:
-                    os._exit(0)
-            os.close(w)
-            os.close(hold_r)
-            try:
-                with os.fdopen(r, "rb") as f:
-                    seen = f.read().decode()
+            def eight_connections(keep):
+                seen = []
+                for _ in range(8):
+                    s = fc.connect(ctl)
+                    keep.append(s)
+                    reply = fc.call_raw(s, fc.encode(fc.LIST))
+                    seen.append("hung up" if reply is None else fc.CODES[reply[1]])
+                return " ".join(seen)
+            with holding_child_as(OTHER, eight_connections) as seen:
                 self.assertEqual(seen, " ".join(["OK"] * 4 + ["BUSY"] * 4), server.text())
                 rc, out, err = ft.run(["list", "--socket=" + ctl, "--wait=0"])
                 self.assertEqual(rc, 0, err)
                 self.assertIn("web", out)
-            finally:
-                os.close(hold_w)
-                os.waitpid(pid, 0)
             self.assertEqual(server.stop(), 0)
 
     def test_the_overflow_uid_cannot_be_allowed_in_a_user_namespace(self):
