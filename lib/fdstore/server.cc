@@ -240,8 +240,8 @@ Server::Accepted Server::AcceptOne() {
     return Accepted::kNothing;
   }
   // Who connects (SO_PEERCRED), for the slot limits: rights are decided
-  // by each message's credentials and, for writes, the opener's (Answer),
-  // which are asked for then. While fewer
+  // by each message's credentials and the opener's, asked at its first
+  // message (Serve). While fewer
   // clients than one uid's share are connected, no uid can be over a
   // limit, so the question waits until a limit could bite (a call saved
   // on nearly every hand-off).
@@ -384,6 +384,17 @@ bool Server::Serve(Client& client, bool vet_if_silent) {
     Log(absl::StrCat("refused pid ", creds->pid, ": message credentials uid ", creds->uid));
     return Fail(client, Code::kRefused, absl::StrCat("uid ", creds->uid, " is not allowed"));
   }
+  // The uid that opened the connection (SO_PEERCRED, asked once) must be
+  // allowed too: it may still hold the socket and read the reply, so a
+  // connection it hands to an allowed process gets nothing.
+  const std::optional<uid_t> opener = PeerUid(client);
+  if (!opener.has_value()) return false;
+  if (AccessOf(*opener) == Access::kNone) {
+    Log(absl::StrCat("refused pid ", creds->pid, ": connection opened by uid ", *opener,
+                     " (pid ", client.peer_pid, ")"));
+    return Fail(client, Code::kRefused,
+                absl::StrCat("uid ", *opener, ", which opened this connection, is not allowed"));
+  }
   absl::StatusOr<Message> request =
       Decode(absl::string_view(receive_buffer_.get(), m->bytes));
   if (!request.ok()) {
@@ -415,10 +426,10 @@ bool Server::Answer(Client& client, uid_t uid, const Message& request,
     return Fail(client, Code::kBadRequest, absl::StrCat("more than ", kMaxNames, " names"));
   }
   if (request.type == Type::kStore || request.type == Type::kRemove) {
-    // Both the uid that opened the connection (SO_PEERCRED, asked here
-    // once: writes are rare) and the message's must be allowed to write: a
-    // connection handed to another process speaks with the rights of the
-    // lesser of the two, however soon after the connect it speaks.
+    // Both the uid that opened the connection (SO_PEERCRED, asked once per
+    // connection) and the message's must be allowed to write: a connection
+    // handed to another process speaks with the rights of the lesser of
+    // the two, however soon after the connect it speaks.
     const std::optional<uid_t> opener = PeerUid(client);
     if (!opener.has_value()) return false;
     const Access access = std::min(AccessOf(uid), AccessOf(*opener));

@@ -12,7 +12,8 @@
 // message (SO_PASSCRED), and SO_PEERCRED for a client still silent kVetDelay
 // after its accept or when the slots run short (so a uid with no access holds
 // no slot while silent). A connection's uid is the one that opened it
-// (SO_PEERCRED); its writes take the lesser rights of that and the message's.
+// (SO_PEERCRED, asked at its first message): a request is served with the
+// lesser rights of that and the message's.
 #ifndef LIB_FDSTORE_SERVER_H_
 #define LIB_FDSTORE_SERVER_H_
 
@@ -107,9 +108,9 @@ class Server {
     absl::Time vet_by;
     pid_t pid = 0;
     // SO_PEERCRED's uid (set at connect, fixed for the socket's life): who
-    // opened the connection, whose slot it is and whose rights cap its
-    // writes. Asked only when needed: once the slots are half taken, to
-    // vet a silent client, or for a STORE or REMOVE (PeerUid).
+    // opened the connection, whose slot it is and whose rights cap every
+    // request on it. Asked once (PeerUid): at the first message, to vet a
+    // silent client, or at accept once the slots are half taken.
     bool peer_known = false;
     uid_t peer_uid = 0;
     pid_t peer_pid = 0;

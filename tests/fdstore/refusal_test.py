@@ -258,7 +258,7 @@ class RefusalTest(unittest.TestCase):
                 self.assertEqual([e[0] for e in fc.list_entries(s)], ["web"])
             self.assertEqual(server.stop(), 0)
 
-    def test_a_passed_on_connection_writes_with_no_more_than_its_openers_rights(self):
+    def test_a_passed_on_connection_is_served_with_no_more_than_its_openers_rights(self):
         # A connection opened by a reader (or a uid with no access) and
         # handed to a store uid, which speaks on it at once: STORE and
         # REMOVE take the lesser rights of the two, whenever it speaks.
@@ -271,6 +271,12 @@ class RefusalTest(unittest.TestCase):
                 for request in (fc.STORE, fc.REMOVE):
                     seen = self.speak_on_a_connection_from(ctl, opener, storer, request)
                     self.assertTrue(seen.startswith("0x81 REFUSED"), (opener, seen))
+            # Reads too: a connection a uid with no access opened, handed to
+            # a reader, gets nothing (its opener could read the reply).
+            for request in (fc.FETCH, fc.LIST):
+                seen = self.speak_on_a_connection_from(ctl, 65534, OTHER, request)
+                self.assertEqual(seen, "0x81 REFUSED uid 65534, which opened this connection, "
+                                 "is not allowed fds=0", request)
             # The store uid on a connection of its own may store.
             r, w = os.pipe()
             try:
@@ -283,8 +289,9 @@ class RefusalTest(unittest.TestCase):
 
     def speak_on_a_connection_from(self, ctl, opener, speaker, request):
         """`opener` connects and passes the connection to `speaker`, which
-        at once sends a STORE of a pipe named "planted" or a REMOVE of
-        "web" (`request`); returns what came back, as as_nobody does."""
+        at once sends `request`: a STORE of a pipe named "planted", a REMOVE
+        of "web", or a FETCH or LIST of everything; returns what came back,
+        as as_nobody does."""
         a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         pid = os.fork()
         if pid == 0:
@@ -305,8 +312,10 @@ class RefusalTest(unittest.TestCase):
                 r, w = os.pipe()
                 if request == fc.STORE:
                     reply = fc.call_raw(s, fc.encode(fc.STORE, ["planted"]), [r])
-                else:
+                elif request == fc.REMOVE:
                     reply = fc.call_raw(s, fc.encode(fc.REMOVE, ["web"]))
+                else:
+                    reply = fc.call_raw(s, fc.encode(request))
                 if reply is None:
                     return "hung up"
                 rtype, code, strings, got = reply
