@@ -276,9 +276,8 @@ Server::Accepted Server::AcceptOne() {
   }
   clients_.push_back(std::move(client));
   // Most clients send their request right after connecting: answer it now
-  // rather than after another trip through poll. Its SCM_CREDENTIALS then
-  // attest the client, and no SO_PEERCRED is asked for; one that has not
-  // spoken yet is vetted at vet_by if it still has not.
+  // rather than after another trip through poll. One that has not spoken
+  // yet is vetted at vet_by if it still has not.
   if (!Serve(clients_.back(), /*vet_if_silent=*/false)) {
     clients_.pop_back();
     return Accepted::kDone;
