@@ -22,27 +22,6 @@ import fdstore_testing as ft
 OTHER = 65533
 
 
-def in_child_as(uid, work):
-    """Runs `work()` in a forked child dropped to `uid` (and gid `uid`, no
-    groups); returns the string it returned, or the error it raised."""
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        try:
-            os.close(r)
-            ft.drop_to(uid)
-            os.write(w, work().encode())
-        except BaseException as e:  # report anything, never return into the test
-            os.write(w, ("error %r" % e).encode())
-        finally:
-            os._exit(0)
-    os.close(w)
-    with os.fdopen(r, "rb") as f:
-        out = f.read().decode()
-    os.waitpid(pid, 0)
-    return out
-
-
 @contextlib.contextmanager
 def holding_child_as(uid, work):
     """Runs `work(keep)` in a forked child dropped to `uid`; yields the
@@ -74,17 +53,29 @@ def holding_child_as(uid, work):
         os.waitpid(pid, 0)
 
 
+def in_child_as(uid, work):
+    """Runs `work()` in a forked child dropped to `uid` (and gid `uid`, no
+    groups); returns the string it returned, or the error it raised."""
+    with holding_child_as(uid, lambda keep: work()) as out:
+        return out
+
+
+def reply_text(reply):
+    """A reply tuple of fc.call_raw as one line (None: "hung up")."""
+    if reply is None:
+        return "hung up"
+    rtype, code, strings, got = reply
+    return "%#x %s %s fds=%d" % (rtype, fc.CODES[code], "|".join(strings), len(got))
+
+
 def as_nobody(ctl, request, fds=(), uid=65534):
     """Sends `request` as `uid` (65534 unless told); returns what came back:
     a reply tuple or an error string."""
     def work():
         s = fc.connect(ctl)
         reply = fc.call_raw(s, request, fds)
-        if reply is None:
-            return "hung up"
-        rtype, code, strings, got = reply
-        out = "%#x %s %s fds=%d" % (rtype, fc.CODES[code], "|".join(strings), len(got))
-        if rtype == fc.ERROR:
+        out = reply_text(reply)
+        if reply is not None and reply[0] == fc.ERROR:
             out += " then eof=%s" % (s.recv(100) == b"")
         return out
     return in_child_as(uid, work)
@@ -293,37 +284,28 @@ class RefusalTest(unittest.TestCase):
         of "web", or a FETCH or LIST of everything; returns what came back,
         as as_nobody does."""
         a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        pid = os.fork()
-        if pid == 0:
-            try:
-                b.close()
-                ft.drop_to(opener)
-                s = fc.connect(ctl)
-                socket.send_fds(a, [b"c"], [s.fileno()])
-                a.recv(1)  # keep our end until the speaker is done
-            finally:
-                os._exit(0)
-        a.close()
+        def open_and_pass(keep):
+            keep.append(fc.connect(ctl))
+            socket.send_fds(a, [b"c"], [keep[0].fileno()])
+            return "passed"
+        def speak():
+            _, fds, _, _ = socket.recv_fds(b, 1, 1)
+            s = socket.socket(fileno=fds[0])
+            s.settimeout(5)
+            r, w = os.pipe()
+            if request == fc.STORE:
+                return reply_text(fc.call_raw(s, fc.encode(fc.STORE, ["planted"]), [r]))
+            if request == fc.REMOVE:
+                return reply_text(fc.call_raw(s, fc.encode(fc.REMOVE, ["web"])))
+            return reply_text(fc.call_raw(s, fc.encode(request)))
         try:
-            def work():
-                _, fds, _, _ = socket.recv_fds(b, 1, 1)
-                s = socket.socket(fileno=fds[0])
-                s.settimeout(5)
-                r, w = os.pipe()
-                if request == fc.STORE:
-                    reply = fc.call_raw(s, fc.encode(fc.STORE, ["planted"]), [r])
-                elif request == fc.REMOVE:
-                    reply = fc.call_raw(s, fc.encode(fc.REMOVE, ["web"]))
-                else:
-                    reply = fc.call_raw(s, fc.encode(request))
-                if reply is None:
-                    return "hung up"
-                rtype, code, strings, got = reply
-                return "%#x %s %s fds=%d" % (rtype, fc.CODES[code], "|".join(strings), len(got))
-            return in_child_as(speaker, work)
+            # The opener keeps its end until the speaker is done.
+            with holding_child_as(opener, open_and_pass) as passed:
+                self.assertEqual(passed, "passed")
+                return in_child_as(speaker, speak)
         finally:
+            a.close()
             b.close()
-            os.waitpid(pid, 0)
 
     def test_allow_store_uid_may_store_and_remove_only_its_own(self):
         ctl = self.dir.join("ctl")
