@@ -216,10 +216,10 @@ TEST(CodecTest, AlgSetIvOfAKnownAndARuntimeLengthZeroesItsPadding) {
   }
 }
 
-// The send-only scalar kinds, whether their constant header is stored as
-// one block (kHeaderAsOneStore in kinds.h) or field by field: each, on its
-// own and between others, gives the raw macros' bytes over a dirty buffer,
-// padding zeroed, through the list and the typed Encode.
+// Scalar kinds as built for sending, whether their constant header is
+// stored as one block (kHeaderAsOneStore in kinds.h) or field by field:
+// each, on its own and between others, gives the raw macros' bytes over a
+// dirty buffer, padding zeroed, through the list and the typed Encode.
 template <typename T, typename Raw>
 void ExpectRawBytesOverJunk(const T& value, int level, int type, Raw raw_value) {
   alignas(cmsghdr) std::byte raw[3 * CMSG_SPACE(sizeof(Raw))] = {};
@@ -242,7 +242,7 @@ void ExpectRawBytesOverJunk(const T& value, int level, int type, Raw raw_value) 
   EXPECT_EQ(std::memcmp(typed, raw, sizeof(raw)), 0) << type;
 }
 
-TEST(CodecTest, SendOnlyScalarKindsEncodeLikeTheRawMacrosOverJunk) {
+TEST(CodecTest, ScalarKindsAsSentEncodeLikeTheRawMacrosOverJunk) {
   ExpectRawBytesOverJunk(Ipv4Tos{0xb8}, IPPROTO_IP, IP_TOS, int{0xb8});
   ExpectRawBytesOverJunk(UdpGsoSegments{1452}, SOL_UDP, UDP_SEGMENT, uint16_t{1452});
   ExpectRawBytesOverJunk(SoTimestamping{TimestampingFlags::kTxSoftware}, SOL_SOCKET,
