@@ -34,21 +34,31 @@ absl::Status SetNonBlocking(int fd) {
   return absl::OkStatus();
 }
 
-absl::Status SetReceiveTos(int fd, int family, bool on) {
-  if (on) {
-    CMSGLIB_RETURN_IF_ERROR(ReceiveTos(fd));
-  } else {
-    CMSGLIB_RETURN_IF_ERROR(SetIntOption(
-        fd, family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP,
-        family == AF_INET6 ? IPV6_RECVTCLASS : IP_RECVTOS, 0, "IP_RECVTOS"));
-  }
-  if (family == AF_INET6) {
-    // IPv4 clients of a dual-stack socket: their TOS as IP_TOS. Fails
-    // harmlessly on an IPv6-only socket.
-    int value = on ? 1 : 0;
-    (void)setsockopt(fd, IPPROTO_IP, IP_RECVTOS, &value, sizeof(value));
-  }
+struct Option {
+  int name;
+  const char* what;  // for the error
+};
+
+// Sets an IPv4 receive option and, on an IPv6 socket, its IPv6 twin first.
+// The caller knows the family, so nothing asks the socket for it (a
+// getsockopt fewer per option on every new session). The IPv4 option on an
+// IPv6 socket covers the IPv4 clients of a dual-stack socket; on an
+// IPv6-only socket it does nothing, and its failure is ignored.
+absl::Status SetForFamily(int fd, int family, Option v4, Option v6, int value) {
+  if (family != AF_INET6) return SetIntOption(fd, IPPROTO_IP, v4.name, value, v4.what);
+  CMSGLIB_RETURN_IF_ERROR(SetIntOption(fd, IPPROTO_IPV6, v6.name, value, v6.what));
+  (void)setsockopt(fd, IPPROTO_IP, v4.name, &value, sizeof(value));
   return absl::OkStatus();
+}
+
+absl::Status SetReceiveTos(int fd, int family, bool on) {
+  return SetForFamily(fd, family, {IP_RECVTOS, "IP_RECVTOS"},
+                      {IPV6_RECVTCLASS, "IPV6_RECVTCLASS"}, on ? 1 : 0);
+}
+
+absl::Status SetReceiveErrors(int fd, int family) {
+  return SetForFamily(fd, family, {IP_RECVERR, "IP_RECVERR"}, {IPV6_RECVERR, "IPV6_RECVERR"},
+                      1);
 }
 
 absl::Status ApplyOptions(int fd, const SocketOptions& options) {
@@ -138,7 +148,7 @@ absl::Status PrepareServerSocket(int fd, const SocketOptions& options) {
 absl::StatusOr<UniqueFd> ConnectUdp(const SocketAddress& peer,
                                     const SocketOptions& options) {
   CMSGLIB_ASSIGN_OR_RETURN(UniqueFd fd, NewUdpSocket(peer.family()));
-  CMSGLIB_RETURN_IF_ERROR(ReceiveErrors(fd.get()));
+  CMSGLIB_RETURN_IF_ERROR(SetReceiveErrors(fd.get(), peer.family()));
   CMSGLIB_RETURN_IF_ERROR(SetReceiveTos(fd.get(), peer.family(), options.receive_tos));
   CMSGLIB_RETURN_IF_ERROR(ApplyOptions(fd.get(), options));
   if (connect(fd.get(), peer.addr(), peer.size()) < 0) {
