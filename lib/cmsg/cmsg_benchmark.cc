@@ -145,10 +145,9 @@ void RawBuildParse(benchmark::State& state, Raw value) {
 
 // The kernel's bytes for a parse row, written once: recvmsg has long
 // finished writing them when a receiver reads them. Writing them again in
-// the loop would have every parse read stores still in flight, whose
-// forwarding cost depends on how each side's compiler ordered its loads (a
-// 44-byte payload read at 0/16/28 by one side and 0/28/16 by the other
-// differed by 1.3 ns, and by nothing once a fence drained the stores).
+// the loop would have every parse read stores still in flight, and time
+// how each side's compiler ordered its loads against those stores (store
+// forwarding) rather than the parse (lib/cmsg/README.md, "Parse rows").
 template <int kLevel, int kType, typename Raw>
 size_t KernelWrote(unsigned char (&buf)[CMSG_SPACE(sizeof(Raw))], const Raw& value) {
   size_t len = RawBuild<kLevel, kType>(buf, value);
