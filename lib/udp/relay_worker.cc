@@ -57,6 +57,7 @@ RelayWorker::RelayWorker(std::vector<UniqueFd> listeners, const RelayOptions& op
       from_clients_(options.batch, kMaxReadSize, kClientControlSpace),
       from_upstream_(options.batch, kMaxReadSize, kUpstreamControlSpace),
       info_(options.batch),
+      forwards_(options.batch),
       out_(options.batch, options.gso) {
   if (options_.now_ns == nullptr) options_.now_ns = &MonotonicNs;
 }
@@ -344,7 +345,12 @@ void RelayWorker::OnListener(int index, uint32_t events) {
       }
       break;
     }
+    // First each datagram's session, opened where new, with every check
+    // and count; nothing is sent yet.
+    const uint64_t erased_before = sessions_.erased();
+    Session* last = nullptr;
     for (size_t i = 0; i < *n; ++i) {
+      forwards_[i].session = nullptr;
       const ReceivedMessage& m = from_clients_.message(i);
       const DatagramInfo info = TakeInfo(info_, i);
       size_t segment = info.gro_segment;
@@ -375,27 +381,47 @@ void RelayWorker::OnListener(int index, uint32_t events) {
         continue;
       }
       // A run of datagrams from one client (a burst) finds its session
-      // without hashing the key again: the one being queued for.
-      Session* s = queued_for_;
+      // without hashing the key again.
+      Session* s = last;
       if (s == nullptr || s->key.listener != index || !(s->key.client == m.peer) ||
           !(s->key.local == *at)) {
         s = SessionFor(SessionKey{index, m.peer, *at}, round_ns_, datagrams);
+        last = s;
       }
       if (s == nullptr) continue;
       // Spoke again after an answer: a real client (see SessionTable).
       if (s->replied) sessions_.Confirm(s);
+      s->reply_from = *at;
+      sessions_.Touch(s, round_ns_);
+      forwards_[i] = {s, s->id, *at, segment, info.tos};
+    }
+    // Then the datagrams leave, one sendmmsg per run of one session, back
+    // to back: opening the batch's new sessions between them would spread
+    // them out, and wake the upstream for each.
+    const bool none_closed = sessions_.erased() == erased_before;
+    for (size_t i = 0; i < *n; ++i) {
+      Forward& f = forwards_[i];
+      if (f.session == nullptr) continue;
+      // A later datagram's new session may have evicted this one: then it
+      // is opened again, as it would have been had it spoken last.
+      Session* s = none_closed ? f.session : sessions_.FindById(f.id);
+      if (s == nullptr) {
+        const ReceivedMessage& m = from_clients_.message(i);
+        s = SessionFor(SessionKey{index, m.peer, f.at}, round_ns_,
+                       DatagramsIn(m.bytes, f.segment));
+        if (s == nullptr) continue;
+        s->reply_from = f.at;
+      }
       if (s != queued_for_ && queued_for_ != nullptr) {
         out_.Flush(queued_for_->upstream.get(), counts_);
         Account(counts_, /*to_upstream=*/true);
       }
       queued_for_ = s;
-      s->reply_from = *at;
-      sessions_.Touch(s, round_ns_);
       out_.Queue(s->upstream.get(),
-                 absl::string_view(from_clients_.data(i).data(), m.bytes), nullptr,
-                 std::nullopt, segment, counts_, /*flow=*/s->id * 2,
+                 absl::string_view(from_clients_.data(i).data(), from_clients_.message(i).bytes),
+                 nullptr, std::nullopt, f.segment, counts_, /*flow=*/s->id * 2,
                  s->upstream_max_segment,
-                 Tos{info.tos, options_.upstreams[s->upstream_index].family() == AF_INET6});
+                 Tos{f.tos, options_.upstreams[s->upstream_index].family() == AF_INET6});
     }
     if (queued_for_ != nullptr) {
       out_.Flush(queued_for_->upstream.get(), counts_);

@@ -97,6 +97,16 @@ class RelayWorker {
   RecvBatch from_upstream_;
   // The control data of the datagrams of the last read, either batch.
   std::vector<DatagramInfo> info_;
+  // What OnListener found for each datagram of a client read, before it
+  // sends them: its session (nullptr: dropped) and what the send needs.
+  struct Forward {
+    Session* session = nullptr;
+    uint64_t id = 0;  // to find the session again if one was closed since
+    Arrival at;
+    size_t segment = 0;
+    uint8_t tos = 0;
+  };
+  std::vector<Forward> forwards_;
   DatagramSender out_;  // client to upstream, one session at a time
   // Upstream to client, one per listener: replies of every session are
   // copied in as they are read and leave at the end of the loop round.

@@ -2,6 +2,7 @@
 payload sizes, bursts, sessions (stable upstream port, cap, eviction, idle
 timeout), an upstream that goes down and comes back, stats on signals."""
 
+import signal
 import socket
 import time
 import unittest
@@ -138,6 +139,37 @@ class RelayLoopbackTest(unittest.TestCase):
             self.assertEqual(t.whoami_source(t.exchange(clients[5], b"y")), first[5])
             self.assertNotEqual(t.whoami_source(t.exchange(clients[0], b"y")), first[0])
             self.assertEqual(relay.stats()["sessions"], 4)
+
+    def test_a_batch_from_more_new_clients_than_the_cap_is_all_forwarded(self):
+        # Twelve datagrams from six new clients wait in the listening socket
+        # while the relay is stopped, so that it reads them in one batch: its
+        # sessions are opened first, each evicting an earlier one of the
+        # batch (the cap is 2), and every datagram must still go upstream.
+        up = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        up.bind(("127.0.0.1", 0))
+        up.settimeout(3)
+        self.addCleanup(up.close)
+        relay, port = self.relay("--threads=1", "--max_sessions=2",
+                                 upstream="127.0.0.1:%d" % up.getsockname()[1])
+        clients = [t.connected_client("127.0.0.%d" % (2 + i), port) for i in range(6)]
+        for c in clients:
+            self.addCleanup(c.close)
+        relay.proc.send_signal(signal.SIGSTOP)
+        try:
+            sent = []
+            for round_ in range(2):
+                for i, c in enumerate(clients):
+                    payload = ("client %d datagram %d" % (i, round_)).encode()
+                    c.send(payload)
+                    sent.append(payload)
+        finally:
+            relay.proc.send_signal(signal.SIGCONT)
+        got = [up.recv(100) for _ in sent]
+        self.assertEqual(sorted(got), sorted(sent))
+        stats = relay.stats_reaching("upstream_tx_packets", len(sent))
+        self.assertEqual(stats["upstream_tx_packets"], len(sent))
+        self.assertEqual(stats["drop_no_session"], 0)
+        self.assertEqual(stats["sessions"], 2)
 
     def test_idle_sessions_expire(self):
         with t.WhoAmI() as up:
