@@ -178,6 +178,19 @@ void RelayWorker::CloseSession(Session& s) {
     Account(counts_, /*to_upstream=*/true);
     queued_for_ = nullptr;
   }
+  // Evicted while a client read is sorted (for a later datagram's new
+  // session): the datagrams it was given leave now, through it.
+  bool queued = false;
+  for (size_t i = 0; i < sorting_; ++i) {
+    if (forwards_[i].session != &s) continue;
+    QueueForward(i, s);
+    forwards_[i].session = nullptr;
+    queued = true;
+  }
+  if (queued) {
+    out_.Flush(s.upstream.get(), counts_);
+    Account(counts_, /*to_upstream=*/true);
+  }
   // Closing the only fd of the socket removes it from the epoll set too.
 }
 
@@ -330,6 +343,14 @@ size_t RelayWorker::ReplyMaxSegment(int fd, const Arrival& at, int64_t now_ns) {
   return max;
 }
 
+void RelayWorker::QueueForward(size_t i, const Session& s) {
+  const Forward& f = forwards_[i];
+  out_.Queue(s.upstream.get(),
+             absl::string_view(from_clients_.data(i).data(), from_clients_.message(i).bytes),
+             nullptr, std::nullopt, f.segment, counts_, /*flow=*/s.id * 2, s.upstream_max_segment,
+             Tos{f.tos, options_.upstreams[s.upstream_index].family() == AF_INET6});
+}
+
 void RelayWorker::OnListener(int index, uint32_t events) {
   int fd = listeners_[index].get();
   // A reply's ICMP error queued on the listener (a socket handed over with
@@ -346,11 +367,11 @@ void RelayWorker::OnListener(int index, uint32_t events) {
       break;
     }
     // First each datagram's session, opened where new, with every check
-    // and count; nothing is sent yet.
-    const uint64_t erased_before = sessions_.erased();
+    // and count; nothing is sent yet (but see CloseSession).
     Session* last = nullptr;
     for (size_t i = 0; i < *n; ++i) {
       forwards_[i].session = nullptr;
+      sorting_ = i + 1;
       const ReceivedMessage& m = from_clients_.message(i);
       const DatagramInfo info = TakeInfo(info_, i);
       size_t segment = info.gro_segment;
@@ -393,35 +414,21 @@ void RelayWorker::OnListener(int index, uint32_t events) {
       if (s->replied) sessions_.Confirm(s);
       s->reply_from = *at;
       sessions_.Touch(s, round_ns_);
-      forwards_[i] = {s, s->id, *at, segment, info.tos};
+      forwards_[i] = {s, segment, info.tos};
     }
     // Then the datagrams leave, one sendmmsg per run of one session, back
     // to back: opening the batch's new sessions between them would spread
     // them out, and wake the upstream for each.
-    const bool none_closed = sessions_.erased() == erased_before;
+    sorting_ = 0;
     for (size_t i = 0; i < *n; ++i) {
-      Forward& f = forwards_[i];
-      if (f.session == nullptr) continue;
-      // A later datagram's new session may have evicted this one: then it
-      // is opened again, as it would have been had it spoken last.
-      Session* s = none_closed ? f.session : sessions_.FindById(f.id);
-      if (s == nullptr) {
-        const ReceivedMessage& m = from_clients_.message(i);
-        s = SessionFor(SessionKey{index, m.peer, f.at}, round_ns_,
-                       DatagramsIn(m.bytes, f.segment));
-        if (s == nullptr) continue;
-        s->reply_from = f.at;
-      }
+      Session* s = forwards_[i].session;
+      if (s == nullptr) continue;
       if (s != queued_for_ && queued_for_ != nullptr) {
         out_.Flush(queued_for_->upstream.get(), counts_);
         Account(counts_, /*to_upstream=*/true);
       }
       queued_for_ = s;
-      out_.Queue(s->upstream.get(),
-                 absl::string_view(from_clients_.data(i).data(), from_clients_.message(i).bytes),
-                 nullptr, std::nullopt, f.segment, counts_, /*flow=*/s->id * 2,
-                 s->upstream_max_segment,
-                 Tos{f.tos, options_.upstreams[s->upstream_index].family() == AF_INET6});
+      QueueForward(i, *s);
     }
     if (queued_for_ != nullptr) {
       out_.Flush(queued_for_->upstream.get(), counts_);

@@ -70,7 +70,10 @@ class RelayWorker {
   // Sends the replies queued this loop round: one sendmmsg per listening
   // socket for all the sessions that answered through it.
   void FlushReplies();
+  // Closes `s`'s upstream socket, after sending what is queued for it.
   void CloseSession(Session& s);
+  // Queues datagram i of the last client read, forwards_[i], on out_ for `s`.
+  void QueueForward(size_t i, const Session& s);
   // Adds the kernel's drops on the listening sockets since the last look.
   void CountListenerDrops();
   // Adds `c` to the stats and clears it.
@@ -98,15 +101,18 @@ class RelayWorker {
   // The control data of the datagrams of the last read, either batch.
   std::vector<DatagramInfo> info_;
   // What OnListener found for each datagram of a client read, before it
-  // sends them: its session (nullptr: dropped) and what the send needs.
+  // sends them: its session (nullptr: dropped, or already sent) and what
+  // the send needs.
   struct Forward {
     Session* session = nullptr;
-    uint64_t id = 0;  // to find the session again if one was closed since
-    Arrival at;
     size_t segment = 0;
     uint8_t tos = 0;
   };
   std::vector<Forward> forwards_;
+  // While OnListener finds the sessions of a client read: how many entries
+  // of forwards_ are filled, for CloseSession to send an evicted session's
+  // datagrams first. 0 otherwise.
+  size_t sorting_ = 0;
   DatagramSender out_;  // client to upstream, one session at a time
   // Upstream to client, one per listener: replies of every session are
   // copied in as they are read and leave at the end of the loop round.

@@ -55,7 +55,6 @@ Session* SessionTable::InsertFresh(const SessionKey& key, UniqueFd upstream,
 void SessionTable::Remove(Session* s) { Erase(s->self); }
 
 void SessionTable::Erase(Lru::iterator it) {
-  ++erased_;
   by_key_.erase(it->key);
   by_id_.erase(it->id);
   ListOf(*it).erase(it);

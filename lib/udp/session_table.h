@@ -111,9 +111,6 @@ class SessionTable {
   [[nodiscard]] size_t size() const { return probation_.size() + confirmed_.size(); }
   [[nodiscard]] size_t confirmed() const { return confirmed_.size(); }
   [[nodiscard]] size_t max_sessions() const { return max_sessions_; }
-  // How many sessions were ever destroyed: while it stays the same, every
-  // Session* handed out since is still valid.
-  [[nodiscard]] uint64_t erased() const { return erased_; }
 
  private:
   using Lru = std::list<Session>;  // front: most recently active
@@ -124,7 +121,6 @@ class SessionTable {
 
   size_t max_sessions_;
   uint64_t next_id_ = 1;
-  uint64_t erased_ = 0;
   Lru probation_;
   Lru confirmed_;
   absl::flat_hash_map<SessionKey, Lru::iterator> by_key_;

@@ -52,25 +52,6 @@ TEST(SessionTableTest, FindsWhatWasInserted) {
   EXPECT_EQ(table.size(), 2u);
 }
 
-TEST(SessionTableTest, ErasedCountsEveryWayASessionEnds) {
-  SessionTable table(2);
-  auto ignore = [](Session&) {};
-  EXPECT_EQ(table.erased(), 0u);
-  Session* a = table.Insert(Key(1), UniqueFd(), 10, ignore);
-  table.Insert(Key(2), UniqueFd(), 20, ignore);
-  table.Touch(a, 30);
-  table.Confirm(a);
-  EXPECT_EQ(table.erased(), 0u);  // moving a session keeps every pointer valid
-  table.Insert(Key(3), UniqueFd(), 40, ignore);  // evicts 2
-  EXPECT_EQ(table.erased(), 1u);
-  table.Remove(a);
-  EXPECT_EQ(table.erased(), 2u);
-  EXPECT_EQ(table.ExpireIdle(100, ignore), 1u);
-  EXPECT_EQ(table.erased(), 3u);
-  EXPECT_FALSE(table.EvictOldest(ignore));
-  EXPECT_EQ(table.erased(), 3u);
-}
-
 TEST(SessionTableTest, LocalAddressIsPartOfTheKey) {
   SessionTable table(8);
   auto never = [](Session&) {};

@@ -140,36 +140,56 @@ class RelayLoopbackTest(unittest.TestCase):
             self.assertNotEqual(t.whoami_source(t.exchange(clients[0], b"y")), first[0])
             self.assertEqual(relay.stats()["sessions"], 4)
 
-    def test_a_batch_from_more_new_clients_than_the_cap_is_all_forwarded(self):
-        # Twelve datagrams from six new clients wait in the listening socket
-        # while the relay is stopped, so that it reads them in one batch: its
-        # sessions are opened first, each evicting an earlier one of the
-        # batch (the cap is 2), and every datagram must still go upstream.
+    def batch_through_stopped_relay(self, clients_n, rounds, *flags):
+        """Sends `rounds` datagrams from each of `clients_n` new clients
+        (127.0.0.2, ...) in turn while the relay is stopped, so that it reads
+        them in one batch; returns (the relay, what was sent, the upstream
+        socket that receives them)."""
         up = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         up.bind(("127.0.0.1", 0))
         up.settimeout(3)
         self.addCleanup(up.close)
-        relay, port = self.relay("--threads=1", "--max_sessions=2",
+        relay, port = self.relay("--threads=1", *flags,
                                  upstream="127.0.0.1:%d" % up.getsockname()[1])
-        clients = [t.connected_client("127.0.0.%d" % (2 + i), port) for i in range(6)]
+        clients = [t.connected_client("127.0.0.%d" % (2 + i), port) for i in range(clients_n)]
         for c in clients:
             self.addCleanup(c.close)
         relay.proc.send_signal(signal.SIGSTOP)
         try:
             sent = []
-            for round_ in range(2):
+            for round_ in range(rounds):
                 for i, c in enumerate(clients):
                     payload = ("client %d datagram %d" % (i, round_)).encode()
                     c.send(payload)
                     sent.append(payload)
         finally:
             relay.proc.send_signal(signal.SIGCONT)
+        return relay, sent, up
+
+    def test_a_batch_from_more_new_clients_than_the_cap_is_all_forwarded(self):
+        # Six clients in turn, twice, against a cap of 2: each client's
+        # session is evicted before it speaks again, so the relay opens one
+        # session per datagram, no more, and every datagram goes upstream
+        # through the session it was given.
+        relay, sent, up = self.batch_through_stopped_relay(6, 2, "--max_sessions=2")
         got = [up.recv(100) for _ in sent]
         self.assertEqual(sorted(got), sorted(sent))
         stats = relay.stats_reaching("upstream_tx_packets", len(sent))
         self.assertEqual(stats["upstream_tx_packets"], len(sent))
+        self.assertEqual(stats["sessions_created"], len(sent))
         self.assertEqual(stats["drop_no_session"], 0)
         self.assertEqual(stats["sessions"], 2)
+
+    def test_a_batch_of_new_clients_spends_one_rate_token_each(self):
+        # Six new clients of one /24 and a bucket of six: all let in once,
+        # even though the cap of 2 evicts most of them within the batch.
+        relay, sent, up = self.batch_through_stopped_relay(
+            6, 1, "--max_sessions=2", "--new_session_rate=0.01", "--new_session_burst=6")
+        got = [up.recv(100) for _ in sent]
+        self.assertEqual(sorted(got), sorted(sent))
+        stats = relay.stats_reaching("upstream_tx_packets", len(sent))
+        self.assertEqual(stats["drop_rate_limited"], 0)
+        self.assertEqual(stats["sessions_created"], len(sent))
 
     def test_idle_sessions_expire(self):
         with t.WhoAmI() as up:
