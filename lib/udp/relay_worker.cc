@@ -173,21 +173,16 @@ void RelayWorker::FlushReplies() {
 }
 
 void RelayWorker::CloseSession(Session& s) {
-  if (&s == queued_for_) {
-    out_.Flush(s.upstream.get(), counts_);
-    Account(counts_, /*to_upstream=*/true);
-    queued_for_ = nullptr;
-  }
   // Evicted while a client read is sorted (for a later datagram's new
-  // session): the datagrams it was given leave now, through it.
-  bool queued = false;
-  for (size_t i = 0; i < sorting_; ++i) {
-    if (forwards_[i].session != &s) continue;
-    QueueForward(i, s);
-    forwards_[i].session = nullptr;
-    queued = true;
-  }
-  if (queued) {
+  // session): the datagrams it was given leave now, through it. (Nothing
+  // else is ever queued for a session that closes: OnListener's send pass
+  // closes none.)
+  if (s.pending > 0) {
+    for (size_t i = 0; i < sorting_; ++i) {
+      if (forwards_[i].session != &s) continue;
+      QueueForward(i, s);
+      forwards_[i].session = nullptr;
+    }
     out_.Flush(s.upstream.get(), counts_);
     Account(counts_, /*to_upstream=*/true);
   }
@@ -415,25 +410,25 @@ void RelayWorker::OnListener(int index, uint32_t events) {
       s->reply_from = *at;
       sessions_.Touch(s, round_ns_);
       forwards_[i] = {s, segment, info.tos};
+      ++s->pending;
     }
     // Then the datagrams leave, one sendmmsg per run of one session, back
     // to back: opening the batch's new sessions between them would spread
     // them out, and wake the upstream for each.
     sorting_ = 0;
+    Session* queued_for = nullptr;  // whose datagrams out_ holds
     for (size_t i = 0; i < *n; ++i) {
       Session* s = forwards_[i].session;
       if (s == nullptr) continue;
-      if (s != queued_for_ && queued_for_ != nullptr) {
-        out_.Flush(queued_for_->upstream.get(), counts_);
+      if (s != queued_for && queued_for != nullptr) {
+        out_.Flush(queued_for->upstream.get(), counts_);
         Account(counts_, /*to_upstream=*/true);
       }
-      queued_for_ = s;
+      queued_for = s;
+      s->pending = 0;
       QueueForward(i, *s);
     }
-    if (queued_for_ != nullptr) {
-      out_.Flush(queued_for_->upstream.get(), counts_);
-      queued_for_ = nullptr;
-    }
+    if (queued_for != nullptr) out_.Flush(queued_for->upstream.get(), counts_);
     Account(counts_, /*to_upstream=*/true);
     if (*n < from_clients_.capacity()) break;
   }

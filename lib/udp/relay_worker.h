@@ -118,9 +118,6 @@ class RelayWorker {
   // copied in as they are read and leave at the end of the loop round.
   std::vector<std::unique_ptr<DatagramSender>> replies_;
   DatagramSender::Counts reply_counts_;
-  // The session whose datagrams are queued in out_ (client to upstream);
-  // nullptr once closed (CloseSession).
-  Session* queued_for_ = nullptr;
   DatagramSender::Counts counts_;
   absl::flat_hash_map<int64_t, size_t> mtu_cache_;  // ifindex*2+v6 -> payload
   int64_t mtu_cache_since_ns_ = 0;

@@ -47,6 +47,9 @@ struct Session {
   int64_t last_active_ns = 0;
   bool replied = false;    // the upstream has answered at least once
   bool confirmed = false;  // in the confirmed segment
+  // Datagrams of the client read being sorted that wait to be sent
+  // through this session (RelayWorker::OnListener).
+  uint32_t pending = 0;
   // The table's handle on this session's place in its LRU list, so that
   // Touch and Confirm need no lookup. Set and used by the table only.
   std::list<Session>::iterator self;

@@ -185,11 +185,11 @@ class RelayLoopbackTest(unittest.TestCase):
         # even though the cap of 2 evicts most of them within the batch.
         relay, sent, up = self.batch_through_stopped_relay(
             6, 1, "--max_sessions=2", "--new_session_rate=0.01", "--new_session_burst=6")
-        got = [up.recv(100) for _ in sent]
-        self.assertEqual(sorted(got), sorted(sent))
         stats = relay.stats_reaching("upstream_tx_packets", len(sent))
         self.assertEqual(stats["drop_rate_limited"], 0)
         self.assertEqual(stats["sessions_created"], len(sent))
+        got = [up.recv(100) for _ in sent]
+        self.assertEqual(sorted(got), sorted(sent))
 
     def test_idle_sessions_expire(self):
         with t.WhoAmI() as up:
