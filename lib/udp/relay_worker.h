@@ -70,7 +70,8 @@ class RelayWorker {
   // Sends the replies queued this loop round: one sendmmsg per listening
   // socket for all the sessions that answered through it.
   void FlushReplies();
-  // Closes `s`'s upstream socket, after sending what is queued for it.
+  // Runs before session `s` is destroyed (its upstream socket closes with
+  // it): sends what waits to go through it.
   void CloseSession(Session& s);
   // Queues datagram i of the last client read, forwards_[i], on out_ for `s`.
   void QueueForward(size_t i, const Session& s);
