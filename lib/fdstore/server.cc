@@ -241,10 +241,9 @@ Server::Accepted Server::AcceptOne() {
   }
   // Who connects (SO_PEERCRED), for the slot limits: rights are decided
   // by each message's credentials and the opener's, asked at its first
-  // message (Serve). While fewer
-  // clients than one uid's share are connected, no uid can be over a
-  // limit, so the question waits until a limit could bite (a call saved
-  // on nearly every hand-off).
+  // message (Serve). While fewer clients than one uid's share are
+  // connected, no uid can be over a limit, so the question waits until a
+  // limit could bite (a call saved on nearly every hand-off).
   const absl::Time now = absl::Now();
   Client client;
   client.fd = std::move(fd);
@@ -429,11 +428,10 @@ bool Server::Answer(Client& client, uid_t uid, const Message& request,
     // connection) and the message's must be allowed to write: a connection
     // handed to another process speaks with the rights of the lesser of
     // the two, however soon after the connect it speaks.
-    const std::optional<uid_t> opener = PeerUid(client);
-    if (!opener.has_value()) return false;
-    const Access access = std::min(AccessOf(uid), AccessOf(*opener));
+    const uid_t opener = client.peer_uid;  // known: Serve asked before answering
+    const Access access = std::min(AccessOf(uid), AccessOf(opener));
     if (access < Access::kWrite) {
-      const uid_t who = AccessOf(uid) < Access::kWrite ? uid : *opener;
+      const uid_t who = AccessOf(uid) < Access::kWrite ? uid : opener;
       Log(absl::StrCat("refused pid ", client.pid, ": uid ", who, " may not ",
                        TypeName(request.type)));
       return Fail(client, Code::kRefused,

@@ -162,8 +162,9 @@ class Server {
   // Reads and answers one request; false when the client must be dropped.
   // A client with nothing to read is vetted if `vet_if_silent`.
   bool Serve(Client& client, bool vet_if_silent = true);
-  // Answers a decoded request from `uid` (its message credentials); `fds`
-  // came with it.
+  // Answers a decoded request from `uid` (its message credentials) on a
+  // connection whose opener Serve has asked for (peer_known); `fds` came
+  // with it.
   bool Answer(Client& client, uid_t uid, const Message& request, std::vector<UniqueFd> fds);
   // Sends `reply`; false (the client logged and to be dropped) if that
   // fails.
