@@ -126,12 +126,9 @@ class BuffersTest(unittest.TestCase):
             port = t.served_port(relay)
             c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             self.addCleanup(c.close)
-            relay.proc.send_signal(signal.SIGSTOP)
-            try:
+            with relay.paused():
                 for i in range(500):
                     c.sendto(b"x" * 1000, ("127.0.0.1", port))
-            finally:
-                relay.proc.send_signal(signal.SIGCONT)
             # Nothing follows the burst: the drops are counted all the same
             # (not only when a later datagram carries the socket's count).
             deadline = time.monotonic() + 5

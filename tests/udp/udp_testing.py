@@ -1,6 +1,8 @@
 """Helpers for the UDP tools' end-to-end tests: run the tools as processes,
 read their stats lines, talk to them with plain sockets."""
 
+import contextlib
+import glob
 import os
 import random
 import re
@@ -79,8 +81,8 @@ class Server:
                 raise AssertionError("%s exited %s before printing %r:\n%s" % (
                     self.argv[0], self.proc.returncode, needle, self.text()))
             time.sleep(0.02)
-        raise AssertionError("no %r from %s within %ss:\n%s" % (
-            needle, self.argv[0], timeout, self.text()))
+        raise AssertionError("no %r from %s within %ss (threads %s):\n%s" % (
+            needle, self.argv[0], timeout, self.task_states(), self.text()))
 
     def stats(self, timeout=10.0):
         """Sends SIGUSR1 and returns the counters of the stats line it prints."""
@@ -131,6 +133,48 @@ class Server:
                 raise AssertionError("%s ignored signal %d" % (self.argv[0], sig))
         final = [l for l in self.lines() if ": final " in l]
         return self.proc.returncode, (parse_stats(final[-1]) if final else None)
+
+    def task_states(self):
+        """The scheduler state letter of each of the process's threads."""
+        states = []
+        for path in glob.glob("/proc/%d/task/*/stat" % self.proc.pid):
+            try:
+                with open(path) as f:
+                    states.append(f.read().rsplit(")", 1)[1].split()[0])
+            except OSError:  # the thread ended between glob and open
+                pass
+        return states
+
+    def _wait_for_states(self, stopped, sig, timeout=5.0):
+        """Waits until every thread is stopped (or none is), signalling again
+        every 100 ms: a signal only takes effect when each thread next
+        leaves the kernel, so "sent" is not yet "stopped"."""
+        deadline = time.monotonic() + timeout
+        resend = time.monotonic() + 0.1
+        while True:
+            states = self.task_states()
+            if states and all((s == "T") == stopped for s in states):
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError("%s: threads %s after signal %d" % (
+                    self.argv[0], states, sig))
+            if time.monotonic() > resend:
+                self.proc.send_signal(sig)
+                resend = time.monotonic() + 0.1
+            time.sleep(0.001)
+
+    @contextlib.contextmanager
+    def paused(self):
+        """Stops the process (SIGSTOP) for the body of a with statement, so
+        that what is sent meanwhile queues in its sockets; resumes it
+        (SIGCONT) after, and returns once every thread runs again."""
+        self.proc.send_signal(signal.SIGSTOP)
+        try:
+            self._wait_for_states(True, signal.SIGSTOP)
+            yield
+        finally:
+            self.proc.send_signal(signal.SIGCONT)
+            self._wait_for_states(False, signal.SIGCONT)
 
     def kill(self):
         if self.proc.poll() is None:
