@@ -25,6 +25,9 @@ constexpr uint64_t kSessionBit = uint64_t{1} << 63;
 // Batches read from one socket per wake-up, so one busy client cannot starve
 // the others.
 constexpr int kRoundsPerEvent = 8;
+// Sessions looked at, per segment, for one that may give up its port: a
+// bounded cost per new client while every port waits for an answer.
+constexpr size_t kPortEvictionSearch = 16;
 
 constexpr size_t kClientControlSpace =
     kSpaceFor<Ipv6PacketInfo, Ipv4PacketInfo, UdpGroSegments, Ipv4Tos, Ipv6TClass> + 64;
@@ -256,15 +259,25 @@ absl::StatusOr<UniqueFd> RelayWorker::ConnectUpstream(size_t index) {
   // these: the port range and RLIMIT_NOFILE are shared with the host.
   for (int attempt = 0; attempt < 2 && !up.ok(); ++attempt) {
     int e = ErrnoOf(up.status());
+    auto close = [this](Session& old) { CloseSession(old); };
     Counter reason;
     if (e == EAGAIN || e == EADDRNOTAVAIL || e == EADDRINUSE) {
+      // The freed port is the one the new session gets: an answer still
+      // due to the old session would reach the new client. Only a session
+      // whose upstream has answered everything sent so far gives it up.
       reason = Counter::kSessionsEvictedForPort;
+      auto answered = [](const Session& s) { return !s.awaiting_reply && s.pending == 0; };
+      if (!sessions_.EvictOldestWhere(answered, kPortEvictionSearch, close)) {
+        return absl::ResourceExhaustedError(
+            "no ephemeral port free, and every session holding one awaits its "
+            "upstream's answer");
+      }
     } else if (e == EMFILE || e == ENFILE) {
       reason = Counter::kSessionsEvictedForFd;
+      if (!sessions_.EvictOldest(close)) break;
     } else {
       break;
     }
-    if (!sessions_.EvictOldest([this](Session& old) { CloseSession(old); })) break;
     stats_.Add(reason);
     stats_.SetSessions(sessions_.size());
     up = ConnectUdp(upstream, {.gro = options_.gro, .receive_tos = options_.carry_tos});
@@ -411,6 +424,7 @@ void RelayWorker::OnListener(int index, uint32_t events) {
       sessions_.Touch(s, round_ns_);
       forwards_[i] = {s, segment, info.tos};
       ++s->pending;
+      s->awaiting_reply = true;
     }
     // Then the datagrams leave, one sendmmsg per run of one session, back
     // to back: opening the batch's new sessions between them would spread
@@ -483,6 +497,7 @@ void RelayWorker::OnUpstream(uint64_t session_id, uint32_t events) {
     }
     if (*n > 0) {
       s->replied = true;
+      s->awaiting_reply = false;
       sessions_.Touch(s, round_ns_);
     }
     if (*n < from_upstream_.capacity()) break;

@@ -46,6 +46,9 @@ struct Session {
   uint32_t upstream_index = 0;      // which of RelayOptions::upstreams
   int64_t last_active_ns = 0;
   bool replied = false;    // the upstream has answered at least once
+  // A datagram went upstream after the upstream last answered: an answer
+  // may still be on its way to this session's port.
+  bool awaiting_reply = false;
   bool confirmed = false;  // in the confirmed segment
   // Datagrams of the client read being sorted that wait to be sent
   // through this session (RelayWorker::OnListener).
@@ -83,6 +86,24 @@ class SessionTable {
     on_evict(from.back());
     Erase(std::prev(from.end()));
     return true;
+  }
+
+  // Like EvictOldest, but only a session `evictable` accepts, the longest
+  // idle first; looks at no more than `limit` sessions of each segment, so
+  // that a search that finds none costs little. False if none was evicted.
+  template <typename Evictable, typename OnEvict>
+  bool EvictOldestWhere(Evictable evictable, size_t limit, OnEvict on_evict) {
+    for (Lru* list : {&probation_, &confirmed_}) {
+      auto it = list->end();
+      for (size_t seen = 0; seen < limit && it != list->begin(); ++seen) {
+        --it;
+        if (!evictable(*it)) continue;
+        on_evict(*it);
+        Erase(it);
+        return true;
+      }
+    }
+    return false;
   }
 
   // Moves `s` to the confirmed segment (no-op if it is there).

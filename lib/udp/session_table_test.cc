@@ -75,6 +75,31 @@ TEST(SessionTableTest, FullTableEvictsTheLongestIdle) {
   EXPECT_NE(table.Find(Key(1)), nullptr);
 }
 
+TEST(SessionTableTest, EvictOldestWhereTakesTheLongestIdleTheTestAccepts) {
+  SessionTable table(8);
+  std::vector<uint16_t> evicted;
+  auto record = [&](Session& s) { evicted.push_back(s.key.client.port()); };
+  for (uint16_t port = 1; port <= 5; ++port) table.Insert(Key(port), UniqueFd(), port, record);
+  table.Confirm(table.Find(Key(1)));
+  auto even = [](const Session& s) { return s.key.client.port() % 2 == 0; };
+  // Probation first (2..5, longest idle 2), then the confirmed segment.
+  EXPECT_TRUE(table.EvictOldestWhere(even, 8, record));
+  EXPECT_TRUE(table.EvictOldestWhere(even, 8, record));
+  EXPECT_FALSE(table.EvictOldestWhere(even, 8, record));
+  EXPECT_EQ(evicted, (std::vector<uint16_t>{2, 4}));
+  // The search stops after `limit` sessions of each segment.
+  auto five = [](const Session& s) { return s.key.client.port() == 5; };
+  EXPECT_FALSE(table.EvictOldestWhere(five, 1, record));
+  EXPECT_TRUE(table.EvictOldestWhere(five, 2, record));
+  EXPECT_EQ(evicted, (std::vector<uint16_t>{2, 4, 5}));
+  auto any = [](const Session&) { return true; };
+  EXPECT_TRUE(table.EvictOldestWhere(any, 1, record));  // 3, then the confirmed 1
+  EXPECT_TRUE(table.EvictOldestWhere(any, 1, record));
+  EXPECT_FALSE(table.EvictOldestWhere(any, 1, record));
+  EXPECT_EQ(evicted, (std::vector<uint16_t>{2, 4, 5, 3, 1}));
+  EXPECT_EQ(table.size(), 0u);
+}
+
 TEST(SessionTableTest, EvictionClosesTheUpstreamSocket) {
   SessionTable table(1);
   int fds[2];

@@ -164,6 +164,50 @@ print(" ".join(str(m) for m in missed))
 """
 
 
+LATE_ECHO = r"""
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+print("listening", flush=True)
+got = [s.recvfrom(100)]
+s.settimeout(0.5)
+try:
+    while True:
+        got.append(s.recvfrom(100))
+except socket.timeout:
+    pass
+for data, source in got:
+    s.sendto(data, source)
+print("answered", len(got))
+"""
+
+BATCH_CLIENTS = r"""
+import socket, sys, time
+port, clients, first_port = (int(a) for a in sys.argv[1:4])
+socks = []
+for i in range(clients):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", first_port + i))
+    socks.append(s)
+sys.stdin.readline()
+for i, s in enumerate(socks):
+    s.sendto(("client %d" % i).encode(), ("127.0.0.1", port))
+print("sent", flush=True)
+got = {i: [] for i in range(clients)}
+deadline = time.monotonic() + 2
+for i, s in enumerate(socks):
+    s.settimeout(max(0.01, deadline - time.monotonic()))
+    while True:
+        try:
+            got[i].append(s.recv(100).decode())
+        except socket.timeout:
+            break
+        s.settimeout(0.2)
+for i in range(clients):
+    print("%d:%s" % (i, ",".join(got[i])))
+"""
+
+
 class FewEphemeralPortsTest(unittest.TestCase):
     """64 ephemeral ports, 200 successive clients: each new client must be
     answered, the longest idle session giving up its port."""
@@ -187,6 +231,48 @@ class FewEphemeralPortsTest(unittest.TestCase):
         # which is not ephemeral) took the port of an idle session.
         self.assertGreaterEqual(final["sessions_evicted_for_port"], 200 - 64)
         self.assertLessEqual(final["sessions"], 64)
+
+    def test_a_port_is_not_handed_on_while_its_reply_is_awaited(self):
+        # 8 ports, 20 new clients read in one batch. A session that gave its
+        # port to the next client before its upstream answered would have
+        # that answer delivered to the next client: one client's data to
+        # another. The sessions keep their ports; the clients that find
+        # none are dropped and counted.
+        ns = Namespaces(self, "b")["b"]
+        in_ns(ns, "echo '40000 40007' > /proc/sys/net/ipv4/ip_local_port_range")
+        # An upstream that answers once the burst is over, as a slow one
+        # would: every answer arrives after the batch is sorted.
+        echo = subprocess.Popen(["ip", "netns", "exec", ns, "/usr/bin/python3", "-c",
+                                 LATE_ECHO, "7000"], stdout=subprocess.PIPE, text=True)
+        self.addCleanup(echo.kill)
+        self.assertEqual(echo.stdout.readline(), "listening\n")
+        relay = t.Server(["ip", "netns", "exec", ns, t.TOOLS["relay"],
+                          "--listen=127.0.0.1:5300", "--upstream=127.0.0.1:7000",
+                          "--threads=1", "--batch=32"])
+        self.addCleanup(relay.__exit__)
+        client = subprocess.Popen(
+            ["ip", "netns", "exec", ns, "/usr/bin/python3", "-c", BATCH_CLIENTS,
+             "5300", "20", "20000"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.addCleanup(client.kill)
+        with relay.paused():
+            client.stdin.write("send\n")
+            client.stdin.flush()
+            self.assertEqual(client.stdout.readline(), "sent\n")
+        out, _ = client.communicate(timeout=30)
+        got = {int(i): payloads.split(",") if payloads else []
+               for i, payloads in (line.split(":") for line in out.splitlines())}
+        stats = relay.settled_stats()
+        for i, payloads in got.items():
+            self.assertLessEqual(set(payloads), {"client %d" % i}, (i, got, stats))
+        self.assertEqual(echo.communicate(timeout=30)[0].split(), ["answered", "8"])
+        answered = sum(1 for p in got.values() if p)
+        self.assertEqual(answered, 8, (got, stats))
+        self.assertEqual(stats["upstream_tx_packets"], 8, stats)
+        self.assertEqual(stats["drop_no_session"], 12, stats)
+        self.assertEqual(stats["sessions_evicted_for_port"], 0, stats)
+        line = [l for l in relay.lines() if ": stats " in l][-1]
+        self.assertIn("no ephemeral port", line)
 
 
 if __name__ == "__main__":
