@@ -165,24 +165,24 @@ print(" ".join(str(m) for m in missed))
 
 
 LATE_ECHO = r"""
-import socket, sys
+import select, socket, sys
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.bind(("127.0.0.1", int(sys.argv[1])))
 print("listening", flush=True)
-got = [s.recvfrom(100)]
-s.settimeout(0.5)
-try:
-    while True:
+got = []
+while True:
+    ready, _, _ = select.select([s, sys.stdin], [], [])
+    if s in ready:
         got.append(s.recvfrom(100))
-except socket.timeout:
-    pass
+    elif sys.stdin.readline():
+        break
 for data, source in got:
     s.sendto(data, source)
-print("answered", len(got))
+print("answered", len(got), flush=True)
 """
 
 BATCH_CLIENTS = r"""
-import socket, sys, time
+import socket, sys
 port, clients, first_port = (int(a) for a in sys.argv[1:4])
 socks = []
 for i in range(clients):
@@ -193,18 +193,17 @@ sys.stdin.readline()
 for i, s in enumerate(socks):
     s.sendto(("client %d" % i).encode(), ("127.0.0.1", port))
 print("sent", flush=True)
-got = {i: [] for i in range(clients)}
-deadline = time.monotonic() + 2
+sys.stdin.readline()
+# Everything the relay delivered is queued by now.
 for i, s in enumerate(socks):
-    s.settimeout(max(0.01, deadline - time.monotonic()))
+    s.setblocking(False)
+    got = []
     while True:
         try:
-            got[i].append(s.recv(100).decode())
-        except socket.timeout:
+            got.append(s.recv(100).decode())
+        except BlockingIOError:
             break
-        s.settimeout(0.2)
-for i in range(clients):
-    print("%d:%s" % (i, ",".join(got[i])))
+    print("%d:%s" % (i, ",".join(got)))
 """
 
 
@@ -240,10 +239,11 @@ class FewEphemeralPortsTest(unittest.TestCase):
         # none are dropped and counted.
         ns = Namespaces(self, "b")["b"]
         in_ns(ns, "echo '40000 40007' > /proc/sys/net/ipv4/ip_local_port_range")
-        # An upstream that answers once the burst is over, as a slow one
-        # would: every answer arrives after the batch is sorted.
+        # An upstream that answers when told, once the batch is sorted, as a
+        # slow one would.
         echo = subprocess.Popen(["ip", "netns", "exec", ns, "/usr/bin/python3", "-c",
-                                 LATE_ECHO, "7000"], stdout=subprocess.PIPE, text=True)
+                                 LATE_ECHO, "7000"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True)
         self.addCleanup(echo.kill)
         self.assertEqual(echo.stdout.readline(), "listening\n")
         relay = t.Server(["ip", "netns", "exec", ns, t.TOOLS["relay"],
@@ -259,13 +259,18 @@ class FewEphemeralPortsTest(unittest.TestCase):
             client.stdin.write("send\n")
             client.stdin.flush()
             self.assertEqual(client.stdout.readline(), "sent\n")
-        out, _ = client.communicate(timeout=30)
+        # The batch is sorted once all 20 went upstream or were dropped.
+        relay.stats_when(lambda s: s["upstream_tx_packets"] + s["drop_no_session"] >= 20)
+        echo.stdin.write("answer\n")
+        echo.stdin.flush()
+        answered_upstream = echo.stdout.readline().split()
+        stats = relay.stats_when(lambda s: s["client_tx_packets"] >= s["upstream_tx_packets"])
+        out, _ = client.communicate("read\n", timeout=30)
         got = {int(i): payloads.split(",") if payloads else []
                for i, payloads in (line.split(":") for line in out.splitlines())}
-        stats = relay.settled_stats()
         for i, payloads in got.items():
             self.assertLessEqual(set(payloads), {"client %d" % i}, (i, got, stats))
-        self.assertEqual(echo.communicate(timeout=30)[0].split(), ["answered", "8"])
+        self.assertEqual(answered_upstream, ["answered", "8"])
         answered = sum(1 for p in got.values() if p)
         self.assertEqual(answered, 8, (got, stats))
         self.assertEqual(stats["upstream_tx_packets"], 8, stats)

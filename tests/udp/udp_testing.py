@@ -114,10 +114,14 @@ class Server:
         its counters, so a count read right after an exchange may lag by one
         round of the loop.
         """
+        return self.stats_when(lambda s: s[key] >= value, timeout)
+
+    def stats_when(self, done, timeout=10.0):
+        """Stats once `done(stats)` holds (the last ones seen if never)."""
         deadline = time.monotonic() + timeout
         while True:
             now = self.stats()
-            if now[key] >= value or time.monotonic() > deadline:
+            if done(now) or time.monotonic() > deadline:
                 return now
             time.sleep(0.02)
 
