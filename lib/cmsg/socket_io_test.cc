@@ -337,7 +337,12 @@ TEST(SocketIoTest, InvalidFdToSendIsRejectedBeforeTheCall) {
 }
 
 volatile sig_atomic_t g_alarms = 0;
-void CountAlarm(int) { g_alarms = g_alarms + 1; }
+int g_alarm_pipe = -1;  // told of each alarm (write is async-signal-safe)
+void CountAlarm(int) {
+  g_alarms = g_alarms + 1;
+  char one = 1;
+  (void)!write(g_alarm_pipe, &one, 1);
+}
 
 // Receives one message with `receive(fd, data)` (which returns the bytes
 // received) while a SIGALRM interrupts it; checks that it was retried.
@@ -348,13 +353,17 @@ void ExpectRetriedAfterASignal(Receive receive) {
   action.sa_handler = CountAlarm;  // no SA_RESTART: recvmsg sees EINTR
   ASSERT_EQ(sigaction(SIGALRM, &action, &saved), 0);
   g_alarms = 0;
-  // The sender is a forked child that only sleeps and sends (both
-  // async-signal-safe), well after the alarm has interrupted us.
+  int alarmed[2];
+  ASSERT_EQ(pipe2(alarmed, O_CLOEXEC), 0);
+  UniqueFd alarmed_read(alarmed[0]), alarmed_write(alarmed[1]);
+  g_alarm_pipe = alarmed[1];
+  // The sender is a forked child that sends only once the alarm has gone
+  // off (read and send are async-signal-safe), however late that is.
   pid_t child = fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
-    timespec wait{0, 300 * 1000 * 1000};
-    nanosleep(&wait, nullptr);
+    char one;
+    if (read(alarmed[0], &one, 1) != 1) _exit(2);
     _exit(send(pair.a.get(), "late", 4, 0) == 4 ? 0 : 1);
   }
   itimerval alarm{};
@@ -362,7 +371,10 @@ void ExpectRetriedAfterASignal(Receive receive) {
   ASSERT_EQ(setitimer(ITIMER_REAL, &alarm, nullptr), 0);
   char data[8];
   absl::StatusOr<size_t> bytes = receive(pair.b.get(), absl::MakeSpan(data));
+  const itimerval off{};
+  setitimer(ITIMER_REAL, &off, nullptr);
   sigaction(SIGALRM, &saved, nullptr);
+  g_alarm_pipe = -1;
   int status = 0;
   waitpid(child, &status, 0);
   ASSERT_TRUE(bytes.ok()) << bytes.status();

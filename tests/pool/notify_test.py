@@ -66,14 +66,16 @@ class NotifyTest(unittest.TestCase):
         script = ("systemd-notify --ready; systemd-notify STOPPING=1; "
                   "while [ ! -e /out/stop ]; do systemd-notify WATCHDOG=1; sleep 0.1; done; "
                   "exec sleep 1000")
-        pool = pt.Pool(["--workers=1", "--ready=notify", "--watchdog=2s", "--kill_after=200ms",
+        pool = pt.Pool(["--workers=1", "--ready=notify", "--watchdog=5s", "--kill_after=200ms",
                         "--min_uptime=0", binds(), "--bind=%s:/out" % out],
                        ["/bin/sh", "-c", script])
         try:
             pool.wait_for(r"instance=1 event=stopping_notified")
             self.assertEqual(pool.status()["workers"][0]["state"], "stopping")
-            # Fed for longer than the watchdog's period: not expired.
-            time.sleep(3)
+            # Fed for longer than the watchdog's period: not expired. (Each
+            # feed starts two processes: the period leaves room for a slow
+            # machine.)
+            time.sleep(6)
             self.assertEqual(pool.events("watchdog_expired"), [])
             open(os.path.join(out, "stop"), "w").close()
             pool.wait_for(r"instance=1 event=watchdog_expired")

@@ -94,7 +94,8 @@ TEST(JsonStatusTest, StartAndEndWithTheCause) {
   EXPECT_EQ(Normalized(dir.File("status")),
             "{\"event\": \"start\", \"pid\": \"N\"}\n"
             "{\"cause\": \"signaled\", \"event\": \"exit\", \"exit_code\": 143, \"signal\": 15}\n");
-  r = WithStatus(dir, {"--timeout=200ms"}, {"/bin/sleep", "30"});
+  // The timeout covers the set-up too: ample for a loaded machine.
+  r = WithStatus(dir, {"--timeout=2s"}, {"/bin/sleep", "30"});
   EXPECT_EQ(r.code, 124);
   EXPECT_EQ(Normalized(dir.File("status")),
             "{\"event\": \"start\", \"pid\": \"N\"}\n"
@@ -116,7 +117,7 @@ TEST(JsonStatusTest, TheStartPidIsTheSandboxes) {
     if (fd == 3) fcntl(3, F_SETFD, 0);
     dup2(fd, 3);
     std::vector<std::string> argv =
-        SandboxCommand({"--json_status_fd=3"}, {"/bin/sleep", "2"});
+        SandboxCommand({"--json_status_fd=3"}, {"/bin/sleep", "30"});
     std::vector<char*> args;
     for (std::string& a : argv) args.push_back(a.data());
     args.push_back(nullptr);

@@ -21,7 +21,7 @@ echo_addr="$(wait_serving /tmp/echo.log)" || exit 1
 relay_addr="$(wait_serving /tmp/relay.log)" || exit 1
 port="${relay_addr##*:}"
 for target in "$echo_addr" "127.0.0.1:$port" "127.0.0.2:$port"; do
-  out="$("$tools/udp_probe/udp_probe" --target="$target" --count=20 --interval=1ms --expect_source 2>&1)" ||
+  out="$("$tools/udp_probe/udp_probe" --target="$target" --count=20 --interval=1ms --timeout=3s --expect_source 2>&1)" ||
     fail "udp_probe $target: $out"
   grep -q ': 20 sent, 20 received, 0.0% loss, .* 0 from other sources' <<<"$out" || fail "udp_probe $target: $out"
 done

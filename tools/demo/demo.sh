@@ -153,7 +153,7 @@ probe_summary() {  # probe_summary LOG -> "S R LOSS P50"
 
 probe() {  # probe TARGET COUNT: runs udp_probe --expect_source; prints "S R LOSS P50 RC"
   local log="$tmp/probe.$RANDOM.log" rc
-  "$udp_probe" --target="$1" --count="$2" --interval=2ms --timeout=500ms --expect_source >"$log" 2>&1
+  "$udp_probe" --target="$1" --count="$2" --interval=2ms --timeout=2s --expect_source >"$log" 2>&1
   rc=$?
   echo "$(probe_summary "$log") $rc"
   if ((rc != 0)); then sed 's/^/    udp_probe: /' "$log" >&2; fi
