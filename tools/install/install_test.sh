@@ -54,7 +54,23 @@ kill -TERM "$pool"; wait "$pool"; rc=$?
 for _ in $(seq 500); do grep -q serving "$work/echo.log" && break; sleep 0.01; done
 echo_addr="$(sed -nE 's/.*serving ([0-9.]+:[0-9]+).*/\1/p' "$work/echo.log")"
 [[ -n "$echo_addr" ]] || { echo "FAIL: udp_echo did not start: $(cat "$work/echo.log")"; exit 1; }
-port="$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", 0)); print(s.getsockname()[1])')"
+# A free port from below the ephemeral range: one drawn with port 0 could be
+# taken by another test's implicitly bound socket before the launcher binds it.
+port="$(python3 -c '
+import random, socket
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+ports = list(range(30000, min(low, 32768)))
+random.shuffle(ports)
+for p in ports:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind(("0.0.0.0", p))
+        except OSError:
+            continue
+    print(p)
+    break
+')"
+[[ -n "$port" ]] || fail "no free UDP port below the ephemeral range"
 mkdir -p "$etc/udp_relay"
 printf 'UPSTREAM=%s\nRELAY_FLAGS="--threads=1 --stats_interval=0s"\n' "$echo_addr" >"$etc/udp_relay/$port.conf"
 listen="$(sed -nE 's/^ListenDatagram=//p' "$u/udp_relay@.socket")"; listen="${listen//%i/$port}"
