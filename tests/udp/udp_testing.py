@@ -92,18 +92,22 @@ class Server:
                                               timeout=timeout))
 
     def settled_stats(self, timeout=10.0):
-        """Stats once two reads 50 ms apart agree (the last ones if never).
+        """Stats once two reads 50 ms apart agree and every thread was asleep
+        just before the second (the last ones if never).
 
         The stats line is read while the workers run, counter by counter, so
         while datagrams are still being handled two counters may be one
-        event apart (a session created but its eviction not yet counted).
+        event apart (a session created but its eviction not yet counted); and
+        a worker that is runnable but not running changes nothing for a
+        while without being done.
         """
         deadline = time.monotonic() + timeout
         last = self.stats()
         while True:
             time.sleep(0.05)
+            asleep = all(s == "S" for s in self.task_states())
             now = self.stats()
-            if now == last or time.monotonic() > deadline:
+            if (now == last and asleep) or time.monotonic() > deadline:
                 return now
             last = now
 
