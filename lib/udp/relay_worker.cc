@@ -25,9 +25,14 @@ constexpr uint64_t kSessionBit = uint64_t{1} << 63;
 // Batches read from one socket per wake-up, so one busy client cannot starve
 // the others.
 constexpr int kRoundsPerEvent = 8;
-// Sessions looked at, per segment, for one that may give up its port: a
-// bounded cost per new client while every port waits for an answer.
+// Sessions looked at for one that may give up its port: a bounded cost
+// per new client while every port waits for an answer.
 constexpr size_t kPortEvictionSearch = 16;
+// How long after its last datagram an unanswered session may still get an
+// answer that must reach its own client (MayGiveUpPort). Longer keeps late
+// answers from strangers; shorter lets a flood that is never answered hold
+// the ports for less time.
+constexpr int64_t kUnansweredGraceNs = int64_t{5} * 1000 * 1000 * 1000;
 
 constexpr size_t kClientControlSpace =
     kSpaceFor<Ipv6PacketInfo, Ipv4PacketInfo, UdpGroSegments, Ipv4Tos, Ipv6TClass> + 64;
@@ -254,35 +259,50 @@ absl::StatusOr<UniqueFd> RelayWorker::ConnectUpstream(size_t index) {
   const SocketAddress& upstream = options_.upstreams[index];
   absl::StatusOr<UniqueFd> up = ConnectUdp(upstream, {.gro = options_.gro, .receive_tos = options_.carry_tos});
   // Out of ephemeral ports (connect's autobind: EAGAIN; EADDRNOTAVAIL on
-  // some paths) or fds: the longest-idle session gives its own up, once,
-  // and the connect is tried again. The table's cap alone does not bound
+  // some paths) or fds: an idle session gives its own up and the connect
+  // is tried again, twice at most. The table's cap alone does not bound
   // these: the port range and RLIMIT_NOFILE are shared with the host.
   for (int attempt = 0; attempt < 2 && !up.ok(); ++attempt) {
     int e = ErrnoOf(up.status());
-    auto close = [this](Session& old) { CloseSession(old); };
-    Counter reason;
     if (e == EAGAIN || e == EADDRNOTAVAIL || e == EADDRINUSE) {
-      // The freed port is the one the new session gets: an answer still
-      // due to the old session would reach the new client. Only a session
-      // whose upstream has answered everything sent so far gives it up.
-      reason = Counter::kSessionsEvictedForPort;
-      auto answered = [](const Session& s) { return !s.awaiting_reply && s.pending == 0; };
-      if (!sessions_.EvictOldestWhere(answered, kPortEvictionSearch, close)) {
+      // The port freed is the one the new session gets: only a session no
+      // answer is due to gives it up.
+      if (!sessions_.EvictOldestWhere([this](const Session& s) { return MayGiveUpPort(s); },
+                                      kPortEvictionSearch,
+                                      [this](Session& old) { CloseSession(old); })) {
         return absl::ResourceExhaustedError(
-            "no ephemeral port free, and every session holding one awaits its "
-            "upstream's answer");
+            "no ephemeral port free, and an answer may still be due to each session "
+            "this worker could close for one");
       }
-    } else if (e == EMFILE || e == ENFILE) {
-      reason = Counter::kSessionsEvictedForFd;
-      if (!sessions_.EvictOldest(close)) break;
-    } else {
+      stats_.Add(Counter::kSessionsEvictedForPort);
+    } else if (e != EMFILE && e != ENFILE) {
+      break;
+    } else if (!EvictForRoom(Counter::kSessionsEvictedForFd)) {
       break;
     }
-    stats_.Add(reason);
     stats_.SetSessions(sessions_.size());
     up = ConnectUdp(upstream, {.gro = options_.gro, .receive_tos = options_.carry_tos});
   }
   return up;
+}
+
+bool RelayWorker::MayGiveUpPort(const Session& s) const {
+  return s.pending == 0 &&
+         (s.unanswered == 0 || round_ns_ - s.last_sent_ns >= kUnansweredGraceNs);
+}
+
+bool RelayWorker::EvictForRoom(Counter counter) {
+  auto close = [this](Session& old) { CloseSession(old); };
+  // The port freed may go to a later new session: prefer one no answer is
+  // due to, but make room regardless.
+  if (!sessions_.EvictOldestWhere([this](const Session& s) { return MayGiveUpPort(s); },
+                                  kPortEvictionSearch, close) &&
+      !sessions_.EvictOldest(close)) {
+    return false;
+  }
+  stats_.Add(counter);
+  stats_.SetSessions(sessions_.size());
+  return true;
 }
 
 Session* RelayWorker::SessionFor(const SessionKey& key, int64_t now_ns,
@@ -313,6 +333,7 @@ Session* RelayWorker::SessionFor(const SessionKey& key, int64_t now_ns,
   // reads may pass whole); without it, a call per session saved.
   size_t max_segment =
       out_.gso() ? PathMaxPayload(fd, options_.upstreams[index].family()) : 0;
+  if (sessions_.size() >= sessions_.max_sessions()) (void)EvictForRoom(Counter::kSessionsEvicted);
   Session* s = sessions_.Insert(key, *std::move(up), now_ns, [this](Session& old) {
     CloseSession(old);
     stats_.Add(Counter::kSessionsEvicted);
@@ -424,7 +445,9 @@ void RelayWorker::OnListener(int index, uint32_t events) {
       sessions_.Touch(s, round_ns_);
       forwards_[i] = {s, segment, info.tos};
       ++s->pending;
-      s->awaiting_reply = true;
+      s->unanswered = static_cast<uint32_t>(
+          std::min<uint64_t>(uint64_t{s->unanswered} + datagrams, UINT32_MAX));
+      s->last_sent_ns = round_ns_;
     }
     // Then the datagrams leave, one sendmmsg per run of one session, back
     // to back: opening the batch's new sessions between them would spread
@@ -484,6 +507,8 @@ void RelayWorker::OnUpstream(uint64_t session_id, uint32_t events) {
       uint64_t datagrams = DatagramsIn(m.bytes, segment);
       stats_.Add(Counter::kUpstreamRxPackets, datagrams);
       stats_.Add(Counter::kUpstreamRxBytes, m.bytes);
+      // An answer reached this session's port, whatever becomes of it.
+      s->unanswered -= static_cast<uint32_t>(std::min<uint64_t>(s->unanswered, datagrams));
       if (!from_upstream_.control_status(i).ok() || m.data_truncated()) {
         stats_.Add(m.data_truncated() ? Counter::kDropTruncated
                                       : Counter::kDropBadControl,
@@ -497,7 +522,6 @@ void RelayWorker::OnUpstream(uint64_t session_id, uint32_t events) {
     }
     if (*n > 0) {
       s->replied = true;
-      s->awaiting_reply = false;
       sessions_.Touch(s, round_ns_);
     }
     if (*n < from_upstream_.capacity()) break;

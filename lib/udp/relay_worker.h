@@ -55,6 +55,15 @@ class RelayWorker {
   // `datagrams` (a GRO read holds several) counted under the reason.
   Session* SessionFor(const SessionKey& key, int64_t now_ns, uint64_t datagrams);
   absl::StatusOr<UniqueFd> ConnectUpstream(size_t index);
+  // Whether `s` may be closed to free a port for a new session, which would
+  // get that port: not while an answer may still be due to it (fewer
+  // answers read than datagrams sent, the last sent under
+  // kUnansweredGrace ago), or its answers would reach the new client.
+  bool MayGiveUpPort(const Session& s) const;
+  // Closes a session to make room: the longest idle that MayGiveUpPort, if
+  // one is found among the longest idle, else the longest idle; counted
+  // under `counter`. False if there was none to close.
+  bool EvictForRoom(Counter counter);
   // The upstream for `client`: the highest rendezvous score among those not
   // marked down (among all if every one is).
   size_t ChooseUpstream(const SocketAddress& client, int64_t now_ns) const;

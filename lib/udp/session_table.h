@@ -46,9 +46,11 @@ struct Session {
   uint32_t upstream_index = 0;      // which of RelayOptions::upstreams
   int64_t last_active_ns = 0;
   bool replied = false;    // the upstream has answered at least once
-  // A datagram went upstream after the upstream last answered: an answer
-  // may still be on its way to this session's port.
-  bool awaiting_reply = false;
+  // Datagrams sent upstream less the answers read (never below 0), and when
+  // the last one was sent: while answers may be due, this session's port
+  // must not pass to another client (RelayWorker::MayGiveUpPort).
+  uint32_t unanswered = 0;
+  int64_t last_sent_ns = 0;
   bool confirmed = false;  // in the confirmed segment
   // Datagrams of the client read being sorted that wait to be sent
   // through this session (RelayWorker::OnListener).
@@ -88,20 +90,21 @@ class SessionTable {
     return true;
   }
 
-  // Like EvictOldest, but only a session `evictable` accepts, the longest
-  // idle first; looks at no more than `limit` sessions of each segment, so
-  // that a search that finds none costs little. False if none was evicted.
+  // Like EvictOldest, but only a session `evictable` accepts: the longest
+  // idle of them among the `limit` longest idle of the segment EvictOldest
+  // takes from (a confirmed session still never goes while one is on
+  // probation). The bound keeps a search that finds none cheap. False if
+  // none was evicted.
   template <typename Evictable, typename OnEvict>
   bool EvictOldestWhere(Evictable evictable, size_t limit, OnEvict on_evict) {
-    for (Lru* list : {&probation_, &confirmed_}) {
-      auto it = list->end();
-      for (size_t seen = 0; seen < limit && it != list->begin(); ++seen) {
-        --it;
-        if (!evictable(*it)) continue;
-        on_evict(*it);
-        Erase(it);
-        return true;
-      }
+    Lru& from = probation_.empty() ? confirmed_ : probation_;
+    auto it = from.end();
+    for (size_t seen = 0; seen < limit && it != from.begin(); ++seen) {
+      --it;
+      if (!evictable(*it)) continue;
+      on_evict(*it);
+      Erase(it);
+      return true;
     }
     return false;
   }

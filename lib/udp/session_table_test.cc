@@ -81,23 +81,23 @@ TEST(SessionTableTest, EvictOldestWhereTakesTheLongestIdleTheTestAccepts) {
   auto record = [&](Session& s) { evicted.push_back(s.key.client.port()); };
   for (uint16_t port = 1; port <= 5; ++port) table.Insert(Key(port), UniqueFd(), port, record);
   table.Confirm(table.Find(Key(1)));
-  auto even = [](const Session& s) { return s.key.client.port() % 2 == 0; };
-  // Probation first (2..5, longest idle 2), then the confirmed segment.
-  EXPECT_TRUE(table.EvictOldestWhere(even, 8, record));
-  EXPECT_TRUE(table.EvictOldestWhere(even, 8, record));
-  EXPECT_FALSE(table.EvictOldestWhere(even, 8, record));
-  EXPECT_EQ(evicted, (std::vector<uint16_t>{2, 4}));
-  // The search stops after `limit` sessions of each segment.
-  auto five = [](const Session& s) { return s.key.client.port() == 5; };
-  EXPECT_FALSE(table.EvictOldestWhere(five, 1, record));
-  EXPECT_TRUE(table.EvictOldestWhere(five, 2, record));
-  EXPECT_EQ(evicted, (std::vector<uint16_t>{2, 4, 5}));
+  table.Confirm(table.Find(Key(3)));
+  auto odd = [](const Session& s) { return s.key.client.port() % 2 == 1; };
+  // On probation: 2, 4, 5 (longest idle first). Only 5 is odd; the
+  // confirmed 1 and 3 are not looked at while any session is on probation.
+  EXPECT_TRUE(table.EvictOldestWhere(odd, 8, record));
+  EXPECT_FALSE(table.EvictOldestWhere(odd, 8, record));
+  EXPECT_EQ(evicted, (std::vector<uint16_t>{5}));
+  // The search stops after `limit` sessions.
+  auto four = [](const Session& s) { return s.key.client.port() == 4; };
+  EXPECT_FALSE(table.EvictOldestWhere(four, 1, record));
+  EXPECT_TRUE(table.EvictOldestWhere(four, 2, record));
   auto any = [](const Session&) { return true; };
-  EXPECT_TRUE(table.EvictOldestWhere(any, 1, record));  // 3, then the confirmed 1
-  EXPECT_TRUE(table.EvictOldestWhere(any, 1, record));
-  EXPECT_FALSE(table.EvictOldestWhere(any, 1, record));
-  EXPECT_EQ(evicted, (std::vector<uint16_t>{2, 4, 5, 3, 1}));
-  EXPECT_EQ(table.size(), 0u);
+  EXPECT_TRUE(table.EvictOldestWhere(any, 1, record));  // 2, the last on probation
+  // Then the confirmed segment: 1 is the longest idle odd one.
+  EXPECT_TRUE(table.EvictOldestWhere(odd, 8, record));
+  EXPECT_EQ(evicted, (std::vector<uint16_t>{5, 4, 2, 1}));
+  EXPECT_EQ(table.size(), 1u);
 }
 
 TEST(SessionTableTest, EvictionClosesTheUpstreamSocket) {

@@ -12,6 +12,7 @@ import subprocess
 import unittest
 
 import udp_testing as t
+from netns_testing import ip
 
 CLONE_NEWNET = 0x40000000
 IP_PKTINFO = 8
@@ -22,13 +23,6 @@ LIBC = ctypes.CDLL(None, use_errno=True)
 SUFFIX = "%d" % os.getpid()
 SRV = "udpt-srv-" + SUFFIX
 CLI = "udpt-cli-" + SUFFIX
-
-
-def ip(*args, check=True):
-    p = subprocess.run(["ip"] + list(args), capture_output=True, text=True, timeout=20)
-    if check and p.returncode != 0:
-        raise AssertionError("ip %s: %s" % (" ".join(args), p.stderr.strip()))
-    return p
 
 
 def sysctl(ns, key, value):

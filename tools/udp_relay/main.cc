@@ -73,12 +73,13 @@ DEFINE_int64(max_sessions, 65536,
              "holds an upstream socket, so an ephemeral port too: the port "
              "range (net.ipv4.ip_local_port_range, 28,232 ports by default, "
              "shared with the host) is the real cap when it is smaller. When "
-             "no fd is left, the session idle longest gives its up "
-             "(sessions_evicted_for_fd); when no port is left, the session "
-             "idle longest whose upstream has answered all it was sent "
-             "(sessions_evicted_for_port), since the new session gets that "
-             "port and a late answer would reach the new client. If none has, "
-             "the new client's datagram is dropped (drop_no_session).");
+             "no port (or fd) is left, an idle session gives its up "
+             "(sessions_evicted_for_port / _for_fd): for a port, only one "
+             "no answer is due to (as many answers read as datagrams sent, "
+             "or its last datagram over 5s ago), since the new session gets "
+             "that port and a late answer would reach the new client; if "
+             "there is none, the new client's datagram is dropped "
+             "(drop_no_session).");
 DEFINE_string(stats_interval, "0s",
               "Print counters on stderr this often (0s: never). They are also "
               "printed on SIGUSR1, and a final line on SIGINT/SIGTERM.");
