@@ -25,9 +25,16 @@ constexpr uint64_t kSessionBit = uint64_t{1} << 63;
 // Batches read from one socket per wake-up, so one busy client cannot starve
 // the others.
 constexpr int kRoundsPerEvent = 8;
-// Sessions looked at for one that may give up its port: a bounded cost
-// per new client while every port waits for an answer.
-constexpr size_t kPortEvictionSearch = 16;
+// Sessions looked at, longest idle first, for one that may give up its
+// port. Out of ports, each try already costs a failing connect() (the
+// kernel walks its whole UDP port hash, about 1 ms here), so the search
+// may be long; making room in a full table is on every new session's
+// path, so that search is short and falls back to the longest idle.
+constexpr size_t kPortEvictionSearch = 1024;
+constexpr size_t kRoomEvictionSearch = 16;
+// After a new session found no port, new sessions are refused without a
+// try for this long, unless a session closes or is answered meanwhile.
+constexpr int64_t kNoPortBackoffNs = 10 * 1000 * 1000;
 // How long after its last datagram an unanswered session may still get an
 // answer that must reach its own client (MayGiveUpPort). Longer keeps late
 // answers from strangers; shorter lets a flood that is never answered hold
@@ -181,6 +188,7 @@ void RelayWorker::FlushReplies() {
 }
 
 void RelayWorker::CloseSession(Session& s) {
+  no_port_until_ns_ = 0;  // its port is free again
   // Evicted while a client read is sorted (for a later datagram's new
   // session): the datagrams it was given leave now, through it. (Nothing
   // else is ever queued for a session that closes: OnListener's send pass
@@ -256,6 +264,10 @@ void RelayWorker::UpstreamFailed(Session& s) {
 }
 
 absl::StatusOr<UniqueFd> RelayWorker::ConnectUpstream(size_t index) {
+  constexpr absl::string_view kNoPort =
+      "no ephemeral port free, and an answer may still be due to each session "
+      "this worker could close for one";
+  if (round_ns_ < no_port_until_ns_) return absl::ResourceExhaustedError(kNoPort);
   const SocketAddress& upstream = options_.upstreams[index];
   absl::StatusOr<UniqueFd> up = ConnectUdp(upstream, {.gro = options_.gro, .receive_tos = options_.carry_tos});
   // Out of ephemeral ports (connect's autobind: EAGAIN; EADDRNOTAVAIL on
@@ -270,9 +282,8 @@ absl::StatusOr<UniqueFd> RelayWorker::ConnectUpstream(size_t index) {
       if (!sessions_.EvictOldestWhere([this](const Session& s) { return MayGiveUpPort(s); },
                                       kPortEvictionSearch,
                                       [this](Session& old) { CloseSession(old); })) {
-        return absl::ResourceExhaustedError(
-            "no ephemeral port free, and an answer may still be due to each session "
-            "this worker could close for one");
+        no_port_until_ns_ = round_ns_ + kNoPortBackoffNs;
+        return absl::ResourceExhaustedError(kNoPort);
       }
       stats_.Add(Counter::kSessionsEvictedForPort);
     } else if (e != EMFILE && e != ENFILE) {
@@ -296,7 +307,7 @@ bool RelayWorker::EvictForRoom(Counter counter) {
   // The port freed may go to a later new session: prefer one no answer is
   // due to, but make room regardless.
   if (!sessions_.EvictOldestWhere([this](const Session& s) { return MayGiveUpPort(s); },
-                                  kPortEvictionSearch, close) &&
+                                  kRoomEvictionSearch, close) &&
       !sessions_.EvictOldest(close)) {
     return false;
   }
@@ -509,6 +520,7 @@ void RelayWorker::OnUpstream(uint64_t session_id, uint32_t events) {
       stats_.Add(Counter::kUpstreamRxBytes, m.bytes);
       // An answer reached this session's port, whatever becomes of it.
       s->unanswered -= static_cast<uint32_t>(std::min<uint64_t>(s->unanswered, datagrams));
+      if (s->unanswered == 0) no_port_until_ns_ = 0;  // it may give its port up now
       if (!from_upstream_.control_status(i).ok() || m.data_truncated()) {
         stats_.Add(m.data_truncated() ? Counter::kDropTruncated
                                       : Counter::kDropBadControl,

@@ -100,6 +100,9 @@ class RelayWorker {
   // datagram of the round is taken to have arrived (idle timeouts and rate
   // limits need no finer).
   int64_t round_ns_ = 0;
+  // New sessions are refused without trying for a port until then (see
+  // kNoPortBackoffNs); 0 once a session closes or is answered.
+  int64_t no_port_until_ns_ = 0;
   RelayOptions options_;
   std::vector<int64_t> upstream_down_until_ns_;  // per upstream
   UniqueFd epoll_;

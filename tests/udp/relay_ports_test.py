@@ -164,6 +164,33 @@ elif scenario == "flood":
     time.sleep(0.3)
     for i, s in enumerate(real):
         result["real %d" % i] += ask(s, "now real %d again" % i)
+elif scenario == "flood then quiet":
+    # The same flood, then nothing for over 5 s: a flood session may then
+    # give up its port (an answer that late is taken to be lost).
+    real = [client(20000 + i) for i in range(10)]
+    for i, s in enumerate(real):
+        result["real %d" % i] = ask(s, "now real %d" % i) + ask(s, "now real %d" % i)
+    for i in range(40):
+        client(21000 + i).send(b"never flood %d" % i)
+    time.sleep(5.5)
+    result["newcomer"] = ask(client(20100), "now newcomer")
+    for i, s in enumerate(real):
+        result["real %d" % i] += ask(s, "now real %d again" % i)
+elif scenario == "full table":
+    # --max_sessions=8 with 9 ports: the first client's answer is late, the
+    # other 7 are answered; each newcomer closes a session to make room,
+    # and the next newcomer gets the port that frees.
+    first = client(20000)
+    first.send(b"later first")
+    for i in range(1, 8):
+        result["answered %d" % i] = ask(client(20000 + i), "now answered %d" % i)
+    newcomers = [client(20100 + i) for i in range(3)]
+    for i, s in enumerate(newcomers):
+        result["newcomer %d" % i] = ask(s, "now newcomer %d" % i)
+    release()
+    result["first"] = read(first, 5.0)
+    for i, s in enumerate(newcomers):
+        result["newcomer %d" % i] += read(s, 0.3)
 print(json.dumps(result))
 """
 
@@ -182,8 +209,8 @@ class FewEphemeralPortsTest(unittest.TestCase):
         self.addCleanup(relay.__exit__)
         return ns, relay
 
-    def run_scenario(self, ports, scenario):
-        ns, relay = self.relay_in_namespace(ports)
+    def run_scenario(self, ports, scenario, *flags):
+        ns, relay = self.relay_in_namespace(ports, *flags)
         got = json.loads(python_in(ns, SCENARIOS, scenario))
         return got, relay.settled_stats()
 
@@ -278,6 +305,23 @@ class FewEphemeralPortsTest(unittest.TestCase):
         # 22 flood clients got the ports left; the other 18 found none.
         self.assertEqual(stats["drop_no_session"], 18, stats)
         self.assertEqual(stats["sessions_evicted_for_port"], 0, stats)
+
+
+    def test_a_flood_holds_the_ports_it_took_only_while_it_sends(self):
+        got, stats = self.run_scenario(32, "flood then quiet")
+        self.assertOnlyOwnAnswers(got, stats)
+        self.assertEqual(got["newcomer"], ["now newcomer"], (got, stats))
+        for i in range(10):
+            self.assertEqual(len(got["real %d" % i]), 3, (got, stats))
+        self.assertEqual(stats["sessions_evicted_for_port"], 1, stats)
+
+    def test_a_full_table_closes_a_session_no_answer_is_due_to(self):
+        got, stats = self.run_scenario(9, "full table", "--max_sessions=8")
+        self.assertOnlyOwnAnswers(got, stats)
+        self.assertEqual(got["first"], ["later first"], (got, stats))
+        for i in range(3):
+            self.assertEqual(got["newcomer %d" % i], ["now newcomer %d" % i], (got, stats))
+        self.assertEqual(stats["sessions_evicted"], 3, stats)
 
 
 if __name__ == "__main__":
