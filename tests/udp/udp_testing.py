@@ -121,11 +121,19 @@ class Server:
         return self.stats_when(lambda s: s[key] >= value, timeout)
 
     def stats_when(self, done, timeout=10.0):
-        """Stats once `done(stats)` holds (the last ones seen if never)."""
+        """Stats read after `done(stats)` held (the last ones seen if never).
+
+        The line is read counter by counter while the workers run, so the
+        line in which `done` first holds may lack what a worker counted
+        just before (client_rx_packets 0 beside drop_denied 20): the stats
+        returned come from the next line.
+        """
         deadline = time.monotonic() + timeout
         while True:
             now = self.stats()
-            if done(now) or time.monotonic() > deadline:
+            if done(now):
+                return self.stats()
+            if time.monotonic() > deadline:
                 return now
             time.sleep(0.02)
 
