@@ -144,6 +144,7 @@ void RelayWorker::Run() {
     // round that outlasts the timeout (a stall) must not expire the
     // sessions it served before their answers are read.
     ExpireIdle(round_ns_);
+    ReleaseParked(round_ns_);
     now = NowNs();
     if (now - drops_polled_ns_ >= kDropsPollNs) {
       drops_polled_ns_ = now;
@@ -187,8 +188,7 @@ void RelayWorker::FlushReplies() {
   Account(reply_counts_, /*to_upstream=*/false);
 }
 
-void RelayWorker::CloseSession(Session& s) {
-  no_port_until_ns_ = 0;  // its port is free again
+void RelayWorker::CloseSession(Session& s, bool keep_port_if_due) {
   // Evicted while a client read is sorted (for a later datagram's new
   // session): the datagrams it was given leave now, through it. (Nothing
   // else is ever queued for a session that closes: OnListener's send pass
@@ -202,7 +202,24 @@ void RelayWorker::CloseSession(Session& s) {
     out_.Flush(s.upstream.get(), counts_);
     Account(counts_, /*to_upstream=*/true);
   }
+  if (keep_port_if_due && AnswerMayBeDue(s)) {
+    // Out of epoll (the session's id dies with it), the socket itself kept
+    // until the answer is too late: its port must not pass to another
+    // client meanwhile. Kept in order of release.
+    (void)epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, s.upstream.get(), nullptr);
+    int64_t until = s.last_sent_ns + kUnansweredGraceNs;
+    if (!parked_.empty()) until = std::max(until, parked_.back().until_ns);
+    parked_.push_back({std::move(s.upstream), until});
+    return;
+  }
+  no_port_until_ns_ = 0;  // its port is free again
   // Closing the only fd of the socket removes it from the epoll set too.
+}
+
+void RelayWorker::ReleaseParked(int64_t now_ns) {
+  if (parked_.empty() || parked_.front().until_ns > now_ns) return;
+  while (!parked_.empty() && parked_.front().until_ns <= now_ns) parked_.pop_front();
+  no_port_until_ns_ = 0;
 }
 
 void RelayWorker::Account(DatagramSender::Counts& c, bool to_upstream) {
@@ -279,6 +296,7 @@ absl::StatusOr<UniqueFd> RelayWorker::ConnectUpstream(size_t index) {
     if (e == EAGAIN || e == EADDRNOTAVAIL || e == EADDRINUSE) {
       // The port freed is the one the new session gets: only a session no
       // answer is due to gives it up.
+      ReleaseParked(round_ns_);
       if (!sessions_.EvictOldestWhere([this](const Session& s) { return MayGiveUpPort(s); },
                                       kPortEvictionSearch,
                                       [this](Session& old) { CloseSession(old); })) {
@@ -288,7 +306,11 @@ absl::StatusOr<UniqueFd> RelayWorker::ConnectUpstream(size_t index) {
       stats_.Add(Counter::kSessionsEvictedForPort);
     } else if (e != EMFILE && e != ENFILE) {
       break;
-    } else if (!EvictForRoom(Counter::kSessionsEvictedForFd)) {
+    } else if (!parked_.empty()) {
+      // An fd back from a socket kept only for its port, before a live
+      // session's.
+      parked_.pop_front();
+    } else if (!EvictForRoom(Counter::kSessionsEvictedForFd, /*keep_port_if_due=*/false)) {
       break;
     }
     stats_.SetSessions(sessions_.size());
@@ -297,13 +319,16 @@ absl::StatusOr<UniqueFd> RelayWorker::ConnectUpstream(size_t index) {
   return up;
 }
 
-bool RelayWorker::MayGiveUpPort(const Session& s) const {
-  return s.pending == 0 &&
-         (s.unanswered == 0 || round_ns_ - s.last_sent_ns >= kUnansweredGraceNs);
+bool RelayWorker::AnswerMayBeDue(const Session& s) const {
+  return s.unanswered > 0 && round_ns_ - s.last_sent_ns < kUnansweredGraceNs;
 }
 
-bool RelayWorker::EvictForRoom(Counter counter) {
-  auto close = [this](Session& old) { CloseSession(old); };
+bool RelayWorker::MayGiveUpPort(const Session& s) const {
+  return s.pending == 0 && !AnswerMayBeDue(s);
+}
+
+bool RelayWorker::EvictForRoom(Counter counter, bool keep_port_if_due) {
+  auto close = [this, keep_port_if_due](Session& old) { CloseSession(old, keep_port_if_due); };
   // The port freed may go to a later new session: prefer one no answer is
   // due to, but make room regardless.
   if (!sessions_.EvictOldestWhere([this](const Session& s) { return MayGiveUpPort(s); },
@@ -344,7 +369,9 @@ Session* RelayWorker::SessionFor(const SessionKey& key, int64_t now_ns,
   // reads may pass whole); without it, a call per session saved.
   size_t max_segment =
       out_.gso() ? PathMaxPayload(fd, options_.upstreams[index].family()) : 0;
-  if (sessions_.size() >= sessions_.max_sessions()) (void)EvictForRoom(Counter::kSessionsEvicted);
+  if (sessions_.size() >= sessions_.max_sessions()) {
+    (void)EvictForRoom(Counter::kSessionsEvicted, /*keep_port_if_due=*/true);
+  }
   Session* s = sessions_.Insert(key, *std::move(up), now_ns, [this](Session& old) {
     CloseSession(old);
     stats_.Add(Counter::kSessionsEvicted);

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <vector>
 
@@ -60,10 +61,14 @@ class RelayWorker {
   // answers read than datagrams sent, the last sent under
   // kUnansweredGrace ago), or its answers would reach the new client.
   bool MayGiveUpPort(const Session& s) const;
+  // Fewer answers read than datagrams sent, the last sent under
+  // kUnansweredGrace ago.
+  bool AnswerMayBeDue(const Session& s) const;
   // Closes a session to make room: the longest idle that MayGiveUpPort, if
   // one is found among the longest idle, else the longest idle; counted
-  // under `counter`. False if there was none to close.
-  bool EvictForRoom(Counter counter);
+  // under `counter`. False if there was none to close. See CloseSession
+  // for `keep_port_if_due`.
+  bool EvictForRoom(Counter counter, bool keep_port_if_due);
   // The upstream for `client`: the highest rendezvous score among those not
   // marked down (among all if every one is).
   size_t ChooseUpstream(const SocketAddress& client, int64_t now_ns) const;
@@ -81,7 +86,12 @@ class RelayWorker {
   void FlushReplies();
   // Runs before session `s` is destroyed (its upstream socket closes with
   // it): sends what waits to go through it.
-  void CloseSession(Session& s);
+  // With `keep_port_if_due`, the upstream socket of a session an answer
+  // may still be due to is kept (parked_) rather than closed: the fd is
+  // freed but not the port. Without it (an fd is what is needed), closed.
+  void CloseSession(Session& s, bool keep_port_if_due = true);
+  // Closes the parked sockets whose answers are now too late.
+  void ReleaseParked(int64_t now_ns);
   // Queues datagram i of the last client read, forwards_[i], on out_ for `s`.
   void QueueForward(size_t i, const Session& s);
   // Adds the kernel's drops on the listening sockets since the last look.
@@ -103,6 +113,14 @@ class RelayWorker {
   // New sessions are refused without trying for a port until then (see
   // kNoPortBackoffNs); 0 once a session closes or is answered.
   int64_t no_port_until_ns_ = 0;
+  // Upstream sockets of closed sessions an answer may still be due to,
+  // out of epoll, each kept until its answer would be too late so that its
+  // port cannot pass to another client; in order of release.
+  struct Parked {
+    UniqueFd fd;
+    int64_t until_ns;
+  };
+  std::deque<Parked> parked_;
   RelayOptions options_;
   std::vector<int64_t> upstream_down_until_ns_;  // per upstream
   UniqueFd epoll_;

@@ -191,6 +191,23 @@ elif scenario == "full table":
     result["first"] = read(first, 5.0)
     for i, s in enumerate(newcomers):
         result["newcomer %d" % i] += read(s, 0.3)
+elif scenario == "full table, answers late":
+    # --max_sessions=8 with 9 ports, every answer late: the first newcomer
+    # takes the 9th port and closes a session to make room, which keeps its
+    # socket (its answer is due); the second finds no port but the first
+    # newcomer's, answered. The late answers come then.
+    waiting = [client(20000 + i) for i in range(8)]
+    for i, s in enumerate(waiting):
+        s.send(b"later waiting %d" % i)
+    time.sleep(0.3)
+    newcomers = [client(20100 + i) for i in range(2)]
+    for i, s in enumerate(newcomers):
+        result["newcomer %d" % i] = ask(s, "now newcomer %d" % i)
+    release()
+    for i, s in enumerate(waiting):
+        result["waiting %d" % i] = read(s, 5.0 if i == 0 else 0.5)
+    for i, s in enumerate(newcomers):
+        result["newcomer %d" % i] += read(s, 0.3)
 print(json.dumps(result))
 """
 
@@ -323,6 +340,19 @@ class FewEphemeralPortsTest(unittest.TestCase):
             self.assertEqual(got["newcomer %d" % i], ["now newcomer %d" % i], (got, stats))
         self.assertEqual(stats["sessions_evicted"], 3, stats)
 
+
+    def test_a_session_closed_for_room_keeps_its_port_while_an_answer_is_due(self):
+        got, stats = self.run_scenario(9, "full table, answers late", "--max_sessions=8")
+        self.assertOnlyOwnAnswers(got, stats)
+        # The first waiting client's session was closed for the newcomer:
+        # its answer is lost, but reaches nobody else.
+        self.assertEqual(got["waiting 0"], [], (got, stats))
+        for i in range(1, 8):
+            self.assertEqual(got["waiting %d" % i], ["later waiting %d" % i], (got, stats))
+        for i in range(2):
+            self.assertEqual(got["newcomer %d" % i], ["now newcomer %d" % i], (got, stats))
+        self.assertEqual(stats["sessions_evicted"], 1, stats)
+        self.assertEqual(stats["sessions_evicted_for_port"], 1, stats)
 
 if __name__ == "__main__":
     t.take_tool_args()

@@ -69,7 +69,9 @@ DEFINE_string(
     "without traffic either way, e.g. 30s, 5m, 500ms.");
 DEFINE_int64(max_sessions, 65536,
              "Most sessions at once, over all threads; when full, the session "
-             "idle longest is closed. Capped by RLIMIT_NOFILE. Each session "
+             "idle longest is closed (preferring one no answer is due to; one "
+             "an answer is due to keeps its port until 5s after its last "
+             "datagram). Capped by RLIMIT_NOFILE. Each session "
              "holds an upstream socket, so an ephemeral port too: the port "
              "range (net.ipv4.ip_local_port_range, 28,232 ports by default, "
              "shared with the host) is the real cap when it is smaller. When "
