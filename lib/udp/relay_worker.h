@@ -56,10 +56,9 @@ class RelayWorker {
   // `datagrams` (a GRO read holds several) counted under the reason.
   Session* SessionFor(const SessionKey& key, int64_t now_ns, uint64_t datagrams);
   absl::StatusOr<UniqueFd> ConnectUpstream(size_t index);
-  // Whether `s` may be closed to free a port for a new session, which would
-  // get that port: not while an answer may still be due to it (fewer
-  // answers read than datagrams sent, the last sent under
-  // kUnansweredGrace ago), or its answers would reach the new client.
+  // Whether `s` may be closed to free a port for a new session, which gets
+  // that port: nothing of it waits to be sent and no answer may be due to
+  // it (or that answer would reach the new client).
   bool MayGiveUpPort(const Session& s) const;
   // Fewer answers read than datagrams sent, the last sent under
   // kUnansweredGrace ago.
@@ -85,10 +84,10 @@ class RelayWorker {
   // socket for all the sessions that answered through it.
   void FlushReplies();
   // Runs before session `s` is destroyed (its upstream socket closes with
-  // it): sends what waits to go through it.
-  // With `keep_port_if_due`, the upstream socket of a session an answer
-  // may still be due to is kept (parked_) rather than closed: the fd is
-  // freed but not the port. Without it (an fd is what is needed), closed.
+  // it): sends what waits to go through it. With `keep_port_if_due`, the
+  // socket of a session an answer may still be due to is kept instead
+  // (parked_), out of epoll, so that its port stays taken; without it (an
+  // fd is what is needed), it closes.
   void CloseSession(Session& s, bool keep_port_if_due = true);
   // Closes the parked sockets whose answers are now too late.
   void ReleaseParked(int64_t now_ns);
