@@ -2,11 +2,13 @@
 
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <limits>
 
 #include "lib/cmsg/cmsg.h"
 #include "lib/status/errno_status.h"
@@ -164,9 +166,12 @@ void RelayWorker::CountListenerDrops() {
 }
 
 int RelayWorker::EpollTimeoutMs(int64_t now_ns) const {
-  if (sessions_.size() == 0) return 1000;
-  int64_t due = sessions_.OldestActivity() +
-                absl::ToInt64Nanoseconds(options_.session_timeout);
+  int64_t due = std::numeric_limits<int64_t>::max();
+  if (sessions_.size() > 0) {
+    due = sessions_.OldestActivity() + absl::ToInt64Nanoseconds(options_.session_timeout);
+  }
+  if (!parked_.empty()) due = std::min(due, parked_.front().until_ns);
+  if (due == std::numeric_limits<int64_t>::max()) return 1000;
   int64_t ms = (due - now_ns) / 1000000 + 1;
   return static_cast<int>(std::clamp<int64_t>(ms, 1, 1000));
 }
@@ -205,8 +210,15 @@ void RelayWorker::CloseSession(Session& s, bool keep_port_if_due) {
   if (keep_port_if_due && AnswerMayBeDue(s)) {
     // Out of epoll (the session's id dies with it), the socket itself kept
     // until the answer is too late: its port must not pass to another
-    // client meanwhile. Kept in order of release.
-    (void)epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, s.upstream.get(), nullptr);
+    // client meanwhile. Kept in order of release, at most as many as the
+    // table holds (the fd limit leaves room for both): beyond that the one
+    // kept longest goes first.
+    if (parked_.size() >= sessions_.max_sessions()) parked_.pop_front();
+    int fd = s.upstream.get();
+    (void)epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
+    // The answer is not read: keep the least of it queued.
+    int smallest = 1;
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &smallest, sizeof(smallest));
     int64_t until = s.last_sent_ns + kUnansweredGraceNs;
     if (!parked_.empty()) until = std::max(until, parked_.back().until_ns);
     parked_.push_back({std::move(s.upstream), until});
@@ -216,10 +228,11 @@ void RelayWorker::CloseSession(Session& s, bool keep_port_if_due) {
   // Closing the only fd of the socket removes it from the epoll set too.
 }
 
-void RelayWorker::ReleaseParked(int64_t now_ns) {
-  if (parked_.empty() || parked_.front().until_ns > now_ns) return;
+bool RelayWorker::ReleaseParked(int64_t now_ns) {
+  if (parked_.empty() || parked_.front().until_ns > now_ns) return false;
   while (!parked_.empty() && parked_.front().until_ns <= now_ns) parked_.pop_front();
   no_port_until_ns_ = 0;
+  return true;
 }
 
 void RelayWorker::Account(DatagramSender::Counts& c, bool to_upstream) {
@@ -294,9 +307,13 @@ absl::StatusOr<UniqueFd> RelayWorker::ConnectUpstream(size_t index) {
   for (int attempt = 0; attempt < 2 && !up.ok(); ++attempt) {
     int e = ErrnoOf(up.status());
     if (e == EAGAIN || e == EADDRNOTAVAIL || e == EADDRINUSE) {
-      // The port freed is the one the new session gets: only a session no
-      // answer is due to gives it up.
-      ReleaseParked(round_ns_);
+      // Ports kept past their time come back first. Otherwise the port
+      // freed is the one the new session gets: only a session no answer is
+      // due to gives it up.
+      if (ReleaseParked(round_ns_)) {
+        up = ConnectUdp(upstream, {.gro = options_.gro, .receive_tos = options_.carry_tos});
+        continue;
+      }
       if (!sessions_.EvictOldestWhere([this](const Session& s) { return MayGiveUpPort(s); },
                                       kPortEvictionSearch,
                                       [this](Session& old) { CloseSession(old); })) {
@@ -310,6 +327,7 @@ absl::StatusOr<UniqueFd> RelayWorker::ConnectUpstream(size_t index) {
       // An fd back from a socket kept only for its port, before a live
       // session's.
       parked_.pop_front();
+      no_port_until_ns_ = 0;
     } else if (!EvictForRoom(Counter::kSessionsEvictedForFd, /*keep_port_if_due=*/false)) {
       break;
     }

@@ -89,8 +89,8 @@ class RelayWorker {
   // (parked_), out of epoll, so that its port stays taken; without it (an
   // fd is what is needed), it closes.
   void CloseSession(Session& s, bool keep_port_if_due = true);
-  // Closes the parked sockets whose answers are now too late.
-  void ReleaseParked(int64_t now_ns);
+  // Closes the parked sockets whose answers are now too late; true if any.
+  bool ReleaseParked(int64_t now_ns);
   // Queues datagram i of the last client read, forwards_[i], on out_ for `s`.
   void QueueForward(size_t i, const Session& s);
   // Adds the kernel's drops on the listening sockets since the last look.

@@ -71,7 +71,8 @@ DEFINE_int64(max_sessions, 65536,
              "Most sessions at once, over all threads; when full, the session "
              "idle longest is closed (preferring one no answer is due to; one "
              "an answer is due to keeps its port until 5s after its last "
-             "datagram). Capped by RLIMIT_NOFILE. Each session "
+             "datagram). Capped to half of RLIMIT_NOFILE (those kept "
+             "sockets need fds too, at most one per session). Each session "
              "holds an upstream socket, so an ephemeral port too: the port "
              "range (net.ipv4.ip_local_port_range, 28,232 ports by default, "
              "shared with the host) is the real cap when it is smaller. When "
@@ -157,7 +158,9 @@ constexpr char kTool[] = "udp_relay";
 using cmsg::flags::UsageError;
 
 // Session sockets need fds: raise the soft limit to the hard one and cap
-// the session count to what fits.
+// the session count to what fits, twice over (a session closed with an
+// answer due keeps its socket a while; each worker keeps at most as many
+// such sockets as it holds sessions).
 size_t FitSessionsToFdLimit(size_t wanted, bool quiet) {
   rlimit lim{};
   if (getrlimit(RLIMIT_NOFILE, &lim) != 0) return wanted;
@@ -166,7 +169,7 @@ size_t FitSessionsToFdLimit(size_t wanted, bool quiet) {
     (void)setrlimit(RLIMIT_NOFILE, &lim);
   }
   constexpr rlim_t kReserved = 256;  // listeners, epoll, eventfds, stdio
-  rlim_t room = lim.rlim_cur > kReserved ? lim.rlim_cur - kReserved : 1;
+  rlim_t room = lim.rlim_cur > kReserved + 2 ? (lim.rlim_cur - kReserved) / 2 : 1;
   if (wanted <= room) return wanted;
   if (!quiet)
     fprintf(stderr,
