@@ -167,7 +167,7 @@ class Server:
         leaves the kernel, so "sent" is not yet "stopped"."""
         deadline = time.monotonic() + timeout
         resend = time.monotonic() + 0.1
-        while True:
+        while self.proc.poll() is None:  # a process that died says so elsewhere
             states = self.task_states()
             if states and all((s == "T") == stopped for s in states):
                 return
