@@ -298,8 +298,11 @@ absl::StatusOr<UniqueFd> RelayWorker::ConnectUpstream(size_t index) {
       "no ephemeral port free, and an answer may still be due to each session "
       "this worker could close for one";
   if (round_ns_ < no_port_until_ns_) return absl::ResourceExhaustedError(kNoPort);
-  const SocketAddress& upstream = options_.upstreams[index];
-  absl::StatusOr<UniqueFd> up = ConnectUdp(upstream, {.gro = options_.gro, .receive_tos = options_.carry_tos});
+  auto connect = [&] {
+    return ConnectUdp(options_.upstreams[index],
+                      {.gro = options_.gro, .receive_tos = options_.carry_tos});
+  };
+  absl::StatusOr<UniqueFd> up = connect();
   // Out of ephemeral ports (connect's autobind: EAGAIN; EADDRNOTAVAIL on
   // some paths) or fds: an idle session gives its own up and the connect
   // is tried again, twice at most. The table's cap alone does not bound
@@ -311,7 +314,7 @@ absl::StatusOr<UniqueFd> RelayWorker::ConnectUpstream(size_t index) {
       // freed is the one the new session gets: only a session no answer is
       // due to gives it up.
       if (ReleaseParked(round_ns_)) {
-        up = ConnectUdp(upstream, {.gro = options_.gro, .receive_tos = options_.carry_tos});
+        up = connect();
         continue;
       }
       if (!sessions_.EvictOldestWhere([this](const Session& s) { return MayGiveUpPort(s); },
@@ -332,7 +335,7 @@ absl::StatusOr<UniqueFd> RelayWorker::ConnectUpstream(size_t index) {
       break;
     }
     stats_.SetSessions(sessions_.size());
-    up = ConnectUdp(upstream, {.gro = options_.gro, .receive_tos = options_.carry_tos});
+    up = connect();
   }
   return up;
 }
