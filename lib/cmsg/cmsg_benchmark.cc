@@ -17,7 +17,10 @@
 //
 // Medians of --benchmark_repetitions (default 5, shuffled across rows), CPU
 // time per operation, and instructions and cycles per operation where the
-// machine has hardware counters (else "n/a", and the first lines say why).
+// machine has hardware counters. Without them (the first lines say why),
+// instructions come from a run of the same rows under valgrind's callgrind
+// (bench/callgrind_counts.h; `--instructions=off` skips it) and cycles read
+// "n/a".
 #include <fcntl.h>
 #include <linux/errqueue.h>
 #include <linux/if_alg.h>
@@ -28,6 +31,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -36,6 +40,7 @@
 #include <vector>
 
 #include "benchmark/benchmark.h"
+#include "lib/cmsg/bench/callgrind_counts.h"
 #include "lib/cmsg/bench/cpu_counters.h"
 #include "lib/cmsg/bench/ratio_report.h"
 #include "lib/cmsg/cmsg.h"
@@ -51,13 +56,20 @@ using ::cmsg::bench::CpuCounters;
 using ::cmsg::bench::CpuCounts;
 
 CpuCounters* g_counters = nullptr;
+// Under callgrind: the benchmark running now, as the report names it.
+const std::string* g_running = nullptr;
 
 // Counts instructions and cycles over a benchmark's timed loop and reports
-// them per iteration beside its time.
+// them per iteration beside its time; under callgrind, has the loop's
+// instructions counted instead (bench/callgrind_counts.h).
 class Counted {
  public:
-  explicit Counted(benchmark::State& state) : state_(state) { g_counters->Start(); }
+  explicit Counted(benchmark::State& state) : state_(state) {
+    if (g_running != nullptr) bench::BeginCounting();
+    g_counters->Start();
+  }
   ~Counted() {
+    if (g_running != nullptr) bench::EndCounting(*g_running, state_.iterations());
     CpuCounts c = g_counters->Stop();
     if (!g_counters->ok()) return;
     state_.counters["ins"] = benchmark::Counter(static_cast<double>(c.instructions),
@@ -575,11 +587,28 @@ std::vector<Row>& Rows() {
   return *rows;
 }
 
+// Iterations of a loop counted under callgrind (N, then 2N): instruction
+// counts do not vary from run to run, so a few suffice.
+constexpr int64_t kCountedIterations = 1000;
+constexpr int64_t kCountedFdPassings = 100;
+
 void Add(const char* name, Row::Goal goal, double target, Fn raw, Fn list, Fn typed) {
   Rows().push_back({name, goal, target});
-  benchmark::RegisterBenchmark((std::string(name) + " | raw").c_str(), raw);
-  benchmark::RegisterBenchmark((std::string(name) + " | cmsg").c_str(), list);
-  benchmark::RegisterBenchmark((std::string(name) + " | fast").c_str(), typed);
+  for (auto [side, fn] : {std::pair{" | raw", raw}, {" | cmsg", list}, {" | fast", typed}}) {
+    const std::string full = std::string(name) + side;
+    if (!bench::UnderValgrind()) {
+      benchmark::RegisterBenchmark(full.c_str(), fn);
+      continue;
+    }
+    const int64_t n = goal == Row::kThroughput ? kCountedFdPassings : kCountedIterations;
+    for (int64_t iterations : {n, 2 * n}) {
+      benchmark::RegisterBenchmark(full.c_str(), [full, fn](benchmark::State& s) {
+        g_running = &full;
+        fn(s);
+        g_running = nullptr;
+      })->Iterations(iterations);
+    }
+  }
 }
 
 // One row per kind: `kMode` says which of build and parse the row has.
@@ -723,7 +752,17 @@ int main(int argc, char** argv) {
   // and the repetitions of all rows shuffled together, so that a machine
   // whose speed drifts during the run moves the raw and the library sides
   // alike instead of whichever ran later.
-  std::vector<char*> args(argv, argv + argc);
+  // --instructions=off: no run under callgrind where the machine has no
+  // hardware counters.
+  bool count_instructions = true;
+  std::vector<char*> args;
+  for (int i = 0; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--instructions=off") == 0) {
+      count_instructions = false;
+    } else {
+      args.push_back(argv[i]);
+    }
+  }
   auto given = [&](const char* flag) {
     for (int i = 1; i < argc; ++i)
       if (std::strncmp(argv[i], flag, std::strlen(flag)) == 0) return true;
@@ -744,13 +783,36 @@ int main(int argc, char** argv) {
   const std::string pinned = cmsg::bench::PinToOneCore();
   cmsg::bench::CpuCounters counters;
   cmsg::g_counters = &counters;
+  cmsg::Register();
+  cmsg::bench::RatioReporter reporter(cmsg::Rows());
+  std::string instructions = counters.ok() ? "perf_event_open" : counters.why_not();
+  if (!counters.ok() && !cmsg::bench::UnderValgrind()) {
+    if (!count_instructions) {
+      instructions += "; not counted under callgrind (--instructions=off)";
+    } else {
+      // The same rows once more under callgrind, before the timed run.
+      std::fprintf(stderr, "counting instructions under callgrind...\n");
+      char self[PATH_MAX] = {};
+      if (readlink("/proc/self/exe", self, sizeof(self) - 1) < 0) std::strcpy(self, argv[0]);
+      std::vector<std::string> child = {self, "--benchmark_repetitions=1",
+                                        "--benchmark_enable_random_interleaving=false"};
+      for (int i = 1; i < argc; ++i)
+        if (std::strncmp(argv[i], "--benchmark_filter=", 19) == 0) child.push_back(argv[i]);
+      absl::StatusOr<cmsg::bench::InstructionCounts> counted =
+          cmsg::bench::CountUnderCallgrind(child);
+      if (counted.ok()) {
+        reporter.SetInstructions(*std::move(counted));
+        instructions += "; instructions counted under valgrind's callgrind instead (user "
+                        "space only: no system call's work), cycles not counted";
+      } else {
+        instructions += "; no instructions either: " + std::string(counted.status().message());
+      }
+    }
+  }
   double load[3] = {};
   getloadavg(load, 3);
   std::printf("pinned: %s\ninstructions/cycles: %s\nload average at start: %.2f %.2f %.2f\n",
-              pinned.c_str(), counters.ok() ? "perf_event_open" : counters.why_not().c_str(),
-              load[0], load[1], load[2]);
-  cmsg::Register();
-  cmsg::bench::RatioReporter reporter(cmsg::Rows());
+              pinned.c_str(), instructions.c_str(), load[0], load[1], load[2]);
   benchmark::RunSpecifiedBenchmarks(&reporter);
   getloadavg(load, 3);
   std::printf("\nload average at end: %.2f %.2f %.2f\n", load[0], load[1], load[2]);

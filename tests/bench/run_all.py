@@ -36,6 +36,7 @@ PEERS = {  # command -> Debian package
     "socat": "socat",
     "nginx": "nginx",
     "gnuplot": "gnuplot-nox",
+    "valgrind": "valgrind",  # cmsg_benchmark's instruction counts without a PMU
 }
 TARGETS = [
     "//lib/cmsg:cmsg_benchmark",

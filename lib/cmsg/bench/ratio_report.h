@@ -12,6 +12,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "benchmark/benchmark.h"
@@ -32,6 +33,12 @@ class RatioReporter : public benchmark::ConsoleReporter {
  public:
   explicit RatioReporter(std::vector<Row> rows) : rows_(std::move(rows)) {}
 
+  // Instructions per operation counted elsewhere (under callgrind), by
+  // benchmark name: shown where the run itself counted none.
+  void SetInstructions(std::map<std::string, double> instructions) {
+    instructions_ = std::move(instructions);
+  }
+
   void ReportRuns(const std::vector<Run>& runs) override;
   // The ratio table; the target is judged on the better library column.
   void PrintRatios() const;
@@ -45,6 +52,7 @@ class RatioReporter : public benchmark::ConsoleReporter {
   std::vector<Row> rows_;
   std::map<std::string, Figures> figures_;
   std::set<std::string> medians_;
+  std::map<std::string, double> instructions_;
 };
 
 }  // namespace cmsg::bench
