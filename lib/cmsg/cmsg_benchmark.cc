@@ -748,10 +748,6 @@ void Register() {
 }  // namespace cmsg
 
 int main(int argc, char** argv) {
-  // Defaults a command line can override: five repetitions, medians only,
-  // and the repetitions of all rows shuffled together, so that a machine
-  // whose speed drifts during the run moves the raw and the library sides
-  // alike instead of whichever ran later.
   // --instructions=off: no run under callgrind where the machine has no
   // hardware counters.
   bool count_instructions = true;
@@ -763,6 +759,10 @@ int main(int argc, char** argv) {
       args.push_back(argv[i]);
     }
   }
+  // Defaults a command line can override: five repetitions, medians only,
+  // and the repetitions of all rows shuffled together, so that a machine
+  // whose speed drifts during the run moves the raw and the library sides
+  // alike instead of whichever ran later.
   auto given = [&](const char* flag) {
     for (int i = 1; i < argc; ++i)
       if (std::strncmp(argv[i], flag, std::strlen(flag)) == 0) return true;
@@ -793,8 +793,8 @@ int main(int argc, char** argv) {
       // The same rows once more under callgrind, before the timed run.
       std::fprintf(stderr, "counting instructions under callgrind...\n");
       char self[PATH_MAX] = {};
-      if (readlink("/proc/self/exe", self, sizeof(self) - 1) < 0) std::strcpy(self, argv[0]);
-      std::vector<std::string> child = {self, "--benchmark_repetitions=1",
+      const bool found = readlink("/proc/self/exe", self, sizeof(self) - 1) > 0;
+      std::vector<std::string> child = {found ? self : argv[0], "--benchmark_repetitions=1",
                                         "--benchmark_enable_random_interleaving=false"};
       for (int i = 1; i < argc; ++i)
         if (std::strncmp(argv[i], "--benchmark_filter=", 19) == 0) child.push_back(argv[i]);

@@ -60,8 +60,8 @@ void RatioReporter::PrintRatios() const {
     std::printf("%-30s %8.1f %8.1f %7.3fx %8.1f %7.3fx %8s %8s %8s %8s  %s %s %.2fx raw: %s\n",
                 row.name.c_str(), raw->second.ns, list->second.ns, r_list, fast->second.ns,
                 r_fast, Format("%.1f", ins(" | raw", raw->second)).c_str(),
-                Format("%.1f", ins(" | fast", fast->second)).c_str(), Format("%.1f", raw->second.cyc).c_str(),
-                Format("%.1f", fast->second.cyc).c_str(), time ? "time" : "throughput",
+                Format("%.1f", ins(" | fast", fast->second)).c_str(),
+                Format("%.1f", raw->second.cyc).c_str(), Format("%.1f", fast->second.cyc).c_str(), time ? "time" : "throughput",
                 time ? "<=" : ">=", row.target, met ? "met" : "MISSED");
   }
 }
