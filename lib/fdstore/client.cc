@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "lib/cmsg/cmsg.h"
+#include "lib/fdstore/uid_map.h"
 #include "lib/net/socket_address.h"
 #include "lib/status/errno_status.h"
 #include "lib/status/status_macros.h"
@@ -78,6 +79,12 @@ absl::Status Client::CheckServer() {
   socklen_t len = sizeof(server);
   if (getsockopt(fd_.get(), SOL_SOCKET, SO_PEERCRED, &server, &len) < 0)
     return ErrnoError("getsockopt(SO_PEERCRED)");
+  if (IsAmbiguousUid(server.uid)) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        path_, " is served by uid ", server.uid, " (pid ", server.pid,
+        "), the kernel's overflow uid here: any user this user namespace leaves unmapped "
+        "appears as it, so this client does not trust it"));
+  }
   const bool trusted = server_uid_.has_value() ? server.uid == *server_uid_
                                                : server.uid == 0 || server.uid == geteuid();
   if (!trusted) {

@@ -1,6 +1,5 @@
 #include "lib/fdstore/server.h"
 
-#include <stdio.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -87,42 +86,26 @@ Code CodeOf(const absl::Status& s) {
 
 }  // namespace
 
-uid_t OverflowUid() {
-  uid_t uid = 65534;  // the kernel's default
-  if (FILE* f = fopen("/proc/sys/kernel/overflowuid", "re")) {
-    unsigned value;
-    if (fscanf(f, "%u", &value) == 1) uid = value;
-    fclose(f);
-  }
-  return uid;
-}
-
-bool SomeUidsUnmapped() {
-  FILE* f = fopen("/proc/self/uid_map", "re");
-  if (f == nullptr) return true;  // cannot tell: assume the worst
-  unsigned long inside, outside, count;
-  int lines = 0;
-  bool identity = false;
-  while (fscanf(f, "%lu %lu %lu", &inside, &outside, &count) == 3) {
-    ++lines;
-    identity = inside == 0 && outside == 0 && count == 4294967295UL;
-  }
-  fclose(f);
-  return !(lines == 1 && identity);
-}
-
 absl::StatusOr<std::unique_ptr<Server>> Server::Create(ServerOptions options,
                                                        std::vector<NamedFd> initial) {
-  const uid_t overflow = OverflowUid();
+  // In the initial user namespace every uid is mapped: the overflow uid is
+  // then just a uid (a sandbox's outside uid, say) and may be allowed.
   for (const std::vector<uid_t>* uids : {&options.allowed_uids, &options.store_uids}) {
-    // In the initial user namespace every uid is mapped: the overflow uid is
-    // then just a uid (a sandbox's outside uid, say) and may be allowed.
-    if (!SomeUidsUnmapped()) break;
-    if (std::find(uids->begin(), uids->end(), overflow) != uids->end()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          overflow, " is the kernel's overflow uid: every client whose uid has no "
-          "mapping in this user namespace appears as it, so it cannot be allowed"));
+    for (uid_t uid : *uids) {
+      if (IsAmbiguousUid(uid)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            uid, " is the kernel's overflow uid: every client whose uid has no "
+            "mapping in this user namespace appears as it, so it cannot be allowed"));
+      }
     }
+  }
+  // The server's own uid may do anything: as the overflow uid, so would
+  // every client of an unmapped uid.
+  if (IsAmbiguousUid(geteuid())) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "this process runs as uid ", geteuid(), ", the kernel's overflow uid in a user "
+        "namespace that leaves uids unmapped: every client of an unmapped uid would appear "
+        "as it and get the store's rights; run the store as a uid of its own"));
   }
   if (options.max_clients < 1) return absl::InvalidArgumentError("max_clients must be at least 1");
   if (options.client_timeout <= absl::ZeroDuration())

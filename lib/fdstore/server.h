@@ -35,6 +35,7 @@
 #include "lib/fdstore/control_socket.h"
 #include "lib/fdstore/fd_table.h"
 #include "lib/fdstore/named_fd.h"
+#include "lib/fdstore/uid_map.h"
 #include "lib/fdstore/wire.h"
 
 namespace cmsg::fdstore {
@@ -73,13 +74,6 @@ struct ServerOptions {
   // Told one line per refused or dropped client; may be empty.
   std::function<void(absl::string_view)> log;
 };
-
-// The uid the kernel reports for a peer whose uid has no mapping in our
-// user namespace (/proc/sys/kernel/overflowuid, usually 65534).
-[[nodiscard]] uid_t OverflowUid();
-// Whether this process's user namespace leaves some uids unmapped (it is not
-// the initial one), so that peers can appear as OverflowUid().
-[[nodiscard]] bool SomeUidsUnmapped();
 
 class Server {
  public:

@@ -11,6 +11,7 @@ import shutil
 import socket
 import stat
 import subprocess
+import threading
 import unittest
 
 import fdstore_client as fc
@@ -220,6 +221,62 @@ class RefusalTest(unittest.TestCase):
         # sandbox's outside uid): allowed.
         with ft.serve(ctl, extra=["--allow_uid=65534"]) as server:
             self.assertEqual(server.stop(), 0)
+
+    def test_serve_will_not_run_as_the_overflow_uid_in_a_user_namespace(self):
+        # Running as 65534 in a namespace that maps only it, the server
+        # would see every unmapped client as its own uid: the admin.
+        ctl = self.dir.join("ctl")
+        p = subprocess.Popen(["unshare", "--user", "--map-user=65534", "--map-group=65534",
+                              ft.TOOLS["fdstore"], "serve", "--socket=" + ctl],
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+        try:
+            out, err = p.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, err = p.communicate()
+            self.fail("serve ran as the overflow uid of a user namespace: " + err)
+        if "unshare failed" in err:
+            self.skipTest("no user namespaces here: " + err.strip())
+        self.assertNotEqual(p.returncode, 0, err)
+        self.assertIn("overflow uid", err)
+        self.assertFalse(os.path.lexists(ctl))
+
+    def test_a_client_does_not_trust_a_server_seen_as_the_overflow_uid(self):
+        # A client running as 65534 in a namespace that maps only it sees a
+        # server of any unmapped uid (here OTHER) as 65534, its own uid.
+        serving = self.dir.join("other")
+        os.mkdir(serving)
+        os.chown(serving, OTHER, OTHER)
+        ctl = os.path.join(serving, "ctl")
+
+        def fake_store(keep):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            s.bind(ctl)
+            os.chmod(ctl, 0o666)
+            s.listen(4)
+            keep.append(s)
+
+            def answer():  # every LIST, with one entry
+                while True:
+                    c, _ = s.accept()
+                    with c, contextlib.suppress(OSError):  # a client that hung up
+                        c.recv(fc.MAX_MESSAGE)
+                        c.send(fc.encode(fc.OK, ["planted", "tcp", "127.0.0.1:1"]))
+            threading.Thread(target=answer, daemon=True).start()
+            return "listening"
+
+        with holding_child_as(OTHER, fake_store) as state:
+            self.assertEqual(state, "listening")
+            p = subprocess.run(["unshare", "--user", "--map-user=65534", "--map-group=65534",
+                                ft.TOOLS["fdstore"], "list", "--socket=" + ctl, "--wait=0"],
+                               stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                               timeout=20)
+        if "unshare failed" in p.stderr:
+            self.skipTest("no user namespaces here: " + p.stderr.strip())
+        self.assertNotIn("planted", p.stdout)
+        self.assertNotEqual(p.returncode, 0, p.stdout)
+        self.assertIn("overflow uid", p.stderr)
 
     def test_allow_uid_lets_the_other_uid_in(self):
         ctl = self.dir.join("ctl")

@@ -23,6 +23,7 @@
 #include "lib/activation/systemd_notifier.h"
 #include "lib/fdstore/client.h"
 #include "lib/fdstore/server.h"
+#include "lib/fdstore/uid_map.h"
 #include "lib/net/listen_spec.h"
 #include "tools/common/flags.h"
 
@@ -142,7 +143,8 @@ constexpr char kUsage[] =
     "Clients are authenticated by the kernel (SO_PEERCRED, SCM_CREDENTIALS):\n"
     "the server's uid may do anything, --allow_store_uid may store and remove\n"
     "its own entries, --allow_uid may fetch and list; others are refused.\n"
-    "The clients trust only a server running as their own uid or root.\n"
+    "The clients trust only a server running as their own uid or root, never\n"
+    "the overflow uid of a user namespace (serve will not run as it).\n"
     "The wire format (so other programs can fetch and store fds) is in\n"
     "lib/fdstore/README.md.\n"
     "Exit: 0 ok (serve: after SIGTERM/SIGINT); 1 runtime failure; 2 bad "
@@ -237,7 +239,7 @@ std::vector<uid_t> UidsOrExit(absl::string_view flag, const std::string& text) {
     if (!absl::SimpleAtoi(u, &uid) || uid == static_cast<uint32_t>(-1))
       UsageError(kTool, absl::StrCat("bad uid '", u, "' for --", flag,
                                      " (numbers only)"));
-    if (uid == cmsg::fdstore::OverflowUid() && cmsg::fdstore::SomeUidsUnmapped()) {
+    if (cmsg::fdstore::IsAmbiguousUid(uid)) {
       UsageError(kTool, absl::StrCat("--", flag, ": ", uid,
                                      " is the kernel's overflow uid (every client of an "
                                      "unmapped user namespace appears as it); use a uid of "
