@@ -8,10 +8,10 @@
 #include <optional>
 
 #include "absl/container/fixed_array.h"
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "lib/cmsg/cmsg.h"
 #include "lib/fdstore/describe.h"
+#include "lib/fdstore/printable.h"
 #include "lib/status/errno_status.h"
 #include "lib/status/status_macros.h"
 
@@ -46,24 +46,9 @@ void HangUp(int fd) {
 // still fit in a record (and a reply), and nobody reads more.
 constexpr size_t kMaxErrorText = 1024;
 
-// Peer bytes made safe for a terminal or a log line: printable ASCII is
-// kept (but '\\'), everything else becomes a C escape (\n, \x1b, \xff).
-std::string Escape(absl::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (char c : text) {
-    if (c >= 0x20 && c <= 0x7e && c != '\\') {
-      out.push_back(c);
-    } else {
-      out += absl::CHexEscape(absl::string_view(&c, 1));
-    }
-  }
-  return out;
-}
-
 // An error reply: the text escaped and cut to kMaxErrorText bytes.
 Message ErrorMessage(Code code, absl::string_view text) {
-  std::string escaped = Escape(text);
+  std::string escaped = Printable(text);
   if (escaped.size() > kMaxErrorText) {
     escaped.resize(kMaxErrorText);
     escaped += "...(truncated)";
@@ -140,7 +125,7 @@ Server::Access Server::AccessOf(uid_t uid) const {
 
 void Server::Log(absl::string_view line) const {
   // Lines quote what peers sent (names, messages): never raw to a log.
-  if (options_.log) options_.log(Escape(line));
+  if (options_.log) options_.log(Printable(line));
 }
 
 absl::Status Server::Run() {

@@ -83,6 +83,28 @@ class SubcommandsTest(unittest.TestCase):
             self.assertEqual(server.stop(), 0)
         os.unlink(odd)
 
+    def test_list_escapes_what_a_stored_socket_is_named(self):
+        # An abstract unix name is any bytes its binder chose: a newline and
+        # terminal escapes must not forge lines, nor a NUL cut one short.
+        hostile = b"\0x\n\x1b[31mweb tcp 0.0.0.0:80\x1b[0m\0tail"
+        with ft.serve(self.ctl, "tcp:127.0.0.1:0=web") as server:
+            planted = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            planted.bind(hostile)
+            with planted:
+                rc, out, err = self.fdstore(
+                    ["store", "--socket=" + self.ctl, "--name=evil", "--fd=%d" % planted.fileno()],
+                    pass_fds=[planted.fileno()])
+                self.assertEqual(rc, 0, err)
+            rc, out, err = self.fdstore(["list", "--socket=" + self.ctl])
+            self.assertEqual(rc, 0, err)
+            lines = out.splitlines()
+            self.assertEqual([line.split(" ")[0] for line in lines], ["web", "evil"], out)
+            self.assertFalse([c for c in out if c != "\n" and (ord(c) < 0x20 or ord(c) == 0x7f)],
+                             repr(out))
+            self.assertEqual(lines[1], "evil unix unix:@x\\n\\x1b[31mweb tcp 0.0.0.0:80"
+                                       "\\x1b[0m\\x00tail", repr(out))
+            self.assertEqual(server.stop(), 0)
+
     def test_usage_errors(self):
         s = "--socket=" + self.ctl
         for args, needle in [

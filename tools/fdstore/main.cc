@@ -22,6 +22,7 @@
 #include "lib/activation/activation.h"
 #include "lib/activation/systemd_notifier.h"
 #include "lib/fdstore/client.h"
+#include "lib/fdstore/printable.h"
 #include "lib/fdstore/server.h"
 #include "lib/fdstore/uid_map.h"
 #include "lib/net/listen_spec.h"
@@ -133,7 +134,8 @@ constexpr char kUsage[] =
     "--socket=/run/web.standby.fds &\n"
     "\n"
     "list prints one line per fd: NAME KIND ADDRESS (ADDRESS last, '-' if "
-    "none),\n"
+    "none;\n"
+    "bytes other than printable ASCII as C escapes: \\n, \\x1b, \\x00),\n"
     "or with --json one array of objects. store deposits fds this process "
     "inherited;\n"
     "remove takes names out (all or nothing).\n"
@@ -455,8 +457,14 @@ int List() {
     out += entries->empty() ? "]\n" : "\n]\n";
     fputs(out.c_str(), stdout);
   } else {
-    for (const auto& e : *entries)
-      printf("%s %s %s\n", e.name.c_str(), e.kind.c_str(), e.address.c_str());
+    // Bytes as the server sent them could forge lines or drive the
+    // terminal (an abstract unix name is any bytes its binder chose).
+    for (const auto& e : *entries) {
+      const std::string line = absl::StrCat(cmsg::fdstore::Printable(e.name), " ",
+                                            cmsg::fdstore::Printable(e.kind), " ",
+                                            cmsg::fdstore::Printable(e.address), "\n");
+      fputs(line.c_str(), stdout);
+    }
   }
   return fflush(stdout) == 0 ? 0 : 1;
 }
