@@ -39,8 +39,34 @@ bool IsLocalAddress(const SocketAddress& address) {
   UniqueFd fd(socket(a.family(), SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_UDP));
   if (!fd.ok()) return false;
   a.set_port(0);
+  // Port 0 without this takes an ephemeral port, and fails (EADDRINUSE)
+  // for a local address when none is left: a relay out of ports would
+  // take its own address for a stranger's.
+  int one = 1;
+  (void)setsockopt(fd.get(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
   // IPV6_FREEBIND-free bind: succeeds only for an address of this host.
   return bind(fd.get(), a.addr(), a.size()) == 0;
+}
+
+bool IsOwnListeningSource(const SocketAddress& peer,
+                          const std::vector<SocketAddress>& listening) {
+  bool own_port = false;
+  for (const SocketAddress& l : listening) {
+    if (l.port() != peer.port()) continue;
+    // A listening address of its own (a handed-over socket may be bound
+    // outside this network namespace, where IsLocalAddress cannot see it).
+    if (SameEndpoint(peer, l)) return true;
+    own_port = true;
+  }
+  // Any address of this host: a wildcard listener answers from each, and
+  // another listening socket may be bound to it. IPv4 drops such a source
+  // arriving from the wire (a martian), but IPv6 does not, and a raw socket
+  // on this host forges anything. The kernel's bind() is the exact test
+  // (an address list read once would miss one added later); it assumes
+  // net.ipv4.ip_nonlocal_bind / net.ipv6.ip_nonlocal_bind are off, with
+  // which every address passes and every datagram from a listening port
+  // is dropped: the safe side.
+  return own_port && IsLocalAddress(peer);
 }
 
 absl::Status CheckUpstreamIsNotSelf(const std::vector<SocketAddress>& listening,

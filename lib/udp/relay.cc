@@ -45,16 +45,17 @@ absl::StatusOr<std::unique_ptr<Relay>> Relay::Serve(
       std::max<size_t>(options.max_sessions / sockets.per_worker.size(), 1);
   for (auto& fds : sockets.per_worker) {
     CMSGLIB_RETURN_IF_ERROR(
-        relay->AddWorker(std::move(fds), options, max_sessions));
+        relay->AddWorker(std::move(fds), options, max_sessions, relay->local_addresses_));
   }
   return relay;
 }
 
 absl::Status Relay::AddWorker(std::vector<UniqueFd> listeners,
                               const RelayOptions& options,
-                              size_t max_sessions) {
+                              size_t max_sessions,
+                              const std::vector<SocketAddress>& own) {
   return workers_.Add(std::make_unique<RelayWorker>(std::move(listeners),
-                                                    options, max_sessions));
+                                                    options, max_sessions, own));
 }
 
 Relay::~Relay() { Stop(); }

@@ -109,7 +109,7 @@ class Relay {
   static absl::StatusOr<std::unique_ptr<Relay>> Serve(WorkerSockets sockets,
                                                       const RelayOptions& options);
   absl::Status AddWorker(std::vector<UniqueFd> listeners, const RelayOptions& options,
-                         size_t max_sessions);
+                         size_t max_sessions, const std::vector<SocketAddress>& own);
 
   std::vector<SocketAddress> local_addresses_;
   WorkerThreads<RelayWorker> workers_;

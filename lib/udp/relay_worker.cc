@@ -65,8 +65,9 @@ uint64_t DatagramsIn(size_t bytes, size_t segment_size) {
 }  // namespace
 
 RelayWorker::RelayWorker(std::vector<UniqueFd> listeners, const RelayOptions& options,
-                         size_t max_sessions)
+                         size_t max_sessions, std::vector<SocketAddress> own)
     : listeners_(std::move(listeners)),
+      own_(std::move(own)),
       options_(options),
       upstream_down_until_ns_(options.upstreams.size(), 0),
       sessions_(max_sessions),
@@ -365,6 +366,15 @@ bool RelayWorker::EvictForRoom(Counter counter, bool keep_port_if_due) {
 Session* RelayWorker::SessionFor(const SessionKey& key, int64_t now_ns,
                                  uint64_t datagrams) {
   if (Session* s = sessions_.Find(key)) return s;
+  // This host with one of the relay's listening ports (another address, or
+  // another port, than the one it came to; IsLoop has caught the same one):
+  // the answer would come back to the relay as yet another new client. A
+  // new client only, since an open session has passed it: the address test
+  // costs system calls, which no datagram of a known client pays.
+  if (IsOwnListeningSource(key.client, own_)) {
+    stats_.Add(Counter::kDropLoop, datagrams);
+    return nullptr;
+  }
   if (draining_.load(std::memory_order_relaxed)) {
     stats_.Add(Counter::kDropDraining, datagrams);
     return nullptr;

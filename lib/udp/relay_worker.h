@@ -26,9 +26,10 @@ namespace cmsg::udp {
 
 class RelayWorker {
  public:
-  // Owns `listeners`; `max_sessions` is this worker's share.
+  // Owns `listeners`; `max_sessions` is this worker's share; `own` is every
+  // listening address of the relay (all workers'), for loop checks.
   RelayWorker(std::vector<UniqueFd> listeners, const RelayOptions& options,
-              size_t max_sessions);
+              size_t max_sessions, std::vector<SocketAddress> own);
   RelayWorker(const RelayWorker&) = delete;
   RelayWorker& operator=(const RelayWorker&) = delete;
 
@@ -102,6 +103,7 @@ class RelayWorker {
   void ExpireIdle(int64_t now_ns);
 
   std::vector<UniqueFd> listeners_;
+  std::vector<SocketAddress> own_;  // the relay's listening addresses
   std::vector<uint16_t> listener_ports_;
   std::vector<uint32_t> listener_drops_;  // per listener, kernel drops seen last
   int64_t drops_polled_ns_ = 0;

@@ -42,7 +42,7 @@ enum class Counter : size_t {
   kErrUpstreamUnreachable,  // ICMP errors read from upstream error queues
   kErrClientUnreachable,  // ICMP errors for replies, read from a listener
   kErrSocket,            // other socket errors
-  kDropLoop,             // from the upstream's own address: would loop
+  kDropLoop,             // from the upstream, or this host with a listening port: would loop
   kDropRxQueueOverflow,  // dropped by the kernel, listener queue full (SO_MEMINFO)
   kDropDraining,         // a new client while draining (SIGTERM, --drain_timeout)
   kDropDenied,           // a new client outside --allow or inside --deny

@@ -9,6 +9,7 @@ import re
 import select
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
@@ -254,6 +255,56 @@ def unconnected_exchange(sock, payload, to):
     """Sends to `to` and returns (reply, source address)."""
     sock.sendto(payload, to)
     return sock.recvfrom(70000)
+
+
+def _checksum(data):
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(int.from_bytes(data[i:i + 2], "big") for i in range(0, len(data), 2))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def spoofed_datagram(source, dest, payload=b"spoofed"):
+    """An IPv4 or IPv6 packet (header included) carrying one UDP datagram
+    from `source` (host, port), which need not be ours, to `dest`."""
+    family = socket.AF_INET6 if ":" in source[0] else socket.AF_INET
+    src = socket.inet_pton(family, source[0])
+    dst = socket.inet_pton(family, dest[0])
+    length = 8 + len(payload)
+    if family == socket.AF_INET:
+        pseudo = src + dst + struct.pack("!BBH", 0, socket.IPPROTO_UDP, length)
+    else:
+        pseudo = src + dst + struct.pack("!IxxxB", length, socket.IPPROTO_UDP)
+    udp = struct.pack("!HHHH", source[1], dest[1], length, 0) + payload
+    udp = udp[:6] + struct.pack("!H", _checksum(pseudo + udp) or 0xFFFF) + udp[8:]
+    if family == socket.AF_INET:
+        ip_header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + length, 0, 0, 64,
+                                socket.IPPROTO_UDP, 0, src, dst)
+        ip_header = ip_header[:10] + struct.pack("!H", _checksum(ip_header)) + ip_header[12:]
+    else:
+        ip_header = struct.pack("!IHBB16s16s", 6 << 28, length, socket.IPPROTO_UDP, 64,
+                                src, dst)
+    return family, ip_header + udp
+
+
+def raw_socket_or_skip(test, family=socket.AF_INET):
+    """A raw IPPROTO_RAW socket (the IP header is the caller's), or the test
+    skipped with the reason (it needs CAP_NET_RAW)."""
+    try:
+        s = socket.socket(family, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    except PermissionError as e:
+        test.skipTest("a forged source needs a raw socket (CAP_NET_RAW): %s" % e)
+    test.addCleanup(s.close)
+    return s
+
+
+def send_spoofed(raw, source, dest, payload=b"spoofed"):
+    """Sends one UDP datagram from the forged `source` (host, port) to `dest`
+    on `raw` (raw_socket_or_skip)."""
+    _, packet = spoofed_datagram(source, dest, payload)
+    raw.sendto(packet, (dest[0], 0))
 
 
 def fd_count(pid):
