@@ -12,6 +12,7 @@
 #include "lib/status/status_macros.h"
 #include "lib/udp/arrival.h"
 #include "lib/udp/datagram_sender.h"
+#include "lib/udp/loop_guard.h"
 #include "lib/udp/stats.h"
 #include "lib/udp/udp_socket.h"
 
@@ -19,8 +20,11 @@ namespace cmsg::udp {
 
 class EchoWorker {
  public:
-  EchoWorker(std::vector<UniqueFd> fds, const EchoOptions& options)
+  // `own`: every listening address of the server (all workers').
+  EchoWorker(std::vector<UniqueFd> fds, const EchoOptions& options,
+             std::vector<SocketAddress> own)
       : fds_(std::move(fds)),
+        own_(std::move(own)),
         in_(options.batch, kMaxReadSize,
             kSpaceFor<Ipv6PacketInfo, Ipv4PacketInfo, UdpGroSegments, Ipv4Tos,
                       Ipv6TClass> + 64),
@@ -104,6 +108,14 @@ class EchoWorker {
           stats_.Add(Counter::kDropNoPacketInfo, datagrams);
           continue;
         }
+        // From this host with one of our ports (forged): the echo would
+        // come back to us, and be echoed again, for ever. Checked on every
+        // datagram (there are no sessions to remember it by), but the
+        // address test runs only for a source port we listen on.
+        if (IsOwnListeningSource(m.peer, own_)) {
+          stats_.Add(Counter::kDropLoop, datagrams);
+          continue;
+        }
         out_.Queue(fd, absl::string_view(in_.data(i).data(), m.bytes), &m.peer,
                    at->ReplyFrom(reply_interface_), segment, counts);
       }
@@ -119,6 +131,7 @@ class EchoWorker {
   }
 
   std::vector<UniqueFd> fds_;
+  std::vector<SocketAddress> own_;
   UniqueFd epoll_;
   UniqueFd wake_;
   RecvBatch in_;
@@ -151,14 +164,16 @@ absl::StatusOr<std::unique_ptr<EchoServer>> EchoServer::Serve(
   std::unique_ptr<EchoServer> server(new EchoServer());
   server->local_addresses_ = std::move(sockets.local_addresses);
   for (auto& fds : sockets.per_worker) {
-    CMSGLIB_RETURN_IF_ERROR(server->AddWorker(std::move(fds), options));
+    CMSGLIB_RETURN_IF_ERROR(
+        server->AddWorker(std::move(fds), options, server->local_addresses_));
   }
   return server;
 }
 
 absl::Status EchoServer::AddWorker(std::vector<UniqueFd> fds,
-                                   const EchoOptions& options) {
-  return workers_.Add(std::make_unique<EchoWorker>(std::move(fds), options));
+                                   const EchoOptions& options,
+                                   const std::vector<SocketAddress>& own) {
+  return workers_.Add(std::make_unique<EchoWorker>(std::move(fds), options, own));
 }
 
 EchoServer::~EchoServer() { Stop(); }
@@ -179,7 +194,7 @@ std::string EchoServer::StatsLine(absl::string_view prefix) const {
       Counter::kClientRxPackets,  Counter::kClientRxBytes,
       Counter::kClientTxPackets,  Counter::kClientTxBytes,
       Counter::kDropNoPacketInfo, Counter::kDropBadControl,
-      Counter::kDropTruncated,
+      Counter::kDropTruncated,    Counter::kDropLoop,
       Counter::kDropClientSend,   Counter::kErrSocket,
       Counter::kGsoFallbacks,
   };

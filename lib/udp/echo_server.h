@@ -1,6 +1,8 @@
 // A pktinfo-aware UDP echo server: every datagram goes back to its sender,
 // byte for byte, from the local address and interface it arrived on. With
-// GRO and GSO on, a coalesced read is echoed as one GSO send.
+// GRO and GSO on, a coalesced read is echoed as one GSO send. A datagram
+// from this host with one of its listening ports is dropped (drop_loop):
+// its echo would come back to the server for ever.
 //
 //   CMSGLIB_ASSIGN_OR_RETURN(auto echo, EchoServer::Bind(addresses, {.threads = 1}));
 //   echo->Start();  ...  echo->Stop();
@@ -56,7 +58,8 @@ class EchoServer {
   EchoServer() = default;
   static absl::StatusOr<std::unique_ptr<EchoServer>> Serve(WorkerSockets sockets,
                                                            const EchoOptions& options);
-  absl::Status AddWorker(std::vector<UniqueFd> fds, const EchoOptions& options);
+  absl::Status AddWorker(std::vector<UniqueFd> fds, const EchoOptions& options,
+                         const std::vector<SocketAddress>& own);
 
   std::vector<SocketAddress> local_addresses_;
   WorkerThreads<EchoWorker> workers_;

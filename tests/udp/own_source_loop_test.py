@@ -1,4 +1,4 @@
-"""udp_relay against one datagram whose forged source is this
+"""udp_relay and udp_echo against one datagram whose forged source is this
 host itself: an address of the host with one of the server's listening
 ports. Answering it sends the answer into the server's own socket, which
 answers again, forever. Raw sockets forge the source (root, CAP_NET_RAW);
@@ -71,14 +71,67 @@ class RelayOwnSourceTest(unittest.TestCase):
             self.assertEqual(relay.stats()["drop_loop"], 0)
 
 
-NEIGHBOUR_SENDS = r"""
+class EchoOwnSourceTest(unittest.TestCase):
+
+    def setUp(self):
+        self.raw = t.raw_socket_or_skip(self)
+
+    def check(self, listen, source, dest):
+        with t.start_echo(listen) as echo:
+            t.send_spoofed(self.raw, source, dest)
+            stats = settled_after_a_second(echo)
+            self.assertLessEqual(stats["client_rx_packets"], 1, stats)
+            self.assertEqual(stats["drop_loop"], 1, stats)
+            self.assertEqual(stats["client_tx_packets"], 0, stats)
+
+    def test_its_own_address_and_port_is_dropped(self):
+        port = t.free_port()
+        self.check("127.0.0.1:%d" % port, ("127.0.0.1", port), ("127.0.0.1", port))
+
+    def test_another_local_address_with_its_port_is_dropped(self):
+        port = t.free_port()
+        self.check("0.0.0.0:%d" % port, ("127.0.0.2", port), ("127.0.0.1", port))
+
+
+SEND_SPOOFED = r"""
 import socket, sys
 sys.path.insert(0, sys.argv[1])
 import udp_testing as t
-raw = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_RAW)
-port = int(sys.argv[4])
-t.send_spoofed(raw, (sys.argv[2], port), (sys.argv[3], port))
+source, dest, port = sys.argv[2], sys.argv[3], int(sys.argv[4])
+raw = socket.socket(socket.AF_INET6 if ":" in dest else socket.AF_INET,
+                    socket.SOCK_RAW, socket.IPPROTO_RAW)
+t.send_spoofed(raw, (source, port), (dest, port))
 """
+
+
+def namespaces_or_skip(test, *roles):
+    if os.geteuid() != 0:
+        test.skipTest("network namespaces need root")
+    if ip("netns", "list", check=False).returncode != 0:
+        test.skipTest("no `ip netns` here")
+    try:
+        return Namespaces(test, *roles)
+    except AssertionError as e:
+        test.skipTest("cannot build network namespaces: %s" % e)
+
+
+class EchoOutOfPortsTest(unittest.TestCase):
+    """The address test must not need a free ephemeral port: a server that
+    has used them all up still knows its own addresses."""
+
+    def test_another_local_address_is_dropped_with_no_port_left(self):
+        ns = namespaces_or_skip(self, "e")["e"]
+        # The range is the one port the echo listens on: a port-0 bind of
+        # any local address finds it taken (EADDRINUSE).
+        ip("netns", "exec", ns, "/bin/sh", "-c",
+           "echo 40000 40000 > /proc/sys/net/ipv4/ip_local_port_range")
+        with t.Server(["ip", "netns", "exec", ns, t.TOOLS["echo"],
+                       "--listen=0.0.0.0:40000"]) as echo:
+            python_in(ns, SEND_SPOOFED, HERE, "127.0.0.2", "127.0.0.1", "40000",
+                      timeout=20)
+            stats = settled_after_a_second(echo)
+            self.assertLessEqual(stats["client_rx_packets"], 1, stats)
+            self.assertEqual(stats["drop_loop"], 1, stats)
 
 
 class Ipv6NeighbourTest(unittest.TestCase):
@@ -86,14 +139,7 @@ class Ipv6NeighbourTest(unittest.TestCase):
     address: a neighbour on the link can send from the relay's address."""
 
     def setUp(self):
-        if os.geteuid() != 0:
-            self.skipTest("network namespaces need root")
-        if ip("netns", "list", check=False).returncode != 0:
-            self.skipTest("no `ip netns` here")
-        try:
-            ns = Namespaces(self, "r", "n")
-        except AssertionError as e:
-            self.skipTest("cannot build network namespaces: %s" % e)
+        ns = namespaces_or_skip(self, "r", "n")
         self.relay_ns, self.neighbour_ns = ns["r"], ns["n"]
         suffix = self.relay_ns.rsplit("-", 1)[1]
         ip("link", "add", "lr" + suffix, "netns", self.relay_ns, "type", "veth",
@@ -108,7 +154,7 @@ class Ipv6NeighbourTest(unittest.TestCase):
         self.addCleanup(self.echo.__exit__)
 
     def send_from_neighbour(self, source, port):
-        python_in(self.neighbour_ns, NEIGHBOUR_SENDS, HERE, source, "fd53::1", str(port),
+        python_in(self.neighbour_ns, SEND_SPOOFED, HERE, source, "fd53::1", str(port),
                   timeout=20)
 
     def test_the_relays_own_address_from_a_neighbour_is_a_loop(self):

@@ -53,6 +53,9 @@ int main(int argc, char** argv) {
       "echoes every UDP datagram to its sender from the address it was sent "
       "to.\n"
       "  udp_echo --listen=0.0.0.0:7000,[::]:7000\n"
+      "A datagram from this host (any of its addresses) with one of the "
+      "listening\nports is dropped (drop_loop): its echo would come back "
+      "to be echoed for ever.\n"
       "Signals: SIGUSR1 prints counters; SIGINT/SIGTERM print them and exit "
       "0.\n"
       "Exit: 0 after a stop signal, 1 on a runtime failure, 2 on bad flags.",
