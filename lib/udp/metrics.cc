@@ -61,8 +61,19 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(
   server->render_ = std::move(render);
   // civetweb writes "[::1]:P" for IPv6, as SocketAddress prints it.
   std::string ports = address.ToString();
-  const char* options[] = {"listening_ports", ports.c_str(), "num_threads", "1",
-                           "enable_directory_listing", "no", nullptr};
+  // civetweb gives each connection a thread until its request is read and
+  // answered, so one thread was held by one idle connection (30 s by
+  // default) and every scrape waited. kMetricsThreads connections can be
+  // slow at once before a scrape waits, each for at most the request
+  // timeout: a scrape sends its request in one packet, so a request not
+  // whole after kMetricsRequestTimeoutMs is dropped (one retransmission fits).
+  const std::string threads = absl::StrCat(kMetricsThreads);
+  const std::string timeout_ms = absl::StrCat(kMetricsRequestTimeoutMs);
+  const char* options[] = {"listening_ports",    ports.c_str(),
+                           "num_threads",        threads.c_str(),
+                           "request_timeout_ms", timeout_ms.c_str(),
+                           "enable_directory_listing", "no",
+                           nullptr};
   mg_callbacks callbacks{};
   server->ctx_ = mg_start(&callbacks, nullptr, options);
   if (server->ctx_ == nullptr) {

@@ -28,10 +28,17 @@ namespace cmsg::udp {
 std::string PrometheusText(absl::string_view name,
                            const std::vector<const Stats*>& workers);
 
+// civetweb serves one connection per thread: this many idle or slow
+// connections kept open can still make a scrape wait, each for at most the
+// request timeout (then it is closed).
+inline constexpr int kMetricsThreads = 4;
+inline constexpr int kMetricsRequestTimeoutMs = 2000;
+
 class MetricsServer {
  public:
-  // Serves `render()` at http://ADDRESS/metrics from one civetweb thread
-  // (render runs there: it must be thread-safe). Port 0 picks a free port.
+  // Serves `render()` at http://ADDRESS/metrics from kMetricsThreads
+  // civetweb threads (render runs there, on several at once: it must be
+  // thread-safe). Port 0 picks a free port.
   static absl::StatusOr<std::unique_ptr<MetricsServer>> Start(
       const SocketAddress& address, std::function<std::string()> render);
   ~MetricsServer();

@@ -170,6 +170,52 @@ class MetricsTest(unittest.TestCase):
             # The same figures as the stats line.
             self.assertEqual(relay.stats_reaching("client_tx_packets", 3)["client_tx_packets"], 3)
 
+    def test_an_idle_and_a_slow_connection_do_not_block_a_scrape(self):
+        import re
+        import urllib.request
+        with t.start_echo("127.0.0.1:0") as echo, \
+             t.start_relay("127.0.0.1:0", "127.0.0.1:%d" % t.served_port(echo),
+                           ["--threads=1", "--metrics=127.0.0.1:0"]) as relay:
+            port = int(re.search(r"metrics=http://127.0.0.1:(\d+)/", relay.ready_line).group(1))
+            # One connection that sent a request line and nothing more, one
+            # that sends a header byte every 0.5 s; both before the scrape.
+            idle = socket.create_connection(("127.0.0.1", port), timeout=5)
+            self.addCleanup(idle.close)
+            idle.sendall(b"GET /metrics HTTP/1.1\r\n")
+            slow = socket.create_connection(("127.0.0.1", port), timeout=5)
+            self.addCleanup(slow.close)
+            slow.sendall(b"GET /metrics HTTP/1.1\r\n")
+            stop = threading.Event()
+
+            def trickle():
+                for byte in b"X-Slow: " * 20:
+                    if stop.wait(0.5):
+                        return
+                    try:
+                        slow.send(bytes([byte]))
+                    except OSError:  # the server gave up on it
+                        return
+            trickler = threading.Thread(target=trickle, daemon=True)
+            trickler.start()
+            self.addCleanup(trickler.join)
+            self.addCleanup(stop.set)
+            for _ in range(3):
+                start = time.monotonic()
+                with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port,
+                                            timeout=1) as r:
+                    self.assertEqual(r.status, 200)
+                    self.assertIn(b"udp_relay_client_rx_packets_total", r.read())
+                self.assertLess(time.monotonic() - start, 1.0)
+            # The idle connection is closed by the server's request timeout,
+            # not held for as long as it likes.
+            start = time.monotonic()
+            try:
+                while idle.recv(4096):
+                    pass
+            except ConnectionResetError:
+                pass
+            self.assertLess(time.monotonic() - start, 4.0)
+
     def test_unusable_metrics_address_is_an_error(self):
         p = subprocess.run([t.TOOLS["relay"], "--listen=127.0.0.1:0",
                             "--upstream=127.0.0.1:9", "--metrics=nonsense"],
