@@ -226,7 +226,16 @@ RttSummary Summarize(std::vector<double> samples) {
 }
 
 absl::StatusOr<ProbeResult> RunProbe(const ProbeOptions& options) {
-  if (options.count < 1) return absl::InvalidArgumentError("count must be at least 1");
+  if (options.count < 1 || options.count > kMaxProbeCount)
+    return absl::InvalidArgumentError(absl::StrCat("count must be 1-", kMaxProbeCount));
+  if (options.interval < absl::ZeroDuration() || options.interval > kMaxProbeInterval) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "interval must be 0 to ", absl::FormatDuration(kMaxProbeInterval)));
+  }
+  if (options.timeout < absl::ZeroDuration() || options.timeout > kMaxProbeTimeout) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "timeout must be 0 to ", absl::FormatDuration(kMaxProbeTimeout)));
+  }
   UniqueFd fd(socket(options.target.family(), SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_UDP));
   if (!fd.ok()) return ErrnoError("socket(SOCK_DGRAM)");
   CMSGLIB_RETURN_IF_ERROR(ReceiveTimestampNs(fd.get()));

@@ -19,12 +19,20 @@
 
 namespace cmsg::udp {
 
+// The schedule is kept in int64 nanoseconds of CLOCK_MONOTONIC (start +
+// interval * sequence, + timeout): with these bounds it stays below 2^62
+// (1,000,000 x 1h + 1h is 3.6e18 ns, 114 years), where longer ones
+// overflowed and sent every probe at once.
+inline constexpr int kMaxProbeCount = 1000000;
+inline constexpr absl::Duration kMaxProbeInterval = absl::Hours(1);
+inline constexpr absl::Duration kMaxProbeTimeout = absl::Hours(1);
+
 struct ProbeOptions {
   SocketAddress target;
-  int count = 10;
-  absl::Duration interval = absl::Seconds(1);
-  absl::Duration timeout = absl::Seconds(1);  // per probe
-  size_t size = 64;                           // payload bytes, at least 16
+  int count = 10;                              // 1 to kMaxProbeCount
+  absl::Duration interval = absl::Seconds(1);  // 0 to kMaxProbeInterval
+  absl::Duration timeout = absl::Seconds(1);   // per probe, 0 to kMaxProbeTimeout
+  size_t size = 64;                            // payload bytes, at least 16
 };
 
 // Round-trip times in microseconds.
@@ -46,8 +54,9 @@ struct ProbeResult {
   RttSummary user;
 };
 
-// Sends the probes and waits for their replies. Fails only if the socket
-// cannot be set up or a send fails for a reason other than an ICMP report.
+// Sends the probes and waits for their replies. Fails (InvalidArgument) on
+// options out of their bounds, else only if the socket cannot be set up or
+// a send fails for a reason other than an ICMP report.
 [[nodiscard]] absl::StatusOr<ProbeResult> RunProbe(const ProbeOptions& options);
 
 // Summary of `samples` (unsorted), nearest-rank percentiles.

@@ -103,6 +103,26 @@ class ProbeTest(unittest.TestCase):
             arrivals.append(1)
         self.assertEqual(len(arrivals), 20)
 
+    def test_an_interval_or_timeout_too_long_to_schedule_is_a_usage_error(self):
+        # first + interval * seq in int64 nanoseconds overflowed: every probe
+        # left at once (and a huge --timeout waited for ever).
+        with t.start_echo("127.0.0.1:0") as echo:
+            target = "--target=127.0.0.1:%d" % t.served_port(echo)
+            for flag in ("--interval=3000000h", "--interval=1000000000h",
+                         "--interval=61m", "--timeout=3000000h"):
+                try:
+                    p = subprocess.run([t.TOOLS["probe"], target, "--count=3", flag],
+                                       capture_output=True, text=True, timeout=5)
+                except subprocess.TimeoutExpired:
+                    self.fail("%s: still running after 5 s" % flag)
+                self.assertEqual(p.returncode, 2, (flag, p.stdout, p.stderr))
+                self.assertIn(flag.split("=")[0], p.stderr)
+                self.assertIn("at most 1h", p.stderr)
+                self.assertEqual(p.stdout, "", flag)
+            code, out, err = probe(target, "--count=2", "--interval=1ms", "--timeout=1h")
+            self.assertEqual(code, 0, err)
+            self.assertIn("2 sent, 2 received", out)
+
     def test_late_replies_are_not_received(self):
         # Replies to even probes come 1.5 s after them, past --timeout=1s:
         # they count as late (those that arrive before the run ends; at

@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <string>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
@@ -13,11 +14,13 @@
 DEFINE_string(target, "", "ADDR:PORT of a UDP echo service. Required.");
 DEFINE_int32(count, 10, "Probes to send (1-1000000).");
 DEFINE_string(interval, "1s",
-              "Time between probes, e.g. 1s, 10ms. Probes keep this schedule "
-              "whether or not replies come (not stop-and-wait).");
+              "Time between probes, e.g. 1s, 10ms; at most 1h. Probes keep "
+              "this schedule whether or not replies come (not "
+              "stop-and-wait).");
 DEFINE_string(timeout, "1s",
-              "How long a reply may take; a later one is counted as late, not "
-              "received. Replies are matched to probes by sequence number.");
+              "How long a reply may take, at most 1h; a later one is counted "
+              "as late, not received. Replies are matched to probes by "
+              "sequence number.");
 DEFINE_int32(size, 64, "Payload bytes per probe (16-65507).");
 DEFINE_bool(expect_source, false,
             "Exit 1 if any reply comes from an address other than --target "
@@ -62,6 +65,15 @@ int main(int argc, char** argv) {
       cmsg::flags::DurationOrExit(kTool, "interval", FLAGS_interval);
   options.timeout =
       cmsg::flags::DurationOrExit(kTool, "timeout", FLAGS_timeout);
+  // Longer ones do not fit the schedule's arithmetic (see probe.h).
+  for (const auto& [name, text, value, max] :
+       {std::tuple{"interval", FLAGS_interval, options.interval, cmsg::udp::kMaxProbeInterval},
+        std::tuple{"timeout", FLAGS_timeout, options.timeout, cmsg::udp::kMaxProbeTimeout}}) {
+    if (value > max) {
+      UsageError(kTool, absl::StrCat("--", name, "=", text, " is too long: at most ",
+                                     absl::FormatDuration(max)));
+    }
+  }
   options.size = static_cast<size_t>(FLAGS_size);
   absl::StatusOr<cmsg::udp::ProbeResult> r = cmsg::udp::RunProbe(options);
   if (!r.ok()) {
