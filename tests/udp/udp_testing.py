@@ -2,6 +2,7 @@
 read their stats lines, talk to them with plain sockets."""
 
 import contextlib
+import fcntl
 import glob
 import os
 import random
@@ -57,6 +58,12 @@ class Server:
 
     def __init__(self, argv, ready="serving", env=None, pass_fds=()):
         self.log = tempfile.TemporaryFile(mode="w+")
+        # The child writes through the same open file description, so at
+        # the offset text() moves to 0 to read: without O_APPEND a line
+        # written meanwhile overwrote the log's start (the serving line)
+        # and a stats line could be missed.
+        flags = fcntl.fcntl(self.log.fileno(), fcntl.F_GETFL)
+        fcntl.fcntl(self.log.fileno(), fcntl.F_SETFL, flags | os.O_APPEND)
         self.argv = argv
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                      stdout=self.log, stderr=self.log, env=env,
