@@ -181,7 +181,7 @@ absl::StatusOr<UniqueFd> Broker::Open(absl::string_view path, uint32_t flags,
   return OnlyRegularFile(std::move(fd), flags);
 }
 
-bool Broker::ServeOne(int sock) const {
+bool Broker::ServeOne(int sock, int stop_fd) const {
   char buffer[sizeof(BrokerRequest) + PATH_MAX];
   // No control space: fds a client attaches are dropped by the kernel.
   absl::StatusOr<ReceivedMessage> message = RecvMsg(sock, absl::MakeSpan(buffer), {}, {.peer = false});
@@ -212,9 +212,16 @@ bool Broker::ServeOne(int sock) const {
   }
   absl::string_view data(reinterpret_cast<const char*>(&reply), sizeof(reply));
   int fds[] = {opened.get()};
-  absl::StatusOr<size_t> sent =
-      opened.ok() ? SendMsg(sock, data, {ScmRights{fds}}) : SendMsg(sock, data, {});
-  return sent.ok();
+  for (;;) {
+    absl::StatusOr<size_t> sent =
+        opened.ok() ? SendMsg(sock, data, {ScmRights{fds}}, {.flags = MSG_DONTWAIT})
+                    : SendMsg(sock, data, {}, {.flags = MSG_DONTWAIT});
+    if (sent.ok()) return true;
+    if (ErrnoOf(sent.status()) != EAGAIN) return false;
+    pollfd wait[] = {{sock, POLLOUT, 0}, {stop_fd, POLLIN, 0}};
+    if (poll(wait, 2, -1) < 0 && errno != EINTR) return false;
+    if (wait[1].revents != 0) return false;
+  }
 }
 
 absl::StatusOr<std::unique_ptr<BrokerServer>> BrokerServer::Start(Broker broker,
@@ -245,7 +252,7 @@ void BrokerServer::Run() {
       return;
     }
     if (fds[1].revents) return;
-    if (fds[0].revents && !broker_.ServeOne(sock_.get())) return;
+    if (fds[0].revents && !broker_.ServeOne(sock_.get(), stop_.get())) return;
   }
 }
 

@@ -39,8 +39,11 @@ class Broker {
   [[nodiscard]] absl::StatusOr<UniqueFd> Open(absl::string_view path, uint32_t flags,
                                               uint32_t mode) const;
 
-  // Answers one request on `sock`; false when the peer is gone.
-  bool ServeOne(int sock) const;
+  // Answers one request on `sock`; false when the peer is gone, or when
+  // `stop_fd` became readable while the reply waited for room (a client
+  // that reads no replies fills the socket; its queued requests may keep
+  // its end open after it has exited, so only stop_fd ends the wait).
+  bool ServeOne(int sock, int stop_fd) const;
 
  private:
   struct Rule {

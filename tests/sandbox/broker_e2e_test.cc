@@ -1,6 +1,7 @@
 // The file broker end to end: the probe inside a sandbox asks sandbox_run's
 // broker (SANDBOX_BROKER_FD) for host paths the sandbox cannot see.
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -8,6 +9,7 @@
 #include <sstream>
 #include <string>
 
+#include "absl/strings/match.h"
 #include "gtest/gtest.h"
 #include "tests/sandbox/run_util.h"
 
@@ -67,6 +69,22 @@ TEST_F(BrokerE2eTest, NoDirectoryFdToWalkOutOf) {
                                           {"/probe", "broker_walk", dir_.File("data"),
                                            "../secret"}));
   EXPECT_EQ(r.out, "EISDIR\n") << r.err;
+}
+
+// A command that floods the broker and never reads a reply, its requests
+// carrying its own end of the socket, must not keep sandbox_run from
+// ending once it has exited.
+TEST_F(BrokerE2eTest, AClientThatReadsNoReplyDoesNotHangTheLauncher) {
+  Started s = Start(SandboxCommand({"--broker_allow=" + dir_.File("data") + ":r"},
+                                   {"/probe", "broker_flood", dir_.File("data/missing")}));
+  ASSERT_GT(s.pid, 0);
+  const std::string line = ReadLine(s.out_fd);
+  EXPECT_TRUE(absl::StartsWith(line, "sent ")) << line;
+  const bool ended = WaitForEof(s.out_fd, 20);
+  if (!ended) kill(s.pid, SIGKILL);
+  EXPECT_TRUE(ended) << "sandbox_run still running 20 s after its command exited";
+  EXPECT_EQ(WaitExit(s.pid), ended ? 0 : 128 + SIGKILL);
+  close(s.out_fd);
 }
 
 TEST_F(BrokerE2eTest, NoBrokerWithoutBrokerAllow) {

@@ -14,6 +14,10 @@
 //   escape_probe tree            (leaves sleeping grandchildren holding stdout)
 //   escape_probe forkbomb        (forks until refused, prints the count)
 //   escape_probe broker PATH r|w (asks the file broker, prints the content)
+//   escape_probe broker_flood PATH  (sends the broker requests for PATH,
+//                                each carrying the broker socket itself, and
+//                                reads no reply, until the socket is full;
+//                                prints how many, then exits)
 //   escape_probe broker_walk PATH REL  (asks the broker for PATH, then reads
 //                                openat(that fd, REL): "escaped ..." if it can)
 //   escape_probe walk FD REL     (reads openat(FD, REL), FD a passed fd)
@@ -68,6 +72,7 @@
 
 #include "lib/status/errno_status.h"
 #include "sandbox/broker_client.h"
+#include "sandbox/broker_protocol.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 // LeakSanitizer needs ptrace, which the sandbox denies; ASan also lowers
@@ -300,6 +305,48 @@ int Broker(const char* path, const std::string& mode) {
   return 0;
 }
 
+// A client that stops reading replies: the broker's replies fill the
+// socket, and the requests still queued keep this end of it alive after the
+// sandbox is gone (each carries it), so a broker blocked on a reply would
+// wait for ever.
+int BrokerFlood(const char* path) {
+  const char* env = getenv(cmsg::sandbox::kBrokerFdEnv);
+  if (env == nullptr) {
+    printf("no broker\n");
+    return 0;
+  }
+  const int sock = atoi(env);
+  char request[sizeof(cmsg::sandbox::BrokerRequest) + 256] = {};
+  const size_t len = sizeof(cmsg::sandbox::BrokerRequest) + strlen(path);
+  if (len > sizeof(request)) return Report(-1);
+  memcpy(request + sizeof(cmsg::sandbox::BrokerRequest), path, strlen(path));
+  int sent = 0;
+  for (int full = 0; full < 20;) {
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    iovec iov{request, len};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &sock, sizeof(int));
+    if (sendmsg(sock, &msg, MSG_DONTWAIT) >= 0) {
+      ++sent;
+    } else if (errno == EAGAIN) {
+      ++full;
+      usleep(20000);
+    } else {
+      return Report(-1);
+    }
+  }
+  printf("sent %d\n", sent);
+  return 0;
+}
+
 // Reads REL beneath `dir` (a directory fd handed in) and prints it.
 int Walk(int dir, const char* rel) {
   int fd = openat(dir, rel, O_RDONLY | O_CLOEXEC);
@@ -496,6 +543,7 @@ int main(int argc, char** argv) {
   if (what == "forkbomb") return ForkBomb();
   if (what == "broker" && argc == 4) return Broker(argv[2], argv[3]);
   if (what == "broker_walk" && argc == 4) return BrokerWalk(argv[2], argv[3]);
+  if (what == "broker_flood" && argc == 3) return BrokerFlood(argv[2]);
   if (what == "walk" && argc == 4) return Walk(atoi(argv[2]), argv[3]);
   if (what == "mounts") return Mounts();
   if (what == "remount_rw" && (argc == 3 || argc == 4))
