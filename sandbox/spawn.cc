@@ -95,15 +95,19 @@ absl::StatusOr<PassedFds> OpenPassedFds(const Policy& policy,
     // The launcher may be root: whoever can write a directory on the path
     // must not redirect it with a symlink (to read /etc/shadow, or truncate
     // it).
+    // O_NONBLOCK: no open may wait (a FIFO's waits for its other end, which
+    // whoever planted it holds), before --timeout even starts.
     open_how how{};
-    how.flags = static_cast<uint64_t>(OpenFlags(file.mode) | O_CLOEXEC | O_NOCTTY);
+    how.flags = static_cast<uint64_t>(OpenFlags(file.mode) | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     how.mode = (how.flags & O_CREAT) ? 0644 : 0;
     how.resolve = RESOLVE_NO_SYMLINKS;
     UniqueFd fd(static_cast<int>(syscall(SYS_openat2, AT_FDCWD, file.path.c_str(), &how,
                                          sizeof(how))));
     if (!fd.ok()) {
-      return ErrnoError(absl::StrCat("pass_file ", file.path,
-                                     errno == ELOOP ? " (symlinks are not followed)" : ""));
+      const char* why = errno == ELOOP   ? " (symlinks are not followed)"
+                        : errno == ENXIO ? " (a FIFO with no reader, or a socket: not passed)"
+                                         : "";
+      return ErrnoError(absl::StrCat("pass_file ", file.path, why));
     }
     // A directory fd would let the command resolve ".." on the host,
     // outside its root.
@@ -111,6 +115,15 @@ absl::StatusOr<PassedFds> OpenPassedFds(const Policy& policy,
     if (fstat(fd.get(), &st) != 0) return ErrnoError(absl::StrCat("fstat ", file.path));
     if (S_ISDIR(st.st_mode))
       return ErrnoStatus(EISDIR, absl::StrCat("pass_file ", file.path));
+    if (S_ISFIFO(st.st_mode)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "pass_file ", file.path, ": a FIFO (opening one waits for its other end): redirect "
+          "it to the command's stdin or stdout instead"));
+    }
+    // The command gets the blocking file it asked for.
+    const int status_flags = fcntl(fd.get(), F_GETFL);
+    if (status_flags < 0 || fcntl(fd.get(), F_SETFL, status_flags & ~O_NONBLOCK) < 0)
+      return ErrnoError(absl::StrCat("fcntl ", file.path));
     out.fds.push_back(std::move(fd));
     std::string name = file.name;
     if (name.empty()) name = file.path.substr(file.path.rfind('/') + 1);

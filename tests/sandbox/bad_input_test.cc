@@ -165,6 +165,25 @@ TEST(BadInputTest, AnFdLimitTooLowForThePassedFdsIsNamed) {
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
 }
 
+// Opening a FIFO waits for its other end: whoever can put one where a
+// --pass_file path points must not be able to stall the (root) launcher
+// for as long as they like, --timeout or not. `timeout -s KILL` ends a
+// launcher that waits anyway, so the test fails rather than hangs.
+TEST(BadInputTest, AFifoToPassIsRefusedWithoutWaiting) {
+  TempDir dir;
+  const std::string fifo = dir.File("fifo");
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0666), 0);
+  for (const char* mode : {"r", "w", "rw"}) {
+    RunResult r = RunProgram({"/usr/bin/timeout", "-s", "KILL", "10", SandboxRun(),
+                              "--timeout=2s", "--ro_bind=/usr,/lib,/lib64,/bin",
+                              "--pass_file=" + fifo + ":" + mode, "--", "/bin/true"});
+    EXPECT_EQ(r.code, 125) << mode << ": " << r.err;
+    EXPECT_THAT(r.err, HasSubstr("pass_file " + fifo)) << mode;
+    EXPECT_THAT(r.err, HasSubstr("FIFO")) << mode;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  }
+}
+
 // An existing socket file is not the launcher's to delete.
 TEST(BadInputTest, ExistingUnixPathIsNotTouched) {
   TempDir dir;

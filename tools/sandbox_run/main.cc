@@ -69,7 +69,9 @@ when sandbox_run dies. List flags take comma-separated values.
 Sockets named by --listen and files named by --pass_file are opened by
 sandbox_run outside the sandbox and handed in over a unix socket as
 SCM_RIGHTS; the command finds them at fd 3 onward with LISTEN_FDS, LISTEN_PID
-and LISTEN_FDNAMES set, as systemd socket activation would.
+and LISTEN_FDNAMES set, as systemd socket activation would. --pass_file
+follows no symlink and refuses directories and FIFOs (opening a FIFO waits
+for its other end: redirect one to the command's stdin or stdout instead).
 
 Signals HUP INT QUIT TERM USR1 USR2 sent to sandbox_run go to the command
 (with --kill_after, a command that ignores TERM is killed that much later).
