@@ -41,40 +41,69 @@ absl::StatusOr<NotifySocket> NotifySocket::Create() {
   std::string templ = absl::StrCat(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", "/worker_pool.XXXXXX");
   if (mkdtemp(templ.data()) == nullptr) return ErrnoError(absl::StrCat("mkdtemp ", templ));
   NotifySocket out;
-  out.dir_ = templ;
-  if (chmod(out.dir_.c_str(), 0755) != 0) return ErrnoError(absl::StrCat("chmod ", out.dir_));
-  out.path_ = absl::StrCat(out.dir_, "/notify");
+  const size_t slash = templ.rfind('/');
+  out.parent_.reset(open(slash == 0 ? "/" : templ.substr(0, slash).c_str(),
+                         O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!out.parent_.ok()) return ErrnoError(absl::StrCat("open ", templ.substr(0, slash)));
+  const std::string name = templ.substr(slash + 1);
+  // The directory mkdtemp made (0700, ours): not a symlink or another
+  // directory put in its place since.
+  out.dir_.reset(openat(out.parent_.get(), name.c_str(),
+                        O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  struct stat st;
+  if (!out.dir_.ok() || fstat(out.dir_.get(), &st) != 0) return ErrnoError(absl::StrCat("open ", templ));
+  if (st.st_uid != geteuid() || (st.st_mode & 0777) != 0700)
+    return absl::PermissionDeniedError(absl::StrCat(templ, " was replaced after mkdtemp"));
+  out.dir_name_ = name;
+  if (fchmod(out.dir_.get(), 0755) != 0) return ErrnoError(absl::StrCat("chmod ", templ));
+  out.path_ = absl::StrCat(templ, "/notify");
+  // Bound through the directory's fd, so the socket lands in that very
+  // directory; path_ is what the sandboxes mount.
+  const std::string via_fd = absl::StrCat("/proc/self/fd/", out.dir_.get(), "/notify");
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
-  if (out.path_.size() >= sizeof(addr.sun_path))
-    return absl::InvalidArgumentError(absl::StrCat("notify socket path too long: ", out.path_));
-  memcpy(addr.sun_path, out.path_.data(), out.path_.size());
+  if (via_fd.size() >= sizeof(addr.sun_path))
+    return absl::InvalidArgumentError(absl::StrCat("notify socket path too long: ", via_fd));
+  memcpy(addr.sun_path, via_fd.data(), via_fd.size());
   out.fd_.reset(socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
   if (!out.fd_.ok()) return ErrnoError("socket(AF_UNIX, SOCK_DGRAM)");
   if (bind(out.fd_.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0)
     return ErrnoError(absl::StrCat("bind ", out.path_));
-  if (chmod(out.path_.c_str(), 0666) != 0) return ErrnoError(absl::StrCat("chmod ", out.path_));
+  if (fchmodat(out.dir_.get(), "notify", 0666, 0) != 0)
+    return ErrnoError(absl::StrCat("chmod ", out.path_));
   CMSGLIB_RETURN_IF_ERROR(ReceiveCredentials(out.fd_.get()));
   return out;
 }
 
 NotifySocket::NotifySocket(NotifySocket&& other) noexcept
-    : fd_(std::move(other.fd_)), dir_(std::exchange(other.dir_, "")),
+    : fd_(std::move(other.fd_)),
+      parent_(std::move(other.parent_)),
+      dir_name_(std::exchange(other.dir_name_, "")),
+      dir_(std::move(other.dir_)),
       path_(std::exchange(other.path_, "")) {}
 
 NotifySocket& NotifySocket::operator=(NotifySocket&& other) noexcept {
   if (this != &other) {
     NotifySocket gone(std::move(*this));
     fd_ = std::move(other.fd_);
-    dir_ = std::exchange(other.dir_, "");
+    parent_ = std::move(other.parent_);
+    dir_name_ = std::exchange(other.dir_name_, "");
+    dir_ = std::move(other.dir_);
     path_ = std::exchange(other.path_, "");
   }
   return *this;
 }
 
 NotifySocket::~NotifySocket() {
-  if (!path_.empty()) unlink(path_.c_str());
-  if (!dir_.empty()) rmdir(dir_.c_str());
+  if (!dir_.ok()) return;
+  (void)unlinkat(dir_.get(), "notify", 0);
+  // The directory only if its name still leads to it.
+  struct stat created, named;
+  if (parent_.ok() && fstat(dir_.get(), &created) == 0 &&
+      fstatat(parent_.get(), dir_name_.c_str(), &named, AT_SYMLINK_NOFOLLOW) == 0 &&
+      created.st_dev == named.st_dev && created.st_ino == named.st_ino) {
+    (void)unlinkat(parent_.get(), dir_name_.c_str(), AT_REMOVEDIR);
+  }
 }
 
 absl::StatusOr<std::optional<NotifyMessage>> NotifySocket::Receive() {

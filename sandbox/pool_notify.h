@@ -39,7 +39,9 @@ struct NotifyMessage {
 
 // Owns the socket and its private directory (mode 0755; the socket file is
 // 0666 so sandboxes of any outside uid can send); both removed on
-// destruction. Move-only.
+// destruction. Both are reached through fds held from their creation, never
+// by path again: whoever can write $TMPDIR cannot redirect a chmod or an
+// unlink with a symlink. Move-only.
 class NotifySocket {
  public:
   // Binds a fresh socket in a new directory under $TMPDIR (or /tmp).
@@ -61,7 +63,9 @@ class NotifySocket {
  private:
   NotifySocket() = default;
   UniqueFd fd_;
-  std::string dir_;
+  UniqueFd parent_;       // $TMPDIR
+  std::string dir_name_;  // the private directory's name in it
+  UniqueFd dir_;          // that directory, as created
   std::string path_;
 };
 

@@ -261,12 +261,15 @@ bool SocketFiles::Add(const std::string& path) {
   File file;
   file.name = path.substr(slash == std::string::npos ? 0 : slash + 1);
   file.dir.reset(open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  // On failure the file is not removed by path: a directory on it may have
+  // been swapped for a symlink since the bind, and the (root) launcher would
+  // unlink a file of that name elsewhere. What cannot be checked to be ours
+  // stays.
   struct stat st;
-  if (!file.dir.ok() || fstatat(file.dir.get(), file.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-      !S_ISSOCK(st.st_mode)) {
-    int error = errno;
-    unlink(path.c_str());  // just bound by us: nothing else can be there yet
-    errno = error != 0 ? error : ENOTSOCK;
+  if (!file.dir.ok() || fstatat(file.dir.get(), file.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
+    return false;  // errno says why
+  if (!S_ISSOCK(st.st_mode)) {
+    errno = ENOTSOCK;
     return false;
   }
   file.dev = st.st_dev;

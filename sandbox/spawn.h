@@ -52,7 +52,8 @@ struct SocketFiles {
     ino_t ino = 0;
   };
   std::vector<File> files;
-  // Remembers `path`, just bound; false (and nothing kept) if it cannot.
+  // Remembers `path`, just bound; false (errno set, nothing kept, the file
+  // left where it is: it cannot be checked to be ours) if it cannot.
   bool Add(const std::string& path);
   ~SocketFiles();
 };
