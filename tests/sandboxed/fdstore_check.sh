@@ -17,5 +17,5 @@ out="$("$fdstore" exec --socket=/tmp/ctl --names=web -- /bin/bash -c \
 [[ "$out" == "1 web socket" ]] || fail "exec: '$out', want '1 web socket'"
 kill -TERM "$serve"; wait "$serve"
 [[ -e /tmp/ctl ]] && fail "serve left /tmp/ctl behind"
-if ((fails)); then echo "$fails failure(s)"; exit 1; fi
+if ((fails)); then echo "serve said: $(cat /tmp/serve.log)"; echo "$fails failure(s)"; exit 1; fi
 echo "fdstore_check: serve, list and exec work inside the sandbox"
