@@ -64,9 +64,10 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(
   // civetweb gives each connection a thread until its request is read and
   // answered, so one thread was held by one idle connection (30 s by
   // default) and every scrape waited. kMetricsThreads connections can be
-  // slow at once before a scrape waits, each for at most the request
-  // timeout: a scrape sends its request in one packet, so a request not
-  // whole after kMetricsRequestTimeoutMs is dropped (one retransmission fits).
+  // slow at once before a scrape waits; each slow one holds its thread for
+  // at most the request timeout (more of them queue: see metrics.h). A
+  // scrape sends its request in one packet, so a request not whole after
+  // kMetricsRequestTimeoutMs is dropped (one retransmission fits).
   const std::string threads = absl::StrCat(kMetricsThreads);
   const std::string timeout_ms = absl::StrCat(kMetricsRequestTimeoutMs);
   const char* options[] = {"listening_ports",    ports.c_str(),

@@ -28,9 +28,11 @@ namespace cmsg::udp {
 std::string PrometheusText(absl::string_view name,
                            const std::vector<const Stats*>& workers);
 
-// civetweb serves one connection per thread: this many idle or slow
-// connections kept open can still make a scrape wait, each for at most the
-// request timeout (then it is closed).
+// civetweb serves one connection per thread, and queues the others: N idle
+// or slow connections opened together hold every thread for the request
+// timeout, N / kMetricsThreads times over, so a scrape behind them waits
+// about N / kMetricsThreads x 2 s (40 of them: 20 s). No bound in N: bind
+// metrics where only trusted clients reach.
 inline constexpr int kMetricsThreads = 4;
 inline constexpr int kMetricsRequestTimeoutMs = 2000;
 

@@ -366,15 +366,6 @@ bool RelayWorker::EvictForRoom(Counter counter, bool keep_port_if_due) {
 Session* RelayWorker::SessionFor(const SessionKey& key, int64_t now_ns,
                                  uint64_t datagrams) {
   if (Session* s = sessions_.Find(key)) return s;
-  // This host with one of the relay's listening ports (another address, or
-  // another port, than the one it came to; IsLoop has caught the same one):
-  // the answer would come back to the relay as yet another new client. A
-  // new client only, since an open session has passed it: the address test
-  // costs system calls, which no datagram of a known client pays.
-  if (IsOwnListeningSource(key.client, own_)) {
-    stats_.Add(Counter::kDropLoop, datagrams);
-    return nullptr;
-  }
   if (draining_.load(std::memory_order_relaxed)) {
     stats_.Add(Counter::kDropDraining, datagrams);
     return nullptr;
@@ -386,6 +377,17 @@ Session* RelayWorker::SessionFor(const SessionKey& key, int64_t now_ns,
   }
   if (!new_session_limit_.Allow(key.client, now_ns)) {
     stats_.Add(Counter::kDropRateLimited, datagrams);
+    return nullptr;
+  }
+  // This host with one of the relay's listening ports (another address, or
+  // another port, than the one it came to; IsLoop has caught the same one):
+  // the answer would come back to the relay as yet another new client. A
+  // new client only, since an open session has passed it, and after the
+  // drops that cost nothing: the address test costs system calls, and any
+  // sender may pick a listening port as its source, so only what the rate
+  // limit lets through pays it.
+  if (IsOwnListeningSource(key.client, own_)) {
+    stats_.Add(Counter::kDropLoop, datagrams);
     return nullptr;
   }
   size_t index = ChooseUpstream(key.client, now_ns);

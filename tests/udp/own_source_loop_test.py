@@ -62,6 +62,24 @@ class RelayOwnSourceTest(unittest.TestCase):
             t.send_spoofed(self.raw, ("127.0.0.1", p2), ("127.0.0.1", p1))
             self.assert_dropped_as_loop(relay)
 
+    def test_the_cheap_drops_come_before_the_address_test(self):
+        # The address test costs system calls (a scratch socket's bind), and
+        # any sender can pick a listening port as its source: a source that
+        # --deny refuses is refused by that, never tested. Were it tested
+        # first, this local source would count as a loop.
+        port = t.free_port()
+        with t.start_relay("127.0.0.1:%d" % port, self.upstream,
+                           ["--threads=1", "--deny=127.0.0.2/32"]) as relay:
+            s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.addCleanup(s.close)
+            s.bind(("127.0.0.2", port))
+            s.sendto(b"denied", ("127.0.0.1", port))
+            stats = relay.stats_when(lambda st: st["drop_denied"] + st["drop_loop"] >= 1,
+                                     timeout=5)
+            self.assertEqual(stats["drop_denied"], 1, stats)
+            self.assertEqual(stats["drop_loop"], 0, stats)
+            self.assertEqual(stats["sessions_created"], 0, stats)
+
     def test_an_ordinary_client_still_gets_through(self):
         port = t.free_port()
         with t.start_relay("0.0.0.0:%d" % port, self.upstream, ["--threads=1"]) as relay:

@@ -128,9 +128,9 @@ DEFINE_string(metrics, "",
               "at /metrics (HTTP, civetweb, 4 threads; a request not whole "
               "within 2s is closed), per worker and summed, e.g. "
               "127.0.0.1:9100 ([::1]:9100 for IPv6). Empty: off. The serving "
-              "line gives the URL (port 0 picks one). 4 slow connections "
-              "kept open can still delay a scrape: bind it to an address "
-              "only trusted clients reach.");
+              "line gives the URL (port 0 picks one). Slow connections "
+              "delay a scrape, N of them by about N/4 x 2s: bind it to an "
+              "address only trusted clients reach.");
 DEFINE_int32(rcvbuf, 0,
              "SO_RCVBUF of the listening sockets in bytes (0: the kernel's "
              "default). Beyond net.core.rmem_max when run with "
