@@ -1,6 +1,7 @@
 #include "sandbox/pool_notify.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -36,9 +37,43 @@ std::vector<std::pair<std::string, std::string>> ParseNotifyFields(absl::string_
   return out;
 }
 
+namespace {
+
+// OK if nobody but root and this process's uid can rename or replace an
+// entry of `dir` or of a directory above it: each is owned by one of them
+// and writable by nobody else, unless sticky (then only an entry's owner may
+// rename it). The sandboxes bind the socket by its path, so whoever could
+// swap a directory on it would choose what every later worker gets.
+absl::Status CheckOnlyWeCanRename(const std::string& dir) {
+  char resolved[PATH_MAX];
+  if (realpath(dir.c_str(), resolved) == nullptr) return ErrnoError(absl::StrCat("realpath ", dir));
+  std::string path = resolved;
+  for (;;) {
+    struct stat st;
+    if (lstat(path.c_str(), &st) != 0) return ErrnoError(absl::StrCat("stat ", path));
+    const bool owned = st.st_uid == 0 || st.st_uid == geteuid();
+    const bool shared = (st.st_mode & (S_IWGRP | S_IWOTH)) != 0 && (st.st_mode & S_ISVTX) == 0;
+    if (!S_ISDIR(st.st_mode) || !owned || shared) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "TMPDIR ", dir, ": ", path,
+          owned ? " is writable by others without the sticky bit"
+                : absl::StrCat(" is owned by uid ", st.st_uid),
+          ", who could replace the notify socket's directory; set TMPDIR to a directory "
+          "only this user or root can write, or a sticky one such as /tmp"));
+    }
+    if (path == "/") return absl::OkStatus();
+    const size_t slash = path.rfind('/');
+    path = slash == 0 ? "/" : path.substr(0, slash);
+  }
+}
+
+}  // namespace
+
 absl::StatusOr<NotifySocket> NotifySocket::Create() {
   const char* tmp = getenv("TMPDIR");
-  std::string templ = absl::StrCat(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp", "/worker_pool.XXXXXX");
+  const std::string base = tmp != nullptr && *tmp != '\0' ? tmp : "/tmp";
+  CMSGLIB_RETURN_IF_ERROR(CheckOnlyWeCanRename(base));
+  std::string templ = absl::StrCat(base, "/worker_pool.XXXXXX");
   if (mkdtemp(templ.data()) == nullptr) return ErrnoError(absl::StrCat("mkdtemp ", templ));
   NotifySocket out;
   const size_t slash = templ.rfind('/');

@@ -45,6 +45,9 @@ struct NotifyMessage {
 class NotifySocket {
  public:
   // Binds a fresh socket in a new directory under $TMPDIR (or /tmp).
+  // FailedPrecondition if someone other than root and this uid could
+  // rename a directory on that path (owns one, or may write one that is not
+  // sticky): the sandboxes bind the socket by path.
   [[nodiscard]] static absl::StatusOr<NotifySocket> Create();
   NotifySocket(NotifySocket&&) noexcept;
   NotifySocket& operator=(NotifySocket&&) noexcept;

@@ -66,5 +66,35 @@ TEST(NotifySocketTest, DoesNotFollowASymlinkPlantedInPlaceOfItsDirectory) {
   rmdir(tmp.c_str());
 }
 
+// A directory others may write without the sticky bit lets them rename the
+// socket's directory and leave a symlink in its place; the sandboxes bind
+// the socket by path, so every later worker would get what they chose.
+TEST(NotifySocketTest, RefusesATmpdirOthersCanRenameEntriesIn) {
+  const std::string tmp = MakeTempDir();
+  const std::string open_dir = tmp + "/open";
+  const std::string below = open_dir + "/below";
+  const std::string sticky = tmp + "/sticky";
+  ASSERT_EQ(mkdir(open_dir.c_str(), 0700), 0);
+  ASSERT_EQ(mkdir(below.c_str(), 0700), 0);
+  ASSERT_EQ(mkdir(sticky.c_str(), 0700), 0);
+  ASSERT_EQ(chmod(open_dir.c_str(), 0777), 0);
+  ASSERT_EQ(chmod(sticky.c_str(), 01777), 0);
+  for (const std::string& unsafe : {open_dir, below}) {
+    ASSERT_EQ(setenv("TMPDIR", unsafe.c_str(), 1), 0);
+    absl::StatusOr<NotifySocket> s = NotifySocket::Create();
+    EXPECT_FALSE(s.ok()) << unsafe;
+    EXPECT_NE(s.status().message().find(open_dir), std::string::npos) << s.status();
+  }
+  ASSERT_EQ(setenv("TMPDIR", sticky.c_str(), 1), 0);
+  {
+    absl::StatusOr<NotifySocket> s = NotifySocket::Create();
+    EXPECT_TRUE(s.ok()) << s.status();
+  }
+  rmdir(below.c_str());
+  rmdir(open_dir.c_str());
+  rmdir(sticky.c_str());
+  rmdir(tmp.c_str());
+}
+
 }  // namespace
 }  // namespace cmsg::sandbox
