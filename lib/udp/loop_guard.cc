@@ -3,6 +3,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <cerrno>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
@@ -36,16 +37,21 @@ bool SameEndpoint(const SocketAddress& a, const SocketAddress& b) {
 bool IsLocalAddress(const SocketAddress& address) {
   SocketAddress a = Unmapped(address);
   if (a.is_wildcard()) return true;
+  // When it cannot tell (no fd left for the scratch socket, say), it says
+  // local: both callers guard against loops, and a loop is the worse error.
   UniqueFd fd(socket(a.family(), SOCK_DGRAM | SOCK_CLOEXEC, IPPROTO_UDP));
-  if (!fd.ok()) return false;
+  if (!fd.ok()) return true;
   a.set_port(0);
   // Port 0 without this takes an ephemeral port, and fails (EADDRINUSE)
   // for a local address when none is left: a relay out of ports would
   // take its own address for a stranger's.
   int one = 1;
   (void)setsockopt(fd.get(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
-  // IPV6_FREEBIND-free bind: succeeds only for an address of this host.
-  return bind(fd.get(), a.addr(), a.size()) == 0;
+  // IPV6_FREEBIND-free bind: succeeds only for an address of this host;
+  // EADDRNOTAVAIL (and EINVAL, a link-local address without its interface)
+  // is the kernel saying it is not one.
+  if (bind(fd.get(), a.addr(), a.size()) == 0) return true;
+  return errno != EADDRNOTAVAIL && errno != EINVAL;
 }
 
 bool IsOwnListeningSource(const SocketAddress& peer,

@@ -21,7 +21,9 @@ namespace cmsg::udp {
 [[nodiscard]] bool SameEndpoint(const SocketAddress& a, const SocketAddress& b);
 
 // Whether `address` (no port) is an address of this host in the caller's
-// network namespace: a wildcard, or one a socket can bind to.
+// network namespace: a wildcard, or one a socket can bind to. True also when
+// it cannot tell (no fd for the scratch socket): its callers guard against
+// loops, where "local" is the safe answer.
 [[nodiscard]] bool IsLocalAddress(const SocketAddress& address);
 
 // Whether a datagram from `peer` may come from this host's own UDP service

@@ -7,6 +7,7 @@ network namespaces (`ip netns`, outside Bazel's sandbox)."""
 
 import os
 import socket
+import subprocess
 import time
 import unittest
 
@@ -109,6 +110,25 @@ class EchoOwnSourceTest(unittest.TestCase):
     def test_another_local_address_with_its_port_is_dropped(self):
         port = t.free_port()
         self.check("0.0.0.0:%d" % port, ("127.0.0.2", port), ("127.0.0.1", port))
+
+
+class EchoOutOfFdsTest(unittest.TestCase):
+    """A server that cannot open the scratch socket the address test needs
+    cannot tell whether a source is its own: it must drop it, not answer."""
+
+    def test_a_source_it_cannot_check_is_dropped(self):
+        raw = t.raw_socket_or_skip(self)
+        port = t.free_port()
+        with t.start_echo("0.0.0.0:%d" % port) as echo:
+            pid = echo.proc.pid
+            held = t.fd_count(pid)
+            subprocess.run(["prlimit", "--pid", str(pid), "--nofile=%d:%d" % (held, held)],
+                           check=True)
+            t.send_spoofed(raw, ("127.0.0.2", port), ("127.0.0.1", port))
+            stats = settled_after_a_second(echo)
+            self.assertLessEqual(stats["client_rx_packets"], 1, stats)
+            self.assertEqual(stats["drop_loop"], 1, stats)
+            self.assertEqual(stats["client_tx_packets"], 0, stats)
 
 
 SEND_SPOOFED = r"""
