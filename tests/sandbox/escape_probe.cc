@@ -70,6 +70,7 @@
 
 #include <seccomp.h>
 
+#include "lib/cmsg/cmsg.h"
 #include "lib/status/errno_status.h"
 #include "sandbox/broker_client.h"
 #include "sandbox/broker_protocol.h"
@@ -320,23 +321,14 @@ int BrokerFlood(const char* path) {
   const size_t len = sizeof(cmsg::sandbox::BrokerRequest) + strlen(path);
   if (len > sizeof(request)) return Report(-1);
   memcpy(request + sizeof(cmsg::sandbox::BrokerRequest), path, strlen(path));
+  const int fds[] = {sock};
   int sent = 0;
   for (int full = 0; full < 20;) {
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    iovec iov{request, len};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof(control);
-    cmsghdr* c = CMSG_FIRSTHDR(&msg);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &sock, sizeof(int));
-    if (sendmsg(sock, &msg, MSG_DONTWAIT) >= 0) {
+    absl::StatusOr<size_t> n = cmsg::SendMsg(sock, absl::string_view(request, len),
+                                             {cmsg::ScmRights{fds}}, {.flags = MSG_DONTWAIT});
+    if (n.ok()) {
       ++sent;
-    } else if (errno == EAGAIN) {
+    } else if (cmsg::ErrnoOf(n.status()) == EAGAIN) {
       ++full;
       usleep(20000);
     } else {
