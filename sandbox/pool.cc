@@ -22,6 +22,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "lib/json/quote.h"
 #include "lib/net/listen_spec.h"
 #include "lib/status/errno_status.h"
 #include "lib/status/status_macros.h"
@@ -53,21 +54,6 @@ std::vector<pid_t> Children(pid_t pid) {
     if (absl::SimpleAtoi(absl::StripAsciiWhitespace(id), &child)) out.push_back(child);
   }
   return out;
-}
-
-std::string JsonString(absl::string_view text) {
-  std::string out = "\"";
-  for (unsigned char c : text) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20) {
-      absl::StrAppendFormat(&out, "\\u%04x", c);
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + "\"";
 }
 
 std::string DescribeExit(bool signaled, int value) {
@@ -243,7 +229,7 @@ std::string Pool::StatusJson() const {
     absl::StrAppend(&out, ",\"instance\":", i.id, ",\"state\":\"", state, "\",\"pid\":", i.outer_pid,
                     ",\"sandbox_pid\":", i.inner_pid,
                     absl::StrFormat(",\"uptime_s\":%.3f", absl::ToDoubleSeconds(now - i.start_time)),
-                    ",\"status\":", JsonString(i.status_text));
+                    ",\"status\":", json::Quote(i.status_text));
     if (slot.next != 0) absl::StrAppend(&out, ",\"replacement\":", slot.next);
     out += "}";
   }
@@ -397,7 +383,7 @@ void Pool::OnExit(Instance& instance, bool signaled, int value) {
     rolling_.clear();
     consecutive_failures_ = 0;
     Event(slot_index, nullptr,
-          absl::StrCat("event=replacement_abandoned reason=", JsonString(absl::StrCat(
+          absl::StrCat("event=replacement_abandoned reason=", json::Quote(absl::StrCat(
                            options_.crash_limit, " replacements in a row ended early (last ",
                            DescribeExit(signaled, value), "); the old workers keep serving"))));
     return;
@@ -507,7 +493,7 @@ void Pool::RetryHeldNotify() {
 void Pool::ApplyNotify(Instance& instance, const NotifyMessage& message) {
   if (std::optional<std::string> status = message.Get("STATUS")) {
     instance.status_text = *status;
-    Event(instance.slot, &instance, absl::StrCat("event=status text=", JsonString(*status)));
+    Event(instance.slot, &instance, absl::StrCat("event=status text=", json::Quote(*status)));
   }
   if (message.Get("STOPPING") == "1" && !instance.self_stopping) {
     instance.self_stopping = true;
@@ -532,7 +518,7 @@ void Pool::AdvanceRolling() {
     if (slot.current == 0) continue;  // restarting anyway: it will be new
     absl::Status started = StartInstance(s, slot.current);
     if (!started.ok()) {
-      Event(s, nullptr, absl::StrCat("event=start_failed error=", JsonString(started.message())));
+      Event(s, nullptr, absl::StrCat("event=start_failed error=", json::Quote(started.message())));
       ++consecutive_failures_;
       slot.restart_at = absl::Now() + options_.backoff_initial;
       slot.replacing = true;
@@ -614,7 +600,7 @@ void Pool::RunTimers() {
     slot.replacing = false;
     absl::Status started = StartInstance(static_cast<int>(s), replacing ? slot.current : 0);
     if (!started.ok()) {
-      Event(static_cast<int>(s), nullptr, absl::StrCat("event=start_failed error=", JsonString(started.message())));
+      Event(static_cast<int>(s), nullptr, absl::StrCat("event=start_failed error=", json::Quote(started.message())));
       if (++consecutive_failures_ >= options_.crash_limit) {
         Fatal(absl::AbortedError(absl::StrCat("cannot start workers: ", started.message())));
         return;
@@ -649,7 +635,7 @@ absl::Status Pool::Run() {
       if (spare.ok()) {
         spare_ = std::move(*spare);
       } else {
-        Event(-1, nullptr, absl::StrCat("event=spare_failed error=", JsonString(spare.status().message())));
+        Event(-1, nullptr, absl::StrCat("event=spare_failed error=", json::Quote(spare.status().message())));
       }
     }
     std::vector<pollfd> fds = {{signals.get(), POLLIN, 0}, {notify_->fd(), POLLIN, 0}};
@@ -709,7 +695,7 @@ absl::Status Pool::Run() {
       for (int n = 0; n < 64; ++n) {  // bounded: one flooding worker cannot starve the rest
         absl::StatusOr<std::optional<NotifyMessage>> m = notify_->Receive();
         if (!m.ok()) {
-          if (options_.on_event) options_.on_event(absl::StrCat("event=notify_dropped error=", JsonString(m.status().message())));
+          if (options_.on_event) options_.on_event(absl::StrCat("event=notify_dropped error=", json::Quote(m.status().message())));
           continue;
         }
         if (!*m) break;

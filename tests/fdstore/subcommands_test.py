@@ -105,6 +105,26 @@ class SubcommandsTest(unittest.TestCase):
                                        "\\x1b[0m\\x00tail", repr(out))
             self.assertEqual(server.stop(), 0)
 
+    def test_json_list_is_utf8_whatever_a_socket_is_named(self):
+        # JSON is UTF-8 (RFC 8259): a name's bytes that are not become
+        # U+FFFD there (plain `list` shows them exactly, as C escapes).
+        with ft.serve(self.ctl) as server:
+            planted = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            planted.bind(b"\0odd\xff\xfename")
+            with planted:
+                rc, out, err = self.fdstore(
+                    ["store", "--socket=" + self.ctl, "--name=odd", "--fd=%d" % planted.fileno()],
+                    pass_fds=[planted.fileno()])
+                self.assertEqual(rc, 0, err)
+            p = subprocess.run([ft.TOOLS["fdstore"], "list", "--socket=" + self.ctl, "--json"],
+                               stdin=subprocess.DEVNULL, capture_output=True, timeout=20)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            entries = json.loads(p.stdout.decode("utf-8"))  # strict: raises on bad bytes
+            self.assertEqual(entries[0]["address"], "unix:@odd\ufffd\ufffdname")
+            rc, out, err = self.fdstore(["list", "--socket=" + self.ctl])
+            self.assertEqual(out, "odd unix unix:@odd\\xff\\xfename\n")
+            self.assertEqual(server.stop(), 0)
+
     def test_usage_errors(self):
         s = "--socket=" + self.ctl
         for args, needle in [

@@ -59,6 +59,20 @@ class NotifyTest(unittest.TestCase):
                 finally:
                     pool.stop()
 
+    def test_a_status_that_is_not_utf8_stays_valid_json(self):
+        # STATUS= is any bytes a worker sends: the events and the status
+        # JSON must stay UTF-8 (RFC 8259), the bad bytes as U+FFFD.
+        script = ("systemd-notify --ready --status=\"$(printf 'odd\\377\\376end')\"; "
+                  "exec sleep 1000")
+        pool = pt.Pool(["--workers=1", "--ready=notify", binds()], ["/bin/sh", "-c", script])
+        try:
+            pool.wait_for(r"event=ready")
+            self.assertTrue(pool.events(r'event=status text="odd\\ufffd\\ufffdend"'),
+                            pool.events("event=status"))
+            self.assertEqual(pool.status()["workers"][0]["status"], "odd\ufffd\ufffdend")
+        finally:
+            pool.stop()
+
     def test_stopping_and_watchdog(self):
         out = tempfile.mkdtemp()
         os.chmod(out, 0o777)

@@ -25,6 +25,7 @@
 #include "lib/fdstore/printable.h"
 #include "lib/fdstore/server.h"
 #include "lib/fdstore/uid_map.h"
+#include "lib/json/quote.h"
 #include "lib/net/listen_spec.h"
 #include "tools/common/flags.h"
 
@@ -136,7 +137,8 @@ constexpr char kUsage[] =
     "list prints one line per fd: NAME KIND ADDRESS (ADDRESS last, '-' if "
     "none;\n"
     "bytes other than printable ASCII as C escapes: \\n, \\x1b, \\x00),\n"
-    "or with --json one array of objects. store deposits fds this process "
+    "or with --json one array of objects (bytes that are not UTF-8 as "
+    "U+FFFD). store deposits fds this process "
     "inherited;\n"
     "remove takes names out (all or nothing).\n"
     "unix:PATH sockets of --listen stay on disk after serve exits (the "
@@ -420,24 +422,6 @@ int Exec(const std::vector<std::string>& command) {
   Fail(s.message(), 127);
 }
 
-// `text` as a JSON string literal (RFC 8259: quote, backslash and control
-// characters escaped; other bytes as they are).
-std::string JsonString(absl::string_view text) {
-  std::string out = "\"";
-  for (char c : text) {
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(c);
-    } else if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-      out += absl::StrFormat("\\u%04x", static_cast<unsigned char>(c));
-    } else {
-      out.push_back(c);
-    }
-  }
-  out.push_back('"');
-  return out;
-}
-
 int List() {
   absl::StatusOr<std::vector<cmsg::fdstore::ListEntry>> entries;
   absl::Status s = cmsg::fdstore::Client::Retrying(
@@ -450,9 +434,9 @@ int List() {
     std::string out = "[";
     for (size_t i = 0; i < entries->size(); ++i) {
       const auto& e = (*entries)[i];
-      absl::StrAppend(&out, i == 0 ? "\n  " : ",\n  ", "{\"name\": ", JsonString(e.name),
-                      ", \"kind\": ", JsonString(e.kind), ", \"address\": ",
-                      JsonString(e.address), "}");
+      absl::StrAppend(&out, i == 0 ? "\n  " : ",\n  ", "{\"name\": ", cmsg::json::Quote(e.name),
+                      ", \"kind\": ", cmsg::json::Quote(e.kind), ", \"address\": ",
+                      cmsg::json::Quote(e.address), "}");
     }
     out += entries->empty() ? "]\n" : "\n]\n";
     fputs(out.c_str(), stdout);

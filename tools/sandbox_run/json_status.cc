@@ -8,54 +8,10 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
+#include "lib/json/quote.h"
 #include "lib/status/errno_status.h"
 
 namespace cmsg::sandbox_run {
-namespace {
-
-// The length of the valid UTF-8 sequence at the start of `s`, or 0.
-size_t Utf8Length(absl::string_view s) {
-  unsigned char c = static_cast<unsigned char>(s[0]);
-  size_t n = c >= 0xF0 && c <= 0xF4 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 && c <= 0xDF ? 2 : 0;
-  if (n == 0 || s.size() < n) return 0;
-  for (size_t i = 1; i < n; ++i)
-    if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80) return 0;
-  unsigned char c1 = static_cast<unsigned char>(s[1]);
-  if (n == 3 && ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 >= 0xA0))) return 0;  // overlong, surrogates
-  if (n == 4 && ((c == 0xF0 && c1 < 0x90) || (c == 0xF4 && c1 >= 0x90))) return 0;  // overlong, > U+10FFFF
-  return n;
-}
-
-}  // namespace
-
-std::string JsonQuote(absl::string_view text) {
-  std::string out = "\"";
-  for (size_t i = 0; i < text.size();) {
-    unsigned char c = static_cast<unsigned char>(text[i]);
-    if (c == '"' || c == '\\') {
-      out.push_back('\\');
-      out.push_back(static_cast<char>(c));
-    } else if (c < 0x20 || c == 0x7F) {
-      absl::StrAppendFormat(&out, "\\u%04x", c);
-    } else if (c >= 0x80) {
-      size_t n = Utf8Length(text.substr(i));
-      if (n == 0) {
-        out += "\\ufffd";
-        ++i;
-      } else {
-        out.append(text.data() + i, n);
-        i += n;
-      }
-      continue;
-    } else {
-      out.push_back(static_cast<char>(c));
-    }
-    ++i;
-  }
-  out.push_back('"');
-  return out;
-}
 
 absl::StatusOr<int> JsonStatus::ParseFd(absl::string_view text) {
   if (text.empty()) return -1;
@@ -82,10 +38,10 @@ void JsonStatus::Exit(int exit_code, absl::string_view cause, int signal, int oo
                       absl::string_view error) {
   std::string line =
       absl::StrCat("{\"event\": \"exit\", \"exit_code\": ", exit_code, ", \"cause\": ",
-                   JsonQuote(cause));
+                   json::Quote(cause));
   if (signal != 0) absl::StrAppend(&line, ", \"signal\": ", signal);
   if (oom_kills != 0) absl::StrAppend(&line, ", \"oom_kills\": ", oom_kills);
-  if (!error.empty()) absl::StrAppend(&line, ", \"error\": ", JsonQuote(error));
+  if (!error.empty()) absl::StrAppend(&line, ", \"error\": ", json::Quote(error));
   absl::StrAppend(&line, "}\n");
   Write(line);
 }

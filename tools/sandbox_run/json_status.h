@@ -44,10 +44,6 @@ class JsonStatus {
   int fd_;
 };
 
-// `text` as a JSON string, quotes included. Bytes that are not valid UTF-8
-// become U+FFFD.
-[[nodiscard]] std::string JsonQuote(absl::string_view text);
-
 }  // namespace cmsg::sandbox_run
 
 #endif  // TOOLS_SANDBOX_RUN_JSON_STATUS_H_
